@@ -1,0 +1,13 @@
+/** Jest runs the TypeScript sources through ts-jest (CommonJS). jose 6 ships ESM only,
+ * so its files are transformed too instead of being left to Jest's CommonJS loader. */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }],
+    '^.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'ES2022' }, isolatedModules: true }],
+  },
+  transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
+  testTimeout: 60000,
+};

@@ -1,0 +1,61 @@
+/**
+ * The one catalogue of errors the gateway can answer with: code → HTTP status, default message and
+ * fault side. Codes and statuses follow the CDCS/COS contract (shared reference cdcs-api.md) so the
+ * official SDK maps them correctly; `fault` drives metrics and whether a retry can help.
+ */
+export type Fault = 'client' | 'server';
+
+export interface ErrorSpec {
+  readonly status: number;
+  readonly message: string;
+  readonly fault: Fault;
+}
+
+export const ERROR_CATALOGUE = {
+  // 400
+  InvalidArgument: { status: 400, message: 'An argument of the request is invalid.', fault: 'client' },
+  InvalidObjectKey: { status: 400, message: 'The object key is not valid.', fault: 'client' },
+  InvalidRequest: { status: 400, message: 'The request is not valid.', fault: 'client' },
+  EntityTooSmall: { status: 400, message: 'A part other than the last is smaller than the minimum part size.', fault: 'client' },
+  EntityTooLarge: { status: 400, message: 'The body is larger than the maximum allowed size.', fault: 'client' },
+  InvalidPart: { status: 400, message: 'A listed part was not uploaded or its ETag does not match.', fault: 'client' },
+  InvalidPartOrder: { status: 400, message: 'The list of parts was not in ascending order.', fault: 'client' },
+  MalformedXML: { status: 400, message: 'The XML body is not well-formed or does not match the schema.', fault: 'client' },
+  BadDigest: { status: 400, message: 'The Content-MD5 does not match the body received.', fault: 'client' },
+  InvalidDigest: { status: 400, message: 'The Content-MD5 header is not a valid base64 MD5 digest.', fault: 'client' },
+  IncompleteBody: { status: 400, message: 'The body ended before Content-Length bytes arrived.', fault: 'client' },
+  RequestTimeout: { status: 400, message: 'The body was not received within the idle timeout.', fault: 'client' },
+  MalformedAuthorization: { status: 400, message: 'The Authorization header or signature parameters are malformed.', fault: 'client' },
+  // 401/403
+  AuthFailed: { status: 401, message: 'The request carries no credentials the gateway accepts.', fault: 'client' },
+  AccessDenied: { status: 403, message: 'Access denied.', fault: 'client' },
+  InvalidAccessKeyId: { status: 403, message: 'The SecretId is not known.', fault: 'client' },
+  SignatureDoesNotMatch: { status: 403, message: 'The request signature does not match.', fault: 'client' },
+  RequestTimeTooSkewed: { status: 403, message: 'The signature time window is outside the allowed clock skew.', fault: 'client' },
+  InvalidToken: { status: 403, message: 'The bearer token is not valid.', fault: 'client' },
+  // 404
+  NoSuchUpload: { status: 404, message: 'The multipart upload does not exist.', fault: 'client' },
+  NoSuchKey: { status: 404, message: 'The object does not exist.', fault: 'client' },
+  NoSuchCoffer: { status: 404, message: 'The coffer does not exist.', fault: 'client' },
+  // 405, 409, 411, 412, 416
+  MethodNotAllowed: { status: 405, message: 'The method is not allowed on this resource.', fault: 'client' },
+  ObjectAlreadyExists: { status: 409, message: 'The object exists or is being uploaded; coffers are write-once.', fault: 'client' },
+  AssumeRoleFailed: { status: 409, message: "The coffer's role could not be assumed.", fault: 'server' },
+  KMSFailed: { status: 409, message: 'The key management service could not provide the data key.', fault: 'server' },
+  MissingContentLength: { status: 411, message: 'Content-Length is required.', fault: 'client' },
+  PreconditionFailed: { status: 412, message: 'A precondition of the request does not hold.', fault: 'client' },
+  InvalidRange: { status: 416, message: 'The requested range is not satisfiable.', fault: 'client' },
+  // 5xx
+  InternalError: { status: 500, message: 'The gateway encountered an internal error.', fault: 'server' },
+  IntegrityCheckFailed: { status: 500, message: 'Stored ciphertext failed authentication; no plaintext was returned.', fault: 'server' },
+  BadGateway: { status: 502, message: 'The upstream object store answered with an error.', fault: 'server' },
+  ServiceUnavailable: { status: 503, message: 'The service is unavailable; retry later.', fault: 'server' },
+  SlowDown: { status: 503, message: 'Reduce your request rate.', fault: 'server' },
+  GatewayTimeout: { status: 504, message: 'The upstream object store did not answer in time.', fault: 'server' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERROR_CATALOGUE;
+
+export function isErrorCode(code: string): code is ErrorCode {
+  return Object.prototype.hasOwnProperty.call(ERROR_CATALOGUE, code);
+}

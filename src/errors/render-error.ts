@@ -1,0 +1,50 @@
+import { XMLBuilder } from 'fast-xml-parser';
+import { GatewayError } from './gateway-error';
+
+const builder = new XMLBuilder({ format: false, suppressEmptyNode: false });
+
+export interface RenderedError {
+  readonly status: number;
+  readonly headers: Record<string, string>;
+  readonly body: string;
+}
+
+export interface ErrorContext {
+  /** The request path (Resource element); never includes the query string, which may carry a presigned signature. */
+  readonly resource: string;
+  readonly requestId: string;
+  readonly traceId: string;
+}
+
+/**
+ * The one place an error becomes an HTTP answer: the COS-style XML body of cdcs-api.md plus
+ * `x-cdcs-request-id` and `x-cos-request-id` (the official SDK reads only the latter).
+ * Anything that is not a GatewayError is rendered as InternalError without its message, so
+ * internals never leak to clients.
+ */
+export function renderError(error: unknown, context: ErrorContext, now: Date = new Date()): RenderedError {
+  const known = error instanceof GatewayError ? error : new GatewayError('InternalError');
+  const message = known.reason === undefined ? known.message : `${known.message} (reason: ${known.reason})`;
+  const xml = builder.build({
+    Error: {
+      Code: known.code,
+      Message: message,
+      Resource: context.resource,
+      RequestId: context.requestId,
+      TraceId: context.traceId,
+    },
+  }) as string;
+  const body = `<?xml version="1.0" encoding="UTF-8"?>${xml}`;
+  return {
+    status: known.status,
+    headers: {
+      'content-type': 'application/xml',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-cdcs-request-id': context.requestId,
+      'x-cos-request-id': context.requestId,
+      'x-cdcs-trace-id': context.traceId,
+      date: now.toUTCString(),
+    },
+    body,
+  };
+}

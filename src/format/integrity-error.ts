@@ -1,0 +1,26 @@
+/**
+ * Raised when stored bytes fail any check of the at-rest format. Decryption never yields a byte
+ * of a segment, part or object that failed, so callers can rely on "error ⇒ no wrong plaintext".
+ * `reason` is a stable machine word for logs and metrics; the message never contains key material.
+ */
+export type IntegrityFailure =
+  | 'bad-magic'
+  | 'unsupported-version'
+  | 'malformed'
+  | 'header-mismatch'
+  | 'commitment-mismatch'
+  | 'segment-authentication-failed'
+  | 'truncated'
+  | 'trailing-data'
+  | 'length-mismatch'
+  | 'manifest-authentication-failed';
+
+export class IntegrityError extends Error {
+  readonly reason: IntegrityFailure;
+
+  constructor(reason: IntegrityFailure, message: string) {
+    super(message);
+    this.name = 'IntegrityError';
+    this.reason = reason;
+  }
+}

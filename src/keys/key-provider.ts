@@ -1,0 +1,37 @@
+/**
+ * The keys port: everything above this line (upload/download stages, the data-key cache) sees data keys
+ * only through this interface, so unit tests can hand in a plain object and the embedded default
+ * (`local`) and AWS KMS (`aws-kms`) stay interchangeable.
+ */
+
+/**
+ * Non-secret name/value pairs bound to a wrapped data key (AAD for the local keyring, the KMS
+ * EncryptionContext for AWS). Unwrapping succeeds only with exactly the same pairs (order irrelevant).
+ */
+export type EncryptionContext = Readonly<Record<string, string>>;
+
+export interface DataKey {
+  /**
+   * 32-byte AES-256 key. Owned by the caller, who should `fill(0)` it when done (best effort: the GC may
+   * already have copied it). Never log it or put it in an error message.
+   */
+  plaintext: Buffer;
+  /** The data key sealed under the master key; non-secret, stored next to the ciphertext. */
+  wrapped: Buffer;
+  /** Identifier of the master key that sealed it (KMS key ARN, or the local keyring's key id). */
+  keyId: string;
+}
+
+export interface KeyProvider {
+  readonly name: 'aws-kms' | 'local';
+  /** Creates a fresh random data key sealed under the provider's current master key and bound to `context`. */
+  generateDataKey(context: EncryptionContext): Promise<DataKey>;
+  /**
+   * Unseals `wrapped` (as produced by generateDataKey) if `context` matches; the result is a fresh buffer the
+   * caller owns. Failures are GatewayError('KMSFailed') with a reason such as `invalid-ciphertext`.
+   */
+  decryptDataKey(wrapped: Buffer, context: EncryptionContext): Promise<Buffer>;
+}
+
+/** Length in bytes of every data key this gateway uses (AES-256). */
+export const DATA_KEY_BYTES = 32;

@@ -82,20 +82,20 @@ export class PartOpener {
       let offset = this.readHeader(chunk);
       while (offset < chunk.length) {
         if (this.segmentIndex > this.lastSegment) throw new IntegrityError('trailing-data', 'bytes follow the last segment');
-        const need = this.currentSegmentCiphertextSize() - this.segmentFill;
+        const size = this.currentSegmentCiphertextSize();
         const available = chunk.length - offset;
-        if (this.segmentFill === 0 && available >= need) {
+        if (this.segmentFill === 0 && available >= size) {
           // Whole segment inside this chunk: decrypt in place, no copy.
-          this.decryptSegment(chunk.subarray(offset, offset + need));
-          offset += need;
+          this.decryptSegment(chunk.subarray(offset, offset + size));
+          offset += size;
         } else {
-          const take = Math.min(need, available);
+          const take = Math.min(size - this.segmentFill, available);
           chunk.copy(this.segmentBuffer, this.segmentFill, offset, offset + take);
           this.segmentFill += take;
           offset += take;
-          if (this.segmentFill === need) {
-            this.decryptSegment(this.segmentBuffer.subarray(0, need));
+          if (this.segmentFill === size) {
             this.segmentFill = 0;
+            this.decryptSegment(this.segmentBuffer.subarray(0, size));
           }
         }
       }

@@ -1,0 +1,150 @@
+/**
+ * KeyProvider backed by AWS KMS (or anything speaking its JSON 1.1 protocol). Data keys are made with
+ * GenerateDataKey (AES_256) and unsealed with Decrypt, both bound to the encryption context.
+ *
+ * Credentials come from an injected SDK credential provider — in the gateway, the coffer's assumed role —
+ * so one instance serves one (coffer role, KMS key) pair.
+ */
+import { DecryptCommand, GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { GatewayError } from '../errors/gateway-error';
+import {
+  DEFAULT_RETRY_POLICY,
+  describeAwsError,
+  withAwsRetry,
+  type RetryHooks,
+  type RetryOutcomeError,
+  type RetryPolicy,
+} from '../util/aws-errors';
+import { DATA_KEY_BYTES, type DataKey, type EncryptionContext, type KeyProvider } from './key-provider';
+
+/** The two KMS calls we make; a narrow port so unit tests can pass a plain object. */
+export interface KmsApi {
+  generateDataKey(input: {
+    KeyId: string;
+    KeySpec: 'AES_256';
+    EncryptionContext: Record<string, string>;
+  }): Promise<{ CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string }>;
+  decrypt(input: {
+    KeyId: string;
+    CiphertextBlob: Uint8Array;
+    EncryptionContext: Record<string, string>;
+  }): Promise<{ Plaintext?: Uint8Array; KeyId?: string }>;
+}
+
+export type AwsCredentialsInput = NonNullable<KMSClientConfig['credentials']>;
+
+export interface KmsClientOptions {
+  readonly region: string;
+  /** e.g. a VPC endpoint or a test server; defaults to the regional AWS endpoint. */
+  readonly endpoint?: string;
+  readonly credentials: AwsCredentialsInput;
+  /** Socket idle timeout per attempt (SDK `requestTimeout`); a timeout counts as a transient failure. */
+  readonly requestTimeoutMs?: number;
+  readonly connectionTimeoutMs?: number;
+}
+
+/** Builds an SDK client with SDK-level retries switched off: retries are ours (see util/aws-errors). */
+export function createKmsClient(options: KmsClientOptions): KMSClient {
+  return new KMSClient({
+    region: options.region,
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    credentials: options.credentials,
+    maxAttempts: 1,
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 5_000,
+      connectionTimeout: options.connectionTimeoutMs ?? 2_000,
+    },
+  });
+}
+
+export function sdkKmsApi(client: KMSClient): KmsApi {
+  return {
+    generateDataKey: (input) => client.send(new GenerateDataKeyCommand(input)),
+    decrypt: (input) => client.send(new DecryptCommand(input)),
+  };
+}
+
+export interface AwsKmsKeyProviderOptions extends RetryHooks {
+  /** Key id, key ARN, alias name or alias ARN of the coffer's KMS key. */
+  readonly keyId: string;
+  /** Either a ready KmsApi (tests, shared clients) or the options to build an SDK client from. */
+  readonly kms: KmsApi | KmsClientOptions;
+  readonly retry?: Partial<RetryPolicy>;
+}
+
+export interface AwsKmsKeyProvider extends KeyProvider {
+  readonly name: 'aws-kms';
+  /** Closes the SDK client's sockets when this provider built it. */
+  destroy(): void;
+}
+
+function isKmsApi(value: KmsApi | KmsClientOptions): value is KmsApi {
+  return typeof (value as KmsApi).generateDataKey === 'function';
+}
+
+/** Copies SDK output into a Buffer we own and wipes the SDK's array (best effort). */
+function takeKey(bytes: Uint8Array | undefined): Buffer | undefined {
+  if (!bytes) return undefined;
+  const copy = Buffer.from(bytes);
+  bytes.fill(0);
+  return copy;
+}
+
+export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsKmsKeyProvider {
+  const client = isKmsApi(options.kms) ? undefined : createKmsClient(options.kms);
+  const api = client ? sdkKmsApi(client) : (options.kms as KmsApi);
+  const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+  const hooks: RetryHooks = {
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  };
+
+  const failure =
+    (operation: string) =>
+    ({ error, classification, attempts }: RetryOutcomeError): GatewayError =>
+      new GatewayError(
+        'KMSFailed',
+        `KMS ${operation} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeAwsError(error)}.`,
+        { reason: classification.reason },
+      );
+
+  const invalidResponse = (operation: string): GatewayError =>
+    new GatewayError('KMSFailed', `KMS ${operation} returned an unusable response.`, { reason: 'invalid-response' });
+
+  return {
+    name: 'aws-kms',
+    async generateDataKey(context: EncryptionContext): Promise<DataKey> {
+      const output = await withAwsRetry(
+        () => api.generateDataKey({ KeyId: options.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context } }),
+        policy,
+        failure('GenerateDataKey'),
+        hooks,
+      );
+      const plaintext = takeKey(output.Plaintext);
+      if (!plaintext || plaintext.length !== DATA_KEY_BYTES || !output.CiphertextBlob || output.CiphertextBlob.length === 0) {
+        plaintext?.fill(0);
+        throw invalidResponse('GenerateDataKey');
+      }
+      return { plaintext, wrapped: Buffer.from(output.CiphertextBlob), keyId: output.KeyId ?? options.keyId };
+    },
+    async decryptDataKey(wrapped: Buffer, context: EncryptionContext): Promise<Buffer> {
+      // KeyId is passed so KMS refuses a blob sealed under any other key (IncorrectKeyException) — a
+      // wrapped key from another coffer cannot be smuggled in even if its role could use that key.
+      const output = await withAwsRetry(
+        () => api.decrypt({ KeyId: options.keyId, CiphertextBlob: wrapped, EncryptionContext: { ...context } }),
+        policy,
+        failure('Decrypt'),
+        hooks,
+      );
+      const plaintext = takeKey(output.Plaintext);
+      if (!plaintext || plaintext.length !== DATA_KEY_BYTES) {
+        plaintext?.fill(0);
+        throw invalidResponse('Decrypt');
+      }
+      return plaintext;
+    },
+    destroy(): void {
+      client?.destroy();
+    },
+  };
+}

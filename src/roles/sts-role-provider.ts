@@ -1,0 +1,287 @@
+/**
+ * RoleProvider that assumes one IAM role per coffer with STS AssumeRole.
+ *
+ * Caching: credentials are cached per (roleArn, externalId, sessionName) and refreshed inside a window
+ * before they expire. Why this shape:
+ *  - one refresh in flight per entry: when 1000 requests hit an entry that needs refreshing, STS sees one
+ *    AssumeRole call, not 1000 (STS throttles at a few hundred calls/s per account);
+ *  - refresh early and in the background: while the cached credentials still have more than
+ *    `minRemainingMs` of life, callers get them immediately and never wait on STS;
+ *  - STS outage tolerance: if a refresh fails while the cached credentials are unexpired, callers keep
+ *    getting them (counted in `stats().staleServes`, reported through `onRefreshFailure`), and the next
+ *    refresh attempt waits `refreshRetryMs` so a down STS is not hammered by every request;
+ *  - a cold start (nothing cached, or expired) with STS down fails closed with AssumeRoleFailed.
+ */
+import { AssumeRoleCommand, STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
+import { GatewayError } from '../errors/gateway-error';
+import {
+  DEFAULT_RETRY_POLICY,
+  describeAwsError,
+  withAwsRetry,
+  type RetryHooks,
+  type RetryPolicy,
+} from '../util/aws-errors';
+import type { RoleCredentials, RoleProvider, RoleRequest } from './role-provider';
+
+export interface RoleConfig {
+  readonly roleArn: string;
+  /** Required by roles whose trust policy demands sts:ExternalId (confused-deputy protection). */
+  readonly externalId?: string;
+  /** 900..43200 and at most the role's MaxSessionDuration (STS enforces both). */
+  readonly durationSeconds: number;
+}
+
+/** The one STS call we make; a narrow port so unit tests can pass a plain object. */
+export interface StsApi {
+  assumeRole(input: {
+    RoleArn: string;
+    RoleSessionName: string;
+    DurationSeconds: number;
+    ExternalId?: string;
+  }): Promise<{
+    Credentials?: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date };
+  }>;
+}
+
+export interface StsClientOptions {
+  readonly region: string;
+  readonly endpoint?: string;
+  /** The gateway's own (base) credentials, allowed to assume the coffer roles. */
+  readonly credentials: NonNullable<STSClientConfig['credentials']>;
+  readonly requestTimeoutMs?: number;
+  readonly connectionTimeoutMs?: number;
+}
+
+/** SDK client with SDK-level retries off: retries are ours (see util/aws-errors). */
+export function createStsClient(options: StsClientOptions): STSClient {
+  return new STSClient({
+    region: options.region,
+    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+    credentials: options.credentials,
+    maxAttempts: 1,
+    requestHandler: {
+      requestTimeout: options.requestTimeoutMs ?? 5_000,
+      connectionTimeout: options.connectionTimeoutMs ?? 2_000,
+    },
+  });
+}
+
+export function sdkStsApi(client: STSClient): StsApi {
+  return { assumeRole: (input) => client.send(new AssumeRoleCommand(input)) };
+}
+
+const SESSION_NAME_MAX = 64;
+const SESSION_NAME_MIN = 2;
+
+/**
+ * Makes any string a valid RoleSessionName ([\w+=,.@-]{2,64}): other characters (per code point) become
+ * '-', long names are cut at 64, short ones padded with '-'. Deterministic, so it can be a cache key.
+ */
+export function sanitizeSessionName(name: string): string {
+  const cleaned = Array.from(name, (ch) => (/^[\w+=,.@-]$/.test(ch) ? ch : '-')).join('');
+  return cleaned.slice(0, SESSION_NAME_MAX).padEnd(SESSION_NAME_MIN, '-');
+}
+
+export interface RefreshFailureEvent {
+  readonly coffer: string;
+  readonly roleArn: string;
+  readonly reason: string;
+  /** True when unexpired cached credentials remain and keep being served. */
+  readonly servingCached: boolean;
+}
+
+export interface StsRoleProviderOptions extends RetryHooks {
+  readonly roles: Readonly<Record<string, RoleConfig>> | ((coffer: string) => RoleConfig | undefined);
+  readonly sts: StsApi | StsClientOptions;
+  readonly retry?: Partial<RetryPolicy>;
+  /** Refresh this long before expiry (capped at half the credentials' lifetime). Default 10 min. */
+  readonly refreshWindowMs?: number;
+  /** Inside the refresh window, callers wait for the refresh only when less than this remains. Default 60 s. */
+  readonly minRemainingMs?: number;
+  /** After a failed refresh, do not try again for this long while cached credentials are valid. Default 5 s. */
+  readonly refreshRetryMs?: number;
+  /** Bound on cached (role, session name) entries. Default 10 000. */
+  readonly maxEntries?: number;
+  /** Injected clock (ms since epoch), compared with the STS Expiration. */
+  readonly now?: () => number;
+  /** Called (never throws into the caller) when a refresh fails; the gateway wires metrics here. */
+  readonly onRefreshFailure?: (event: RefreshFailureEvent) => void;
+}
+
+export interface StsRoleProviderStats {
+  /** AssumeRole operations started (each may make several attempts on the wire). */
+  readonly assumeRoleCalls: number;
+  readonly refreshFailures: number;
+  /** Credentials served from cache after the latest refresh of their entry failed. */
+  readonly staleServes: number;
+  readonly hits: number;
+  readonly entries: number;
+}
+
+export interface StsRoleProvider extends RoleProvider {
+  stats(): StsRoleProviderStats;
+  /** Closes the SDK client when this provider built it. */
+  destroy(): void;
+}
+
+interface CachedCredentials extends RoleCredentials {
+  readonly expiration: Date;
+}
+
+interface Entry {
+  credentials: CachedCredentials | undefined;
+  issuedAt: number;
+  refresh: Promise<CachedCredentials> | undefined;
+  retryNotBefore: number;
+  lastRefreshFailed: boolean;
+}
+
+function isStsApi(value: StsApi | StsClientOptions): value is StsApi {
+  return typeof (value as StsApi).assumeRole === 'function';
+}
+
+export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleProvider {
+  const client = isStsApi(options.sts) ? undefined : createStsClient(options.sts);
+  const api = client ? sdkStsApi(client) : (options.sts as StsApi);
+  const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
+  const hooks: RetryHooks = {
+    ...(options.sleep ? { sleep: options.sleep } : {}),
+    ...(options.random ? { random: options.random } : {}),
+  };
+  const now = options.now ?? Date.now;
+  const refreshWindowMs = options.refreshWindowMs ?? 10 * 60_000;
+  const minRemainingMs = options.minRemainingMs ?? 60_000;
+  const refreshRetryMs = options.refreshRetryMs ?? 5_000;
+  const maxEntries = options.maxEntries ?? 10_000;
+  const roleFor =
+    typeof options.roles === 'function'
+      ? options.roles
+      : (coffer: string): RoleConfig | undefined =>
+          Object.prototype.hasOwnProperty.call(options.roles, coffer) ? (options.roles as Record<string, RoleConfig>)[coffer] : undefined;
+
+  const entries = new Map<string, Entry>();
+  const counters = { assumeRoleCalls: 0, refreshFailures: 0, staleServes: 0, hits: 0 };
+
+  async function assume(role: RoleConfig, sessionName: string): Promise<CachedCredentials> {
+    counters.assumeRoleCalls++;
+    const output = await withAwsRetry(
+      () =>
+        api.assumeRole({
+          RoleArn: role.roleArn,
+          RoleSessionName: sessionName,
+          DurationSeconds: role.durationSeconds,
+          ...(role.externalId === undefined ? {} : { ExternalId: role.externalId }),
+        }),
+      policy,
+      ({ error, classification, attempts }) =>
+        new GatewayError(
+          'AssumeRoleFailed',
+          `STS AssumeRole failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeAwsError(error)}.`,
+          { reason: classification.reason },
+        ),
+      hooks,
+    );
+    const c = output.Credentials;
+    if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date) || Number.isNaN(c.Expiration.getTime())) {
+      throw new GatewayError('AssumeRoleFailed', 'STS AssumeRole returned incomplete credentials.', { reason: 'invalid-response' });
+    }
+    return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
+  }
+
+  function refreshAt(entry: Entry, credentials: CachedCredentials): number {
+    const expires = credentials.expiration.getTime();
+    const lifetime = Math.max(0, expires - entry.issuedAt);
+    return expires - Math.min(refreshWindowMs, lifetime / 2);
+  }
+
+  function startRefresh(entry: Entry, coffer: string, role: RoleConfig, sessionName: string): Promise<CachedCredentials> {
+    const started = now();
+    const refresh = assume(role, sessionName).then(
+      (credentials) => {
+        entry.credentials = credentials;
+        entry.issuedAt = started;
+        entry.refresh = undefined;
+        entry.lastRefreshFailed = false;
+        return credentials;
+      },
+      (error: unknown) => {
+        entry.refresh = undefined;
+        entry.lastRefreshFailed = true;
+        entry.retryNotBefore = now() + refreshRetryMs;
+        counters.refreshFailures++;
+        const servingCached = entry.credentials !== undefined && now() < entry.credentials.expiration.getTime();
+        const reason = error instanceof GatewayError ? (error.reason ?? 'unknown') : 'unknown';
+        try {
+          options.onRefreshFailure?.({ coffer, roleArn: role.roleArn, reason, servingCached });
+        } catch {
+          // A faulty hook must not turn a tolerated refresh failure into a request failure.
+        }
+        throw error;
+      },
+    );
+    // Background refreshes may have no awaiting caller; their failure is handled above.
+    refresh.catch(() => undefined);
+    entry.refresh = refresh;
+    return refresh;
+  }
+
+  function entryFor(cacheKey: string): Entry {
+    let entry = entries.get(cacheKey);
+    if (!entry) {
+      entry = { credentials: undefined, issuedAt: 0, refresh: undefined, retryNotBefore: 0, lastRefreshFailed: false };
+      entries.set(cacheKey, entry);
+      if (entries.size > maxEntries) {
+        for (const [key, candidate] of entries) {
+          if (candidate !== entry && !candidate.refresh) {
+            entries.delete(key);
+            break;
+          }
+        }
+      }
+    }
+    return entry;
+  }
+
+  const serveCached = (entry: Entry, credentials: CachedCredentials): RoleCredentials => {
+    if (entry.lastRefreshFailed) counters.staleServes++;
+    return { ...credentials };
+  };
+
+  return {
+    async credentialsFor(request: RoleRequest): Promise<RoleCredentials> {
+      const role = roleFor(request.coffer);
+      if (!role) throw new GatewayError('AssumeRoleFailed', 'No role is configured for this coffer.', { reason: 'unknown-coffer' });
+      const sessionName = sanitizeSessionName(request.sessionName);
+      const cacheKey = JSON.stringify([role.roleArn, role.externalId ?? null, sessionName]);
+      const entry = entryFor(cacheKey);
+      const t = now();
+      const cached = entry.credentials;
+
+      if (cached && t < refreshAt(entry, cached)) {
+        counters.hits++;
+        return { ...cached };
+      }
+      if (cached && t < cached.expiration.getTime()) {
+        // Inside the refresh window with valid credentials.
+        if (!entry.refresh && t >= entry.retryNotBefore) startRefresh(entry, request.coffer, role, sessionName);
+        const pending = entry.refresh;
+        if (!pending || cached.expiration.getTime() - t > minRemainingMs) return serveCached(entry, cached);
+        try {
+          return { ...(await pending) };
+        } catch (error) {
+          if (now() < cached.expiration.getTime()) return serveCached(entry, cached);
+          throw error;
+        }
+      }
+      // Nothing cached or expired: everyone waits for the one refresh.
+      const pending = entry.refresh ?? startRefresh(entry, request.coffer, role, sessionName);
+      return { ...(await pending) };
+    },
+    stats(): StsRoleProviderStats {
+      return { ...counters, entries: entries.size };
+    },
+    destroy(): void {
+      client?.destroy();
+    },
+  };
+}

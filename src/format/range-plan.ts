@@ -5,7 +5,7 @@
  * part order is read with one upstream request per range. Pure: the manifest in, a plan out.
  */
 import type { ManifestPart, ObjectManifest } from './manifest';
-import { SEGMENT_SIZE, segmentCiphertextOffset, segmentPlaintextLength, TAG_SIZE } from './part-format';
+import { SEGMENT_SIZE, partCiphertextLength, segmentCiphertextOffset, segmentPlaintextLength, TAG_SIZE } from './part-format';
 
 export interface PartRead {
   readonly part: ManifestPart;
@@ -36,7 +36,11 @@ export function planRange(manifest: Pick<ObjectManifest, 'parts' | 'plaintextSiz
   let partStart = 0;
   for (const part of manifest.parts) {
     const partEnd = partStart + part.plaintextLength - 1;
-    if (part.plaintextLength > 0 && partEnd >= start && partStart <= end) {
+    // An empty part inside the range is read too (116 bytes): it keeps the upstream read contiguous and gets verified.
+    const emptyInside = part.plaintextLength === 0 && partStart > start && partStart <= end;
+    if (emptyInside) {
+      reads.push({ part, firstSegment: 0, lastSegment: 0, withHeader: true, upstreamStart: part.offset, upstreamEnd: part.offset + partCiphertextLength(0), skip: 0, take: 0 });
+    } else if (part.plaintextLength > 0 && partEnd >= start && partStart <= end) {
       const from = Math.max(start, partStart) - partStart;
       const to = Math.min(end, partEnd) - partStart;
       const firstSegment = Math.floor(from / SEGMENT_SIZE);

@@ -38,7 +38,7 @@ export interface KmsClientOptions {
   /** e.g. a VPC endpoint or a test server; defaults to the regional AWS endpoint. */
   readonly endpoint?: string;
   readonly credentials: AwsCredentialsInput;
-  /** Socket idle timeout per attempt (SDK `requestTimeout`); a timeout counts as a transient failure. */
+  /** Deadline per attempt (SDK `requestTimeout`, made to throw); a timeout counts as a transient failure. */
   readonly requestTimeoutMs?: number;
   readonly connectionTimeoutMs?: number;
 }
@@ -53,6 +53,8 @@ export function createKmsClient(options: KmsClientOptions): KMSClient {
     requestHandler: {
       requestTimeout: options.requestTimeoutMs ?? 5_000,
       connectionTimeout: options.connectionTimeoutMs ?? 2_000,
+      // Without this the SDK only *warns* when requestTimeout passes and keeps waiting.
+      throwOnRequestTimeout: true,
     },
   });
 }

@@ -62,6 +62,8 @@ export function createStsClient(options: StsClientOptions): STSClient {
     requestHandler: {
       requestTimeout: options.requestTimeoutMs ?? 5_000,
       connectionTimeout: options.connectionTimeoutMs ?? 2_000,
+      // Without this the SDK only *warns* when requestTimeout passes and keeps waiting.
+      throwOnRequestTimeout: true,
     },
   });
 }

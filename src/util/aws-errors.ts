@@ -116,8 +116,16 @@ export function classifyAwsError(error: unknown): AwsErrorClass {
     if (status >= 500) return { reason: 'unavailable', retryable: true };
     return { reason: 'rejected', retryable: false };
   }
-  // Errors without an HTTP status and without a known network code: the SDK may wrap socket errors in
-  // plain Errors whose `cause` carries the code.
+  // No HTTP response at all. The SDK re-wraps errors that fail its `instanceof Error` check (e.g. Node
+  // socket errors seen from another realm such as a Jest sandbox) as "AWS SDK error wrapper for Error:
+  // connect ECONNREFUSED …", dropping `code`; recover it from the message.
+  const message = field(error, 'message');
+  if (typeof message === 'string') {
+    if (/\b(ECONNRESET|ECONNREFUSED|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ENETDOWN|ECONNABORTED)\b|socket hang up/i.test(message)) {
+      return { reason: 'unavailable', retryable: true };
+    }
+    if (/\bETIMEDOUT\b|\bTimeoutError\b|timed out/i.test(message)) return { reason: 'timeout', retryable: true };
+  }
   const cause = field(error, 'cause');
   if (cause !== undefined && cause !== error) {
     const inner = classifyAwsError(cause);

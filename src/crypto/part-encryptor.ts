@@ -47,6 +47,7 @@ export class PartEncryptor extends Transform {
   private segmentIndex = 0;
   private segmentFill = 0;
   private received = 0;
+  private pending: Buffer[] = [];
 
   constructor(options: PartEncryptorOptions) {
     super();
@@ -70,11 +71,12 @@ export class PartEncryptor extends Transform {
     while (offset < chunk.length) {
       const cipher = this.cipher ?? this.openSegment();
       const take = Math.min(SEGMENT_SIZE - this.segmentFill, chunk.length - offset);
-      this.push(cipher.update(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take)));
+      this.pending.push(cipher.update(offset === 0 && take === chunk.length ? chunk : chunk.subarray(offset, offset + take)));
       offset += take;
       this.segmentFill += take;
       if (this.segmentFill === SEGMENT_SIZE && this.segmentIndex < this.segments - 1) this.closeSegment();
     }
+    this.pushPending();
     callback();
   }
 
@@ -87,6 +89,7 @@ export class PartEncryptor extends Transform {
     // The final segment is closed here (never early), so an empty part still gets its one empty, final segment.
     if (this.cipher === undefined) this.openSegment();
     this.closeSegment();
+    this.pushPending();
     this.key.fill(0);
     callback();
   }
@@ -99,8 +102,20 @@ export class PartEncryptor extends Transform {
   private sendHeader(): void {
     if (!this.headerSent) {
       this.headerSent = true;
-      this.push(this.header);
+      this.pending.push(this.header);
     }
+  }
+
+  /**
+   * One push per input chunk: a chunk of 1 MiB yields ~33 pieces (ciphertext + tags), and handing
+   * each to the next stream separately costs more than one copy into a single buffer. Output stays
+   * bounded by the input chunk size.
+   */
+  private pushPending(): void {
+    const pieces = this.pending;
+    if (pieces.length === 0) return;
+    this.pending = [];
+    this.push(pieces.length === 1 ? pieces[0] : Buffer.concat(pieces));
   }
 
   private openSegment(): CipherGCM {
@@ -114,8 +129,8 @@ export class PartEncryptor extends Transform {
     const cipher = this.cipher;
     if (cipher === undefined) return;
     const rest = cipher.final();
-    if (rest.length > 0) this.push(rest);
-    this.push(cipher.getAuthTag());
+    if (rest.length > 0) this.pending.push(rest);
+    this.pending.push(cipher.getAuthTag());
     this.cipher = undefined;
     this.segmentIndex += 1;
   }

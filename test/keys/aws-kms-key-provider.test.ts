@@ -327,6 +327,24 @@ describe('with STS-issued (assumed-role) credentials', () => {
     }
   });
 
+  it('a role that cannot be assumed surfaces as AssumeRoleFailed (not KMSFailed), with no KMS traffic', async () => {
+    const roles = createStsRoleProvider({
+      roles: { photos: { roleArn: ROLE, durationSeconds: 900 } }, // ExternalId missing → AccessDenied
+      sts: { region: REGION, endpoint: sts.endpoint, credentials: BASE },
+      now: () => clock,
+    });
+    try {
+      const p = provider({ kms: { credentials: awsCredentialProvider(roles, { coffer: 'photos', sessionName: 's' }) } });
+      const error = await failure(p.generateDataKey(CONTEXT));
+      expect(error.code).toBe('AssumeRoleFailed');
+      expect(error.reason).toBe('access-denied');
+      expect(kms.callCount()).toBe(0);
+      expect(sts.callCount()).toBe(1);
+    } finally {
+      roles.destroy();
+    }
+  });
+
   it('session credentials that have expired (server clock) → ExpiredTokenException → expired-token, 1 attempt', async () => {
     const roles = createStsRoleProvider({
       roles: { photos: { roleArn: ROLE, externalId: 'coffer-photos-ext', durationSeconds: 900 } },

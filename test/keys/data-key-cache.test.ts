@@ -56,7 +56,7 @@ describe('against the KMS test server', () => {
   it('same wrapped key with another context misses, goes to KMS and is rejected; the right context still hits', async () => {
     const cached = cachingKeyProvider(inner, { maxAgeMs: 60_000, maxEntries: 100 });
     const dataKey = await cached.generateDataKey(CONTEXT);
-    const error = await cached.decryptDataKey(dataKey.wrapped, { ...CONTEXT, coffer: 'videos' }).catch((e: unknown) => e as GatewayError);
+    const error = (await cached.decryptDataKey(dataKey.wrapped, { ...CONTEXT, coffer: 'videos' }).catch((e: unknown) => e)) as GatewayError;
     expect(error).toBeInstanceOf(GatewayError);
     expect(error.reason).toBe('invalid-ciphertext');
     expect(kms.callCount('Decrypt')).toBe(1);

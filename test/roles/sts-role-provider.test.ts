@@ -293,7 +293,7 @@ describe('static provider and SDK adapter', () => {
   it('static provider serves configured credentials per coffer and refuses others', async () => {
     const p = createStaticRoleProvider({ c1: fixed });
     expect(await p.credentialsFor({ coffer: 'c1', sessionName: 'x' })).toEqual(fixed);
-    const error = await p.credentialsFor({ coffer: 'c2', sessionName: 'x' }).catch((e: unknown) => e as GatewayError);
+    const error = (await p.credentialsFor({ coffer: 'c2', sessionName: 'x' }).catch((e: unknown) => e)) as GatewayError;
     expect(error).toBeInstanceOf(GatewayError);
     expect(error.code).toBe('AssumeRoleFailed');
     expect(error.reason).toBe('unknown-coffer');

@@ -13,8 +13,13 @@ export interface UpstreamLayout {
   /** The data object of one upload (or single PUT) of `key`. */
   data(key: string, uploadId: string): string;
   dataPrefix(key: string): string;
-  uploadRecord(uploadId: string): string;
-  uploadRecordPrefix(): string;
+  /** The upload record of an in-progress upload; listing `uploadRecordsOf(key)` with delimiter '/' finds a key's open uploads. */
+  uploadRecord(key: string, uploadId: string): string;
+  uploadRecordsOf(key: string): string;
+  /** Prefix of the upload records of keys starting with `keyPrefix` (ListMultipartUploads). */
+  uploadRecordPrefix(keyPrefix?: string): string;
+  /** Inverse of uploadRecord(): key and upload id, or undefined. */
+  parseUploadRecord(upstreamKey: string): { key: string; uploadId: string } | undefined;
   partRecordPrefix(uploadId: string, partNumber?: number): string;
   stagedPart(uploadId: string, partNumber: number, attempt: string): string;
   stagedPrefix(uploadId: string): string;
@@ -33,8 +38,18 @@ export function upstreamLayout(prefix = ''): UpstreamLayout {
     manifestPrefix: (keyPrefix = '') => `${m}${keyPrefix}`,
     data: (key, uploadId) => `${prefix}d/${key}/${uploadId}`,
     dataPrefix: (key) => `${prefix}d/${key}/`,
-    uploadRecord: (uploadId) => `${prefix}u/${uploadId}`,
-    uploadRecordPrefix: () => `${prefix}u/`,
+    uploadRecord: (key, uploadId) => `${prefix}u/${key}/${uploadId}`,
+    uploadRecordsOf: (key) => `${prefix}u/${key}/`,
+    uploadRecordPrefix: (keyPrefix = '') => `${prefix}u/${keyPrefix}`,
+    parseUploadRecord: (upstreamKey) => {
+      const u = `${prefix}u/`;
+      if (!upstreamKey.startsWith(u)) return undefined;
+      const rest = upstreamKey.slice(u.length);
+      const slash = rest.lastIndexOf('/');
+      const uploadId = rest.slice(slash + 1);
+      if (slash < 1 || !UPLOAD_ID_PATTERN.test(uploadId)) return undefined;
+      return { key: rest.slice(0, slash), uploadId };
+    },
     partRecordPrefix: (uploadId, partNumber) => `${prefix}p/${uploadId}/${partNumber === undefined ? '' : `${partNumberSegment(partNumber)}/`}`,
     stagedPart: (uploadId, partNumber, attempt) => `${prefix}s/${uploadId}/${partNumberSegment(partNumber)}/${attempt}`,
     stagedPrefix: (uploadId) => `${prefix}s/${uploadId}/`,

@@ -1,0 +1,179 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { GatewayError } from '../../src/errors/gateway-error';
+import { cachingKeyProvider } from '../../src/keys/data-key-cache';
+import type { KeyProvider } from '../../src/keys/key-provider';
+import { createLocalKeyring } from '../../src/keys/local-keyring';
+import type { CofferContext } from '../../src/upload/coffer-context';
+import { CDCS_MIN_PART_SIZE, MultipartService } from '../../src/upload/multipart-service';
+import { upstreamLayout } from '../../src/upload/upstream-layout';
+import { MemoryUploadStore } from '../support/memory-upload-store';
+
+const MiB = 1024 * 1024;
+const md5 = (b: Buffer): string => `"${createHash('md5').update(b).digest('hex')}"`;
+const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
+
+let directory: string;
+beforeAll(() => {
+  directory = mkdtempSync(join(tmpdir(), 'coffer-upload-'));
+});
+afterAll(() => rmSync(directory, { recursive: true, force: true }));
+
+function setup(minPartSize = 5 * MiB) {
+  const store = new MemoryUploadStore(minPartSize);
+  const inner = createLocalKeyring({ directory, keyId: 'test', create: true });
+  const calls = { generate: 0, decrypt: 0 };
+  const counting: KeyProvider = {
+    name: 'local',
+    generateDataKey: async (c) => {
+      calls.generate += 1;
+      return inner.generateDataKey(c);
+    },
+    decryptDataKey: async (w, c) => {
+      calls.decrypt += 1;
+      return inner.decryptDataKey(w, c);
+    },
+  };
+  const keys = cachingKeyProvider(counting, { maxAgeMs: 60_000, maxEntries: 100 });
+  const context: CofferContext = { coffer: 'demo-1250000000', store, layout: upstreamLayout('coffers/demo/'), keys, minPartSize, maxPartSize: 5 * 1024 ** 3 };
+  return { store, context, calls, service: new MultipartService() };
+}
+
+async function putPart(service: MultipartService, context: CofferContext, key: string, uploadId: string, partNumber: number, data: Buffer, contentMd5?: Buffer): Promise<string> {
+  const prepared = await service.prepareUploadPart(context, key, uploadId, partNumber, data.length, contentMd5);
+  return service.uploadPart(prepared, Readable.from([data.subarray(0, Math.floor(data.length / 2)), data.subarray(Math.floor(data.length / 2))]));
+}
+
+async function readBack(service: MultipartService, context: CofferContext, key: string, start?: number, end?: number): Promise<Buffer> {
+  const head = await service.head(context, key);
+  const out: Buffer[] = [];
+  for await (const chunk of service.read(context, head, start, end)) out.push(chunk);
+  return Buffer.concat(out);
+}
+
+function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
+  return expect(promise).rejects.toMatchObject({ code });
+}
+
+describe('multipart upload over an upstream with a 5 MiB minimum', () => {
+  test('1 MiB parts out of order: staged, assembled, byte-exact, one KMS call, no plaintext upstream', async () => {
+    const { store, context, calls, service } = setup();
+    const key = 'backups/2026/db.tar';
+    const parts = [...Array.from({ length: 7 }, () => randomBytes(MiB)), randomBytes(123457)];
+    const { uploadId } = await service.initiate(context, key, { contentType: 'application/x-tar', metadata: { origin: 'test' } });
+    const etags = new Map<number, string>();
+    for (const index of [3, 0, 7, 1, 6, 2, 5, 4]) etags.set(index + 1, await putPart(service, context, key, uploadId, index + 1, parts[index] as Buffer));
+    expect(etags.get(1)).toBe(md5(parts[0] as Buffer));
+    const listed = await service.listParts(context, key, uploadId);
+    expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual(parts.map((p, i) => [i + 1, md5(p), p.length]));
+
+    const result = await service.complete(context, key, uploadId, parts.map((_, i) => ({ partNumber: i + 1, etag: etags.get(i + 1) as string })));
+    expect(result.etag).toMatch(/^"[0-9a-f]{32}-8"$/);
+    const whole = Buffer.concat(parts);
+    expect(sha256(await readBack(service, context, key))).toBe(sha256(whole));
+    const from = MiB - 10;
+    const to = 3 * MiB + 5;
+    expect(sha256(await readBack(service, context, key, from, to))).toBe(sha256(whole.subarray(from, to + 1)));
+    expect(calls.generate).toBe(1);
+    expect(calls.decrypt).toBe(0); // every later use hit the cache
+    // Bookkeeping is gone; only the manifest and the data object remain, and no stored object contains a plaintext run.
+    const remaining = [...store.objects.keys()].sort();
+    expect(remaining).toEqual([`coffers/demo/d/${key}/${uploadId}`, `coffers/demo/m/${key}`]);
+    for (const { data } of store.objects.values()) expect(data.includes((parts[2] as Buffer).subarray(1000, 1064))).toBe(false);
+    // Staging: the seven 1 MiB parts were written twice, the small last part once.
+    const stagedBytes = store.stats.objectBytes;
+    expect(stagedBytes).toBeGreaterThan(7 * MiB);
+  });
+
+  test('a re-uploaded part replaces the earlier one; Content-MD5 mismatch leaves the earlier one intact', async () => {
+    const { context, service } = setup();
+    const key = 'k';
+    const { uploadId } = await service.initiate(context, key);
+    const first = randomBytes(6 * MiB);
+    const second = randomBytes(6 * MiB);
+    await putPart(service, context, key, uploadId, 1, first);
+    await expectCode(putPart(service, context, key, uploadId, 1, second, createHash('md5').update(first).digest()), 'BadDigest');
+    expect((await service.listParts(context, key, uploadId)).parts[0]?.etag).toBe(md5(first));
+    await putPart(service, context, key, uploadId, 1, second, createHash('md5').update(second).digest());
+    expect((await service.listParts(context, key, uploadId)).parts[0]?.etag).toBe(md5(second));
+    await service.complete(context, key, uploadId, [{ partNumber: 1, etag: md5(second) }]);
+    expect(sha256(await readBack(service, context, key))).toBe(sha256(second));
+  });
+
+  test('a body that breaks off leaves nothing new upstream', async () => {
+    const { store, context, service } = setup();
+    const { uploadId } = await service.initiate(context, 'k');
+    const good = randomBytes(6 * MiB);
+    await putPart(service, context, 'k', uploadId, 2, good);
+    const prepared = await service.prepareUploadPart(context, 'k', uploadId, 2, 6 * MiB);
+    const broken = new Readable({ read() {} });
+    broken.push(randomBytes(3 * MiB));
+    setImmediate(() => broken.destroy(new GatewayError('IncompleteBody')));
+    await expectCode(service.uploadPart(prepared, broken), 'IncompleteBody');
+    expect((await service.listParts(context, 'k', uploadId)).parts.map((p) => p.etag)).toEqual([md5(good)]);
+    expect([...store.uploads.values()][0]?.parts.size).toBe(1);
+  });
+
+  test('errors of the contract', async () => {
+    const { context, service } = setup();
+    const { uploadId } = await service.initiate(context, 'k');
+    await expectCode(service.initiate(context, 'k'), 'ObjectAlreadyExists');
+    await expectCode(service.prepareUploadPart(context, 'k', 'f'.repeat(32), 1, 10), 'NoSuchUpload');
+    await expectCode(service.prepareUploadPart(context, 'other', uploadId, 1, 10), 'NoSuchUpload');
+    await expectCode(service.prepareUploadPart(context, 'k', uploadId, 1, 5 * 1024 ** 3 + 1), 'EntityTooLarge');
+    await expectCode(service.prepareUploadPart(context, 'k', uploadId, 1, 5 * 1024 ** 3), 'EntityTooLarge'); // ciphertext > 5 GiB upstream limit
+    const small = randomBytes(1000);
+    const big = randomBytes(CDCS_MIN_PART_SIZE);
+    await putPart(service, context, 'k', uploadId, 1, small);
+    await putPart(service, context, 'k', uploadId, 2, big);
+    await expectCode(service.complete(context, 'k', uploadId, []), 'MalformedXML');
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5(big) }, { partNumber: 1, etag: md5(small) }]), 'InvalidPartOrder');
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(big) }]), 'InvalidPart');
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 3, etag: md5(big) }]), 'InvalidPart');
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(small) }, { partNumber: 2, etag: md5(big) }]), 'EntityTooSmall');
+    await service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5(big) }]);
+    await expectCode(service.initiate(context, 'k'), 'ObjectAlreadyExists');
+    await expectCode(service.listParts(context, 'k', uploadId), 'NoSuchUpload');
+    await expectCode(service.abort(context, 'k', uploadId), 'NoSuchUpload');
+    await expectCode(service.head(context, 'missing'), 'NoSuchKey');
+  });
+
+  test('abort removes every bookkeeping object', async () => {
+    const { store, context, service } = setup();
+    const { uploadId } = await service.initiate(context, 'a/b');
+    await putPart(service, context, 'a/b', uploadId, 1, randomBytes(MiB));
+    await putPart(service, context, 'a/b', uploadId, 2, randomBytes(6 * MiB));
+    await service.abort(context, 'a/b', uploadId);
+    expect(store.objects.size).toBe(0);
+    expect(store.uploads.size).toBe(0);
+  });
+
+  test('list uploads with markers', async () => {
+    const { context, service } = setup();
+    const ids: string[] = [];
+    for (const key of ['a', 'a/b', 'b', 'c']) ids.push((await service.initiate(context, key)).uploadId);
+    const all = await service.listUploads(context);
+    expect(all.uploads.map((u) => u.key)).toEqual(['a', 'a/b', 'b', 'c']);
+    const page = await service.listUploads(context, { maxUploads: 2 });
+    expect(page).toMatchObject({ isTruncated: true, nextKeyMarker: 'a/b' });
+    const next = await service.listUploads(context, { keyMarker: 'a/b', uploadIdMarker: page.nextUploadIdMarker });
+    expect(next.uploads.map((u) => u.key)).toEqual(['b', 'c']);
+    expect((await service.listUploads(context, { prefix: 'a' })).uploads.map((u) => u.key)).toEqual(['a', 'a/b']);
+  });
+});
+
+describe('an upstream with a 1 MiB minimum', () => {
+  test('1 MiB parts and a small last part: nothing staged, nothing copied', async () => {
+    const { store, context, service } = setup(MiB);
+    const parts = [randomBytes(MiB), randomBytes(MiB), randomBytes(1000)];
+    const { uploadId } = await service.initiate(context, 'k');
+    const etags = await Promise.all(parts.map((p, i) => putPart(service, context, 'k', uploadId, i + 1, p)));
+    await service.complete(context, 'k', uploadId, etags.map((etag, i) => ({ partNumber: i + 1, etag })));
+    expect([...store.stats.byOperation.keys()]).not.toContain('getObject'); // no staged part was read back
+    expect(store.stats.partBytes).toBe(parts.reduce((sum, p) => sum + 100 + p.length + 16 * Math.max(1, Math.ceil(p.length / 65536)), 0));
+    expect(sha256(await readBack(service, context, 'k'))).toBe(sha256(Buffer.concat(parts)));
+  });
+});

@@ -24,12 +24,6 @@ export const REDACTED = '[redacted]';
 /** Names of the parsed-configuration fields that hold secret values (redacted by `redactConfig`). */
 export const SECRET_FIELD_NAMES: ReadonlySet<string> = new Set(['secretKey', 'secretAccessKey', 'hmacSecret', 'keyPem']);
 
-/**
- * Built-in demo credentials: published on purpose so `npm start` works with the official SDK out of
- * the box. They are refused unless the gateway listens on a loopback address (see the root checks).
- */
-export const DEMO_DEFAULT_SECRET_ID = 'AKIDcofferGatewayDemoLocalOnly000000';
-export const DEMO_DEFAULT_SECRET_KEY = 'cofferGatewayDemoKeyLocalOnly000';
 export const DEMO_DEFAULT_COFFER = 'demo-1250000000';
 
 /** How the schema reads `...File` fields; `loadConfig` passes `fs.readFileSync` or a test double. */
@@ -763,11 +757,11 @@ export function createConfigSchema(io: ConfigIo) {
           enabled: bool().default(false),
           /** Name of the demo coffer; must not also appear in `coffers`. */
           coffer: cofferName().default(DEMO_DEFAULT_COFFER),
-          /** SecretId of the demo access key (env COFFER_DEMO_SECRET_ID). */
-          secretId: z.string().regex(/^[A-Za-z0-9._-]{3,128}$/, 'must be 3 to 128 letters, digits, ".", "_" or "-"').default(DEMO_DEFAULT_SECRET_ID),
-          /** SecretKey of the demo access key (env COFFER_DEMO_SECRET_KEY). The built-in default is
-           * public and only accepted while server.host is a loopback address. A secret. */
-          secretKey: inlineSecret(16).default(DEMO_DEFAULT_SECRET_KEY),
+          /** SecretId of the demo access key (env COFFER_DEMO_SECRET_ID); generated at start when unset. */
+          secretId: z.string().regex(/^[A-Za-z0-9._-]{3,128}$/, 'must be 3 to 128 letters, digits, ".", "_" or "-"').optional(),
+          /** SecretKey of the demo access key (env COFFER_DEMO_SECRET_KEY). When neither is set, a fresh
+           * random pair is generated at start and printed once. A secret. */
+          secretKey: inlineSecret(16).optional(),
         })
         .prefault({}),
       /** KMS client behaviour (all coffers). */
@@ -810,8 +804,8 @@ export function createConfigSchema(io: ConfigIo) {
       if (!config.demo.enabled) return;
       if (!config.embeddedUpstream.enabled) crossProblem(ctx, 'requires embeddedUpstream.enabled', ['demo', 'enabled']);
       if (Object.hasOwn(config.coffers, config.demo.coffer)) crossProblem(ctx, 'is also configured in coffers', ['demo', 'coffer']);
-      if (config.demo.secretKey === DEMO_DEFAULT_SECRET_KEY && !isLoopbackHost(config.server.host)) {
-        crossProblem(ctx, 'the built-in demo key is accepted only while server.host is a loopback address; set COFFER_DEMO_SECRET_KEY', ['demo', 'secretKey']);
+      if ((config.demo.secretId === undefined) !== (config.demo.secretKey === undefined)) {
+        crossProblem(ctx, 'set both demo.secretId and demo.secretKey (COFFER_DEMO_SECRET_ID / COFFER_DEMO_SECRET_KEY), or neither to have them generated at start', ['demo', 'secretKey']);
       }
     }, whenValid('demo', 'embeddedUpstream', 'coffers', ['server', 'host']))
     .superRefine((config, ctx) => {
@@ -826,7 +820,7 @@ export function createConfigSchema(io: ConfigIo) {
     }, whenValid('coffers', 'demo', 'auth'))
     .superRefine((config, ctx) => {
       const seen = new Set<string>();
-      if (config.demo.enabled) seen.add(config.demo.secretId);
+      if (config.demo.enabled && config.demo.secretId !== undefined) seen.add(config.demo.secretId);
       config.auth.accessKeys.forEach((key, i) => {
         if (seen.has(key.secretId)) crossProblem(ctx, 'is used by another access key (or the demo key)', ['auth', 'accessKeys', i, 'secretId']);
         seen.add(key.secretId);

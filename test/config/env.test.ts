@@ -67,6 +67,7 @@ describe('environment overrides', () => {
   test('values are JSON when they parse; string fields always get the raw string', () => {
     const config = noFile({
       COFFER__DEMO__SECRET_ID: '12345',
+      COFFER__DEMO__SECRET_KEY: 'demo-secret-key-from-env-0123',
       COFFER__KEYRING__DIRECTORY: 'null-ish/dir',
       COFFER__KMS: '{"maxAttempts": 5}',
       COFFER__KMS__DATA_KEY_CACHE_MAX_ENTRIES: '7',

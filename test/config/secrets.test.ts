@@ -147,7 +147,7 @@ describe('the loaded configuration', () => {
       hmacSecretFile: '/s/hmac',
       rules: [{ subject: 'svc', grants: [{ coffer: '*', actions: ['read'] }] }],
     };
-    config.demo = { enabled: true, secretKey: 'demo-secret-key-0123456789' };
+    config.demo = { enabled: true, secretId: 'AKIDdemo', secretKey: 'demo-secret-key-0123456789' };
     config.embeddedUpstream = { enabled: true };
     config.coffers['other-1250000000'] = config.coffers['demo-1250000000'];
     delete config.coffers['demo-1250000000'];

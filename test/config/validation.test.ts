@@ -1,5 +1,5 @@
 import { createPublicKey } from 'node:crypto';
-import { DEMO_DEFAULT_SECRET_KEY, loadConfig } from '../../src/config';
+import { loadConfig } from '../../src/config';
 import { baseConfig, fakeFs, fixture, load, problemsOf } from './helpers';
 
 const COFFER = 'coffers.demo-1250000000';
@@ -203,14 +203,13 @@ describe('server and demo', () => {
     expect(load({ ...baseConfig(), server: { port: 0, adminPort: 0 } }).server.port).toBe(0);
   });
 
-  test('the built-in demo key is refused on a non-loopback address', () => {
-    const env = { COFFER__SERVER__HOST: '0.0.0.0' };
-    expect(problemsOf(() => loadConfig({ env, readFile: fakeFs({}) }))).toEqual([
-      'demo.secretKey: the built-in demo key is accepted only while server.host is a loopback address; set COFFER_DEMO_SECRET_KEY',
+  test('demo credentials come in pairs from the environment, or are generated at start', () => {
+    expect(problemsOf(() => loadConfig({ env: { COFFER_DEMO_SECRET_ID: 'AKIDmine' }, readFile: fakeFs({}) }))).toEqual([
+      'demo.secretKey: set both demo.secretId and demo.secretKey (COFFER_DEMO_SECRET_ID / COFFER_DEMO_SECRET_KEY), or neither to have them generated at start',
     ]);
-    const own = loadConfig({ env: { ...env, COFFER_DEMO_SECRET_KEY: 'my-own-demo-secret-0123' }, readFile: fakeFs({}) });
-    expect(own.demo.secretKey).not.toBe(DEMO_DEFAULT_SECRET_KEY);
-    expect(loadConfig({ env: { COFFER__SERVER__HOST: '::1' }, readFile: fakeFs({}) }).server.host).toBe('::1');
+    const own = loadConfig({ env: { COFFER_DEMO_SECRET_ID: 'AKIDmine', COFFER_DEMO_SECRET_KEY: 'my-own-demo-secret-0123', COFFER__SERVER__HOST: '0.0.0.0' }, readFile: fakeFs({}) });
+    expect(own.demo).toMatchObject({ secretId: 'AKIDmine', secretKey: 'my-own-demo-secret-0123' });
+    expect(loadConfig({ env: { COFFER__SERVER__HOST: '::1' }, readFile: fakeFs({}) }).demo.secretKey).toBeUndefined();
   });
 
   test('the demo needs the embedded upstream and its own coffer name', () => {

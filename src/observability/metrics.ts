@@ -1,0 +1,45 @@
+/**
+ * Prometheus metrics (prom-client) on a registry of our own, so tests can create several gateways
+ * in one process. Names follow Prometheus conventions: `_total` counters, `_bytes`, `_seconds`.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface GatewayMetrics {
+  readonly registry: Registry;
+  readonly requests: Counter<'operation' | 'code'>;
+  readonly bytesIn: Counter<'operation'>;
+  readonly bytesOut: Counter<'operation'>;
+  readonly requestSeconds: Histogram<'operation'>;
+  readonly partSeconds: Histogram<'storage'>;
+  readonly inFlightParts: Gauge;
+  readonly upstreamErrors: Counter<'code'>;
+  readonly integrityFailures: Counter<'reason'>;
+}
+
+export function createMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
+  const registry = new Registry();
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'coffer_gateway_' });
+  return {
+    registry,
+    requests: new Counter({ name: 'coffer_gateway_requests_total', help: 'CDCS requests by operation and result code (OK or the error code).', labelNames: ['operation', 'code'], registers: [registry] }),
+    bytesIn: new Counter({ name: 'coffer_gateway_plaintext_bytes_in_total', help: 'Plaintext bytes received from clients.', labelNames: ['operation'], registers: [registry] }),
+    bytesOut: new Counter({ name: 'coffer_gateway_plaintext_bytes_out_total', help: 'Verified plaintext bytes sent to clients.', labelNames: ['operation'], registers: [registry] }),
+    requestSeconds: new Histogram({
+      name: 'coffer_gateway_request_duration_seconds',
+      help: 'Time from request headers to the end of the response.',
+      labelNames: ['operation'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
+    partSeconds: new Histogram({
+      name: 'coffer_gateway_part_upload_duration_seconds',
+      help: 'UploadPart body time (encrypt and forward) by storage (direct or staged).',
+      labelNames: ['storage'],
+      buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800],
+      registers: [registry],
+    }),
+    inFlightParts: new Gauge({ name: 'coffer_gateway_parts_in_flight', help: 'Part uploads currently streaming.', registers: [registry] }),
+    upstreamErrors: new Counter({ name: 'coffer_gateway_upstream_errors_total', help: 'Failed upstream requests by mapped error code.', labelNames: ['code'], registers: [registry] }),
+    integrityFailures: new Counter({ name: 'coffer_gateway_integrity_failures_total', help: 'Stored data that failed authentication, by reason.', labelNames: ['reason'], registers: [registry] }),
+  };
+}

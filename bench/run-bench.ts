@@ -82,14 +82,28 @@ async function runCase(name: string): Promise<void> {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
 
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] as number;
+}
+
 function runAll(): void {
+  const runs = new Map<string, CaseResult[]>();
+  process.stdout.write(`coffer-gateway bench: ${TOTAL / MiB} MiB per case, ${CHUNK / MiB} MiB chunks, ${ROUNDS} interleaved rounds (median MB/s, highest peak RSS), Node ${process.version}\n\n`);
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const name of Object.keys(cases)) {
+      const output = execFileSync(process.execPath, [__filename, '--case', name], { encoding: 'utf8', maxBuffer: 1 << 20 });
+      const result = JSON.parse(output.trim().split('\n').pop() as string) as CaseResult;
+      runs.set(name, [...(runs.get(name) ?? []), result]);
+    }
+  }
   const results = new Map<string, CaseResult>();
-  process.stdout.write(`coffer-gateway bench: ${TOTAL / MiB} MiB per case, ${CHUNK / MiB} MiB chunks, Node ${process.version}\n\n`);
-  for (const name of Object.keys(cases)) {
-    const output = execFileSync(process.execPath, [__filename, '--case', name], { encoding: 'utf8', maxBuffer: 1 << 20 });
-    const result = JSON.parse(output.trim().split('\n').pop() as string) as CaseResult;
+  for (const [name, list] of runs) {
+    const result: CaseResult = { name, seconds: median(list.map((r) => r.seconds)), mbPerSecond: median(list.map((r) => r.mbPerSecond)), peakRssMb: Math.max(...list.map((r) => r.peakRssMb)) };
     results.set(name, result);
-    process.stdout.write(`${name.padEnd(62)} ${result.mbPerSecond.toFixed(0).padStart(6)} MB/s   peak RSS ${result.peakRssMb.toFixed(0).padStart(4)} MB\n`);
+    process.stdout.write(`${name.padEnd(62)} ${result.mbPerSecond.toFixed(0).padStart(6)} MB/s   peak RSS ${result.peakRssMb.toFixed(0).padStart(4)} MB   (runs: ${list.map((r) => r.mbPerSecond.toFixed(0)).join(', ')})\n`);
   }
   const ours = results.get('coffer-gateway PartEncryptor (stream, 64 KiB segments)') as CaseResult;
   const raw = results.get('Node AES-256-GCM raw loop (new cipher per 64 KiB segment)') as CaseResult;

@@ -24,6 +24,8 @@ export interface LoadConfigOptions {
  * (local keyring, built-in or `COFFER_DEMO_*` credentials) on 127.0.0.1.
  */
 export const EMBEDDED_PRESET: Readonly<Record<string, unknown>> = Object.freeze({
+  // The official SDK 3.0.0 signs `/<Key>` without the coffer; the demo key is bound to the demo coffer by its grant.
+  auth: Object.freeze({ cos: Object.freeze({ acceptKeyOnlyPath: true }) }),
   embeddedUpstream: Object.freeze({ enabled: true }),
   demo: Object.freeze({ enabled: true }),
 });

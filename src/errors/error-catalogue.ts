@@ -16,6 +16,7 @@ export const ERROR_CATALOGUE = {
   InvalidArgument: { status: 400, message: 'An argument of the request is invalid.', fault: 'client' },
   InvalidObjectKey: { status: 400, message: 'The object key is not valid.', fault: 'client' },
   InvalidRequest: { status: 400, message: 'The request is not valid.', fault: 'client' },
+  InvalidURI: { status: 400, message: 'The request target could not be decoded.', fault: 'client' },
   EntityTooSmall: { status: 400, message: 'A part other than the last is smaller than the minimum part size.', fault: 'client' },
   EntityTooLarge: { status: 400, message: 'The body is larger than the maximum allowed size.', fault: 'client' },
   InvalidPart: { status: 400, message: 'A listed part was not uploaded or its ETag does not match.', fault: 'client' },

@@ -152,6 +152,8 @@ export class MultipartService {
     const tap = new DigestTap(prepared.contentMd5);
     const encryptor = new PartEncryptor({ dataKey: prepared.dataKey, objectId: Buffer.from(record.uploadId, 'hex'), partNumber, plaintextLength, salt });
     const ciphertext = new PassThrough();
+    // Errors travel through the promises below; this keeps an error that fires before the store attaches its own listener from going unhandled.
+    ciphertext.on('error', () => undefined);
     const encrypting = pipeline(body, tap, encryptor, ciphertext);
     const upload = { body: ciphertext, contentLength: encryptor.ciphertextLength, signal };
     try {

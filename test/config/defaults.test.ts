@@ -22,7 +22,8 @@ describe('defaults', () => {
       acceptAbsoluteForm: true,
       shutdownGraceMs: 30_000,
     });
-    expect(config.auth.cos).toEqual({ maxClockSkewSeconds: 900, maxSignatureValiditySeconds: 7 * 86_400, acceptKeyOnlyPath: false });
+    // The embedded default accepts what the official SDK 3.0.0 signs (`/<Key>` without the coffer).
+    expect(config.auth.cos).toEqual({ maxClockSkewSeconds: 900, maxSignatureValiditySeconds: 7 * 86_400, acceptKeyOnlyPath: true });
     expect(config.auth.accessKeys).toEqual([]);
     expect(config.auth.jwt).toBeUndefined();
     expect(config.kms).toEqual({ maxAttempts: 3, requestTimeoutMs: 5_000, dataKeyCacheMaxAgeSeconds: 300, dataKeyCacheMaxEntries: 1000 });

@@ -1,0 +1,53 @@
+/**
+ * Builds, once at start-up, what each configured coffer needs (store, layout, key provider, limits)
+ * and resolves a coffer's context per request. Role credentials are per session (the principal), so
+ * stores and KMS clients that use them are created per (coffer, session) and cached.
+ */
+import type { Principal } from '../auth/principal';
+import { GatewayError } from '../errors/gateway-error';
+import { cachingKeyProvider, DataKeyCache } from '../keys/data-key-cache';
+import type { KeyProvider } from '../keys/key-provider';
+import type { CofferContext } from '../upload/coffer-context';
+import type { UploadStore } from '../upload/ports';
+import { upstreamLayout } from '../upload/upstream-layout';
+import type { CofferResolver } from './cdcs-handler';
+
+export interface CofferDefinition {
+  readonly name: string;
+  readonly prefix?: string;
+  readonly minPartSize: number;
+  readonly maxPartSize: number;
+  /** The store for one session (role credentials differ per session); called once per (coffer, session). */
+  readonly storeFor: (sessionName: string) => UploadStore;
+  /** The key provider for one session (an AWS KMS client signs with the session's role credentials). */
+  readonly keysFor: (sessionName: string) => KeyProvider;
+}
+
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, maxSessions = 1000): CofferResolver & { names(): string[] } {
+  const byName = new Map(definitions.map((d) => [d.name, d]));
+  const contexts = new Map<string, CofferContext>();
+  return {
+    names: () => [...byName.keys()],
+    async contextFor(coffer: string, principal: Principal): Promise<CofferContext> {
+      const definition = byName.get(coffer);
+      if (definition === undefined) throw new GatewayError('NoSuchCoffer');
+      const cacheKey = `${coffer}\u0000${principal.sessionName}`;
+      let context = contexts.get(cacheKey);
+      if (context === undefined) {
+        const inner = definition.keysFor(principal.sessionName);
+        context = {
+          coffer,
+          store: definition.storeFor(principal.sessionName),
+          layout: upstreamLayout(definition.prefix ?? ''),
+          // One cache for all coffers, scoped per coffer: a wrapped key is only ever unwrapped in its own coffer's scope.
+          keys: cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
+          minPartSize: definition.minPartSize,
+          maxPartSize: definition.maxPartSize,
+        };
+        if (contexts.size >= maxSessions) contexts.delete(contexts.keys().next().value as string);
+        contexts.set(cacheKey, context);
+      }
+      return context;
+    },
+  };
+}

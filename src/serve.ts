@@ -1,0 +1,148 @@
+/**
+ * Builds the gateway from a frozen configuration — every stage once, at start-up — and runs it:
+ * data-plane listener, admin listener, signal handling with a graceful drain.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createAdminServer } from './admin/admin-server';
+import { createAuthenticate } from './auth/authenticate';
+import { createCosAuthenticator } from './auth/cos-authenticator';
+import { InMemoryCredentialStore, type CredentialConfig } from './auth/credential-store';
+import { createJwtAuthenticator } from './auth/jwt-authenticator';
+import { createJwtKeyResolver } from './auth/jwt-key-source';
+import type { GatewayConfig } from './config';
+import { FileSystemStore } from './embedded/file-system-store';
+import { createCdcsHandler } from './gateway/cdcs-handler';
+import { createCofferRegistry, type CofferDefinition } from './gateway/coffer-registry';
+import { DataKeyCache } from './keys/data-key-cache';
+import { createLocalKeyring } from './keys/local-keyring';
+import { createLogger, type Logger } from './observability/logger';
+import { createMetrics } from './observability/metrics';
+import { createGatewayServer } from './server/gateway-server';
+import { MultipartService } from './upload/multipart-service';
+import { createUpstreamCoffer } from './gateway/upstream-coffer';
+
+export interface RunningGateway {
+  readonly port: number;
+  readonly adminPort: number;
+  readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string };
+  /** Readiness false, drain for up to the grace period, reset the rest, close both listeners. */
+  stop(): Promise<void>;
+}
+
+const EMBEDDED_MIN_PART_SIZE = 5 * 1024 * 1024;
+const EMBEDDED_MAX_PART_SIZE = 5 * 1024 ** 3;
+
+function generatedSecret(length: number): string {
+  return randomBytes(length).toString('base64url').replace(/[-_]/g, 'x').slice(0, length);
+}
+
+export async function startGateway(config: GatewayConfig, options: { log?: Logger } = {}): Promise<RunningGateway> {
+  const log = options.log ?? createLogger(config.logging.level);
+  const metrics = createMetrics();
+  const now = Date.now;
+
+  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
+  const definitions: CofferDefinition[] = [];
+  const localKeyrings = new Map<string, ReturnType<typeof createLocalKeyring>>();
+  const localKeys = (keyId: string) => {
+    let keyring = localKeyrings.get(keyId);
+    if (keyring === undefined) {
+      keyring = createLocalKeyring({ directory: config.keyring.directory, keyId, create: config.keyring.create });
+      localKeyrings.set(keyId, keyring);
+    }
+    return keyring;
+  };
+
+  let demoCredentials: RunningGateway['demoCredentials'];
+  if (config.demo.enabled) {
+    const store = await new FileSystemStore(config.embeddedUpstream.directory, EMBEDDED_MIN_PART_SIZE).init();
+    definitions.push({
+      name: config.demo.coffer,
+      minPartSize: EMBEDDED_MIN_PART_SIZE,
+      maxPartSize: EMBEDDED_MAX_PART_SIZE,
+      storeFor: () => store,
+      keysFor: () => localKeys('demo'),
+    });
+    demoCredentials = {
+      secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
+      secretKey: config.demo.secretKey ?? generatedSecret(32),
+      coffer: config.demo.coffer,
+    };
+    credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
+  }
+  for (const [name, coffer] of Object.entries(config.coffers)) {
+    definitions.push(createUpstreamCoffer(name, coffer, config, { localKeys }));
+  }
+
+  const jwt = config.auth.jwt;
+  const authenticate = createAuthenticate({
+    cos: createCosAuthenticator({
+      credentials: new InMemoryCredentialStore(credentials),
+      now,
+      skewSeconds: config.auth.cos.maxClockSkewSeconds,
+      maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
+      acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
+    }),
+    jwt:
+      jwt === undefined
+        ? undefined
+        : createJwtAuthenticator({
+            keys: await createJwtKeyResolver(
+              jwt.jwks !== undefined
+                ? {
+                    kind: 'jwks-url',
+                    url: jwt.jwks.url,
+                    ...(jwt.jwks.caPem === undefined ? {} : { ca: jwt.jwks.caPem }),
+                    // Projected service-account tokens rotate: read the file on every fetch.
+                    ...(jwt.jwks.tokenFile === undefined ? {} : { bearerToken: () => readFileSync(jwt.jwks?.tokenFile as string, 'utf8').trim() }),
+                    maxAgeMs: jwt.jwks.cacheMaxAgeSeconds * 1000,
+                    cooldownMs: jwt.jwks.cooldownSeconds * 1000,
+                    timeoutMs: jwt.jwks.timeoutMs,
+                  }
+                : {
+                    kind: 'static',
+                    keys: [
+                      ...(jwt.keys ?? []).map((jwk) => ({ jwk: jwk as never })),
+                      ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string })),
+                    ],
+                  },
+              { now },
+            ),
+            algorithms: jwt.algorithms,
+            issuer: jwt.issuer,
+            audience: jwt.audiences,
+            clockToleranceSeconds: jwt.clockToleranceSeconds,
+            rules: jwt.rules,
+            now,
+          }),
+  });
+
+  const registry = createCofferRegistry(definitions, new DataKeyCache({ maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000, maxEntries: config.kms.dataKeyCacheMaxEntries }));
+  const handle = createCdcsHandler({
+    authenticate,
+    coffers: registry,
+    service: new MultipartService(),
+    acceptAbsoluteForm: config.server.acceptAbsoluteForm,
+    requestIdleTimeoutMs: config.server.requestIdleTimeoutMs,
+    metrics,
+  });
+  const data = createGatewayServer({ server: config.server, handle, log, metrics });
+  let state: string | undefined = 'starting';
+  const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state } });
+  const port = await data.listen();
+  const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
+  state = undefined;
+  log.info({ port, adminPort, coffers: registry.names() }, 'coffer-gateway listening');
+  return {
+    port,
+    adminPort,
+    demoCredentials,
+    stop: async () => {
+      state = 'draining';
+      await data.close(config.server.shutdownGraceMs);
+      await admin.close();
+      for (const keyring of localKeyrings.values()) keyring.dispose();
+    },
+  };
+}

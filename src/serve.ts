@@ -17,7 +17,7 @@ import { createCofferRegistry, type CofferDefinition } from './gateway/coffer-re
 import { DataKeyCache } from './keys/data-key-cache';
 import { createLocalKeyring } from './keys/local-keyring';
 import { createLogger, type Logger } from './observability/logger';
-import { createMetrics } from './observability/metrics';
+import { createMetrics, type GatewayMetrics } from './observability/metrics';
 import { createGatewayServer } from './server/gateway-server';
 import { MultipartService } from './upload/multipart-service';
 import { createUpstreamCoffer } from './gateway/upstream-coffer';
@@ -26,6 +26,7 @@ export interface RunningGateway {
   readonly port: number;
   readonly adminPort: number;
   readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string };
+  readonly metrics: GatewayMetrics;
   /** Readiness false, drain for up to the grace period, reset the rest, close both listeners. */
   stop(): Promise<void>;
 }
@@ -138,6 +139,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     port,
     adminPort,
     demoCredentials,
+    metrics,
     stop: async () => {
       state = 'draining';
       await data.close(config.server.shutdownGraceMs);

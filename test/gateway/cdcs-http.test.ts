@@ -1,0 +1,175 @@
+/**
+ * The CDCS contract at the HTTP level, against the gateway as `npm start` runs it: each refused
+ * request gets the documented code and status, and nothing changes upstream.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/observability/logger';
+import { startGateway, type RunningGateway } from '../../src/serve';
+
+const MiB = 1024 * 1024;
+const COFFER = 'demo-1250000000';
+let directory: string;
+let gateway: RunningGateway;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  code?: string;
+  continued: boolean;
+}
+
+function send(method: string, target: string, options: { headers?: Record<string, string>; body?: Buffer; absolute?: boolean; secretKey?: string; expectContinue?: boolean } = {}): Promise<Answer> {
+  const [path, query = ''] = target.split('?') as [string, string?];
+  const params = query === '' ? [] : query.split('&').map((p) => {
+    const [n, v = ''] = p.split('=');
+    return [decodeURIComponent(n as string), decodeURIComponent(v)] as [string, string];
+  });
+  const host = `127.0.0.1:${gateway.port}`;
+  const now = Math.floor(Date.now() / 1000);
+  const signed = signCosRequest({ method, pathname: decodeURIComponent(path), params, headers: [['host', host]], secretId: 'AKIDhttp', secretKey: options.secretKey ?? 'http-demo-secret-key-0123456789', keyTime: formatKeyTime(now - 60, now + 600) });
+  return new Promise((resolve, reject) => {
+    const headers: Record<string, string> = { host, authorization: signed.authorization, ...options.headers };
+    if (options.expectContinue) headers['expect'] = '100-continue';
+    if (options.body !== undefined && headers['content-length'] === undefined && headers['transfer-encoding'] === undefined) headers['content-length'] = String(options.body.length);
+    const req = request({ host: '127.0.0.1', port: gateway.port, method, path: options.absolute ? `http://cdcs.ap-guangzhou.myqcloud.com${target}` : target, headers });
+    let continued = false;
+    req.on('continue', () => {
+      continued = true;
+      req.end(options.body);
+    });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const body = Buffer.concat(chunks).toString('utf8');
+        resolve({ status: res.statusCode as number, headers: res.headers, body, code: /<Code>([^<]+)<\/Code>/.exec(body)?.[1], continued });
+      });
+    });
+    req.on('error', reject);
+    if (!options.expectContinue) req.end(options.body);
+  });
+}
+
+async function initiate(key: string): Promise<string> {
+  const answer = await send('POST', `/${COFFER}/${key}?uploads`);
+  expect(answer.status).toBe(200);
+  return /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(answer.body)?.[1] as string;
+}
+
+function upstreamFileCount(): number {
+  return (readdirSync(join(directory, 'upstream'), { recursive: true }) as string[]).length;
+}
+
+beforeAll(async () => {
+  directory = mkdtempSync(join(tmpdir(), 'coffer-http-'));
+  const config = loadConfig({
+    env: {
+      PORT: '0',
+      COFFER__SERVER__ADMIN_PORT: '0',
+      COFFER_DEMO_SECRET_ID: 'AKIDhttp',
+      COFFER_DEMO_SECRET_KEY: 'http-demo-secret-key-0123456789',
+      COFFER__KEYRING__DIRECTORY: join(directory, 'keyring'),
+      COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'upstream'),
+    },
+  });
+  gateway = await startGateway(config, { log: createLogger('silent') });
+});
+
+afterAll(async () => {
+  await gateway?.stop();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+describe('UploadPart arguments', () => {
+  test.each(['0', '10001', 'abc', '1.0', '+1', '01', ''])('partNumber=%p → 400 InvalidArgument', async (partNumber) => {
+    const uploadId = 'a'.repeat(32);
+    const answer = await send('PUT', `/${COFFER}/k?partNumber=${partNumber}&uploadId=${uploadId}`, { body: Buffer.alloc(1) });
+    expect([answer.status, answer.code]).toEqual([400, 'InvalidArgument']);
+    expect(answer.headers['x-cos-request-id']).toEqual(answer.headers['x-cdcs-request-id']);
+  });
+
+  test('unknown upload → 404 NoSuchUpload; chunked body → 411; > 5 GiB → EntityTooLarge before any body byte', async () => {
+    const unknown = await send('PUT', `/${COFFER}/k?partNumber=1&uploadId=${'b'.repeat(32)}`, { body: Buffer.alloc(5) });
+    expect([unknown.status, unknown.code]).toEqual([404, 'NoSuchUpload']);
+    const uploadId = await initiate('args');
+    const chunked = await send('PUT', `/${COFFER}/args?partNumber=1&uploadId=${uploadId}`, { headers: { 'transfer-encoding': 'chunked' }, body: Buffer.alloc(5) });
+    expect([chunked.status, chunked.code]).toEqual([411, 'MissingContentLength']);
+    const huge = await send('PUT', `/${COFFER}/args?partNumber=1&uploadId=${uploadId}`, { headers: { 'content-length': String(5 * 1024 ** 3 + 1) }, expectContinue: true });
+    expect([huge.status, huge.code, huge.continued]).toEqual([400, 'EntityTooLarge', false]);
+  });
+
+  test('Content-MD5 mismatch → 400 BadDigest and nothing stored; the right digest → 200 with the plaintext MD5 as ETag', async () => {
+    const uploadId = await initiate('digest');
+    const body = randomBytes(MiB);
+    const before = upstreamFileCount();
+    const wrong = await send('PUT', `/${COFFER}/digest?partNumber=1&uploadId=${uploadId}`, { headers: { 'content-md5': createHash('md5').update('other').digest('base64') }, body });
+    expect([wrong.status, wrong.code]).toEqual([400, 'BadDigest']);
+    expect(upstreamFileCount()).toBe(before);
+    const listed = await send('GET', `/${COFFER}/digest?uploadId=${uploadId}`);
+    expect(listed.body).not.toContain('<Part>');
+    const right = await send('PUT', `/${COFFER}/digest?partNumber=1&uploadId=${uploadId}`, { headers: { 'content-md5': createHash('md5').update(body).digest('base64') }, body, expectContinue: true });
+    expect(right.status).toBe(200);
+    expect(right.continued).toBe(true);
+    expect(right.headers.etag).toBe(`"${createHash('md5').update(body).digest('hex')}"`);
+  });
+});
+
+describe('CompleteMultipartUpload', () => {
+  let uploadId: string;
+  const etags: string[] = [];
+  beforeAll(async () => {
+    uploadId = await initiate('complete');
+    for (const [i, size] of [1000, MiB].entries()) {
+      const body = randomBytes(size);
+      etags.push((await send('PUT', `/${COFFER}/complete?partNumber=${i + 1}&uploadId=${uploadId}`, { body })).headers.etag as string);
+    }
+  });
+  const xml = (parts: Array<[number, string]>): Buffer =>
+    Buffer.from(`<CompleteMultipartUpload>${parts.map(([n, e]) => `<Part><PartNumber>${n}</PartNumber><ETag>${e.replace(/"/g, '&quot;')}</ETag></Part>`).join('')}</CompleteMultipartUpload>`);
+
+  test.each([
+    ['MalformedXML', Buffer.from('<CompleteMultipartUpload><Part>')],
+    ['MalformedXML', Buffer.from('<Other/>')],
+  ])('%s', async (code, body) => {
+    expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body })).code).toBe(code);
+  });
+
+  test('order, unknown parts, small non-last parts; then success', async () => {
+    expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[2, etags[1] as string], [1, etags[0] as string]]) })).code).toBe('InvalidPartOrder');
+    expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[3, etags[1] as string]]) })).code).toBe('InvalidPart');
+    expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[1, etags[1] as string]]) })).code).toBe('InvalidPart');
+    expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[1, etags[0] as string], [2, etags[1] as string]]) })).code).toBe('EntityTooSmall');
+    const done = await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[2, etags[1] as string]]) });
+    expect(done.status).toBe(200);
+    expect(done.body).toContain('<CompleteMultipartUploadResult>');
+    expect((await send('POST', `/${COFFER}/complete?uploads`)).code).toBe('ObjectAlreadyExists');
+  });
+});
+
+describe('routing, proxies and authorization', () => {
+  test('absolute-form targets (the gateway as an HTTP proxy) work like path-style ones', async () => {
+    const answer = await send('POST', `/${COFFER}/via-proxy?uploads`, { absolute: true });
+    expect(answer.status).toBe(200);
+  });
+
+  test('DELETE of an object → 405; another coffer → 403; a wrong secret → 403 SignatureDoesNotMatch; a range past the end → 416', async () => {
+    expect((await send('DELETE', `/${COFFER}/x`)).status).toBe(405);
+    expect((await send('POST', `/other-1250000000/x?uploads`)).code).toBe('AccessDenied');
+    expect((await send('POST', `/${COFFER}/x?uploads`, { secretKey: 'a-wrong-secret-key-01234567' })).code).toBe('SignatureDoesNotMatch');
+    const uploadId = await initiate('small');
+    const body = Buffer.from('hello');
+    const etag = (await send('PUT', `/${COFFER}/small?partNumber=1&uploadId=${uploadId}`, { body })).headers.etag as string;
+    await send('POST', `/${COFFER}/small?uploadId=${uploadId}`, { body: Buffer.from(`<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${etag}</ETag></Part></CompleteMultipartUpload>`) });
+    const past = await send('GET', `/${COFFER}/small`, { headers: { range: 'bytes=5-' } });
+    expect([past.status, past.code, past.headers['content-range']]).toEqual([416, 'InvalidRange', 'bytes */5']);
+    const part = await send('GET', `/${COFFER}/small`, { headers: { range: 'bytes=1-3' } });
+    expect([part.status, part.body]).toEqual([206, 'ell']);
+  });
+});

@@ -10,4 +10,7 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
   testTimeout: 60000,
+  // One Ceph cluster (two RADOS Gateways) for the whole run; see test/support/ceph.
+  globalSetup: '<rootDir>/test/support/ceph/global-setup.ts',
+  globalTeardown: '<rootDir>/test/support/ceph/global-teardown.ts',
 };

@@ -162,6 +162,8 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
       await service.loadRecord(context, key, operation.uploadId); // NoSuchUpload before reading the body
       const parts = parseCompleteBody(await readSmallBody(deps, ctx, MAX_COMPLETE_BODY));
       const result = await service.complete(context, key, operation.uploadId, parts);
+      deps.metrics?.completeCopiedBytes.inc(result.copiedBytes);
+      ctx.log.info({ copiedBytes: result.copiedBytes, fillerBytes: result.fillerBytes, parts: parts.length }, 'upload completed');
       sendXml(ctx, 200, completeResult({ location: `${coffer}/${key}`, coffer, key, etag: result.etag }));
       return;
     }

@@ -14,6 +14,8 @@ export interface GatewayMetrics {
   readonly inFlightParts: Gauge;
   readonly upstreamErrors: Counter<'code'>;
   readonly integrityFailures: Counter<'reason'>;
+  /** Upstream bytes written a second time at Complete (staged parts copied, plus filler). */
+  readonly completeCopiedBytes: Counter;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
@@ -40,6 +42,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     }),
     inFlightParts: new Gauge({ name: 'coffer_gateway_parts_in_flight', help: 'Part uploads currently streaming.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'coffer_gateway_upstream_errors_total', help: 'Failed upstream requests by mapped error code.', labelNames: ['code'], registers: [registry] }),
+    completeCopiedBytes: new Counter({ name: 'coffer_gateway_complete_copied_bytes_total', help: 'Upstream bytes written a second time at Complete: staged parts copied into upstream parts, plus filler.', registers: [registry] }),
     integrityFailures: new Counter({ name: 'coffer_gateway_integrity_failures_total', help: 'Stored data that failed authentication, by reason.', labelNames: ['reason'], registers: [registry] }),
   };
 }

@@ -227,7 +227,7 @@ export class MultipartService {
   }
 
   // ── Complete ────────────────────────────────────────────────────────────────────────────────
-  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<{ etag: string; manifest: ObjectManifest }> {
+  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
     const record = await this.loadRecord(context, key, uploadId);
     if (requested.length === 0) throw new GatewayError('MalformedXML', 'CompleteMultipartUpload needs at least one part.');
     for (let i = 1; i < requested.length; i += 1) {
@@ -284,7 +284,7 @@ export class MultipartService {
       dataKey.fill(0);
     }
     await this.cleanUp(context, record);
-    return { etag: objectEtag(manifest), manifest };
+    return { etag: objectEtag(manifest), manifest, copiedBytes: plan.copiedBytes, fillerBytes: plan.fillerBytes };
   }
 
   // ── Abort ───────────────────────────────────────────────────────────────────────────────────

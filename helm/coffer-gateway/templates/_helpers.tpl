@@ -1,0 +1,296 @@
+{{/*
+Names and labels.
+*/}}
+{{- define "coffer-gateway.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "coffer-gateway.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- $name := default .Chart.Name .Values.nameOverride }}
+{{- if contains $name .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "coffer-gateway.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "coffer-gateway.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "coffer-gateway.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "coffer-gateway.labels" -}}
+helm.sh/chart: {{ include "coffer-gateway.chart" . }}
+{{ include "coffer-gateway.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: coffer-gateway
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "coffer-gateway.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "coffer-gateway.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- default "default" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* image reference: repository@digest, else repository:tag. Argument: dict with image and default tag. */}}
+{{- define "coffer-gateway.imageRef" -}}
+{{- if .image.digest }}
+{{- printf "%s@%s" .image.repository .image.digest }}
+{{- else }}
+{{- printf "%s:%s" .image.repository (toString (default .defaultTag .image.tag)) }}
+{{- end }}
+{{- end }}
+
+{{/*
+Fixed in-container paths (the contract between the Deployment and the rendered config).
+*/}}
+{{- define "coffer-gateway.paths" -}}
+configDir: /etc/coffer-gateway/config
+configFile: /etc/coffer-gateway/config/config.yaml
+secretsDir: /etc/coffer-gateway/secrets
+tlsDir: /etc/coffer-gateway/tls
+kubeApiDir: /var/run/secrets/coffer-gateway/kube-api
+keyringSourceDir: /etc/coffer-gateway/keyring-source
+keyringDir: /var/run/coffer-gateway/keyring
+tmpDir: /tmp
+{{- end }}
+
+{{/*
+Placeholder configuration used while config.coffers is empty and example.enabled (see values.yaml).
+It stores nothing anywhere by itself: the upstream is an in-cluster address and the key an AWS KMS alias
+that must exist in the account of the pod's credentials.
+*/}}
+{{- define "coffer-gateway.exampleConfig" -}}
+coffers:
+  example-1250000000:
+    upstream:
+      endpoint: http://minio.minio.svc.cluster.local:9000
+      region: us-east-1
+      bucket: coffer-example
+    kms:
+      type: aws-kms
+      keyId: alias/coffer-gateway
+      region: us-east-1
+auth:
+  jwt:
+    issuer: https://kubernetes.default.svc.cluster.local
+    audiences: [coffer-gateway]
+    algorithms: [RS256, ES256]
+    jwks:
+      url: https://kubernetes.default.svc/openid/v1/jwks
+    rules:
+      - subject: {{ printf "system:serviceaccount:%s:coffer-client" .Release.Namespace }}
+        grants:
+          - coffer: example-1250000000
+            actions: [read, write, list]
+{{- end }}
+
+{{/*
+The effective state, computed once from the values and returned as YAML:
+  config:        the gateway configuration to render into the ConfigMap
+  usesExample:   whether the placeholder configuration is in use
+  mountKubeApi:  whether the projected API token + cluster CA are mounted (JWKS from the API server)
+  accessKeyRefs / upstreamRefs: Secret references mounted as files ({existingSecret, key, path})
+Every check that can fail the render lives here, so all templates agree.
+*/}}
+{{- define "coffer-gateway.state" -}}
+{{- $paths := include "coffer-gateway.paths" . | fromYaml }}
+{{- $cfg := deepCopy (default (dict) .Values.config) }}
+{{- range $forbidden := list "embeddedUpstream" "demo" "keyring" }}
+{{- if hasKey $cfg $forbidden }}
+{{- fail (printf "config.%s is not allowed in the chart (embeddedUpstream and demo are for `npm start` only; the keyring comes from `keyring.existingSecret`)" $forbidden) }}
+{{- end }}
+{{- end }}
+{{- $usesExample := false }}
+{{- if empty $cfg.coffers }}
+{{- if not .Values.example.enabled }}
+{{- fail "config.coffers is empty: configure at least one coffer (or set example.enabled=true for a placeholder)" }}
+{{- end }}
+{{- $usesExample = true }}
+{{- $example := include "coffer-gateway.exampleConfig" . | fromYaml }}
+{{- $_ := set $cfg "coffers" $example.coffers }}
+{{- $auth := default (dict) $cfg.auth }}
+{{- if and (empty $auth.accessKeys) (empty $auth.jwt) }}
+{{- $_ := set $auth "jwt" $example.auth.jwt }}
+{{- end }}
+{{- $_ := set $cfg "auth" $auth }}
+{{- end }}
+
+{{- /* server: chart-controlled listen addresses, ports and TLS files */}}
+{{- $server := default (dict) $cfg.server }}
+{{- range $k := list "host" "port" "adminHost" "adminPort" "tls" }}
+{{- if hasKey $server $k }}
+{{- fail (printf "config.server.%s is set by the chart (containerPorts, tls); remove it from config.server" $k) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $server "host" "0.0.0.0" }}
+{{- $_ := set $server "port" (int .Values.containerPorts.data) }}
+{{- $_ := set $server "adminHost" "0.0.0.0" }}
+{{- $_ := set $server "adminPort" (int .Values.containerPorts.admin) }}
+{{- if .Values.tls.enabled }}
+{{- if not .Values.tls.existingSecret }}
+{{- fail "tls.enabled requires tls.existingSecret (a kubernetes.io/tls Secret)" }}
+{{- end }}
+{{- $_ := set $server "tls" (dict "certFile" (printf "%s/tls.crt" $paths.tlsDir) "keyFile" (printf "%s/tls.key" $paths.tlsDir)) }}
+{{- end }}
+{{- $_ := set $cfg "server" $server }}
+
+{{- /* auth.accessKeys: SecretKeys from existing Secrets, matched by secretId */}}
+{{- $auth := default (dict) $cfg.auth }}
+{{- $refsById := dict }}
+{{- $accessKeyRefs := list }}
+{{- range $i, $ref := .Values.secrets.accessKeys }}
+{{- if hasKey $refsById $ref.secretId }}
+{{- fail (printf "secrets.accessKeys[%d]: secretId %s is listed twice" $i $ref.secretId) }}
+{{- end }}
+{{- $path := printf "access-keys/%d" $i }}
+{{- $_ := set $refsById $ref.secretId (printf "%s/%s" $paths.secretsDir $path) }}
+{{- $accessKeyRefs = append $accessKeyRefs (dict "existingSecret" $ref.existingSecret "key" $ref.key "path" $path) }}
+{{- end }}
+{{- $keys := list }}
+{{- $configuredIds := dict }}
+{{- range $i, $key := default (list) $auth.accessKeys }}
+{{- $k := deepCopy $key }}
+{{- $_ := set $configuredIds (toString $key.secretId) true }}
+{{- if hasKey $refsById (toString $key.secretId) }}
+{{- if or (hasKey $key "secretKey") (hasKey $key "secretKeyFile") }}
+{{- fail (printf "config.auth.accessKeys[%d] (secretId %s): remove secretKey/secretKeyFile, the SecretKey comes from secrets.accessKeys" $i $key.secretId) }}
+{{- end }}
+{{- $_ := set $k "secretKeyFile" (get $refsById (toString $key.secretId)) }}
+{{- else if hasKey $key "secretKey" }}
+{{- if not $.Values.secrets.allowInline }}
+{{- fail (printf "config.auth.accessKeys[%d] (secretId %s): inline secretKey would be stored in a ConfigMap; reference an existing Secret in secrets.accessKeys (or set secrets.allowInline=true for a test cluster)" $i $key.secretId) }}
+{{- end }}
+{{- else if not (hasKey $key "secretKeyFile") }}
+{{- fail (printf "config.auth.accessKeys[%d] (secretId %s) has no SecretKey: add {secretId, existingSecret, key} to secrets.accessKeys" $i $key.secretId) }}
+{{- end }}
+{{- $keys = append $keys $k }}
+{{- end }}
+{{- range $i, $ref := .Values.secrets.accessKeys }}
+{{- if not (hasKey $configuredIds $ref.secretId) }}
+{{- fail (printf "secrets.accessKeys[%d]: secretId %s is not in config.auth.accessKeys (add it there with its grants)" $i $ref.secretId) }}
+{{- end }}
+{{- end }}
+{{- if $keys }}
+{{- $_ := set $auth "accessKeys" $keys }}
+{{- end }}
+
+{{- /* auth.jwt: JWKS from the API server gets the projected token and the cluster CA */}}
+{{- $mountKubeApi := false }}
+{{- if and $auth.jwt $auth.jwt.jwks .Values.kubernetesApiToken.enabled }}
+{{- $jwks := $auth.jwt.jwks }}
+{{- if hasPrefix "https://kubernetes.default.svc" (toString $jwks.url) }}
+{{- $mountKubeApi = true }}
+{{- if not (hasKey $jwks "tokenFile") }}
+{{- $_ := set $jwks "tokenFile" (printf "%s/token" $paths.kubeApiDir) }}
+{{- end }}
+{{- if not (hasKey $jwks "caFile") }}
+{{- $_ := set $jwks "caFile" (printf "%s/ca.crt" $paths.kubeApiDir) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (empty $auth.accessKeys) (empty $auth.jwt) }}
+{{- fail "config.auth: configure accessKeys (with secrets.accessKeys) or jwt; otherwise no request can be authorized" }}
+{{- end }}
+{{- $_ := set $cfg "auth" $auth }}
+
+{{- /* coffers: upstream credentials from existing Secrets; inline secrets refused; local keys need the keyring Secret */}}
+{{- $upstreamRefs := list }}
+{{- $credentialed := dict }}
+{{- range $i, $ref := .Values.secrets.upstreamCredentials }}
+{{- $coffer := get $cfg.coffers $ref.coffer }}
+{{- if not $coffer }}
+{{- fail (printf "secrets.upstreamCredentials[%d]: coffer %s is not in config.coffers" $i $ref.coffer) }}
+{{- end }}
+{{- if hasKey $credentialed $ref.coffer }}
+{{- fail (printf "secrets.upstreamCredentials[%d]: coffer %s is listed twice" $i $ref.coffer) }}
+{{- end }}
+{{- $_ := set $credentialed $ref.coffer true }}
+{{- $upstream := default (dict) $coffer.upstream }}
+{{- if hasKey $upstream "credentials" }}
+{{- fail (printf "config.coffers.%s.upstream.credentials: remove it, the credentials come from secrets.upstreamCredentials" $ref.coffer) }}
+{{- end }}
+{{- $path := printf "upstream/%d" $i }}
+{{- $_ := set $upstream "credentials" (dict "accessKeyId" $ref.accessKeyId "secretAccessKeyFile" (printf "%s/%s" $paths.secretsDir $path)) }}
+{{- $_ := set $coffer "upstream" $upstream }}
+{{- $upstreamRefs = append $upstreamRefs (dict "existingSecret" $ref.existingSecret "key" $ref.key "path" $path) }}
+{{- end }}
+{{- range $name, $coffer := $cfg.coffers }}
+{{- $credentials := default (dict) (default (dict) $coffer.upstream).credentials }}
+{{- if and (hasKey $credentials "secretAccessKey") (not $.Values.secrets.allowInline) }}
+{{- fail (printf "config.coffers.%s.upstream.credentials.secretAccessKey: inline secrets would be stored in a ConfigMap; use secrets.upstreamCredentials (or secrets.allowInline=true for a test cluster)" $name) }}
+{{- end }}
+{{- if and $coffer.kms (eq (toString $coffer.kms.type) "local") (not $.Values.keyring.existingSecret) }}
+{{- fail (printf "config.coffers.%s uses kms.type local: set keyring.existingSecret (a Secret with <keyId>.key entries) or use aws-kms; keys generated inside a pod would be lost with it" $name) }}
+{{- end }}
+{{- end }}
+
+{{- /* keyring: never created in the pod (a per-pod key would make stored objects unreadable elsewhere) */}}
+{{- $_ := set $cfg "keyring" (dict "directory" $paths.keyringDir "create" false) }}
+
+{{- $state := dict "config" $cfg "usesExample" $usesExample "mountKubeApi" $mountKubeApi "accessKeyRefs" $accessKeyRefs "upstreamRefs" $upstreamRefs }}
+{{- toYaml $state }}
+{{- end }}
+
+{{/* Seconds the gateway may need to stop: preStop sleep + drain + margin. */}}
+{{- define "coffer-gateway.drainSeconds" -}}
+{{- $state := include "coffer-gateway.state" . | fromYaml }}
+{{- $graceMs := int (default 30000 $state.config.server.shutdownGraceMs) }}
+{{- $graceS := div (add $graceMs 999) 1000 }}
+{{- add $graceS (int .Values.lifecycle.preStopSleepSeconds) }}
+{{- end }}
+
+{{- define "coffer-gateway.terminationGracePeriodSeconds" -}}
+{{- $drain := int (include "coffer-gateway.drainSeconds" .) }}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds }}
+{{- add $drain 10 }}
+{{- else }}
+{{- $set := int .Values.terminationGracePeriodSeconds }}
+{{- if le $set $drain }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed the drain time (%d s = config.server.shutdownGraceMs + lifecycle.preStopSleepSeconds), or Kubernetes kills in-flight uploads" $set $drain) }}
+{{- end }}
+{{- $set }}
+{{- end }}
+{{- end }}
+
+{{/* Effective minimum replica count (drives the PDB). */}}
+{{- define "coffer-gateway.minReplicas" -}}
+{{- if .Values.autoscaling.enabled }}{{ int .Values.autoscaling.minReplicas }}{{ else }}{{ int .Values.replicaCount }}{{ end }}
+{{- end }}
+
+{{/* One NetworkPolicy egress rule from {cidrs, except, peers, ports}. */}}
+{{- define "coffer-gateway.egressRule" -}}
+- to:
+  {{- range .cidrs }}
+  - ipBlock:
+      cidr: {{ . }}
+      {{- with $.except }}
+      except:
+        {{- toYaml . | nindent 8 }}
+      {{- end }}
+  {{- end }}
+  {{- with .peers }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+  {{- with .ports }}
+  ports:
+    {{- range . }}
+    - port: {{ .port }}
+      protocol: {{ default "TCP" .protocol }}
+    {{- end }}
+  {{- end }}
+{{- end }}

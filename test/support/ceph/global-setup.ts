@@ -4,11 +4,26 @@
  * read the connection info from COFFER_TEST_CEPH. In CI a missing Ceph is an error, not a skip.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-export default async function globalSetup(): Promise<void> {
+interface JestGlobalConfig {
+  readonly rootDir: string;
+  readonly testPathPatterns?: { isSet(): boolean; toExecutor(options: { rootDir: string }): { isMatch(path: string): boolean } };
+}
+
+/** Only runs that select an integration test need the cluster (`npx jest test/auth` should not wait for it). */
+function integrationSelected(config: JestGlobalConfig): boolean {
+  const patterns = config.testPathPatterns;
+  if (patterns === undefined || !patterns.isSet()) return true;
+  const executor = patterns.toExecutor({ rootDir: config.rootDir });
+  const directory = join(config.rootDir, 'test', 'integration');
+  return readdirSync(directory).some((name) => executor.isMatch(join(directory, name)));
+}
+
+export default async function globalSetup(config: JestGlobalConfig): Promise<void> {
+  if (!integrationSelected(config)) return;
   const available = spawnSync('sh', ['-c', 'command -v radosgw && command -v ceph-mon && command -v ceph-osd'], { stdio: 'ignore' }).status === 0;
   if (!available) {
     if (process.env['CI'] !== undefined) throw new Error('Ceph RADOS Gateway is not installed: run .ci/install-ceph.sh (CI must run the Ceph integration tests)');

@@ -308,31 +308,28 @@ export class MultipartService {
   }
 
   // ── ListMultipartUploads ────────────────────────────────────────────────────────────────────
+  /**
+   * Open uploads in (key, upload id) order. Upload records are named `u/<key>/<uploadId>`, whose
+   * upstream order differs from key order when one key is a prefix of another (`a/<id>` vs `a/b/…`),
+   * so all records under the prefix are read and sorted here. Open uploads are few (each is one
+   * in-flight transfer), which keeps this cheap; the cost grows with open uploads, not objects.
+   */
   async listUploads(context: CofferContext, options: { prefix?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads?: number } = {}): Promise<{ uploads: Array<{ key: string; uploadId: string; initiated: Date }>; isTruncated: boolean; nextKeyMarker?: string; nextUploadIdMarker?: string }> {
     const maxUploads = Math.min(Math.max(options.maxUploads ?? 1000, 0), 1000);
-    const prefix = context.layout.uploadRecordPrefix(options.prefix);
-    const startAfter =
-      options.keyMarker === undefined
-        ? undefined
-        : options.uploadIdMarker === undefined
-          ? `${context.layout.uploadRecordsOf(options.keyMarker)}~` // after every upload of the marker key
-          : context.layout.uploadRecord(options.keyMarker, options.uploadIdMarker);
-    const uploads: Array<{ key: string; uploadId: string; initiated: Date }> = [];
-    let token: string | undefined;
-    let isTruncated = false;
-    do {
-      const page = await context.store.listObjects(prefix, { startAfter: token === undefined ? startAfter : undefined, continuationToken: token, maxKeys: 1000 });
-      for (const object of page.objects) {
-        const parsed = context.layout.parseUploadRecord(object.key);
-        if (parsed === undefined) continue;
-        if (uploads.length === maxUploads) {
-          isTruncated = true;
-          break;
-        }
-        uploads.push({ ...parsed, initiated: object.lastModified });
-      }
-      token = !isTruncated && page.isTruncated ? page.nextContinuationToken : undefined;
-    } while (token !== undefined);
+    const all = (await this.listAll(context, context.layout.uploadRecordPrefix(options.prefix)))
+      .map((object) => ({ parsed: context.layout.parseUploadRecord(object.key), initiated: object.lastModified }))
+      .filter((entry): entry is { parsed: { key: string; uploadId: string }; initiated: Date } => entry.parsed !== undefined)
+      .map(({ parsed, initiated }) => ({ ...parsed, initiated }))
+      .sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)) || (a.uploadId < b.uploadId ? -1 : a.uploadId > b.uploadId ? 1 : 0));
+    const marker = options.keyMarker;
+    const after = all.filter((u) => {
+      if (marker === undefined) return true;
+      const byKey = Buffer.compare(Buffer.from(u.key), Buffer.from(marker));
+      // With only a key marker, S3 lists keys after it; with an upload-id marker, later uploads of that key too.
+      return byKey > 0 || (byKey === 0 && options.uploadIdMarker !== undefined && u.uploadId > options.uploadIdMarker);
+    });
+    const uploads = after.slice(0, maxUploads);
+    const isTruncated = after.length > uploads.length;
     const last = uploads[uploads.length - 1];
     return { uploads, isTruncated, nextKeyMarker: isTruncated ? last?.key : undefined, nextUploadIdMarker: isTruncated ? last?.uploadId : undefined };
   }

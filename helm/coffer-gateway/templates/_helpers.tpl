@@ -191,16 +191,14 @@ Every check that can fail the render lives here, so all templates agree.
 
 {{- /* auth.jwt: JWKS from the API server gets the projected token and the cluster CA */}}
 {{- $mountKubeApi := false }}
-{{- if and $auth.jwt $auth.jwt.jwks .Values.kubernetesApiToken.enabled }}
-{{- $jwks := $auth.jwt.jwks }}
-{{- if hasPrefix "https://kubernetes.default.svc" (toString $jwks.url) }}
+{{- $jwks := dig "jwt" "jwks" (dict) $auth }}
+{{- if and .Values.kubernetesApiToken.enabled (hasPrefix "https://kubernetes.default.svc" (toString (get $jwks "url"))) }}
 {{- $mountKubeApi = true }}
 {{- if not (hasKey $jwks "tokenFile") }}
 {{- $_ := set $jwks "tokenFile" (printf "%s/token" $paths.kubeApiDir) }}
 {{- end }}
 {{- if not (hasKey $jwks "caFile") }}
 {{- $_ := set $jwks "caFile" (printf "%s/ca.crt" $paths.kubeApiDir) }}
-{{- end }}
 {{- end }}
 {{- end }}
 {{- if and (empty $auth.accessKeys) (empty $auth.jwt) }}
@@ -234,7 +232,7 @@ Every check that can fail the render lives here, so all templates agree.
 {{- if and (hasKey $credentials "secretAccessKey") (not $.Values.secrets.allowInline) }}
 {{- fail (printf "config.coffers.%s.upstream.credentials.secretAccessKey: inline secrets would be stored in a ConfigMap; use secrets.upstreamCredentials (or secrets.allowInline=true for a test cluster)" $name) }}
 {{- end }}
-{{- if and $coffer.kms (eq (toString $coffer.kms.type) "local") (not $.Values.keyring.existingSecret) }}
+{{- if and (eq (toString (dig "kms" "type" "" $coffer)) "local") (not $.Values.keyring.existingSecret) }}
 {{- fail (printf "config.coffers.%s uses kms.type local: set keyring.existingSecret (a Secret with <keyId>.key entries) or use aws-kms; keys generated inside a pod would be lost with it" $name) }}
 {{- end }}
 {{- end }}

@@ -17,6 +17,7 @@ import { createCofferRegistry, type CofferDefinition } from './gateway/coffer-re
 import { DataKeyCache } from './keys/data-key-cache';
 import { createLocalKeyring } from './keys/local-keyring';
 import { createLogger, type Logger } from './observability/logger';
+import { countingKeyProvider } from './observability/counting-key-provider';
 import { createMetrics, type GatewayMetrics } from './observability/metrics';
 import { createGatewayServer } from './server/gateway-server';
 import { MultipartService } from './upload/multipart-service';
@@ -119,7 +120,9 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
           }),
   });
 
-  const registry = createCofferRegistry(definitions, new DataKeyCache({ maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000, maxEntries: config.kms.dataKeyCacheMaxEntries }));
+  const registry = createCofferRegistry(definitions, new DataKeyCache({ maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000, maxEntries: config.kms.dataKeyCacheMaxEntries }), {
+    decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
+  });
   const handle = createCdcsHandler({
     authenticate,
     coffers: registry,

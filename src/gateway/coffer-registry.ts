@@ -23,7 +23,7 @@ export interface CofferDefinition {
   readonly keysFor: (sessionName: string) => KeyProvider;
 }
 
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, maxSessions = 1000): CofferResolver & { names(): string[] } {
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider } = {}): CofferResolver & { names(): string[] } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
   return {
@@ -34,7 +34,7 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
       const cacheKey = `${coffer}\u0000${principal.sessionName}`;
       let context = contexts.get(cacheKey);
       if (context === undefined) {
-        const inner = definition.keysFor(principal.sessionName);
+        const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
         context = {
           coffer,
           store: definition.storeFor(principal.sessionName),
@@ -44,7 +44,7 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
           minPartSize: definition.minPartSize,
           maxPartSize: definition.maxPartSize,
         };
-        if (contexts.size >= maxSessions) contexts.delete(contexts.keys().next().value as string);
+        if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
         contexts.set(cacheKey, context);
       }
       return context;

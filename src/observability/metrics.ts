@@ -16,6 +16,7 @@ export interface GatewayMetrics {
   readonly integrityFailures: Counter<'reason'>;
   /** Upstream bytes written a second time at Complete (staged parts copied, plus filler). */
   readonly completeCopiedBytes: Counter;
+  readonly keyProviderCalls: Counter<'provider' | 'operation' | 'result'>;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
@@ -42,6 +43,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     }),
     inFlightParts: new Gauge({ name: 'coffer_gateway_parts_in_flight', help: 'Part uploads currently streaming.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'coffer_gateway_upstream_errors_total', help: 'Failed upstream requests by mapped error code.', labelNames: ['code'], registers: [registry] }),
+    keyProviderCalls: new Counter({ name: 'coffer_gateway_key_provider_calls_total', help: 'Calls that reached KMS or the local keyring (data-key cache misses and generations).', labelNames: ['provider', 'operation', 'result'], registers: [registry] }),
     completeCopiedBytes: new Counter({ name: 'coffer_gateway_complete_copied_bytes_total', help: 'Upstream bytes written a second time at Complete: staged parts copied into upstream parts, plus filler.', registers: [registry] }),
     integrityFailures: new Counter({ name: 'coffer_gateway_integrity_failures_total', help: 'Stored data that failed authentication, by reason.', labelNames: ['reason'], registers: [registry] }),
   };

@@ -81,10 +81,11 @@ export interface S3UpstreamStoreConfig {
 
 const MAX_KEY_BYTES = 1024;
 const DELETE_BATCH = 1000;
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
 function assertKey(key: string): void {
   const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes === 0 || bytes > MAX_KEY_BYTES || key.isWellFormed?.() === false) {
+  if (bytes === 0 || bytes > MAX_KEY_BYTES || LONE_SURROGATE.test(key)) {
     throw new GatewayError('InternalError', 'An upstream key is not valid.', { reason: 'invalid-upstream-key' });
   }
 }

@@ -1,0 +1,41 @@
+/**
+ * One benchmark server per child process, so each one's peak RSS is its own:
+ *   sink <port>              the S3 sink
+ *   passthrough <sinkPort>   express 5 + http-proxy-middleware 4 in front of the sink
+ *   gateway <configJson>     coffer-gateway with one coffer on the sink
+ * Each prints `{"port":N}` when listening and answers the IPC message 'rss' with its peak RSS.
+ */
+import { loadConfig } from '../src/config';
+import { createLogger } from '../src/observability/logger';
+import { startGateway } from '../src/serve';
+import { startSink } from './s3-sink';
+
+async function main(): Promise<void> {
+  const [kind, argument] = process.argv.slice(2);
+  let port: number;
+  if (kind === 'sink') {
+    port = (await startSink(Number(argument))).port;
+  } else if (kind === 'passthrough') {
+    const express = (await import('express')).default;
+    const { createProxyMiddleware } = await import('http-proxy-middleware');
+    const app = express();
+    app.use(createProxyMiddleware({ target: `http://127.0.0.1:${argument}` }));
+    port = await new Promise((resolve) => {
+      const server = app.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
+    });
+  } else if (kind === 'gateway') {
+    const gateway = await startGateway(loadConfig({ file: argument, env: {} }), { log: createLogger('silent') });
+    port = gateway.port;
+    process.on('message', async (message) => {
+      if (message === 'metrics') process.send?.({ metrics: await gateway.metrics.registry.metrics() });
+    });
+  } else {
+    throw new Error(`unknown kind ${kind}`);
+  }
+  process.on('message', (message) => {
+    if (message === 'rss') process.send?.({ rssMb: process.resourceUsage().maxRSS / 1024 });
+  });
+  process.send?.({ port });
+}
+
+void main();

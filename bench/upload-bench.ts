@@ -1,0 +1,167 @@
+/**
+ * `npm run bench`, part 2: the full UploadPart path — COS signature check, plaintext MD5, encryption,
+ * forwarding with SigV4 — from a local client through the gateway to a sink upstream, measured in the
+ * same run as an express 5 + http-proxy-middleware 4 passthrough to the same sink. Then the gateway's
+ * peak RSS for one 5 GiB part and for 32 concurrent 64 MiB parts (fresh processes each), and how many
+ * key-provider (KMS) calls an upload costs.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
+
+const MiB = 1024 * 1024;
+const GiB = 1024 * MiB;
+const PART = Number(process.env['BENCH_PART_BYTES'] ?? GiB);
+const BIG_PART = Number(process.env['BENCH_BIG_PART_BYTES'] ?? 5 * GiB);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const COFFER = 'bench-1250000000';
+const SECRET_ID = 'AKIDbench';
+const SECRET_KEY = 'bench-secret-key-0123456789abcdef';
+const chunk = randomBytes(MiB);
+
+function spawn(kind: string, argument: string): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(join(__dirname, 'bench-process.js'), [kind, argument], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
+    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
+  });
+}
+
+function ask<T>(child: ChildProcess, message: string): Promise<T> {
+  return new Promise((resolve) => {
+    const listener = (reply: T & object): void => {
+      if ((message === 'rss' && 'rssMb' in reply) || (message === 'metrics' && 'metrics' in reply)) {
+        child.off('message', listener);
+        resolve(reply);
+      }
+    };
+    child.on('message', listener);
+    child.send(message);
+  });
+}
+
+function signed(method: string, port: number, path: string, params: Array<[string, string]>): Record<string, string> {
+  const now = Math.floor(Date.now() / 1000);
+  const host = `127.0.0.1:${port}`;
+  const { authorization } = signCosRequest({ method, pathname: path, params, headers: [['host', host]], secretId: SECRET_ID, secretKey: SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 3600) });
+  return { host, authorization };
+}
+
+/** Sends `size` bytes (the same random MiB repeated) and resolves to [status, response body]. */
+function send(port: number, method: string, path: string, headers: Record<string, string>, size: number): Promise<[number, string]> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, 'content-length': String(size) }, agent: false });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve([res.statusCode as number, Buffer.concat(chunks).toString('utf8')]));
+    });
+    req.on('error', reject);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < size) {
+        const piece = size - sent >= chunk.length ? chunk : chunk.subarray(0, size - sent);
+        sent += piece.length;
+        if (!req.write(piece)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
+  });
+}
+
+let objectCounter = 0;
+async function initiate(port: number): Promise<{ key: string; uploadId: string }> {
+  const key = `bench/object-${(objectCounter += 1)}-${Date.now()}`;
+  const [status, body] = await send(port, 'POST', `/${COFFER}/${key}?uploads`, signed('POST', port, `/${COFFER}/${key}`, [['uploads', '']]), 0);
+  if (status !== 200) throw new Error(`initiate answered ${status}: ${body}`);
+  return { key, uploadId: /<UploadId>([0-9a-f]+)<\/UploadId>/.exec(body)?.[1] as string };
+}
+
+async function gatewayPart(port: number, upload: { key: string; uploadId: string }, partNumber: number, size: number): Promise<void> {
+  const params: Array<[string, string]> = [['partNumber', String(partNumber)], ['uploadId', upload.uploadId]];
+  const [status, body] = await send(port, 'PUT', `/${COFFER}/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, signed('PUT', port, `/${COFFER}/${upload.key}`, params), size);
+  if (status !== 200) throw new Error(`UploadPart answered ${status}: ${body}`);
+}
+
+async function timed(run: () => Promise<void>, bytes: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  await run();
+  return bytes / 1e6 / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+async function main(): Promise<void> {
+  const scratch = mkdtempSync(join(tmpdir(), 'coffer-bench-'));
+  const sink = await spawn('sink', '0');
+  const passthrough = await spawn('passthrough', String(sink.port));
+  const config = join(scratch, 'config.json');
+  writeFileSync(
+    config,
+    JSON.stringify({
+      server: { port: 0, adminPort: 0 },
+      auth: { accessKeys: [{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: COFFER, actions: ['*'] }] }] },
+      keyring: { directory: join(scratch, 'keyring') },
+      coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${sink.port}`, bucket: 'bench', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'bench' } } },
+    }),
+  );
+  const children: ChildProcess[] = [sink.child, passthrough.child];
+  try {
+    process.stdout.write(`\nupload path: ${PART / MiB} MiB parts, ${ROUNDS} interleaved rounds, client → server → sink on loopback (2 cores shared by all three)\n\n`);
+    let gateway = await spawn('gateway', config);
+    children.push(gateway.child);
+    const through: number[] = [];
+    const viaGateway: number[] = [];
+    for (let round = 0; round < ROUNDS; round += 1) {
+      through.push(await timed(async () => {
+        const [status] = await send(passthrough.port, 'PUT', `/bench/passthrough?partNumber=1&uploadId=x`, {}, PART);
+        if (status !== 200) throw new Error(`passthrough answered ${status}`);
+      }, PART));
+      const upload = await initiate(gateway.port);
+      viaGateway.push(await timed(() => gatewayPart(gateway.port, upload, 1, PART), PART));
+    }
+    const ratio = median(viaGateway) / median(through);
+    process.stdout.write(`${'express + http-proxy-middleware passthrough'.padEnd(48)} ${median(through).toFixed(0).padStart(6)} MB/s  (runs: ${through.map((v) => v.toFixed(0)).join(', ')})\n`);
+    process.stdout.write(`${'coffer-gateway UploadPart (auth, MD5, encrypt, SigV4)'.padEnd(48)} ${median(viaGateway).toFixed(0).padStart(6)} MB/s  (runs: ${viaGateway.map((v) => v.toFixed(0)).join(', ')})\n`);
+    process.stdout.write(`ratio vs passthrough: ${ratio.toFixed(2)}×  (target ≥ 0.8×) ${ratio >= 0.8 ? 'met' : 'NOT met'}\n`);
+    const calls = (await ask<{ metrics: string }>(gateway.child, 'metrics')).metrics
+      .split('\n')
+      .filter((line) => line.startsWith('coffer_gateway_key_provider_calls_total{'))
+      .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
+    process.stdout.write(`key-provider (KMS) calls: ${calls} for ${ROUNDS} uploads = ${(calls / ROUNDS).toFixed(2)} per upload (target ≤ 1)\n`);
+    gateway.child.kill();
+
+    gateway = await spawn('gateway', config);
+    children.push(gateway.child);
+    const big = await initiate(gateway.port);
+    const bigRate = await timed(() => gatewayPart(gateway.port, big, 1, BIG_PART), BIG_PART);
+    const bigRss = (await ask<{ rssMb: number }>(gateway.child, 'rss')).rssMb;
+    process.stdout.write(`one ${(BIG_PART / GiB).toFixed(0)} GiB part: ${bigRate.toFixed(0)} MB/s, gateway peak RSS ${bigRss.toFixed(0)} MB (target ≤ 150 MB) ${bigRss <= 150 ? 'met' : 'NOT met'}\n`);
+    gateway.child.kill();
+
+    gateway = await spawn('gateway', config);
+    children.push(gateway.child);
+    const many = await initiate(gateway.port);
+    const concurrentRate = await timed(async () => {
+      await Promise.all(Array.from({ length: 32 }, (_, i) => gatewayPart(gateway.port, many, i + 1, 64 * MiB)));
+    }, 32 * 64 * MiB);
+    const manyRss = (await ask<{ rssMb: number }>(gateway.child, 'rss')).rssMb;
+    process.stdout.write(`32 concurrent 64 MiB parts: ${concurrentRate.toFixed(0)} MB/s aggregate, gateway peak RSS ${manyRss.toFixed(0)} MB (target ≤ 300 MB) ${manyRss <= 300 ? 'met' : 'NOT met'}\n`);
+  } finally {
+    for (const child of children) child.kill();
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`upload bench failed: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

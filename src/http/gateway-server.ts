@@ -1,0 +1,344 @@
+/**
+ * The data-plane HTTP listener.
+ *
+ * - Node's strict parser (never `insecureHTTPParser`); malformed HTTP (`clientError`) gets a rendered
+ *   400/431 and the connection is closed; it never reaches `handle`.
+ * - Deliberate timeouts from configuration: `headersTimeout` (Slowloris), `requestTimeout` (0 = off:
+ *   a whole-request limit kills slow 5 GiB parts; the per-read body idle timeout guards stalls),
+ *   `keepAliveTimeout`; a connection cap and a header size cap (→ 431).
+ * - Every response carries `x-cdcs-request-id` and `x-cos-request-id` (the SDK reads only the latter)
+ *   with the same random id, and `Date`.
+ * - The request target is parsed and routed, and the body framing checked, BEFORE `handle` runs; those
+ *   errors are answered here. With `Expect: 100-continue` nothing is sent until the handler accepts
+ *   (`writeContinue()` / `bodyGuard()`), so a refusal costs the client no body bytes.
+ * - `renderError` is the one place errors become answers. Once headers are out, an error can only
+ *   reset the connection: a client must never take a truncated answer for a complete one.
+ */
+import { randomBytes } from 'node:crypto';
+import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import type { Readable, Duplex } from 'node:stream';
+import type { Action } from '../auth/principal';
+import type { GatewayConfig } from '../config/schema';
+import { GatewayError, isGatewayError } from '../errors/gateway-error';
+import { renderError } from '../errors/render-error';
+import type { Logger } from '../observability/logger';
+import { bodyFramingOf, checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
+import { parseRequestTarget, resourceOf, type RequestTarget } from './request-target';
+import { actionOf, route, type Operation } from './route';
+
+/** More header lines than any S3/COS client sends; above it → 431 (Node would silently drop lines past its own cap). */
+export const MAX_HEADER_COUNT = 200;
+/** How long a connection answered with a parse error may keep draining before it is destroyed. */
+const ERROR_LINGER_MS = 1000;
+
+export interface HandlerContext {
+  readonly requestId: string;
+  readonly traceId: string;
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly target: RequestTarget;
+  readonly operation: Operation;
+  /** What authorization must allow for `operation`. */
+  readonly action: Action;
+  /** Lower-case name → every value, in order, from rawHeaders (duplicates visible). Null prototype. */
+  readonly headers: Record<string, string[]>;
+  /** How the body is framed (already validated: PUT has a Content-Length). */
+  readonly framing: BodyFraming;
+  /** The client sent `Expect: 100-continue` and waits for `writeContinue()` before sending the body. */
+  readonly expectContinue: boolean;
+  /** Sends `100 Continue` once, only if the client asked for it. Call it only after deciding to accept. */
+  writeContinue(): void;
+  /**
+   * The body, guarded (idle timeout, short body → GatewayError). Checks `maxBytes` against
+   * Content-Length first (EntityTooLarge, before any 100), then sends 100 Continue if expected.
+   * At most once per request.
+   */
+  bodyGuard(options?: { readonly maxBytes?: number }): Readable;
+}
+
+/** Answers one request; resolves once the response has ended. Throwing renders the error (or resets, after headers). */
+export type GatewayHandler = (context: HandlerContext) => Promise<void>;
+
+export interface GatewayServerOptions {
+  readonly server: GatewayConfig['server'];
+  readonly handle: GatewayHandler;
+  readonly logger?: Logger;
+}
+
+export interface GatewayServer {
+  readonly server: Server;
+  listen(): Promise<{ port: number }>;
+  /** Stops accepting, lets in-flight requests finish for up to `graceMs`, then destroys every remaining socket. */
+  close(graceMs: number): Promise<void>;
+  /** Requests whose handler or response has not finished. */
+  inFlight(): number;
+}
+
+const newId = (): string => randomBytes(16).toString('hex');
+
+function headerRecord(rawHeaders: readonly string[]): Record<string, string[]> {
+  // Null prototype: a header called `__proto__` or `constructor` must be an ordinary entry.
+  const headers = Object.create(null) as Record<string, string[]>;
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    const name = (rawHeaders[i] as string).toLowerCase();
+    const value = rawHeaders[i + 1] as string;
+    (headers[name] ??= []).push(value);
+  }
+  return headers;
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/** A caller's W3C trace id when exactly one valid `traceparent` came, so logs join up; else a fresh one. */
+function traceIdOf(headers: Record<string, string[]>): string {
+  const values = headers['traceparent'];
+  const match = values?.length === 1 ? TRACEPARENT.exec((values[0] as string).trim()) : null;
+  const traceId = match?.[1];
+  return traceId !== undefined && !/^0+$/.test(traceId) ? traceId : newId();
+}
+
+/** Checks Node leaves to us (requireHostHeader is off so these answers carry request ids too). */
+function checkHeaders(req: IncomingMessage, headers: Record<string, string[]>): void {
+  if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) {
+    throw new GatewayError('RequestHeaderFieldsTooLarge', `More than ${MAX_HEADER_COUNT} header lines.`);
+  }
+  const hosts = headers['host']?.length ?? 0;
+  if (hosts > 1) throw new GatewayError('InvalidRequest', 'Host appears more than once.');
+  if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) throw new GatewayError('InvalidRequest', 'HTTP/1.1 requests need a Host header.');
+}
+
+function clientErrorOf(error: NodeJS.ErrnoException, headersTimeoutMs: number): GatewayError {
+  switch (error.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new GatewayError('RequestHeaderFieldsTooLarge');
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new GatewayError('RequestTimeout', `The request was not received within ${headersTimeoutMs} ms.`);
+    default:
+      return new GatewayError('InvalidRequest', `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'}).`);
+  }
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+export function createGatewayServer(options: GatewayServerOptions): GatewayServer {
+  const config = options.server;
+  const log = options.logger;
+  const sockets = new Set<Socket>();
+  /** The response currently being produced on a socket: a parse error then must not write a raw answer into it. */
+  const activeResponse = new WeakMap<Duplex, ServerResponse>();
+  const answeredSockets = new WeakSet<Duplex>();
+  let inFlight = 0;
+  let drainWaiters: Array<() => void> = [];
+  let closing: Promise<void> | undefined;
+
+  const serverOptions: ServerOptions = {
+    maxHeaderSize: config.maxHeaderBytes,
+    insecureHTTPParser: false,
+    // Checked in checkHeaders instead, so that the 400 carries request ids like every other answer.
+    requireHostHeader: false,
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.headersTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    // headersTimeout/requestTimeout are only enforced at this interval (default 30 s).
+    connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(config.headersTimeoutMs / 4))),
+  };
+  const server: Server = config.tls
+    ? (createTlsServer({ ...serverOptions, cert: config.tls.certPem, key: config.tls.keyPem }) as unknown as Server)
+    : createServer(serverOptions);
+  server.requestTimeout = config.requestTimeoutMs;
+  server.headersTimeout = config.headersTimeoutMs;
+  server.keepAliveTimeout = config.keepAliveTimeoutMs;
+  server.maxConnections = config.maxConnections;
+  // 0 = no count limit: Node would otherwise DROP header lines past 2000 without an error, hiding
+  // duplicates from the signature check. The byte cap (maxHeaderSize) still bounds them; the count is
+  // refused explicitly in checkHeaders.
+  server.maxHeadersCount = 0;
+  // No socket inactivity timeout: bodies have the per-read idle guard, idle keep-alive connections keepAliveTimeout.
+  server.timeout = 0;
+
+  const release = (): void => {
+    inFlight -= 1;
+    if (inFlight === 0) {
+      const waiters = drainWaiters;
+      drainWaiters = [];
+      for (const wake of waiters) wake();
+    }
+  };
+
+  const onRequest = (req: IncomingMessage, res: ServerResponse, expect: 'none' | 'continue' | 'unsupported'): void => {
+    inFlight += 1;
+    activeResponse.set(req.socket, res);
+    const requestId = newId();
+    const headers = headerRecord(req.rawHeaders);
+    const traceId = traceIdOf(headers);
+    const rawTarget = req.url ?? '';
+    let resource = resourceOf(rawTarget);
+    res.setHeader('x-cdcs-request-id', requestId);
+    res.setHeader('x-cos-request-id', requestId);
+    res.setHeader('date', new Date().toUTCString());
+    // Late errors (client gone) must not crash the process; the guard reports body failures itself.
+    req.on('error', (error) => log?.debug({ requestId, err: error.message }, 'request stream error'));
+    res.on('error', (error) => log?.debug({ requestId, err: error.message }, 'response stream error'));
+
+    const responseClosed = new Promise<void>((resolve) => res.once('close', resolve));
+    let handlerDone: Promise<void> = Promise.resolve();
+    void responseClosed.then(() => {
+      if (activeResponse.get(req.socket) === res) activeResponse.delete(req.socket);
+    });
+
+    const fail = (error: unknown): void => {
+      const gatewayError = isGatewayError(error) ? error : undefined;
+      if (gatewayError === undefined || gatewayError.fault === 'server') {
+        log?.error({ requestId, traceId, code: gatewayError?.code ?? 'InternalError', reason: gatewayError?.reason, err: gatewayError ? undefined : describe(error) }, 'request failed');
+      } else {
+        log?.info({ requestId, traceId, code: gatewayError.code, reason: gatewayError.reason }, 'request refused');
+      }
+      if (res.headersSent || res.destroyed || res.writableEnded) {
+        // The status line is gone: only a reset tells the client the answer is incomplete.
+        res.destroy();
+        return;
+      }
+      const rendered = renderError(error, { resource, requestId, traceId });
+      for (const name of res.getHeaderNames()) res.removeHeader(name); // e.g. an ETag set before the failure
+      // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable.
+      const closeAfter = !req.complete || closing !== undefined;
+      res.writeHead(rendered.status, { ...rendered.headers, ...(closeAfter ? { connection: 'close' } : {}) });
+      res.end(req.method === 'HEAD' ? undefined : rendered.body);
+    };
+
+    let prepared: { target: RequestTarget; operation: Operation; framing: BodyFraming } | undefined;
+    try {
+      if (closing !== undefined) throw new GatewayError('ServiceUnavailable', 'The gateway is shutting down; retry.');
+      if (expect === 'unsupported') throw new GatewayError('ExpectationFailed');
+      checkHeaders(req, headers);
+      const target = parseRequestTarget(rawTarget, config.acceptAbsoluteForm);
+      resource = target.pathname;
+      const operation = route(req.method ?? '', target);
+      prepared = { target, operation, framing: bodyFramingOf(req.method ?? '', headers) };
+    } catch (error) {
+      fail(error);
+    }
+
+    if (prepared !== undefined) {
+      const { target, operation, framing } = prepared;
+      let continued = false;
+      let guarded = false;
+      const writeContinue = (): void => {
+        if (expect !== 'continue' || continued || res.headersSent) return;
+        continued = true;
+        res.writeContinue();
+      };
+      const context: HandlerContext = {
+        requestId,
+        traceId,
+        req,
+        res,
+        target,
+        operation,
+        action: actionOf(operation),
+        headers,
+        framing,
+        expectContinue: expect === 'continue',
+        writeContinue,
+        bodyGuard: (guardOptions) => {
+          if (guarded) throw new GatewayError('InternalError', 'The request body was requested twice.');
+          guarded = true;
+          checkDeclaredSize(framing, guardOptions?.maxBytes);
+          writeContinue();
+          return guardBody(req, { idleTimeoutMs: config.requestIdleTimeoutMs, framing, ...(guardOptions?.maxBytes === undefined ? {} : { maxBytes: guardOptions.maxBytes }) });
+        },
+      };
+      handlerDone = Promise.resolve()
+        .then(() => options.handle(context))
+        .then(
+          () => {
+            if (res.writableEnded) return;
+            fail(new GatewayError('InternalError', 'The handler returned without answering.'));
+          },
+          fail,
+        )
+        .catch((error: unknown) => {
+          log?.error({ requestId, err: describe(error) }, 'error while answering');
+          res.destroy();
+        });
+    }
+
+    void Promise.all([handlerDone, responseClosed]).then(release);
+  };
+
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, 'none'));
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, 'continue'));
+  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, 'unsupported'));
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  // CONNECT and Upgrade are not part of the API; without these listeners Node would destroy the socket
+  // anyway, but explicitly is clearer.
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.destroy());
+  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.destroy());
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (answeredSockets.has(socket)) return; // the parser reports each later chunk again; the linger timer ends it
+    const active = activeResponse.get(socket);
+    if (error.code === 'ECONNRESET' || !socket.writable || active !== undefined) {
+      // Mid-response (pipelined garbage, a broken chunked body) a raw answer would corrupt the stream.
+      socket.destroy();
+      return;
+    }
+    answeredSockets.add(socket);
+    const requestId = newId();
+    const gatewayError = clientErrorOf(error, config.headersTimeoutMs);
+    log?.info({ requestId, code: gatewayError.code, parserError: error.code }, 'malformed request refused');
+    const rendered = renderError(gatewayError, { resource: '/', requestId, traceId: requestId });
+    const head = [`HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? ''}`];
+    for (const [name, value] of Object.entries(rendered.headers)) head.push(`${name}: ${value}`);
+    head.push('connection: close', '', '');
+    socket.end(head.join('\r\n') + rendered.body);
+    // Give the answer time to reach the client before the reset an unread request would cause.
+    const linger = setTimeout(() => socket.destroy(), ERROR_LINGER_MS);
+    linger.unref();
+    socket.once('close', () => clearTimeout(linger));
+  });
+
+  return {
+    server,
+    inFlight: () => inFlight,
+    listen: () =>
+      new Promise((resolve, reject) => {
+        const onError = (error: Error): void => reject(error);
+        server.once('error', onError);
+        server.listen({ port: config.port, host: config.host }, () => {
+          server.off('error', onError);
+          resolve({ port: (server.address() as AddressInfo).port });
+        });
+      }),
+    close: (graceMs) => {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        // Answers not yet started close their connection instead of keeping it alive.
+        for (const socket of sockets) {
+          const res = activeResponse.get(socket);
+          if (res !== undefined && !res.headersSent) res.setHeader('connection', 'close');
+        }
+        if (inFlight > 0) {
+          const drained = new Promise<void>((resolve) => drainWaiters.push(resolve));
+          await Promise.race([drained, delay(graceMs)]);
+        }
+        // Destroy, never end: a half-received part must look failed to both sides.
+        for (const socket of sockets) socket.destroy();
+        await closed;
+      })();
+      return closing;
+    },
+  };
+}
+
+function describe(error: unknown): { name: string; message: string } {
+  return error instanceof Error ? { name: error.name, message: error.message } : { name: typeof error, message: String(error) };
+}

@@ -16,7 +16,8 @@ import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const PART = Number(process.env['BENCH_PART_BYTES'] ?? GiB);
-const BIG_PART = Number(process.env['BENCH_BIG_PART_BYTES'] ?? 5 * GiB);
+// The largest part whose ciphertext fits a 5 GiB upstream part (docs/FORMAT.md §8.4): 5 GiB − 1310516 bytes.
+const BIG_PART = Number(process.env['BENCH_BIG_PART_BYTES'] ?? 5 * GiB - 1310516);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const COFFER = 'bench-1250000000';
 const SECRET_ID = 'AKIDbench';
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
     const big = await initiate(gateway.port);
     const bigRate = await timed(() => gatewayPart(gateway.port, big, 1, BIG_PART), BIG_PART);
     const bigRss = (await ask<{ rssMb: number }>(gateway.child, 'rss')).rssMb;
-    process.stdout.write(`one ${(BIG_PART / GiB).toFixed(0)} GiB part: ${bigRate.toFixed(0)} MB/s, gateway peak RSS ${bigRss.toFixed(0)} MB (target ≤ 150 MB) ${bigRss <= 150 ? 'met' : 'NOT met'}\n`);
+    process.stdout.write(`one ${(BIG_PART / GiB).toFixed(2)} GiB part: ${bigRate.toFixed(0)} MB/s, gateway peak RSS ${bigRss.toFixed(0)} MB (target ≤ 150 MB) ${bigRss <= 150 ? 'met' : 'NOT met'}\n`);
     gateway.child.kill();
 
     gateway = await spawn('gateway', config);

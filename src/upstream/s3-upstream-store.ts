@@ -145,6 +145,7 @@ export class S3UpstreamStore implements UpstreamStore {
         httpsAgent: this.agent as HttpsAgent,
         connectionTimeout: config.connectTimeoutMs ?? 10_000,
         socketTimeout: this.idleTimeoutMs,
+        throwOnRequestTimeout: true,
       },
     };
     this.retrying = new S3Client({ ...common, maxAttempts: Math.max(1, config.maxAttempts ?? 3) });

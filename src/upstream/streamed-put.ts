@@ -12,7 +12,9 @@
  *   request), it never counts bytes, and it has no AbortSignal. Each of those is exactly what the
  *   "nothing lost" rules forbid; working around them means re-implementing this file around httpxy.
  * So every failure path here ends in `request.destroy()` — never `end()` — which resets the
- * connection: the upstream discards the partial body and the previous version stays intact.
+ * connection: the upstream discards the partial body and the previous version stays intact. The last
+ * byte is held back until the body has ended (so a body that proves too long, or fails in its final
+ * flush, never reaches the upstream as a complete request).
  */
 import { request as httpRequest, type Agent as HttpAgent, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { request as httpsRequest, type Agent as HttpsAgent } from 'node:https';
@@ -59,6 +61,7 @@ export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResul
     let settled = false;
     let sent = 0;
     let bodyComplete = false;
+    let held: Buffer | undefined;
     let response: IncomingMessage | undefined;
 
     const outgoing = (input.protocol === 'https:' ? httpsRequest : httpRequest)({
@@ -96,15 +99,23 @@ export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResul
       resolve(result);
     };
 
-    function onData(chunk: Buffer | string): void {
-      const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length;
-      if (sent + length > contentLength) {
+    function onData(data: Buffer | string): void {
+      const chunk = typeof data === 'string' ? Buffer.from(data) : data;
+      if (sent + chunk.length > contentLength) {
         fail(new GatewayError('IncompleteBody', 'The body is longer than its declared length.', { reason: 'body-too-long' }));
         return;
       }
-      sent += length;
+      sent += chunk.length;
       if (response !== undefined) return; // the upstream already answered: stop feeding it
-      if (!outgoing.write(chunk)) body.pause();
+      let now = chunk;
+      if (sent === contentLength && chunk.length > 0) {
+        // Hold back the last byte until the body has *ended*: with every byte sent, the upstream would
+        // hold a complete request and store it, even if the body then turns out too long or fails in
+        // its final flush (e.g. a digest check) — and destroy() would come too late.
+        held = chunk.subarray(chunk.length - 1);
+        now = chunk.subarray(0, chunk.length - 1);
+      }
+      if (now.length > 0 && !outgoing.write(now)) body.pause();
     }
     function onEnd(): void {
       if (sent !== contentLength) {
@@ -112,7 +123,10 @@ export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResul
         return;
       }
       bodyComplete = true;
-      if (response === undefined) outgoing.end();
+      if (response === undefined) {
+        if (held === undefined) outgoing.end();
+        else outgoing.end(held);
+      }
     }
     function onBodyError(error: Error): void {
       fail(new GatewayError('IncompleteBody', 'The body failed while it was being sent upstream.', { reason: 'body-error', cause: error }));

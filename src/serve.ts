@@ -11,7 +11,8 @@ import { InMemoryCredentialStore, type CredentialConfig } from './auth/credentia
 import { createJwtAuthenticator } from './auth/jwt-authenticator';
 import { createJwtKeyResolver } from './auth/jwt-key-source';
 import type { GatewayConfig } from './config';
-import { FileSystemStore } from './embedded/file-system-store';
+import { EmbeddedUpstream } from './embedded-upstream';
+import { S3UpstreamStore } from './upstream/s3-upstream-store';
 import { createCdcsHandler } from './gateway/cdcs-handler';
 import { createCofferRegistry, type CofferDefinition } from './gateway/coffer-registry';
 import { DataKeyCache } from './keys/data-key-cache';
@@ -57,8 +58,13 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
   };
 
   let demoCredentials: RunningGateway['demoCredentials'];
+  let embedded: EmbeddedUpstream | undefined;
   if (config.demo.enabled) {
-    const store = await new FileSystemStore(config.embeddedUpstream.directory, EMBEDDED_MIN_PART_SIZE).init();
+    // The embedded upstream is a real (loopback) S3 endpoint, so the demo coffer takes exactly the
+    // code path a production coffer takes: S3 store, SigV4, the same S3 rules.
+    const upstreamKeys = { accessKeyId: `EMBEDDED${generatedSecret(16)}`, secretAccessKey: generatedSecret(40) };
+    embedded = await EmbeddedUpstream.start({ directory: config.embeddedUpstream.directory, bucket: 'coffer-demo', ...upstreamKeys, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE });
+    const store = new S3UpstreamStore({ endpoint: embedded.endpoint, region: 'us-east-1', bucket: 'coffer-demo', forcePathStyle: true, credentials: async () => upstreamKeys });
     definitions.push({
       name: config.demo.coffer,
       minPartSize: EMBEDDED_MIN_PART_SIZE,
@@ -147,6 +153,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
       state = 'draining';
       await data.close(config.server.shutdownGraceMs);
       await admin.close();
+      await embedded?.close();
       for (const keyring of localKeyrings.values()) keyring.dispose();
     },
   };

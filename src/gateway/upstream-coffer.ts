@@ -9,7 +9,7 @@ import type { KeyProvider } from '../keys/key-provider';
 import { awsCredentialProvider, type AwsCredentialIdentityProvider } from '../roles/aws-credential-provider';
 import type { RoleProvider } from '../roles/role-provider';
 import { createStsRoleProvider } from '../roles/sts-role-provider';
-import { createS3Store } from '../s3/s3-store';
+import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import type { CofferDefinition } from './coffer-registry';
 
 export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: { localKeys: (keyId: string) => KeyProvider }): CofferDefinition {
@@ -37,7 +37,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
     minPartSize: coffer.upstream.minPartSize,
     maxPartSize: coffer.upstream.maxPartSize,
     storeFor: (sessionName) =>
-      createS3Store({ endpoint: coffer.upstream.endpoint, region: coffer.upstream.region, bucket: coffer.upstream.bucket, forcePathStyle: coffer.upstream.forcePathStyle, credentials: credentialsFor(sessionName) }),
+      new S3UpstreamStore({ endpoint: coffer.upstream.endpoint, region: coffer.upstream.region, bucket: coffer.upstream.bucket, forcePathStyle: coffer.upstream.forcePathStyle, credentials: credentialsFor(sessionName) }),
     keysFor: (sessionName) =>
       kms.type === 'local'
         ? deps.localKeys(kms.keyId)

@@ -101,6 +101,10 @@ function traceIdOf(headers: Record<string, string[]>): string {
 
 /** Checks Node leaves to us (requireHostHeader is off so these answers carry request ids too). */
 function checkHeaders(req: IncomingMessage, headers: Record<string, string[]>): void {
+  // llhttp still parses `GET / HTTP/2.0` and HTTP/0.9 (`GET /`) lines as requests.
+  if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) {
+    throw new GatewayError('InvalidRequest', 'Only HTTP/1.0 and HTTP/1.1 are supported.');
+  }
   if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) {
     throw new GatewayError('RequestHeaderFieldsTooLarge', `More than ${MAX_HEADER_COUNT} header lines.`);
   }
@@ -186,6 +190,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
 
     const responseClosed = new Promise<void>((resolve) => res.once('close', resolve));
     let handlerDone: Promise<void> = Promise.resolve();
+    let handlerStarted = false;
     void responseClosed.then(() => {
       if (activeResponse.get(req.socket) === res) activeResponse.delete(req.socket);
     });
@@ -197,15 +202,17 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       } else {
         log?.info({ requestId, traceId, code: gatewayError.code, reason: gatewayError.reason }, 'request refused');
       }
-      if (res.headersSent || res.destroyed || res.writableEnded) {
+      if (res.headersSent || res.destroyed || res.writableEnded || req.socket.destroyed) {
         // The status line is gone: only a reset tells the client the answer is incomplete.
         res.destroy();
         return;
       }
       const rendered = renderError(error, { resource, requestId, traceId });
       for (const name of res.getHeaderNames()) res.removeHeader(name); // e.g. an ETag set before the failure
-      // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable.
-      const closeAfter = !req.complete || closing !== undefined;
+      // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable;
+      // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a
+      // second request), so its connection is not reused either.
+      const closeAfter = !handlerStarted || !req.complete || closing !== undefined;
       res.writeHead(rendered.status, { ...rendered.headers, ...(closeAfter ? { connection: 'close' } : {}) });
       res.end(req.method === 'HEAD' ? undefined : rendered.body);
     };
@@ -253,7 +260,13 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
         },
       };
       handlerDone = Promise.resolve()
-        .then(() => options.handle(context))
+        .then(() => {
+          // The parser may already have failed on bytes that followed the headers in the same
+          // packet (a broken chunk): that connection is gone, so no handler work is started for it.
+          if (req.socket.destroyed) throw new GatewayError('IncompleteBody', 'The connection closed before the request was handled.');
+          handlerStarted = true;
+          return options.handle(context);
+        })
         .then(
           () => {
             if (res.writableEnded) return;
@@ -277,10 +290,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  // CONNECT and Upgrade are not part of the API; without these listeners Node would destroy the socket
-  // anyway, but explicitly is clearer.
+  // CONNECT is not part of the API (and would make this an open proxy). Without a listener Node
+  // destroys the socket too; explicit is clearer. There is deliberately no 'upgrade' listener: a
+  // request carrying `Upgrade` is then served as an ordinary request (never 101).
   server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.destroy());
-  server.on('upgrade', (_req: IncomingMessage, socket: Duplex) => socket.destroy());
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (answeredSockets.has(socket)) return; // the parser reports each later chunk again; the linger timer ends it

@@ -62,6 +62,8 @@ const SCENARIOS: Scenario[] = [
   { name: 'all secret references', render: () => render({ values: WITH_SECRETS }) },
   { name: 'everything enabled', render: () => render({ values: WITH_SECRETS, set: { 'autoscaling.enabled': true, 'networkPolicy.enabled': true, 'serviceMonitor.enabled': true, 'lifecycle.preStopSleepSeconds': 5 } }) },
   ...VALUES_FILES.map((file) => ({ name: file, render: () => render({ valuesFiles: [file] }) })),
+  // Documented in values-aws-kms-irsa.yaml: layering both service examples.
+  { name: 'values-production.yaml + values-aws-kms-irsa.yaml', render: () => render({ valuesFiles: ['deploy/service/values-production.yaml', 'deploy/service/values-aws-kms-irsa.yaml'] }) },
 ];
 
 describe('helm lint', () => {
@@ -235,7 +237,7 @@ describe('defaults', () => {
       caFile: '/var/run/secrets/coffer-gateway/kube-api/ca.crt',
     });
     expect(config.auth.jwt.rules[0].subject).toBe(`system:serviceaccount:${NAMESPACE}:coffer-client`);
-    const kubeApi = (r.pod.volumes as K8sObject[]).find((v) => v.name === 'kube-api');
+    const kubeApi = (r.pod.volumes as K8sObject[]).find((v) => v.name === 'kube-api') as K8sObject;
     expect(kubeApi.projected.sources).toEqual([
       { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
       { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
@@ -272,7 +274,7 @@ describe('secret references', () => {
 
   test('access keys and upstream credentials are files from the existing Secrets, referenced by path', () => {
     const config = parse(r.configText);
-    const volume = (r.pod.volumes as K8sObject[]).find((v) => v.name === 'secrets');
+    const volume = (r.pod.volumes as K8sObject[]).find((v) => v.name === 'secrets') as K8sObject;
     const mount = r.gateway.volumeMounts.find((m: K8sObject) => m.name === 'secrets');
     expect(mount).toMatchObject({ mountPath: '/etc/coffer-gateway/secrets', readOnly: true });
     expect(mount.subPath).toBeUndefined();
@@ -289,7 +291,7 @@ describe('secret references', () => {
   test('TLS comes from the TLS Secret mounted as a directory (renewals propagate)', () => {
     const config = parse(r.configText);
     expect(config.server.tls).toEqual({ certFile: '/etc/coffer-gateway/tls/tls.crt', keyFile: '/etc/coffer-gateway/tls/tls.key' });
-    expect((r.pod.volumes as K8sObject[]).find((v) => v.name === 'tls').secret.secretName).toBe('gw-tls');
+    expect((r.pod.volumes as K8sObject[]).find((v) => v.name === 'tls')?.secret.secretName).toBe('gw-tls');
     expect(r.gateway.volumeMounts.find((m: K8sObject) => m.name === 'tls')).toEqual({ name: 'tls', mountPath: '/etc/coffer-gateway/tls', readOnly: true });
     expect((r.one('Service').spec.ports as K8sObject[])[0]).toMatchObject({ name: 'https', appProtocol: 'https' });
   });
@@ -297,7 +299,7 @@ describe('secret references', () => {
   test('the local keyring is copied from its Secret into an in-memory emptyDir with mode 0400', () => {
     const config = parse(r.configText);
     expect(config.keyring).toEqual({ directory: '/var/run/coffer-gateway/keyring', create: false });
-    const init = (r.pod.initContainers as K8sObject[]).find((c) => c.name === 'keyring');
+    const init = (r.pod.initContainers as K8sObject[]).find((c) => c.name === 'keyring') as K8sObject;
     expect(init.command.join(' ')).toMatch(/umask 077 && cp -L \/etc\/coffer-gateway\/keyring-source\/\*\.key \/var\/run\/coffer-gateway\/keyring\/ && chmod 0400/);
     const volumes = Object.fromEntries((r.pod.volumes as K8sObject[]).map((v) => [v.name, v]));
     expect(volumes['keyring-source'].secret.secretName).toBe('gw-keyring');
@@ -426,6 +428,26 @@ describe('gated objects', () => {
 
   test('the helm test hook can be disabled', () => {
     expect(render({ set: { 'tests.enabled': false } }).has('Pod')).toBe(false);
+  });
+});
+
+describe('chart and gateway schema agree', () => {
+  test('a value the chart lets through but the gateway refuses is caught by loadConfig (the check is not vacuous)', () => {
+    const values = {
+      config: {
+        auth: WITH_SECRETS.config.auth,
+        coffers: { 'archive-1250000000': { upstream: { endpoint: 'http://m:9000', bucket: 'Bad_Bucket' }, kms: { type: 'aws-kms', keyId: 'alias/a', region: 'us-east-1' } } },
+      },
+      secrets: { accessKeys: WITH_SECRETS.secrets.accessKeys },
+    };
+    const r = render({ values });
+    expect(() => loadRenderedConfig(r.configText)).toThrow(/coffers\.archive-1250000000\.upstream\.bucket/);
+  });
+
+  test('the chart refuses a configuration that could never authorize a request', () => {
+    const result = helmTemplate({ values: { config: { coffers: WITH_SECRETS.config.coffers }, keyring: WITH_SECRETS.keyring } });
+    expect(result.ok).toBe(false);
+    expect(result.output).toMatch(/config.auth: configure accessKeys/);
   });
 });
 

@@ -1,20 +1,42 @@
 /**
- * Jest global setup: starts one Ceph cluster with two RADOS Gateways (5 MiB and 1 MiB minimum part
- * size) for the whole run, when the Ceph binaries are installed (`.ci/install-ceph.sh`). Test files
- * read the connection info from COFFER_TEST_CEPH. In CI a missing Ceph is an error, not a skip.
+ * Jest global setup: one Ceph cluster with two RADOS Gateways (5 MiB and 1 MiB minimum part size) for
+ * the whole run, shared by every test file through the COFFER_TEST_CEPH environment variable (JSON; see
+ * test/support/ceph-rgw.ts). Started only when the run selects a file under test/integration.
+ *
+ * - Ceph not installed: CI fails the run; locally the Ceph tests are skipped (COFFER_TEST_CEPH_SKIPPED says why).
+ * - COFFER_TEST_CEPH already set (a cluster you started with start-rgw.sh): used as is, not stopped.
+ * - Another run's cluster is up (fixed ports): waits up to COFFER_TEST_CEPH_WAIT_S (default 300) seconds
+ *   for it to go away, then fails (CI) or skips (locally). Clusters whose owner died are stopped.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  CEPH_CONNECTION_ENV,
+  CEPH_SKIP_ENV,
+  cephAvailable,
+  cephMissingTools,
+  reclaimOrphanedClusters,
+  runningCephDaemons,
+  startCephRgw,
+  type StartedCephRgw,
+} from '../ceph-rgw';
 
 interface JestGlobalConfig {
   readonly rootDir: string;
   readonly testPathPatterns?: { isSet(): boolean; toExecutor(options: { rootDir: string }): { isMatch(path: string): boolean } };
 }
 
+/** Shared with global-teardown.ts (jest runs both in its main process). */
+export interface CephGlobalState {
+  cluster?: StartedCephRgw;
+}
+export const cephGlobalState = globalThis as typeof globalThis & { __cofferCeph?: CephGlobalState };
+
+const log = (message: string): boolean => process.stderr.write(`[ceph] ${message}\n`);
+
 /** Only runs that select an integration test need the cluster (`npx jest test/auth` should not wait for it). */
 function integrationSelected(config: JestGlobalConfig): boolean {
+  if (process.env['COFFER_TEST_CEPH_START'] !== undefined) return true;
   const patterns = config.testPathPatterns;
   if (patterns === undefined || !patterns.isSet()) return true;
   const executor = patterns.toExecutor({ rootDir: config.rootDir });
@@ -22,17 +44,47 @@ function integrationSelected(config: JestGlobalConfig): boolean {
   return readdirSync(directory).some((name) => executor.isMatch(join(directory, name)));
 }
 
+/** Fails in CI, skips locally. */
+function unavailable(reason: string): void {
+  if (process.env['CI'] !== undefined) throw new Error(`Ceph RADOS Gateway unavailable (CI must run the Ceph integration tests): ${reason}`);
+  process.env[CEPH_SKIP_ENV] = reason;
+  log(`${reason} — the Ceph integration tests are skipped`);
+}
+
+async function waitForOtherCluster(): Promise<boolean> {
+  const waitS = Number(process.env['COFFER_TEST_CEPH_WAIT_S'] ?? '300');
+  const deadline = Date.now() + waitS * 1000;
+  let next = 0;
+  for (;;) {
+    for (const scratch of reclaimOrphanedClusters()) log(`stopped an orphaned cluster (its owner is gone): ${scratch}`);
+    const running = runningCephDaemons();
+    if (running.length === 0) return true;
+    if (Date.now() >= deadline) return false;
+    if (Date.now() >= next) {
+      const where = [...new Set(running.map((d) => d.scratch ?? '?'))].join(', ');
+      log(`another Ceph cluster is running (${where}); waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for it to stop`);
+      next = Date.now() + 30_000;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
 export default async function globalSetup(config: JestGlobalConfig): Promise<void> {
-  if (!integrationSelected(config)) return;
-  const available = spawnSync('sh', ['-c', 'command -v radosgw && command -v ceph-mon && command -v ceph-osd'], { stdio: 'ignore' }).status === 0;
-  if (!available) {
-    if (process.env['CI'] !== undefined) throw new Error('Ceph RADOS Gateway is not installed: run .ci/install-ceph.sh (CI must run the Ceph integration tests)');
-    process.stderr.write('\n[ceph] radosgw not installed: the Ceph integration tests are skipped (bash .ci/install-ceph.sh installs it)\n');
+  delete process.env[CEPH_SKIP_ENV];
+  const state = (cephGlobalState.__cofferCeph ??= {});
+  if (process.env[CEPH_CONNECTION_ENV] !== undefined && state.cluster === undefined) {
+    log(`using the cluster in ${CEPH_CONNECTION_ENV} (not started nor stopped by this run)`);
     return;
   }
-  const scratch = mkdtempSync(join(tmpdir(), 'coffer-ceph-'));
-  const started = Date.now();
-  const output = execFileSync('bash', [join(__dirname, 'start-rgw.sh'), scratch, '7480', '7481'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], timeout: 120_000 });
-  process.env['COFFER_TEST_CEPH'] = JSON.stringify({ ...JSON.parse(output.trim().split('\n').pop() as string), scratch });
-  process.stderr.write(`\n[ceph] cluster with two radosgw up in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  if (!integrationSelected(config)) return;
+  if (!cephAvailable()) return unavailable(`Ceph is not installed (missing ${cephMissingTools().join(', ')}; bash .ci/install-ceph.sh installs it)`);
+  if (!(await waitForOtherCluster())) {
+    const where = [...new Set(runningCephDaemons().map((d) => d.scratch ?? '?'))].join(', ');
+    return unavailable(`another Ceph cluster is still running on this machine (${where}); one cluster per machine (fixed ports)`);
+  }
+  const cluster = await startCephRgw();
+  state.cluster = cluster;
+  const { stop: _stop, ...info } = cluster;
+  process.env[CEPH_CONNECTION_ENV] = JSON.stringify(info);
+  log(`cluster with ${cluster.gateways.length} radosgw up in ${(cluster.startMs / 1000).toFixed(1)} s: ${cluster.gateways.map((g) => `${g.endpoint} (min part ${g.minPartSize})`).join(', ')}`);
 }

@@ -1,11 +1,14 @@
-import { execFileSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+/** Jest global teardown: stops the cluster global-setup.ts started (if it started one). */
+import { CEPH_CONNECTION_ENV, CEPH_SKIP_ENV } from '../ceph-rgw';
+import { cephGlobalState } from './global-setup';
 
 export default async function globalTeardown(): Promise<void> {
-  const info = process.env['COFFER_TEST_CEPH'];
-  if (info === undefined) return;
-  const { scratch } = JSON.parse(info) as { scratch: string };
-  execFileSync('bash', [join(__dirname, 'stop-rgw.sh'), scratch], { stdio: 'ignore', timeout: 60_000 });
-  rmSync(scratch, { recursive: true, force: true });
+  const state = cephGlobalState.__cofferCeph;
+  const cluster = state?.cluster;
+  delete process.env[CEPH_SKIP_ENV];
+  if (state === undefined || cluster === undefined) return;
+  delete state.cluster;
+  delete process.env[CEPH_CONNECTION_ENV];
+  const ms = await cluster.stop();
+  process.stderr.write(`[ceph] cluster stopped in ${(ms / 1000).toFixed(1)} s\n`);
 }

@@ -1,25 +1,100 @@
 #!/usr/bin/env bash
-# Starts a throwaway one-host Ceph cluster (one mon, one memstore osd, no mgr) with two RADOS
-# Gateways on loopback: one with S3's default 5 MiB minimum part size, one with 1 MiB (as COS
-# allows). Everything lives under the scratch directory; daemons are stopped by stop-rgw.sh.
-# Usage: start-rgw.sh <scratch-dir> <port-5MiB> <port-1MiB>   → prints JSON connection info on stdout.
+# Starts a throwaway one-host Ceph cluster — one ceph-mon, one ceph-osd on memstore, no ceph-mgr, no
+# systemd — and one or more RADOS Gateways (beast frontend) on 127.0.0.1, each with its own
+# `rgw multipart min part size`, all sharing the cluster. Everything (config, keyring, monmap, daemon
+# data, run dir, admin sockets, pid files, logs) lives under <scratch-dir>.
+#
+# Usage: start-rgw.sh <scratch-dir> <rgw-port> <min-part-size-bytes> [<rgw-port> <min-part-size-bytes>]...
+#   e.g. start-rgw.sh /tmp/ceph 7480 5242880 7481 1048576
+# Prints one line of JSON on stdout:
+#   {"endpoint","gateways":[{"endpoint","port","minPartSize","pid"}],"accessKeyId","secretAccessKey",
+#    "region","scratch","pids":{"mon","osd","rgw":{"<port>":pid}}}
+# Progress and errors go to stderr. Stop with stop-rgw.sh <scratch-dir>; add or restart a gateway with
+# add-rgw.sh. The cluster uses fixed ports (mon 3300, osd 6800-6807): one cluster per machine at a time,
+# so the script refuses to start while any ceph-mon/ceph-osd/radosgw runs.
+#
+# Environment: COFFER_CEPH_MEMSTORE_BYTES (memstore capacity, default 6 GiB; memstore keeps about twice
+# the stored bytes in RAM), COFFER_CEPH_OWNER_PID (the process that owns the cluster, recorded so a
+# later run can tell an orphaned cluster from a busy one).
 set -euo pipefail
-dir=$(realpath -m "$1"); port_a=$2; port_b=$3
-access_key=COFFERTESTACCESSKEY0; secret_key=coffer-test-secret-key-0123456789abcdef
-if pgrep -x ceph-mon >/dev/null; then echo "a ceph-mon is already running on this machine (fixed ports): stop it first" >&2; exit 1; fi
-rm -rf "$dir"; mkdir -p "$dir"/{run,log,mon,osd,rgw}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=lib.sh
+source "$here/lib.sh"
+
+usage() { echo "usage: $0 <scratch-dir> <rgw-port> <min-part-size-bytes> [<rgw-port> <min-part-size-bytes>]..." >&2; exit 2; }
+(($# >= 3)) || usage
+dir=$(realpath -m "$1")
+shift
+ceph_check_pairs "$@" || usage
+memstore_bytes=${COFFER_CEPH_MEMSTORE_BYTES:-6442450944}
+started=$(ceph_now_ms)
+
+for tool in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptool; do
+  command -v "$tool" >/dev/null || { ceph_log "$tool is not installed: run .ci/install-ceph.sh"; exit 3; }
+done
+
+# --- one cluster per machine -------------------------------------------------------------------------
+running=$(ceph_running_daemons)
+if [ -n "$running" ]; then
+  ceph_log "refusing to start: Ceph daemons are already running on this machine (the mon and osd ports are fixed)."
+  ceph_log "running (pid name config):"
+  sed 's/^/  /' <<<"$running" >&2
+  for conf in $(awk '{print $3}' <<<"$running" | sort -u); do
+    [ "$conf" = "?" ] || ceph_log "stop it first if it is yours: $here/stop-rgw.sh $(dirname "$conf")"
+  done
+  exit 4
+fi
+for port in "$CEPH_MON_PORT" $(printf '%s\n' "$@" | sed -n 'p;n'); do
+  if ceph_port_open "$port"; then
+    ceph_log "refusing to start: 127.0.0.1:$port is already in use by another program"
+    exit 4
+  fi
+done
+
+# --- a fresh scratch directory -----------------------------------------------------------------------
+if [ -e "$dir" ] && [ -n "$(ls -A "$dir" 2>/dev/null)" ]; then
+  if [ -f "$dir/coffer-ceph-cluster" ]; then
+    rm -rf "${dir:?}"/* # a stopped cluster of ours: start over from empty
+  else
+    ceph_log "refusing to use $dir: not empty and not a scratch directory of start-rgw.sh"
+    exit 2
+  fi
+fi
+mkdir -p "$dir"/{run,log,mon,osd,rgw}
+touch "$dir/coffer-ceph-cluster"
+echo "${COFFER_CEPH_OWNER_PID:-$PPID}" >"$dir/run/owner.pid"
+
+# On any failure: show the logs' tails and stop whatever was started.
+on_error() {
+  local status=$?
+  trap - ERR
+  ceph_log "start failed (exit $status); logs in $dir/log:"
+  for log in "$dir"/log/*; do
+    [ -s "$log" ] || continue
+    echo "---- $log" >&2
+    tail -n 15 "$log" >&2
+  done
+  "$here/stop-rgw.sh" "$dir" >&2 || true
+  exit "$status"
+}
+trap on_error ERR
+
 fsid=$(cat /proc/sys/kernel/random/uuid)
 conf=$dir/ceph.conf
-cat > "$conf" <<CONF
+cat >"$conf" <<CONF
 [global]
 fsid = $fsid
-mon host = v2:127.0.0.1:3300
+mon host = v2:127.0.0.1:$CEPH_MON_PORT
 mon initial members = a
 auth cluster required = none
 auth service required = none
 auth client required = none
 auth allow insecure global id reclaim = true
+mon warn on insecure global id reclaim = false
+mon warn on insecure global id reclaim allowed = false
 ms bind ipv6 = false
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
 osd pool default size = 1
 osd pool default min size = 1
 mon allow pool size one = true
@@ -28,6 +103,9 @@ osd crush chooseleaf type = 0
 osd pool default pg num = 8
 osd pool default pgp num = 8
 osd pool default pg autoscale mode = off
+# Commit map changes (pool creation, osd boot) without the default 1 s batching.
+paxos propose interval = 0.05
+mon max pg per osd = 1000
 run dir = $dir/run
 admin socket = $dir/run/\$name.asok
 log file = $dir/log/\$name.log
@@ -36,43 +114,51 @@ keyring = $dir/keyring
 mon data = $dir/mon/\$cluster-\$id
 osd data = $dir/osd/\$cluster-\$id
 osd objectstore = memstore
-memstore device bytes = 8589934592
-[client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:$port_a
-rgw data = $dir/rgw/a
+memstore device bytes = $memstore_bytes
+rgw gc obj min wait = 10
+rgw gc processor period = 10
+rgw gc processor max time = 10
+
+[client.admin]
+# radosgw-admin runs as client.admin: no admin socket (it would clash with nothing, but is not needed),
+# and the same messenger modes as the gateways.
+admin socket =
 ms mon client mode = crc
 ms client mode = crc
-rgw gc obj min wait = 5
-rgw multipart min part size = 5242880
-[client.rgw.b]
-rgw frontends = beast endpoint=127.0.0.1:$port_b
-rgw data = $dir/rgw/b
-ms mon client mode = crc
-ms client mode = crc
-rgw gc obj min wait = 5
-rgw multipart min part size = 1048576
 CONF
-ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >/dev/null
-monmaptool --create --fsid "$fsid" --addv a '[v2:127.0.0.1:3300]' "$dir/monmap" >/dev/null
-ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring" >"$dir/log/mkfs-mon.out" 2>&1
-ceph-mon -c "$conf" -i a -f >"$dir/log/mon.out" 2>&1 &
-echo $! > "$dir/run/mon.pid.bg"
-for _ in $(seq 1 100); do ceph -c "$conf" --connect-timeout 2 mon stat >/dev/null 2>&1 && break; sleep 0.2; done
+
+# --- monitor -----------------------------------------------------------------------------------------
+ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >"$dir/log/authtool.out" 2>&1
+monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$CEPH_MON_PORT]" "$dir/monmap" >"$dir/log/monmaptool.out" 2>&1
+ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/keyring" >"$dir/log/mon-mkfs.out" 2>&1
+ceph-mon -c "$conf" -i a -f </dev/null >"$dir/log/mon.a.out" 2>&1 &
+echo $! >"$dir/run/mon.pid.bg"
+ceph_wait_port "$CEPH_MON_PORT" "$(cat "$dir/run/mon.pid.bg")" 300 || { ceph_log "ceph-mon did not listen on $CEPH_MON_PORT"; false; }
+mon_ms=$(ceph_now_ms)
+
+# --- object storage daemon ---------------------------------------------------------------------------
 osd_uuid=$(cat /proc/sys/kernel/random/uuid)
-osd_id=$(ceph -c "$conf" osd new "$osd_uuid")
+osd_id=$(ceph -c "$conf" --connect-timeout 30 osd new "$osd_uuid" 2>"$dir/log/osd-new.out")
 mkdir -p "$dir/osd/ceph-$osd_id"
-ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$dir/log/mkfs-osd.out" 2>&1
-ceph-osd -c "$conf" -i "$osd_id" -f >"$dir/log/osd.out" 2>&1 &
-echo $! > "$dir/run/osd.pid.bg"
-for _ in $(seq 1 150); do ceph -c "$conf" osd stat 2>/dev/null | grep -q '1 up' && break; sleep 0.2; done
-ceph -c "$conf" osd stat | grep -q '1 up' || { echo "osd did not come up" >&2; exit 1; }
-for name in a b; do
-  radosgw -c "$conf" -n "client.rgw.$name" -f >"$dir/log/rgw-$name.out" 2>&1 &
-  echo $! > "$dir/run/rgw-$name.pid.bg"
+ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$dir/log/osd-mkfs.out" 2>&1
+ceph-osd -c "$conf" -i "$osd_id" -f </dev/null >"$dir/log/osd.$osd_id.out" 2>&1 &
+echo $! >"$dir/run/osd.pid.bg"
+up=no
+for _ in $(seq 1 300); do
+  if ceph -c "$conf" --connect-timeout 10 osd stat 2>/dev/null | grep -q ' 1 up'; then up=yes; break; fi
+  kill -0 "$(cat "$dir/run/osd.pid.bg")" 2>/dev/null || break
+  sleep 0.2
 done
-for port in "$port_a" "$port_b"; do
-  for _ in $(seq 1 300); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
-  (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null || { echo "radosgw did not listen on $port" >&2; exit 1; }
-done
-radosgw-admin -c "$conf" -n client.rgw.a user create --uid test --display-name test --access-key "$access_key" --secret "$secret_key" >"$dir/log/user.out" 2>&1
-printf '{"endpoint":"http://127.0.0.1:%s","endpoint1MiB":"http://127.0.0.1:%s","accessKeyId":"%s","secretAccessKey":"%s","region":"us-east-1"}\n' "$port_a" "$port_b" "$access_key" "$secret_key"
+[ "$up" = yes ] || { ceph_log "ceph-osd did not come up"; false; }
+osd_ms=$(ceph_now_ms)
+
+# --- RADOS Gateways ----------------------------------------------------------------------------------
+ceph_start_rgws "$dir" "$@"
+rgw_ms=$(ceph_now_ms)
+radosgw-admin -c "$conf" user create --uid test --display-name test \
+  --access-key "$CEPH_TEST_ACCESS_KEY" --secret "$CEPH_TEST_SECRET_KEY" >"$dir/log/user-create.out" 2>&1
+trap - ERR
+
+ceph_connection_json "$dir" | tee "$dir/connection.json"
+done_ms=$(ceph_now_ms)
+ceph_log "cluster up in $(((done_ms - started)))ms (mon $((mon_ms - started))ms, osd +$((osd_ms - mon_ms))ms, radosgw +$((rgw_ms - osd_ms))ms, user +$((done_ms - rgw_ms))ms), scratch $dir"

@@ -23,6 +23,8 @@ const scripts = join(__dirname, 'ceph');
 export const CEPH_CONNECTION_ENV = 'COFFER_TEST_CEPH';
 /** Environment variable carrying why the global setup left Ceph out (local runs only). */
 export const CEPH_SKIP_ENV = 'COFFER_TEST_CEPH_SKIPPED';
+/** `code` of startCephRgw's error when another cluster (or start) holds the machine's fixed ports. */
+export const CEPH_BUSY = 'CEPH_BUSY';
 /** The programs the scripts run. */
 export const CEPH_TOOLS = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'ceph-authtool', 'monmaptool'] as const;
 /** The gateways a jest run gets: S3's 5 MiB minimum part size and 1 MiB (as COS allows). */
@@ -196,6 +198,7 @@ export function endpointWithMinPartSize(connection: CephRgwConnection, minPartSi
 /**
  * Starts a cluster with the given gateways and creates the test user. Rejects (with the script's
  * output, which ends with the daemons' log tails) when anything fails; then nothing is left running.
+ * Another cluster on this machine makes it reject at once with `code` CEPH_BUSY (ports are fixed).
  */
 export async function startCephRgw(options: StartCephRgwOptions = {}): Promise<StartedCephRgw> {
   const missing = cephMissingTools();
@@ -211,7 +214,9 @@ export async function startCephRgw(options: StartCephRgwOptions = {}): Promise<S
   if (result.code !== 0) {
     spawnSync('bash', [join(scripts, 'stop-rgw.sh'), scratch], { stdio: 'ignore', timeout: 60_000 });
     if (ownScratch && !keep) rmSync(scratch, { recursive: true, force: true });
-    throw new Error(`start-rgw.sh failed (exit ${result.code}):\n${result.stderr.trim()}`);
+    const error = new Error(`start-rgw.sh failed (exit ${result.code}):\n${result.stderr.trim()}`);
+    if (result.code === 4) Object.assign(error, { code: CEPH_BUSY });
+    throw error;
   }
   const connection = parseConnection(result.stdout);
 

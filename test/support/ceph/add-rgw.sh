@@ -21,7 +21,7 @@ started=$(ceph_now_ms)
 args=("$@")
 while (($# >= 2)); do
   if [ -f "$dir/run/rgw.$1.pid.bg" ]; then "$here/stop-rgw.sh" "$dir" "$1"; fi
-  if ceph_port_open "$1"; then ceph_log "127.0.0.1:$1 is already in use by another program"; exit 4; fi
+  if ceph_port_open "$1"; then ceph_log "127.0.0.1:$1 is already in use by another program"; exit 5; fi
   shift 2
 done
 ceph_start_rgws "$dir" "${args[@]}"

@@ -8,9 +8,10 @@
  * - Another run's cluster is up (fixed ports): waits up to COFFER_TEST_CEPH_WAIT_S (default 300) seconds
  *   for it to go away, then fails (CI) or skips (locally). Clusters whose owner died are stopped.
  */
-import { readdirSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import {
+  CEPH_BUSY,
   CEPH_CONNECTION_ENV,
   CEPH_SKIP_ENV,
   cephAvailable,
@@ -41,6 +42,7 @@ function integrationSelected(config: JestGlobalConfig): boolean {
   if (patterns === undefined || !patterns.isSet()) return true;
   const executor = patterns.toExecutor({ rootDir: config.rootDir });
   const directory = join(config.rootDir, 'test', 'integration');
+  if (!existsSync(directory)) return false;
   return readdirSync(directory).some((name) => executor.isMatch(join(directory, name)));
 }
 
@@ -51,9 +53,8 @@ function unavailable(reason: string): void {
   log(`${reason} — the Ceph integration tests are skipped`);
 }
 
-async function waitForOtherCluster(): Promise<boolean> {
-  const waitS = Number(process.env['COFFER_TEST_CEPH_WAIT_S'] ?? '300');
-  const deadline = Date.now() + waitS * 1000;
+/** Waits until no other Ceph cluster runs on this machine (stopping orphaned ones); false at the deadline. */
+async function waitForOtherCluster(deadline: number): Promise<boolean> {
   let next = 0;
   for (;;) {
     for (const scratch of reclaimOrphanedClusters()) log(`stopped an orphaned cluster (its owner is gone): ${scratch}`);
@@ -69,6 +70,21 @@ async function waitForOtherCluster(): Promise<boolean> {
   }
 }
 
+/** Starts the cluster, waiting for another run's cluster to go away first; undefined at the deadline. */
+async function startWhenFree(): Promise<StartedCephRgw | undefined> {
+  const deadline = Date.now() + Number(process.env['COFFER_TEST_CEPH_WAIT_S'] ?? '300') * 1000;
+  for (;;) {
+    if (!(await waitForOtherCluster(deadline))) return undefined;
+    try {
+      return await startCephRgw();
+    } catch (error) {
+      // Lost a race with another run's start: wait for that cluster like for any other.
+      if ((error as { code?: unknown }).code !== CEPH_BUSY || Date.now() >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+}
+
 export default async function globalSetup(config: JestGlobalConfig): Promise<void> {
   delete process.env[CEPH_SKIP_ENV];
   const state = (cephGlobalState.__cofferCeph ??= {});
@@ -78,11 +94,11 @@ export default async function globalSetup(config: JestGlobalConfig): Promise<voi
   }
   if (!integrationSelected(config)) return;
   if (!cephAvailable()) return unavailable(`Ceph is not installed (missing ${cephMissingTools().join(', ')}; bash .ci/install-ceph.sh installs it)`);
-  if (!(await waitForOtherCluster())) {
+  const cluster = await startWhenFree();
+  if (cluster === undefined) {
     const where = [...new Set(runningCephDaemons().map((d) => d.scratch ?? '?'))].join(', ');
     return unavailable(`another Ceph cluster is still running on this machine (${where}); one cluster per machine (fixed ports)`);
   }
-  const cluster = await startCephRgw();
   state.cluster = cluster;
   const { stop: _stop, ...info } = cluster;
   process.env[CEPH_CONNECTION_ENV] = JSON.stringify(info);

@@ -71,7 +71,7 @@ ceph_start_rgws() {
     port=$1 min=$2
     shift 2
     ceph_rgw_section "$dir" "$port" "$min"
-    radosgw -c "$dir/ceph.conf" -n "client.rgw.$port" -f </dev/null >"$dir/log/rgw.$port.out" 2>&1 &
+    radosgw -c "$dir/ceph.conf" -n "client.rgw.$port" -f </dev/null >"$dir/log/rgw.$port.out" 2>&1 9>&- &
     echo $! >"$dir/run/rgw.$port.pid.bg"
     ports+=("$port")
   done

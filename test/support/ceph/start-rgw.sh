@@ -9,7 +9,10 @@
 # Prints one line of JSON on stdout:
 #   {"endpoint","gateways":[{"endpoint","port","minPartSize","pid"}],"accessKeyId","secretAccessKey",
 #    "region","scratch","pids":{"mon","osd","rgw":{"<port>":pid}}}
-# Progress and errors go to stderr. Stop with stop-rgw.sh <scratch-dir>; add or restart a gateway with
+# Progress and errors go to stderr; on a failure, the tails of the daemons' logs, and whatever was
+# started is stopped. Exit status 3: Ceph is not installed; 4: another cluster runs (or is starting) on
+# this machine; 5: a port is taken by some other program.
+# Stop with stop-rgw.sh <scratch-dir>; add a gateway, or restart one with another minimum, with
 # add-rgw.sh. The cluster uses fixed ports (mon 3300, osd 6800-6807): one cluster per machine at a time,
 # so the script refuses to start while any ceph-mon/ceph-osd/radosgw runs.
 #
@@ -34,6 +37,10 @@ for tool in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool monmaptoo
 done
 
 # --- one cluster per machine -------------------------------------------------------------------------
+# Two starts racing (two jest runs) must not both pass the check below: hold a machine-wide lock until
+# this cluster is up (fd 9; the daemons do not inherit it).
+exec 9>"${TMPDIR:-/tmp}/coffer-ceph-start.lock"
+if ! flock -w 120 9; then ceph_log "refusing to start: another start-rgw.sh holds ${TMPDIR:-/tmp}/coffer-ceph-start.lock"; exit 4; fi
 running=$(ceph_running_daemons)
 if [ -n "$running" ]; then
   ceph_log "refusing to start: Ceph daemons are already running on this machine (the mon and osd ports are fixed)."
@@ -47,7 +54,7 @@ fi
 for port in "$CEPH_MON_PORT" $(printf '%s\n' "$@" | sed -n 'p;n'); do
   if ceph_port_open "$port"; then
     ceph_log "refusing to start: 127.0.0.1:$port is already in use by another program"
-    exit 4
+    exit 5
   fi
 done
 
@@ -81,6 +88,11 @@ trap on_error ERR
 
 fsid=$(cat /proc/sys/kernel/random/uuid)
 conf=$dir/ceph.conf
+admin_socket="admin socket = $dir/run/\$name.asok"
+if ((${#dir} + 30 > 107)); then # a unix socket path has at most 107 bytes
+  ceph_log "scratch path too long for admin sockets: they are disabled"
+  admin_socket="admin socket ="
+fi
 cat >"$conf" <<CONF
 [global]
 fsid = $fsid
@@ -106,8 +118,11 @@ osd pool default pg autoscale mode = off
 # Commit map changes (pool creation, osd boot) without the default 1 s batching.
 paxos propose interval = 0.05
 mon max pg per osd = 1000
+# The mon stores little (memstore holds the data in RAM): do not stop it on a nearly full disk.
+mon data avail warn = 0
+mon data avail crit = 0
 run dir = $dir/run
-admin socket = $dir/run/\$name.asok
+$admin_socket
 log file = $dir/log/\$name.log
 pid file = $dir/run/\$name.pid
 keyring = $dir/keyring
@@ -131,7 +146,7 @@ CONF
 ceph-authtool --create-keyring "$dir/keyring" --gen-key -n mon. --cap mon 'allow *' >"$dir/log/authtool.out" 2>&1
 monmaptool --create --fsid "$fsid" --addv a "[v2:127.0.0.1:$CEPH_MON_PORT]" "$dir/monmap" >"$dir/log/monmaptool.out" 2>&1
 ceph-mon -c "$conf" -i a --mkfs --monmap "$dir/monmap" --keyring "$dir/keyring" >"$dir/log/mon-mkfs.out" 2>&1
-ceph-mon -c "$conf" -i a -f </dev/null >"$dir/log/mon.a.out" 2>&1 &
+ceph-mon -c "$conf" -i a -f </dev/null >"$dir/log/mon.a.out" 2>&1 9>&- &
 echo $! >"$dir/run/mon.pid.bg"
 ceph_wait_port "$CEPH_MON_PORT" "$(cat "$dir/run/mon.pid.bg")" 300 || { ceph_log "ceph-mon did not listen on $CEPH_MON_PORT"; false; }
 mon_ms=$(ceph_now_ms)
@@ -141,7 +156,7 @@ osd_uuid=$(cat /proc/sys/kernel/random/uuid)
 osd_id=$(ceph -c "$conf" --connect-timeout 30 osd new "$osd_uuid" 2>"$dir/log/osd-new.out")
 mkdir -p "$dir/osd/ceph-$osd_id"
 ceph-osd -c "$conf" -i "$osd_id" --mkfs --osd-uuid "$osd_uuid" >"$dir/log/osd-mkfs.out" 2>&1
-ceph-osd -c "$conf" -i "$osd_id" -f </dev/null >"$dir/log/osd.$osd_id.out" 2>&1 &
+ceph-osd -c "$conf" -i "$osd_id" -f </dev/null >"$dir/log/osd.$osd_id.out" 2>&1 9>&- &
 echo $! >"$dir/run/osd.pid.bg"
 up=no
 for _ in $(seq 1 300); do

@@ -113,12 +113,13 @@ function checkHeaders(req: IncomingMessage, headers: Record<string, string[]>): 
   if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) throw new GatewayError('InvalidRequest', 'HTTP/1.1 requests need a Host header.');
 }
 
-function clientErrorOf(error: NodeJS.ErrnoException, headersTimeoutMs: number): GatewayError {
+function clientErrorOf(error: NodeJS.ErrnoException): GatewayError {
   switch (error.code) {
     case 'HPE_HEADER_OVERFLOW':
       return new GatewayError('RequestHeaderFieldsTooLarge');
     case 'ERR_HTTP_REQUEST_TIMEOUT':
-      return new GatewayError('RequestTimeout', `The request was not received within ${headersTimeoutMs} ms.`);
+      // headersTimeout (or requestTimeout) ran out before the request was complete.
+      return new GatewayError('RequestTimeout', 'The request was not received in time.');
     default:
       return new GatewayError('InvalidRequest', `The request is not valid HTTP/1.1 (${error.code ?? 'parse error'}).`);
   }
@@ -135,6 +136,8 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   /** The response currently being produced on a socket: a parse error then must not write a raw answer into it. */
   const activeResponse = new WeakMap<Duplex, ServerResponse>();
   const answeredSockets = new WeakSet<Duplex>();
+  /** Every response not yet closed (also for TLS, where `sockets` holds the TCP sockets, not the TLS ones). */
+  const liveResponses = new Map<ServerResponse, Duplex>();
   let inFlight = 0;
   let drainWaiters: Array<() => void> = [];
   let closing: Promise<void> | undefined;
@@ -176,6 +179,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const onRequest = (req: IncomingMessage, res: ServerResponse, expect: 'none' | 'continue' | 'unsupported'): void => {
     inFlight += 1;
     activeResponse.set(req.socket, res);
+    liveResponses.set(res, req.socket);
     const requestId = newId();
     const headers = headerRecord(req.rawHeaders);
     const traceId = traceIdOf(headers);
@@ -192,6 +196,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     let handlerDone: Promise<void> = Promise.resolve();
     let handlerStarted = false;
     void responseClosed.then(() => {
+      liveResponses.delete(res);
       if (activeResponse.get(req.socket) === res) activeResponse.delete(req.socket);
     });
 
@@ -305,7 +310,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     }
     answeredSockets.add(socket);
     const requestId = newId();
-    const gatewayError = clientErrorOf(error, config.headersTimeoutMs);
+    const gatewayError = clientErrorOf(error);
     log?.info({ requestId, code: gatewayError.code, parserError: error.code }, 'malformed request refused');
     const rendered = renderError(gatewayError, { resource: '/', requestId, traceId: requestId });
     const head = [`HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? ''}`];
@@ -335,9 +340,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeIdleConnections();
         // Answers not yet started close their connection instead of keeping it alive.
-        for (const socket of sockets) {
-          const res = activeResponse.get(socket);
-          if (res !== undefined && !res.headersSent) res.setHeader('connection', 'close');
+        // Only the newest request of a connection: closing after an earlier one would silently drop a
+        // pipelined request that is already being handled.
+        for (const [res, socket] of liveResponses) {
+          if (!res.headersSent && activeResponse.get(socket) === res) res.setHeader('connection', 'close');
         }
         if (inFlight > 0) {
           const drained = new Promise<void>((resolve) => drainWaiters.push(resolve));

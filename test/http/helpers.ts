@@ -50,8 +50,9 @@ export async function closeGateways(): Promise<void> {
 export const echoHandler: GatewayHandler = async ({ res, bodyGuard }) => {
   let bytes = 0;
   for await (const chunk of bodyGuard() as AsyncIterable<Buffer>) bytes += chunk.length;
-  res.writeHead(200, { 'content-type': 'text/plain' });
-  res.end(`ok ${bytes}`);
+  const body = `ok ${bytes}`;
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length) });
+  res.end(body);
 };
 
 export interface RawResponse {

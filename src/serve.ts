@@ -20,7 +20,7 @@ import { createLocalKeyring } from './keys/local-keyring';
 import { createLogger, type Logger } from './observability/logger';
 import { countingKeyProvider } from './observability/counting-key-provider';
 import { createMetrics, type GatewayMetrics } from './observability/metrics';
-import { createGatewayServer } from './server/gateway-server';
+import { createGatewayServer } from './http/gateway-server';
 import { MultipartService } from './upload/multipart-service';
 import { createUpstreamCoffer } from './gateway/upstream-coffer';
 
@@ -133,14 +133,13 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     authenticate,
     coffers: registry,
     service: new MultipartService(),
-    acceptAbsoluteForm: config.server.acceptAbsoluteForm,
-    requestIdleTimeoutMs: config.server.requestIdleTimeoutMs,
     metrics,
+    log,
   });
-  const data = createGatewayServer({ server: config.server, handle, log, metrics });
+  const data = createGatewayServer({ server: config.server, handle, logger: log });
   let state: string | undefined = 'starting';
   const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state } });
-  const port = await data.listen();
+  const { port } = await data.listen();
   const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
   state = undefined;
   log.info({ port, adminPort, coffers: registry.names() }, 'coffer-gateway listening');

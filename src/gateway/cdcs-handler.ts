@@ -3,20 +3,25 @@
  * (role credentials, keys, store) → operation → response. Everything that can fail without the body
  * is decided before the body is read; `Expect: 100-continue` is answered only after that.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { headersFromRaw, type AuthRequest } from '../auth/auth-request';
 import { authorize } from '../auth/authorize';
 import type { Principal } from '../auth/principal';
-import { GatewayError } from '../errors/gateway-error';
+import { GatewayError, isGatewayError } from '../errors/gateway-error';
+import { renderError } from '../errors/render-error';
+import { IntegrityError } from '../format/integrity-error';
+import { MAX_PART_PLAINTEXT } from '../format/part-format';
+import type { GatewayHandler, HandlerContext } from '../http/gateway-server';
+import { queryValues } from '../http/request-target';
+import type { RequestTarget } from '../http/request-target';
+import type { Operation } from '../http/route';
+import { parseCompleteMultipartUpload, readBodyCapped, toXml } from '../http/xml';
 import type { GatewayMetrics } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import type { CofferContext } from '../upload/coffer-context';
 import type { MultipartService } from '../upload/multipart-service';
-import { parseRequestTarget, queryValue, type RequestTarget } from '../server/request-target';
-import { OPERATION_ACTIONS, route, type Operation } from '../server/route';
-import { parseCompleteBody, toXml } from '../server/xml';
 import { completeResult, initiateResult, listPartsResult, listUploadsResult } from './cdcs-responses';
 import { decideRange } from './range-header';
 
@@ -29,33 +34,44 @@ export interface HandlerDependencies {
   readonly authenticate: (request: AuthRequest) => Promise<Principal>;
   readonly coffers: CofferResolver;
   readonly service: MultipartService;
-  readonly acceptAbsoluteForm: boolean;
-  readonly requestIdleTimeoutMs: number;
   readonly metrics?: GatewayMetrics;
-}
-
-export interface RequestContext {
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly requestId: string;
-  /** True when the client sent `Expect: 100-continue` and waits for our go-ahead. */
-  readonly expectContinue: boolean;
   readonly log: Logger;
 }
 
-const MAX_COMPLETE_BODY = 4 * 1024 * 1024;
+type RequestContext = HandlerContext & { readonly log: Logger };
 
-export function createCdcsHandler(deps: HandlerDependencies): (ctx: RequestContext) => Promise<string> {
-  return async (ctx) => {
-    const target = parseRequestTarget(ctx.req.url ?? '/', deps.acceptAbsoluteForm);
-    const operation = route(ctx.req.method ?? 'GET', target);
-    const headers = headersFromRaw(ctx.req.rawHeaders);
-    const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer as string, key: target.key, query: target.query, headers });
-    authorize(principal, target.coffer as string, OPERATION_ACTIONS[operation.name]);
-    const context = await deps.coffers.contextFor(target.coffer as string, principal);
-    ctx.log.info({ operation: operation.name, coffer: target.coffer, principal: principal.id }, 'request');
-    await execute(deps, ctx, operation, target, context, principal);
-    return operation.name;
+/**
+ * The CDCS operations behind the HTTP front (src/http), which has already parsed the target, routed
+ * the operation and validated the body framing. Counts every request by operation and result code;
+ * stored data that fails authentication becomes IntegrityCheckFailed and is logged.
+ */
+export function createCdcsHandler(deps: HandlerDependencies): GatewayHandler {
+  return async (httpContext) => {
+    const operation = httpContext.operation.name;
+    const ctx: RequestContext = Object.assign(Object.create(httpContext) as HandlerContext, { log: deps.log.child({ requestId: httpContext.requestId }) });
+    const stopTimer = deps.metrics?.requestSeconds.startTimer({ operation });
+    try {
+      const { target } = ctx;
+      const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer as string, key: target.key, query: target.query, headers: headersFromRaw(ctx.req.rawHeaders) });
+      authorize(principal, target.coffer as string, ctx.action);
+      const context = await deps.coffers.contextFor(target.coffer as string, principal);
+      ctx.log.info({ operation, coffer: target.coffer, principal: principal.id }, 'request');
+      await execute(deps, ctx, ctx.operation, target, context, principal);
+      deps.metrics?.requests.inc({ operation, code: 'OK' });
+    } catch (error) {
+      if (error instanceof IntegrityError) {
+        deps.metrics?.integrityFailures.inc({ reason: error.reason });
+        deps.metrics?.requests.inc({ operation, code: 'IntegrityCheckFailed' });
+        ctx.log.error({ operation, reason: error.reason }, 'stored data failed authentication');
+        throw new GatewayError('IntegrityCheckFailed', undefined, { reason: error.reason });
+      }
+      const code = isGatewayError(error) ? error.code : 'InternalError';
+      deps.metrics?.requests.inc({ operation, code });
+      if (!isGatewayError(error) || error.fault === 'server') ctx.log.error({ operation, code, reason: isGatewayError(error) ? error.reason : undefined }, 'request failed');
+      throw error;
+    } finally {
+      stopTimer?.();
+    }
   };
 }
 
@@ -64,13 +80,10 @@ function single(req: IncomingMessage, name: string): string | undefined {
   return Array.isArray(value) ? value[0] : value;
 }
 
-/** Content-Length of a body the gateway must know up front (the ciphertext length derives from it). */
-function requiredContentLength(req: IncomingMessage): number {
-  if (req.headers['transfer-encoding'] !== undefined) throw new GatewayError('MissingContentLength', 'Send the body with Content-Length, not chunked.');
-  const raw = req.headers['content-length'];
-  if (raw === undefined) throw new GatewayError('MissingContentLength');
-  if (!/^\d{1,15}$/.test(raw)) throw new GatewayError('InvalidArgument', 'Content-Length is not a valid length.');
-  return Number(raw);
+function contentLengthOf(ctx: RequestContext): number {
+  // The HTTP front has already refused a PUT without a valid Content-Length (411/400).
+  if (ctx.framing.kind !== 'length') throw new GatewayError('MissingContentLength');
+  return ctx.framing.length;
 }
 
 function contentMd5(req: IncomingMessage): Buffer | undefined {
@@ -89,22 +102,9 @@ function userMetadata(req: IncomingMessage): Record<string, string> {
   return metadata;
 }
 
-/** Arms the per-read idle timeout (nginx client_body_timeout) and sends 100 Continue if the client waits for it. */
-function startBody(deps: HandlerDependencies, ctx: RequestContext): void {
-  ctx.req.setTimeout(deps.requestIdleTimeoutMs, () => ctx.req.destroy(new GatewayError('RequestTimeout')));
-  if (ctx.expectContinue) ctx.res.writeContinue();
-}
-
-async function readSmallBody(deps: HandlerDependencies, ctx: RequestContext, limit: number): Promise<Buffer> {
-  startBody(deps, ctx);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of ctx.req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new GatewayError('MalformedXML', 'The request body is too large.');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
+/** The single value of a query parameter (the router already refused duplicates of the ones it reads). */
+function queryValue(target: RequestTarget, name: string): string | null | undefined {
+  return queryValues(target, name)[0];
 }
 
 function sendXml(ctx: RequestContext, status: number, document: Record<string, unknown>): void {
@@ -130,22 +130,17 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
       return;
     }
     case 'UploadPart': {
-      const length = requiredContentLength(ctx.req);
+      const length = contentLengthOf(ctx);
       const prepared = await service.prepareUploadPart(context, key, operation.uploadId, operation.partNumber, length, contentMd5(ctx.req));
-      startBody(deps, ctx);
+      // Everything that can refuse the part has run: only now the client may send the body (100 Continue).
+      const body = ctx.bodyGuard({ maxBytes: MAX_PART_PLAINTEXT });
       deps.metrics?.inFlightParts.inc();
       const timer = deps.metrics?.partSeconds.startTimer({ storage: prepared.storage });
-      const aborted = new AbortController();
-      const onClose = (): void => {
-        if (!ctx.req.complete) aborted.abort(new GatewayError('IncompleteBody'));
-      };
-      ctx.req.once('close', onClose);
       try {
-        const etag = await service.uploadPart(prepared, ctx.req, aborted.signal);
+        const etag = await service.uploadPart(prepared, body);
         deps.metrics?.bytesIn.inc({ operation: 'UploadPart' }, length);
         ctx.res.writeHead(200, { etag, 'content-length': 0 }).end();
       } finally {
-        ctx.req.off('close', onClose);
         deps.metrics?.inFlightParts.dec();
         timer?.();
       }
@@ -160,7 +155,7 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
     }
     case 'CompleteMultipartUpload': {
       await service.loadRecord(context, key, operation.uploadId); // NoSuchUpload before reading the body
-      const parts = parseCompleteBody(await readSmallBody(deps, ctx, MAX_COMPLETE_BODY));
+      const parts = parseCompleteMultipartUpload(await readBodyCapped(ctx.bodyGuard()));
       const result = await service.complete(context, key, operation.uploadId, parts);
       deps.metrics?.completeCopiedBytes.inc(result.copiedBytes);
       ctx.log.info({ copiedBytes: result.copiedBytes, fillerBytes: result.fillerBytes, parts: parts.length }, 'upload completed');
@@ -198,8 +193,10 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
         }
         const range = decideRange(single(ctx.req, 'range'), size);
         if (range.kind === 'unsatisfiable') {
-          ctx.res.setHeader('content-range', `bytes */${size}`);
-          throw new GatewayError('InvalidRange');
+          // Rendered here rather than thrown: a 416 must carry `Content-Range: bytes */<size>`.
+          const rendered = renderError(new GatewayError('InvalidRange'), { resource: target.pathname, requestId: ctx.requestId, traceId: ctx.traceId });
+          ctx.res.writeHead(rendered.status, { ...rendered.headers, 'content-range': `bytes */${size}` }).end(rendered.body);
+          return;
         }
         const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
         const status = range.kind === 'partial' ? 206 : 200;

@@ -67,6 +67,7 @@ export function createCdcsHandler(deps: HandlerDependencies): GatewayHandler {
       }
       const code = isGatewayError(error) ? error.code : 'InternalError';
       deps.metrics?.requests.inc({ operation, code });
+      if (code === 'BadGateway' || code === 'ServiceUnavailable' || code === 'GatewayTimeout') deps.metrics?.upstreamErrors.inc({ code });
       if (!isGatewayError(error) || error.fault === 'server') ctx.log.error({ operation, code, reason: isGatewayError(error) ? error.reason : undefined }, 'request failed');
       throw error;
     } finally {

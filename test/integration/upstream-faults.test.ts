@@ -1,0 +1,140 @@
+/**
+ * Upstream failures in the middle of a part (reliability-checklist.md test 4): the upstream answers
+ * 503 SlowDown, or the connection to it breaks half-way. The client gets 503 / 502 — never a 200 —
+ * the previous version of the part stays, and after the fault clears the upload completes byte-exact.
+ * A fault-injecting proxy sits between the gateway and a real Ceph RGW.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
+import { loadConfig } from '../../src/config';
+import { createLogger } from '../../src/observability/logger';
+import { startGateway, type RunningGateway } from '../../src/serve';
+import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
+
+const MiB = 1024 * 1024;
+const COFFER = 'faults-1250000000';
+const SECRET_ID = 'AKIDfaults';
+const SECRET_KEY = 'faults-secret-key-0123456789';
+type Mode = 'pass' | 'slow-down' | 'reset-half-way';
+
+describeWithCeph('upstream faults mid-part', () => {
+  let directory: string;
+  let proxy: Server;
+  let mode: Mode = 'pass';
+  let gateway: RunningGateway;
+
+  beforeAll(async () => {
+    const ceph = cephRgw() as NonNullable<ReturnType<typeof cephRgw>>;
+    const upstream = new URL(ceph.endpoint);
+    directory = mkdtempSync(join(tmpdir(), 'coffer-faults-'));
+    const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
+    await s3.send(new CreateBucketCommand({ Bucket: 'coffer-faults' }));
+    // Forwards requests unchanged (the SigV4 signature covers the Host it was sent to), except part uploads when armed.
+    proxy = createServer((req, res) => {
+      const isPart = req.method === 'PUT' && (req.url ?? '').includes('partNumber=');
+      if (isPart && mode === 'slow-down') {
+        req.resume();
+        res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+        return;
+      }
+      const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode as number, answer.headers);
+        answer.pipe(res);
+      });
+      forward.on('error', () => res.destroy());
+      if (isPart && mode === 'reset-half-way') {
+        const half = Number(req.headers['content-length']) / 2;
+        let seen = 0;
+        req.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen < half) forward.write(chunk);
+          else {
+            forward.destroy();
+            req.socket.destroy();
+          }
+        });
+        return;
+      }
+      req.pipe(forward);
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const file = join(directory, 'config.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        server: { port: 0, adminPort: 0 },
+        auth: { accessKeys: [{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: COFFER, actions: ['*'] }] }] },
+        keyring: { directory: join(directory, 'keyring') },
+        coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: ceph.region, bucket: 'coffer-faults', credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
+      }),
+    );
+    gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
+  });
+
+  afterAll(async () => {
+    await gateway?.stop();
+    await new Promise((resolve) => proxy?.close(resolve));
+    rmSync(directory, { recursive: true, force: true });
+  });
+
+  function call(method: string, key: string, params: Array<[string, string]>, body?: Buffer): Promise<{ status: number; body: string; etag?: string }> {
+    const host = `127.0.0.1:${gateway.port}`;
+    const now = Math.floor(Date.now() / 1000);
+    const { authorization } = signCosRequest({ method, pathname: `/${COFFER}/${key}`, params, headers: [['host', host]], secretId: SECRET_ID, secretKey: SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 600) });
+    const query = params.map(([n, v]) => (v === '' ? n : `${n}=${encodeURIComponent(v)}`)).join('&');
+    return new Promise((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gateway.port, method, path: `/${COFFER}/${key}${query ? `?${query}` : ''}`, headers: { host, authorization, 'content-length': String(body?.length ?? 0) } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode as number, body: Buffer.concat(chunks).toString('utf8'), etag: res.headers.etag }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  }
+
+  test('503 SlowDown and a connection reset mid-part reach the client as 503 and 502; the previous part survives', async () => {
+    const init = await call('POST', 'faulty.bin', [['uploads', '']]);
+    const uploadId = /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(init.body)?.[1] as string;
+    const good = randomBytes(6 * MiB);
+    const part = (body: Buffer) => call('PUT', 'faulty.bin', [['partNumber', '1'], ['uploadId', uploadId]], body);
+    const first = await part(good);
+    expect(first.status).toBe(200);
+    const listEtags = async () => [...(await call('GET', 'faulty.bin', [['uploadId', uploadId]])).body.matchAll(/<ETag>([^<]+)<\/ETag>/g)].map((m) => m[1]?.replace(/&quot;/g, '"'));
+
+    mode = 'slow-down';
+    const slowed = await part(randomBytes(6 * MiB));
+    expect([slowed.status, /<Code>(\w+)<\/Code>/.exec(slowed.body)?.[1]]).toEqual([503, 'ServiceUnavailable']);
+    mode = 'reset-half-way';
+    const reset = await part(randomBytes(6 * MiB));
+    expect([reset.status, /<Code>(\w+)<\/Code>/.exec(reset.body)?.[1]]).toEqual([502, 'BadGateway']);
+    mode = 'pass';
+    expect(await listEtags()).toEqual([first.etag]);
+
+    const last = randomBytes(1000);
+    const second = await call('PUT', 'faulty.bin', [['partNumber', '2'], ['uploadId', uploadId]], last);
+    const xml = `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${first.etag}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>${second.etag}</ETag></Part></CompleteMultipartUpload>`;
+    expect((await call('POST', 'faulty.bin', [['uploadId', uploadId]], Buffer.from(xml))).status).toBe(200);
+    const back = await call('GET', 'faulty.bin', []);
+    expect(back.status).toBe(200);
+    const got = await new Promise<Buffer>((resolve, reject) => {
+      const host = `127.0.0.1:${gateway.port}`;
+      const now = Math.floor(Date.now() / 1000);
+      const { authorization } = signCosRequest({ method: 'GET', pathname: `/${COFFER}/faulty.bin`, params: [], headers: [['host', host]], secretId: SECRET_ID, secretKey: SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 600) });
+      request({ host: '127.0.0.1', port: gateway.port, path: `/${COFFER}/faulty.bin`, headers: { host, authorization } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve(Buffer.concat(chunks)));
+      })
+        .on('error', reject)
+        .end();
+    });
+    expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(Buffer.concat([good, last])).digest('hex'));
+  });
+});

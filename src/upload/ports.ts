@@ -1,42 +1,17 @@
 /**
- * The narrow view of the upstream store the upload and read logic needs (a structural subset of
- * src/upstream's UpstreamStore), so unit tests can hand in a plain in-memory fake.
+ * The narrow view of the upstream store the upload and read logic needs: the methods and types of
+ * src/upstream's UpstreamStore, minus what it does not use (object metadata), so unit tests can hand
+ * in a plain in-memory fake.
  */
-import type { Readable } from 'node:stream';
+import type { StreamedUpload, UpstreamBody, UpstreamListing, UpstreamObject, UpstreamPart } from '../upstream/upstream-store';
 
-export interface StoredObject {
-  readonly key: string;
-  readonly size: number;
-  readonly etag: string;
-  readonly lastModified: Date;
-}
+export { isUpstreamNotFound as isNotFound } from '../upstream/upstream-store';
 
-export interface StoredPart {
-  readonly partNumber: number;
-  readonly size: number;
-  readonly etag: string;
-  readonly lastModified: Date;
-}
-
-export interface ObjectListing {
-  readonly objects: StoredObject[];
-  readonly commonPrefixes: string[];
-  readonly nextContinuationToken?: string;
-  readonly isTruncated: boolean;
-}
-
-export interface StreamedBody {
-  readonly body: Readable;
-  readonly contentLength: number;
-  readonly signal?: AbortSignal;
-}
-
-export interface ObjectBody {
-  readonly body: Readable;
-  readonly size: number;
-  readonly totalSize: number;
-  readonly lastModified: Date;
-}
+export type StoredObject = UpstreamObject;
+export type StoredPart = UpstreamPart;
+export type ObjectListing = UpstreamListing;
+export type StreamedBody = Omit<StreamedUpload, 'contentMd5'>;
+export type ObjectBody = Pick<UpstreamBody, 'body' | 'size' | 'totalSize' | 'lastModified'>;
 
 export interface UploadStore {
   createMultipartUpload(key: string): Promise<{ uploadId: string }>;
@@ -49,11 +24,4 @@ export interface UploadStore {
   headObject(key: string): Promise<StoredObject | undefined>;
   listObjects(prefix: string, options?: { startAfter?: string; delimiter?: string; maxKeys?: number; continuationToken?: string }): Promise<ObjectListing>;
   deleteObjects(keys: readonly string[]): Promise<void>;
-}
-
-/** Raised by a store for a missing key or upload; the service maps it to the CDCS error. */
-export function isNotFound(error: unknown): boolean {
-  if (!(error instanceof Error)) return false;
-  const kind = (error as { kind?: unknown }).kind;
-  return error.name === 'UpstreamNotFoundError' || kind === 'NoSuchKey' || kind === 'NoSuchUpload';
 }

@@ -7,13 +7,10 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ObjectBody, ObjectListing, StoredObject, StoredPart, StreamedBody, UploadStore } from '../../src/upload/ports';
+import { UpstreamNotFoundError } from '../../src/upstream/upstream-store';
 
-export class NotFound extends Error {
-  override readonly name = 'UpstreamNotFoundError';
-  constructor(readonly kind: 'NoSuchKey' | 'NoSuchUpload') {
-    super(kind);
-  }
-}
+/** The real store's not-found error, so the service's mapping is exercised as in production. */
+class NotFound extends UpstreamNotFoundError {}
 
 export class UpstreamClientError extends Error {
   constructor(readonly code: string) {

@@ -5,6 +5,7 @@
  * Credentials come from an injected SDK credential provider — in the gateway, the coffer's assumed role —
  * so one instance serves one (coffer role, KMS key) pair.
  */
+import { awsClientConfig, type AwsClientOptions } from '../util/aws-client-config';
 import { DecryptCommand, GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { GatewayError } from '../errors/gateway-error';
 import {
@@ -33,30 +34,13 @@ export interface KmsApi {
 
 export type AwsCredentialsInput = NonNullable<KMSClientConfig['credentials']>;
 
-export interface KmsClientOptions {
-  readonly region: string;
-  /** e.g. a VPC endpoint or a test server; defaults to the regional AWS endpoint. */
-  readonly endpoint?: string;
+export interface KmsClientOptions extends AwsClientOptions {
   readonly credentials: AwsCredentialsInput;
-  /** Deadline per attempt (SDK `requestTimeout`, made to throw); a timeout counts as a transient failure. */
-  readonly requestTimeoutMs?: number;
-  readonly connectionTimeoutMs?: number;
 }
 
-/** Builds an SDK client with SDK-level retries switched off: retries are ours (see util/aws-errors). */
+/** The KMS SDK client, built like every AWS client here (util/aws-client-config). */
 export function createKmsClient(options: KmsClientOptions): KMSClient {
-  return new KMSClient({
-    region: options.region,
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-    credentials: options.credentials,
-    maxAttempts: 1,
-    requestHandler: {
-      requestTimeout: options.requestTimeoutMs ?? 5_000,
-      connectionTimeout: options.connectionTimeoutMs ?? 2_000,
-      // Without this the SDK only *warns* when requestTimeout passes and keeps waiting.
-      throwOnRequestTimeout: true,
-    },
-  });
+  return new KMSClient(awsClientConfig(options));
 }
 
 export function sdkKmsApi(client: KMSClient): KmsApi {

@@ -12,6 +12,7 @@
  *    refresh attempt waits `refreshRetryMs` so a down STS is not hammered by every request;
  *  - a cold start (nothing cached, or expired) with STS down fails closed with AssumeRoleFailed.
  */
+import { awsClientConfig, type AwsClientOptions } from '../util/aws-client-config';
 import { AssumeRoleCommand, STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { GatewayError } from '../errors/gateway-error';
 import {
@@ -43,29 +44,14 @@ export interface StsApi {
   }>;
 }
 
-export interface StsClientOptions {
-  readonly region: string;
-  readonly endpoint?: string;
+export interface StsClientOptions extends AwsClientOptions {
   /** The gateway's own (base) credentials, allowed to assume the coffer roles. */
   readonly credentials: NonNullable<STSClientConfig['credentials']>;
-  readonly requestTimeoutMs?: number;
-  readonly connectionTimeoutMs?: number;
 }
 
-/** SDK client with SDK-level retries off: retries are ours (see util/aws-errors). */
+/** The STS SDK client, built like every AWS client here (util/aws-client-config). */
 export function createStsClient(options: StsClientOptions): STSClient {
-  return new STSClient({
-    region: options.region,
-    ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
-    credentials: options.credentials,
-    maxAttempts: 1,
-    requestHandler: {
-      requestTimeout: options.requestTimeoutMs ?? 5_000,
-      connectionTimeout: options.connectionTimeoutMs ?? 2_000,
-      // Without this the SDK only *warns* when requestTimeout passes and keeps waiting.
-      throwOnRequestTimeout: true,
-    },
-  });
+  return new STSClient(awsClientConfig(options));
 }
 
 export function sdkStsApi(client: STSClient): StsApi {

@@ -3,6 +3,7 @@
  * Messages name the upstream error code and HTTP status only: never the URL, the key, a credential or
  * the upstream's own message (which may echo request details).
  */
+import { NETWORK_CODES as AWS_NETWORK_CODES, TIMEOUT_CODES as AWS_TIMEOUT_CODES, TIMEOUT_NAMES as AWS_TIMEOUT_NAMES } from '../util/aws-errors';
 import { GatewayError } from '../errors/gateway-error';
 import { UpstreamNotFoundError, type UpstreamNotFoundKind } from './upstream-store';
 
@@ -13,21 +14,9 @@ const NOT_FOUND: Readonly<Record<string, UpstreamNotFoundKind>> = {
   NoSuchBucket: 'NoSuchBucket',
 };
 
-const NETWORK_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ECONNABORTED',
-  'ERR_STREAM_PREMATURE_CLOSE',
-  'HPE_INVALID_CONSTANT',
-  'UND_ERR_SOCKET',
-]);
-const TIMEOUT_CODES = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
+// The socket-level and timeout codes of every AWS call, plus what a streamed body can die of.
+const NETWORK_CODES: ReadonlySet<string> = new Set([...AWS_NETWORK_CODES, 'ERR_STREAM_PREMATURE_CLOSE', 'HPE_INVALID_CONSTANT']);
+const TIMEOUT_CODES: ReadonlySet<string> = new Set([...AWS_TIMEOUT_CODES, ...AWS_TIMEOUT_NAMES]);
 
 function field(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;

@@ -22,6 +22,7 @@ import { countingKeyProvider } from './observability/counting-key-provider';
 import { createMetrics, type GatewayMetrics } from './observability/metrics';
 import { createGatewayServer } from './http/gateway-server';
 import { MultipartService } from './upload/multipart-service';
+import { ObjectService } from './objects/object-service';
 import { createUpstreamCoffer } from './gateway/upstream-coffer';
 
 export interface RunningGateway {
@@ -67,6 +68,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     const store = new S3UpstreamStore({ endpoint: embedded.endpoint, region: 'us-east-1', bucket: 'coffer-demo', forcePathStyle: true, credentials: async () => upstreamKeys });
     definitions.push({
       name: config.demo.coffer,
+      location: 'local',
       minPartSize: EMBEDDED_MIN_PART_SIZE,
       maxPartSize: EMBEDDED_MAX_PART_SIZE,
       storeFor: () => store,
@@ -133,6 +135,8 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     authenticate,
     coffers: registry,
     service: new MultipartService(),
+    objects: new ObjectService(),
+    startedAt: new Date(),
     metrics,
     log,
   });

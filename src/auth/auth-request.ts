@@ -7,8 +7,8 @@
 export interface AuthRequest {
   /** HTTP method as received (`PUT`, `GET`, ...). */
   readonly method: string;
-  /** Coffer name parsed by the router. */
-  readonly coffer: string;
+  /** Coffer name parsed by the router; undefined only for GetService (`GET /`). */
+  readonly coffer: string | undefined;
   /** Decoded object key, or undefined for coffer-level operations (`GET /<Coffer>?uploads`). */
   readonly key: string | undefined;
   /** Query pairs in request order, decoded once; `null` value for a bare name (`?uploads`). */

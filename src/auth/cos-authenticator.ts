@@ -204,6 +204,8 @@ function signedParams(request: AuthRequest, paramList: readonly string[]): Signe
 /** The path forms a valid signature may cover, most specific first. */
 function candidatePaths(request: AuthRequest, acceptKeyOnlyPath: boolean): [string, 'full' | 'key-only'][] {
   const { coffer, key } = request;
+  // GetService (`GET /`): the service itself is the resource, and the whole path is signed.
+  if (coffer === undefined) return [['/', 'full']];
   if (key !== undefined) {
     const paths: [string, 'full' | 'key-only'][] = [[`/${coffer}/${key}`, 'full']];
     if (acceptKeyOnlyPath) paths.push([`/${key}`, 'key-only']);

@@ -196,11 +196,17 @@ export class BucketStorage {
     return this.objects.get(key);
   }
 
-  async putObject(key: string, received: ReceivedBody, metadata: Record<string, string>): Promise<ObjectInfo> {
+  /**
+   * Publishes a received body as `key`. With `createOnly` (S3 `If-None-Match: *`) the existence check and
+   * the rename happen under the key's lock, so of two concurrent creates exactly one wins; the loser's
+   * body is discarded and it gets `undefined`.
+   */
+  async putObject(key: string, received: ReceivedBody, metadata: Record<string, string>, options: { createOnly?: boolean } = {}): Promise<ObjectInfo | undefined> {
     const info: ObjectInfo = { key, size: received.size, etag: `"${received.md5.toString('hex')}"`, lastModified: new Date(), metadata };
     await appendTrailer(received.tempPath, { v: 1, key, size: info.size, etag: info.etag, lastModified: info.lastModified.toISOString(), metadata });
-    await this.publish(info, received.tempPath);
-    return info;
+    const published = await this.publish(info, received.tempPath, options.createOnly === true);
+    if (!published) await fs.rm(received.tempPath, { force: true });
+    return published ? info : undefined;
   }
 
   /** Opens the current version; the trailer is read from the open file, so a concurrent replace cannot tear it. */
@@ -379,12 +385,14 @@ export class BucketStorage {
     return join(this.uploadsDir, uploadId, `${String(partNumber).padStart(5, '0')}.part`);
   }
 
-  private async publish(info: ObjectInfo, tempPath: string): Promise<void> {
+  private async publish(info: ObjectInfo, tempPath: string, createOnly = false): Promise<boolean> {
     const target = this.objectPath(info.key);
-    await this.keyLocks.run(info.key, async () => {
+    return this.keyLocks.run(info.key, async () => {
+      if (createOnly && this.objects.has(info.key)) return false;
       await fs.mkdir(join(target, '..'), { recursive: true });
       await fs.rename(tempPath, target);
       this.index(info);
+      return true;
     });
   }
 

@@ -194,8 +194,13 @@ export class EmbeddedUpstream extends EventEmitter<EmbeddedUpstreamEvents> {
 
   private async putObject(req: IncomingMessage, res: ServerResponse, key: string, payload: PayloadHash): Promise<void> {
     const metadata = readMetadata(req);
+    // S3 conditional writes: `If-None-Match: *` creates only if the key does not exist (412 otherwise);
+    // any other precondition is refused rather than silently ignored, as a lenient store would.
+    const ifNoneMatch = req.headers['if-none-match'];
+    if (req.headers['if-match'] !== undefined || (ifNoneMatch !== undefined && ifNoneMatch !== '*')) throw s3Errors.notImplemented();
     const received = await this.receive(req, key, payload);
-    const info = await this.storage.putObject(key, received, metadata);
+    const info = await this.storage.putObject(key, received, metadata, { createOnly: ifNoneMatch === '*' });
+    if (info === undefined) throw s3Errors.preconditionFailed();
     send(res, 200, { etag: info.etag });
   }
 

@@ -11,6 +11,7 @@ export class S3Error extends Error {
 }
 
 export const s3Errors = {
+  preconditionFailed: () => new S3Error('PreconditionFailed', 412, 'At least one of the pre-conditions you specified did not hold'),
   accessDenied: (message = 'Access Denied') => new S3Error('AccessDenied', 403, message),
   signatureDoesNotMatch: () => new S3Error('SignatureDoesNotMatch', 403, 'The request signature we calculated does not match the signature you provided.'),
   invalidAccessKeyId: () => new S3Error('InvalidAccessKeyId', 403, 'The AWS access key Id you provided does not exist in our records.'),

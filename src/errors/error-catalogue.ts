@@ -21,6 +21,7 @@ export const ERROR_CATALOGUE = {
   EntityTooLarge: { status: 400, message: 'The body is larger than the maximum allowed size.', fault: 'client' },
   InvalidPart: { status: 400, message: 'A listed part was not uploaded or its ETag does not match.', fault: 'client' },
   InvalidPartOrder: { status: 400, message: 'The list of parts was not in ascending order.', fault: 'client' },
+  MetadataTooLarge: { status: 400, message: 'The user metadata is larger than 2 KB.', fault: 'client' },
   MalformedXML: { status: 400, message: 'The XML body is not well-formed or does not match the schema.', fault: 'client' },
   BadDigest: { status: 400, message: 'The Content-MD5 does not match the body received.', fault: 'client' },
   InvalidDigest: { status: 400, message: 'The Content-MD5 header is not a valid base64 MD5 digest.', fault: 'client' },

@@ -13,7 +13,8 @@ export type IntegrityFailure =
   | 'truncated'
   | 'trailing-data'
   | 'length-mismatch'
-  | 'manifest-authentication-failed';
+  | 'manifest-authentication-failed'
+  | 'data-object-missing';
 
 export class IntegrityError extends Error {
   readonly reason: IntegrityFailure;

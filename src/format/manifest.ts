@@ -27,6 +27,9 @@ const BODY_FIXED_SIZE = OBJECT_ID_SIZE + 4 + 8 + 8 + 4 + 4; // 44
 const MAX_ENVELOPE_SIZE = 16 * 1024;
 const MAX_ATTRIBUTES_SIZE = 64 * 1024;
 
+/** Largest valid stored manifest: 10000 part entries, 64 KiB of attributes, a 16 KiB envelope, framing. */
+export const MAX_MANIFEST_BYTES = 16 + MAX_ENVELOPE_SIZE + BODY_FIXED_SIZE + MAX_ATTRIBUTES_SIZE + PART_ENTRY_SIZE * MAX_PART_NUMBER + MAC_SIZE;
+
 export type ObjectKind = 'single' | 'multipart';
 
 export interface ManifestPart {
@@ -197,6 +200,18 @@ export function openManifest(bytes: Buffer, dataKey: Buffer): ObjectManifest {
     throw new IntegrityError('manifest-authentication-failed', 'manifest failed authentication: altered, or a different data key');
   }
   return decodeBody(sealed.body, objectId);
+}
+
+/**
+ * Decodes a stored manifest WITHOUT verifying its MAC (no data key, so no KMS call). Only for
+ * listings, which report sizes and ETags as recorded: anyone who can write the bucket can also
+ * delete or rename objects, so a listing cannot be authenticated anyway. Every read opens the
+ * manifest with {@link openManifest}, so no byte served to a client depends on this.
+ */
+export function peekManifest(bytes: Buffer): ObjectManifest {
+  const sealed = parseSealedManifest(bytes);
+  if (sealed.body.length < BODY_FIXED_SIZE) throw new IntegrityError('malformed', 'manifest body is truncated');
+  return decodeBody(sealed.body, Buffer.from(sealed.body.subarray(0, OBJECT_ID_SIZE)));
 }
 
 function decodeBody(body: Buffer, objectId: Buffer): ObjectManifest {

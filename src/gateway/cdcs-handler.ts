@@ -7,7 +7,7 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { headersFromRaw, type AuthRequest } from '../auth/auth-request';
-import { authorize } from '../auth/authorize';
+import { authorize, isAllowed } from '../auth/authorize';
 import type { Principal } from '../auth/principal';
 import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { renderError } from '../errors/render-error';
@@ -22,7 +22,9 @@ import type { GatewayMetrics } from '../observability/metrics';
 import type { Logger } from '../observability/logger';
 import type { CofferContext } from '../upload/coffer-context';
 import type { MultipartService } from '../upload/multipart-service';
-import { completeResult, initiateResult, listPartsResult, listUploadsResult } from './cdcs-responses';
+import { checkUserMetadata, type ObjectHead, type ObjectService } from '../objects/object-service';
+import { completeResult, initiateResult, listCoffersResult, listObjectsResult, listPartsResult, listUploadsResult } from './cdcs-responses';
+import { evaluatePreconditions, rangeApplies, type ConditionalHeaders } from './conditional-request';
 import { decideRange } from './range-header';
 
 export interface CofferResolver {
@@ -30,10 +32,18 @@ export interface CofferResolver {
   contextFor(coffer: string, principal: Principal): Promise<CofferContext>;
 }
 
+export interface CofferDirectory {
+  /** Every coffer this gateway serves, for GetService (which then keeps those the principal may use). */
+  list(): ReadonlyArray<{ readonly name: string; readonly location: string }>;
+}
+
 export interface HandlerDependencies {
   readonly authenticate: (request: AuthRequest) => Promise<Principal>;
-  readonly coffers: CofferResolver;
+  readonly coffers: CofferResolver & CofferDirectory;
   readonly service: MultipartService;
+  readonly objects: ObjectService;
+  /** Reported as every coffer's CreationDate in GetService (the gateway does not create coffers). */
+  readonly startedAt?: Date;
   readonly metrics?: GatewayMetrics;
   readonly log: Logger;
 }
@@ -52,8 +62,15 @@ export function createCdcsHandler(deps: HandlerDependencies): GatewayHandler {
     const stopTimer = deps.metrics?.requestSeconds.startTimer({ operation });
     try {
       const { target } = ctx;
-      const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer as string, key: target.key, query: target.query, headers: headersFromRaw(ctx.req.rawHeaders) });
-      authorize(principal, target.coffer as string, ctx.action);
+      const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer, key: target.key, query: target.query, headers: headersFromRaw(ctx.req.rawHeaders) });
+      if (target.coffer === undefined) {
+        // GetService: no coffer to authorize against; the answer lists only the coffers the principal may use.
+        ctx.log.info({ operation, principal: principal.id }, 'request');
+        listCoffers(deps, ctx, principal);
+        deps.metrics?.requests.inc({ operation, code: 'OK' });
+        return;
+      }
+      authorize(principal, target.coffer, ctx.action);
       const context = await deps.coffers.contextFor(target.coffer as string, principal);
       ctx.log.info({ operation, coffer: target.coffer, principal: principal.id }, 'request');
       await execute(deps, ctx, ctx.operation, target, context, principal);
@@ -126,7 +143,10 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
   const { service } = deps;
   switch (operation.name) {
     case 'InitiateMultipartUpload': {
-      const record = await service.initiate(context, key, { contentType: single(ctx.req, 'content-type'), metadata: userMetadata(ctx.req) });
+      const contentType = single(ctx.req, 'content-type');
+      const metadata = userMetadata(ctx.req);
+      checkUserMetadata(contentType, metadata);
+      const record = await service.initiate(context, key, { contentType, metadata });
       sendXml(ctx, 200, initiateResult(coffer, key, record.uploadId));
       return;
     }
@@ -176,45 +196,116 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
       sendXml(ctx, 200, listUploadsResult({ coffer, prefix, keyMarker, uploadIdMarker, maxUploads, ...listed }));
       return;
     }
+    case 'PutObject': {
+      const length = contentLengthOf(ctx);
+      const prepared = await deps.objects.preparePut(context, key, length, { contentMd5: contentMd5(ctx.req), contentType: single(ctx.req, 'content-type'), metadata: userMetadata(ctx.req) });
+      // Write-once, size and the data key are settled: only now the client may send the body (100 Continue).
+      const body = ctx.bodyGuard({ maxBytes: MAX_PART_PLAINTEXT });
+      const { etag } = await deps.objects.put(prepared, body);
+      deps.metrics?.bytesIn.inc({ operation: 'PutObject' }, length);
+      ctx.res.writeHead(200, { etag, 'content-length': 0 }).end();
+      return;
+    }
+    case 'GetCoffer': {
+      const maxKeys = Math.min(numberParam(target, 'max-keys', 1000), 1000);
+      const prefix = queryValue(target, 'prefix') ?? '';
+      const delimiter = queryValue(target, 'delimiter') || undefined;
+      const marker = queryValue(target, 'marker') ?? '';
+      const encodingType = queryValue(target, 'encoding-type');
+      if (encodingType !== undefined && encodingType !== null && encodingType !== '' && encodingType !== 'url') throw new GatewayError('InvalidArgument', 'encoding-type must be "url".');
+      const page = await deps.objects.list(context, { prefix, delimiter, marker, maxKeys });
+      for (const damaged of page.objects.filter((o) => o.damaged === true)) {
+        deps.metrics?.integrityFailures.inc({ reason: 'malformed' });
+        ctx.log.error({ operation, key: damaged.key }, 'listed manifest cannot be decoded');
+      }
+      sendXml(ctx, 200, listObjectsResult({ coffer, prefix, delimiter, marker, maxKeys, encodingType: encodingType === 'url' ? 'url' : undefined, ...page, owner: principal.id }));
+      return;
+    }
     case 'HeadObject':
     case 'GetObject': {
-      const head = await service.head(context, key);
+      const head = await deps.objects.head(context, key);
       try {
-        const size = head.manifest.plaintextSize;
-        const headers: Record<string, string | number> = {
-          etag: head.etag,
-          'last-modified': new Date(head.manifest.attributes.created).toUTCString(),
-          'content-type': head.manifest.attributes.contentType ?? 'application/octet-stream',
-          'accept-ranges': 'bytes',
-        };
-        for (const [name, value] of Object.entries(head.manifest.attributes.metadata)) headers[`x-cos-meta-${name}`] = value;
-        if (operation.name === 'HeadObject') {
-          ctx.res.writeHead(200, { ...headers, 'content-length': size }).end();
-          return;
-        }
-        const range = decideRange(single(ctx.req, 'range'), size);
-        if (range.kind === 'unsatisfiable') {
-          // Rendered here rather than thrown: a 416 must carry `Content-Range: bytes */<size>`.
-          const rendered = renderError(new GatewayError('InvalidRange'), { resource: target.pathname, requestId: ctx.requestId, traceId: ctx.traceId });
-          ctx.res.writeHead(rendered.status, { ...rendered.headers, 'content-range': `bytes */${size}` }).end(rendered.body);
-          return;
-        }
-        const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
-        const status = range.kind === 'partial' ? 206 : 200;
-        ctx.res.writeHead(status, { ...headers, 'content-length': size === 0 ? 0 : end - start + 1, ...(status === 206 ? { 'content-range': `bytes ${start}-${end}/${size}` } : {}) });
-        if (size === 0) {
-          ctx.res.end();
-          return;
-        }
-        await pipeline(Readable.from(service.read(context, head, start, end)), ctx.res);
-        deps.metrics?.bytesOut.inc({ operation: 'GetObject' }, end - start + 1);
+        await sendObject(deps, ctx, operation.name, context, key, head);
       } finally {
         head.dataKey.fill(0);
       }
       return;
     }
-    case 'GetCoffer':
-    case 'PutObject':
-      throw new GatewayError('MethodNotAllowed', `${operation.name} is not available in this version of the gateway.`);
+    case 'GetService':
+      throw new GatewayError('InternalError', 'GetService reached the coffer stage.');
   }
+}
+
+function conditionalHeaders(req: IncomingMessage): ConditionalHeaders {
+  const pick = (name: string): string | undefined => single(req, name);
+  return {
+    ifMatch: pick('if-match'),
+    ifNoneMatch: pick('if-none-match'),
+    ifModifiedSince: pick('if-modified-since'),
+    ifUnmodifiedSince: pick('if-unmodified-since'),
+    ifRange: pick('if-range'),
+  };
+}
+
+/**
+ * HEAD/GET of an object: preconditions, then the range, then the body. The first verified chunk is
+ * read before the status line is written, so a missing data object or a first segment that fails
+ * authentication is a proper XML error rather than a 200 cut short.
+ */
+async function sendObject(deps: HandlerDependencies, ctx: RequestContext, operation: 'HeadObject' | 'GetObject', context: CofferContext, key: string, head: ObjectHead): Promise<void> {
+  const size = head.manifest.plaintextSize;
+  const validators = { etag: head.etag, lastModified: head.lastModified };
+  const headers: Record<string, string | number> = {
+    etag: head.etag,
+    'last-modified': head.lastModified.toUTCString(),
+    'content-type': head.manifest.attributes.contentType ?? 'application/octet-stream',
+    'accept-ranges': 'bytes',
+  };
+  for (const [name, value] of Object.entries(head.manifest.attributes.metadata)) headers[`x-cos-meta-${name}`] = value;
+  const conditions = conditionalHeaders(ctx.req);
+  const outcome = evaluatePreconditions(conditions, validators);
+  if (outcome === 'failed') throw new GatewayError('PreconditionFailed');
+  if (outcome === 'not-modified') {
+    ctx.res.writeHead(304, { etag: head.etag, 'last-modified': headers['last-modified'] as string }).end();
+    return;
+  }
+  if (operation === 'HeadObject') {
+    ctx.res.writeHead(200, { ...headers, 'content-length': size }).end();
+    return;
+  }
+  const range = rangeApplies(conditions, validators) ? decideRange(single(ctx.req, 'range'), size) : ({ kind: 'whole' } as const);
+  if (range.kind === 'unsatisfiable') {
+    // Rendered here rather than thrown: a 416 must carry `Content-Range: bytes */<size>`.
+    const rendered = renderError(new GatewayError('InvalidRange'), { resource: ctx.target.pathname, requestId: ctx.requestId, traceId: ctx.traceId });
+    ctx.res.writeHead(rendered.status, { ...rendered.headers, 'content-range': `bytes */${size}` }).end(rendered.body);
+    return;
+  }
+  const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
+  const status = range.kind === 'partial' ? 206 : 200;
+  const partialHeaders = status === 206 ? { 'content-range': `bytes ${start}-${end}/${size}` } : {};
+  if (size === 0) {
+    ctx.res.writeHead(status, { ...headers, 'content-length': 0 }).end();
+    return;
+  }
+  const chunks = deps.objects.read(context, key, head, start, end);
+  const first = await chunks.next();
+  ctx.res.writeHead(status, { ...headers, 'content-length': end - start + 1, ...partialHeaders });
+  await pipeline(Readable.from(resume(first, chunks)), ctx.res);
+  deps.metrics?.bytesOut.inc({ operation: 'GetObject' }, end - start + 1);
+}
+
+async function* resume(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.done === true) return;
+  yield first.value;
+  yield* rest;
+}
+
+/** GetService: the coffers this gateway serves that the principal may use for anything. */
+function listCoffers(deps: HandlerDependencies, ctx: RequestContext, principal: Principal): void {
+  const created = deps.startedAt ?? new Date(0);
+  const coffers = deps.coffers
+    .list()
+    .filter((coffer) => (['read', 'write', 'list'] as const).some((action) => isAllowed(principal.grants, coffer.name, action)))
+    .map((coffer) => ({ ...coffer, created }));
+  sendXml(ctx, 200, listCoffersResult({ owner: principal.id, coffers }));
 }

@@ -3,6 +3,7 @@
  * names follow COS (`Bucket`), which is what the official SDK parses; `Coffer` repeats the name for
  * CDCS-native clients.
  */
+import { encodeQueryComponent } from '../upstream/s3-encoding';
 import type { PartSummary } from '../upload/multipart-service';
 
 export function initiateResult(coffer: string, key: string, uploadId: string): Record<string, unknown> {
@@ -75,6 +76,53 @@ export function listUploadsResult(input: {
         StorageClass: 'STANDARD',
         Initiated: upload.initiated.toISOString(),
       })),
+    },
+  };
+}
+
+export function listObjectsResult(input: {
+  coffer: string;
+  prefix: string;
+  delimiter?: string;
+  marker: string;
+  maxKeys: number;
+  /** `url`: keys, prefixes and markers percent-encoded (XML 1.0 cannot carry every key). */
+  encodingType?: 'url';
+  objects: ReadonlyArray<{ key: string; size: number; etag: string; lastModified: Date }>;
+  commonPrefixes: readonly string[];
+  isTruncated: boolean;
+  nextMarker?: string;
+  owner: string;
+}): Record<string, unknown> {
+  const encode = input.encodingType === 'url' ? encodeQueryComponent : (value: string) => value;
+  return {
+    ListBucketResult: {
+      Name: input.coffer,
+      Prefix: encode(input.prefix),
+      Marker: encode(input.marker),
+      MaxKeys: input.maxKeys,
+      ...(input.delimiter === undefined ? {} : { Delimiter: encode(input.delimiter) }),
+      IsTruncated: input.isTruncated ? 'true' : 'false',
+      ...(input.nextMarker === undefined ? {} : { NextMarker: encode(input.nextMarker) }),
+      ...(input.encodingType === undefined ? {} : { EncodingType: input.encodingType }),
+      Contents: input.objects.map((object) => ({
+        Key: encode(object.key),
+        LastModified: object.lastModified.toISOString(),
+        ETag: object.etag,
+        Size: object.size,
+        Owner: { ID: input.owner, DisplayName: input.owner },
+        StorageClass: 'STANDARD',
+      })),
+      CommonPrefixes: input.commonPrefixes.map((prefix) => ({ Prefix: encode(prefix) })),
+    },
+  };
+}
+
+export function listCoffersResult(input: { owner: string; coffers: ReadonlyArray<{ name: string; location: string; created: Date }> }): Record<string, unknown> {
+  return {
+    ListAllMyBucketsResult: {
+      Owner: { ID: input.owner, DisplayName: input.owner },
+      Buckets: { Bucket: input.coffers.map((c) => ({ Name: c.name, Location: c.location, CreationDate: c.created.toISOString() })) },
     },
   };
 }

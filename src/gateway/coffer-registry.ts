@@ -10,10 +10,12 @@ import type { KeyProvider } from '../keys/key-provider';
 import type { CofferContext } from '../upload/coffer-context';
 import type { UploadStore } from '../upload/ports';
 import { upstreamLayout } from '../upload/upstream-layout';
-import type { CofferResolver } from './cdcs-handler';
+import type { CofferDirectory, CofferResolver } from './cdcs-handler';
 
 export interface CofferDefinition {
   readonly name: string;
+  /** Region reported by GetService (the upstream's). */
+  readonly location?: string;
   readonly prefix?: string;
   readonly minPartSize: number;
   readonly maxPartSize: number;
@@ -23,11 +25,12 @@ export interface CofferDefinition {
   readonly keysFor: (sessionName: string) => KeyProvider;
 }
 
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider } = {}): CofferResolver & { names(): string[] } {
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider } = {}): CofferResolver & CofferDirectory & { names(): string[] } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
   return {
     names: () => [...byName.keys()],
+    list: () => definitions.map((d) => ({ name: d.name, location: d.location ?? '' })),
     async contextFor(coffer: string, principal: Principal): Promise<CofferContext> {
       const definition = byName.get(coffer);
       if (definition === undefined) throw new GatewayError('NoSuchCoffer');

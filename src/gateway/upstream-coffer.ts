@@ -33,6 +33,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
   const kms = coffer.kms;
   return {
     name,
+    location: coffer.upstream.region,
     prefix: coffer.upstream.prefix,
     minPartSize: coffer.upstream.minPartSize,
     maxPartSize: coffer.upstream.maxPartSize,

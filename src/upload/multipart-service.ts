@@ -1,5 +1,5 @@
 /**
- * The CDCS multipart upload and read operations over an upstream bucket (docs/FORMAT.md §8).
+ * The CDCS multipart upload operations over an upstream bucket (docs/FORMAT.md §8).
  * Stateless: every answer is computed from the upload record, part records, upstream parts and
  * manifests in the bucket; the only per-process state is a cache of immutable upload records.
  *
@@ -7,20 +7,19 @@
  * size limits) in a `prepare…` step, so the HTTP layer can answer `Expect: 100-continue` with the
  * error before the client sends gigabytes.
  */
-import { createHash, randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { PassThrough, Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { PartEncryptor } from '../crypto/part-encryptor';
-import { readObjectRange } from '../crypto/object-reader';
+import { randomBytes as cryptoRandomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
 import { GatewayError } from '../errors/gateway-error';
-import { objectEtag, openManifest, parseSealedManifest, sealManifest, type KeyEnvelope, type ManifestPart, type ObjectManifest } from '../format/manifest';
-import { IntegrityError } from '../format/integrity-error';
+import { objectEtag, type ManifestPart, type ObjectManifest } from '../format/manifest';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
 import { planAssembly } from './assembly-plan';
 import { encryptionContext, type CofferContext } from './coffer-context';
 import { currentParts, decodePartRecordName, encodePartRecordName, normaliseEtag, type PartRecord } from './part-record';
 import { isNotFound } from './ports';
+import { encryptAndStore } from './encrypt-and-store';
+import { readSmallObject } from './read-small-object';
 import { decodeUploadRecord, encodeUploadRecord, type UploadRecord } from './upload-record';
+import { assertWritable, commitManifest } from './write-once';
 
 /** CDCS minimum size of every part but the last (the COS SDK's 1 MiB slice). */
 export const CDCS_MIN_PART_SIZE = 1024 * 1024;
@@ -47,33 +46,6 @@ export interface PreparedPart {
   readonly dataKey: Buffer;
 }
 
-export interface ObjectHead {
-  readonly manifest: ObjectManifest;
-  readonly etag: string;
-  readonly lastModified: Date;
-  readonly dataKey: Buffer;
-  readonly dataObjectKey: string;
-}
-
-/** Computes the plaintext MD5 in the same pass and checks Content-MD5 before the last bytes move on. */
-class DigestTap extends Transform {
-  private readonly hash = createHash('md5');
-  digest: Buffer | undefined;
-  constructor(private readonly expected: Buffer | undefined) {
-    super();
-  }
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    callback(null, chunk);
-  }
-  override _flush(callback: TransformCallback): void {
-    this.digest = this.hash.digest();
-    // Failing here keeps the encryptor from emitting its final tag, so the upstream never gets a complete body.
-    if (this.expected !== undefined && !this.expected.equals(this.digest)) callback(new GatewayError('BadDigest'));
-    else callback();
-  }
-}
-
 export class MultipartService {
   private readonly records = new Map<string, UploadRecord>();
 
@@ -81,7 +53,7 @@ export class MultipartService {
 
   // ── Initiate ────────────────────────────────────────────────────────────────────────────────
   async initiate(context: CofferContext, key: string, options: { contentType?: string; metadata?: Record<string, string> } = {}): Promise<UploadRecord> {
-    await this.assertWritable(context, key);
+    await assertWritable(context, key);
     const dataKey = await context.keys.generateDataKey(encryptionContext(context.coffer, key));
     try {
       const uploadId = this.deps.randomBytes(16).toString('hex');
@@ -104,22 +76,12 @@ export class MultipartService {
     }
   }
 
-  /** Coffers are write-once: an existing object or an open upload of the same key → 409. */
-  private async assertWritable(context: CofferContext, key: string): Promise<void> {
-    const [existing, open] = await Promise.all([
-      context.store.headObject(context.layout.manifest(key)),
-      context.store.listObjects(context.layout.uploadRecordsOf(key), { delimiter: '/', maxKeys: 1 }),
-    ]);
-    if (existing !== undefined) throw new GatewayError('ObjectAlreadyExists', 'An object with this key exists; coffers are write-once.');
-    if (open.objects.length > 0) throw new GatewayError('ObjectAlreadyExists', 'An upload of this key is in progress; coffers are write-once.');
-  }
-
   async loadRecord(context: CofferContext, key: string, uploadId: string): Promise<UploadRecord> {
     const cached = this.records.get(uploadId);
     if (cached !== undefined && cached.key === key && cached.coffer === context.coffer) return cached;
     let bytes: Buffer;
     try {
-      bytes = await readAll((await context.store.getObject(context.layout.uploadRecord(key, uploadId))).body);
+      bytes = await readSmallObject((await context.store.getObject(context.layout.uploadRecord(key, uploadId))).body);
     } catch (error) {
       if (isNotFound(error)) throw new GatewayError('NoSuchUpload');
       throw error;
@@ -149,41 +111,28 @@ export class MultipartService {
   async uploadPart(prepared: PreparedPart, body: Readable, signal?: AbortSignal): Promise<string> {
     const { context, record, partNumber, plaintextLength } = prepared;
     const salt = this.deps.randomBytes(32);
-    const tap = new DigestTap(prepared.contentMd5);
-    const encryptor = new PartEncryptor({ dataKey: prepared.dataKey, objectId: Buffer.from(record.uploadId, 'hex'), partNumber, plaintextLength, salt });
-    const ciphertext = new PassThrough();
-    // Errors travel through the promises below; this keeps an error that fires before the store attaches its own listener from going unhandled.
-    ciphertext.on('error', () => undefined);
-    const encrypting = pipeline(body, tap, encryptor, ciphertext);
-    const upload = { body: ciphertext, contentLength: encryptor.ciphertextLength, signal };
     try {
-      const storing =
-        prepared.storage === 'direct'
-          ? context.store.uploadPart(context.layout.data(record.key, record.uploadId), record.upstreamUploadId, partNumber, upload)
-          : context.store.putObject(context.layout.stagedPart(record.uploadId, partNumber, salt.toString('base64url')), upload);
-      // A plaintext-side failure (bad digest, short body, client gone) must destroy the upstream request,
-      // and an upstream failure must stop reading the body; the client-side cause is reported first.
-      const [stored, encrypted] = await Promise.allSettled([
-        storing.catch((error: unknown) => {
-          ciphertext.destroy(error as Error);
-          throw error;
-        }),
-        encrypting.catch((error: unknown) => {
-          ciphertext.destroy(error as Error);
-          throw error;
-        }),
-      ]);
-      if (encrypted.status === 'rejected' && (encrypted.reason instanceof GatewayError || stored.status === 'fulfilled')) throw encrypted.reason;
-      if (stored.status === 'rejected') throw stored.reason;
-      if (encrypted.status === 'rejected') throw encrypted.reason;
-      const md5 = tap.digest as Buffer;
+      const { md5, upstreamEtag } = await encryptAndStore({
+        body,
+        dataKey: prepared.dataKey,
+        objectId: Buffer.from(record.uploadId, 'hex'),
+        partNumber,
+        plaintextLength,
+        salt,
+        contentMd5: prepared.contentMd5,
+        signal,
+        store: (upload) =>
+          prepared.storage === 'direct'
+            ? context.store.uploadPart(context.layout.data(record.key, record.uploadId), record.upstreamUploadId, partNumber, upload)
+            : context.store.putObject(context.layout.stagedPart(record.uploadId, partNumber, salt.toString('base64url')), upload),
+      });
       const partRecord: PartRecord = {
         partNumber,
         salt,
         storage: prepared.storage,
         plaintextLength,
         md5,
-        upstreamEtag: prepared.storage === 'direct' ? normaliseEtag(stored.value.etag) : undefined,
+        upstreamEtag: prepared.storage === 'direct' ? normaliseEtag(upstreamEtag) : undefined,
         completedAt: this.deps.now(),
       };
       await context.store.putObject(`${context.layout.partRecordPrefix(record.uploadId)}${encodePartRecordName(partRecord)}`, { body: Buffer.alloc(0) });
@@ -279,7 +228,14 @@ export class MultipartService {
     };
     const dataKey = await context.keys.decryptDataKey(record.envelope.wrappedKey, encryptionContext(context.coffer, key));
     try {
-      await context.store.putObject(context.layout.manifest(key), { body: sealManifest(manifest, record.envelope, dataKey) });
+      await commitManifest(context, key, manifest, record.envelope, dataKey);
+    } catch (error) {
+      // Another upload of this key completed first: this one's data object would never be read.
+      if (error instanceof GatewayError && error.code === 'ObjectAlreadyExists') {
+        await context.store.deleteObjects([dataObjectKey]);
+        await this.cleanUp(context, record);
+      }
+      throw error;
     } finally {
       dataKey.fill(0);
     }
@@ -333,48 +289,6 @@ export class MultipartService {
     const last = uploads[uploads.length - 1];
     return { uploads, isTruncated, nextKeyMarker: isTruncated ? last?.key : undefined, nextUploadIdMarker: isTruncated ? last?.uploadId : undefined };
   }
-
-  // ── Reading ─────────────────────────────────────────────────────────────────────────────────
-  async head(context: CofferContext, key: string): Promise<ObjectHead> {
-    let sealed: Buffer;
-    let lastModified: Date;
-    try {
-      const object = await context.store.getObject(context.layout.manifest(key));
-      sealed = await readAll(object.body);
-      lastModified = object.lastModified;
-    } catch (error) {
-      if (isNotFound(error)) throw new GatewayError('NoSuchKey');
-      throw error;
-    }
-    const envelope: KeyEnvelope = parseSealedManifest(sealed).envelope;
-    const dataKey = await context.keys.decryptDataKey(envelope.wrappedKey, encryptionContext(context.coffer, key));
-    let manifest: ObjectManifest;
-    try {
-      manifest = openManifest(sealed, dataKey);
-    } catch (error) {
-      dataKey.fill(0);
-      throw error;
-    }
-    return { manifest, etag: objectEtag(manifest), lastModified, dataKey, dataObjectKey: context.layout.data(key, manifest.objectId.toString('hex')) };
-  }
-
-  /** Verified plaintext of [start, end] (inclusive); the data object's length is checked against the manifest. */
-  read(context: CofferContext, head: ObjectHead, start?: number, end?: number): AsyncGenerator<Buffer> {
-    return readObjectRange({
-      manifest: head.manifest,
-      dataKey: head.dataKey,
-      start,
-      end,
-      fetchRange: async (from, to) => {
-        const object = await context.store.getObject(head.dataObjectKey, { start: from, endExclusive: to });
-        if (object.totalSize !== head.manifest.ciphertextSize) {
-          object.body.destroy();
-          throw new IntegrityError('length-mismatch', 'the data object does not have the length its manifest records');
-        }
-        return object.body;
-      },
-    });
-  }
 }
 
 async function* concatenate(context: CofferContext, keys: readonly string[], filler: number): AsyncGenerator<Buffer> {
@@ -384,15 +298,4 @@ async function* concatenate(context: CofferContext, keys: readonly string[], fil
   }
   const zeros = Buffer.alloc(Math.min(filler, 1024 * 1024));
   for (let left = filler; left > 0; left -= zeros.length) yield left >= zeros.length ? zeros : zeros.subarray(0, left);
-}
-
-async function readAll(body: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > 64 * 1024 * 1024) throw new GatewayError('InternalError', 'bookkeeping object too large');
-    chunks.push(chunk as Buffer);
-  }
-  return Buffer.concat(chunks);
 }

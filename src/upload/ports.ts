@@ -5,7 +5,7 @@
  */
 import type { StreamedUpload, UpstreamBody, UpstreamListing, UpstreamObject, UpstreamPart } from '../upstream/upstream-store';
 
-export { isUpstreamNotFound as isNotFound } from '../upstream/upstream-store';
+export { isUpstreamNotFound as isNotFound, isUpstreamPreconditionFailed as isPreconditionFailed } from '../upstream/upstream-store';
 
 export type StoredObject = UpstreamObject;
 export type StoredPart = UpstreamPart;
@@ -19,7 +19,7 @@ export interface UploadStore {
   listParts(key: string, uploadId: string): Promise<StoredPart[]>;
   completeMultipartUpload(key: string, uploadId: string, parts: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<{ etag: string }>;
   abortMultipartUpload(key: string, uploadId: string): Promise<void>;
-  putObject(key: string, upload: StreamedBody | { body: Buffer }): Promise<{ etag: string }>;
+  putObject(key: string, upload: StreamedBody | { body: Buffer }, options?: { createOnly?: boolean }): Promise<{ etag: string }>;
   getObject(key: string, range?: { start: number; endExclusive: number }): Promise<ObjectBody>;
   headObject(key: string): Promise<StoredObject | undefined>;
   listObjects(prefix: string, options?: { startAfter?: string; delimiter?: string; maxKeys?: number; continuationToken?: string }): Promise<ObjectListing>;

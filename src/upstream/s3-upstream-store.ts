@@ -228,18 +228,31 @@ export class S3UpstreamStore implements UpstreamStore {
     await this.call(() => this.retrying.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), this.controlOptions));
   }
 
-  async putObject(key: string, upload: StreamedUpload | { body: Buffer }, options?: { metadata?: Record<string, string> }): Promise<{ etag: string }> {
+  async putObject(key: string, upload: StreamedUpload | { body: Buffer }, options?: { metadata?: Record<string, string>; createOnly?: boolean }): Promise<{ etag: string }> {
     assertKey(key);
     const meta = metadataHeaders(options?.metadata);
     if (Buffer.isBuffer(upload.body)) {
       const body = upload.body;
       return this.call(async () => {
         const result = await this.retrying.send(
-          new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentLength: body.length, ContentMD5: createHash('md5').update(body).digest('base64'), Metadata: stripPrefix(meta) }),
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: body,
+            ContentLength: body.length,
+            ContentMD5: createHash('md5').update(body).digest('base64'),
+            Metadata: stripPrefix(meta),
+            // A retried create whose first attempt landed answers 412 too: callers re-read and compare.
+            IfNoneMatch: options?.createOnly === true ? '*' : undefined,
+          }),
           this.controlOptions,
         );
         return { etag: result.ETag ?? '' };
       });
+    }
+    if (options?.createOnly === true) {
+      upload.body.destroy();
+      throw new GatewayError('InternalError', 'Conditional creates take buffered bodies only.', { reason: 'streamed-create-only' });
     }
     return this.streamPut(key, {}, upload as StreamedUpload, meta);
   }

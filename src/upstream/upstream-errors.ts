@@ -5,7 +5,7 @@
  */
 import { NETWORK_CODES as AWS_NETWORK_CODES, TIMEOUT_CODES as AWS_TIMEOUT_CODES, TIMEOUT_NAMES as AWS_TIMEOUT_NAMES } from '../util/aws-errors';
 import { GatewayError } from '../errors/gateway-error';
-import { UpstreamNotFoundError, type UpstreamNotFoundKind } from './upstream-store';
+import { UpstreamNotFoundError, UpstreamPreconditionFailedError, type UpstreamNotFoundKind } from './upstream-store';
 
 const NOT_FOUND: Readonly<Record<string, UpstreamNotFoundKind>> = {
   NoSuchKey: 'NoSuchKey',
@@ -27,6 +27,7 @@ export function mapUpstreamResponse(code: string | undefined, status: number, ca
   const name = code !== undefined && /^[A-Za-z0-9.]{1,64}$/.test(code) ? code : `HTTP${status}`;
   const notFound = NOT_FOUND[name] ?? (status === 404 && code === undefined ? 'NoSuchKey' : undefined);
   if (notFound !== undefined) return new UpstreamNotFoundError(notFound);
+  if (name === 'PreconditionFailed' || status === 412) return new UpstreamPreconditionFailedError();
   const options = { reason: `upstream-${name}`, cause };
   const message = `The upstream object store answered ${name} (HTTP ${status}).`;
   if (name === 'SlowDown' || status === 503) return new GatewayError('ServiceUnavailable', message, options);
@@ -54,7 +55,7 @@ export function mapTransportError(error: unknown): GatewayError {
 
 /** Maps anything an SDK `send` (or a streamed request) threw. Port errors pass through untouched. */
 export function mapUpstreamError(error: unknown): Error {
-  if (error instanceof GatewayError || error instanceof UpstreamNotFoundError) return error;
+  if (error instanceof GatewayError || error instanceof UpstreamNotFoundError || error instanceof UpstreamPreconditionFailedError) return error;
   const status = field(field(error, '$metadata'), 'httpStatusCode');
   if (typeof status === 'number' && field(error, '$fault') !== undefined) {
     const name = field(error, 'Code') ?? field(error, 'name');

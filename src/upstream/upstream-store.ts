@@ -68,7 +68,12 @@ export interface UpstreamStore {
   listParts(key: string, uploadId: string): Promise<UpstreamPart[]>;
   completeMultipartUpload(key: string, uploadId: string, parts: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<{ etag: string }>;
   abortMultipartUpload(key: string, uploadId: string): Promise<void>;
-  putObject(key: string, upload: StreamedUpload | { body: Buffer }, options?: { metadata?: Record<string, string> }): Promise<{ etag: string }>;
+  /**
+   * `createOnly` (buffered bodies only) sends `If-None-Match: *`: the upstream stores the object only if
+   * the key does not exist and otherwise answers 412 → {@link UpstreamPreconditionFailedError}. AWS S3
+   * and Ceph RGW honour it; this is what makes manifests, and so coffers, write-once under races.
+   */
+  putObject(key: string, upload: StreamedUpload | { body: Buffer }, options?: { metadata?: Record<string, string>; createOnly?: boolean }): Promise<{ etag: string }>;
   /** NoSuchKey → UpstreamNotFoundError. `range` must be non-empty and inside the object. */
   getObject(key: string, range?: { start: number; endExclusive: number }): Promise<UpstreamBody>;
   /** undefined when the object does not exist. */
@@ -88,6 +93,18 @@ export class UpstreamNotFoundError extends Error {
     super(message ?? `The upstream answered ${kind}.`);
     this.kind = kind;
   }
+}
+
+/** A conditional upstream write whose precondition did not hold (HTTP 412). */
+export class UpstreamPreconditionFailedError extends Error {
+  override readonly name = 'UpstreamPreconditionFailedError';
+  constructor() {
+    super('The upstream object store answered PreconditionFailed (HTTP 412).');
+  }
+}
+
+export function isUpstreamPreconditionFailed(error: unknown): error is UpstreamPreconditionFailedError {
+  return error instanceof UpstreamPreconditionFailedError;
 }
 
 export function isUpstreamNotFound(error: unknown, kind?: UpstreamNotFoundKind): error is UpstreamNotFoundError {

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import type { ObjectBody, ObjectListing, StoredObject, StoredPart, StreamedBody, UploadStore } from '../../src/upload/ports';
-import { UpstreamNotFoundError } from '../../src/upstream/upstream-store';
+import { UpstreamNotFoundError, UpstreamPreconditionFailedError } from '../../src/upstream/upstream-store';
 
 /** The real store's not-found error, so the service's mapping is exercised as in production. */
 class NotFound extends UpstreamNotFoundError {}
@@ -107,9 +107,10 @@ export class MemoryUploadStore implements UploadStore {
     if (!this.uploads.delete(uploadId)) throw new NotFound('NoSuchUpload');
   }
 
-  async putObject(key: string, upload: StreamedBody | { body: Buffer }): Promise<{ etag: string }> {
+  async putObject(key: string, upload: StreamedBody | { body: Buffer }, options: { createOnly?: boolean } = {}): Promise<{ etag: string }> {
     this.count('putObject', key);
     const data = await this.receive(upload);
+    if (options.createOnly === true && this.objects.has(key)) throw new UpstreamPreconditionFailedError();
     const entry = this.entry(data);
     this.objects.set(key, entry);
     this.stats.bytesWritten += data.length;

@@ -19,7 +19,7 @@ import { isNotFound } from './ports';
 import { encryptAndStore } from './encrypt-and-store';
 import { readSmallObject } from './read-small-object';
 import { decodeUploadRecord, encodeUploadRecord, type UploadRecord } from './upload-record';
-import { assertWritable, commitManifest } from './write-once';
+import { assertWritable, commitManifest, readStoredManifest } from './write-once';
 
 /** CDCS minimum size of every part but the last (the COS SDK's 1 MiB slice). */
 export const CDCS_MIN_PART_SIZE = 1024 * 1024;
@@ -193,7 +193,17 @@ export class MultipartService {
       }
       return part;
     });
-    if (await context.store.headObject(context.layout.manifest(key))) throw new GatewayError('ObjectAlreadyExists');
+    if (await context.store.headObject(context.layout.manifest(key))) {
+      const stored = await readStoredManifest(context, key);
+      if (stored !== undefined && stored.objectId.equals(Buffer.from(uploadId, 'hex'))) {
+        // A retried Complete: this upload's manifest landed but the cleanup (or the answer) did not.
+        await this.cleanUp(context, record);
+        return { etag: objectEtag(stored), manifest: stored, copiedBytes: 0, fillerBytes: 0 };
+      }
+      // Another upload created the key since this one began: this one can never complete, so release its storage.
+      await this.abort(context, key, uploadId);
+      throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; this upload was aborted (coffers are write-once).');
+    }
 
     const plan = planAssembly(chosen, context.minPartSize);
     const dataObjectKey = context.layout.data(key, uploadId);

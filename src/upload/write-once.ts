@@ -39,15 +39,24 @@ export async function commitManifest(context: CofferContext, key: string, manife
 }
 
 async function storedManifestIsFor(context: CofferContext, key: string, objectId: Buffer): Promise<boolean> {
+  return (await readStoredManifest(context, key))?.objectId.equals(objectId) === true;
+}
+
+/**
+ * The stored manifest of `key` decoded WITHOUT its MAC (see peekManifest): only to recognise an
+ * upload's own manifest by its object id. Undefined when absent or not decodable.
+ */
+export async function readStoredManifest(context: CofferContext, key: string): Promise<ObjectManifest | undefined> {
+  let bytes: Buffer;
   try {
-    const bytes = await readSmallObject((await context.store.getObject(context.layout.manifest(key))).body);
-    try {
-      return peekManifest(bytes).objectId.equals(objectId);
-    } catch {
-      return false; // not a manifest we can read, so certainly not ours
-    }
+    bytes = await readSmallObject((await context.store.getObject(context.layout.manifest(key))).body);
   } catch (error) {
-    if (isNotFound(error)) return false;
+    if (isNotFound(error)) return undefined;
     throw error;
+  }
+  try {
+    return peekManifest(bytes);
+  } catch {
+    return undefined;
   }
 }

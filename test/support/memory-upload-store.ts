@@ -144,6 +144,12 @@ export class MemoryUploadStore implements UploadStore {
     let isTruncated = false;
     for (const key of [...this.objects.keys()].sort()) {
       if (!key.startsWith(prefix) || key <= after) continue;
+      const rolled = options.delimiter ? key.slice(prefix.length).indexOf(options.delimiter) : -1;
+      // Like S3, a common prefix is one entry however many keys it rolls up, and a page never splits it.
+      if (rolled >= 0 && prefixes.has(prefix + key.slice(prefix.length).slice(0, rolled + (options.delimiter as string).length))) {
+        last = key;
+        continue;
+      }
       if (objects.length + prefixes.size >= maxKeys) {
         isTruncated = true;
         break;

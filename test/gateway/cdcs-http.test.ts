@@ -174,3 +174,75 @@ describe('routing, proxies and authorization', () => {
     expect([part.status, part.body]).toEqual([206, 'ell']);
   });
 });
+
+describe('PutObject, HeadObject, conditional GETs, GetCoffer, GetService', () => {
+  test('PutObject: 200 with the plaintext MD5; type and x-cos-meta-* come back; write-once → 409 before the body', async () => {
+    const body = randomBytes(100_000);
+    const put = await send('PUT', `/${COFFER}/put/one.bin`, { headers: { 'content-type': 'application/x-test', 'x-cos-meta-origin': 'nightly', 'content-md5': createHash('md5').update(body).digest('base64') }, body, expectContinue: true });
+    expect([put.status, put.continued, put.headers.etag]).toEqual([200, true, `"${createHash('md5').update(body).digest('hex')}"`]);
+    const head = await send('HEAD', `/${COFFER}/put/one.bin`);
+    expect(head.status).toBe(200);
+    expect(head.headers).toMatchObject({ 'content-length': String(body.length), 'content-type': 'application/x-test', 'x-cos-meta-origin': 'nightly', etag: put.headers.etag });
+    const before = upstreamFileCount();
+    const again = await send('PUT', `/${COFFER}/put/one.bin`, { body, expectContinue: true });
+    expect([again.status, again.code, again.continued]).toEqual([409, 'ObjectAlreadyExists', false]);
+    expect(upstreamFileCount()).toBe(before);
+  });
+
+  test('PutObject refusals store nothing: BadDigest, no Content-Length, too large, metadata over 2 KB', async () => {
+    const before = upstreamFileCount();
+    const body = randomBytes(300_000);
+    const bad = await send('PUT', `/${COFFER}/put/bad`, { headers: { 'content-md5': createHash('md5').update('x').digest('base64') }, body });
+    expect([bad.status, bad.code]).toEqual([400, 'BadDigest']);
+    const chunked = await send('PUT', `/${COFFER}/put/chunked`, { headers: { 'transfer-encoding': 'chunked' }, body });
+    expect([chunked.status, chunked.code]).toEqual([411, 'MissingContentLength']);
+    const huge = await send('PUT', `/${COFFER}/put/huge`, { headers: { 'content-length': String(5 * 1024 ** 3) }, expectContinue: true });
+    expect([huge.status, huge.code, huge.continued]).toEqual([400, 'EntityTooLarge', false]);
+    const meta = await send('PUT', `/${COFFER}/put/meta`, { headers: { 'x-cos-meta-big': 'x'.repeat(2100) }, body: Buffer.from('x'), expectContinue: true });
+    expect([meta.status, meta.code]).toEqual([400, 'MetadataTooLarge']);
+    expect(upstreamFileCount()).toBe(before);
+    // The key stays free after a refused PUT.
+    expect((await send('PUT', `/${COFFER}/put/bad`, { body })).status).toBe(200);
+  });
+
+  test('conditional GET and HEAD: 304, 412, If-Range', async () => {
+    const body = Buffer.from('0123456789');
+    const { headers } = await send('PUT', `/${COFFER}/cond`, { body });
+    const etag = headers.etag as string;
+    const head = await send('HEAD', `/${COFFER}/cond`);
+    const lastModified = head.headers['last-modified'] as string;
+    expect((await send('GET', `/${COFFER}/cond`, { headers: { 'if-none-match': etag } })).status).toBe(304);
+    expect((await send('HEAD', `/${COFFER}/cond`, { headers: { 'if-modified-since': lastModified } })).status).toBe(304);
+    const failed = await send('GET', `/${COFFER}/cond`, { headers: { 'if-match': '"0000"' } });
+    expect([failed.status, failed.code]).toEqual([412, 'PreconditionFailed']);
+    expect((await send('GET', `/${COFFER}/cond`, { headers: { 'if-match': etag } })).body).toBe('0123456789');
+    expect((await send('GET', `/${COFFER}/cond`, { headers: { 'if-unmodified-since': new Date(Date.parse(lastModified) - 1000).toUTCString() } })).status).toBe(412);
+    const ranged = await send('GET', `/${COFFER}/cond`, { headers: { range: 'bytes=2-4', 'if-range': etag } });
+    expect([ranged.status, ranged.body]).toEqual([206, '234']);
+    const stale = await send('GET', `/${COFFER}/cond`, { headers: { range: 'bytes=2-4', 'if-range': '"stale"' } });
+    expect([stale.status, stale.body]).toEqual([200, '0123456789']);
+  });
+
+  test('GetCoffer lists exact plaintext sizes, never bookkeeping, with url encoding on request', async () => {
+    for (const key of ['list/a b.txt', 'list/sub/x', 'list/d/looks-like-data']) await send('PUT', `/${COFFER}/${encodeURIComponent(key)}`, { body: Buffer.alloc(1234) });
+    await initiate('list/open-upload');
+    const listed = await send('GET', `/${COFFER}?prefix=list%2F&delimiter=%2F`);
+    expect(listed.status).toBe(200);
+    expect([...listed.body.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1])).toEqual(['list/a b.txt']);
+    expect([...listed.body.matchAll(/<Prefix>([^<]*)<\/Prefix>/g)].map((m) => m[1])).toEqual(['list/', 'list/d/', 'list/sub/']);
+    expect(listed.body).toContain('<Size>1234</Size>');
+    const all = await send('GET', `/${COFFER}?prefix=list%2F&encoding-type=url`);
+    expect([...all.body.matchAll(/<Key>([^<]*)<\/Key>/g)].map((m) => m[1])).toEqual(['list%2Fa%20b.txt', 'list%2Fd%2Flooks-like-data', 'list%2Fsub%2Fx']);
+    expect(all.body).toContain('<EncodingType>url</EncodingType>');
+    const paged = await send('GET', `/${COFFER}?prefix=list%2F&max-keys=1`);
+    expect(paged.body).toContain('<IsTruncated>true</IsTruncated>');
+    expect(paged.body).toContain('<NextMarker>list/a b.txt</NextMarker>');
+    expect((await send('GET', `/${COFFER}?encoding-type=base64`)).code).toBe('InvalidArgument');
+  });
+
+  test('GetService lists the coffers the credentials may use', async () => {
+    const answer = await send('GET', '/');
+    expect(answer.status).toBe(200);
+    expect([...answer.body.matchAll(/<Name>([^<]*)<\/Name>/g)].map((m) => m[1])).toEqual([COFFER]);
+  });
+});

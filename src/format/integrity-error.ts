@@ -14,7 +14,8 @@ export type IntegrityFailure =
   | 'trailing-data'
   | 'length-mismatch'
   | 'manifest-authentication-failed'
-  | 'data-object-missing';
+  | 'data-object-missing'
+  | 'envelope-rejected';
 
 export class IntegrityError extends Error {
   readonly reason: IntegrityFailure;

@@ -185,7 +185,7 @@ export class ObjectService {
     const cached = this.manifests.get(cacheKey);
     const encryption = encryptionContext(context.coffer, key);
     if (cached !== undefined) {
-      const dataKey = await context.keys.decryptDataKey(cached.envelope.wrappedKey, encryption);
+      const dataKey = await unwrapForRead(context, cached.envelope, encryption);
       return this.headOf(context, key, cached.manifest, dataKey);
     }
     let sealed: Buffer;
@@ -197,7 +197,7 @@ export class ObjectService {
     }
     const { envelope } = parseSealedManifest(sealed);
     // The context is rebuilt from the request, never taken from the envelope (FORMAT §6).
-    const dataKey = await context.keys.decryptDataKey(envelope.wrappedKey, encryption);
+    const dataKey = await unwrapForRead(context, envelope, encryption);
     let manifest: ObjectManifest;
     try {
       manifest = openManifest(sealed, dataKey);
@@ -230,6 +230,8 @@ export class ObjectService {
         try {
           object = await context.store.getObject(head.dataObjectKey, { start: from, endExclusive: to });
         } catch (error) {
+          // The range lies past the data object's end: it is shorter than its manifest records.
+          if (error instanceof GatewayError && error.reason === 'upstream-InvalidRange') throw new IntegrityError('length-mismatch', 'the data object is shorter than its manifest records');
           if (!isNotFound(error)) throw error;
           this.manifests.delete(`${context.coffer}\u0000${key}`);
           if ((await context.store.headObject(context.layout.manifest(key))) === undefined) throw new GatewayError('NoSuchKey');
@@ -322,6 +324,23 @@ export class ObjectService {
     }
     this.summaries.set(cacheKey, summary);
     return summary;
+  }
+}
+
+/**
+ * Unwraps a stored object's data key. A wrapped key that the key service rejects as not matching
+ * (KMS InvalidCiphertextException, a keyring AEAD failure) under this coffer and object name is a
+ * manifest moved from another key or replaced: stored data that fails authentication, reported as
+ * such. Other key-service failures (denied, throttled, unreachable) stay KMSFailed.
+ */
+async function unwrapForRead(context: CofferContext, envelope: KeyEnvelope, encryption: Record<string, string>): Promise<Buffer> {
+  try {
+    return await context.keys.decryptDataKey(envelope.wrappedKey, encryption);
+  } catch (error) {
+    if (error instanceof GatewayError && error.code === 'KMSFailed' && error.reason === 'invalid-ciphertext') {
+      throw new IntegrityError('envelope-rejected', "the manifest's wrapped data key does not unwrap for this coffer and key");
+    }
+    throw error;
   }
 }
 

@@ -1,6 +1,6 @@
 /**
  * One benchmark server per child process, so each one's peak RSS is its own:
- *   sink <port>              the S3 sink
+ *   sink <port> [dataDir]    the S3 sink (with dataDir: large single PUTs kept on disk, served with ranges)
  *   passthrough <sinkPort>   express 5 + http-proxy-middleware 4 in front of the sink
  *   gateway <configJson>     coffer-gateway with one coffer on the sink
  * Each prints `{"port":N}` when listening and answers the IPC message 'rss' with its peak RSS.
@@ -11,10 +11,10 @@ import { startGateway } from '../src/serve';
 import { startSink } from './s3-sink';
 
 async function main(): Promise<void> {
-  const [kind, argument] = process.argv.slice(2);
+  const [kind, argument, extra] = process.argv.slice(2);
   let port: number;
   if (kind === 'sink') {
-    port = (await startSink(Number(argument))).port;
+    port = (await startSink(Number(argument), extra)).port;
   } else if (kind === 'passthrough') {
     const express = (await import('express')).default;
     const { createProxyMiddleware } = await import('http-proxy-middleware');

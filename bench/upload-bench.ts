@@ -5,13 +5,13 @@
  * peak RSS for one 5 GiB part and for 32 concurrent 64 MiB parts (fresh processes each), and how many
  * key-provider (KMS) calls an upload costs.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
+import { ask, benchConfig, median, signed, spawn, timed } from './bench-support';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -19,38 +19,8 @@ const PART = Number(process.env['BENCH_PART_BYTES'] ?? GiB);
 // The largest part whose ciphertext fits a 5 GiB upstream part (docs/FORMAT.md §8.4): 5 GiB − 1310516 bytes.
 const BIG_PART = Number(process.env['BENCH_BIG_PART_BYTES'] ?? 5 * GiB - 1310516);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
-const COFFER = 'bench-1250000000';
-const SECRET_ID = 'AKIDbench';
-const SECRET_KEY = 'bench-secret-key-0123456789abcdef';
+import { BENCH_COFFER as COFFER } from './bench-support';
 const chunk = randomBytes(MiB);
-
-function spawn(kind: string, argument: string): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(__dirname, 'bench-process.js'), [kind, argument], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
-    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
-  });
-}
-
-function ask<T>(child: ChildProcess, message: string): Promise<T> {
-  return new Promise((resolve) => {
-    const listener = (reply: T & object): void => {
-      if ((message === 'rss' && 'rssMb' in reply) || (message === 'metrics' && 'metrics' in reply)) {
-        child.off('message', listener);
-        resolve(reply);
-      }
-    };
-    child.on('message', listener);
-    child.send(message);
-  });
-}
-
-function signed(method: string, port: number, path: string, params: Array<[string, string]>): Record<string, string> {
-  const now = Math.floor(Date.now() / 1000);
-  const host = `127.0.0.1:${port}`;
-  const { authorization } = signCosRequest({ method, pathname: path, params, headers: [['host', host]], secretId: SECRET_ID, secretKey: SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 3600) });
-  return { host, authorization };
-}
 
 /** Sends `size` bytes (the same random MiB repeated) and resolves to [status, response body]. */
 function send(port: number, method: string, path: string, headers: Record<string, string>, size: number): Promise<[number, string]> {
@@ -92,28 +62,12 @@ async function gatewayPart(port: number, upload: { key: string; uploadId: string
   if (status !== 200) throw new Error(`UploadPart answered ${status}: ${body}`);
 }
 
-async function timed(run: () => Promise<void>, bytes: number): Promise<number> {
-  const started = process.hrtime.bigint();
-  await run();
-  return bytes / 1e6 / (Number(process.hrtime.bigint() - started) / 1e9);
-}
-
-const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-
 async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'coffer-bench-'));
   const sink = await spawn('sink', '0');
   const passthrough = await spawn('passthrough', String(sink.port));
   const config = join(scratch, 'config.json');
-  writeFileSync(
-    config,
-    JSON.stringify({
-      server: { port: 0, adminPort: 0 },
-      auth: { accessKeys: [{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: COFFER, actions: ['*'] }] }] },
-      keyring: { directory: join(scratch, 'keyring') },
-      coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${sink.port}`, bucket: 'bench', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'bench' } } },
-    }),
-  );
+  writeFileSync(config, benchConfig(sink.port, join(scratch, 'keyring')));
   const children: ChildProcess[] = [sink.child, passthrough.child];
   try {
     process.stdout.write(`\nupload path: ${PART / MiB} MiB parts, ${ROUNDS} interleaved rounds, client → server → sink on loopback (2 cores shared by all three)\n\n`);

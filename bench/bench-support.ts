@@ -1,0 +1,59 @@
+/**
+ * What the benchmarks share: one child process per server (so each one's peak RSS is its own),
+ * COS-signed requests, timing and medians.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
+
+export const BENCH_COFFER = 'bench-1250000000';
+export const BENCH_SECRET_ID = 'AKIDbench';
+export const BENCH_SECRET_KEY = 'bench-secret-key-0123456789abcdef';
+
+/** Starts `bench-process.js <kind> <args…>` and resolves once it listens. */
+export function spawn(kind: string, ...args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(join(__dirname, 'bench-process.js'), [kind, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
+    child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
+  });
+}
+
+export function ask<T>(child: ChildProcess, message: string): Promise<T> {
+  return new Promise((resolve) => {
+    const listener = (reply: T & object): void => {
+      if ((message === 'rss' && 'rssMb' in reply) || (message === 'metrics' && 'metrics' in reply)) {
+        child.off('message', listener);
+        resolve(reply);
+      }
+    };
+    child.on('message', listener);
+    child.send(message);
+  });
+}
+
+export function signed(method: string, port: number, path: string, params: Array<[string, string]>): Record<string, string> {
+  const now = Math.floor(Date.now() / 1000);
+  const host = `127.0.0.1:${port}`;
+  const { authorization } = signCosRequest({ method, pathname: path, params, headers: [['host', host]], secretId: BENCH_SECRET_ID, secretKey: BENCH_SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 3600) });
+  return { host, authorization };
+}
+
+/** MB/s (10^6 bytes per second) of `run` moving `bytes`. */
+export async function timed(run: () => Promise<void>, bytes: number): Promise<number> {
+  const started = process.hrtime.bigint();
+  await run();
+  return bytes / 1e6 / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+export const median = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+/** The gateway configuration the benchmarks use: one coffer on the sink, static keys, local keyring. */
+export function benchConfig(sinkPort: number, keyringDirectory: string): string {
+  return JSON.stringify({
+    server: { port: 0, adminPort: 0 },
+    auth: { accessKeys: [{ secretId: BENCH_SECRET_ID, secretKey: BENCH_SECRET_KEY, grants: [{ coffer: BENCH_COFFER, actions: ['*'] }] }] },
+    keyring: { directory: keyringDirectory },
+    coffers: { [BENCH_COFFER]: { upstream: { endpoint: `http://127.0.0.1:${sinkPort}`, bucket: 'bench', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'bench' } } },
+  });
+}

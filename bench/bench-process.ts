@@ -35,6 +35,8 @@ async function main(): Promise<void> {
   process.on('message', (message) => {
     if (message === 'rss') process.send?.({ rssMb: process.resourceUsage().maxRSS / 1024 });
   });
+  // Exit normally on kill(), so `--cpu-prof` runs (NODE_OPTIONS) write their profiles.
+  process.on('SIGTERM', () => process.exit(0));
   process.send?.({ port });
 }
 

@@ -5,7 +5,7 @@
  * The plaintext length must be known up front (it is bound into the header and the key, and the
  * upstream needs the exact ciphertext Content-Length before the first byte).
  */
-import { createCipheriv, randomBytes, type CipherGCM } from 'node:crypto';
+import { createCipheriv, createSecretKey, randomBytes, type CipherGCM, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { derivePartKeys } from '../format/part-keys';
 import {
@@ -41,6 +41,12 @@ export class PartEncryptor extends Transform {
   private readonly plaintextLength: number;
   private readonly segments: number;
   private readonly key: Buffer;
+  /**
+   * The part key as a KeyObject: a cipher per 64 KiB segment made from a KeyObject costs about half of
+   * one made from a Buffer (measured: 430 vs 910 ms per GiB), which is most of the encryptor's overhead
+   * over raw GCM. Its native copy cannot be wiped; it is released with the encryptor.
+   */
+  private cipherKey: KeyObject | undefined;
   private readonly header: Buffer;
   private headerSent = false;
   private cipher: CipherGCM | undefined;
@@ -57,6 +63,7 @@ export class PartEncryptor extends Transform {
     this.ciphertextLength = partCiphertextLength(options.plaintextLength);
     const keys = derivePartKeys(options.dataKey, options, this.salt);
     this.key = keys.encryptionKey;
+    this.cipherKey = createSecretKey(this.key);
     this.header = encodePartHeader({ ...options, salt: this.salt, commitment: keys.commitment });
   }
 
@@ -91,11 +98,13 @@ export class PartEncryptor extends Transform {
     this.closeSegment();
     this.pushPending();
     this.key.fill(0);
+    this.cipherKey = undefined;
     callback();
   }
 
   override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
     this.key.fill(0);
+    this.cipherKey = undefined;
     callback(error);
   }
 
@@ -120,7 +129,7 @@ export class PartEncryptor extends Transform {
 
   private openSegment(): CipherGCM {
     const final = this.segmentIndex === this.segments - 1;
-    this.cipher = createCipheriv('aes-256-gcm', this.key, segmentNonce(this.segmentIndex, final));
+    this.cipher = createCipheriv('aes-256-gcm', this.cipherKey as KeyObject, segmentNonce(this.segmentIndex, final));
     this.segmentFill = 0;
     return this.cipher;
   }

@@ -4,29 +4,40 @@
  * plaintext-side failure (bad digest, short body, client gone) destroys the upstream request so the
  * previous version stays intact, and an upstream failure stops reading the body.
  */
-import { createHash } from 'node:crypto';
 import { PassThrough, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { OffloadedMd5 } from '../crypto/md5-offload';
 import { PartEncryptor } from '../crypto/part-encryptor';
 import { GatewayError } from '../errors/gateway-error';
 import type { StreamedBody } from './ports';
 
-/** Computes the plaintext MD5 in the same pass and checks Content-MD5 before the last bytes move on. */
+/**
+ * Computes the plaintext MD5 alongside (on the MD5 worker, in parallel with encryption) and checks
+ * Content-MD5 before the last bytes move on. A chunk is passed on at once; the tap waits only when
+ * the worker is behind by its whole block budget, which is the backpressure that bounds memory.
+ */
 class DigestTap extends Transform {
-  private readonly hash = createHash('md5');
+  private readonly md5 = new OffloadedMd5();
   digest: Buffer | undefined;
   constructor(private readonly expected: Buffer | undefined) {
     super();
   }
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    this.hash.update(chunk);
-    callback(null, chunk);
+    const behind = this.md5.update(chunk);
+    if (behind === undefined) callback(null, chunk);
+    else behind.then(() => callback(null, chunk), callback);
   }
   override _flush(callback: TransformCallback): void {
-    this.digest = this.hash.digest();
-    // Failing here keeps the encryptor from emitting its final tag, so the upstream never gets a complete body.
-    if (this.expected !== undefined && !this.expected.equals(this.digest)) callback(new GatewayError('BadDigest'));
-    else callback();
+    this.md5.digest().then((digest) => {
+      this.digest = digest;
+      // Failing here keeps the encryptor from emitting its final tag, so the upstream never gets a complete body.
+      if (this.expected !== undefined && !this.expected.equals(digest)) callback(new GatewayError('BadDigest'));
+      else callback();
+    }, callback);
+  }
+  override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
+    this.md5.abort();
+    callback(error);
   }
 }
 

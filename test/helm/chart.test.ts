@@ -483,6 +483,8 @@ describe('values.schema.json', () => {
     ['an invalid coffer name', { config: { coffers: { Bad_Name: { upstream: { endpoint: 'http://m:9000', bucket: 'bkt' }, kms: { type: 'aws-kms', keyId: 'alias/a' } } } } }, /config.coffers/],
     ['an unknown kms type', { config: { coffers: { 'a-1': { upstream: { endpoint: 'http://m:9000', bucket: 'bkt' }, kms: { type: 'vault', keyId: 'k' } } } } }, /type/],
     ['a bad log level', { config: { logging: { level: 'verbose' } } }, /config.logging.level/],
+    ['an HMAC JWT algorithm (asymmetric only)', { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['HS256'], jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } }, /config.auth.jwt.algorithms.0/],
+    ['an HMAC secret file', { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['RS256'], hmacSecretFile: '/s', jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } }, /Additional property hmacSecretFile is not allowed/],
     ['a secret reference without its key', { secrets: { accessKeys: [{ secretId: 'AKIDx01', existingSecret: 'x' }] } }, /key is required/],
     ['PORT in extraEnv', { extraEnv: [{ name: 'PORT', value: '1' }] }, /extraEnv/],
     ['a bad image digest', { image: { digest: 'latest' } }, /image.digest/],

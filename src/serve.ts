@@ -79,8 +79,15 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     };
     credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
   }
+  // Metrics and logs come in through hooks, so src/roles, src/keys and src/auth stay free of prom-client.
+  const roleEvents = {
+    onAssumeRole: ({ coffer, result }: { coffer: string; result: 'ok' | 'error' }) => metrics.assumeRoleCalls.inc({ coffer, result }),
+    onLookup: ({ coffer, outcome }: { coffer: string; outcome: string }) => metrics.roleCredentialLookups.inc({ coffer, outcome }),
+    onRefreshFailure: ({ coffer, reason, servingCached }: { coffer: string; reason: string; servingCached: boolean }) =>
+      log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
+  };
   for (const [name, coffer] of Object.entries(config.coffers)) {
-    definitions.push(createUpstreamCoffer(name, coffer, config, { localKeys }));
+    definitions.push(createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
   }
 
   const jwt = config.auth.jwt;
@@ -115,7 +122,16 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
                       ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string })),
                     ],
                   },
-              { now },
+              {
+                now,
+                onJwksEvent: (event) => {
+                  if (event.type === 'refreshed') metrics.jwksFetches.inc({ result: 'ok' });
+                  if (event.type === 'refresh-failed') {
+                    metrics.jwksFetches.inc({ result: 'error' });
+                    log.warn({ reason: event.reason }, 'JWKS fetch failed; the previous key set stays in use');
+                  }
+                },
+              },
             ),
             algorithms: jwt.algorithms,
             issuer: jwt.issuer,
@@ -126,7 +142,11 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
           }),
   });
 
-  const registry = createCofferRegistry(definitions, new DataKeyCache({ maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000, maxEntries: config.kms.dataKeyCacheMaxEntries }), {
+  const registry = createCofferRegistry(definitions, new DataKeyCache({
+      maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000,
+      maxEntries: config.kms.dataKeyCacheMaxEntries,
+      onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
+    }), {
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
   });
   const handle = createCdcsHandler({

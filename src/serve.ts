@@ -19,6 +19,7 @@ import { DataKeyCache } from './keys/data-key-cache';
 import { createLocalKeyring } from './keys/local-keyring';
 import { createLogger, type Logger } from './observability/logger';
 import { countingKeyProvider } from './observability/counting-key-provider';
+import { trackingUploadStore } from './observability/tracking-upload-store';
 import { createMetrics, type GatewayMetrics } from './observability/metrics';
 import { createGatewayServer } from './http/gateway-server';
 import { MultipartService } from './upload/multipart-service';
@@ -148,6 +149,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
       onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
     }), {
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
+    decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
   });
   const handle = createCdcsHandler({
     authenticate,
@@ -156,7 +158,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     metrics,
     log,
   });
-  const data = createGatewayServer({ server: config.server, handle, logger: log });
+  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc() });
   let state: string | undefined = 'starting';
   const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state } });
   const { port } = await data.listen();

@@ -340,6 +340,13 @@ function serverSchema(io: ConfigIo) {
        * nothing for this long is aborted with 400 RequestTimeout and the upstream request destroyed.
        */
       requestIdleTimeoutMs: int(1000, 3_600_000).default(60_000),
+      /**
+       * Write-side idle timeout (like nginx `send_timeout`): when a client reads nothing of a pending
+       * answer for this long — a GET it stopped consuming, an answer it never collects — the connection
+       * is reset and the upstream read feeding it released. Only counts while output is waiting, so
+       * a slow upstream or a long Complete never trips it.
+       */
+      responseIdleTimeoutMs: int(1000, 3_600_000).default(60_000),
       /** Time allowed to receive the complete request headers (Node `headersTimeout`; Slowloris guard). */
       headersTimeoutMs: int(1000, 600_000).default(20_000),
       /**

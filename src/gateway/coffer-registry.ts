@@ -23,7 +23,7 @@ export interface CofferDefinition {
   readonly keysFor: (sessionName: string) => KeyProvider;
 }
 
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider } = {}): CofferResolver & { names(): string[] } {
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore } = {}): CofferResolver & { names(): string[] } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
   return {
@@ -37,7 +37,7 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
         const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
         context = {
           coffer,
-          store: definition.storeFor(principal.sessionName),
+          store: (options.decorateStore ?? ((s: UploadStore) => s))(definition.storeFor(principal.sessionName)),
           layout: upstreamLayout(definition.prefix ?? ''),
           // One cache for all coffers, scoped per coffer: a wrapped key is only ever unwrapped in its own coffer's scope.
           keys: cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),

@@ -13,6 +13,9 @@
  *   (`writeContinue()` / `bodyGuard()`), so a refusal costs the client no body bytes.
  * - `renderError` is the one place errors become answers. Once headers are out, an error can only
  *   reset the connection: a client must never take a truncated answer for a complete one.
+ * - A client that stops reading its answer (output pending, nothing flushed for
+ *   `responseIdleTimeoutMs`) has its connection reset, which also ends the upstream read feeding it
+ *   (response-idle-guard.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
@@ -25,6 +28,7 @@ import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { renderError } from '../errors/render-error';
 import type { Logger } from '../observability/logger';
 import { bodyFramingOf, checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
+import { WriteStallTracker, sweepIntervalMs } from './response-idle-guard';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './request-target';
 import { actionOf, route, type Operation } from './route';
 
@@ -65,6 +69,8 @@ export interface GatewayServerOptions {
   readonly server: GatewayConfig['server'];
   readonly handle: GatewayHandler;
   readonly logger?: Logger;
+  /** Called when a connection is reset because its client stopped reading (the gateway counts these). */
+  readonly onResponseIdleTimeout?: () => void;
 }
 
 export interface GatewayServer {
@@ -125,6 +131,23 @@ function clientErrorOf(error: NodeJS.ErrnoException): GatewayError {
   }
 }
 
+/**
+ * Ends a connection whose client stopped reading. A reset, not a FIN: a FIN would queue behind the
+ * unsent bytes, and the kernel would keep the orphaned socket probing the client's zero window.
+ * TLS sockets cannot be reset through their TLS handle; they are destroyed.
+ */
+function resetConnection(socket: Socket): void {
+  if (typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // not a TCP handle (TLS): fall through
+    }
+  }
+  socket.destroy();
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
@@ -138,6 +161,9 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const answeredSockets = new WeakSet<Duplex>();
   /** Every response not yet closed (also for TLS, where `sockets` holds the TCP sockets, not the TLS ones). */
   const liveResponses = new Map<ServerResponse, Duplex>();
+  const requestIds = new WeakMap<ServerResponse, string>();
+  const stalls = new WriteStallTracker(config.responseIdleTimeoutMs);
+  let sweeper: NodeJS.Timeout | undefined;
   let inFlight = 0;
   let drainWaiters: Array<() => void> = [];
   let closing: Promise<void> | undefined;
@@ -181,6 +207,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     activeResponse.set(req.socket, res);
     liveResponses.set(res, req.socket);
     const requestId = newId();
+    requestIds.set(res, requestId);
     const headers = headerRecord(req.rawHeaders);
     const traceId = traceIdOf(headers);
     const rawTarget = req.url ?? '';
@@ -323,6 +350,22 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     socket.once('close', () => clearTimeout(linger));
   });
 
+  /** Resets every connection whose pending output made no progress for responseIdleTimeoutMs. */
+  const sweep = (): void => {
+    const checked = new Set<Duplex>();
+    for (const [res, duplex] of liveResponses) {
+      if (checked.has(duplex)) continue; // pipelined responses share their socket
+      checked.add(duplex);
+      const socket = duplex as Socket;
+      if (socket.destroyed || !stalls.stalled(socket)) continue;
+      stalls.forget(socket);
+      log?.warn({ requestId: requestIds.get(res), pendingBytes: socket.writableLength, idleMs: config.responseIdleTimeoutMs }, 'the client stopped reading the response; connection reset');
+      options.onResponseIdleTimeout?.();
+      resetConnection(socket);
+    }
+  };
+  server.once('close', () => clearInterval(sweeper));
+
   return {
     server,
     inFlight: () => inFlight,
@@ -332,6 +375,9 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
         server.once('error', onError);
         server.listen({ port: config.port, host: config.host }, () => {
           server.off('error', onError);
+          clearInterval(sweeper);
+          sweeper = setInterval(sweep, sweepIntervalMs(config.responseIdleTimeoutMs));
+          sweeper.unref();
           resolve({ port: (server.address() as AddressInfo).port });
         });
       }),

@@ -444,6 +444,12 @@ describe('chart and gateway schema agree', () => {
     expect(() => loadRenderedConfig(r.configText)).toThrow(/coffers\.archive-1250000000\.upstream\.bucket/);
   });
 
+  test('every data-plane setting of config.server reaches the gateway (e.g. responseIdleTimeoutMs)', () => {
+    const server = { requestIdleTimeoutMs: 30_000, responseIdleTimeoutMs: 15_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 4_000, maxConnections: 300, maxHeaderBytes: 32_768, acceptAbsoluteForm: false, shutdownGraceMs: 20_000 };
+    const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, server } } });
+    expect(loadRenderedConfig(r.configText).config.server).toMatchObject(server);
+  });
+
   test('the chart refuses a configuration that could never authorize a request', () => {
     const result = helmTemplate({ values: { config: { coffers: WITH_SECRETS.config.coffers }, keyring: WITH_SECRETS.keyring } });
     expect(result.ok).toBe(false);

@@ -22,6 +22,7 @@ import { countingKeyProvider } from './observability/counting-key-provider';
 import { trackingUploadStore } from './observability/tracking-upload-store';
 import { createMetrics, type GatewayMetrics } from './observability/metrics';
 import { createGatewayServer } from './http/gateway-server';
+import { startTlsReloader } from './http/tls-reloader';
 import { MultipartService } from './upload/multipart-service';
 import { createUpstreamCoffer } from './gateway/upstream-coffer';
 
@@ -161,7 +162,24 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
   const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc() });
   let state: string | undefined = 'starting';
   const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state } });
-  const { port } = await data.listen();
+  const tls = config.server.tls;
+  const tlsReloader =
+    tls === undefined
+      ? undefined
+      : startTlsReloader({
+          certFile: tls.certFile,
+          keyFile: tls.keyFile,
+          current: { cert: tls.certPem, key: tls.keyPem },
+          apply: (pair) => data.setSecureContext(pair),
+          intervalMs: tls.reloadIntervalMs,
+          onReload: (result) => metrics.tlsReloads.inc({ result }),
+          onCertificate: (notAfter) => metrics.tlsCertificateNotAfter.set(notAfter),
+          log,
+        });
+  const { port } = await data.listen().catch((error: unknown) => {
+    tlsReloader?.stop();
+    throw error;
+  });
   const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
   state = undefined;
   log.info({ port, adminPort, coffers: registry.names() }, 'coffer-gateway listening');
@@ -172,6 +190,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     metrics,
     stop: async () => {
       state = 'draining';
+      tlsReloader?.stop();
       await data.close(config.server.shutdownGraceMs);
       await admin.close();
       await embedded?.close();

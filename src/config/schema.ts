@@ -306,6 +306,13 @@ function serverSchema(io: ConfigIo) {
       certFile: textFile(io, checkCertificate),
       /** PEM private key of the certificate (unencrypted). A secret. */
       keyFile: textFile(io, checkPrivateKey),
+      /**
+       * How often the two files are compared with what is served. Changes are also picked up at once
+       * through file-system events (including Kubernetes' `..data` symlink swap); this period is the
+       * safety net. A changed pair is served once it parses and matches; a bad one keeps the current
+       * certificate (warning + `coffer_gateway_tls_reloads_total{result="failure"}`).
+       */
+      reloadIntervalMs: int(1000, 3_600_000).default(10_000),
     })
     .superRefine((value, ctx) => {
       try {
@@ -316,7 +323,8 @@ function serverSchema(io: ConfigIo) {
         problem(ctx, 'does not match the certificate in certFile', ['keyFile']);
       }
     }, whenValid('certFile', 'keyFile'))
-    .transform(({ certFile, keyFile }) => ({
+    .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
+      reloadIntervalMs,
       certFile: certFile.path,
       keyFile: keyFile.path,
       /** The certificate chain read from certFile. */

@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Readable, Duplex } from 'node:stream';
 import type { Action } from '../auth/principal';
@@ -80,6 +80,8 @@ export interface GatewayServer {
   close(graceMs: number): Promise<void>;
   /** Requests whose handler or response has not finished. */
   inFlight(): number;
+  /** Serves `pair` to new TLS handshakes (established connections keep theirs). Throws without TLS. */
+  setSecureContext(pair: { readonly cert: string; readonly key: string }): void;
 }
 
 const newId = (): string => randomBytes(16).toString('hex');
@@ -369,6 +371,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   return {
     server,
     inFlight: () => inFlight,
+    setSecureContext: (pair) => {
+      if (!config.tls) throw new Error('The data-plane listener does not serve TLS.');
+      (server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+    },
     listen: () =>
       new Promise((resolve, reject) => {
         const onError = (error: Error): void => reject(error);

@@ -30,21 +30,21 @@ export type CosAnswer = CosResponse | 'reset';
 export const md5Etag = (data: Buffer): string => `"${createHash('md5').update(data).digest('hex')}"`;
 
 /** A signed request, nothing attached: the caller handles the response (e.g. to stop reading it). */
-export function signedRequest(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], length = 0): ClientRequest {
+export function signedRequest(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], length = 0, headers: Record<string, string> = {}): ClientRequest {
   const host = `127.0.0.1:${target.port}`;
   const now = Math.floor(Date.now() / 1000);
   const pathname = `/${target.coffer}/${key}`;
   const { authorization } = signCosRequest({ method, pathname, params, headers: [['host', host]], secretId: target.secretId, secretKey: target.secretKey, keyTime: formatKeyTime(now - 60, now + 600) });
   const query = params.map(([n, v]) => (v === '' ? n : `${n}=${encodeURIComponent(v)}`)).join('&');
-  return request({ host: '127.0.0.1', port: target.port, method, path: `${pathname}${query ? `?${query}` : ''}`, headers: { host, authorization, 'content-length': String(length) }, agent: false });
+  return request({ host: '127.0.0.1', port: target.port, method, path: `${pathname}${query ? `?${query}` : ''}`, headers: { ...headers, host, authorization, 'content-length': String(length) }, agent: false });
 }
 
 /**
  * Starts a signed request whose body the caller writes (`req.write` / `req.end`) with `Content-Length:
  * length`; `done` settles with the answer or 'reset'.
  */
-export function openCos(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], length = 0): { req: ClientRequest; done: Promise<CosAnswer> } {
-  const req = signedRequest(target, method, key, params, length);
+export function openCos(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], length = 0, headers: Record<string, string> = {}): { req: ClientRequest; done: Promise<CosAnswer> } {
+  const req = signedRequest(target, method, key, params, length, headers);
   const done = new Promise<CosAnswer>((resolve) => {
     req.on('response', (res) => {
       const chunks: Buffer[] = [];

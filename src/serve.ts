@@ -144,11 +144,16 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
           }),
   });
 
-  const registry = createCofferRegistry(definitions, new DataKeyCache({
-      maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000,
-      maxEntries: config.kms.dataKeyCacheMaxEntries,
-      onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
-    }), {
+  // Either setting at 0 disables the cache (documented in the schema): every unwrap then goes to KMS.
+  const cacheEnabled = config.kms.dataKeyCacheMaxAgeSeconds > 0 && config.kms.dataKeyCacheMaxEntries > 0;
+  const dataKeyCache = cacheEnabled
+    ? new DataKeyCache({
+        maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000,
+        maxEntries: config.kms.dataKeyCacheMaxEntries,
+        onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
+      })
+    : undefined;
+  const registry = createCofferRegistry(definitions, dataKeyCache, {
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
     decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
   });

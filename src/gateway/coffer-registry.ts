@@ -23,7 +23,8 @@ export interface CofferDefinition {
   readonly keysFor: (sessionName: string) => KeyProvider;
 }
 
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore } = {}): CofferResolver & { names(): string[] } {
+/** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore } = {}): CofferResolver & { names(): string[] } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
   return {
@@ -40,7 +41,7 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
           store: (options.decorateStore ?? ((s: UploadStore) => s))(definition.storeFor(principal.sessionName)),
           layout: upstreamLayout(definition.prefix ?? ''),
           // One cache for all coffers, scoped per coffer: a wrapped key is only ever unwrapped in its own coffer's scope.
-          keys: cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
+          keys: cache === undefined ? inner : cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
           minPartSize: definition.minPartSize,
           maxPartSize: definition.maxPartSize,
         };

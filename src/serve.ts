@@ -24,7 +24,7 @@ import { createMetrics, type GatewayMetrics } from './observability/metrics';
 import { createGatewayServer } from './http/gateway-server';
 import { startTlsReloader } from './http/tls-reloader';
 import { MultipartService } from './upload/multipart-service';
-import { createUpstreamCoffer } from './gateway/upstream-coffer';
+import { createUpstreamCoffer, type UpstreamCofferDeps } from './gateway/upstream-coffer';
 
 export interface RunningGateway {
   readonly port: number;
@@ -82,10 +82,10 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
   }
   // Metrics and logs come in through hooks, so src/roles, src/keys and src/auth stay free of prom-client.
-  const roleEvents = {
-    onAssumeRole: ({ coffer, result }: { coffer: string; result: 'ok' | 'error' }) => metrics.assumeRoleCalls.inc({ coffer, result }),
-    onLookup: ({ coffer, outcome }: { coffer: string; outcome: string }) => metrics.roleCredentialLookups.inc({ coffer, outcome }),
-    onRefreshFailure: ({ coffer, reason, servingCached }: { coffer: string; reason: string; servingCached: boolean }) =>
+  const roleEvents: UpstreamCofferDeps['roleEvents'] = {
+    onAssumeRole: ({ coffer, result }) => metrics.assumeRoleCalls.inc({ coffer, result }),
+    onLookup: ({ coffer, outcome }) => metrics.roleCredentialLookups.inc({ coffer, outcome }),
+    onRefreshFailure: ({ coffer, reason, servingCached }) =>
       log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
   };
   for (const [name, coffer] of Object.entries(config.coffers)) {

@@ -19,11 +19,13 @@ import { DataKeyCache } from './keys/data-key-cache';
 import { createLocalKeyring } from './keys/local-keyring';
 import { createLogger, type Logger } from './observability/logger';
 import { countingKeyProvider } from './observability/counting-key-provider';
+import { trackingUploadStore } from './observability/tracking-upload-store';
 import { createMetrics, type GatewayMetrics } from './observability/metrics';
 import { createGatewayServer } from './http/gateway-server';
+import { startTlsReloader } from './http/tls-reloader';
 import { MultipartService } from './upload/multipart-service';
 import { ObjectService } from './objects/object-service';
-import { createUpstreamCoffer } from './gateway/upstream-coffer';
+import { createUpstreamCoffer, type UpstreamCofferDeps } from './gateway/upstream-coffer';
 
 export interface RunningGateway {
   readonly port: number;
@@ -81,8 +83,15 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     };
     credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
   }
+  // Metrics and logs come in through hooks, so src/roles, src/keys and src/auth stay free of prom-client.
+  const roleEvents: UpstreamCofferDeps['roleEvents'] = {
+    onAssumeRole: ({ coffer, result }) => metrics.assumeRoleCalls.inc({ coffer, result }),
+    onLookup: ({ coffer, outcome }) => metrics.roleCredentialLookups.inc({ coffer, outcome }),
+    onRefreshFailure: ({ coffer, reason, servingCached }) =>
+      log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
+  };
   for (const [name, coffer] of Object.entries(config.coffers)) {
-    definitions.push(createUpstreamCoffer(name, coffer, config, { localKeys }));
+    definitions.push(createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
   }
 
   const jwt = config.auth.jwt;
@@ -117,7 +126,16 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
                       ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string })),
                     ],
                   },
-              { now },
+              {
+                now,
+                onJwksEvent: (event) => {
+                  if (event.type === 'refreshed') metrics.jwksFetches.inc({ result: 'ok' });
+                  if (event.type === 'refresh-failed') {
+                    metrics.jwksFetches.inc({ result: 'error' });
+                    log.warn({ reason: event.reason }, 'JWKS fetch failed; the previous key set stays in use');
+                  }
+                },
+              },
             ),
             algorithms: jwt.algorithms,
             issuer: jwt.issuer,
@@ -128,8 +146,18 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
           }),
   });
 
-  const registry = createCofferRegistry(definitions, new DataKeyCache({ maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000, maxEntries: config.kms.dataKeyCacheMaxEntries }), {
+  // Either setting at 0 disables the cache (documented in the schema): every unwrap then goes to KMS.
+  const cacheEnabled = config.kms.dataKeyCacheMaxAgeSeconds > 0 && config.kms.dataKeyCacheMaxEntries > 0;
+  const dataKeyCache = cacheEnabled
+    ? new DataKeyCache({
+        maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000,
+        maxEntries: config.kms.dataKeyCacheMaxEntries,
+        onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
+      })
+    : undefined;
+  const registry = createCofferRegistry(definitions, dataKeyCache, {
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
+    decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
   });
   const handle = createCdcsHandler({
     authenticate,
@@ -140,10 +168,27 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     metrics,
     log,
   });
-  const data = createGatewayServer({ server: config.server, handle, logger: log });
+  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc() });
   let state: string | undefined = 'starting';
   const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state } });
-  const { port } = await data.listen();
+  const tls = config.server.tls;
+  const tlsReloader =
+    tls === undefined
+      ? undefined
+      : startTlsReloader({
+          certFile: tls.certFile,
+          keyFile: tls.keyFile,
+          current: { cert: tls.certPem, key: tls.keyPem },
+          apply: (pair) => data.setSecureContext(pair),
+          intervalMs: tls.reloadIntervalMs,
+          onReload: (result) => metrics.tlsReloads.inc({ result }),
+          onCertificate: (notAfter) => metrics.tlsCertificateNotAfter.set(notAfter),
+          log,
+        });
+  const { port } = await data.listen().catch((error: unknown) => {
+    tlsReloader?.stop();
+    throw error;
+  });
   const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
   state = undefined;
   log.info({ port, adminPort, coffers: registry.names() }, 'coffer-gateway listening');
@@ -154,6 +199,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     metrics,
     stop: async () => {
       state = 'draining';
+      tlsReloader?.stop();
       await data.close(config.server.shutdownGraceMs);
       await admin.close();
       await embedded?.close();

@@ -8,7 +8,7 @@ import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError } from './config-error';
 import { applyEnvOverrides, describeSchema, fieldNames, pathKey, schemaAt, type ConfigPath } from './env-overrides';
-import { createConfigSchema, REDACTED, SECRET_FIELD_NAMES, type GatewayConfig } from './schema';
+import { createConfigSchema, REDACTED, SECRET_FIELD_NAMES, UNSUPPORTED_FIELDS, type GatewayConfig } from './schema';
 
 export interface LoadConfigOptions {
   /** Configuration file (YAML or JSON). Default: env `COFFER_CONFIG`; none → the embedded preset. */
@@ -171,7 +171,9 @@ function formatIssues(issues: readonly z.core.$ZodIssue[], schema: z.ZodType, or
     if (issue.code === 'unrecognized_keys') {
       for (const key of issue.keys) {
         const path = [...issue.path, key];
-        out.push(`${formatPath(path)}: unknown key${suggestion(schema, issue.path, key)}${originNote(origins, path)}`);
+        // A field that is refused on purpose gets its reason, not a bare "unknown key".
+        const unsupported = UNSUPPORTED_FIELDS.get(path.filter((s) => typeof s === 'string').join('.'));
+        out.push(`${formatPath(path)}: ${unsupported ?? `unknown key${suggestion(schema, issue.path, key)}`}${originNote(origins, path)}`);
       }
     } else if (issue.code === 'invalid_key') {
       const inner = issue.issues[0]?.message ?? 'is not a valid name';

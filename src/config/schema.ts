@@ -5,9 +5,10 @@
  *
  * `...File` fields name files that are read while the configuration loads (through the injected
  * `ConfigIo`), so a missing or unreadable file is reported together with every other problem. The
- * parsed configuration carries the file content next to the path (`secretKey`, `hmacSecret`,
- * `certPem`/`keyPem`, …); the runtime never needs to read those files again, except the JWKS bearer
- * token file, which rotates (Kubernetes projected tokens) and is re-read on every JWKS fetch.
+ * parsed configuration carries the file content next to the path (`secretKey`, `certPem`/`keyPem`,
+ * …); the runtime never needs to read those files again, except the JWKS bearer token file, which
+ * rotates (Kubernetes projected tokens) and is re-read on every JWKS fetch, and the TLS certificate
+ * and key, which are watched and reloaded when they change (src/http/tls-reloader.ts).
  *
  * Messages written here never include a configured value: several fields hold secrets.
  */
@@ -22,7 +23,7 @@ export const GiB = 1024 * MiB;
 /** What secrets are replaced with by `redactConfig`. */
 export const REDACTED = '[redacted]';
 /** Names of the parsed-configuration fields that hold secret values (redacted by `redactConfig`). */
-export const SECRET_FIELD_NAMES: ReadonlySet<string> = new Set(['secretKey', 'secretAccessKey', 'hmacSecret', 'keyPem']);
+export const SECRET_FIELD_NAMES: ReadonlySet<string> = new Set(['secretKey', 'secretAccessKey', 'keyPem']);
 
 export const DEMO_DEFAULT_COFFER = 'demo-1250000000';
 
@@ -305,6 +306,13 @@ function serverSchema(io: ConfigIo) {
       certFile: textFile(io, checkCertificate),
       /** PEM private key of the certificate (unencrypted). A secret. */
       keyFile: textFile(io, checkPrivateKey),
+      /**
+       * How often the two files are compared with what is served. Changes are also picked up at once
+       * through file-system events (including Kubernetes' `..data` symlink swap); this period is the
+       * safety net. A changed pair is served once it parses and matches; a bad one keeps the current
+       * certificate (warning + `coffer_gateway_tls_reloads_total{result="failure"}`).
+       */
+      reloadIntervalMs: int(1000, 3_600_000).default(10_000),
     })
     .superRefine((value, ctx) => {
       try {
@@ -315,7 +323,8 @@ function serverSchema(io: ConfigIo) {
         problem(ctx, 'does not match the certificate in certFile', ['keyFile']);
       }
     }, whenValid('certFile', 'keyFile'))
-    .transform(({ certFile, keyFile }) => ({
+    .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
+      reloadIntervalMs,
       certFile: certFile.path,
       keyFile: keyFile.path,
       /** The certificate chain read from certFile. */
@@ -339,6 +348,13 @@ function serverSchema(io: ConfigIo) {
        * nothing for this long is aborted with 400 RequestTimeout and the upstream request destroyed.
        */
       requestIdleTimeoutMs: int(1000, 3_600_000).default(60_000),
+      /**
+       * Write-side idle timeout (like nginx `send_timeout`): when a client reads nothing of a pending
+       * answer for this long — a GET it stopped consuming, an answer it never collects — the connection
+       * is reset and the upstream read feeding it released. Only counts while output is waiting, so
+       * a slow upstream or a long Complete never trips it.
+       */
+      responseIdleTimeoutMs: int(1000, 3_600_000).default(60_000),
       /** Time allowed to receive the complete request headers (Node `headersTimeout`; Slowloris guard). */
       headersTimeoutMs: int(1000, 600_000).default(20_000),
       /**
@@ -411,10 +427,24 @@ function accessKeySchema(io: ConfigIo) {
     }));
 }
 
+/**
+ * JWT verification is asymmetric only. The gateway verifies tokens somebody else issues (the Kubernetes
+ * API server, an identity provider): with an HMAC algorithm the verification key would also be a signing
+ * key, so the gateway — and anyone who can read its Secret mount — could mint tokens for any subject.
+ * Public keys also rule out algorithm-confusion attacks (an HS256 token "signed" with a published RSA
+ * key). The authenticator refuses HS* as well (src/auth/jwt-authenticator.ts); the schema says so first.
+ */
 const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA', 'Ed25519'] as const;
-const HMAC_ALGORITHMS = ['HS256', 'HS384', 'HS512'] as const;
-export type JwtAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number] | (typeof HMAC_ALGORITHMS)[number];
-const isHmac = (alg: string) => alg.startsWith('HS');
+export type JwtAlgorithm = (typeof ASYMMETRIC_ALGORITHMS)[number];
+const UNSUPPORTED_SYMMETRIC = 'only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too)';
+
+/**
+ * Fields that existed once, or that people look for, and are refused with an explanation instead of a
+ * bare "unknown key" (dotted path of the object + key → message). load-config.ts uses it.
+ */
+export const UNSUPPORTED_FIELDS: ReadonlyMap<string, string> = new Map([
+  ['auth.jwt.hmacSecretFile', `is not supported: ${UNSUPPORTED_SYMMETRIC}; use jwks, keys or publicKeyFiles`],
+]);
 
 /** Which algorithms a public key can verify, by Node key type. */
 function algorithmsForKey(key: KeyObject): readonly string[] {
@@ -501,37 +531,36 @@ function jwtSchema(io: ConfigIo) {
       /** Accepted `aud` values; a token must carry at least one. */
       audiences: z.array(z.string().min(1, 'must not be empty')).min(1, 'must list at least one audience'),
       /**
-       * Allow-list of signature algorithms. "none" is never accepted. HS256/384/512 only together
-       * with hmacSecretFile, and then only HMAC algorithms (a verifier never mixes symmetric and
-       * public keys, which rules out algorithm-confusion attacks).
+       * Allow-list of signature algorithms: asymmetric only (see ASYMMETRIC_ALGORITHMS for why).
+       * "none" and HS256/384/512 are refused.
        */
       algorithms: z
-        .array(z.enum([...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS], { error: `must be one of ${[...ASYMMETRIC_ALGORITHMS, ...HMAC_ALGORITHMS].join(', ')} ("none" is never accepted)` }))
+        .array(
+          z.enum(ASYMMETRIC_ALGORITHMS, {
+            error: (issue) =>
+              typeof issue.input === 'string' && /^HS(256|384|512)$/.test(issue.input)
+                ? `${issue.input} is not supported: ${UNSUPPORTED_SYMMETRIC}`
+                : `must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} ("none" is never accepted)`,
+          }),
+        )
         .min(1, 'must list at least one algorithm'),
       /** Leeway for exp/nbf/iat checks. */
       clockToleranceSeconds: int(0, 300).default(30),
-      /** Key source 1 of 4: a JWKS endpoint. */
+      /** Key source 1 of 3: a JWKS endpoint. */
       jwks: jwks.optional(),
-      /** Key source 2 of 4: inline public JWKs. */
+      /** Key source 2 of 3: inline public JWKs. */
       keys: z.array(jwkSchema()).min(1, 'must list at least one key').optional(),
-      /** Key source 3 of 4: PEM public key (SPKI) or certificate files. */
+      /** Key source 3 of 3: PEM public key (SPKI) or certificate files. */
       publicKeyFiles: z.array(textFile(io, checkPublicKey)).min(1, 'must list at least one file').optional(),
-      /** Key source 4 of 4: a file holding a shared HMAC secret (≥ 32 bytes) for HS* algorithms. */
-      hmacSecretFile: secretFile(io, 32).optional(),
       /** Which tokens get which grants; a token matching several rules gets the union. */
       rules: z.array(rule).min(1, 'must list at least one rule (without rules no token is authorized)'),
     })
     .superRefine((jwt, ctx) => {
-      const sources = (['jwks', 'keys', 'publicKeyFiles', 'hmacSecretFile'] as const).filter((s) => jwt[s] !== undefined);
+      const sources = (['jwks', 'keys', 'publicKeyFiles'] as const).filter((s) => jwt[s] !== undefined);
       if (sources.length !== 1) {
-        problem(ctx, sources.length === 0 ? 'set exactly one key source: jwks, keys, publicKeyFiles or hmacSecretFile' : `set exactly one key source, not ${sources.join(' and ')}`);
+        problem(ctx, sources.length === 0 ? 'set exactly one key source: jwks, keys or publicKeyFiles' : `set exactly one key source, not ${sources.join(' and ')}`);
         return;
       }
-      const hmac = jwt.hmacSecretFile !== undefined;
-      jwt.algorithms.forEach((alg, i) => {
-        if (hmac && !isHmac(alg)) problem(ctx, `${alg} cannot be used with hmacSecretFile (only HS256, HS384, HS512)`, ['algorithms', i]);
-        if (!hmac && isHmac(alg)) problem(ctx, `${alg} needs hmacSecretFile as the key source (symmetric algorithms are never mixed with public keys)`, ['algorithms', i]);
-      });
       const checkKey = (key: KeyObject, path: PropertyKey[]) => {
         if (!algorithmsForKey(key).some((alg) => jwt.algorithms.includes(alg as JwtAlgorithm))) {
           problem(ctx, 'cannot verify any of auth.jwt.algorithms (key type and algorithms do not match)', path);
@@ -539,21 +568,14 @@ function jwtSchema(io: ConfigIo) {
       };
       jwt.keys?.forEach((jwk, i) => checkKey(createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }), ['keys', i]));
       jwt.publicKeyFiles?.forEach((file, i) => checkKey(createPublicKey(file.content), ['publicKeyFiles', i]));
-    }, whenValid('jwks', 'keys', 'publicKeyFiles', 'hmacSecretFile', 'algorithms'))
-    .transform(({ publicKeyFiles, hmacSecretFile, ...rest }) => ({
+    }, whenValid('jwks', 'keys', 'publicKeyFiles', 'algorithms'))
+    .transform(({ publicKeyFiles, ...rest }) => ({
       ...rest,
       /** The configured key source. */
-      keySource: (rest.jwks !== undefined ? 'jwks' : rest.keys !== undefined ? 'keys' : publicKeyFiles !== undefined ? 'publicKeyFiles' : 'hmac') as
-        | 'jwks'
-        | 'keys'
-        | 'publicKeyFiles'
-        | 'hmac',
+      keySource: (rest.jwks !== undefined ? 'jwks' : rest.keys !== undefined ? 'keys' : 'publicKeyFiles') as 'jwks' | 'keys' | 'publicKeyFiles',
       publicKeyFiles: publicKeyFiles?.map((f) => f.path),
       /** PEM contents of publicKeyFiles, same order. */
       publicKeyPems: publicKeyFiles?.map((f) => f.content),
-      hmacSecretFile: hmacSecretFile?.path,
-      /** The HMAC secret read from hmacSecretFile (secret; redacted by redactConfig). */
-      hmacSecret: hmacSecretFile?.content,
     }));
 }
 

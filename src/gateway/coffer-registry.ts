@@ -25,7 +25,8 @@ export interface CofferDefinition {
   readonly keysFor: (sessionName: string) => KeyProvider;
 }
 
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider } = {}): CofferResolver & CofferDirectory & { names(): string[] } {
+/** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore } = {}): CofferResolver & CofferDirectory & { names(): string[] } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
   return {
@@ -40,10 +41,10 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
         const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
         context = {
           coffer,
-          store: definition.storeFor(principal.sessionName),
+          store: (options.decorateStore ?? ((s: UploadStore) => s))(definition.storeFor(principal.sessionName)),
           layout: upstreamLayout(definition.prefix ?? ''),
           // One cache for all coffers, scoped per coffer: a wrapped key is only ever unwrapped in its own coffer's scope.
-          keys: cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
+          keys: cache === undefined ? inner : cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
           minPartSize: definition.minPartSize,
           maxPartSize: definition.maxPartSize,
         };

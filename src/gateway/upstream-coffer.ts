@@ -8,11 +8,17 @@ import { createAwsKmsKeyProvider } from '../keys/aws-kms-key-provider';
 import type { KeyProvider } from '../keys/key-provider';
 import { awsCredentialProvider, type AwsCredentialIdentityProvider } from '../roles/aws-credential-provider';
 import type { RoleProvider } from '../roles/role-provider';
-import { createStsRoleProvider } from '../roles/sts-role-provider';
+import { createStsRoleProvider, type StsRoleProviderOptions } from '../roles/sts-role-provider';
 import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import type { CofferDefinition } from './coffer-registry';
 
-export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: { localKeys: (keyId: string) => KeyProvider }): CofferDefinition {
+export interface UpstreamCofferDeps {
+  readonly localKeys: (keyId: string) => KeyProvider;
+  /** Metrics and log hooks of the STS role provider (role.type sts). */
+  readonly roleEvents?: Pick<StsRoleProviderOptions, 'onAssumeRole' | 'onLookup' | 'onRefreshFailure'>;
+}
+
+export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: UpstreamCofferDeps): CofferDefinition {
   const upstreamCredentials = coffer.upstream.credentials;
   // The gateway's own credentials: configured for this upstream, else the AWS default chain (IRSA, instance role, env).
   const base: AwsCredentialIdentityProvider =
@@ -27,6 +33,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
           sts: { region: role.region ?? coffer.upstream.region, ...(role.endpoint === undefined ? {} : { endpoint: role.endpoint }), credentials: base, requestTimeoutMs: config.sts.requestTimeoutMs },
           retry: { maxAttempts: config.sts.maxAttempts },
           refreshWindowMs: config.roles.refreshBeforeExpirySeconds * 1000,
+          ...deps.roleEvents,
         })
       : { credentialsFor: async () => base() };
   const credentialsFor = (sessionName: string): AwsCredentialIdentityProvider => awsCredentialProvider(roles, { coffer: name, sessionName: role.type === 'sts' ? sessionName : role.type });

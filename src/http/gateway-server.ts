@@ -13,10 +13,13 @@
  *   (`writeContinue()` / `bodyGuard()`), so a refusal costs the client no body bytes.
  * - `renderError` is the one place errors become answers. Once headers are out, an error can only
  *   reset the connection: a client must never take a truncated answer for a complete one.
+ * - A client that stops reading its answer (output pending, nothing flushed for
+ *   `responseIdleTimeoutMs`) has its connection reset, which also ends the upstream read feeding it
+ *   (response-idle-guard.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
-import { createServer as createTlsServer } from 'node:https';
+import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Readable, Duplex } from 'node:stream';
 import type { Action } from '../auth/principal';
@@ -25,6 +28,7 @@ import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { renderError } from '../errors/render-error';
 import type { Logger } from '../observability/logger';
 import { bodyFramingOf, checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
+import { WriteStallTracker, sweepIntervalMs } from './response-idle-guard';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './request-target';
 import { actionOf, route, type Operation } from './route';
 
@@ -65,6 +69,8 @@ export interface GatewayServerOptions {
   readonly server: GatewayConfig['server'];
   readonly handle: GatewayHandler;
   readonly logger?: Logger;
+  /** Called when a connection is reset because its client stopped reading (the gateway counts these). */
+  readonly onResponseIdleTimeout?: () => void;
 }
 
 export interface GatewayServer {
@@ -74,6 +80,8 @@ export interface GatewayServer {
   close(graceMs: number): Promise<void>;
   /** Requests whose handler or response has not finished. */
   inFlight(): number;
+  /** Serves `pair` to new TLS handshakes (established connections keep theirs). Throws without TLS. */
+  setSecureContext(pair: { readonly cert: string; readonly key: string }): void;
 }
 
 const newId = (): string => randomBytes(16).toString('hex');
@@ -125,6 +133,23 @@ function clientErrorOf(error: NodeJS.ErrnoException): GatewayError {
   }
 }
 
+/**
+ * Ends a connection whose client stopped reading. A reset, not a FIN: a FIN would queue behind the
+ * unsent bytes, and the kernel would keep the orphaned socket probing the client's zero window.
+ * TLS sockets cannot be reset through their TLS handle; they are destroyed.
+ */
+function resetConnection(socket: Socket): void {
+  if (typeof socket.resetAndDestroy === 'function') {
+    try {
+      socket.resetAndDestroy();
+      return;
+    } catch {
+      // not a TCP handle (TLS): fall through
+    }
+  }
+  socket.destroy();
+}
+
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
@@ -138,6 +163,9 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const answeredSockets = new WeakSet<Duplex>();
   /** Every response not yet closed (also for TLS, where `sockets` holds the TCP sockets, not the TLS ones). */
   const liveResponses = new Map<ServerResponse, Duplex>();
+  const requestIds = new WeakMap<ServerResponse, string>();
+  const stalls = new WriteStallTracker(config.responseIdleTimeoutMs);
+  let sweeper: NodeJS.Timeout | undefined;
   let inFlight = 0;
   let drainWaiters: Array<() => void> = [];
   let closing: Promise<void> | undefined;
@@ -181,6 +209,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     activeResponse.set(req.socket, res);
     liveResponses.set(res, req.socket);
     const requestId = newId();
+    requestIds.set(res, requestId);
     const headers = headerRecord(req.rawHeaders);
     const traceId = traceIdOf(headers);
     const rawTarget = req.url ?? '';
@@ -323,15 +352,38 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     socket.once('close', () => clearTimeout(linger));
   });
 
+  /** Resets every connection whose pending output made no progress for responseIdleTimeoutMs. */
+  const sweep = (): void => {
+    const checked = new Set<Duplex>();
+    for (const [res, duplex] of liveResponses) {
+      if (checked.has(duplex)) continue; // pipelined responses share their socket
+      checked.add(duplex);
+      const socket = duplex as Socket;
+      if (socket.destroyed || !stalls.stalled(socket)) continue;
+      stalls.forget(socket);
+      log?.warn({ requestId: requestIds.get(res), pendingBytes: socket.writableLength, idleMs: config.responseIdleTimeoutMs }, 'the client stopped reading the response; connection reset');
+      options.onResponseIdleTimeout?.();
+      resetConnection(socket);
+    }
+  };
+  server.once('close', () => clearInterval(sweeper));
+
   return {
     server,
     inFlight: () => inFlight,
+    setSecureContext: (pair) => {
+      if (!config.tls) throw new Error('The data-plane listener does not serve TLS.');
+      (server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+    },
     listen: () =>
       new Promise((resolve, reject) => {
         const onError = (error: Error): void => reject(error);
         server.once('error', onError);
         server.listen({ port: config.port, host: config.host }, () => {
           server.off('error', onError);
+          clearInterval(sweeper);
+          sweeper = setInterval(sweep, sweepIntervalMs(config.responseIdleTimeoutMs));
+          sweeper.unref();
           resolve({ port: (server.address() as AddressInfo).port });
         });
       }),

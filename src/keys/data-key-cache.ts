@@ -21,6 +21,11 @@ export interface DataKeyCacheOptions {
   readonly maxEntries: number;
   /** Injected clock (ms); defaults to Date.now. */
   readonly now?: () => number;
+  /**
+   * Called on every lookup with its result (an expired entry is a miss); the gateway counts them. Gets
+   * no key material. Must not throw.
+   */
+  readonly onLookup?: (result: 'hit' | 'miss') => void;
 }
 
 export interface DataKeyCacheStats {
@@ -66,6 +71,7 @@ export class DataKeyCache {
   private readonly maxAgeMs: number;
   private readonly maxEntries: number;
   private readonly now: () => number;
+  private readonly onLookup: ((result: 'hit' | 'miss') => void) | undefined;
   private counters = { hits: 0, misses: 0, coalesced: 0, evictions: 0, expirations: 0 };
 
   constructor(options: DataKeyCacheOptions) {
@@ -73,6 +79,7 @@ export class DataKeyCache {
     this.maxAgeMs = options.maxAgeMs;
     this.maxEntries = Math.floor(options.maxEntries);
     this.now = options.now ?? Date.now;
+    this.onLookup = options.onLookup;
   }
 
   /** Returns a caller-owned copy, or undefined (counted as a miss). */
@@ -86,9 +93,11 @@ export class DataKeyCache {
       this.entries.delete(cacheKey);
       this.entries.set(cacheKey, entry);
       this.counters.hits++;
+      this.onLookup?.('hit');
       return Buffer.from(entry.key);
     }
     this.counters.misses++;
+    this.onLookup?.('miss');
     return undefined;
   }
 

@@ -17,6 +17,22 @@ export interface GatewayMetrics {
   /** Upstream bytes written a second time at Complete (staged parts copied, plus filler). */
   readonly completeCopiedBytes: Counter;
   readonly keyProviderCalls: Counter<'provider' | 'operation' | 'result'>;
+  /** Data-key cache lookups (each part upload and read of an upload or object looks up its data key). */
+  readonly dataKeyCacheLookups: Counter<'result'>;
+  /** STS AssumeRole operations (retries included) by coffer and result. */
+  readonly assumeRoleCalls: Counter<'coffer' | 'result'>;
+  /** Role-credential lookups by coffer and outcome (hit, miss, stale). */
+  readonly roleCredentialLookups: Counter<'coffer' | 'outcome'>;
+  /** JWKS fetches (not cooldown-skipped attempts) by result. */
+  readonly jwksFetches: Counter<'result'>;
+  /** TLS certificate reloads by result (success, failure). */
+  readonly tlsReloads: Counter<'result'>;
+  /** notAfter of the certificate currently served, unix seconds. */
+  readonly tlsCertificateNotAfter: Gauge;
+  /** Connections reset because the client stopped reading a response for server.responseIdleTimeoutMs. */
+  readonly responseIdleTimeouts: Counter;
+  /** Upstream GET bodies currently open. */
+  readonly upstreamReadStreams: Gauge;
 }
 
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
@@ -46,5 +62,18 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     keyProviderCalls: new Counter({ name: 'coffer_gateway_key_provider_calls_total', help: 'Calls that reached KMS or the local keyring (data-key cache misses and generations).', labelNames: ['provider', 'operation', 'result'], registers: [registry] }),
     completeCopiedBytes: new Counter({ name: 'coffer_gateway_complete_copied_bytes_total', help: 'Upstream bytes written a second time at Complete: staged parts copied into upstream parts, plus filler.', registers: [registry] }),
     integrityFailures: new Counter({ name: 'coffer_gateway_integrity_failures_total', help: 'Stored data that failed authentication, by reason.', labelNames: ['reason'], registers: [registry] }),
+    dataKeyCacheLookups: new Counter({ name: 'coffer_gateway_data_key_cache_lookups_total', help: 'Data-key cache lookups by result (hit, miss; an expired entry is a miss). Misses become key-provider Decrypt calls.', labelNames: ['result'], registers: [registry] }),
+    assumeRoleCalls: new Counter({ name: 'coffer_gateway_sts_assume_role_total', help: 'STS AssumeRole operations (retries included) by coffer and result (ok, error).', labelNames: ['coffer', 'result'], registers: [registry] }),
+    roleCredentialLookups: new Counter({
+      name: 'coffer_gateway_role_credentials_total',
+      help: 'Assumed-role credential lookups by coffer and outcome: hit (cached), miss (waited for AssumeRole), stale (cached credentials served after a failed refresh).',
+      labelNames: ['coffer', 'outcome'],
+      registers: [registry],
+    }),
+    jwksFetches: new Counter({ name: 'coffer_gateway_jwks_fetches_total', help: 'JWKS fetches by result (ok, error); a failed fetch keeps the previous key set.', labelNames: ['result'], registers: [registry] }),
+    tlsReloads: new Counter({ name: 'coffer_gateway_tls_reloads_total', help: 'Reloads of the data-plane TLS certificate after its files changed, by result (success, failure: the previous certificate stays).', labelNames: ['result'], registers: [registry] }),
+    tlsCertificateNotAfter: new Gauge({ name: 'coffer_gateway_tls_certificate_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the data-plane TLS certificate being served.', registers: [registry] }),
+    responseIdleTimeouts: new Counter({ name: 'coffer_gateway_response_idle_timeouts_total', help: 'Connections reset because the client read nothing of a pending response for server.responseIdleTimeoutMs.', registers: [registry] }),
+    upstreamReadStreams: new Gauge({ name: 'coffer_gateway_upstream_read_streams_open', help: 'Upstream GET bodies currently open; a value that stays up without traffic is a leak.', registers: [registry] }),
   };
 }

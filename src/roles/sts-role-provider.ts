@@ -78,6 +78,21 @@ export interface RefreshFailureEvent {
   readonly servingCached: boolean;
 }
 
+/** One AssumeRole operation (its retries included) finished. No credentials in it. */
+export interface AssumeRoleEvent {
+  readonly coffer: string;
+  readonly result: 'ok' | 'error';
+  /** The failure's classification (throttled, access-denied, …) when result is error. */
+  readonly reason?: string;
+}
+
+/**
+ * How one `credentialsFor` call was served: `hit` from the cache without waiting, `miss` after waiting
+ * for AssumeRole (whether it then succeeded or not), `stale` from the cache after the entry's latest
+ * refresh failed (the STS-outage tolerance at work; the credentials are still unexpired).
+ */
+export type CredentialLookupOutcome = 'hit' | 'miss' | 'stale';
+
 export interface StsRoleProviderOptions extends RetryHooks {
   readonly roles: Readonly<Record<string, RoleConfig>> | ((coffer: string) => RoleConfig | undefined);
   readonly sts: StsApi | StsClientOptions;
@@ -94,6 +109,10 @@ export interface StsRoleProviderOptions extends RetryHooks {
   readonly now?: () => number;
   /** Called (never throws into the caller) when a refresh fails; the gateway wires metrics here. */
   readonly onRefreshFailure?: (event: RefreshFailureEvent) => void;
+  /** Called after every AssumeRole operation; the gateway counts them by result. Never throws into the caller. */
+  readonly onAssumeRole?: (event: AssumeRoleEvent) => void;
+  /** Called once per `credentialsFor` call with how it was served. Never throws into the caller. */
+  readonly onLookup?: (event: { readonly coffer: string; readonly outcome: CredentialLookupOutcome }) => void;
 }
 
 export interface StsRoleProviderStats {
@@ -149,6 +168,14 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
 
   const entries = new Map<string, Entry>();
   const counters = { assumeRoleCalls: 0, refreshFailures: 0, staleServes: 0, hits: 0 };
+  /** Hooks feed metrics and logs; a faulty one must never turn into a request failure. */
+  const safely = <T>(hook: ((event: T) => void) | undefined, event: T): void => {
+    try {
+      hook?.(event);
+    } catch {
+      // ignored on purpose
+    }
+  };
 
   async function assume(role: RoleConfig, sessionName: string): Promise<CachedCredentials> {
     counters.assumeRoleCalls++;
@@ -190,6 +217,7 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
         entry.issuedAt = started;
         entry.refresh = undefined;
         entry.lastRefreshFailed = false;
+        safely(options.onAssumeRole, { coffer, result: 'ok' });
         return credentials;
       },
       (error: unknown) => {
@@ -199,11 +227,8 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
         counters.refreshFailures++;
         const servingCached = entry.credentials !== undefined && now() < entry.credentials.expiration.getTime();
         const reason = error instanceof GatewayError ? (error.reason ?? 'unknown') : 'unknown';
-        try {
-          options.onRefreshFailure?.({ coffer, roleArn: role.roleArn, reason, servingCached });
-        } catch {
-          // A faulty hook must not turn a tolerated refresh failure into a request failure.
-        }
+        safely(options.onAssumeRole, { coffer, result: 'error', reason });
+        safely(options.onRefreshFailure, { coffer, roleArn: role.roleArn, reason, servingCached });
         throw error;
       },
     );
@@ -230,9 +255,16 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
     return entry;
   }
 
-  const serveCached = (entry: Entry, credentials: CachedCredentials): RoleCredentials => {
+  const serveCached = (entry: Entry, coffer: string, credentials: CachedCredentials): RoleCredentials => {
     if (entry.lastRefreshFailed) counters.staleServes++;
+    safely(options.onLookup, { coffer, outcome: entry.lastRefreshFailed ? 'stale' : 'hit' });
     return { ...credentials };
+  };
+
+  /** Waits for the entry's refresh; the caller had no usable cached credentials, so this is a miss. */
+  const waitFor = async (pending: Promise<CachedCredentials>, coffer: string): Promise<RoleCredentials> => {
+    safely(options.onLookup, { coffer, outcome: 'miss' });
+    return { ...(await pending) };
   };
 
   return {
@@ -247,23 +279,28 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
 
       if (cached && t < refreshAt(entry, cached)) {
         counters.hits++;
+        safely(options.onLookup, { coffer: request.coffer, outcome: 'hit' });
         return { ...cached };
       }
       if (cached && t < cached.expiration.getTime()) {
         // Inside the refresh window with valid credentials.
         if (!entry.refresh && t >= entry.retryNotBefore) startRefresh(entry, request.coffer, role, sessionName);
         const pending = entry.refresh;
-        if (!pending || cached.expiration.getTime() - t > minRemainingMs) return serveCached(entry, cached);
+        if (!pending || cached.expiration.getTime() - t > minRemainingMs) return serveCached(entry, request.coffer, cached);
+        // Counted once the refresh settled: a waiter that ends up on the cached credentials is a stale serve.
+        let refreshed: CachedCredentials;
         try {
-          return { ...(await pending) };
+          refreshed = await pending;
         } catch (error) {
-          if (now() < cached.expiration.getTime()) return serveCached(entry, cached);
+          if (now() < cached.expiration.getTime()) return serveCached(entry, request.coffer, cached);
+          safely(options.onLookup, { coffer: request.coffer, outcome: 'miss' });
           throw error;
         }
+        safely(options.onLookup, { coffer: request.coffer, outcome: 'miss' });
+        return { ...refreshed };
       }
       // Nothing cached or expired: everyone waits for the one refresh.
-      const pending = entry.refresh ?? startRefresh(entry, request.coffer, role, sessionName);
-      return { ...(await pending) };
+      return waitFor(entry.refresh ?? startRefresh(entry, request.coffer, role, sessionName), request.coffer);
     },
     stats(): StsRoleProviderStats {
       return { ...counters, entries: entries.size };

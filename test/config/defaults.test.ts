@@ -14,6 +14,7 @@ describe('defaults', () => {
       adminHost: '127.0.0.1',
       adminPort: 9090,
       requestIdleTimeoutMs: 60_000,
+      responseIdleTimeoutMs: 60_000,
       headersTimeoutMs: 20_000,
       requestTimeoutMs: 0,
       keepAliveTimeoutMs: 5_000,

@@ -143,8 +143,8 @@ describe('the loaded configuration', () => {
     config.auth.jwt = {
       issuer: 'https://issuer.example',
       audiences: ['gw'],
-      algorithms: ['HS256'],
-      hmacSecretFile: '/s/hmac',
+      algorithms: ['ES256'],
+      jwks: { url: 'https://issuer.example/jwks', tokenFile: '/s/jwks-token' },
       rules: [{ subject: 'svc', grants: [{ coffer: '*', actions: ['read'] }] }],
     };
     config.demo = { enabled: true, secretId: 'AKIDdemo', secretKey: 'demo-secret-key-0123456789' };
@@ -152,19 +152,19 @@ describe('the loaded configuration', () => {
     config.coffers['other-1250000000'] = config.coffers['demo-1250000000'];
     delete config.coffers['demo-1250000000'];
     config.auth.accessKeys[0].grants[0].coffer = 'other-1250000000';
-    const hmac = 'h'.repeat(40);
-    const loaded = load(config, { files: { '/tls/crt': fixture('tls.crt'), '/tls/key': fixture('tls.key'), '/s/hmac': hmac } });
+    const loaded = load(config, { files: { '/tls/crt': fixture('tls.crt'), '/tls/key': fixture('tls.key'), '/s/jwks-token': 'jwks-bearer-token-0123456789' } });
     const redacted = redactConfig(loaded);
     const text = JSON.stringify(redacted);
-    for (const secret of [INLINE_SECRET, 'minio-secret-0123', hmac, 'demo-secret-key-0123456789', 'PRIVATE KEY']) {
+    for (const secret of [INLINE_SECRET, 'minio-secret-0123', 'demo-secret-key-0123456789', 'PRIVATE KEY']) {
       expect(JSON.stringify(loaded)).toContain(secret);
       expect(text).not.toContain(secret);
     }
     expect(redacted.auth.accessKeys[0]?.secretKey).toBe(REDACTED);
     expect(redacted.auth.accessKeys[0]?.secretId).toBe('AKIDtest');
     expect(redacted.coffers['other-1250000000']?.upstream.credentials?.secretAccessKey).toBe(REDACTED);
-    expect(redacted.auth.jwt?.hmacSecret).toBe(REDACTED);
-    expect(redacted.auth.jwt?.hmacSecretFile).toBe('/s/hmac');
+    // The JWKS bearer token is re-read from its file at every fetch: only the path is in the configuration.
+    expect(text).not.toContain('jwks-bearer-token-0123456789');
+    expect(redacted.auth.jwt?.jwks?.tokenFile).toBe('/s/jwks-token');
     expect(redacted.server.tls?.keyPem).toBe(REDACTED);
     expect(redacted.server.tls?.certPem).toBe(fixture('tls.crt'));
     expect(redacted.demo.secretKey).toBe(REDACTED);

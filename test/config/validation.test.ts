@@ -128,26 +128,31 @@ describe('auth', () => {
     });
   });
 
-  test('algorithm allow-list: no "none", HS* only with an HMAC secret, never mixed', () => {
+  test('algorithm allow-list: asymmetric only, no "none", HS* refused with the reason', () => {
     expect(problemsOf(() => load(withJwt({ ...jwtBase(), algorithms: ['none'] })))).toEqual([
       expect.stringMatching(/^auth\.jwt\.algorithms\[0\]: must be one of RS256, .*\("none" is never accepted\)$/),
     ]);
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), algorithms: ['ES256', 'HS256'] })))).toEqual([
-      'auth.jwt.algorithms[1]: HS256 needs hmacSecretFile as the key source (symmetric algorithms are never mixed with public keys)',
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), algorithms: ['ES256', 'HS256', 'HS512'] })))).toEqual([
+      'auth.jwt.algorithms[1]: HS256 is not supported: only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too)',
+      'auth.jwt.algorithms[2]: HS512 is not supported: only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too)',
     ]);
-    const hmac = { ...jwtBase(), jwks: undefined, hmacSecretFile: '/s/hmac', algorithms: ['HS256', 'RS256'] };
+  });
+
+  test('hmacSecretFile is refused with the reason, not as a bare unknown key', () => {
+    const hmac = { ...jwtBase(), jwks: undefined, hmacSecretFile: '/s/hmac', algorithms: ['HS256'] };
     expect(problemsOf(() => load(withJwt(hmac), { files: { '/s/hmac': 'x'.repeat(32) } }))).toEqual([
-      'auth.jwt.algorithms[1]: RS256 cannot be used with hmacSecretFile (only HS256, HS384, HS512)',
+      'auth.jwt.algorithms[0]: HS256 is not supported: only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too)',
+      'auth.jwt.hmacSecretFile: is not supported: only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too); use jwks, keys or publicKeyFiles',
     ]);
-    expect(problemsOf(() => load(withJwt({ ...hmac, algorithms: ['HS256'] }), { files: { '/s/hmac': 'x'.repeat(31) } }))).toEqual([
-      'auth.jwt.hmacSecretFile: the secret in file "/s/hmac" is too short (at least 32 bytes)',
+    // Next to a valid key source it is still refused (never silently ignored).
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), hmacSecretFile: '/s/hmac' }), { files: { '/s/hmac': 'x'.repeat(32) } }))).toEqual([
+      'auth.jwt.hmacSecretFile: is not supported: only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too); use jwks, keys or publicKeyFiles',
     ]);
-    expect(load(withJwt({ ...hmac, algorithms: ['HS256'] }), { files: { '/s/hmac': 'x'.repeat(32) } }).auth.jwt?.keySource).toBe('hmac');
   });
 
   test('exactly one key source', () => {
     expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined })))).toEqual([
-      'auth.jwt: set exactly one key source: jwks, keys, publicKeyFiles or hmacSecretFile',
+      'auth.jwt: set exactly one key source: jwks, keys or publicKeyFiles',
     ]);
     expect(problemsOf(() => load(withJwt({ ...jwtBase(), publicKeyFiles: ['/k.pub'] }), { files: { '/k.pub': fixture('jwt-signing.pub') } }))).toEqual([
       'auth.jwt: set exactly one key source, not jwks and publicKeyFiles',

@@ -4,19 +4,17 @@
  * is reset — its partial bytes never replace the stored version — and a new gateway on the same
  * upstream sees exactly the parts that were acknowledged.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { request, type ClientRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/serve';
+import { listedEtags, md5Etag as md5, openCos, sendCos, type CosTarget } from '../support/cos-http-client';
 
 const MiB = 1024 * 1024;
 const COFFER = 'demo-1250000000';
-const md5 = (b: Buffer): string => `"${createHash('md5').update(b).digest('hex')}"`;
 
 let directory: string;
 beforeAll(() => {
@@ -41,34 +39,14 @@ function start(): Promise<RunningGateway> {
   );
 }
 
-function open(gateway: RunningGateway, method: string, key: string, params: Array<[string, string]>, length: number): { req: ClientRequest; done: Promise<{ status: number; body: string; etag?: string } | 'reset'> } {
-  const host = `127.0.0.1:${gateway.port}`;
-  const now = Math.floor(Date.now() / 1000);
-  const { authorization } = signCosRequest({ method, pathname: `/${COFFER}/${key}`, params, headers: [['host', host]], secretId: 'AKIDdrain', secretKey: 'drain-secret-key-0123456789', keyTime: formatKeyTime(now - 60, now + 600) });
-  const query = params.map(([n, v]) => (v === '' ? n : `${n}=${v}`)).join('&');
-  const req = request({ host: '127.0.0.1', port: gateway.port, method, path: `/${COFFER}/${key}${query ? `?${query}` : ''}`, headers: { host, authorization, 'content-length': String(length) } });
-  const done = new Promise<{ status: number; body: string; etag?: string } | 'reset'>((resolve) => {
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode as number, body: Buffer.concat(chunks).toString('utf8'), etag: res.headers.etag }));
-      res.on('error', () => resolve('reset'));
-    });
-    req.on('error', () => resolve('reset'));
-  });
-  return { req, done };
-}
-
-async function send(gateway: RunningGateway, method: string, key: string, params: Array<[string, string]>, body: Buffer = Buffer.alloc(0)) {
-  const call = open(gateway, method, key, params, body.length);
-  call.req.end(body);
-  return call.done;
-}
+const target = (gateway: RunningGateway): CosTarget => ({ port: gateway.port, coffer: COFFER, secretId: 'AKIDdrain', secretKey: 'drain-secret-key-0123456789' });
+const open = (gateway: RunningGateway, method: string, key: string, params: Array<[string, string]>, length: number) => openCos(target(gateway), method, key, params, length);
+const send = (gateway: RunningGateway, method: string, key: string, params: Array<[string, string]>, body?: Buffer) => sendCos(target(gateway), method, key, params, body);
 
 test('drain: finished parts are kept, unfinished ones reset, readiness false at once', async () => {
   const first = await start();
-  const init = (await send(first, 'POST', 'drain.bin', [['uploads', '']])) as { body: string };
-  const uploadId = /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(init.body)?.[1] as string;
+  const init = (await send(first, 'POST', 'drain.bin', [['uploads', '']])) as { text: string };
+  const uploadId = /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(init.text)?.[1] as string;
   const v1 = randomBytes(6 * MiB);
   expect(((await send(first, 'PUT', 'drain.bin', [['partNumber', '1'], ['uploadId', uploadId]], v1)) as { status: number }).status).toBe(200);
 
@@ -92,9 +70,8 @@ test('drain: finished parts are kept, unfinished ones reset, readiness false at 
   // A fresh gateway on the same upstream: part 1 is still the first version, part 2 is there.
   const second = await start();
   try {
-    const listed = (await send(second, 'GET', 'drain.bin', [['uploadId', uploadId]])) as { body: string };
-    const etags = [...listed.body.matchAll(/<ETag>([^<]+)<\/ETag>/g)].map((m) => m[1]?.replace(/&quot;/g, '"'));
-    expect(etags).toEqual([md5(v1), md5(part2)]);
+    const listed = (await send(second, 'GET', 'drain.bin', [['uploadId', uploadId]])) as { text: string };
+    expect(listedEtags(listed.text)).toEqual([md5(v1), md5(part2)]);
   } finally {
     await second.stop();
   }

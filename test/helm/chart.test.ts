@@ -444,6 +444,12 @@ describe('chart and gateway schema agree', () => {
     expect(() => loadRenderedConfig(r.configText)).toThrow(/coffers\.archive-1250000000\.upstream\.bucket/);
   });
 
+  test('every data-plane setting of config.server reaches the gateway (e.g. responseIdleTimeoutMs)', () => {
+    const server = { requestIdleTimeoutMs: 30_000, responseIdleTimeoutMs: 15_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 4_000, maxConnections: 300, maxHeaderBytes: 32_768, acceptAbsoluteForm: false, shutdownGraceMs: 20_000 };
+    const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, server } } });
+    expect(loadRenderedConfig(r.configText).config.server).toMatchObject(server);
+  });
+
   test('the chart refuses a configuration that could never authorize a request', () => {
     const result = helmTemplate({ values: { config: { coffers: WITH_SECRETS.config.coffers }, keyring: WITH_SECRETS.keyring } });
     expect(result.ok).toBe(false);
@@ -483,6 +489,8 @@ describe('values.schema.json', () => {
     ['an invalid coffer name', { config: { coffers: { Bad_Name: { upstream: { endpoint: 'http://m:9000', bucket: 'bkt' }, kms: { type: 'aws-kms', keyId: 'alias/a' } } } } }, /config.coffers/],
     ['an unknown kms type', { config: { coffers: { 'a-1': { upstream: { endpoint: 'http://m:9000', bucket: 'bkt' }, kms: { type: 'vault', keyId: 'k' } } } } }, /type/],
     ['a bad log level', { config: { logging: { level: 'verbose' } } }, /config.logging.level/],
+    ['an HMAC JWT algorithm (asymmetric only)', { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['HS256'], jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } }, /config.auth.jwt.algorithms.0/],
+    ['an HMAC secret file', { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['RS256'], hmacSecretFile: '/s', jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } }, /Additional property hmacSecretFile is not allowed/],
     ['a secret reference without its key', { secrets: { accessKeys: [{ secretId: 'AKIDx01', existingSecret: 'x' }] } }, /key is required/],
     ['PORT in extraEnv', { extraEnv: [{ name: 'PORT', value: '1' }] }, /extraEnv/],
     ['a bad image digest', { image: { digest: 'latest' } }, /image.digest/],

@@ -441,7 +441,7 @@ describe('listener settings', () => {
     const fixtures = join(__dirname, '..', 'config', 'fixtures');
     const certFile = join(fixtures, 'tls.crt');
     const keyFile = join(fixtures, 'tls.key');
-    const tls = { certFile, keyFile, certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
+    const tls = { reloadIntervalMs: 10_000, certFile, keyFile, certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') };
     const { port } = await startGateway(echoHandler, { tls });
     const answer = await new Promise<Answer>((resolve, reject) => {
       const req = tlsRequest({ host: '127.0.0.1', port, path: `/${COFFER}/k`, rejectUnauthorized: false, agent: false }, (res) => {

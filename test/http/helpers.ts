@@ -13,6 +13,7 @@ export function serverConfig(overrides: Partial<GatewayConfig['server']> = {}): 
     adminHost: '127.0.0.1',
     adminPort: 0,
     requestIdleTimeoutMs: 60_000,
+    responseIdleTimeoutMs: 60_000,
     headersTimeoutMs: 20_000,
     requestTimeoutMs: 0,
     keepAliveTimeoutMs: 5_000,

@@ -111,6 +111,19 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     expect((await bAgain).equals(b.plaintext)).toBe(true);
   });
 
+  it('reports every lookup to onLookup: hits, misses, and an expired entry as a miss', () => {
+    let now = 0;
+    const results: string[] = [];
+    const cache = new DataKeyCache({ maxAgeMs: 100, maxEntries: 10, now: () => now, onLookup: (r) => results.push(r) });
+    expect(cache.get('k')).toBeUndefined();
+    cache.set('k', Buffer.alloc(32, 7));
+    expect(cache.get('k')?.equals(Buffer.alloc(32, 7))).toBe(true);
+    now = 100;
+    expect(cache.get('k')).toBeUndefined();
+    expect(results).toEqual(['miss', 'hit', 'miss']);
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 2, expirations: 1 });
+  });
+
   it('zeroes its private copy on eviction, expiry and clear', () => {
     let now = 0;
     const cache = new DataKeyCache({ maxAgeMs: 100, maxEntries: 1, now: () => now });

@@ -227,6 +227,35 @@ describe('STS failures', () => {
     expect((await p.credentialsFor(REQ)).accessKeyId).toBe(sts.issued[1]!.accessKeyId);
   });
 
+  it('metrics hooks: every lookup is a hit, miss or stale serve, every AssumeRole an ok or an error', async () => {
+    const assumed: Array<[string, string, string | undefined]> = [];
+    const lookups: string[] = [];
+    const p = provider({
+      refreshWindowMs: 10 * MIN,
+      refreshRetryMs: MIN,
+      retry: { maxAttempts: 1 },
+      onAssumeRole: (e) => assumed.push([e.coffer, e.result, e.reason]),
+      onLookup: (e) => lookups.push(`${e.coffer}:${e.outcome}`),
+    });
+    const cached = await p.credentialsFor(REQ); // cold: waits for AssumeRole
+    await p.credentialsFor(REQ); // fresh
+    expect(lookups).toEqual(['a:miss', 'a:hit']);
+    expect(assumed).toEqual([['a', 'ok', undefined]]);
+
+    sts.failAlways('ServiceUnavailable');
+    clock += 55 * MIN; // inside the refresh window: background refresh, cached ones served meanwhile
+    expect(await p.credentialsFor(REQ)).toEqual(cached);
+    await settle(() => assumed.length === 2);
+    expect(assumed[1]).toEqual(['a', 'error', 'unavailable']);
+    expect(await p.credentialsFor(REQ)).toEqual(cached); // after the failed refresh: stale
+    expect(lookups.slice(2)).toEqual(['a:hit', 'a:stale']);
+
+    // A hook that throws never fails the caller.
+    const q = provider({ onLookup: () => { throw new Error('hook'); }, onAssumeRole: () => { throw new Error('hook'); } });
+    sts.script.clear();
+    expect((await q.credentialsFor({ coffer: 'b', sessionName: 's' })).accessKeyId).toBe(sts.issued[1]!.accessKeyId);
+  });
+
   it('cold start with STS unreachable fails closed (unavailable)', async () => {
     await sts.close();
     const p = provider({ retry: { maxAttempts: 2 } });

@@ -268,3 +268,27 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
   };
   return keyring;
 }
+
+/** The local keyrings of one process: one per configured key id, all on the same directory. */
+export interface LocalKeyrings {
+  forKeyId(keyId: string): LocalKeyring;
+  /** Zeroes every master key held in memory. */
+  dispose(): void;
+}
+
+export function createLocalKeyrings(options: { readonly directory: string; readonly create: boolean }): LocalKeyrings {
+  const byId = new Map<string, LocalKeyring>();
+  return {
+    forKeyId(keyId: string): LocalKeyring {
+      let keyring = byId.get(keyId);
+      if (keyring === undefined) {
+        keyring = createLocalKeyring({ directory: options.directory, keyId, create: options.create });
+        byId.set(keyId, keyring);
+      }
+      return keyring;
+    },
+    dispose(): void {
+      for (const keyring of byId.values()) keyring.dispose();
+    },
+  };
+}

@@ -127,7 +127,7 @@ export async function decryptCommand(args: readonly string[], io: CliIo): Promis
         }
       } catch (error) {
         progress.done();
-        const where = toStdout ? 'stdout received only verified bytes' : `${output} was not created; ${output}.partial holds the verified bytes`;
+        const where = toStdout ? 'stdout received only verified bytes' : written.bytes === 0 ? `${output} was not created` : `${output} was not created; ${output}.partial holds the verified bytes`;
         io.stderr.write(`coffer-gateway decrypt: ${describeError(error)}\n  ${formatBytes(written.bytes)} (${written.bytes} bytes) verified and written before the failure; ${where}.\n`);
         return EXIT_FAILURE;
       }
@@ -161,6 +161,11 @@ async function writeFileVerified(file: string, plaintext: AsyncIterable<Buffer>,
     closed = true;
     await fs.rename(partial, file);
   } finally {
-    if (!closed) await handle.close().catch(() => undefined);
+    if (!closed) {
+      const size = (await handle.stat().catch(() => undefined))?.size;
+      await handle.close().catch(() => undefined);
+      // Nothing verified, nothing to keep: do not leave an empty file behind.
+      if (size === 0) await fs.rm(partial, { force: true });
+    }
   }
 }

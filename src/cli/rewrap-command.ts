@@ -61,10 +61,10 @@ const OPTIONS = {
   concurrency: { type: 'string' },
 } as const;
 
-type Outcome = { kind: 'rewrapped' } | { kind: 'skipped' } | { kind: 'would-rewrap'; from: string } | { kind: 'gone' } | { kind: 'failed'; reason: string };
+export type RewrapOutcome = { kind: 'rewrapped' } | { kind: 'skipped' } | { kind: 'would-rewrap'; from: string } | { kind: 'gone' } | { kind: 'failed'; reason: string };
 
 /** Raised for a manifest that cannot be rewrapped; reported and counted, the run goes on. */
-class ObjectFailure extends Error {}
+export class ObjectFailure extends Error {}
 
 async function readManifest(store: UploadStore, upstreamKey: string): Promise<Buffer | undefined> {
   let object;
@@ -88,7 +88,8 @@ async function readManifest(store: UploadStore, upstreamKey: string): Promise<Bu
   return Buffer.concat(chunks);
 }
 
-async function rewrapOne(opened: OpenedCoffer, store: UploadStore, key: string, target: string, dryRun: boolean): Promise<Outcome> {
+/** Rewraps one object's manifest (or says what it would do); exported for the concurrency tests. */
+export async function rewrapManifest(opened: OpenedCoffer, store: UploadStore, key: string, target: string, dryRun: boolean): Promise<RewrapOutcome> {
   const upstreamKey = opened.layout.manifest(key);
   const original = await readManifest(store, upstreamKey);
   if (original === undefined) return { kind: 'gone' };
@@ -165,9 +166,9 @@ export async function rewrapCommand(args: readonly string[], io: CliIo): Promise
     };
 
     const handle = async (key: string): Promise<void> => {
-      let outcome: Outcome;
+      let outcome: RewrapOutcome;
       try {
-        outcome = await rewrapOne(opened, store, key, target, dryRun);
+        outcome = await rewrapManifest(opened, store, key, target, dryRun);
       } catch (error) {
         outcome = { kind: 'failed', reason: error instanceof ObjectFailure ? error.message : describeError(error) };
       }

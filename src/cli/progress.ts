@@ -1,7 +1,7 @@
 /**
  * A one-line progress bar on stderr, drawn only when stderr is a terminal (a log file or a pipe gets
- * nothing, so scripts and CI see only the final summary). Hand-rolled: it is ~60 lines, and the npm
- * options (`cli-progress`, `progress`) add dependencies or are unmaintained for what is one `\r` line.
+ * nothing, so scripts and CI see only the final summary). Hand-rolled: one redrawn `\r` line does not
+ * justify a production dependency (README, "Command line", says which packages were considered).
  */
 import type { OutputStream } from './cli-io';
 

@@ -197,6 +197,7 @@ async function checkUpstream(checks: Checks, opened: OpenedCoffer, quick: boolea
     } catch (error) {
       throw failed(`cannot write ${key} to ${where}`, error);
     }
+    // Written: from here on the probe is deleted whatever else fails.
     try {
       let back: Buffer;
       try {

@@ -196,22 +196,26 @@ export async function rewrapCommand(args: readonly string[], io: CliIo): Promise
 
     // A bounded pool fed page by page: memory stays flat however many objects the prefix holds.
     const running = new Set<Promise<void>>();
-    let token: string | undefined;
-    do {
-      const page = await store.listObjects(opened.layout.manifestPrefix(prefix), { continuationToken: token, maxKeys: 1000 });
-      counts.listed += page.objects.length;
-      progress.total = counts.listed;
-      for (const object of page.objects) {
-        const key = opened.layout.keyOfManifest(object.key);
-        if (key === undefined) continue;
-        const task = handle(key).finally(() => running.delete(task));
-        running.add(task);
-        if (running.size >= concurrency) await Promise.race(running);
-      }
-      token = page.isTruncated ? page.nextContinuationToken : undefined;
-    } while (token !== undefined);
-    await Promise.all(running);
-    progress.done();
+    try {
+      let token: string | undefined;
+      do {
+        const page = await store.listObjects(opened.layout.manifestPrefix(prefix), { continuationToken: token, maxKeys: 1000 });
+        counts.listed += page.objects.length;
+        progress.total = counts.listed;
+        for (const object of page.objects) {
+          const key = opened.layout.keyOfManifest(object.key);
+          if (key === undefined) continue;
+          const task = handle(key).finally(() => running.delete(task));
+          running.add(task);
+          if (running.size >= concurrency) await Promise.race(running);
+        }
+        token = page.isTruncated ? page.nextContinuationToken : undefined;
+      } while (token !== undefined);
+    } finally {
+      // Also when the listing failed: no manifest write may still be in flight when the clients close.
+      await Promise.all(running);
+      progress.done();
+    }
 
     const scope = `coffer ${cofferName}${prefix === '' ? '' : ` (prefix ${JSON.stringify(prefix)})`}`;
     const gone = counts.gone === 0 ? '' : `, ${counts.gone} gone before they were read`;

@@ -156,6 +156,7 @@ test('a bucket that can be read but not written: upstream write ✗ (AccessDenie
   expect(checks.get('upstream read')?.[0]).toBe('✓');
   expect(checks.get('upstream write')).toEqual(['✗', expect.stringMatching(/^cannot write coffers\/local\/doctor\/[0-9a-f]{24} to bucket coffer-cli at .*AccessDenied \(HTTP 403\)/)]);
   expect(checks.get('upstream part size')).toEqual(['–', 'skipped: the bucket cannot be written']);
+  expect(checks.has('upstream delete')).toBe(false); // nothing was written, so nothing to delete
 });
 
 test('upstream.minPartSize below what the upstream enforces: upstream part size ✗, probe cleaned up', async () => {

@@ -16,7 +16,7 @@ import { S3UpstreamStore } from './upstream/s3-upstream-store';
 import { createCdcsHandler } from './gateway/cdcs-handler';
 import { createCofferRegistry, type CofferDefinition } from './gateway/coffer-registry';
 import { DataKeyCache } from './keys/data-key-cache';
-import { createLocalKeyring } from './keys/local-keyring';
+import { createLocalKeyrings } from './keys/local-keyring';
 import { createLogger, type Logger } from './observability/logger';
 import { countingKeyProvider } from './observability/counting-key-provider';
 import { trackingUploadStore } from './observability/tracking-upload-store';
@@ -50,15 +50,8 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
 
   const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
   const definitions: CofferDefinition[] = [];
-  const localKeyrings = new Map<string, ReturnType<typeof createLocalKeyring>>();
-  const localKeys = (keyId: string) => {
-    let keyring = localKeyrings.get(keyId);
-    if (keyring === undefined) {
-      keyring = createLocalKeyring({ directory: config.keyring.directory, keyId, create: config.keyring.create });
-      localKeyrings.set(keyId, keyring);
-    }
-    return keyring;
-  };
+  const localKeyrings = createLocalKeyrings(config.keyring);
+  const localKeys = (keyId: string) => localKeyrings.forKeyId(keyId);
 
   let demoCredentials: RunningGateway['demoCredentials'];
   let embedded: EmbeddedUpstream | undefined;
@@ -203,7 +196,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
       await data.close(config.server.shutdownGraceMs);
       await admin.close();
       await embedded?.close();
-      for (const keyring of localKeyrings.values()) keyring.dispose();
+      localKeyrings.dispose();
     },
   };
 }

@@ -699,6 +699,13 @@ function kmsSchema() {
         endpoint: httpUrl({ originOnly: true }).optional(),
         /** KMS region; required unless keyId is an ARN (then taken from it). */
         region: region().optional(),
+        /**
+         * Key ARNs of earlier keys this coffer's objects may still be sealed under, during and after a
+         * rotation (`coffer-gateway rewrap`). Reads unwrap under the key a stored object names only if it
+         * is `keyId` or listed here: the name is not authenticated, and honouring any key would let
+         * whoever can write the bucket point objects at a key of their own.
+         */
+        previousKeyIds: z.array(z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'must be a KMS key ARN (as recorded in object envelopes)')).max(100).default([]),
       }),
     ],
     { error: 'type must be "local" or "aws-kms"' },

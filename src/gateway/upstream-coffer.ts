@@ -1,24 +1,40 @@
 /**
  * One configured coffer: its S3 upstream, its role (static credentials or STS AssumeRole per
  * session) and its key-encryption key (AWS KMS with the role's credentials, or the local keyring).
+ * The command line (decrypt, rewrap, doctor) builds its coffers here too, so a recovery or rotation
+ * tool never succeeds where the gateway would fail, or the other way round.
  */
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { CofferConfig, GatewayConfig } from '../config';
 import { createAwsKmsKeyProvider } from '../keys/aws-kms-key-provider';
-import type { KeyProvider } from '../keys/key-provider';
+import type { KeyProvider, KeyRewrapper } from '../keys/key-provider';
 import { awsCredentialProvider, type AwsCredentialIdentityProvider } from '../roles/aws-credential-provider';
 import type { RoleProvider } from '../roles/role-provider';
 import { createStsRoleProvider, type StsRoleProviderOptions } from '../roles/sts-role-provider';
 import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import type { CofferDefinition } from './coffer-registry';
 
+/** A key provider that can also rewrap (AWS KMS and the local keyring both can) and close its client. */
+export type CofferKeys = KeyProvider & KeyRewrapper & { destroy?(): void };
+
 export interface UpstreamCofferDeps {
-  readonly localKeys: (keyId: string) => KeyProvider;
+  readonly localKeys: (keyId: string) => CofferKeys;
   /** Metrics and log hooks of the STS role provider (role.type sts). */
   readonly roleEvents?: Pick<StsRoleProviderOptions, 'onAssumeRole' | 'onLookup' | 'onRefreshFailure'>;
 }
 
-export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: UpstreamCofferDeps): CofferDefinition {
+export interface UpstreamCoffer extends CofferDefinition {
+  readonly config: CofferConfig;
+  /** The credentials the store and the KMS client sign with for one session (STS role, static or default chain). */
+  readonly credentialsFor: (sessionName: string) => AwsCredentialIdentityProvider;
+  /** A new store per call; the caller closes it with destroy(). */
+  readonly storeFor: (sessionName: string) => S3UpstreamStore;
+  readonly keysFor: (sessionName: string) => CofferKeys;
+  /** Closes the STS client, if any (the command line exits after one run). */
+  readonly destroy: () => void;
+}
+
+export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: UpstreamCofferDeps): UpstreamCoffer {
   const upstreamCredentials = coffer.upstream.credentials;
   // The gateway's own credentials: configured for this upstream, else the AWS default chain (IRSA, instance role, env).
   const base: AwsCredentialIdentityProvider =
@@ -26,7 +42,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
       ? async () => ({ accessKeyId: upstreamCredentials.accessKeyId, secretAccessKey: upstreamCredentials.secretAccessKey })
       : defaultProvider();
   const role = coffer.role;
-  const roles: RoleProvider =
+  const sts =
     role.type === 'sts'
       ? createStsRoleProvider({
           roles: { [name]: { roleArn: role.roleArn, ...(role.externalId === undefined ? {} : { externalId: role.externalId }), durationSeconds: role.durationSeconds } },
@@ -35,12 +51,16 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
           refreshWindowMs: config.roles.refreshBeforeExpirySeconds * 1000,
           ...deps.roleEvents,
         })
-      : { credentialsFor: async () => base() };
+      : undefined;
+  const roles: RoleProvider = sts ?? { credentialsFor: async () => base() };
   const credentialsFor = (sessionName: string): AwsCredentialIdentityProvider => awsCredentialProvider(roles, { coffer: name, sessionName: role.type === 'sts' ? sessionName : role.type });
   const kms = coffer.kms;
   return {
     name,
     location: coffer.upstream.region,
+    config: coffer,
+    credentialsFor,
+    destroy: () => sts?.destroy(),
     prefix: coffer.upstream.prefix,
     minPartSize: coffer.upstream.minPartSize,
     maxPartSize: coffer.upstream.maxPartSize,
@@ -51,6 +71,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
         ? deps.localKeys(kms.keyId)
         : createAwsKmsKeyProvider({
             keyId: kms.keyId,
+            previousKeyIds: kms.previousKeyIds,
             kms: { region: kms.region ?? coffer.upstream.region, ...(kms.endpoint === undefined ? {} : { endpoint: kms.endpoint }), credentials: credentialsFor(sessionName), requestTimeoutMs: config.kms.requestTimeoutMs },
             retry: { maxAttempts: config.kms.maxAttempts },
           }),

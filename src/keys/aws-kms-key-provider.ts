@@ -6,7 +6,7 @@
  * so one instance serves one (coffer role, KMS key) pair.
  */
 import { awsClientConfig, type AwsClientOptions } from '../util/aws-client-config';
-import { DecryptCommand, GenerateDataKeyCommand, KMSClient, type KMSClientConfig } from '@aws-sdk/client-kms';
+import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient, ReEncryptCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { GatewayError } from '../errors/gateway-error';
 import {
   DEFAULT_RETRY_POLICY,
@@ -16,9 +16,13 @@ import {
   type RetryOutcomeError,
   type RetryPolicy,
 } from '../util/aws-errors';
-import { DATA_KEY_BYTES, type DataKey, type EncryptionContext, type KeyProvider } from './key-provider';
+import { DATA_KEY_BYTES, type DataKey, type EncryptionContext, type KeyProvider, type KeyRewrapper, type RewrappedKey } from './key-provider';
 
-/** The two KMS calls we make; a narrow port so unit tests can pass a plain object. */
+/**
+ * The KMS calls we make; a narrow port so unit tests can pass a plain object. The gateway needs the
+ * first two; key rotation (`coffer-gateway rewrap`) also ReEncrypt and DescribeKey, optional here so a
+ * fake for the data path need not implement them.
+ */
 export interface KmsApi {
   generateDataKey(input: {
     KeyId: string;
@@ -30,6 +34,14 @@ export interface KmsApi {
     CiphertextBlob: Uint8Array;
     EncryptionContext: Record<string, string>;
   }): Promise<{ Plaintext?: Uint8Array; KeyId?: string }>;
+  reEncrypt?(input: {
+    CiphertextBlob: Uint8Array;
+    SourceKeyId: string;
+    SourceEncryptionContext: Record<string, string>;
+    DestinationKeyId: string;
+    DestinationEncryptionContext: Record<string, string>;
+  }): Promise<{ CiphertextBlob?: Uint8Array; KeyId?: string }>;
+  describeKey?(input: { KeyId: string }): Promise<{ KeyMetadata?: { Arn?: string; Enabled?: boolean; KeyState?: string } }>;
 }
 
 export type AwsCredentialsInput = NonNullable<KMSClientConfig['credentials']>;
@@ -47,18 +59,26 @@ export function sdkKmsApi(client: KMSClient): KmsApi {
   return {
     generateDataKey: (input) => client.send(new GenerateDataKeyCommand(input)),
     decrypt: (input) => client.send(new DecryptCommand(input)),
+    reEncrypt: (input) => client.send(new ReEncryptCommand(input)),
+    describeKey: (input) => client.send(new DescribeKeyCommand(input)),
   };
 }
 
 export interface AwsKmsKeyProviderOptions extends RetryHooks {
   /** Key id, key ARN, alias name or alias ARN of the coffer's KMS key. */
   readonly keyId: string;
+  /**
+   * ARNs of earlier keys this coffer's objects may still be sealed under (key rotation). A stored
+   * envelope naming one of these is unwrapped under it; an envelope naming anything else is unwrapped
+   * under `keyId`, so KMS refuses a blob sealed under a key nobody configured.
+   */
+  readonly previousKeyIds?: readonly string[];
   /** Either a ready KmsApi (tests, shared clients) or the options to build an SDK client from. */
   readonly kms: KmsApi | KmsClientOptions;
   readonly retry?: Partial<RetryPolicy>;
 }
 
-export interface AwsKmsKeyProvider extends KeyProvider {
+export interface AwsKmsKeyProvider extends KeyProvider, KeyRewrapper {
   readonly name: 'aws-kms';
   /** Closes the SDK client's sockets when this provider built it. */
   destroy(): void;
@@ -77,6 +97,9 @@ function takeKey(bytes: Uint8Array | undefined): Buffer | undefined {
 }
 
 export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsKmsKeyProvider {
+  const previous = new Set(options.previousKeyIds ?? []);
+  /** The key to name to KMS for a blob whose envelope names `recorded`: it, if configured as a previous key; else the coffer's key. */
+  const acceptedKeyId = (recorded: string | undefined): string => (recorded !== undefined && previous.has(recorded) ? recorded : options.keyId);
   const client = isKmsApi(options.kms) ? undefined : createKmsClient(options.kms);
   const api = client ? sdkKmsApi(client) : (options.kms as KmsApi);
   const policy: RetryPolicy = { ...DEFAULT_RETRY_POLICY, ...options.retry };
@@ -113,11 +136,14 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
       }
       return { plaintext, wrapped: Buffer.from(output.CiphertextBlob), keyId: output.KeyId ?? options.keyId };
     },
-    async decryptDataKey(wrapped: Buffer, context: EncryptionContext): Promise<Buffer> {
-      // KeyId is passed so KMS refuses a blob sealed under any other key (IncorrectKeyException) — a
-      // wrapped key from another coffer cannot be smuggled in even if its role could use that key.
+    async decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<Buffer> {
+      // KeyId is always passed, so KMS refuses a blob sealed under any other key than the one named
+      // (IncorrectKeyException). The envelope's key id is outside the manifest MAC, so it is honoured
+      // only when configuration lists it (kms.previousKeyIds): otherwise anyone able to write the bucket
+      // could point an object at a KMS key of their own that the gateway's role may use, and forge it.
+      // The encryption context still binds every wrapped key to its coffer and object key.
       const output = await withAwsRetry(
-        () => api.decrypt({ KeyId: options.keyId, CiphertextBlob: wrapped, EncryptionContext: { ...context } }),
+        () => api.decrypt({ KeyId: acceptedKeyId(keyId), CiphertextBlob: wrapped, EncryptionContext: { ...context } }),
         policy,
         failure('Decrypt'),
         hooks,
@@ -128,6 +154,32 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
         throw invalidResponse('Decrypt');
       }
       return plaintext;
+    },
+    async resolveKeyId(keyId: string): Promise<string> {
+      const describeKey = api.describeKey;
+      if (describeKey === undefined) throw invalidResponse('DescribeKey');
+      const output = await withAwsRetry(() => describeKey({ KeyId: keyId }), policy, failure('DescribeKey'), hooks);
+      const metadata = output.KeyMetadata;
+      if (metadata?.Arn === undefined || metadata.Arn === '') throw invalidResponse('DescribeKey');
+      if (metadata.Enabled === false || (metadata.KeyState !== undefined && metadata.KeyState !== 'Enabled')) {
+        throw new GatewayError('KMSFailed', `KMS key ${metadata.Arn} is not enabled (${metadata.KeyState ?? 'disabled'}).`, { reason: 'key-not-enabled' });
+      }
+      // Envelopes record the ARN GenerateDataKey/ReEncrypt answer with, so that is what "already under the target key" compares.
+      return metadata.Arn;
+    },
+    async rewrapDataKey(wrapped: Buffer, context: EncryptionContext, fromKeyId: string, toKeyId: string): Promise<RewrappedKey> {
+      const reEncrypt = api.reEncrypt;
+      if (reEncrypt === undefined) throw invalidResponse('ReEncrypt');
+      // ReEncrypt: the plaintext data key never leaves KMS. Same context on both sides: a rewrap
+      // changes the key-encryption key, never what the data key is bound to.
+      const output = await withAwsRetry(
+        () => reEncrypt({ CiphertextBlob: wrapped, SourceKeyId: acceptedKeyId(fromKeyId), SourceEncryptionContext: { ...context }, DestinationKeyId: toKeyId, DestinationEncryptionContext: { ...context } }),
+        policy,
+        failure('ReEncrypt'),
+        hooks,
+      );
+      if (!output.CiphertextBlob || output.CiphertextBlob.length === 0) throw invalidResponse('ReEncrypt');
+      return { wrapped: Buffer.from(output.CiphertextBlob), keyId: output.KeyId ?? toKeyId };
     },
     destroy(): void {
       client?.destroy();

@@ -2,9 +2,10 @@
  * Cache of plaintext data keys, the standard cure for KMS throttling: one upload has one wrapped data key
  * and many parts, and every part (and every ranged GET) needs the plaintext key again.
  *
- * Security property: an entry is found only with the same provider scope, the same wrapped bytes AND the
- * same canonical encryption context. A lookup with the right wrapped key but another context misses and
- * goes to the provider, which then refuses — so the cache never widens what the provider would allow.
+ * Security property: an entry is found only with the same provider scope, the same wrapped bytes, the
+ * same canonical encryption context AND the same named master key. A lookup with the right wrapped key
+ * but another context or another key id misses and goes to the provider, which then refuses — so the
+ * cache never widens what the provider would allow.
  *
  * Ownership: the cache keeps a private copy of each key and hands every caller a fresh copy, which the
  * caller owns and should zero when done. The private copy is zeroed when the entry expires, is evicted,
@@ -50,12 +51,16 @@ function u32(value: number): Buffer {
 }
 
 /**
- * Cache key = SHA-256 over length-prefixed scope, wrapped key and canonical context. Hashing bounds the
- * memory per entry; the length prefixes keep distinct triples distinct.
+ * Cache key = SHA-256 over length-prefixed scope, wrapped key, canonical context and the named master key
+ * id (the envelope's; empty = the provider's configured key). Hashing bounds the memory per entry; the
+ * length prefixes keep distinct tuples distinct. The key id is part of it because the provider checks it
+ * (KMS answers IncorrectKeyException for a blob named under another key): an entry made under one name
+ * must not answer a lookup under another.
  */
-export function dataKeyCacheKey(scope: string, wrapped: Buffer, context: EncryptionContext): string {
+export function dataKeyCacheKey(scope: string, wrapped: Buffer, context: EncryptionContext, keyId?: string): string {
   const scopeBytes = Buffer.from(scope, 'utf8');
   const ctx = canonicalContext(context);
+  const keyIdBytes = Buffer.from(keyId ?? '', 'utf8');
   return createHash('sha256')
     .update(u32(scopeBytes.length))
     .update(scopeBytes)
@@ -63,6 +68,8 @@ export function dataKeyCacheKey(scope: string, wrapped: Buffer, context: Encrypt
     .update(wrapped)
     .update(u32(ctx.length))
     .update(ctx)
+    .update(u32(keyIdBytes.length))
+    .update(keyIdBytes)
     .digest('base64');
 }
 
@@ -173,8 +180,8 @@ export function cachingKeyProvider(inner: KeyProvider, options: CachingKeyProvid
   const scope = options.scope ?? inner.name;
   const inFlight = new Map<string, { promise: Promise<Buffer>; waiters: number }>();
 
-  async function decryptDataKey(wrapped: Buffer, context: EncryptionContext): Promise<Buffer> {
-    const cacheKey = dataKeyCacheKey(scope, wrapped, context);
+  async function decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<Buffer> {
+    const cacheKey = dataKeyCacheKey(scope, wrapped, context, keyId);
     const cached = cache.get(cacheKey);
     if (cached) return cached;
 
@@ -182,7 +189,7 @@ export function cachingKeyProvider(inner: KeyProvider, options: CachingKeyProvid
     if (flight) {
       cache.noteCoalesced();
     } else {
-      const promise = inner.decryptDataKey(wrapped, context).then(
+      const promise = inner.decryptDataKey(wrapped, context, keyId).then(
         (plaintext) => {
           inFlight.delete(cacheKey);
           cache.set(cacheKey, plaintext);
@@ -215,7 +222,8 @@ export function cachingKeyProvider(inner: KeyProvider, options: CachingKeyProvid
     async generateDataKey(context: EncryptionContext): Promise<DataKey> {
       const dataKey = await inner.generateDataKey(context);
       try {
-        cache.set(dataKeyCacheKey(scope, dataKey.wrapped, context), dataKey.plaintext);
+        // Under the key id the envelope will record, which is what later decrypts name.
+        cache.set(dataKeyCacheKey(scope, dataKey.wrapped, context, dataKey.keyId), dataKey.plaintext);
       } catch (error) {
         dataKey.plaintext.fill(0);
         throw error;

@@ -29,8 +29,29 @@ export interface KeyProvider {
   /**
    * Unseals `wrapped` (as produced by generateDataKey) if `context` matches; the result is a fresh buffer the
    * caller owns. Failures are GatewayError('KMSFailed') with a reason such as `invalid-ciphertext`.
+   *
+   * `keyId` is the master key the envelope says sealed `wrapped` (the manifest's or upload record's
+   * `keyId`). Pass it: after a rewrap (key rotation) objects are sealed under a key other than the one
+   * the coffer is configured with, and a provider that assumed its configured key would refuse them.
+   * Absent: the provider's configured key.
    */
-  decryptDataKey(wrapped: Buffer, context: EncryptionContext): Promise<Buffer>;
+  decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<Buffer>;
+}
+
+export interface RewrappedKey {
+  readonly wrapped: Buffer;
+  /** The master key that now seals it, as envelopes record it (KMS: the key ARN). */
+  readonly keyId: string;
+}
+
+/**
+ * Key rotation (`coffer-gateway rewrap`): re-seal an existing wrapped data key under another master key
+ * with the same encryption context. Only the command line uses it; the data path never rewraps.
+ */
+export interface KeyRewrapper {
+  /** The canonical id envelopes record for `keyId` (KMS: the key ARN); fails if the key is unusable. */
+  resolveKeyId(keyId: string): Promise<string>;
+  rewrapDataKey(wrapped: Buffer, context: EncryptionContext, fromKeyId: string, toKeyId: string): Promise<RewrappedKey>;
 }
 
 /** Length in bytes of every data key this gateway uses (AES-256). */

@@ -15,7 +15,7 @@ import { promises as fs } from 'node:fs';
 import * as path from 'node:path';
 import { GatewayError } from '../errors/gateway-error';
 import { canonicalContext } from './encryption-context';
-import { DATA_KEY_BYTES, type DataKey, type EncryptionContext, type KeyProvider } from './key-provider';
+import { DATA_KEY_BYTES, type DataKey, type EncryptionContext, type KeyProvider, type KeyRewrapper, type RewrappedKey } from './key-provider';
 
 export { canonicalContext } from './encryption-context';
 
@@ -127,7 +127,7 @@ export interface LocalKeyringOptions {
   readonly randomBytes?: (size: number) => Buffer;
 }
 
-export interface LocalKeyring extends KeyProvider {
+export interface LocalKeyring extends KeyProvider, KeyRewrapper {
   readonly name: 'local';
   /** Zeroes the master keys held in memory and forgets them (they are re-read on next use). */
   dispose(): void;
@@ -227,7 +227,7 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
     return pending;
   }
 
-  return {
+  const keyring: LocalKeyring = {
     name: 'local',
     async generateDataKey(context: EncryptionContext): Promise<DataKey> {
       const master = await masterKey(options.keyId, options.create === true);
@@ -235,15 +235,60 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
       const wrapped = wrapDataKey({ masterKey: master, keyId: options.keyId, dataKey: plaintext, context, nonce: random(KEY_BLOB_NONCE_BYTES) });
       return { plaintext, wrapped, keyId: options.keyId };
     },
-    async decryptDataKey(wrapped: Buffer, context: EncryptionContext): Promise<Buffer> {
+    async decryptDataKey(wrapped: Buffer, context: EncryptionContext, keyId?: string): Promise<Buffer> {
       const blob = parseKeyBlob(wrapped);
+      // The master key is chosen by the id inside the blob (authenticated as AAD), whatever this
+      // keyring's current id is, so objects rewrapped to another key stay readable. An envelope that
+      // names another key than its blob is inconsistent: refused like KMS's IncorrectKeyException.
+      if (keyId !== undefined && keyId !== blob.keyId) throw kmsFailed('incorrect-key', 'The wrapped data key was not sealed under the key its envelope names.');
       // Unwrapping never creates a key: an unknown id means the blob is foreign or the key file was lost.
       const master = await masterKey(blob.keyId, false);
       return unwrapDataKey({ masterKey: master, wrapped, context });
     },
+    async resolveKeyId(keyId: string): Promise<string> {
+      if (!isValidLocalKeyId(keyId)) throw kmsFailed('invalid-key-id', 'The local key id is not valid.');
+      // A rotation target is created like the configured key would be (keyring.create), so the key
+      // exists — and is readable — before anything is sealed under it.
+      await masterKey(keyId, options.create === true);
+      return keyId;
+    },
+    async rewrapDataKey(wrapped: Buffer, context: EncryptionContext, fromKeyId: string, toKeyId: string): Promise<RewrappedKey> {
+      const target = await keyring.resolveKeyId(toKeyId);
+      const plaintext = await keyring.decryptDataKey(wrapped, context, fromKeyId);
+      try {
+        return { wrapped: wrapDataKey({ masterKey: await masterKey(target, false), keyId: target, dataKey: plaintext, context, nonce: random(KEY_BLOB_NONCE_BYTES) }), keyId: target };
+      } finally {
+        plaintext.fill(0);
+      }
+    },
     dispose(): void {
       for (const pending of loaded.values()) pending.then((key) => key.fill(0), () => undefined);
       loaded.clear();
+    },
+  };
+  return keyring;
+}
+
+/** The local keyrings of one process: one per configured key id, all on the same directory. */
+export interface LocalKeyrings {
+  forKeyId(keyId: string): LocalKeyring;
+  /** Zeroes every master key held in memory. */
+  dispose(): void;
+}
+
+export function createLocalKeyrings(options: { readonly directory: string; readonly create: boolean }): LocalKeyrings {
+  const byId = new Map<string, LocalKeyring>();
+  return {
+    forKeyId(keyId: string): LocalKeyring {
+      let keyring = byId.get(keyId);
+      if (keyring === undefined) {
+        keyring = createLocalKeyring({ directory: options.directory, keyId, create: options.create });
+        byId.set(keyId, keyring);
+      }
+      return keyring;
+    },
+    dispose(): void {
+      for (const keyring of byId.values()) keyring.dispose();
     },
   };
 }

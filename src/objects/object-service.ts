@@ -335,7 +335,7 @@ export class ObjectService {
  */
 async function unwrapForRead(context: CofferContext, envelope: KeyEnvelope, encryption: Record<string, string>): Promise<Buffer> {
   try {
-    return await context.keys.decryptDataKey(envelope.wrappedKey, encryption);
+    return await context.keys.decryptDataKey(envelope.wrappedKey, encryption, envelope.keyId);
   } catch (error) {
     if (error instanceof GatewayError && error.code === 'KMSFailed' && error.reason === 'invalid-ciphertext') {
       throw new IntegrityError('envelope-rejected', "the manifest's wrapped data key does not unwrap for this coffer and key");

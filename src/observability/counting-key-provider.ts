@@ -16,6 +16,6 @@ export function countingKeyProvider(inner: KeyProvider, calls: Counter<'provider
   return {
     name: inner.name,
     generateDataKey: (context) => count('GenerateDataKey', () => inner.generateDataKey(context)),
-    decryptDataKey: (wrapped, context) => count('Decrypt', () => inner.decryptDataKey(wrapped, context)),
+    decryptDataKey: (wrapped, context, keyId) => count('Decrypt', () => inner.decryptDataKey(wrapped, context, keyId)),
   };
 }

@@ -101,7 +101,7 @@ export class MultipartService {
       throw new GatewayError('EntityTooLarge', `After encryption this part would exceed the upstream's ${context.maxPartSize}-byte part limit.`);
     }
     const record = await this.loadRecord(context, key, uploadId);
-    const dataKey = await context.keys.decryptDataKey(record.envelope.wrappedKey, encryptionContext(context.coffer, key));
+    const dataKey = await context.keys.decryptDataKey(record.envelope.wrappedKey, encryptionContext(context.coffer, key), record.envelope.keyId);
     // Below the CDCS minimum a part can only be the last one, which S3 accepts small: stream it directly.
     const storage = plaintextLength < CDCS_MIN_PART_SIZE || stored >= context.minPartSize ? 'direct' : 'staged';
     return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey };
@@ -236,7 +236,7 @@ export class MultipartService {
       attributes: { contentType: record.contentType, metadata: record.metadata, created: new Date(this.deps.now()).toISOString() },
       parts: chosen.map((p): ManifestPart => ({ partNumber: p.partNumber, plaintextLength: p.plaintextLength, offset: plan.offsets.get(p.partNumber) as number, salt: p.salt, md5: p.md5 })),
     };
-    const dataKey = await context.keys.decryptDataKey(record.envelope.wrappedKey, encryptionContext(context.coffer, key));
+    const dataKey = await context.keys.decryptDataKey(record.envelope.wrappedKey, encryptionContext(context.coffer, key), record.envelope.keyId);
     try {
       await commitManifest(context, key, manifest, record.envelope, dataKey);
     } catch (error) {

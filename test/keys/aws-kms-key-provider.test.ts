@@ -116,6 +116,46 @@ describe('round trip', () => {
   });
 });
 
+describe('envelope key id and rotation (rewrap)', () => {
+  it('Decrypt names the key the caller passes (the envelope\'s), not the configured one', async () => {
+    const next = kms.createKey({ alias: 'alias/coffer-photos-2026' });
+    const underNext = await provider({ keyId: next.arn }).generateDataKey(CONTEXT);
+    // Configured for the old key, reading an object already rewrapped to the new one.
+    const p = provider();
+    expect((await p.decryptDataKey(underNext.wrapped, CONTEXT, underNext.keyId)).equals(underNext.plaintext)).toBe(true);
+    expect(kms.calls.at(-1)).toMatchObject({ operation: 'Decrypt', status: 200, requestedKeyId: next.arn, keyArn: next.arn });
+    // Without it the configured key is named, and KMS refuses the blob.
+    expect((await failure(p.decryptDataKey(underNext.wrapped, CONTEXT))).reason).toBe('incorrect-key');
+    // An envelope naming the wrong key is refused too.
+    const underOld = await p.generateDataKey(CONTEXT);
+    expect((await failure(p.decryptDataKey(underOld.wrapped, CONTEXT, next.arn))).reason).toBe('incorrect-key');
+  });
+
+  it('rewrapDataKey re-seals with ReEncrypt under the same context; the result names the new key ARN', async () => {
+    const next = kms.createKey({ alias: 'alias/coffer-photos-2026' });
+    const p = provider();
+    const dataKey = await p.generateDataKey(CONTEXT);
+    const rewrapped = await p.rewrapDataKey(dataKey.wrapped, CONTEXT, dataKey.keyId, 'alias/coffer-photos-2026');
+    expect(rewrapped.keyId).toBe(next.arn);
+    expect(kms.calls.at(-1)).toMatchObject({ operation: 'ReEncrypt', status: 200, requestedKeyId: key.arn, keyArn: next.arn });
+    expect((await p.decryptDataKey(rewrapped.wrapped, CONTEXT, rewrapped.keyId)).equals(dataKey.plaintext)).toBe(true);
+    // Bound to the same context: another one does not open it.
+    expect((await failure(p.decryptDataKey(rewrapped.wrapped, { ...CONTEXT, key: 'other' }, rewrapped.keyId))).reason).toBe('invalid-ciphertext');
+    // The source key named must be the blob's.
+    expect((await failure(p.rewrapDataKey(dataKey.wrapped, CONTEXT, next.arn, next.arn))).reason).toBe('incorrect-key');
+  });
+
+  it('resolveKeyId turns an alias into the key ARN and refuses disabled or unknown keys', async () => {
+    const next = kms.createKey({ alias: 'alias/coffer-photos-2026' });
+    const p = provider();
+    expect(await p.resolveKeyId('alias/coffer-photos-2026')).toBe(next.arn);
+    expect(await p.resolveKeyId(next.keyId)).toBe(next.arn);
+    kms.setKeyState(next.keyId, 'Disabled');
+    expect((await failure(p.resolveKeyId(next.arn))).reason).toBe('key-not-enabled');
+    expect((await failure(p.resolveKeyId('alias/nope'))).code).toBe('KMSFailed');
+  });
+});
+
 describe('retry policy', () => {
   it('100 % throttling → KMSFailed throttled after exactly maxAttempts, with bounded jittered backoff and no real waiting', async () => {
     kms.failWithProbability(1, 'ThrottlingException');

@@ -47,7 +47,7 @@ describe('against the KMS test server', () => {
     const cached = cachingKeyProvider(inner, { maxAgeMs: 60_000, maxEntries: 100 });
     const dataKey = await cached.generateDataKey(CONTEXT);
     for (let i = 0; i < 50; i++) {
-      expect((await cached.decryptDataKey(dataKey.wrapped, { key: 'a.jpg', coffer: 'photos' })).equals(dataKey.plaintext)).toBe(true);
+      expect((await cached.decryptDataKey(dataKey.wrapped, { key: 'a.jpg', coffer: 'photos' }, dataKey.keyId)).equals(dataKey.plaintext)).toBe(true);
     }
     expect(kms.calls.map((c) => c.operation)).toEqual(['GenerateDataKey']);
     expect(cached.cache.stats()).toMatchObject({ hits: 50, misses: 0, size: 1 });
@@ -60,9 +60,25 @@ describe('against the KMS test server', () => {
     expect(error).toBeInstanceOf(GatewayError);
     expect(error.reason).toBe('invalid-ciphertext');
     expect(kms.callCount('Decrypt')).toBe(1);
-    expect((await cached.decryptDataKey(dataKey.wrapped, CONTEXT)).equals(dataKey.plaintext)).toBe(true);
+    expect((await cached.decryptDataKey(dataKey.wrapped, CONTEXT, dataKey.keyId)).equals(dataKey.plaintext)).toBe(true);
     expect(kms.callCount('Decrypt')).toBe(1);
     expect(cached.cache.stats()).toMatchObject({ hits: 1, misses: 1 });
+  });
+
+  it('an entry is found only under the key id it was made with: another name misses and KMS refuses it', async () => {
+    const cached = cachingKeyProvider(inner, { maxAgeMs: 60_000, maxEntries: 100 });
+    const other = kms.createKey();
+    const dataKey = await cached.generateDataKey(CONTEXT);
+    const error = (await cached.decryptDataKey(dataKey.wrapped, CONTEXT, other.arn).catch((e: unknown) => e)) as GatewayError;
+    expect(error.reason).toBe('incorrect-key');
+    expect(kms.callCount('Decrypt')).toBe(1);
+    // After a rewrap the new wrapped key is a new entry, unwrapped once under the new key.
+    const rewrapped = await inner.rewrapDataKey(dataKey.wrapped, CONTEXT, dataKey.keyId, other.arn);
+    for (let i = 0; i < 3; i++) expect((await cached.decryptDataKey(rewrapped.wrapped, CONTEXT, rewrapped.keyId)).equals(dataKey.plaintext)).toBe(true);
+    expect(kms.calls.filter((c) => c.operation === 'Decrypt').map((c) => [c.requestedKeyId, c.status])).toEqual([
+      [other.arn, 400],
+      [other.arn, 200],
+    ]);
   });
 
   it('100 concurrent decrypts of an uncached key → one KMS Decrypt (single flight), each caller its own copy', async () => {
@@ -85,10 +101,10 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     const cached = cachingKeyProvider(provider, { maxAgeMs: 10_000, maxEntries: 10, now: () => now });
     const dk = await cached.generateDataKey(CONTEXT);
     now += 9_999;
-    expect((await cached.decryptDataKey(dk.wrapped, CONTEXT)).equals(dk.plaintext)).toBe(true);
+    expect((await cached.decryptDataKey(dk.wrapped, CONTEXT, dk.keyId)).equals(dk.plaintext)).toBe(true);
     expect(pending).toHaveLength(0);
     now += 1;
-    const again = cached.decryptDataKey(dk.wrapped, CONTEXT);
+    const again = cached.decryptDataKey(dk.wrapped, CONTEXT, dk.keyId);
     expect(pending).toHaveLength(1);
     pending[0]!.resolve(Buffer.from(dk.plaintext));
     expect((await again).equals(dk.plaintext)).toBe(true);
@@ -100,12 +116,12 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     const cached = cachingKeyProvider(provider, { maxAgeMs: 60_000, maxEntries: 2 });
     const a = await cached.generateDataKey({ n: 'a' });
     const b = await cached.generateDataKey({ n: 'b' });
-    await cached.decryptDataKey(a.wrapped, { n: 'a' }); // a is now most recent
+    await cached.decryptDataKey(a.wrapped, { n: 'a' }, a.keyId); // a is now most recent
     await cached.generateDataKey({ n: 'c' }); // evicts b
     expect(cached.cache.stats()).toMatchObject({ size: 2, evictions: 1 });
-    await cached.decryptDataKey(a.wrapped, { n: 'a' });
+    await cached.decryptDataKey(a.wrapped, { n: 'a' }, a.keyId);
     expect(pending).toHaveLength(0);
-    const bAgain = cached.decryptDataKey(b.wrapped, { n: 'b' });
+    const bAgain = cached.decryptDataKey(b.wrapped, { n: 'b' }, b.keyId);
     expect(pending).toHaveLength(1);
     pending[0]!.resolve(Buffer.from(b.plaintext));
     expect((await bAgain).equals(b.plaintext)).toBe(true);
@@ -153,7 +169,7 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     const dk = await cached.generateDataKey(CONTEXT);
     const original = Buffer.from(dk.plaintext);
     dk.plaintext.fill(0); // caller done with it
-    expect((await cached.decryptDataKey(dk.wrapped, CONTEXT)).equals(original)).toBe(true);
+    expect((await cached.decryptDataKey(dk.wrapped, CONTEXT, dk.keyId)).equals(original)).toBe(true);
   });
 
   it('the provider\'s decrypt buffer is wiped once every waiter has its copy', async () => {
@@ -189,20 +205,22 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     const cachedA = cachingKeyProvider(a.provider, { maxAgeMs: 1, maxEntries: 1, cache: shared, scope: 'coffer-a' });
     const cachedB = cachingKeyProvider(b.provider, { maxAgeMs: 1, maxEntries: 1, cache: shared, scope: 'coffer-b' });
     const dk = await cachedA.generateDataKey(CONTEXT);
-    void cachedB.decryptDataKey(dk.wrapped, CONTEXT);
+    void cachedB.decryptDataKey(dk.wrapped, CONTEXT, dk.keyId);
     expect(b.pending).toHaveLength(1);
     expect(shared.stats()).toMatchObject({ misses: 1, hits: 0 });
   });
 
-  it('cache keys separate scope, wrapped bytes and context unambiguously', () => {
+  it('cache keys separate scope, wrapped bytes, context and key id unambiguously', () => {
     const keys = new Set([
       dataKeyCacheKey('s', Buffer.from('ab'), { c: 'd' }),
       dataKeyCacheKey('sa', Buffer.from('b'), { c: 'd' }),
       dataKeyCacheKey('s', Buffer.from('a'), { bc: 'd' }),
       dataKeyCacheKey('s', Buffer.from('ab'), { c: 'd', e: '' }),
       dataKeyCacheKey('s', Buffer.from('ab'), {}),
+      dataKeyCacheKey('s', Buffer.from('ab'), { c: 'd' }, 'k1'),
+      dataKeyCacheKey('s', Buffer.from('ab'), { c: 'd' }, 'k2'),
     ]);
-    expect(keys.size).toBe(5);
+    expect(keys.size).toBe(7);
     expect(dataKeyCacheKey('s', Buffer.from('ab'), { c: 'd', x: 'y' })).toBe(dataKeyCacheKey('s', Buffer.from('ab'), { x: 'y', c: 'd' }));
   });
 });

@@ -221,6 +221,24 @@ describe('local keyring provider (files)', () => {
     expect((await v2.decryptDataKey(old.wrapped, { c: '1' })).equals(old.plaintext)).toBe(true);
   });
 
+  it('decrypt checks the envelope\'s key id against the blob (incorrect-key), and rewraps to another key id', async () => {
+    const v1 = createLocalKeyring({ directory: dir, keyId: 'v1', create: true });
+    const dataKey = await v1.generateDataKey({ c: '1' });
+    await expectKmsFailed(v1.decryptDataKey(dataKey.wrapped, { c: '1' }, 'v2'), 'incorrect-key');
+    const rewrapped = await v1.rewrapDataKey(dataKey.wrapped, { c: '1' }, 'v1', 'v2');
+    expect(rewrapped.keyId).toBe('v2');
+    expect(parseKeyBlob(rewrapped.wrapped).keyId).toBe('v2');
+    // A keyring still configured with the old id reads it (the blob names its key).
+    const reader = createLocalKeyring({ directory: dir, keyId: 'v1' });
+    expect((await reader.decryptDataKey(rewrapped.wrapped, { c: '1' }, 'v2')).equals(dataKey.plaintext)).toBe(true);
+    await expectKmsFailed(reader.decryptDataKey(rewrapped.wrapped, { c: '2' }, 'v2'), 'invalid-ciphertext');
+    // The source named must be the blob's key; without `create` the target must exist.
+    await expectKmsFailed(v1.rewrapDataKey(dataKey.wrapped, { c: '1' }, 'v2', 'v2'), 'incorrect-key');
+    await expectKmsFailed(reader.rewrapDataKey(dataKey.wrapped, { c: '1' }, 'v1', 'v3'), 'key-not-found');
+    await expectKmsFailed(reader.resolveKeyId('../x'), 'invalid-key-id');
+    expect(await reader.resolveKeyId('v2')).toBe('v2');
+  });
+
   it('refuses key files readable by group/others, and malformed key material', async () => {
     await fs.mkdir(dir, { mode: 0o700 });
     await fs.writeFile(path.join(dir, 'loose.key'), `${Buffer.alloc(32, 1).toString('base64')}\n`, { mode: 0o644 });

@@ -76,6 +76,8 @@ export interface KmsCall {
   readonly errorType?: string;
   readonly accessKeyId?: string;
   readonly keyArn?: string;
+  /** The KeyId the request named (Decrypt: KeyId; ReEncrypt: SourceKeyId), as sent. */
+  readonly requestedKeyId?: string;
   readonly encryptionContext?: Readonly<Record<string, string>>;
 }
 
@@ -346,7 +348,7 @@ export class KmsTestServer {
     }
   }
 
-  private dispatch(operation: string, input: Record<string, unknown>, identity: TestIdentity, log: { keyArn?: string }): unknown {
+  private dispatch(operation: string, input: Record<string, unknown>, identity: TestIdentity, log: { keyArn?: string; requestedKeyId?: string }): unknown {
     const str = (name: string, required: boolean): string | undefined => {
       const value = input[name];
       if (value === undefined || value === null) {
@@ -435,6 +437,7 @@ export class KmsTestServer {
       case 'Decrypt': {
         const ciphertext = blob('CiphertextBlob', 6144, true) as Buffer;
         const requested = str('KeyId', false);
+        if (requested !== undefined) log.requestedKeyId = requested;
         const encryptionContext = context('EncryptionContext');
         algorithm('EncryptionAlgorithm');
         grantTokens();
@@ -452,6 +455,7 @@ export class KmsTestServer {
         const ciphertext = blob('CiphertextBlob', 6144, true) as Buffer;
         const destination = this.resolveKey(str('DestinationKeyId', true) as string);
         const sourceRequested = str('SourceKeyId', false);
+        if (sourceRequested !== undefined) log.requestedKeyId = sourceRequested;
         const sourceContext = context('SourceEncryptionContext');
         const destinationContext = context('DestinationEncryptionContext');
         algorithm('SourceEncryptionAlgorithm');

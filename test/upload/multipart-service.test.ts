@@ -33,9 +33,9 @@ function setup(minPartSize = 5 * MiB) {
       calls.generate += 1;
       return inner.generateDataKey(c);
     },
-    decryptDataKey: async (w, c) => {
+    decryptDataKey: async (w, c, k) => {
       calls.decrypt += 1;
-      return inner.decryptDataKey(w, c);
+      return inner.decryptDataKey(w, c, k);
     },
   };
   const keys = cachingKeyProvider(counting, { maxAgeMs: 60_000, maxEntries: 100 });

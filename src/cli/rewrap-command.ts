@@ -1,0 +1,232 @@
+/**
+ * `coffer-gateway rewrap`: key rotation. For every manifest under a prefix, the data key is re-sealed
+ * under another master key (AWS KMS ReEncrypt — the plaintext key never leaves KMS — or, for the local
+ * keyring, unwrap + wrap) and the manifest is written back with only its envelope replaced
+ * (docs/FORMAT.md §6: the envelope is outside the MAC). Data objects are never read or written.
+ *
+ * Resumable and idempotent: a manifest whose envelope already names the target key is skipped, and
+ * each manifest is replaced by one atomic PUT, so a run that crashed or failed half-way leaves every
+ * manifest either as it was or rewrapped — both readable, because readers unwrap under the key the
+ * envelope names — and a rerun finishes the rest.
+ *
+ * Before a manifest is written, the new envelope must open it: the new wrapped key is unwrapped and the
+ * manifest's MAC verified under it. Against a concurrent writer the manifest is re-read and compared
+ * byte for byte immediately before the PUT, and read back after it. Conditional writes (If-Match) are
+ * not used: S3-compatible stores that do not implement them on PUT (the embedded upstream, older Ceph
+ * RGW and MinIO, many others) ignore the header and write unconditionally, so the guard would only
+ * seem to be there. What remains is the window of one round trip, and the only other writer of a
+ * manifest is another rewrap (coffers are write-once): whichever envelope lands last wraps the same
+ * data key for the same object, so a lost race costs a redundant rewrap, never data.
+ */
+import { openManifest, parseSealedManifest, replaceEnvelope } from '../format/manifest';
+import { GatewayError } from '../errors/gateway-error';
+import { isValidLocalKeyId } from '../keys/local-keyring';
+import { encryptionContext } from '../upload/coffer-context';
+import { isNotFound, type UploadStore } from '../upload/ports';
+import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
+import { CliError, describeError, loadCliConfig, openCoffer, type OpenedCoffer } from './cli-coffer';
+import { EXIT_FAILURE, EXIT_OK, type CliIo } from './cli-io';
+import { createProgress } from './progress';
+
+export const REWRAP_HELP = `Usage: coffer-gateway rewrap -c <config> --coffer <name> --to-key <key id> [--prefix <p>] [--dry-run]
+
+Key rotation: rewraps the data key of every object under the prefix to another key-encryption key and
+writes each manifest back with only its key envelope replaced. Data objects are not touched. Objects
+already under the target key are skipped, so an interrupted or failed run is finished by running it
+again. Afterwards set the coffer's kms.keyId to the new key, so new objects use it too; until then
+the gateway keeps reading both (it unwraps under the key each object's envelope names).
+
+Options:
+${CONFIG_HELP}
+      --coffer <name>       The coffer, as configured under \`coffers\`.
+      --to-key <key id>     The new key: a KMS key id, key ARN, alias or alias ARN (kms.type aws-kms;
+                            the role needs kms:ReEncryptFrom on the old and kms:ReEncryptTo and
+                            kms:Decrypt on the new key), or a keyring key id (kms.type local).
+      --prefix <p>          Only objects whose keys start with <p>. Default: all.
+      --dry-run             Report what would change; write nothing and make no KMS calls that wrap.
+      --concurrency <n>     Manifests processed at once (1..64). Default: 4.
+  -h, --help                Show this help.
+
+A progress bar is drawn on stderr when stderr is a terminal; a summary is printed at the end.
+Exit code 0 only if no object failed.
+`;
+
+const OPTIONS = {
+  ...CONFIG_OPTION,
+  ...HELP_OPTION,
+  coffer: { type: 'string' },
+  'to-key': { type: 'string' },
+  prefix: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  concurrency: { type: 'string' },
+} as const;
+
+export type RewrapOutcome = { kind: 'rewrapped' } | { kind: 'skipped' } | { kind: 'would-rewrap'; from: string } | { kind: 'gone' } | { kind: 'failed'; reason: string };
+
+/** Raised for a manifest that cannot be rewrapped; reported and counted, the run goes on. */
+export class ObjectFailure extends Error {}
+
+async function readManifest(store: UploadStore, upstreamKey: string): Promise<Buffer | undefined> {
+  let object;
+  try {
+    object = await store.getObject(upstreamKey);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of object.body) {
+    size += (chunk as Buffer).length;
+    // A manifest is at most ~700 KB (16 KiB envelope, 64 KiB attributes, 10000 × 68-byte parts).
+    if (size > 4 * 1024 * 1024) {
+      object.body.destroy();
+      throw new ObjectFailure('the manifest object is larger than any manifest can be');
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Rewraps one object's manifest (or says what it would do); exported for the concurrency tests. */
+export async function rewrapManifest(opened: OpenedCoffer, store: UploadStore, key: string, target: string, dryRun: boolean): Promise<RewrapOutcome> {
+  const upstreamKey = opened.layout.manifest(key);
+  const original = await readManifest(store, upstreamKey);
+  if (original === undefined) return { kind: 'gone' };
+  const envelope = parseSealedManifest(original).envelope;
+  if (envelope.provider !== opened.keys.name) {
+    throw new ObjectFailure(`its data key is sealed by ${envelope.provider}, but the coffer uses ${opened.keys.name}`);
+  }
+  if (envelope.keyId === target) return { kind: 'skipped' };
+  if (dryRun) return { kind: 'would-rewrap', from: envelope.keyId };
+
+  // Rebuilt from the names, never taken from the envelope (docs/FORMAT.md §6).
+  const context = encryptionContext(opened.name, key);
+  const next = await opened.keys.rewrapDataKey(envelope.wrappedKey, context, envelope.keyId, target);
+  const dataKey = await opened.keys.decryptDataKey(next.wrapped, context, next.keyId);
+  try {
+    // The new envelope must open this very manifest before it may replace the old one.
+    openManifest(original, dataKey);
+  } finally {
+    dataKey.fill(0);
+  }
+  const updated = replaceEnvelope(original, { provider: envelope.provider, keyId: next.keyId, wrappedKey: next.wrapped, context });
+
+  const current = await readManifest(store, upstreamKey);
+  if (current === undefined) return { kind: 'gone' };
+  if (!current.equals(original)) {
+    if (parseSealedManifest(current).envelope.keyId === target) return { kind: 'skipped' };
+    throw new ObjectFailure('the manifest changed while it was being rewrapped; run again');
+  }
+  await store.putObject(upstreamKey, { body: updated });
+  const after = await readManifest(store, upstreamKey);
+  if (after === undefined || !after.equals(updated)) throw new ObjectFailure('the manifest was replaced by another writer right after the rewrap; run again to check it');
+  return { kind: 'rewrapped' };
+}
+
+async function resolveTarget(opened: OpenedCoffer, toKey: string, dryRun: boolean): Promise<string> {
+  if (opened.keys.name === 'local') {
+    if (!isValidLocalKeyId(toKey)) throw new UsageError('--to-key is not a valid keyring key id (letters, digits, ".", "_", "-").');
+    // A dry run must not create the key file (keyring.create would).
+    return dryRun ? toKey : opened.keys.resolveKeyId(toKey);
+  }
+  // Envelopes record key ARNs (what KMS answers with); an alias or key id is resolved to compare.
+  return opened.keys.resolveKeyId(toKey);
+}
+
+export async function rewrapCommand(args: readonly string[], io: CliIo): Promise<number> {
+  const values = parseCommandArgs('rewrap', args, OPTIONS);
+  if (values.help === true) {
+    io.stdout.write(REWRAP_HELP);
+    return EXIT_OK;
+  }
+  const cofferName = required(values.coffer, 'coffer', 'rewrap');
+  const toKey = required(values['to-key'], 'to-key', 'rewrap');
+  const dryRun = values['dry-run'] === true;
+  const prefix = values.prefix ?? '';
+  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency must be an integer from 1 to 64.');
+
+  const config = loadCliConfig(values.config, io);
+  const opened = openCoffer(config, cofferName, 'coffer-gateway-rewrap');
+  try {
+    let target: string;
+    try {
+      target = await resolveTarget(opened, toKey, dryRun);
+    } catch (error) {
+      if (error instanceof GatewayError) throw new CliError(`the target key ${toKey} cannot be used: ${describeError(error)}`);
+      throw error;
+    }
+    const store = opened.store();
+    const counts = { listed: 0, rewrapped: 0, skipped: 0, wouldRewrap: 0, gone: 0, failed: 0 };
+    const progress = createProgress(io.stderr, { label: dryRun ? 'rewrap (dry run)' : 'rewrap', unit: 'objects' });
+    const report = (stream: 'stdout' | 'stderr', line: string): void => {
+      progress.done();
+      io[stream].write(`${line}\n`);
+    };
+
+    const handle = async (key: string): Promise<void> => {
+      let outcome: RewrapOutcome;
+      try {
+        outcome = await rewrapManifest(opened, store, key, target, dryRun);
+      } catch (error) {
+        outcome = { kind: 'failed', reason: error instanceof ObjectFailure ? error.message : describeError(error) };
+      }
+      switch (outcome.kind) {
+        case 'rewrapped':
+          counts.rewrapped += 1;
+          break;
+        case 'skipped':
+          counts.skipped += 1;
+          break;
+        case 'gone':
+          counts.gone += 1;
+          break;
+        case 'would-rewrap':
+          counts.wouldRewrap += 1;
+          report('stdout', `would rewrap ${key}: ${outcome.from} -> ${target}`);
+          break;
+        case 'failed':
+          counts.failed += 1;
+          report('stderr', `✗ ${key}: ${outcome.reason}`);
+          break;
+      }
+      progress.advance(1);
+    };
+
+    // A bounded pool fed page by page: memory stays flat however many objects the prefix holds.
+    const running = new Set<Promise<void>>();
+    try {
+      let token: string | undefined;
+      do {
+        const page = await store.listObjects(opened.layout.manifestPrefix(prefix), { continuationToken: token, maxKeys: 1000 });
+        counts.listed += page.objects.length;
+        progress.total = counts.listed;
+        for (const object of page.objects) {
+          const key = opened.layout.keyOfManifest(object.key);
+          if (key === undefined) continue;
+          const task = handle(key).finally(() => running.delete(task));
+          running.add(task);
+          if (running.size >= concurrency) await Promise.race(running);
+        }
+        token = page.isTruncated ? page.nextContinuationToken : undefined;
+      } while (token !== undefined);
+    } finally {
+      // Also when the listing failed: no manifest write may still be in flight when the clients close.
+      await Promise.all(running);
+      progress.done();
+    }
+
+    const scope = `coffer ${cofferName}${prefix === '' ? '' : ` (prefix ${JSON.stringify(prefix)})`}`;
+    const gone = counts.gone === 0 ? '' : `, ${counts.gone} gone before they were read`;
+    if (dryRun) {
+      io.stdout.write(`rewrap dry run, ${scope}, to ${target}: ${counts.listed} objects, ${counts.wouldRewrap} would be rewrapped, ${counts.skipped} already under the target key, ${counts.failed} failed${gone}. Nothing was changed.\n`);
+    } else {
+      io.stdout.write(`rewrap, ${scope}, to ${target}: ${counts.listed} objects, ${counts.rewrapped} rewrapped, ${counts.skipped} already under the target key, ${counts.failed} failed${gone}.\n`);
+      if (counts.failed > 0) io.stdout.write('Run the same command again to retry the failed objects; rewrapped ones are skipped.\n');
+    }
+    return counts.failed === 0 ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    opened.close();
+  }
+}

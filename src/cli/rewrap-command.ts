@@ -148,7 +148,7 @@ export async function rewrapCommand(args: readonly string[], io: CliIo): Promise
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency must be an integer from 1 to 64.');
 
   const config = loadCliConfig(values.config, io);
-  const opened = openCoffer(config, cofferName, 'coffer-gateway-rewrap');
+  let opened = openCoffer(config, cofferName, 'coffer-gateway-rewrap');
   try {
     let target: string;
     try {
@@ -157,6 +157,9 @@ export async function rewrapCommand(args: readonly string[], io: CliIo): Promise
       if (error instanceof GatewayError) throw new CliError(`the target key ${toKey} cannot be used: ${describeError(error)}`);
       throw error;
     }
+    // Reads trust only configured keys (kms.previousKeyIds); this run must also unwrap under its target to verify each rewrite.
+    opened.close();
+    opened = openCoffer(config, cofferName, 'coffer-gateway-rewrap', { trustKeyIds: [target] });
     const store = opened.store();
     const counts = { listed: 0, rewrapped: 0, skipped: 0, wouldRewrap: 0, gone: 0, failed: 0 };
     const progress = createProgress(io.stderr, { label: dryRun ? 'rewrap (dry run)' : 'rewrap', unit: 'objects' });

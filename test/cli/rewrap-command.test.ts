@@ -65,11 +65,14 @@ async function expectGatewayReadsEverything(through: FixtureGateway): Promise<vo
   }
 }
 
-const rewrap = (args: string[]) => runInProcess(['rewrap', '-c', fixture.configFile, ...args]);
+/** The configuration the rewrap runs and the reading gateway use; the KMS tests switch it to one that trusts their new keys. */
+let configFile: string;
+const rewrap = (args: string[]) => runInProcess(['rewrap', '-c', configFile, ...args]);
 
 beforeAll(async () => {
   ensureCliBuilt();
   fixture = await startCliFixture();
+  configFile = fixture.configFile;
   gateway = await startFixtureGateway(fixture);
   const sizes: Record<string, number> = { 'big/archive.tar': 3 * MiB + 5, 'small/one-byte': 1 };
   for (const [coffer, keys] of [[KMS_COFFER, KMS_KEYS], [LOCAL_COFFER, LOCAL_KEYS]] as const) {
@@ -88,8 +91,14 @@ afterAll(async () => {
 
 describe('AWS KMS coffer', () => {
   let next: TestKmsKey;
-  beforeAll(() => {
+  let third: TestKmsKey;
+  beforeAll(async () => {
     next = fixture.kms.createKey({ alias: 'alias/coffer-cli-2026', description: 'second key' });
+    third = fixture.kms.createKey({ alias: 'alias/coffer-cli-third' });
+    // A rotation starts by trusting the new keys: reads (and rewrap's sources) unwrap only under configured keys.
+    configFile = fixture.writeConfig('config-rotating', { [KMS_COFFER]: { kms: { previousKeyIds: [next.arn, third.arn] } }, [LOCAL_COFFER]: null });
+    await gateway.stop();
+    gateway = await startFixtureGateway(fixture, configFile);
   });
 
   test('--dry-run reports every object and changes nothing (no wrapping KMS call, no upstream write)', async () => {
@@ -108,7 +117,7 @@ describe('AWS KMS coffer', () => {
   test('--prefix as a child process: only those manifests change; data objects are untouched', async () => {
     const data = await dataObjects(KMS_COFFER);
     const before = await manifests(KMS_COFFER);
-    const result = await runProcess(['rewrap', '-c', fixture.configFile, '--coffer', KMS_COFFER, '--prefix', 'logs/', '--to-key', next.keyId]);
+    const result = await runProcess(['rewrap', '-c', configFile, '--coffer', KMS_COFFER, '--prefix', 'logs/', '--to-key', next.keyId]);
     expect(result.stderr).toBe('');
     expect(result.code).toBe(0);
     expect(result.stdout.toString()).toContain(`rewrap, coffer ${KMS_COFFER} (prefix "logs/"), to ${next.arn}: 2 objects, 2 rewrapped, 0 already under the target key, 0 failed.`);
@@ -147,12 +156,20 @@ describe('AWS KMS coffer', () => {
     expect(await dataObjects(KMS_COFFER)).toEqual(data);
   });
 
-  test('the gateway still reads every object byte-exact, unwrapping under the new key (config still names the old one)', async () => {
+  test('the gateway still reads every object byte-exact, unwrapping under the new key (config names the old one and trusts the new)', async () => {
     const before = fixture.kms.calls.length;
     await expectGatewayReadsEverything(gateway);
     const decrypts = fixture.kms.calls.slice(before).filter((c) => c.operation === 'Decrypt');
     expect(decrypts.length).toBeGreaterThanOrEqual(KMS_KEYS.length);
     expect(decrypts.every((c) => c.status === 200 && c.requestedKeyId === next.arn && c.keyArn === next.arn)).toBe(true);
+    // A gateway whose configuration does not list the new key never unwraps under it: KMS refuses.
+    const strict = await startFixtureGateway(fixture);
+    try {
+      await expect(strict.download(KMS_COFFER, KMS_KEYS[0] as string)).rejects.toMatchObject({ code: 'KMSFailed' });
+      expect(fixture.kms.calls.filter((c) => c.operation === 'Decrypt').at(-1)).toMatchObject({ requestedKeyId: fixture.key.arn });
+    } finally {
+      await strict.stop();
+    }
     // A gateway configured with the new key reads them too, and new objects are sealed under it.
     const config = fixture.writeConfig('config-next', { [KMS_COFFER]: { kms: { keyId: 'alias/coffer-cli-2026' } }, [LOCAL_COFFER]: null });
     const renewed = await startFixtureGateway(fixture, config);
@@ -168,12 +185,11 @@ describe('AWS KMS coffer', () => {
   });
 
   test('killed mid-run (SIGKILL) as a child process: every object stays readable, and the rerun finishes the rest', async () => {
-    const third = fixture.kms.createKey({ alias: 'alias/coffer-cli-third' });
     const data = await dataObjects(KMS_COFFER);
     const total = objects.size - LOCAL_KEYS.length;
     fixture.kms.addFailure({ operation: 'ReEncrypt', latencyMs: 150 });
     let pid = 0;
-    const running = runProcess(['rewrap', '-c', fixture.configFile, '--coffer', KMS_COFFER, '--to-key', 'alias/coffer-cli-third', '--concurrency', '1'], { onSpawn: (p) => (pid = p) });
+    const running = runProcess(['rewrap', '-c', configFile, '--coffer', KMS_COFFER, '--to-key', 'alias/coffer-cli-third', '--concurrency', '1'], { onSpawn: (p) => (pid = p) });
     const doneBefore = (): number => fixture.kms.calls.filter((c) => c.operation === 'ReEncrypt' && c.keyArn === third.arn && c.status === 200).length;
     const deadline = Date.now() + 30_000;
     while (doneBefore() < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
@@ -187,7 +203,7 @@ describe('AWS KMS coffer', () => {
     expect(moved).toBeLessThan(total);
     await expectGatewayReadsEverything(gateway);
 
-    const rerun = await runProcess(['rewrap', '-c', fixture.configFile, '--coffer', KMS_COFFER, '--to-key', third.arn]);
+    const rerun = await runProcess(['rewrap', '-c', configFile, '--coffer', KMS_COFFER, '--to-key', third.arn]);
     expect(rerun.code).toBe(0);
     expect(rerun.stdout.toString()).toContain(`${total} objects, ${total - moved} rewrapped, ${moved} already under the target key, 0 failed.`);
     expect([...(await envelopeKeys(KMS_COFFER)).values()].every((k) => k === third.arn)).toBe(true);

@@ -95,7 +95,10 @@ describe('coffers', () => {
   test('aws-kms: key id forms and region resolution', () => {
     const arn = 'arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     const fromArn = load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn })));
-    expect(fromArn.coffers['demo-1250000000']?.kms).toEqual({ type: 'aws-kms', keyId: arn, region: 'ap-southeast-1' });
+    expect(fromArn.coffers['demo-1250000000']?.kms).toEqual({ type: 'aws-kms', keyId: arn, region: 'ap-southeast-1', previousKeyIds: [] });
+    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn, previousKeyIds: ['alias/old'] }))))).toEqual([
+      `${COFFER}.kms.previousKeyIds[0]: must be a KMS key ARN (as recorded in object envelopes)`,
+    ]);
     expect(load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: 'alias/coffer', region: 'us-west-2' }))).coffers['demo-1250000000']?.kms).toMatchObject({ region: 'us-west-2' });
     expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: 'alias/coffer' }))))).toEqual([`${COFFER}.kms.region: required unless kms.keyId is an ARN`]);
     expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn, region: 'us-east-1' }))))).toEqual([

@@ -38,10 +38,11 @@ afterEach(async () => {
 });
 
 function provider(
-  options: { keyId?: string; retry?: Partial<RetryPolicy>; kms?: Partial<KmsClientOptions> } = {},
+  options: { keyId?: string; previousKeyIds?: string[]; retry?: Partial<RetryPolicy>; kms?: Partial<KmsClientOptions> } = {},
 ): AwsKmsKeyProvider {
   const p = createAwsKmsKeyProvider({
     keyId: options.keyId ?? key.arn,
+    ...(options.previousKeyIds === undefined ? {} : { previousKeyIds: options.previousKeyIds }),
     kms: { region: REGION, endpoint: kms.endpoint, credentials: BASE, ...options.kms },
     ...(options.retry ? { retry: options.retry } : {}),
     sleep: async (ms) => {
@@ -117,23 +118,26 @@ describe('round trip', () => {
 });
 
 describe('envelope key id and rotation (rewrap)', () => {
-  it('Decrypt names the key the caller passes (the envelope\'s), not the configured one', async () => {
+  it('Decrypt names the envelope\'s key only when configured as a previous key; otherwise the coffer\'s key', async () => {
     const next = kms.createKey({ alias: 'alias/coffer-photos-2026' });
     const underNext = await provider({ keyId: next.arn }).generateDataKey(CONTEXT);
-    // Configured for the old key, reading an object already rewrapped to the new one.
-    const p = provider();
-    expect((await p.decryptDataKey(underNext.wrapped, CONTEXT, underNext.keyId)).equals(underNext.plaintext)).toBe(true);
+    // Configured for the old key and trusting the new one: reading an object already rewrapped to it.
+    const trusting = provider({ previousKeyIds: [next.arn] });
+    expect((await trusting.decryptDataKey(underNext.wrapped, CONTEXT, underNext.keyId)).equals(underNext.plaintext)).toBe(true);
     expect(kms.calls.at(-1)).toMatchObject({ operation: 'Decrypt', status: 200, requestedKeyId: next.arn, keyArn: next.arn });
-    // Without it the configured key is named, and KMS refuses the blob.
+    // A key the configuration does not list is never named, whatever the envelope says: KMS refuses the blob.
+    const p = provider();
+    expect((await failure(p.decryptDataKey(underNext.wrapped, CONTEXT, underNext.keyId))).reason).toBe('incorrect-key');
+    expect(kms.calls.at(-1)).toMatchObject({ operation: 'Decrypt', requestedKeyId: key.arn });
     expect((await failure(p.decryptDataKey(underNext.wrapped, CONTEXT))).reason).toBe('incorrect-key');
-    // An envelope naming the wrong key is refused too.
+    // An envelope naming the wrong (trusted) key is refused too.
     const underOld = await p.generateDataKey(CONTEXT);
-    expect((await failure(p.decryptDataKey(underOld.wrapped, CONTEXT, next.arn))).reason).toBe('incorrect-key');
+    expect((await failure(trusting.decryptDataKey(underOld.wrapped, CONTEXT, next.arn))).reason).toBe('incorrect-key');
   });
 
   it('rewrapDataKey re-seals with ReEncrypt under the same context; the result names the new key ARN', async () => {
     const next = kms.createKey({ alias: 'alias/coffer-photos-2026' });
-    const p = provider();
+    const p = provider({ previousKeyIds: [next.arn] });
     const dataKey = await p.generateDataKey(CONTEXT);
     const rewrapped = await p.rewrapDataKey(dataKey.wrapped, CONTEXT, dataKey.keyId, 'alias/coffer-photos-2026');
     expect(rewrapped.keyId).toBe(next.arn);

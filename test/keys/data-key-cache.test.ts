@@ -27,13 +27,17 @@ function deferredProvider() {
 describe('against the KMS test server', () => {
   let kms: KmsTestServer;
   let inner: AwsKmsKeyProvider;
+  let other: { arn: string };
   beforeEach(async () => {
     const store = new TestCredentialStore();
     store.addUser('AKIDCACHE', 'cache-secret');
     kms = await startKmsTestServer({ store, region: 'eu-west-1' });
     const key = kms.createKey();
+    other = kms.createKey();
     inner = createAwsKmsKeyProvider({
       keyId: key.arn,
+      // Trusted for reads, so an envelope naming it is unwrapped under it (the rotation case).
+      previousKeyIds: [other.arn],
       kms: { region: 'eu-west-1', endpoint: kms.endpoint, credentials: { accessKeyId: 'AKIDCACHE', secretAccessKey: 'cache-secret' } },
       sleep: async () => undefined,
     });
@@ -67,7 +71,6 @@ describe('against the KMS test server', () => {
 
   it('an entry is found only under the key id it was made with: another name misses and KMS refuses it', async () => {
     const cached = cachingKeyProvider(inner, { maxAgeMs: 60_000, maxEntries: 100 });
-    const other = kms.createKey();
     const dataKey = await cached.generateDataKey(CONTEXT);
     const error = (await cached.decryptDataKey(dataKey.wrapped, CONTEXT, other.arn).catch((e: unknown) => e)) as GatewayError;
     expect(error.reason).toBe('incorrect-key');

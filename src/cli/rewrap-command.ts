@@ -33,8 +33,9 @@ export const REWRAP_HELP = `Usage: coffer-gateway rewrap -c <config> --coffer <n
 Key rotation: rewraps the data key of every object under the prefix to another key-encryption key and
 writes each manifest back with only its key envelope replaced. Data objects are not touched. Objects
 already under the target key are skipped, so an interrupted or failed run is finished by running it
-again. Afterwards set the coffer's kms.keyId to the new key, so new objects use it too; until then
-the gateway keeps reading both (it unwraps under the key each object's envelope names).
+again. First add the new key's ARN to the coffer's kms.previousKeyIds (the gateway unwraps only under
+configured keys); afterwards set kms.keyId to the new key, so new objects use it too, and keep the old
+key in kms.previousKeyIds until a run reports nothing left under it.
 
 Options:
 ${CONFIG_HELP}

@@ -160,6 +160,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     startedAt: new Date(),
     metrics,
     log,
+    completeKeepAliveMs: config.server.completeKeepAliveMs,
   });
   const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc() });
   let state: string | undefined = 'starting';

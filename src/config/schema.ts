@@ -355,6 +355,13 @@ function serverSchema(io: ConfigIo) {
        * a slow upstream or a long Complete never trips it.
        */
       responseIdleTimeoutMs: int(1000, 3_600_000).default(60_000),
+      /**
+       * A CompleteMultipartUpload still assembling after this long (staged parts being copied, a large
+       * upstream Complete) is answered 200 at once and kept alive with a space every this many ms, the
+       * result or an <Error> following in the body — as S3 and COS do — so idle-timeouts of clients and
+       * load balancers do not cut it. Keep it well under the shortest idle timeout in front of the gateway.
+       */
+      completeKeepAliveMs: int(10, 600_000).default(10_000),
       /** Time allowed to receive the complete request headers (Node `headersTimeout`; Slowloris guard). */
       headersTimeoutMs: int(1000, 600_000).default(20_000),
       /**

@@ -1,6 +1,6 @@
 /**
  * The request pipeline, top to bottom: parse → route → authenticate → authorize → coffer context
- * (role credentials, keys, store) → operation → response. Everything that can fail without the body
+ * (keys, store) → assume role → operation (data key → encrypt → forward) → response. Everything that can fail without the body
  * is decided before the body is read; `Expect: 100-continue` is answered only after that.
  */
 import type { IncomingMessage } from 'node:http';
@@ -19,12 +19,13 @@ import type { RequestTarget } from '../http/request-target';
 import type { Operation } from '../http/route';
 import { parseCompleteMultipartUpload, readBodyCapped, toXml } from '../http/xml';
 import type { GatewayMetrics } from '../observability/metrics';
-import type { Logger } from '../observability/logger';
+import { describeError, type Logger } from '../observability/logger';
 import type { CofferContext } from '../upload/coffer-context';
 import type { MultipartService } from '../upload/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../objects/object-service';
 import { completeResult, initiateResult, listCoffersResult, listObjectsResult, listPartsResult, listUploadsResult } from './cdcs-responses';
 import { evaluatePreconditions, rangeApplies, type ConditionalHeaders } from './conditional-request';
+import { keepAliveAnswer } from './keep-alive-answer';
 import { decideRange } from './range-header';
 
 export interface CofferResolver {
@@ -46,6 +47,20 @@ export interface HandlerDependencies {
   readonly startedAt?: Date;
   readonly metrics?: GatewayMetrics;
   readonly log: Logger;
+  /** A Complete still assembling after this long is answered 200 and kept alive with whitespace (server.completeKeepAliveMs). */
+  readonly completeKeepAliveMs?: number;
+}
+
+/** An error already told to the client inside a committed 200 body (a kept-alive Complete): count and log it, send nothing more. */
+class DeliveredError extends Error {
+  constructor(readonly original: unknown) {
+    super('delivered in the answer body');
+  }
+}
+
+/** Stored data that fails authentication is IntegrityCheckFailed to the client; everything else passes through. */
+function asClientError(error: unknown): unknown {
+  return error instanceof IntegrityError ? new GatewayError('IntegrityCheckFailed', undefined, { reason: error.reason }) : error;
 }
 
 type RequestContext = HandlerContext & { readonly log: Logger };
@@ -72,21 +87,25 @@ export function createCdcsHandler(deps: HandlerDependencies): GatewayHandler {
       }
       authorize(principal, target.coffer, ctx.action);
       const context = await deps.coffers.contextFor(target.coffer as string, principal);
+      await context.assumeRole?.();
       ctx.log.info({ operation, coffer: target.coffer, principal: principal.id }, 'request');
       await execute(deps, ctx, ctx.operation, target, context, principal);
       deps.metrics?.requests.inc({ operation, code: 'OK' });
-    } catch (error) {
+    } catch (thrown) {
+      const delivered = thrown instanceof DeliveredError;
+      const error = thrown instanceof DeliveredError ? thrown.original : thrown;
       if (error instanceof IntegrityError) {
         deps.metrics?.integrityFailures.inc({ reason: error.reason });
         deps.metrics?.requests.inc({ operation, code: 'IntegrityCheckFailed' });
         ctx.log.error({ operation, reason: error.reason }, 'stored data failed authentication');
-        throw new GatewayError('IntegrityCheckFailed', undefined, { reason: error.reason });
+      } else {
+        const code = isGatewayError(error) ? error.code : 'InternalError';
+        deps.metrics?.requests.inc({ operation, code });
+        if (code === 'BadGateway' || code === 'ServiceUnavailable' || code === 'GatewayTimeout') deps.metrics?.upstreamErrors.inc({ code });
+        if (!isGatewayError(error) || error.fault === 'server') ctx.log.error({ operation, code, reason: isGatewayError(error) ? error.reason : undefined, ...(delivered && !isGatewayError(error) ? { err: describeError(error) } : {}) }, 'request failed');
       }
-      const code = isGatewayError(error) ? error.code : 'InternalError';
-      deps.metrics?.requests.inc({ operation, code });
-      if (code === 'BadGateway' || code === 'ServiceUnavailable' || code === 'GatewayTimeout') deps.metrics?.upstreamErrors.inc({ code });
-      if (!isGatewayError(error) || error.fault === 'server') ctx.log.error({ operation, code, reason: isGatewayError(error) ? error.reason : undefined }, 'request failed');
-      throw error;
+      if (delivered) return; // already told to the client in the body of the committed 200
+      throw asClientError(error);
     } finally {
       stopTimer?.();
     }
@@ -177,10 +196,22 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
     case 'CompleteMultipartUpload': {
       await service.loadRecord(context, key, operation.uploadId); // NoSuchUpload before reading the body
       const parts = parseCompleteMultipartUpload(await readBodyCapped(ctx.bodyGuard()));
-      const result = await service.complete(context, key, operation.uploadId, parts);
+      const keepAlive = keepAliveAnswer(ctx.res, deps.completeKeepAliveMs ?? 10_000);
+      let result: Awaited<ReturnType<MultipartService['complete']>>;
+      try {
+        result = await service.complete(context, key, operation.uploadId, parts, { onAssembly: () => keepAlive.begin() });
+      } catch (error) {
+        keepAlive.cancel();
+        if (!keepAlive.committed) throw error;
+        // The 200 is out: the error goes into the body, rendered by the one renderer (the SDK reads it as an error).
+        const client = asClientError(error);
+        const rendered = renderError(client, { resource: ctx.target.pathname, requestId: ctx.requestId, traceId: ctx.traceId });
+        keepAlive.end(rendered.body, rendered.status);
+        throw new DeliveredError(error);
+      }
       deps.metrics?.completeCopiedBytes.inc(result.copiedBytes);
-      ctx.log.info({ copiedBytes: result.copiedBytes, fillerBytes: result.fillerBytes, parts: parts.length }, 'upload completed');
-      sendXml(ctx, 200, completeResult({ location: `${coffer}/${key}`, coffer, key, etag: result.etag }));
+      ctx.log.info({ copiedBytes: result.copiedBytes, fillerBytes: result.fillerBytes, parts: parts.length, keptAlive: keepAlive.committed }, 'upload completed');
+      keepAlive.end(toXml(completeResult({ location: `${coffer}/${key}`, coffer, key, etag: result.etag })), 200);
       return;
     }
     case 'AbortMultipartUpload':

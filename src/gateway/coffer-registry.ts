@@ -23,6 +23,11 @@ export interface CofferDefinition {
   readonly storeFor: (sessionName: string) => UploadStore;
   /** The key provider for one session (an AWS KMS client signs with the session's role credentials). */
   readonly keysFor: (sessionName: string) => KeyProvider;
+  /**
+   * Resolves the session's role credentials (the role provider caches them), failing with
+   * AssumeRoleFailed. Absent when the coffer signs with fixed keys that cannot fail.
+   */
+  readonly assumeRole?: (sessionName: string) => Promise<void>;
 }
 
 /** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
@@ -47,6 +52,7 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
           keys: cache === undefined ? inner : cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
           minPartSize: definition.minPartSize,
           maxPartSize: definition.maxPartSize,
+          ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
         };
         if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
         contexts.set(cacheKey, context);

@@ -6,6 +6,7 @@
  */
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { CofferConfig, GatewayConfig } from '../config';
+import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { createAwsKmsKeyProvider } from '../keys/aws-kms-key-provider';
 import type { KeyProvider, KeyRewrapper } from '../keys/key-provider';
 import { awsCredentialProvider, type AwsCredentialIdentityProvider } from '../roles/aws-credential-provider';
@@ -60,6 +61,15 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
     location: coffer.upstream.region,
     config: coffer,
     credentialsFor,
+    assumeRole: async (sessionName) => {
+      try {
+        await credentialsFor(sessionName)();
+      } catch (error) {
+        if (isGatewayError(error)) throw error;
+        // The AWS default chain (no role, no configured keys) found nothing: the same answer as a refused role.
+        throw new GatewayError('AssumeRoleFailed', 'No credentials are available for this coffer.', { reason: 'no-credentials' });
+      }
+    },
     destroy: () => sts?.destroy(),
     prefix: coffer.upstream.prefix,
     minPartSize: coffer.upstream.minPartSize,

@@ -26,6 +26,7 @@ import type { Action } from '../auth/principal';
 import type { GatewayConfig } from '../config/schema';
 import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { renderError } from '../errors/render-error';
+import { describeError } from '../observability/logger';
 import type { Logger } from '../observability/logger';
 import { bodyFramingOf, checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
 import { WriteStallTracker, sweepIntervalMs } from './response-idle-guard';
@@ -232,7 +233,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     const fail = (error: unknown): void => {
       const gatewayError = isGatewayError(error) ? error : undefined;
       if (gatewayError === undefined || gatewayError.fault === 'server') {
-        log?.error({ requestId, traceId, code: gatewayError?.code ?? 'InternalError', reason: gatewayError?.reason, err: gatewayError ? undefined : describe(error) }, 'request failed');
+        log?.error({ requestId, traceId, code: gatewayError?.code ?? 'InternalError', reason: gatewayError?.reason, err: gatewayError ? undefined : describeError(error) }, 'request failed');
       } else {
         log?.info({ requestId, traceId, code: gatewayError.code, reason: gatewayError.reason }, 'request refused');
       }
@@ -309,7 +310,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
           fail,
         )
         .catch((error: unknown) => {
-          log?.error({ requestId, err: describe(error) }, 'error while answering');
+          log?.error({ requestId, err: describeError(error) }, 'error while answering');
           res.destroy();
         });
     }
@@ -410,6 +411,4 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   };
 }
 
-function describe(error: unknown): { name: string; message: string } {
-  return error instanceof Error ? { name: error.name, message: error.message } : { name: typeof error, message: String(error) };
-}
+

@@ -37,3 +37,8 @@ export function createLogger(level: string, destination?: pino.DestinationStream
     destination,
   );
 }
+
+/** An unexpected error for a log line: its class and message only (no stack, no attached request or response objects). */
+export function describeError(error: unknown): { name: string; message: string } {
+  return error instanceof Error ? { name: error.name, message: error.message } : { name: typeof error, message: String(error) };
+}

@@ -12,6 +12,13 @@ export interface CofferContext {
   readonly minPartSize: number;
   /** The upstream's maximum part size, in stored bytes. */
   readonly maxPartSize: number;
+  /**
+   * The pipeline's assume-role stage: resolves this session's role credentials or fails with
+   * AssumeRoleFailed. Run before every operation, so a role that cannot be assumed is refused before
+   * a body is read, even when the upload record and data key are cached and nothing else would have
+   * asked for credentials until the part was already streaming.
+   */
+  readonly assumeRole?: () => Promise<void>;
 }
 
 /** KMS encryption context of an object: the names, and nothing else (docs/FORMAT.md §2). */

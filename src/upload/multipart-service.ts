@@ -176,7 +176,12 @@ export class MultipartService {
   }
 
   // ── Complete ────────────────────────────────────────────────────────────────────────────────
-  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
+  /**
+   * `onAssembly` runs once the request is known to be valid (parts, order, sizes, write-once) and the
+   * slow phase begins — copying staged parts, completing upstream, committing the manifest — so the
+   * HTTP layer can keep the connection alive from there on (src/gateway/keep-alive-answer.ts).
+   */
+  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>, options: { onAssembly?: () => void } = {}): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
     const record = await this.loadRecord(context, key, uploadId);
     if (requested.length === 0) throw new GatewayError('MalformedXML', 'CompleteMultipartUpload needs at least one part.');
     for (let i = 1; i < requested.length; i += 1) {
@@ -206,6 +211,7 @@ export class MultipartService {
     }
 
     const plan = planAssembly(chosen, context.minPartSize);
+    options.onAssembly?.();
     const dataObjectKey = context.layout.data(key, uploadId);
     const upstreamEtags = new Map((await context.store.listParts(dataObjectKey, record.upstreamUploadId).catch(() => [])).map((p) => [p.partNumber, p.etag]));
     const byNumber = new Map(chosen.map((p) => [p.partNumber, p]));

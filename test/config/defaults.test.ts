@@ -15,6 +15,7 @@ describe('defaults', () => {
       adminPort: 9090,
       requestIdleTimeoutMs: 60_000,
       responseIdleTimeoutMs: 60_000,
+      completeKeepAliveMs: 10_000,
       headersTimeoutMs: 20_000,
       requestTimeoutMs: 0,
       keepAliveTimeoutMs: 5_000,

@@ -73,7 +73,7 @@ test('representative traffic leaves no secret in the logs', async () => {
           .end();
       });
     expect(await get(url.replace(/^http:\/\/[^/]+/, ''))).toBe(200);
-    expect(await get(url.replace(/^http:\/\/[^/]+/, '').replace(/q-signature=[0-9a-f]/, 'q-signature=0'))).toBe(403);
+    expect(await get(url.replace(/^http:\/\/[^/]+/, '').replace(/q-signature=([0-9a-f])/, (_match, first: string) => `q-signature=${first === '0' ? '1' : '0'}`))).toBe(403);
     // A wrong secret, and a bearer token the gateway does not accept.
     const now = Math.floor(Date.now() / 1000);
     const wrong = signCosRequest({ method: 'GET', pathname: `/${Bucket}/logs/object.bin`, params: [], headers: [['host', `127.0.0.1:${port}`]], secretId: SECRET_ID, secretKey: 'a-wrong-secret-key-0123456789', keyTime: formatKeyTime(now - 10, now + 600) });

@@ -86,6 +86,11 @@ export interface SigV4Expectation {
   readonly service: string;
   /** Clock for credential expiry (injected in tests). */
   readonly now: () => number;
+  /**
+   * Accept `x-amz-content-sha256: UNSIGNED-PAYLOAD` (S3 does; the signature then covers that literal
+   * instead of the body's hash). Default false: the AWS JSON/query services (KMS, STS) require the hash.
+   */
+  readonly allowUnsignedPayload?: boolean;
 }
 
 const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
@@ -155,7 +160,8 @@ export function verifySigV4(req: http.IncomingMessage, body: Buffer, expect: Sig
 
   const payloadHash = sha256Hex(body);
   const declared = req.headers['x-amz-content-sha256'];
-  if (declared !== undefined && declared !== payloadHash) return fail('payload', 'The provided x-amz-content-sha256 header does not match what was computed.');
+  const unsigned = expect.allowUnsignedPayload === true && declared === 'UNSIGNED-PAYLOAD';
+  if (declared !== undefined && declared !== payloadHash && !unsigned) return fail('payload', 'The provided x-amz-content-sha256 header does not match what was computed.');
 
   // Canonical headers from rawHeaders, so repeated headers keep their order and are joined with ','.
   const values = new Map<string, string[]>();

@@ -196,7 +196,7 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
     case 'CompleteMultipartUpload': {
       await service.loadRecord(context, key, operation.uploadId); // NoSuchUpload before reading the body
       const parts = parseCompleteMultipartUpload(await readBodyCapped(ctx.bodyGuard()));
-      const keepAlive = keepAliveAnswer(ctx.res, deps.completeKeepAliveMs ?? 10_000);
+      const keepAlive = keepAliveAnswer(ctx.res, deps.completeKeepAliveMs ?? 10_000, () => deps.metrics?.completeKeepAlives.inc());
       let result: Awaited<ReturnType<MultipartService['complete']>>;
       try {
         result = await service.complete(context, key, operation.uploadId, parts, { onAssembly: () => keepAlive.begin() });

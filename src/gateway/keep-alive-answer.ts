@@ -27,7 +27,8 @@ export interface KeepAliveAnswer {
   cancel(): void;
 }
 
-export function keepAliveAnswer(res: ServerResponse, intervalMs: number): KeepAliveAnswer {
+/** `onCommit` runs once, when the 200 goes out (metrics). */
+export function keepAliveAnswer(res: ServerResponse, intervalMs: number, onCommit?: () => void): KeepAliveAnswer {
   let timer: NodeJS.Timeout | undefined;
   let started = false;
   let committed = false;
@@ -42,6 +43,7 @@ export function keepAliveAnswer(res: ServerResponse, intervalMs: number): KeepAl
       // Chunked: the final length is unknown. No Content-Length, so the whitespace needs no accounting.
       res.writeHead(200, { 'content-type': 'application/xml' });
       res.write(`${DECLARATION}\n`);
+      onCommit?.();
     } else {
       res.write(' ');
     }

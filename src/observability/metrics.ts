@@ -16,6 +16,8 @@ export interface GatewayMetrics {
   readonly integrityFailures: Counter<'reason'>;
   /** Upstream bytes written a second time at Complete (staged parts copied, plus filler). */
   readonly completeCopiedBytes: Counter;
+  /** Completes that outlasted server.completeKeepAliveMs and were answered 200 early, kept alive with whitespace. */
+  readonly completeKeepAlives: Counter;
   readonly keyProviderCalls: Counter<'provider' | 'operation' | 'result'>;
   /** Data-key cache lookups (each part upload and read of an upload or object looks up its data key). */
   readonly dataKeyCacheLookups: Counter<'result'>;
@@ -60,6 +62,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     inFlightParts: new Gauge({ name: 'coffer_gateway_parts_in_flight', help: 'Part uploads currently streaming.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'coffer_gateway_upstream_errors_total', help: 'Failed upstream requests by mapped error code.', labelNames: ['code'], registers: [registry] }),
     keyProviderCalls: new Counter({ name: 'coffer_gateway_key_provider_calls_total', help: 'Calls that reached KMS or the local keyring (data-key cache misses and generations).', labelNames: ['provider', 'operation', 'result'], registers: [registry] }),
+    completeKeepAlives: new Counter({ name: 'coffer_gateway_complete_kept_alive_total', help: 'CompleteMultipartUpload answers committed to 200 early and kept alive with whitespace (assembly outlasted server.completeKeepAliveMs).', registers: [registry] }),
     completeCopiedBytes: new Counter({ name: 'coffer_gateway_complete_copied_bytes_total', help: 'Upstream bytes written a second time at Complete: staged parts copied into upstream parts, plus filler.', registers: [registry] }),
     integrityFailures: new Counter({ name: 'coffer_gateway_integrity_failures_total', help: 'Stored data that failed authentication, by reason.', labelNames: ['reason'], registers: [registry] }),
     dataKeyCacheLookups: new Counter({ name: 'coffer_gateway_data_key_cache_lookups_total', help: 'Data-key cache lookups by result (hit, miss; an expired entry is a miss). Misses become key-provider Decrypt calls.', labelNames: ['result'], registers: [registry] }),

@@ -200,6 +200,11 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
     if (!c?.AccessKeyId || !c.SecretAccessKey || !c.SessionToken || !(c.Expiration instanceof Date) || Number.isNaN(c.Expiration.getTime())) {
       throw new GatewayError('AssumeRoleFailed', 'STS AssumeRole returned incomplete credentials.', { reason: 'invalid-response' });
     }
+    // Expired on arrival means this host's clock is ahead of STS by more than the session duration:
+    // signing with them would fail upstream with a misleading ExpiredToken, so say what is wrong here.
+    if (c.Expiration.getTime() <= now()) {
+      throw new GatewayError('AssumeRoleFailed', 'STS AssumeRole returned credentials that have already expired by this host\'s clock (clock skew?).', { reason: 'expired-on-arrival' });
+    }
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
   }
 

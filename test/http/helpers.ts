@@ -14,6 +14,7 @@ export function serverConfig(overrides: Partial<GatewayConfig['server']> = {}): 
     adminPort: 0,
     requestIdleTimeoutMs: 60_000,
     responseIdleTimeoutMs: 60_000,
+    completeKeepAliveMs: 10_000,
     headersTimeoutMs: 20_000,
     requestTimeoutMs: 0,
     keepAliveTimeoutMs: 5_000,

@@ -105,6 +105,14 @@ describe('assume and cache', () => {
     expect(p.stats()).toMatchObject({ assumeRoleCalls: 1, hits: 1 });
   });
 
+  it('refuses credentials that are already expired by the local clock (clock ahead of STS by more than the duration)', async () => {
+    // The provider's clock runs 2 h ahead of the STS server's; a 1 h session arrives expired.
+    const p = provider({ now: () => clock + 2 * 3600_000 });
+    const error = await failure(p.credentialsFor(REQ));
+    expect(error.reason).toBe('expired-on-arrival');
+    expect(sts.callCount()).toBe(1);
+  });
+
   it('caches per (role, external id, session name)', async () => {
     const p = provider();
     await p.credentialsFor(REQ);

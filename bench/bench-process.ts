@@ -3,7 +3,8 @@
  *   sink <port> [dataDir]    the S3 sink (with dataDir: large single PUTs kept on disk, served with ranges)
  *   passthrough <sinkPort>   express 5 + http-proxy-middleware 4 in front of the sink
  *   gateway <configJson>     coffer-gateway with one coffer on the sink
- * Each prints `{"port":N}` when listening and answers the IPC message 'rss' with its peak RSS.
+ * Each prints `{"port":N}` when listening and answers the IPC messages 'rss' (peak RSS) and 'cpu'
+ * (CPU time used so far, all threads).
  */
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
@@ -34,6 +35,11 @@ async function main(): Promise<void> {
   }
   process.on('message', (message) => {
     if (message === 'rss') process.send?.({ rssMb: process.resourceUsage().maxRSS / 1024 });
+    if (message === 'cpu') {
+      // All threads of the process (the MD5 worker included), user + system.
+      const usage = process.cpuUsage();
+      process.send?.({ cpuMs: (usage.user + usage.system) / 1000 });
+    }
   });
   // Exit normally on kill(), so `--cpu-prof` runs (NODE_OPTIONS) write their profiles.
   process.on('SIGTERM', () => process.exit(0));

@@ -10,9 +10,23 @@ export const BENCH_COFFER = 'bench-1250000000';
 export const BENCH_SECRET_ID = 'AKIDbench';
 export const BENCH_SECRET_KEY = 'bench-secret-key-0123456789abcdef';
 
+/**
+ * The Node flags `npm start` and the image run the gateway with (package.json `start`, Dockerfile
+ * ENTRYPOINT; test/deploy/image.test.ts keeps the three equal): the benchmark measures what users run.
+ * Why this flag: README "Memory and the young generation".
+ */
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+
+/** Node flags per server kind: the gateway's are the production ones; BENCH_<KIND>_FLAGS overrides (experiments). */
+function nodeFlags(kind: string): string[] {
+  const override = process.env[`BENCH_${kind.toUpperCase()}_FLAGS`];
+  if (override !== undefined) return override.split(' ').filter((flag) => flag !== '');
+  return kind === 'gateway' ? [...GATEWAY_NODE_FLAGS] : [];
+}
+
 /** Starts `bench-process.js <kind> <args…>` and resolves once it listens. */
 export function spawn(kind: string, ...args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(__dirname, 'bench-process.js'), [kind, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  const child = fork(join(__dirname, 'bench-process.js'), [kind, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: nodeFlags(kind) });
   return new Promise((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
     child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
@@ -22,7 +36,7 @@ export function spawn(kind: string, ...args: string[]): Promise<{ child: ChildPr
 export function ask<T>(child: ChildProcess, message: string): Promise<T> {
   return new Promise((resolve) => {
     const listener = (reply: T & object): void => {
-      if ((message === 'rss' && 'rssMb' in reply) || (message === 'metrics' && 'metrics' in reply)) {
+      if ((message === 'rss' && 'rssMb' in reply) || (message === 'metrics' && 'metrics' in reply) || (message === 'cpu' && 'cpuMs' in reply)) {
         child.off('message', listener);
         resolve(reply);
       }

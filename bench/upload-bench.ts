@@ -48,6 +48,28 @@ function send(port: number, method: string, path: string, headers: Record<string
   });
 }
 
+interface CpuTally {
+  client: number;
+  server: number;
+  sink: number;
+}
+const newCpuTally = (): CpuTally => ({ client: 0, server: 0, sink: 0 });
+
+/** Runs `run` and adds the CPU time (ms) this process, the server and the sink used meanwhile to `tally`. */
+async function withCpu<T>(tally: CpuTally, server: ChildProcess, sink: ChildProcess, run: () => Promise<T>): Promise<T> {
+  const cpuOf = async (child: ChildProcess): Promise<number> => (await ask<{ cpuMs: number }>(child, 'cpu')).cpuMs;
+  const own = (): number => {
+    const usage = process.cpuUsage();
+    return (usage.user + usage.system) / 1000;
+  };
+  const before = [own(), await cpuOf(server), await cpuOf(sink)] as const;
+  const result = await run();
+  tally.client += own() - before[0];
+  tally.server += (await cpuOf(server)) - before[1];
+  tally.sink += (await cpuOf(sink)) - before[2];
+  return result;
+}
+
 let objectCounter = 0;
 async function initiate(port: number): Promise<{ key: string; uploadId: string }> {
   const key = `bench/object-${(objectCounter += 1)}-${Date.now()}`;
@@ -75,18 +97,28 @@ async function main(): Promise<void> {
     children.push(gateway.child);
     const through: number[] = [];
     const viaGateway: number[] = [];
+    const cpu = { passthrough: newCpuTally(), gateway: newCpuTally() };
     for (let round = 0; round < ROUNDS; round += 1) {
-      through.push(await timed(async () => {
+      through.push(await withCpu(cpu.passthrough, passthrough.child, sink.child, () => timed(async () => {
         const [status] = await send(passthrough.port, 'PUT', `/bench/passthrough?partNumber=1&uploadId=x`, {}, PART);
         if (status !== 200) throw new Error(`passthrough answered ${status}`);
-      }, PART));
+      }, PART)));
       const upload = await initiate(gateway.port);
-      viaGateway.push(await timed(() => gatewayPart(gateway.port, upload, 1, PART), PART));
+      const server = gateway.child;
+      viaGateway.push(await withCpu(cpu.gateway, server, sink.child, () => timed(() => gatewayPart(gateway.port, upload, 1, PART), PART)));
     }
     const ratio = median(viaGateway) / median(through);
     process.stdout.write(`${'express + http-proxy-middleware passthrough'.padEnd(48)} ${median(through).toFixed(0).padStart(6)} MB/s  (runs: ${through.map((v) => v.toFixed(0)).join(', ')})\n`);
     process.stdout.write(`${'coffer-gateway UploadPart (auth, MD5, encrypt, SigV4)'.padEnd(48)} ${median(viaGateway).toFixed(0).padStart(6)} MB/s  (runs: ${viaGateway.map((v) => v.toFixed(0)).join(', ')})\n`);
     process.stdout.write(`ratio vs passthrough: ${ratio.toFixed(2)}×  (target ≥ 0.8×) ${ratio >= 0.8 ? 'met' : 'NOT met'}\n`);
+    // Where the two cores went: CPU milliseconds per MiB moved, per process, summed over the rounds.
+    const perMiB = (ms: number): string => (ms / ((ROUNDS * PART) / MiB)).toFixed(2).padStart(5);
+    for (const [name, tally] of [['passthrough', cpu.passthrough], ['gateway', cpu.gateway]] as const) {
+      const total = tally.client + tally.server + tally.sink;
+      process.stdout.write(`  CPU ms per MiB with the ${name.padEnd(11)}: client ${perMiB(tally.client)}, server ${perMiB(tally.server)}, sink ${perMiB(tally.sink)}, all ${perMiB(total)}\n`);
+    }
+    const capacity = (tally: CpuTally): number => (2 * 1000) / ((tally.client + tally.server + tally.sink) / ((ROUNDS * PART) / MiB)) * (MiB / 1e6);
+    process.stdout.write(`  two cores at that cost move at most ${capacity(cpu.passthrough).toFixed(0)} MB/s through the passthrough, ${capacity(cpu.gateway).toFixed(0)} MB/s through the gateway (ceiling ratio ${(capacity(cpu.gateway) / capacity(cpu.passthrough)).toFixed(2)}×)\n`);
     const calls = (await ask<{ metrics: string }>(gateway.child, 'metrics')).metrics
       .split('\n')
       .filter((line) => line.startsWith('coffer_gateway_key_provider_calls_total{'))

@@ -10,6 +10,7 @@ import { isBuiltin } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { stringify } from 'yaml';
+import { GATEWAY_NODE_FLAGS } from '../../bench/bench-support';
 import { ROOT } from '../helm/helm-support';
 
 interface Instruction {
@@ -106,8 +107,12 @@ describe('Dockerfile', () => {
     expect(command[0]).toBe('/nodejs/bin/node');
     expect(command.join(' ')).not.toMatch(/\bnpm\b|\bnpx\b|\bsh\b|\bbash\b/);
     expect(command.slice(-2)).toEqual(['dist/src/cli.js', 'serve']);
+    // The image, `npm start` and the benchmark run the gateway with the same Node flags (a small young
+    // generation keeps streamed Buffers from piling up: README "Memory").
+    const imageFlags = command.slice(1, -2).filter((flag) => flag !== '--enable-source-maps');
+    expect(imageFlags).toEqual([...GATEWAY_NODE_FLAGS]);
     const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.scripts.start).toBe('node dist/src/cli.js serve');
+    expect(pkg.scripts.start).toBe(`node ${GATEWAY_NODE_FLAGS.join(' ')} dist/src/cli.js serve`);
   });
 
   test('read-only root filesystem: HOME and TMPDIR on /tmp, config path from COFFER_CONFIG, no HEALTHCHECK', () => {
@@ -213,7 +218,7 @@ describe('the image start command, outside the image', () => {
     );
     writeFileSync(join(dir, 'secret-key'), 'image-test-secret-key-0123456789\n');
 
-    const child = spawn(process.execPath, [cli, 'serve'], {
+    const child = spawn(process.execPath, [...GATEWAY_NODE_FLAGS, cli, 'serve'], {
       cwd: work,
       env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', HOME: tmp, TMPDIR: tmp, COFFER_CONFIG: configFile },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -644,6 +644,16 @@ function upstreamSchema(io: ConfigIo) {
       /** The upstream's maximum part size (ciphertext bytes); parts whose ciphertext would exceed it
        * are refused with EntityTooLarge. */
       maxPartSize: byteSize(MiB, 5 * GiB).default(5 * GiB),
+      /**
+       * No byte either way on an upstream connection for this long → the request is destroyed and the
+       * client gets 504 GatewayTimeout (a part's previous version stays). Per read/write, not per
+       * request, so slow multi-GiB parts are fine.
+       */
+      idleTimeoutMs: int(1000, 3_600_000).default(120_000),
+      /** A control-plane call (list, head, complete, small puts) until its response headers. */
+      requestTimeoutMs: int(1000, 3_600_000).default(30_000),
+      /** TCP (and TLS) connect to the upstream. */
+      connectTimeoutMs: int(100, 600_000).default(10_000),
       /** Static credentials. Absent: the AWS default credential chain (env, web identity, instance role). */
       credentials: credentials.optional(),
     })

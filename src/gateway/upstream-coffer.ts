@@ -75,7 +75,16 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
     minPartSize: coffer.upstream.minPartSize,
     maxPartSize: coffer.upstream.maxPartSize,
     storeFor: (sessionName) =>
-      new S3UpstreamStore({ endpoint: coffer.upstream.endpoint, region: coffer.upstream.region, bucket: coffer.upstream.bucket, forcePathStyle: coffer.upstream.forcePathStyle, credentials: credentialsFor(sessionName) }),
+      new S3UpstreamStore({
+        endpoint: coffer.upstream.endpoint,
+        region: coffer.upstream.region,
+        bucket: coffer.upstream.bucket,
+        forcePathStyle: coffer.upstream.forcePathStyle,
+        credentials: credentialsFor(sessionName),
+        idleTimeoutMs: coffer.upstream.idleTimeoutMs,
+        requestTimeoutMs: coffer.upstream.requestTimeoutMs,
+        connectTimeoutMs: coffer.upstream.connectTimeoutMs,
+      }),
     keysFor: (sessionName) =>
       kms.type === 'local'
         ? deps.localKeys(kms.keyId)

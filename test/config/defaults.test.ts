@@ -58,6 +58,9 @@ describe('defaults', () => {
       forcePathStyle: true,
       minPartSize: 5 * MiB,
       maxPartSize: 5 * GiB,
+      idleTimeoutMs: 120_000,
+      requestTimeoutMs: 30_000,
+      connectTimeoutMs: 10_000,
     });
     expect(coffer?.role).toEqual({ type: 'static' });
   });

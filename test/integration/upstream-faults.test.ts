@@ -1,7 +1,9 @@
 /**
  * Upstream failures in the middle of a part (reliability-checklist.md test 4): the upstream answers
  * 503 SlowDown, or the connection to it breaks half-way. The client gets 503 / 502 — never a 200 —
- * the previous version of the part stays, and after the fault clears the upload completes byte-exact.
+ * or it takes the whole part and never answers (a stall: 504 after upstream.idleTimeoutMs). The client
+ * gets 503 / 502 / 504 — never a 200 — the previous version of the part stays, and after the fault
+ * clears the upload completes byte-exact.
  * A fault-injecting proxy sits between the gateway and a real Ceph RGW.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -21,12 +23,13 @@ const MiB = 1024 * 1024;
 const COFFER = 'faults-1250000000';
 const SECRET_ID = 'AKIDfaults';
 const SECRET_KEY = 'faults-secret-key-0123456789';
-type Mode = 'pass' | 'slow-down' | 'reset-half-way';
+type Mode = 'pass' | 'slow-down' | 'reset-half-way' | 'stall';
 
 describeWithCeph('upstream faults mid-part', () => {
   let directory: string;
   let proxy: Server;
   let mode: Mode = 'pass';
+  const stalled: Array<import('node:http').ServerResponse> = [];
   let gateway: RunningGateway;
 
   beforeAll(async () => {
@@ -38,6 +41,11 @@ describeWithCeph('upstream faults mid-part', () => {
     // Forwards requests unchanged (the SigV4 signature covers the Host it was sent to), except part uploads when armed.
     proxy = createServer((req, res) => {
       const isPart = req.method === 'PUT' && (req.url ?? '').includes('partNumber=');
+      if (isPart && mode === 'stall') {
+        req.resume(); // takes every byte, never answers: only the gateway's idle timeout ends this
+        stalled.push(res);
+        return;
+      }
       if (isPart && mode === 'slow-down') {
         req.resume();
         res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
@@ -71,13 +79,14 @@ describeWithCeph('upstream faults mid-part', () => {
         server: { port: 0, adminPort: 0 },
         auth: { accessKeys: [{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: COFFER, actions: ['*'] }] }] },
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: ceph.region, bucket: 'coffer-faults', credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
+        coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: ceph.region, bucket: 'coffer-faults', idleTimeoutMs: 1000, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
   });
 
   afterAll(async () => {
+    for (const res of stalled) res.destroy();
     await gateway?.stop();
     await new Promise((resolve) => proxy?.close(resolve));
     rmSync(directory, { recursive: true, force: true });
@@ -99,7 +108,7 @@ describeWithCeph('upstream faults mid-part', () => {
     });
   }
 
-  test('503 SlowDown and a connection reset mid-part reach the client as 503 and 502; the previous part survives', async () => {
+  test('503 SlowDown, a connection reset mid-part and a stalled upstream reach the client as 503, 502 and 504; the previous part survives', async () => {
     const init = await call('POST', 'faulty.bin', [['uploads', '']]);
     const uploadId = /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(init.body)?.[1] as string;
     const good = randomBytes(6 * MiB);
@@ -114,6 +123,10 @@ describeWithCeph('upstream faults mid-part', () => {
     mode = 'reset-half-way';
     const reset = await part(randomBytes(6 * MiB));
     expect([reset.status, /<Code>(\w+)<\/Code>/.exec(reset.body)?.[1]]).toEqual([502, 'BadGateway']);
+    mode = 'stall';
+    const stall = await part(randomBytes(6 * MiB));
+    expect([stall.status, /<Code>(\w+)<\/Code>/.exec(stall.body)?.[1]]).toEqual([504, 'GatewayTimeout']);
+    expect(stalled).toHaveLength(1);
     mode = 'pass';
     expect(await listEtags()).toEqual([first.etag]);
 

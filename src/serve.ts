@@ -44,6 +44,18 @@ function generatedSecret(length: number): string {
 }
 
 export async function startGateway(config: GatewayConfig, options: { log?: Logger } = {}): Promise<RunningGateway> {
+  // What start-up has opened so far, undone in reverse if a later step fails (a port in use, a JWKS
+  // that cannot be read): a failed start leaves no listener, directory lock or timer behind.
+  const undo: Array<() => unknown> = [];
+  try {
+    return await startGatewayOrThrow(config, options, undo);
+  } catch (error) {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logger }, undo: Array<() => unknown>): Promise<RunningGateway> {
   const log = options.log ?? createLogger(config.logging.level);
   const metrics = createMetrics();
   const now = Date.now;
@@ -51,6 +63,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
   const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
   const definitions: CofferDefinition[] = [];
   const localKeyrings = createLocalKeyrings(config.keyring);
+  undo.push(() => localKeyrings.dispose());
   const localKeys = (keyId: string) => localKeyrings.forKeyId(keyId);
 
   let demoCredentials: RunningGateway['demoCredentials'];
@@ -60,6 +73,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     // code path a production coffer takes: S3 store, SigV4, the same S3 rules.
     const upstreamKeys = { accessKeyId: `EMBEDDED${generatedSecret(16)}`, secretAccessKey: generatedSecret(40) };
     embedded = await EmbeddedUpstream.start({ directory: config.embeddedUpstream.directory, bucket: 'coffer-demo', ...upstreamKeys, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE });
+    undo.push(() => embedded?.close());
     const store = new S3UpstreamStore({ endpoint: embedded.endpoint, region: 'us-east-1', bucket: 'coffer-demo', forcePathStyle: true, credentials: async () => upstreamKeys });
     definitions.push({
       name: config.demo.coffer,
@@ -83,9 +97,10 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
     onRefreshFailure: ({ coffer, reason, servingCached }) =>
       log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
   };
-  for (const [name, coffer] of Object.entries(config.coffers)) {
-    definitions.push(createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
-  }
+  const upstreamCoffers = Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
+  definitions.push(...upstreamCoffers);
+  const closeCoffers = (): void => upstreamCoffers.forEach((coffer) => coffer.destroy()); // STS clients and their sockets
+  undo.push(closeCoffers);
 
   const jwt = config.auth.jwt;
   const authenticate = createAuthenticate({
@@ -179,10 +194,9 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
           onCertificate: (notAfter) => metrics.tlsCertificateNotAfter.set(notAfter),
           log,
         });
-  const { port } = await data.listen().catch((error: unknown) => {
-    tlsReloader?.stop();
-    throw error;
-  });
+  undo.push(() => tlsReloader?.stop());
+  const { port } = await data.listen();
+  undo.push(() => data.close(0));
   const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
   state = undefined;
   log.info({ port, adminPort, coffers: registry.names() }, 'coffer-gateway listening');
@@ -197,6 +211,7 @@ export async function startGateway(config: GatewayConfig, options: { log?: Logge
       await data.close(config.server.shutdownGraceMs);
       await admin.close();
       await embedded?.close();
+      closeCoffers();
       localKeyrings.dispose();
     },
   };

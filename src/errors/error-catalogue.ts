@@ -58,6 +58,9 @@ export const ERROR_CATALOGUE = {
   URITooLong: { status: 414, message: 'The request target is too long.', fault: 'client' },
   ExpectationFailed: { status: 417, message: 'The Expect header is not supported; only 100-continue is.', fault: 'client' },
   RequestHeaderFieldsTooLarge: { status: 431, message: 'The request headers are too large.', fault: 'client' },
+  // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a
+  // download the client abandoned is not counted as a gateway failure.
+  ClientClosedRequest: { status: 499, message: 'The client closed the connection before the answer was complete.', fault: 'client' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERROR_CATALOGUE;

@@ -321,7 +321,14 @@ async function sendObject(deps: HandlerDependencies, ctx: RequestContext, operat
   const chunks = deps.objects.read(context, key, head, start, end);
   const first = await chunks.next();
   ctx.res.writeHead(status, { ...headers, 'content-length': end - start + 1, ...partialHeaders });
-  await pipeline(Readable.from(resume(first, chunks)), ctx.res);
+  try {
+    await pipeline(Readable.from(resume(first, chunks)), ctx.res);
+  } catch (error) {
+    // The client went away (or was reset for not reading): the upstream read has been released by the
+    // pipeline; this is the client's doing, not a gateway failure. Integrity and upstream errors pass.
+    if ((error as NodeJS.ErrnoException).code === 'ERR_STREAM_PREMATURE_CLOSE') throw new GatewayError('ClientClosedRequest', undefined, { cause: error });
+    throw error;
+  }
   deps.metrics?.bytesOut.inc({ operation: 'GetObject' }, end - start + 1);
 }
 

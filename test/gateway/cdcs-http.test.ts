@@ -189,6 +189,31 @@ describe('PutObject, HeadObject, conditional GETs, GetCoffer, GetService', () =>
     expect(upstreamFileCount()).toBe(before);
   });
 
+  test('a GET the client abandons half-way counts as ClientClosedRequest, not as a gateway failure', async () => {
+    const body = randomBytes(16 * MiB);
+    expect((await send('PUT', `/${COFFER}/abandoned.bin`, { body })).status).toBe(200);
+    const count = async (code: string): Promise<number> => (await gateway.metrics.requests.get()).values.find((v) => v.labels.operation === 'GetObject' && v.labels.code === code)?.value ?? 0;
+    const [closedBefore, internalBefore] = [await count('ClientClosedRequest'), await count('InternalError')];
+    const host = `127.0.0.1:${gateway.port}`;
+    const now = Math.floor(Date.now() / 1000);
+    const signed = signCosRequest({ method: 'GET', pathname: `/${COFFER}/abandoned.bin`, params: [], headers: [['host', host]], secretId: 'AKIDhttp', secretKey: 'http-demo-secret-key-0123456789', keyTime: formatKeyTime(now - 60, now + 600) });
+    await new Promise<void>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port: gateway.port, path: `/${COFFER}/abandoned.bin`, headers: { host, authorization: signed.authorization } });
+      req.on('response', (res) => {
+        expect(res.statusCode).toBe(200);
+        res.once('data', () => {
+          req.destroy(); // the client goes away after its first chunk
+          resolve();
+        });
+      });
+      req.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? undefined : reject(error)));
+      req.end();
+    });
+    for (let i = 0; i < 400 && (await count('ClientClosedRequest')) === closedBefore; i += 1) await new Promise((r) => setTimeout(r, 5));
+    expect(await count('ClientClosedRequest')).toBe(closedBefore + 1);
+    expect(await count('InternalError')).toBe(internalBefore);
+  });
+
   test('PutObject refusals store nothing: BadDigest, no Content-Length, too large, metadata over 2 KB', async () => {
     const before = upstreamFileCount();
     const body = randomBytes(300_000);

@@ -90,6 +90,46 @@ describe('multipart upload over an upstream with a 5 MiB minimum', () => {
     expect(stagedBytes).toBeGreaterThan(7 * MiB);
   });
 
+  test('Complete copies staged runs a few at a time; a failed copy fails Complete only once no copy is running, and a retry completes', async () => {
+    const { store, context, service } = setup();
+    const key = 'many-runs.bin';
+    const parts = [...Array.from({ length: 30 }, () => randomBytes(MiB)), randomBytes(999)];
+    const { uploadId } = await service.initiate(context, key);
+    const list: Array<{ partNumber: number; etag: string }> = [];
+    for (const [index, part] of parts.entries()) list.push({ partNumber: index + 1, etag: await putPart(service, context, key, uploadId, index + 1, part) });
+
+    const original = store.uploadPart.bind(store);
+    let running = 0;
+    let peak = 0;
+    let copies = 0;
+    let failOnCopy: number | undefined = 3;
+    let copiesAtFailure = 0;
+    store.uploadPart = async (...args: Parameters<typeof original>) => {
+      copies += 1;
+      running += 1;
+      peak = Math.max(peak, running);
+      try {
+        if (copies === failOnCopy) {
+          for await (const _ of args[3].body) void _; // consume, then fail like a broken upstream connection
+          copiesAtFailure = copies;
+          throw Object.assign(new Error('upstream reset'), { code: 'ECONNRESET' });
+        }
+        return await original(...args);
+      } finally {
+        running -= 1;
+      }
+    };
+    await expect(service.complete(context, key, uploadId, list)).rejects.toThrow();
+    expect(running).toBe(0); // nothing still writing when the client hears of the failure
+    expect(peak).toBe(4);
+    expect(copies).toBe(copiesAtFailure); // no copy started after the failure
+    failOnCopy = undefined;
+    peak = 0;
+    await service.complete(context, key, uploadId, list);
+    expect(peak).toBe(4);
+    expect(sha256(await readBack(context, key))).toBe(sha256(Buffer.concat(parts)));
+  });
+
   test('a re-uploaded part replaces the earlier one; Content-MD5 mismatch leaves the earlier one intact', async () => {
     const { context, service } = setup();
     const key = 'k';

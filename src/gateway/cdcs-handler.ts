@@ -1,7 +1,8 @@
 /**
  * The request pipeline, top to bottom: parse → route → authenticate → authorize → coffer context
- * (keys, store) → assume role → operation (data key → encrypt → forward) → response. Everything that can fail without the body
- * is decided before the body is read; `Expect: 100-continue` is answered only after that.
+ * (keys, store) → assume role → operation (data key → encrypt → forward) → response. Everything that
+ * can fail without the body is decided before the body is read; `Expect: 100-continue` is answered
+ * only after that.
  */
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
@@ -93,7 +94,7 @@ export function createCdcsHandler(deps: HandlerDependencies): GatewayHandler {
       deps.metrics?.requests.inc({ operation, code: 'OK' });
     } catch (thrown) {
       const delivered = thrown instanceof DeliveredError;
-      const error = thrown instanceof DeliveredError ? thrown.original : thrown;
+      const error = delivered ? (thrown as DeliveredError).original : thrown;
       if (error instanceof IntegrityError) {
         deps.metrics?.integrityFailures.inc({ reason: error.reason });
         deps.metrics?.requests.inc({ operation, code: 'IntegrityCheckFailed' });

@@ -22,7 +22,7 @@ export interface KeepAliveAnswer {
    * Ends the answer with `document` (a whole XML document, declaration included): as a normal answer
    * with `status` if nothing was committed, else as the rest of the already-started 200 body.
    */
-  end(document: string, status: number, headers?: Record<string, string>): void;
+  end(document: string, status: number): void;
   /** Stops the clock without answering (the caller answers, or the request failed before commit). */
   cancel(): void;
 }
@@ -59,10 +59,10 @@ export function keepAliveAnswer(res: ServerResponse, intervalMs: number, onCommi
     get committed() {
       return committed;
     },
-    end(document, status, headers = {}) {
+    end(document, status) {
       stop();
       if (!committed) {
-        res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(document), ...headers }).end(document);
+        res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(document) }).end(document);
         return;
       }
       res.end(document.startsWith(DECLARATION) ? document.slice(DECLARATION.length) : document);

@@ -155,20 +155,25 @@ async function uploadParts(key: string, parts: Buffer[]): Promise<{ uploadId: st
   return { uploadId, list };
 }
 
-test('a slow Complete: 200 at once, the declaration, whitespace while the upstream works, then the result', async () => {
-  const parts = [randomBytes(MiB), randomBytes(MiB), randomBytes(1000)];
-  const { uploadId, list } = await uploadParts('slow.bin', parts);
+/** Sends Complete with the upstream's Complete held at the gate; resolves once it is held, with the client's answer so far. */
+async function heldComplete(key: string, uploadId: string, list: ReadonlyArray<readonly [number, string]>): Promise<{ res: IncomingMessage; answer: ReturnType<typeof streamingAnswer> }> {
   proxy.hold();
   const body = completeBody(list);
-  const req = signedRequest(target, 'POST', 'slow.bin', [['uploadId', uploadId]], body.length);
+  const req = signedRequest(target, 'POST', key, [['uploadId', uploadId]], body.length);
   const response = new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
   req.end(body);
   await proxy.held();
-  // The upstream Complete is held: the client already has its status line and keeps receiving spaces.
   const res = await response;
+  return { res, answer: streamingAnswer(res) };
+}
+
+test('a slow Complete: 200 at once, the declaration, whitespace while the upstream works, then the result', async () => {
+  const parts = [randomBytes(MiB), randomBytes(MiB), randomBytes(1000)];
+  const { uploadId, list } = await uploadParts('slow.bin', parts);
+  // The upstream Complete is held: the client already has its status line and keeps receiving spaces.
+  const { res, answer } = await heldComplete('slow.bin', uploadId, list);
   expect(res.statusCode).toBe(200);
   expect(res.headers['content-length']).toBeUndefined();
-  const answer = streamingAnswer(res);
   await until(() => /^<\?xml version="1\.0" encoding="UTF-8"\?>\n {2,}$/.test(answer.text()));
   proxy.release('forward');
   const text = await answer.ended;
@@ -183,15 +188,8 @@ test('an upstream failure after the early 200 is an <Error> in the body; nothing
   const parts = [randomBytes(MiB), randomBytes(2000)];
   const { uploadId, list } = await uploadParts('fails-late.bin', parts);
   const before = await completes('ServiceUnavailable');
-  proxy.hold();
-  const body = completeBody(list);
-  const req = signedRequest(target, 'POST', 'fails-late.bin', [['uploadId', uploadId]], body.length);
-  const response = new Promise<IncomingMessage>((resolve) => req.on('response', resolve));
-  req.end(body);
-  await proxy.held();
-  const res = await response;
+  const { res, answer } = await heldComplete('fails-late.bin', uploadId, list);
   expect(res.statusCode).toBe(200);
-  const answer = streamingAnswer(res);
   await until(() => answer.text().endsWith(' '));
   proxy.release('slow-down');
   const text = await answer.ended;
@@ -200,7 +198,7 @@ test('an upstream failure after the early 200 is an <Error> in the body; nothing
   expect(await completes('ServiceUnavailable')).toBe(before + 1);
   // The object does not exist yet; the upload is intact and completes on retry.
   expect((await cos(target, 'HEAD', 'fails-late.bin')).status).toBe(404);
-  const retry = await cos(target, 'POST', 'fails-late.bin', [['uploadId', uploadId]], body);
+  const retry = await cos(target, 'POST', 'fails-late.bin', [['uploadId', uploadId]], completeBody(list));
   expect(retry.status).toBe(200);
   expect(sha256((await cos(target, 'GET', 'fails-late.bin')).body)).toBe(sha256(Buffer.concat(parts)));
 });

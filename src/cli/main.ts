@@ -9,6 +9,7 @@ import { describeError } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_USAGE, type CliIo } from './cli-io';
 import { decryptCommand } from './decrypt-command';
 import { doctorCommand } from './doctor-command';
+import { gcCommand } from './gc-command';
 import { rewrapCommand } from './rewrap-command';
 import { serveCommand } from './serve-command';
 
@@ -22,6 +23,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   decrypt: { summary: 'Recover an object without a running gateway: from the upstream bucket, or from downloaded files.', run: decryptCommand },
   rewrap: { summary: 'Key rotation: rewrap every object\'s data key under another KMS / keyring key (manifests only).', run: rewrapCommand },
   doctor: { summary: 'Check the configuration and, per coffer, the role, the key provider and the upstream bucket.', run: doctorCommand },
+  gc: { summary: 'Delete orphaned data objects (written, but no manifest or open upload refers to them).', run: gcCommand },
 };
 
 export const HELP = `Usage: coffer-gateway <command> [options]

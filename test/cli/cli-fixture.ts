@@ -193,6 +193,11 @@ export interface FixtureGateway {
   readonly gateway: RunningGateway;
   /** Uploads through the gateway with the COS SDK's multipart upload (1 MiB parts). */
   upload(coffer: string, key: string, data: Buffer): Promise<string>;
+  /** A single PutObject through the gateway. */
+  put(coffer: string, key: string, data: Buffer): Promise<string>;
+  /** The COS SDK client talking to the gateway (multipartInit, multipartUpload, … for open uploads). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly cos: any;
   download(coffer: string, key: string): Promise<Buffer>;
   stop(): Promise<void>;
 }
@@ -212,6 +217,8 @@ export async function startFixtureGateway(fixture: CliFixture, configFile = fixt
         rmSync(file, { force: true });
       }
     },
+    put: async (coffer, key, data) => (await cos.putObject({ Bucket: coffer, Region: 'ap-guangzhou', Key: key, Body: data })).ETag as string,
+    cos,
     download: async (coffer, key) => (await cos.getObject({ Bucket: coffer, Region: 'ap-guangzhou', Key: key })).Body as Buffer,
     stop: () => gateway.stop(),
   };

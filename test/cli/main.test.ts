@@ -22,13 +22,13 @@ test('no command, --help, -h and help: the command list on stdout, exit 0', asyn
     const result = await runInProcess(args);
     expect(result.code).toBe(0);
     const text = result.stdout.toString();
-    for (const command of ['serve', 'decrypt', 'rewrap', 'doctor']) expect(text).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
+    for (const command of ['serve', 'decrypt', 'rewrap', 'doctor', 'gc']) expect(text).toMatch(new RegExp(`^  ${command} +\\S`, 'm'));
   }
   expect((await runInProcess(['help', 'rewrap'])).stdout.toString()).toMatch(/^Usage: coffer-gateway rewrap/);
 });
 
 test('every command answers --help (child processes), exit 0', async () => {
-  for (const command of ['serve', 'decrypt', 'rewrap', 'doctor']) {
+  for (const command of ['serve', 'decrypt', 'rewrap', 'doctor', 'gc']) {
     const result = await runProcess([command, '--help']);
     expect({ command, code: result.code }).toEqual({ command, code: 0 });
     expect(result.stdout.toString()).toMatch(/^Usage:/);

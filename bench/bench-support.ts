@@ -3,6 +3,8 @@
  * COS-signed requests, timing and medians.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
 
@@ -69,5 +71,36 @@ export function benchConfig(sinkPort: number, keyringDirectory: string): string 
     auth: { accessKeys: [{ secretId: BENCH_SECRET_ID, secretKey: BENCH_SECRET_KEY, grants: [{ coffer: BENCH_COFFER, actions: ['*'] }] }] },
     keyring: { directory: keyringDirectory },
     coffers: { [BENCH_COFFER]: { upstream: { endpoint: `http://127.0.0.1:${sinkPort}`, bucket: 'bench', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'bench' } } },
+  });
+}
+
+const MiB_CHUNK = randomBytes(1024 * 1024);
+
+/**
+ * Sends `size` body bytes (the same random MiB repeated, with backpressure) and resolves to
+ * [status, response body]. The client side of every benchmark, so both contenders get the same one.
+ */
+export function sendRepeated(port: number, method: string, path: string, headers: Record<string, string>, size: number): Promise<[number, string]> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, 'content-length': String(size) }, agent: false });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve([res.statusCode as number, Buffer.concat(chunks).toString('utf8')]));
+    });
+    req.on('error', reject);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < size) {
+        const piece = size - sent >= MiB_CHUNK.length ? MiB_CHUNK : MiB_CHUNK.subarray(0, size - sent);
+        sent += piece.length;
+        if (!req.write(piece)) {
+          req.once('drain', pump);
+          return;
+        }
+      }
+      req.end();
+    };
+    pump();
   });
 }

@@ -6,42 +6,20 @@
  * the same sink; then random 1 MiB range reads per second both ways.
  */
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_COFFER as COFFER, benchConfig, median, signed, spawn, timed } from './bench-support';
+import { BENCH_COFFER as COFFER, benchConfig, median, sendRepeated, signed, spawn, timed } from './bench-support';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const SIZE = Number(process.env['BENCH_GET_BYTES'] ?? GiB);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const RANGE_READS = Number(process.env['BENCH_RANGE_READS'] ?? 200);
-const chunk = randomBytes(MiB);
 
-function put(port: number, path: string, headers: Record<string, string>, size: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method: 'PUT', path, headers: { ...headers, 'content-length': String(size) }, agent: false });
-    req.on('response', (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode as number));
-    });
-    req.on('error', reject);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < size) {
-        const piece = size - sent >= chunk.length ? chunk : chunk.subarray(0, size - sent);
-        sent += piece.length;
-        if (!req.write(piece)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
+async function put(port: number, path: string, headers: Record<string, string>, size: number): Promise<number> {
+  return (await sendRepeated(port, 'PUT', path, headers, size))[0];
 }
 
 /** GETs and discards the body; resolves to the number of body bytes after checking the status. */

@@ -6,12 +6,10 @@
  * key-provider (KMS) calls an upload costs.
  */
 import type { ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ask, benchConfig, median, signed, spawn, timed } from './bench-support';
+import { ask, benchConfig, median, sendRepeated, signed, spawn, timed } from './bench-support';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -20,33 +18,8 @@ const PART = Number(process.env['BENCH_PART_BYTES'] ?? GiB);
 const BIG_PART = Number(process.env['BENCH_BIG_PART_BYTES'] ?? 5 * GiB - 1310516);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 import { BENCH_COFFER as COFFER } from './bench-support';
-const chunk = randomBytes(MiB);
 
-/** Sends `size` bytes (the same random MiB repeated) and resolves to [status, response body]. */
-function send(port: number, method: string, path: string, headers: Record<string, string>, size: number): Promise<[number, string]> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, 'content-length': String(size) }, agent: false });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve([res.statusCode as number, Buffer.concat(chunks).toString('utf8')]));
-    });
-    req.on('error', reject);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < size) {
-        const piece = size - sent >= chunk.length ? chunk : chunk.subarray(0, size - sent);
-        sent += piece.length;
-        if (!req.write(piece)) {
-          req.once('drain', pump);
-          return;
-        }
-      }
-      req.end();
-    };
-    pump();
-  });
-}
+
 
 interface CpuTally {
   client: number;
@@ -73,14 +46,14 @@ async function withCpu<T>(tally: CpuTally, server: ChildProcess, sink: ChildProc
 let objectCounter = 0;
 async function initiate(port: number): Promise<{ key: string; uploadId: string }> {
   const key = `bench/object-${(objectCounter += 1)}-${Date.now()}`;
-  const [status, body] = await send(port, 'POST', `/${COFFER}/${key}?uploads`, signed('POST', port, `/${COFFER}/${key}`, [['uploads', '']]), 0);
+  const [status, body] = await sendRepeated(port, 'POST', `/${COFFER}/${key}?uploads`, signed('POST', port, `/${COFFER}/${key}`, [['uploads', '']]), 0);
   if (status !== 200) throw new Error(`initiate answered ${status}: ${body}`);
   return { key, uploadId: /<UploadId>([0-9a-f]+)<\/UploadId>/.exec(body)?.[1] as string };
 }
 
 async function gatewayPart(port: number, upload: { key: string; uploadId: string }, partNumber: number, size: number): Promise<void> {
   const params: Array<[string, string]> = [['partNumber', String(partNumber)], ['uploadId', upload.uploadId]];
-  const [status, body] = await send(port, 'PUT', `/${COFFER}/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, signed('PUT', port, `/${COFFER}/${upload.key}`, params), size);
+  const [status, body] = await sendRepeated(port, 'PUT', `/${COFFER}/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, signed('PUT', port, `/${COFFER}/${upload.key}`, params), size);
   if (status !== 200) throw new Error(`UploadPart answered ${status}: ${body}`);
 }
 
@@ -100,7 +73,7 @@ async function main(): Promise<void> {
     const cpu = { passthrough: newCpuTally(), gateway: newCpuTally() };
     for (let round = 0; round < ROUNDS; round += 1) {
       through.push(await withCpu(cpu.passthrough, passthrough.child, sink.child, () => timed(async () => {
-        const [status] = await send(passthrough.port, 'PUT', `/bench/passthrough?partNumber=1&uploadId=x`, {}, PART);
+        const [status] = await sendRepeated(passthrough.port, 'PUT', `/bench/passthrough?partNumber=1&uploadId=x`, {}, PART);
         if (status !== 200) throw new Error(`passthrough answered ${status}`);
       }, PART)));
       const upload = await initiate(gateway.port);

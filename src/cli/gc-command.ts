@@ -40,6 +40,7 @@ import { peekManifest } from '../format/manifest';
 import { isNotFound, type UploadStore } from '../upload/ports';
 import { readSmallObject } from '../upload/read-small-object';
 import { UPLOAD_ID_PATTERN, type UpstreamLayout } from '../upload/upstream-layout';
+import { boundedMap } from '../util/bounded-map';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
 import { CliError, describeError, loadCliConfig, openCoffer } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, type CliIo } from './cli-io';
@@ -163,19 +164,6 @@ interface Candidate {
   readonly ageMs: number;
 }
 
-/** Runs `work` over `items`, at most `limit` at once. */
-async function eachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const item = items[next] as T;
-      next += 1;
-      await work(item);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
-
 export async function gcCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseCommandArgs('gc', args, OPTIONS);
   if (values.help === true) {
@@ -223,7 +211,7 @@ export async function gcCommand(args: readonly string[], io: CliIo): Promise<num
     /** Re-checks a batch of old orphans right before deleting them, then deletes those still orphaned. */
     const deleteBatch = async (batch: readonly Candidate[]): Promise<void> => {
       const confirmed: Candidate[] = [];
-      await eachLimited(batch, concurrency, async (candidate) => {
+      await boundedMap(batch, concurrency, async (candidate) => {
         try {
           const status = await classifyDataObject(store, layout, candidate.key, candidate.objectId);
           if (status.kind === 'orphan') confirmed.push(candidate);

@@ -21,6 +21,7 @@ import {
   type K8sObject,
   type Rendered,
 } from './helm-support';
+import { regeneratedValuesSchema } from '../../scripts/generate-chart-schema';
 
 const FULLNAME = `${RELEASE}-coffer-gateway`;
 const VALUES_FILES = deployValuesFiles();
@@ -448,6 +449,42 @@ describe('chart and gateway schema agree', () => {
     const server = { requestIdleTimeoutMs: 30_000, responseIdleTimeoutMs: 15_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 4_000, maxConnections: 300, maxHeaderBytes: 32_768, acceptAbsoluteForm: false, shutdownGraceMs: 20_000 };
     const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, server } } });
     expect(loadRenderedConfig(r.configText).config.server).toMatchObject(server);
+  });
+
+  test("values.schema.json's config is generated from the gateway's schema (run `npm run chart-schema` after changing src/config/schema.ts)", () => {
+    const committed = readFileSync(join(CHART, 'values.schema.json'), 'utf8');
+    expect(regeneratedValuesSchema(committed)).toBe(committed);
+  });
+
+  test("key rotation through the chart: kms.previousKeyIds renders and the gateway accepts it (README's rotation procedure)", () => {
+    const oldKey = 'arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const coffers = {
+      'archive-1250000000': {
+        upstream: { endpoint: 'http://minio.storage.svc:9000', bucket: 'coffer-archive' },
+        kms: { type: 'aws-kms', keyId: 'alias/archive-2026', region: 'eu-central-1', previousKeyIds: [oldKey] },
+      },
+    };
+    const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers } } });
+    const kms = loadRenderedConfig(r.configText).config.coffers['archive-1250000000']?.kms as { previousKeyIds?: readonly string[] };
+    expect(kms.previousKeyIds).toEqual([oldKey]);
+  });
+
+  test.each([
+    ['a byte size as a number', { minPartSize: 5 * 1024 * 1024 }, true],
+    ['a byte size with a unit', { minPartSize: '5MiB' }, true],
+    ['a byte size with an unknown unit', { minPartSize: '5 parsecs' }, false],
+  ])('the generated schema keeps what JSON Schema cannot say of a transform: %s', (_name, upstream, accepted) => {
+    const coffers = { 'archive-1250000000': { ...WITH_SECRETS.config.coffers['archive-1250000000'], upstream: { ...WITH_SECRETS.config.coffers['archive-1250000000'].upstream, ...upstream } } };
+    const result = helmTemplate({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers } } });
+    expect({ ok: result.ok, output: result.ok ? '' : result.output }).toMatchObject(accepted ? { ok: true } : { ok: false, output: expect.stringMatching(/minPartSize/) });
+  });
+
+  test('a role externalId of the full 1224 characters passes the chart (patterns stay within RE2, which Helm validates with)', () => {
+    const role = { type: 'sts', roleArn: 'arn:aws:iam::111122223333:role/coffer', externalId: 'e'.repeat(1224) };
+    const coffers = { 'archive-1250000000': { ...WITH_SECRETS.config.coffers['archive-1250000000'], role } };
+    const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers } } });
+    expect(loadRenderedConfig(r.configText).config.coffers['archive-1250000000']?.role).toMatchObject({ externalId: 'e'.repeat(1224) });
+    expect(helmTemplate({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers: { 'archive-1250000000': { ...coffers['archive-1250000000'], role: { ...role, externalId: 'e'.repeat(1225) } } } } } }).ok).toBe(false);
   });
 
   test('the chart refuses a configuration that could never authorize a request', () => {

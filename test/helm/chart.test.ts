@@ -100,10 +100,24 @@ describe.each(SCENARIOS)('rendered manifests: $name', ({ render: renderScenario 
     expect(r.has('Secret')).toBe(false);
   });
 
-  test('every object carries the standard labels', () => {
+  test('every object carries the standard labels (the helm test objects their own name)', () => {
     for (const doc of r.docs) {
-      expect(doc.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'coffer-gateway', 'app.kubernetes.io/managed-by': 'Helm' });
+      const test = doc.metadata.annotations?.['helm.sh/hook'] === 'test' || doc.metadata.name === `${r.one('Deployment').metadata.name}-test`;
+      expect(doc.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': test ? 'coffer-gateway-test' : 'coffer-gateway', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/managed-by': 'Helm' });
     }
+  });
+
+  test('the helm test pod is selected by no Service, PodDisruptionBudget or gateway NetworkPolicy (a failed test pod must not block drains)', () => {
+    const labels = r.one('Pod').metadata.labels as Record<string, string>;
+    const selects = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const selectors = [r.one('Service').spec.selector, r.one('Deployment').spec.selector.matchLabels];
+    if (r.has('PodDisruptionBudget')) selectors.push(r.one('PodDisruptionBudget').spec.selector.matchLabels);
+    const gatewayPolicy = r.all('NetworkPolicy').find((np) => np.metadata.name === FULLNAME);
+    if (gatewayPolicy !== undefined) selectors.push(gatewayPolicy.spec.podSelector.matchLabels);
+    for (const selector of selectors) expect(selects(selector)).toBe(false);
+    // …and the Deployment's pods are what those selectors do select.
+    const podLabels = r.one('Deployment').spec.template.metadata.labels as Record<string, string>;
+    for (const selector of selectors) expect(Object.entries(selector).every(([k, v]) => podLabels[k] === v)).toBe(true);
   });
 
   test('hardened pod securityContext on the gateway pod and the test hook', () => {
@@ -197,12 +211,37 @@ describe.each(SCENARIOS)('rendered manifests: $name', ({ render: renderScenario 
     const pod = r.one('Pod');
     expect(pod.metadata.annotations['helm.sh/hook']).toBe('test');
     expect(pod.spec.restartPolicy).toBe('Never');
-    const script = (pod.spec.containers[0].command as string[]).join(' ');
+    const readyz = (pod.spec.containers as K8sObject[]).find((c) => c.name === 'readyz') as K8sObject;
+    const script = (readyz.command as string[]).join(' ');
     const adminPort = (r.one('Service').spec.ports as K8sObject[]).find((p) => p.name === 'admin')?.port;
     expect(script).toContain(`:${adminPort}"`);
     expect(script).toMatch(/wget .*\/readyz/);
     expect(script).toMatch(/\/metrics/);
-    expect(pod.spec.containers[0].image).toMatch(/^busybox[:@]/);
+    expect(readyz.image).toMatch(/^busybox[:@]/);
+  });
+
+  test("the helm test hook runs `doctor --quick --json` in the gateway image with the release's config, secrets, keyring and service account", () => {
+    const pod = r.one('Pod').spec;
+    const doctor = (pod.containers as K8sObject[]).find((c) => c.name === 'doctor') as K8sObject;
+    expect(doctor.image).toBe(r.gateway.image);
+    expect(doctor.args).toEqual(['doctor', '--quick', '--json']);
+    expect(doctor.env).toEqual(r.gateway.env);
+    expect(doctor.volumeMounts).toEqual(r.gateway.volumeMounts);
+    expect(pod.volumes).toEqual(r.pod.volumes);
+    expect(pod.initContainers).toEqual(r.pod.initContainers);
+    expect(pod.serviceAccountName).toBe(r.pod.serviceAccountName);
+    expect(pod.automountServiceAccountToken).toBe(r.pod.automountServiceAccountToken);
+  });
+
+  test('the helm test hook sends an unsigned request to the data Service and requires 403', () => {
+    const pod = r.one('Pod').spec;
+    const unsigned = (pod.containers as K8sObject[]).find((c) => c.name === 'unsigned-request') as K8sObject;
+    expect(unsigned.image).toBe(r.gateway.image);
+    const url = (unsigned.env as K8sObject[]).find((e) => e.name === 'COFFER_TEST_URL')?.value as string;
+    const data = (r.one('Service').spec.ports as K8sObject[]).find((p) => p.name !== 'admin') as K8sObject;
+    const coffer = Object.keys(parse(r.configText).coffers).sort()[0];
+    expect(url).toBe(`${data.name}://${r.one('Service').metadata.name}.${NAMESPACE}.svc:${data.port}/${coffer}/`);
+    expect((unsigned.command as string[]).join(' ')).toMatch(/statusCode === 403/);
   });
 });
 
@@ -384,19 +423,25 @@ describe('gated objects', () => {
         },
       },
     });
-    const np = r.one('NetworkPolicy');
+    const np = r.all('NetworkPolicy').find((p) => p.metadata.name === FULLNAME) as K8sObject;
     expect(np.spec.podSelector.matchLabels).toEqual(r.one('Deployment').spec.selector.matchLabels);
     expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    const testPod = { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'coffer-gateway-test', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/component': 'test' } } };
+    expect(r.one('Pod').metadata.labels).toMatchObject(testPod.podSelector.matchLabels);
     expect(np.spec.ingress).toEqual([
-      { from: [{ namespaceSelector: { matchLabels: { team: 'a' } } }], ports: [{ port: 'data', protocol: 'TCP' }] },
-      {
-        from: [
-          { podSelector: { matchLabels: { ...r.one('Deployment').spec.selector.matchLabels, 'app.kubernetes.io/component': 'test' } } },
-          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
-        ],
-        ports: [{ port: 'admin', protocol: 'TCP' }],
-      },
+      { from: [{ namespaceSelector: { matchLabels: { team: 'a' } } }, testPod], ports: [{ port: 'data', protocol: 'TCP' }] },
+      { from: [testPod, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'admin', protocol: 'TCP' }] },
     ]);
+    // The test pod's own policy: what the gateway may reach (for doctor), plus the gateway's ports; no ingress.
+    const testPolicy = r.all('NetworkPolicy').find((p) => p.metadata.name === `${FULLNAME}-test`) as K8sObject;
+    expect(testPolicy.spec.podSelector).toEqual(testPod.podSelector);
+    expect(testPolicy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(testPolicy.spec.ingress).toBeUndefined();
+    expect(testPolicy.spec.egress).toEqual([
+      ...np.spec.egress,
+      { to: [{ podSelector: { matchLabels: r.one('Deployment').spec.selector.matchLabels } }], ports: [{ port: 8080, protocol: 'TCP' }, { port: 9090, protocol: 'TCP' }] },
+    ]);
+    expect(render({ values: { networkPolicy: { enabled: true }, tests: { enabled: false } } }).all('NetworkPolicy').map((p) => p.metadata.name)).toEqual([FULLNAME]);
     expect(np.spec.egress).toEqual([
       {
         to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
@@ -406,8 +451,6 @@ describe('gated objects', () => {
       { to: [{ ipBlock: { cidr: '10.2.0.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
       { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'localstack' } } }], ports: [{ port: 4566, protocol: 'TCP' }] },
     ]);
-    // The test hook pod is labelled so the admin ingress rule admits it.
-    expect(r.one('Pod').metadata.labels['app.kubernetes.io/component']).toBe('test');
   });
 
   test('NetworkPolicy refuses an egress rule without destinations (it would allow everything)', () => {

@@ -68,7 +68,14 @@ const SCENARIOS: Scenario[] = [
 ];
 
 describe('helm lint', () => {
-  test('passes --strict with the default values', () => {
+  test('the chart alone (no coffers) refuses to render, naming what to configure, instead of installing pods that look Ready and serve nothing', () => {
+    for (const result of [helmTemplate({ bare: true }), helmLint({ bare: true })]) {
+      expect(result.ok).toBe(false);
+      expect(result.output).toMatch(/config\.coffers is empty: configure at least one coffer, `config\.coffers\.<name>-<APPID>: \{upstream: \{endpoint, bucket\}, kms: \{type, keyId\}\}`, and how clients authenticate, `config\.auth`/);
+    }
+  });
+
+  test('passes --strict with the placeholder values (ci/placeholder-values.yaml)', () => {
     const result = helmLint();
     expect(result.output).toContain('0 chart(s) failed');
     expect(result.ok).toBe(true);

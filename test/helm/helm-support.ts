@@ -39,7 +39,15 @@ function run(args: readonly string[], cwd = ROOT): HelmResult {
   }
 }
 
+/**
+ * Applied first to every render unless `bare`: the chart refuses to render without coffers (a default
+ * install would look healthy and serve nothing), so template tests start from its placeholder.
+ */
+export const PLACEHOLDER_VALUES = 'helm/coffer-gateway/ci/placeholder-values.yaml';
+
 export interface RenderOptions {
+  /** Only the chart's own defaults, without PLACEHOLDER_VALUES. */
+  readonly bare?: boolean;
   readonly valuesFiles?: readonly string[];
   /** `--set key=value` pairs. */
   readonly set?: Readonly<Record<string, string | number | boolean>>;
@@ -50,6 +58,7 @@ export interface RenderOptions {
 
 function valueArgs(options: RenderOptions): string[] {
   const args: string[] = [];
+  if (options.bare !== true) args.push('-f', PLACEHOLDER_VALUES);
   for (const file of options.valuesFiles ?? []) args.push('-f', file);
   if (options.values !== undefined) args.push('-f', writeTempValues(options.values));
   for (const [key, value] of Object.entries(options.set ?? {})) args.push('--set', `${key}=${String(value)}`);

@@ -140,7 +140,7 @@ Every check that can fail the render lives here, so all templates agree.
 {{- $usesExample := false }}
 {{- if empty $cfg.coffers }}
 {{- if not .Values.example.enabled }}
-{{- fail "config.coffers is empty: configure at least one coffer (or set example.enabled=true for a placeholder)" }}
+{{- fail "config.coffers is empty: configure at least one coffer, `config.coffers.<name>-<APPID>: {upstream: {endpoint, bucket}, kms: {type, keyId}}`, and how clients authenticate, `config.auth` (examples: deploy/service/values-production.yaml, deploy/egress/values.yaml). example.enabled=true renders a placeholder that serves nothing, for chart tests only" }}
 {{- end }}
 {{- $usesExample = true }}
 {{- $example := include "coffer-gateway.exampleConfig" . | fromYaml }}

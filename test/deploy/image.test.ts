@@ -198,7 +198,7 @@ describe('the image start command, outside the image', () => {
     });
   }
 
-  test('`node dist/src/cli.js serve` with the image environment: listens, serves /healthz /readyz /metrics, writes nothing, exits 0 on SIGTERM', async () => {
+  test('`node dist/src/cli.js serve` with the image environment: listens, serves /healthz /readyz (503 naming the unusable coffer) /metrics, writes nothing, exits 0 on SIGTERM', async () => {
     expect({ built: existsSync(cli), hint: 'run `npm run build` (npm ci does it)' }).toEqual({ built: true, hint: expect.any(String) });
     const dir = mkdtempSync(join(tmpdir(), 'cg-image-'));
     const work = join(dir, 'app'); // stands in for the read-only /app: must stay empty
@@ -247,7 +247,13 @@ describe('the image start command, outside the image', () => {
         child.on('exit', (code) => reject(new Error(`exited early with ${code}; stderr: ${stderr}`)));
       });
       expect(await getText(listening.adminPort, '/healthz')).toMatchObject({ status: 200 });
-      expect(await getText(listening.adminPort, '/readyz')).toMatchObject({ status: 200 });
+      // No upstream credentials and nothing listening at the upstream (port 9): the replica must not look Ready, and says why.
+      let readyz = await getText(listening.adminPort, '/readyz');
+      for (let i = 0; i < 200 && !/(role|upstream):/.test(readyz.body); i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        readyz = await getText(listening.adminPort, '/readyz');
+      }
+      expect(readyz).toMatchObject({ status: 503, body: expect.stringMatching(/^not ready: coffer image-1250000000: (role|upstream): /) });
       const metrics = await getText(listening.adminPort, '/metrics');
       expect(metrics.status).toBe(200);
       expect(metrics.body).toMatch(/^# (HELP|TYPE) /m);

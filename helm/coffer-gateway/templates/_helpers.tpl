@@ -316,26 +316,29 @@ Every check that can fail the render lives here, so all templates agree.
 {{- end }}
 
 {{/*
-What the gateway process needs in its pod — the same for the Deployment and the `helm test` pod
-that runs `doctor` with the release's configuration: environment, volume mounts, volumes and the
-keyring copy init container.
+What a gateway process needs in its pod — the same for the Deployment, the `helm test` pod (`doctor`)
+and the gc / rewrap jobs, all of which load the release's configuration: environment, volume mounts,
+volumes and the keyring copy init container. Argument: (dict "root" $ "keyring" bool); `keyring` false
+leaves the local key-encryption keys out (gc reads no key).
 */}}
 {{- define "coffer-gateway.gatewayEnv" -}}
-{{- $paths := include "coffer-gateway.paths" . | fromYaml -}}
+{{- $root := .root }}
+{{- $paths := include "coffer-gateway.paths" $root | fromYaml -}}
 - name: COFFER_CONFIG
   value: {{ $paths.configFile }}
 - name: HOME
   value: {{ $paths.tmpDir }}
 - name: TMPDIR
   value: {{ $paths.tmpDir }}
-{{- with .Values.extraEnv }}
+{{- with $root.Values.extraEnv }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
 
 {{- define "coffer-gateway.gatewayVolumeMounts" -}}
-{{- $state := include "coffer-gateway.state" . | fromYaml }}
-{{- $paths := include "coffer-gateway.paths" . | fromYaml -}}
+{{- $root := .root }}
+{{- $state := include "coffer-gateway.state" $root | fromYaml }}
+{{- $paths := include "coffer-gateway.paths" $root | fromYaml -}}
 - name: config
   mountPath: {{ $paths.configDir }}
   readOnly: true
@@ -346,7 +349,7 @@ keyring copy init container.
   mountPath: {{ $paths.secretsDir }}
   readOnly: true
 {{- end }}
-{{- if .Values.tls.enabled }}
+{{- if $root.Values.tls.enabled }}
 - name: tls
   mountPath: {{ $paths.tlsDir }}
   readOnly: true
@@ -356,25 +359,26 @@ keyring copy init container.
   mountPath: {{ $paths.kubeApiDir }}
   readOnly: true
 {{- end }}
-{{- if .Values.keyring.existingSecret }}
+{{- if and .keyring $root.Values.keyring.existingSecret }}
 - name: keyring
   mountPath: {{ $paths.keyringDir }}
   readOnly: true
 {{- end }}
-{{- with .Values.extraVolumeMounts }}
+{{- with $root.Values.extraVolumeMounts }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
 
 {{- define "coffer-gateway.gatewayVolumes" -}}
-{{- $state := include "coffer-gateway.state" . | fromYaml }}
+{{- $root := .root }}
+{{- $state := include "coffer-gateway.state" $root | fromYaml }}
 {{- $secretRefs := concat $state.accessKeyRefs $state.upstreamRefs -}}
 - name: config
   configMap:
-    name: {{ include "coffer-gateway.fullname" . }}
+    name: {{ include "coffer-gateway.fullname" $root }}
 - name: tmp
   emptyDir:
-    sizeLimit: {{ .Values.tmpSizeLimit }}
+    sizeLimit: {{ $root.Values.tmpSizeLimit }}
 {{- if $secretRefs }}
 # Secret values as files (never environment variables), mounted as a directory (no subPath).
 - name: secrets
@@ -389,10 +393,10 @@ keyring copy init container.
               path: {{ .path }}
       {{- end }}
 {{- end }}
-{{- if .Values.tls.enabled }}
+{{- if $root.Values.tls.enabled }}
 - name: tls
   secret:
-    secretName: {{ .Values.tls.existingSecret }}
+    secretName: {{ $root.Values.tls.existingSecret }}
     defaultMode: 0440
 {{- end }}
 {{- if $state.mountKubeApi }}
@@ -404,44 +408,45 @@ keyring copy init container.
     sources:
       - serviceAccountToken:
           path: token
-          expirationSeconds: {{ .Values.kubernetesApiToken.expirationSeconds }}
+          expirationSeconds: {{ $root.Values.kubernetesApiToken.expirationSeconds }}
       - configMap:
           name: kube-root-ca.crt
           items:
             - key: ca.crt
               path: ca.crt
 {{- end }}
-{{- if .Values.keyring.existingSecret }}
+{{- if and .keyring $root.Values.keyring.existingSecret }}
 - name: keyring-source
   secret:
-    secretName: {{ .Values.keyring.existingSecret }}
+    secretName: {{ $root.Values.keyring.existingSecret }}
     defaultMode: 0440
 - name: keyring
   emptyDir:
     medium: Memory
     sizeLimit: 1Mi
 {{- end }}
-{{- with .Values.extraVolumes }}
+{{- with $root.Values.extraVolumes }}
 {{ toYaml . }}
 {{- end }}
 {{- end }}
 
 {{- define "coffer-gateway.keyringInitContainers" -}}
-{{- $paths := include "coffer-gateway.paths" . | fromYaml }}
-{{- if .Values.keyring.existingSecret -}}
+{{- $root := .root }}
+{{- $paths := include "coffer-gateway.paths" $root | fromYaml }}
+{{- if and .keyring $root.Values.keyring.existingSecret -}}
 # Copies the local key-encryption keys from the Secret volume (group-readable under fsGroup,
 # which the gateway refuses like ssh does) to an in-memory emptyDir with mode 0400.
 - name: keyring
-  image: {{ include "coffer-gateway.imageRef" (dict "image" .Values.keyring.image "defaultTag" "latest") }}
-  imagePullPolicy: {{ .Values.keyring.image.pullPolicy }}
+  image: {{ include "coffer-gateway.imageRef" (dict "image" $root.Values.keyring.image "defaultTag" "latest") }}
+  imagePullPolicy: {{ $root.Values.keyring.image.pullPolicy }}
   command:
     - sh
     - -c
     - umask 077 && cp -L {{ $paths.keyringSourceDir }}/*.key {{ $paths.keyringDir }}/ && chmod 0400 {{ $paths.keyringDir }}/*.key
   securityContext:
-    {{- toYaml .Values.securityContext | nindent 4 }}
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
   resources:
-    {{- toYaml .Values.keyring.resources | nindent 4 }}
+    {{- toYaml $root.Values.keyring.resources | nindent 4 }}
   volumeMounts:
     - name: keyring-source
       mountPath: {{ $paths.keyringSourceDir }}
@@ -468,5 +473,15 @@ keyring copy init container.
 # {{ $group }}
 {{ include "coffer-gateway.egressRule" . }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Service account of the gc or rewrap job. Argument: (dict "root" $ "job" "gc"|"rewrap"). */}}
+{{- define "coffer-gateway.jobServiceAccountName" -}}
+{{- $values := get .root.Values .job }}
+{{- if $values.serviceAccount.create }}
+{{- default (printf "%s-%s" (include "coffer-gateway.fullname" .root) .job | trunc 63 | trimSuffix "-") $values.serviceAccount.name }}
+{{- else }}
+{{- default (include "coffer-gateway.serviceAccountName" .root) $values.serviceAccount.name }}
 {{- end }}
 {{- end }}

@@ -109,7 +109,7 @@ describe.each(SCENARIOS)('rendered manifests: $name', ({ render: renderScenario 
 
   test('every object carries the standard labels (the helm test objects their own name)', () => {
     for (const doc of r.docs) {
-      const test = doc.metadata.annotations?.['helm.sh/hook'] === 'test' || doc.metadata.name === `${r.one('Deployment').metadata.name}-test`;
+      const test = doc.metadata.annotations?.['helm.sh/hook'] === 'test';
       expect(doc.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': test ? 'coffer-gateway-test' : 'coffer-gateway', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/managed-by': 'Helm' });
     }
   });
@@ -439,9 +439,12 @@ describe('gated objects', () => {
       { from: [{ namespaceSelector: { matchLabels: { team: 'a' } } }, testPod], ports: [{ port: 'data', protocol: 'TCP' }] },
       { from: [testPod, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'admin', protocol: 'TCP' }] },
     ]);
-    // The test pod's own policy: what the gateway may reach (for doctor), plus the gateway's ports; no ingress.
-    const testPolicy = r.all('NetworkPolicy').find((p) => p.metadata.name === `${FULLNAME}-test`) as K8sObject;
-    expect(testPolicy.spec.podSelector).toEqual(testPod.podSelector);
+    // The job pods' own policy (helm test, gc, rewrap): what the gateway may reach, plus the gateway's ports; no ingress.
+    const testPolicy = r.all('NetworkPolicy').find((p) => p.metadata.name === `${FULLNAME}-jobs`) as K8sObject;
+    expect(testPolicy.spec.podSelector).toEqual({
+      matchLabels: { 'app.kubernetes.io/instance': RELEASE },
+      matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: ['coffer-gateway-test', 'coffer-gateway-gc', 'coffer-gateway-rewrap'] }],
+    });
     expect(testPolicy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
     expect(testPolicy.spec.ingress).toBeUndefined();
     expect(testPolicy.spec.egress).toEqual([

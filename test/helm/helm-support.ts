@@ -188,3 +188,15 @@ export function loadRenderedConfig(configText: string, configPath = '/etc/coffer
 export function mountFor(container: K8sObject, path: string): K8sObject | undefined {
   return (container.volumeMounts ?? []).find((m: K8sObject) => path === m.mountPath || path.startsWith(`${String(m.mountPath).replace(/\/$/, '')}/`));
 }
+
+export interface SchemaResult {
+  readonly kind: string;
+  readonly name: string;
+  readonly error?: string;
+}
+
+/** Validates rendered objects against the Kubernetes OpenAPI schemas (kubernetes-models, offline; see validate-manifests.mjs). */
+export function validateAgainstKubernetesSchemas(objects: readonly K8sObject[]): SchemaResult[] {
+  const output = execFileSync(process.execPath, [join(__dirname, 'validate-manifests.mjs')], { cwd: ROOT, input: JSON.stringify(objects), encoding: 'utf8' });
+  return JSON.parse(output) as SchemaResult[];
+}

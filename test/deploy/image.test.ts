@@ -67,14 +67,28 @@ const execForm = (value: string): string[] => {
 };
 
 describe('Dockerfile', () => {
-  test('is multi-stage: build (npm ci, which runs the build), production dependencies, clean runtime', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'prod', 'runtime']);
-    const build = stages[0] as Stage;
-    expect(find(build, 'RUN').map((i) => i.args).join('\n')).toMatch(/\bnpm ci\b/);
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.scripts.prepare).toBe('npm run build'); // so `npm ci` in the build stage compiles dist/
-    const prod = stages[1] as Stage;
+  test('is multi-stage: production dependencies, a build on them with only the compiler added, clean runtime', () => {
+    expect(stages.map((s) => s.name)).toEqual(['prod', 'build', 'runtime']);
+    const prod = stages[0] as Stage;
     expect(find(prod, 'RUN').map((i) => i.args).join('\n')).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    const build = stages[1] as Stage;
+    expect(build.from).toBe('prod');
+    const runs = find(build, 'RUN').map((i) => i.args).join('\n');
+    // No dev dependency of the project: the toolchain's own lockfile, then tsc over src/ only.
+    expect(runs).toMatch(/cd \/toolchain && npm ci --ignore-scripts/);
+    expect(runs).toMatch(/\/toolchain\/node_modules\/\.bin\/tsc -p tsconfig\.image\.json/);
+    expect(runs).not.toMatch(/npm ci(?! --omit=dev)(?! --ignore-scripts)/);
+    expect(JSON.parse(readFileSync(join(ROOT, 'tsconfig.image.json'), 'utf8')).include).toEqual(['src']);
+  });
+
+  test("the image toolchain is TypeScript and Node's types at exactly the project's locked versions", () => {
+    const project = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages;
+    const toolchain = JSON.parse(readFileSync(join(ROOT, 'docker', 'toolchain', 'package-lock.json'), 'utf8')).packages;
+    const direct = Object.keys(JSON.parse(readFileSync(join(ROOT, 'docker', 'toolchain', 'package.json'), 'utf8')).devDependencies).sort();
+    expect(direct).toEqual(['@types/node', 'typescript']);
+    for (const name of Object.keys(toolchain).filter((path) => path.startsWith('node_modules/'))) {
+      expect({ name, version: toolchain[name].version }).toEqual({ name, version: project[name]?.version });
+    }
   });
 
   test('the runtime stage is Node 24 distroless (no shell), runs no commands and copies only dist/src and production node_modules', () => {

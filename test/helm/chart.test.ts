@@ -305,11 +305,18 @@ describe('defaults', () => {
   });
 
   test('terminationGracePeriodSeconds is derived from shutdownGraceMs and preStopSleepSeconds', () => {
-    expect(r.pod.terminationGracePeriodSeconds).toBe(40);
-    const custom = render({ set: { 'config.server.shutdownGraceMs': 90_500, 'lifecycle.preStopSleepSeconds': 5 } });
-    expect(custom.pod.terminationGracePeriodSeconds).toBe(91 + 5 + 10);
-    expect(custom.gateway.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
-    expect(r.gateway.lifecycle).toBeUndefined();
+    expect(r.pod.terminationGracePeriodSeconds).toBe(30 + 5 + 10);
+    const custom = render({ set: { 'config.server.shutdownGraceMs': 90_500, 'lifecycle.preStopSleepSeconds': 8 } });
+    expect(custom.pod.terminationGracePeriodSeconds).toBe(91 + 8 + 10);
+    expect(custom.gateway.lifecycle).toEqual({ preStop: { sleep: { seconds: 8 } } });
+    expect(render({ set: { 'lifecycle.preStopSleepSeconds': 0 } }).gateway.lifecycle).toBeUndefined();
+  });
+
+  test('a preStop delay by default (endpoint removal reaches every proxy first): the sleep action from Kubernetes 1.30, node waiting before', () => {
+    expect(r.gateway.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
+    const old = render({ kubeVersion: '1.29.4' });
+    expect(old.gateway.lifecycle).toEqual({ preStop: { exec: { command: ['/nodejs/bin/node', '-e', 'setTimeout(() => {}, 5000)'] } } });
+    expect(old.gateway.image).toBe(r.gateway.image); // the distroless image, whose node is /nodejs/bin/node (Dockerfile ENTRYPOINT)
   });
 });
 

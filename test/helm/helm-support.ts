@@ -54,6 +54,8 @@ export interface RenderOptions {
   /** `--set-json`-like: written to a temporary values file (YAML/JSON). */
   readonly values?: unknown;
   readonly chart?: string;
+  /** `--kube-version`; default KUBE_VERSION. */
+  readonly kubeVersion?: string;
 }
 
 function valueArgs(options: RenderOptions): string[] {
@@ -74,7 +76,7 @@ function writeTempValues(values: unknown): string {
 }
 
 export function helmTemplate(options: RenderOptions = {}): HelmResult {
-  return run(['template', RELEASE, options.chart ?? CHART, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...valueArgs(options)]);
+  return run(['template', RELEASE, options.chart ?? CHART, '--namespace', NAMESPACE, '--kube-version', options.kubeVersion ?? KUBE_VERSION, ...valueArgs(options)]);
 }
 
 export function helmLint(options: RenderOptions & { strict?: boolean } = {}): HelmResult {

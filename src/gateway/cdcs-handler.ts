@@ -78,7 +78,8 @@ export function createCdcsHandler(deps: HandlerDependencies): GatewayHandler {
     const stopTimer = deps.metrics?.requestSeconds.startTimer({ operation });
     try {
       const { target } = ctx;
-      const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer, key: target.key, query: target.query, headers: headersFromRaw(ctx.req.rawHeaders) });
+      // The authenticator verifies exactly the identity the router parsed and this handler acts on.
+      const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer, key: target.key, addressing: target.addressing, query: target.query, headers: headersFromRaw(ctx.req.rawHeaders) });
       if (target.coffer === undefined) {
         // GetService: no coffer to authorize against; the answer lists only the coffers the principal may use.
         ctx.log.info({ operation, principal: principal.id }, 'request');

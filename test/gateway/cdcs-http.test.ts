@@ -31,7 +31,8 @@ function send(method: string, target: string, options: { headers?: Record<string
     const [n, v = ''] = p.split('=');
     return [decodeURIComponent(n as string), decodeURIComponent(v)] as [string, string];
   });
-  const host = `127.0.0.1:${gateway.port}`;
+  // Through a proxy the Host header names the target's authority (the gateway refuses a mismatch).
+  const host = options.absolute ? 'cdcs.ap-guangzhou.myqcloud.com' : `127.0.0.1:${gateway.port}`;
   const now = Math.floor(Date.now() / 1000);
   const signed = signCosRequest({ method, pathname: decodeURIComponent(path), params, headers: [['host', host]], secretId: 'AKIDhttp', secretKey: options.secretKey ?? 'http-demo-secret-key-0123456789', keyTime: formatKeyTime(now - 60, now + 600) });
   return new Promise((resolve, reject) => {

@@ -172,7 +172,7 @@ describe('errors', () => {
   test('absolute-form: accepted (host recorded, routed by path only) or refused by configuration', async () => {
     let host: string | undefined;
     const on = await startGateway(async ({ target, res }) => {
-      host = target.host;
+      host = target.authority;
       res.end(target.pathname);
     });
     const ok = await rawExchange(on.port, [`GET http://cdcs.ap-guangzhou.myqcloud.com/${COFFER}/k HTTP/1.1\r\nHost: cdcs.ap-guangzhou.myqcloud.com\r\nConnection: close\r\n\r\n`]);

@@ -30,7 +30,8 @@ import { createUpstreamCoffer, type UpstreamCofferDeps } from './gateway/upstrea
 export interface RunningGateway {
   readonly port: number;
   readonly adminPort: number;
-  readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string };
+  /** `secretKeyGenerated`: the gateway made the SecretKey up (none was configured), so only it can tell the user. */
+  readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string; secretKeyGenerated: boolean };
   readonly metrics: GatewayMetrics;
   /** Readiness false, drain for up to the grace period, reset the rest, close both listeners. */
   stop(): Promise<void>;
@@ -87,6 +88,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
       secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
       secretKey: config.demo.secretKey ?? generatedSecret(32),
       coffer: config.demo.coffer,
+      secretKeyGenerated: config.demo.secretKey === undefined,
     };
     credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
   }

@@ -9,65 +9,38 @@
  * A real gateway with two coffers on one embedded upstream, and two access keys: MULTI may use both
  * coffers, SINGLE only alpha (so its key-only signatures are bound to alpha by the key itself).
  */
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadConfig } from '../../src/config';
-import { EmbeddedUpstream } from '../../src/embedded-upstream';
-import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
 import { send, signed, type CosCredentials, type SendableRequest, type SentAnswer } from '../support/cos-signed-request';
-import { startS3TestProxy, type S3TestProxy } from '../support/s3-test-proxy';
+import { startRecordedGateway, type RecordedGateway } from '../support/recorded-gateway';
+import type { S3TestProxy } from '../support/s3-test-proxy';
 
 const ALPHA = 'alpha-1250000000';
 const BETA = 'beta-1250000000';
 const REGION = 'ap-guangzhou';
 const MULTI: CosCredentials = { secretId: 'AKIDidentityMulti', secretKey: 'identity-multi-secret-key-0123456789' };
 const SINGLE: CosCredentials = { secretId: 'AKIDidentitySingle', secretKey: 'identity-single-secret-key-0123456789' };
-const UPSTREAM_KEYS = { accessKeyId: 'AKIDIDENTITYUPSTREAM', secretAccessKey: 'identity-upstream-secret-0123456789' };
 const virtualHost = (coffer: string): string => `${coffer}.cos.${REGION}.myqcloud.com`;
 
-let directory: string;
-let embedded: EmbeddedUpstream;
+let recorded: RecordedGateway;
 let proxy: S3TestProxy;
-let gateway: RunningGateway;
+let gateway: { port: number };
 let gatewayHost: string;
 
 beforeAll(async () => {
-  directory = mkdtempSync(join(tmpdir(), 'coffer-identity-'));
-  embedded = await EmbeddedUpstream.start({ directory: join(directory, 'upstream'), bucket: 'identity', ...UPSTREAM_KEYS, minPartSize: 1024 * 1024 });
-  proxy = await startS3TestProxy({ target: embedded.endpoint, region: 'us-east-1' });
-  const coffer = (prefix: string) => ({
-    upstream: { endpoint: proxy.endpoint, bucket: 'identity', prefix, credentials: UPSTREAM_KEYS, minPartSize: 1024 * 1024 },
-    role: { type: 'static' },
-    kms: { type: 'local', keyId: 'identity' },
+  recorded = await startRecordedGateway({
+    coffers: [ALPHA, BETA],
+    acceptKeyOnlyPath: true,
+    accessKeys: [
+      { ...MULTI, grants: [{ coffer: ALPHA, actions: ['*'] }, { coffer: BETA, actions: ['*'] }] },
+      { ...SINGLE, grants: [{ coffer: ALPHA, actions: ['*'] }] },
+    ],
   });
-  const file = join(directory, 'config.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      server: { port: 0, adminPort: 0 },
-      demo: { enabled: false },
-      keyring: { directory: join(directory, 'keyring') },
-      auth: {
-        cos: { acceptKeyOnlyPath: true },
-        accessKeys: [
-          { ...MULTI, grants: [{ coffer: ALPHA, actions: ['*'] }, { coffer: BETA, actions: ['*'] }] },
-          { ...SINGLE, grants: [{ coffer: ALPHA, actions: ['*'] }] },
-        ],
-      },
-      coffers: { [ALPHA]: coffer('alpha/'), [BETA]: coffer('beta/') },
-    }),
-  );
-  gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
-  gatewayHost = `127.0.0.1:${gateway.port}`;
+  proxy = recorded.proxy;
+  gateway = { port: recorded.port };
+  gatewayHost = `127.0.0.1:${recorded.port}`;
 });
 
 afterAll(async () => {
-  await gateway?.stop();
-  await proxy?.close();
-  await embedded?.close();
-  rmSync(directory, { recursive: true, force: true });
+  await recorded?.stop();
 });
 
 /** A signed request shape: how the coffer and key are addressed and what the signature covers. */

@@ -2,7 +2,8 @@
  * Every way README documents to point the official COS SDK (cos-nodejs-sdk-v5 3.0.0) at the gateway,
  * end to end against the gateway as `npm start` runs it (embedded upstream, demo coffer and key):
  * path-style `Domain: 'host:port/{Bucket}'`, virtual-hosted through `Ip` (the SDK's default
- * `{Bucket}.cos.{Region}.myqcloud.com`, the `.tencentcos.cn` and `.cdcs.` domains), and the gateway
+ * `{Bucket}.cos.{Region}.myqcloud.com`, the `.tencentcos.cn` and `.cdcs.` domains, a configured
+ * suffix), and the gateway
  * as the SDK's HTTP `Proxy` (absolute-form, virtual-hosted). Each writes, reads, lists and uploads in
  * parts; and with the host naming another coffer than the key's path, nothing is written anywhere.
  */
@@ -37,6 +38,7 @@ beforeAll(async () => {
       COFFER_DEMO_SECRET_KEY: SecretKey,
       COFFER__KEYRING__DIRECTORY: join(directory, 'keyring'),
       COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'upstream'),
+      COFFER__SERVER__VIRTUAL_HOST_SUFFIXES: '["coffers.example.internal"]',
     },
   });
   gateway = await startGateway(config, { log: createLogger('silent') });
@@ -53,6 +55,7 @@ const CONFIGURATIONS: Array<[string, (port: number) => Record<string, unknown>, 
   ['virtual-hosted: the default domain ({Bucket}.cos.{Region}.myqcloud.com) sent to Ip "127.0.0.1:PORT"', (port) => ({ Ip: `127.0.0.1:${port}` }), { service: true }],
   ['virtual-hosted: Domain "{Bucket}.cos.{Region}.tencentcos.cn" with Ip', (port) => ({ Domain: '{Bucket}.cos.{Region}.tencentcos.cn', Ip: `127.0.0.1:${port}` }), { service: true }],
   ['virtual-hosted: Domain "{Bucket}.cdcs.{Region}.myqcloud.com" with Ip', (port) => ({ Domain: '{Bucket}.cdcs.{Region}.myqcloud.com', Ip: `127.0.0.1:${port}` }), { service: true }],
+  ['own domain: Domain "{Bucket}.coffers.example.internal" (server.virtualHostSuffixes) with Ip', (port) => ({ Domain: '{Bucket}.coffers.example.internal', Ip: `127.0.0.1:${port}` }), { service: false }],
   ['proxy: Proxy "http://127.0.0.1:PORT" (absolute-form, the default virtual-hosted domain)', (port) => ({ Proxy: `http://127.0.0.1:${port}` }), { service: true }],
 ];
 

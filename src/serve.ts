@@ -104,6 +104,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
   const closeCoffers = (): void => upstreamCoffers.forEach((coffer) => coffer.destroy()); // STS clients and their sockets
   undo.push(closeCoffers);
 
+  const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
   const jwt = config.auth.jwt;
   const authenticate = createAuthenticate({
     cos: createCosAuthenticator({
@@ -112,6 +113,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
       skewSeconds: config.auth.cos.maxClockSkewSeconds,
       maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
       acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
+      isCoffer: (name) => servedCoffers.has(name),
     }),
     jwt:
       jwt === undefined

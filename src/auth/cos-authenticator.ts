@@ -49,6 +49,12 @@ export interface CosAuthenticatorOptions {
    */
   readonly acceptKeyOnlyPath?: boolean;
   /**
+   * Whether a name is a coffer this gateway serves. A key-only signature whose path starts with a
+   * served coffer the access key may use is refused (see candidatePaths); knowing the served coffers
+   * keeps keys such as `2024-01/x` usable for keys granted `*`. Default: every valid coffer name.
+   */
+  readonly isCoffer?: (name: string) => boolean;
+  /**
    * Lower-case header names every signature must cover. Default `['host']`: the SDK always signs it,
    * and it stops a signature made for one endpoint from being replayed against another.
    */
@@ -72,6 +78,7 @@ const UNSIGNED_QUERY_PARAMS = new Set(['x-cos-security-token', 'x-cdcs-security-
 export function createCosAuthenticator(options: CosAuthenticatorOptions): CosAuthenticator {
   const skew = options.skewSeconds ?? DEFAULT_SKEW_SECONDS;
   const maxValidity = options.maxValiditySeconds ?? DEFAULT_MAX_VALIDITY_SECONDS;
+  const isCoffer = options.isCoffer ?? ((name: string) => COFFER_NAME.test(name));
   const requiredHeaders = (options.requiredSignedHeaders ?? ['host']).map((name) => cosEncodeName(name.toLowerCase()));
   if (!(skew >= 0) || !(maxValidity >= 0)) throw new Error('skewSeconds and maxValiditySeconds must be >= 0');
 
@@ -105,7 +112,7 @@ export function createCosAuthenticator(options: CosAuthenticatorOptions): CosAut
       // time. A form that matched but does not bind the coffer is refused with its reason (not secret:
       // it only depends on the client's configuration and the key's grants).
       let matched: Candidate | undefined;
-      for (const candidate of candidatePaths(request, credential.grants, options.acceptKeyOnlyPath === true)) {
+      for (const candidate of candidatePaths(request, credential.grants, options.acceptKeyOnlyPath === true, isCoffer)) {
         const httpString = encodeOrReject(() => buildHttpString({ method: request.method, pathname: candidate.pathname, params, headers }));
         const expected = Buffer.from(computeSignature(signKey, buildStringToSign(fields.keyTime, httpString)), 'hex');
         // Both buffers are 20 bytes: parse guaranteed 40 hex digits, HMAC-SHA1 gives 20 bytes.
@@ -231,20 +238,20 @@ interface Candidate {
  * reach, because that signature is also the full-path signature of another request
  * (`/<A>/<K>` is both key `<A>/<K>` key-only and key `<K>` in coffer `<A>`).
  */
-function candidatePaths(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean): Candidate[] {
+function candidatePaths(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): Candidate[] {
   const { coffer, key } = request;
   if (coffer === undefined) return [{ pathname: '/', form: 'full' }];
   const keyOnly: Candidate = { pathname: key === undefined ? '/' : `/${key}`, form: 'key-only' };
-  const refusal = keyOnlyRefusal(request, grants, acceptKeyOnlyPath);
+  const refusal = keyOnlyRefusal(request, grants, acceptKeyOnlyPath, isCoffer);
   const keyOnlyCandidate = refusal === undefined ? keyOnly : { ...keyOnly, refusal };
   if (request.addressing === 'virtual-hosted') return [keyOnlyCandidate];
   const full: Candidate[] = key === undefined ? [{ pathname: `/${coffer}`, form: 'full' }, { pathname: `/${coffer}/`, form: 'full' }] : [{ pathname: `/${coffer}/${key}`, form: 'full' }];
   return [...full, keyOnlyCandidate];
 }
 
-/** Whether `name` is a coffer the grants reach for any action. */
-function reaches(grants: readonly Grant[], name: string): boolean {
-  return COFFER_NAME.test(name) && ACTIONS.some((action) => isAllowed(grants, name, action));
+/** Whether `name` is a (served) coffer the grants reach for any action. */
+function reaches(grants: readonly Grant[], name: string, isCoffer: (name: string) => boolean): boolean {
+  return COFFER_NAME.test(name) && isCoffer(name) && ACTIONS.some((action) => isAllowed(grants, name, action));
 }
 
 /** The one coffer the grants name, or undefined when they name several or every (`*`) coffer. */
@@ -254,7 +261,7 @@ function onlyCoffer(grants: readonly Grant[]): string | undefined {
   return names.size === 1 && only !== '*' ? only : undefined;
 }
 
-function keyOnlyRefusal(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean): string | undefined {
+function keyOnlyRefusal(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): string | undefined {
   const { coffer, key } = request;
   if (request.addressing !== 'virtual-hosted') {
     const advice = 'sign the full path /<Coffer>/<Key>, or address the coffer by host (virtual-hosted: Domain "{Bucket}.cos.{Region}.myqcloud.com" with Ip, or Proxy).';
@@ -264,7 +271,7 @@ function keyOnlyRefusal(request: AuthRequest, grants: readonly Grant[], acceptKe
     if (key === undefined && operationParams.length === 0) return `A signature over "GET /" without parameters is a GetService signature; it never lists a coffer. List with at least one parameter (the SDK's getBucket always sends prefix=), or ${advice}`;
   }
   const first = key?.split('/')[0];
-  if (first !== undefined && reaches(grants, first)) return `The signed path /${key} starts with the name of a coffer this access key can reach, so it is also the signature of a request to that coffer; a key-only signature is not accepted for it. Sign the full path /<Coffer>/<Key> (path-style).`;
+  if (first !== undefined && reaches(grants, first, isCoffer)) return `The signed path /${key} starts with the name of a coffer this access key can reach, so it is also the signature of a request to that coffer; a key-only signature is not accepted for it. Sign the full path /<Coffer>/<Key> (path-style).`;
   return undefined;
 }
 

@@ -153,6 +153,17 @@ describe('COS authenticator: key-only path (cos-nodejs-sdk-v5 3.0.0)', () => {
     expect(await refusal(authenticator({ grants }).authenticate({ ...hosted.request, addressing: 'virtual-hosted' }))).toEqual(['AccessDenied', 'key-only-unbound']);
   });
 
+  test('with the served coffers known, only their names count: a key "2024-01/x" stays usable for a key granted "*"', async () => {
+    const grants: Grant[] = [{ coffer: '*', actions: ['*'] }];
+    const isCoffer = (name: string): boolean => name === 'coffer-1250000000' || name === 'other-1250000000';
+    const dated = sign({ key: '2024-01/x', pathname: '/2024-01/x' });
+    await expect(authenticator({ grants, isCoffer }).authenticate({ ...dated.request, addressing: 'virtual-hosted' })).resolves.toMatchObject({ signedPath: 'key-only' });
+    // Without the list every valid coffer name counts (the conservative default).
+    expect(await refusal(authenticator({ grants }).authenticate({ ...dated.request, addressing: 'virtual-hosted' }))).toEqual(['AccessDenied', 'key-only-unbound']);
+    const served = sign({ key: 'other-1250000000/x', pathname: '/other-1250000000/x' });
+    expect(await refusal(authenticator({ grants, isCoffer }).authenticate({ ...served.request, addressing: 'virtual-hosted' }))).toEqual(['AccessDenied', 'key-only-unbound']);
+  });
+
   test('full path still works with acceptKeyOnlyPath and is marked full', async () => {
     const principal = await authenticator({ acceptKeyOnlyPath: true }).authenticate(uploadPart().request);
     expect(principal.signedPath).toBe('full');

@@ -1,7 +1,8 @@
 /**
  * "A signature means one request" (docs/ARCHITECTURE.md, "Request identity"), tried as an attacker
  * holding one signed request would: every signed request shape — Authorization header and presigned
- * URL; full path, key-only path-style, virtual-hosted — replayed with each parameter name re-cased,
+ * URL; full path, key-only path-style, virtual-hosted; origin-form and through the gateway as proxy —
+ * replayed with each parameter name re-cased,
  * with the path shifted by one segment, against another coffer, against another key and as another
  * operation. Every replay is refused (400 or 403) and causes no upstream request at all (counted at a
  * recording proxy in front of the upstream); the unaltered request succeeds, so the signatures are good.
@@ -49,6 +50,8 @@ interface Shape {
   readonly mode: 'header' | 'presigned';
   readonly credentials: CosCredentials;
   readonly addressing: 'full' | 'key-only' | 'virtual-hosted';
+  /** Sent as an absolute-form target (the gateway as the client's HTTP proxy). */
+  readonly proxy?: boolean;
 }
 
 const SHAPES: Shape[] = (['header', 'presigned'] as const).flatMap((mode) => [
@@ -56,6 +59,8 @@ const SHAPES: Shape[] = (['header', 'presigned'] as const).flatMap((mode) => [
   { name: `${mode}, full path, key of one coffer`, mode, credentials: SINGLE, addressing: 'full' as const },
   { name: `${mode}, key-only path-style, key of one coffer`, mode, credentials: SINGLE, addressing: 'key-only' as const },
   { name: `${mode}, virtual-hosted, key of two coffers`, mode, credentials: MULTI, addressing: 'virtual-hosted' as const },
+  { name: `${mode}, virtual-hosted through the gateway as proxy, key of two coffers`, mode, credentials: MULTI, addressing: 'virtual-hosted' as const, proxy: true },
+  { name: `${mode}, full path through the gateway as proxy, key of one coffer`, mode, credentials: SINGLE, addressing: 'full' as const, proxy: true },
 ]);
 
 /** Where a request for (coffer, key) goes and what its signature covers, for a shape. */
@@ -147,11 +152,11 @@ describe.each(SHAPES)('$name', (shape) => {
       const original = request(shape, operation.method, operation.key, operation.params);
       for (const [what, replay] of replays(shape, operation, original)) {
         const before = proxy.requests.length;
-        const answer = await send(gateway.port, replay, operation.body);
+        const answer = await send(gateway.port, replay, operation.body, shape.proxy === true);
         const upstream = proxy.requests.length - before;
         if (!refused(answer) || upstream !== 0) failures.push(`${operation.name}, ${what}: ${answer.status} ${answer.code ?? ''}, ${upstream} upstream requests`);
       }
-      const answer = await send(gateway.port, original, operation.body);
+      const answer = await send(gateway.port, original, operation.body, shape.proxy === true);
       if (answer.status !== operation.okStatus) failures.push(`${operation.name}, the original: ${answer.status} ${answer.code ?? ''}`);
     }
     expect(failures).toEqual([]);

@@ -52,6 +52,8 @@ afterAll(async () => {
 /** The README recipes, by name; each builds the SDK options for the running gateway. */
 const CONFIGURATIONS: Array<[string, (port: number) => Record<string, unknown>, { service: boolean }]> = [
   ['path-style: Domain "127.0.0.1:PORT/{Bucket}"', (port) => ({ Domain: `127.0.0.1:${port}/{Bucket}` }), { service: false }],
+  ['path-style with a CDCS host: Domain "cdcs.{Region}.myqcloud.com/{Bucket}" with Ip', (port) => ({ Domain: 'cdcs.{Region}.myqcloud.com/{Bucket}', Ip: `127.0.0.1:${port}` }), { service: false }],
+  ['path-style through the proxy: Domain "cdcs.{Region}.myqcloud.com/{Bucket}" with Proxy', (port) => ({ Domain: 'cdcs.{Region}.myqcloud.com/{Bucket}', Proxy: `http://127.0.0.1:${port}` }), { service: false }],
   ['virtual-hosted: the default domain ({Bucket}.cos.{Region}.myqcloud.com) sent to Ip "127.0.0.1:PORT"', (port) => ({ Ip: `127.0.0.1:${port}` }), { service: true }],
   ['virtual-hosted: Domain "{Bucket}.cos.{Region}.tencentcos.cn" with Ip', (port) => ({ Domain: '{Bucket}.cos.{Region}.tencentcos.cn', Ip: `127.0.0.1:${port}` }), { service: true }],
   ['virtual-hosted: Domain "{Bucket}.cdcs.{Region}.myqcloud.com" with Ip', (port) => ({ Domain: '{Bucket}.cdcs.{Region}.myqcloud.com', Ip: `127.0.0.1:${port}` }), { service: true }],

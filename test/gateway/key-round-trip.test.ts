@@ -95,6 +95,36 @@ test('random keys: a valid one round-trips exactly (PUT, HEAD, GET, listing plai
   expect(invalid).toBeGreaterThan(20);
 });
 
+test('random bytes as a key: valid UTF-8 key text round-trips, anything else is 400 (InvalidURI or InvalidObjectKey) with nothing upstream', async () => {
+  const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  await fc.assert(
+    fc.asyncProperty(fc.uint8Array({ minLength: 1, maxLength: 24 }), async (bytes) => {
+      let key: string | undefined;
+      try {
+        key = strict.decode(bytes);
+      } catch {
+        key = undefined;
+      }
+      fc.pre(key === undefined || !used.has(key));
+      if (key !== undefined) used.add(key);
+      const path = `/${COFFER}/${[...bytes].map((b) => `%${b.toString(16).padStart(2, '0').toUpperCase()}`).join('')}`;
+      // Signed over the decoded key when there is one; an undecodable path is refused before any signature check.
+      const put = signed({ method: 'PUT', params: [], host: host(), path, signedPath: `/${COFFER}/${key ?? ''}`, mode: 'header', credentials: KEY });
+      const before = recorded.proxy.requests.length;
+      const answer = await send(recorded.port, put, Buffer.from('b'));
+      if (key !== undefined && KEY_TEXT.test(key)) {
+        expect(answer.status).toBe(200);
+        expect((await send(recorded.port, request('GET', key))).text).toBe('b');
+        return;
+      }
+      expect([answer.status, key === undefined ? 'InvalidURI' : 'InvalidObjectKey']).toEqual([400, answer.code]);
+      expect(wellFormed(answer)).toBe(true);
+      expect(recorded.proxy.requests.length).toBe(before);
+    }),
+    { numRuns: 100 },
+  );
+});
+
 test('the two keys of the old defect are two keys: "\\ufeffabc" and "abc"', async () => {
   expect((await send(recorded.port, request('PUT', '\ufeffbom'), Buffer.from('with'))).status).toBe(200);
   expect((await send(recorded.port, request('PUT', 'bom'), Buffer.from('without'))).status).toBe(200);

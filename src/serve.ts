@@ -31,7 +31,8 @@ import { createUpstreamCoffer, type UpstreamCofferDeps } from './gateway/upstrea
 export interface RunningGateway {
   readonly port: number;
   readonly adminPort: number;
-  readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string };
+  /** `secretKeyGenerated`: the gateway made the SecretKey up (none was configured), so only it can tell the user. */
+  readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string; secretKeyGenerated: boolean };
   readonly metrics: GatewayMetrics;
   /**
    * Resolves once every coffer's role, upstream and key provider answered from this process; until
@@ -93,6 +94,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
       secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
       secretKey: config.demo.secretKey ?? generatedSecret(32),
       coffer: config.demo.coffer,
+      secretKeyGenerated: config.demo.secretKey === undefined,
     };
     credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
   }
@@ -108,6 +110,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
   const closeCoffers = (): void => upstreamCoffers.forEach((coffer) => coffer.destroy()); // STS clients and their sockets
   undo.push(closeCoffers);
 
+  const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
   const jwt = config.auth.jwt;
   const authenticate = createAuthenticate({
     cos: createCosAuthenticator({
@@ -116,6 +119,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
       skewSeconds: config.auth.cos.maxClockSkewSeconds,
       maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
       acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
+      isCoffer: (name) => servedCoffers.has(name),
     }),
     jwt:
       jwt === undefined

@@ -11,6 +11,11 @@ export interface AuthRequest {
   readonly coffer: string | undefined;
   /** Decoded object key, or undefined for coffer-level operations (`GET /<Coffer>?uploads`). */
   readonly key: string | undefined;
+  /**
+   * Where the coffer name came from (request-target.ts): `virtual-hosted` when the Host names it, so
+   * the signature covers `/<Key>` and the signed host binds the coffer. Default `path`.
+   */
+  readonly addressing?: 'path' | 'virtual-hosted';
   /** Query pairs in request order, decoded once; `null` value for a bare name (`?uploads`). */
   readonly query: readonly (readonly [name: string, value: string | null])[];
   /** Lower-case header name → every value received, in order. */

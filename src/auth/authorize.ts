@@ -12,8 +12,9 @@ export function isAllowed(grants: readonly Grant[], coffer: string, action: Acti
 
 /**
  * Throws 403 AccessDenied unless the principal may do `action` on `coffer`. This is the check that
- * binds a credential to a coffer, and it matters most for key-only COS signatures, where the coffer
- * name is not covered by the signature. The message does not list the principal's grants.
+ * binds a credential to a coffer (the signature binds the request to the coffer: full path, signed
+ * host, or a key-only signature from a key of that one coffer). The message does not list the
+ * principal's grants.
  */
 export function authorize(principal: Principal, coffer: string, action: Action): void {
   if (!isAllowed(principal.grants, coffer, action)) {

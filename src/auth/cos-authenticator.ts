@@ -5,6 +5,8 @@
  * - 400 MalformedAuthorization: the fields cannot be read unambiguously (see cos-auth-fields.ts), the
  *   Authorization header is repeated, or both header and presigned fields are present;
  * - 403 AccessDenied: validity window longer than allowed, or a required header (host) not signed;
+ *   after the HMAC: a signature that is valid only over `/<Key>` where that form does not bind the
+ *   coffer (see candidatePaths);
  * - 403 InvalidAccessKeyId: unknown SecretId;
  * - 403 RequestTimeTooSkewed: the window starts in the future beyond the skew;
  * - 403 AccessDenied "Request has expired" (exact message, no reason: the SDK compares the message
@@ -26,8 +28,10 @@ import {
   deriveSignKey,
   type SignedPair,
 } from './cos-signature';
+import { COFFER_NAME } from '../config/schema';
+import { isAllowed } from './authorize';
 import type { CredentialStore } from './credential-store';
-import { type Principal, toSessionName } from './principal';
+import { ACTIONS, type Grant, type Principal, toSessionName } from './principal';
 
 export interface CosAuthenticatorOptions {
   readonly credentials: CredentialStore;
@@ -38,11 +42,18 @@ export interface CosAuthenticatorOptions {
   /** Longest accepted end − start. Default 7 days (S3's presigned-URL limit); the SDK uses 900 s. */
   readonly maxValiditySeconds?: number;
   /**
-   * Also accept a signature over `/<Key>` instead of `/<Coffer>/<Key>` (what cos-nodejs-sdk-v5 3.0.0
-   * signs against a path-style endpoint). The coffer is then not covered by the signature, so the
-   * resulting principal says `signedPath: 'key-only'` and authorize() remains the only coffer binding.
+   * For path-style requests, also accept a signature over `/<Key>` instead of `/<Coffer>/<Key>` (what
+   * cos-nodejs-sdk-v5 signs against `Domain: 'host:port/{Bucket}'`) — only from an access key whose
+   * grants name exactly one coffer, the one requested: the key then binds the coffer, since the
+   * signature does not. Virtual-hosted requests are always signed over `/<Key>` and need no setting.
    */
   readonly acceptKeyOnlyPath?: boolean;
+  /**
+   * Whether a name is a coffer this gateway serves. A key-only signature whose path starts with a
+   * served coffer the access key may use is refused (see candidatePaths); knowing the served coffers
+   * keeps keys such as `2024-01/x` usable for keys granted `*`. Default: every valid coffer name.
+   */
+  readonly isCoffer?: (name: string) => boolean;
   /**
    * Lower-case header names every signature must cover. Default `['host']`: the SDK always signs it,
    * and it stops a signature made for one endpoint from being replayed against another.
@@ -67,6 +78,7 @@ const UNSIGNED_QUERY_PARAMS = new Set(['x-cos-security-token', 'x-cdcs-security-
 export function createCosAuthenticator(options: CosAuthenticatorOptions): CosAuthenticator {
   const skew = options.skewSeconds ?? DEFAULT_SKEW_SECONDS;
   const maxValidity = options.maxValiditySeconds ?? DEFAULT_MAX_VALIDITY_SECONDS;
+  const isCoffer = options.isCoffer ?? ((name: string) => COFFER_NAME.test(name));
   const requiredHeaders = (options.requiredSignedHeaders ?? ['host']).map((name) => cosEncodeName(name.toLowerCase()));
   if (!(skew >= 0) || !(maxValidity >= 0)) throw new Error('skewSeconds and maxValiditySeconds must be >= 0');
 
@@ -81,7 +93,7 @@ export function createCosAuthenticator(options: CosAuthenticatorOptions): CosAut
       }
       for (const name of requiredHeaders) {
         if (!fields.headerList.includes(name)) {
-          throw new GatewayError('AccessDenied', `The signature must cover the ${name} header.`, {
+          throw new GatewayError('AccessDenied', `The signature must cover the ${name} header.${name === 'host' ? HOST_UNSIGNED_HINT : ''}`, {
             reason: 'required-header-unsigned',
           });
         }
@@ -96,23 +108,25 @@ export function createCosAuthenticator(options: CosAuthenticatorOptions): CosAut
       const params = signedParams(request, fields.paramList);
       const signKey = deriveSignKey(credential.secretKey, fields.keyTime);
 
-      // Compute every accepted path form and compare each in constant time; which one matched is
-      // recorded on the principal (not secret: it only depends on the client's configuration).
-      let matched: 'full' | 'key-only' | undefined;
-      for (const [pathname, kind] of candidatePaths(request, options.acceptKeyOnlyPath === true)) {
-        const httpString = encodeOrReject(() => buildHttpString({ method: request.method, pathname, params, headers }));
+      // Compute every path form this request could have been signed over and compare each in constant
+      // time. A form that matched but does not bind the coffer is refused with its reason (not secret:
+      // it only depends on the client's configuration and the key's grants).
+      let matched: Candidate | undefined;
+      for (const candidate of candidatePaths(request, credential.grants, options.acceptKeyOnlyPath === true, isCoffer)) {
+        const httpString = encodeOrReject(() => buildHttpString({ method: request.method, pathname: candidate.pathname, params, headers }));
         const expected = Buffer.from(computeSignature(signKey, buildStringToSign(fields.keyTime, httpString)), 'hex');
         // Both buffers are 20 bytes: parse guaranteed 40 hex digits, HMAC-SHA1 gives 20 bytes.
-        if (timingSafeEqual(expected, fields.signature) && matched === undefined) matched = kind;
+        if (timingSafeEqual(expected, fields.signature) && matched === undefined) matched = candidate;
       }
       if (matched === undefined) throw new GatewayError('SignatureDoesNotMatch', undefined, { reason: 'mismatch' });
+      if (matched.refusal !== undefined) throw new GatewayError('AccessDenied', matched.refusal, { reason: 'key-only-unbound' });
 
       return {
         method: 'cos-signature',
         id: credential.secretId,
         grants: credential.grants,
         sessionName: toSessionName(credential.secretId),
-        signedPath: matched,
+        signedPath: matched.form,
       };
     },
   };
@@ -201,24 +215,64 @@ function signedParams(request: AuthRequest, paramList: readonly string[]): Signe
   return pairs;
 }
 
-/** The path forms a valid signature may cover, most specific first. */
-function candidatePaths(request: AuthRequest, acceptKeyOnlyPath: boolean): [string, 'full' | 'key-only'][] {
+const HOST_UNSIGNED_HINT =
+  ' cos-nodejs-sdk-v5 2.12.x does not sign host for domains other than COS ones; use cos-nodejs-sdk-v5 2.13 or later (3.x works).';
+
+interface Candidate {
+  readonly pathname: string;
+  readonly form: 'full' | 'key-only';
+  /** Why this form, although it may match, is not accepted for this request (AccessDenied). */
+  readonly refusal?: string;
+}
+
+/**
+ * The path forms a signature for this request may cover (most specific first). This is where a
+ * signature is bound to one coffer:
+ * - GetService (`GET /`): `/`.
+ * - Path-style: `/<Coffer>/<Key>` (coffer-level: `/<Coffer>` or `/<Coffer>/`) — the signature names the
+ *   coffer. Also the key-only form `/<Key>` (coffer-level `/`), accepted only with acceptKeyOnlyPath,
+ *   only when the access key reaches exactly one coffer (this one), and for a coffer-level request only
+ *   with parameters: a signature over `GET /` without any is GetService's, never a listing.
+ * - Virtual-hosted: `/<Key>` (or `/`) only; the signed host names the coffer.
+ * For every key-only form: never when the signed path starts with a coffer name the access key can
+ * reach, because that signature is also the full-path signature of another request
+ * (`/<A>/<K>` is both key `<A>/<K>` key-only and key `<K>` in coffer `<A>`).
+ */
+function candidatePaths(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): Candidate[] {
   const { coffer, key } = request;
-  // GetService (`GET /`): the service itself is the resource, and the whole path is signed.
-  if (coffer === undefined) return [['/', 'full']];
-  if (key !== undefined) {
-    const paths: [string, 'full' | 'key-only'][] = [[`/${coffer}/${key}`, 'full']];
-    if (acceptKeyOnlyPath) paths.push([`/${key}`, 'key-only']);
-    return paths;
+  if (coffer === undefined) return [{ pathname: '/', form: 'full' }];
+  const keyOnly: Candidate = { pathname: key === undefined ? '/' : `/${key}`, form: 'key-only' };
+  const refusal = keyOnlyRefusal(request, grants, acceptKeyOnlyPath, isCoffer);
+  const keyOnlyCandidate = refusal === undefined ? keyOnly : { ...keyOnly, refusal };
+  if (request.addressing === 'virtual-hosted') return [keyOnlyCandidate];
+  const full: Candidate[] = key === undefined ? [{ pathname: `/${coffer}`, form: 'full' }, { pathname: `/${coffer}/`, form: 'full' }] : [{ pathname: `/${coffer}/${key}`, form: 'full' }];
+  return [...full, keyOnlyCandidate];
+}
+
+/** Whether `name` is a (served) coffer the grants reach for any action. */
+function reaches(grants: readonly Grant[], name: string, isCoffer: (name: string) => boolean): boolean {
+  return COFFER_NAME.test(name) && isCoffer(name) && ACTIONS.some((action) => isAllowed(grants, name, action));
+}
+
+/** The one coffer the grants name, or undefined when they name several or every (`*`) coffer. */
+function onlyCoffer(grants: readonly Grant[]): string | undefined {
+  const names = new Set(grants.map((grant) => grant.coffer));
+  const [only] = names;
+  return names.size === 1 && only !== '*' ? only : undefined;
+}
+
+function keyOnlyRefusal(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): string | undefined {
+  const { coffer, key } = request;
+  if (request.addressing !== 'virtual-hosted') {
+    const advice = 'sign the full path /<Coffer>/<Key>, or address the coffer by host (virtual-hosted: Domain "{Bucket}.cos.{Region}.myqcloud.com" with Ip, or Proxy).';
+    if (!acceptKeyOnlyPath) return `The signature covers /<Key> without the coffer, which this gateway does not accept for path-style requests (auth.cos.acceptKeyOnlyPath); ${advice}`;
+    if (onlyCoffer(grants) !== coffer) return `The signature covers /<Key> without the coffer, and this access key can reach more than one coffer, so it does not say which; ${advice}`;
+    const operationParams = request.query.filter(([name]) => !isCosAuthField(name) && !UNSIGNED_QUERY_PARAMS.has(name));
+    if (key === undefined && operationParams.length === 0) return `A signature over "GET /" without parameters is a GetService signature; it never lists a coffer. List with at least one parameter (the SDK's getBucket always sends prefix=), or ${advice}`;
   }
-  // A coffer-level request reaches the router as `/<Coffer>` or `/<Coffer>/`: both name the same
-  // resource, so a signature over either is accepted. The SDK signs `/` here (empty key).
-  const paths: [string, 'full' | 'key-only'][] = [
-    [`/${coffer}`, 'full'],
-    [`/${coffer}/`, 'full'],
-  ];
-  if (acceptKeyOnlyPath) paths.push(['/', 'key-only']);
-  return paths;
+  const first = key?.split('/')[0];
+  if (first !== undefined && reaches(grants, first, isCoffer)) return `The signed path /${key} starts with the name of a coffer this access key can reach, so it is also the signature of a request to that coffer; a key-only signature is not accepted for it. Sign the full path /<Coffer>/<Key> (path-style).`;
+  return undefined;
 }
 
 /** lower(UrlEncode(name)). */

@@ -24,8 +24,9 @@ export interface Principal {
   readonly sessionName: string;
   /**
    * For COS signatures: whether the signature covered `/<Coffer>/<Key>` (`full`) or only `/<Key>`
-   * (`key-only`, accepted only with `acceptKeyOnlyPath`). With `key-only` the coffer came from the
-   * unsigned part of the URL, which is why authorization must still bind the principal to the coffer.
+   * (`key-only`: virtual-hosted, the signed host naming the coffer; or path-style with
+   * `acceptKeyOnlyPath` from an access key whose grants name that one coffer — see
+   * cos-authenticator.ts `candidatePaths`).
    */
   readonly signedPath?: 'full' | 'key-only';
 }

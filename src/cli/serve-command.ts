@@ -17,6 +17,17 @@ Options:
 Environment: PORT, COFFER_CONFIG, COFFER_DEMO_SECRET_ID, COFFER_DEMO_SECRET_KEY, COFFER__<PATH>=<value>.
 `;
 
+/**
+ * What `serve` prints about the demo coffer, once, to the terminal (never to the JSON log). The
+ * SecretKey only when the gateway generated it: one from COFFER_DEMO_SECRET_KEY or the configuration
+ * is already known to whoever set it, and printing it would copy a secret into terminal scrollback
+ * and CI logs for nothing.
+ */
+export function demoBanner(demo: { readonly secretId: string; readonly secretKey: string; readonly coffer: string; readonly secretKeyGenerated: boolean }, url: string): string {
+  const secretKey = demo.secretKeyGenerated ? `${demo.secretKey}\n  (generated: set COFFER_DEMO_SECRET_ID and COFFER_DEMO_SECRET_KEY to keep them across restarts)` : '(as configured; not printed)';
+  return `\ncoffer-gateway demo: coffer ${demo.coffer} at ${url}\n  SecretId:  ${demo.secretId}\n  SecretKey: ${secretKey}\n\n`;
+}
+
 /** Resolves once the gateway listens; the process then runs until a signal ends it. */
 export async function serveCommand(args: readonly string[], io: CliIo): Promise<number | 'running'> {
   const values = parseCommandArgs('serve', args, { ...CONFIG_OPTION, ...HELP_OPTION });
@@ -26,16 +37,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   }
   const config = loadConfig({ file: values.config, env: io.env });
   const gateway = await startGateway(config);
-  if (gateway.demoCredentials !== undefined) {
-    // Printed once, to the terminal, on purpose: the demo needs them and they are new on every start
-    // unless COFFER_DEMO_SECRET_ID / COFFER_DEMO_SECRET_KEY are set. Never written to the JSON log.
-    const { secretId, secretKey, coffer } = gateway.demoCredentials;
-    io.stderr.write(
-      `\ncoffer-gateway demo: coffer ${coffer} at http://${config.server.host}:${gateway.port}\n` +
-        `  SecretId:  ${secretId}\n  SecretKey: ${secretKey}\n` +
-        `  (set COFFER_DEMO_SECRET_ID and COFFER_DEMO_SECRET_KEY to keep them across restarts)\n\n`,
-    );
-  }
+  if (gateway.demoCredentials !== undefined) io.stderr.write(demoBanner(gateway.demoCredentials, `http://${config.server.host}:${gateway.port}`));
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -397,6 +397,15 @@ function serverSchema(io: ConfigIo) {
        * used to choose an upstream.
        */
       acceptAbsoluteForm: bool().default(true),
+      /**
+       * Host suffixes that make a request virtual-hosted: a request whose host is
+       * `<coffer>.<suffix>` addresses that coffer, and its whole path is the key. Always recognised,
+       * without configuration: `<coffer>.cos.<region>.myqcloud.com`, `<coffer>.cos.<region>.tencentcos.cn`
+       * and `<coffer>.cdcs.<region>.myqcloud.com`. Example: `["cdcs.example.internal"]`.
+       */
+      virtualHostSuffixes: z
+        .array(z.string().transform((suffix) => suffix.toLowerCase()).refine((suffix) => HOSTNAME.test(suffix) && suffix.includes('.'), 'must be a host name with at least two labels, such as "cdcs.example.internal"'))
+        .default([]),
       /** On SIGTERM: stop accepting, report not-ready, let in-flight requests finish for this long,
        * then reset the rest. */
       shutdownGraceMs: int(0, 3_600_000).default(30_000),
@@ -611,9 +620,11 @@ function authSchema(io: ConfigIo) {
         /** Longest accepted signature window (end − start), e.g. for presigned URLs. Default 7 days. */
         maxSignatureValiditySeconds: int(1, 31_536_000).default(604_800),
         /**
-         * Also accept signatures over `/<Key>` without the coffer (what the official SDK 3.0.0 signs
-         * with Domain/Ip/Proxy setups). The coffer is then outside the signature, so grants must bind
-         * the key to the coffer; enable only for clients that need it.
+         * For path-style requests, also accept signatures over `/<Key>` without the coffer (what the
+         * official SDK signs with `Domain: 'host:port/{Bucket}'`), only from an access key whose grants
+         * name exactly one coffer (the key then binds the coffer), never for a key whose first segment
+         * is a coffer the access key reaches, never to list with a GetService signature. Virtual-hosted
+         * requests need no setting (the signed host names the coffer). docs/ARCHITECTURE.md.
          */
         acceptKeyOnlyPath: bool().default(false),
       })

@@ -15,6 +15,7 @@ import { renderError } from '../errors/render-error';
 import { IntegrityError } from '../format/integrity-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
 import type { GatewayHandler, HandlerContext } from '../http/gateway-server';
+import { RESPONSE_OVERRIDES } from '../http/query-parameters';
 import { queryValues } from '../http/request-target';
 import type { RequestTarget } from '../http/request-target';
 import type { Operation } from '../http/route';
@@ -78,7 +79,8 @@ export function createCdcsHandler(deps: HandlerDependencies): GatewayHandler {
     const stopTimer = deps.metrics?.requestSeconds.startTimer({ operation });
     try {
       const { target } = ctx;
-      const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer, key: target.key, query: target.query, headers: headersFromRaw(ctx.req.rawHeaders) });
+      // The authenticator verifies exactly the identity the router parsed and this handler acts on.
+      const principal = await deps.authenticate({ method: ctx.req.method ?? 'GET', coffer: target.coffer, key: target.key, addressing: target.addressing, query: target.query, headers: headersFromRaw(ctx.req.rawHeaders) });
       if (target.coffer === undefined) {
         // GetService: no coffer to authorize against; the answer lists only the coffers the principal may use.
         ctx.log.info({ operation, principal: principal.id }, 'request');
@@ -294,6 +296,7 @@ async function sendObject(deps: HandlerDependencies, ctx: RequestContext, operat
     'accept-ranges': 'bytes',
   };
   for (const [name, value] of Object.entries(head.manifest.attributes.metadata)) headers[`x-cos-meta-${name}`] = value;
+  Object.assign(headers, responseOverrides(ctx.target));
   const conditions = conditionalHeaders(ctx.req);
   const outcome = evaluatePreconditions(conditions, validators);
   if (outcome === 'failed') throw new GatewayError('PreconditionFailed');
@@ -331,6 +334,22 @@ async function sendObject(deps: HandlerDependencies, ctx: RequestContext, operat
     throw error;
   }
   deps.metrics?.bytesOut.inc({ operation: 'GetObject' }, end - start + 1);
+}
+
+/**
+ * The `response-*` parameters of GetObject/HeadObject (S3, COS): they replace the stored header in
+ * this answer. Every parameter the router accepts is acted on (http/query-parameters.ts). A value must
+ * be printable ASCII: it becomes a header verbatim.
+ */
+function responseOverrides(target: RequestTarget): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const [parameter, header] of Object.entries(RESPONSE_OVERRIDES)) {
+    const value = queryValue(target, parameter);
+    if (value === undefined || value === null) continue;
+    if (!/^[\t\x20-\x7e]*$/.test(value)) throw new GatewayError('InvalidArgument', `${parameter} must be printable ASCII.`);
+    overrides[header] = value;
+  }
+  return overrides;
 }
 
 async function* resume(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {

@@ -30,6 +30,7 @@ import { describeError } from '../observability/logger';
 import type { Logger } from '../observability/logger';
 import { bodyFramingOf, checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
 import { WriteStallTracker, sweepIntervalMs } from './response-idle-guard';
+import { checkOperationParameters, checkQueryNames, queryParameterRules, type QueryParameterRules } from './query-parameters';
 import { parseRequestTarget, resourceOf, type RequestTarget } from './request-target';
 import { actionOf, route, type Operation } from './route';
 
@@ -72,6 +73,8 @@ export interface GatewayServerOptions {
   readonly logger?: Logger;
   /** Called when a connection is reset because its client stopped reading (the gateway counts these). */
   readonly onResponseIdleTimeout?: () => void;
+  /** Which query parameters are credentials (default: the COS fields and security tokens). */
+  readonly queryParameters?: QueryParameterRules;
 }
 
 export interface GatewayServer {
@@ -158,6 +161,7 @@ function delay(ms: number): Promise<void> {
 export function createGatewayServer(options: GatewayServerOptions): GatewayServer {
   const config = options.server;
   const log = options.logger;
+  const parameterRules = options.queryParameters ?? queryParameterRules();
   const sockets = new Set<Socket>();
   /** The response currently being produced on a socket: a parse error then must not write a raw answer into it. */
   const activeResponse = new WeakMap<Duplex, ServerResponse>();
@@ -257,9 +261,12 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       if (closing !== undefined) throw new GatewayError('ServiceUnavailable', 'The gateway is shutting down; retry.');
       if (expect === 'unsupported') throw new GatewayError('ExpectationFailed');
       checkHeaders(req, headers);
-      const target = parseRequestTarget(rawTarget, config.acceptAbsoluteForm);
+      // The request identity, parsed once: authentication verifies it, routing and the handler act on it.
+      const target = parseRequestTarget(rawTarget, { acceptAbsoluteForm: config.acceptAbsoluteForm, hostHeader: headers['host']?.[0], virtualHostSuffixes: config.virtualHostSuffixes });
       resource = target.pathname;
+      checkQueryNames(target.query, parameterRules);
       const operation = route(req.method ?? '', target);
+      checkOperationParameters(operation.name, target.query, parameterRules);
       prepared = { target, operation, framing: bodyFramingOf(req.method ?? '', headers) };
     } catch (error) {
       fail(error);

@@ -204,7 +204,9 @@ export interface FixtureGateway {
 
 export async function startFixtureGateway(fixture: CliFixture, configFile = fixture.configFile): Promise<FixtureGateway> {
   const gateway = await startGateway(loadConfig({ file: configFile, env: {} }), { log: createLogger('silent') });
-  const cos = new COS({ SecretId: ACCESS.secretId, SecretKey: ACCESS.secretKey, Protocol: 'http:', Domain: `127.0.0.1:${gateway.port}/{Bucket}` });
+  // Virtual-hosted (the SDK's default Domain, sent to the gateway's address): the key reaches every
+  // coffer, so only a signed host can bind a key-only signature to one (docs/ARCHITECTURE.md).
+  const cos = new COS({ SecretId: ACCESS.secretId, SecretKey: ACCESS.secretKey, Protocol: 'http:', Ip: `127.0.0.1:${gateway.port}` });
   return {
     gateway,
     upload: async (coffer, key, data) => {

@@ -22,6 +22,7 @@ describe('defaults', () => {
       maxConnections: 1024,
       maxHeaderBytes: 16_384,
       acceptAbsoluteForm: true,
+      virtualHostSuffixes: [],
       shutdownGraceMs: 30_000,
     });
     // The embedded default accepts what the official SDK 3.0.0 signs (`/<Key>` without the coffer).

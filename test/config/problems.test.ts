@@ -45,6 +45,18 @@ describe('every problem is reported at once, with its path', () => {
     ]);
   });
 
+  test('server.virtualHostSuffixes: host names of two labels or more, kept lower-case', () => {
+    const config = baseConfig();
+    config.server = { virtualHostSuffixes: ['internal', 'a_b.example'] };
+    expect(problemsOf(() => load(config))).toEqual([
+      'server.virtualHostSuffixes[0]: must be a host name with at least two labels, such as "cdcs.example.internal"',
+      'server.virtualHostSuffixes[1]: must be a host name with at least two labels, such as "cdcs.example.internal"',
+    ]);
+    const ok = baseConfig();
+    ok.server = { virtualHostSuffixes: ['Coffers.Example.Internal'] };
+    expect(load(ok).server.virtualHostSuffixes).toEqual(['coffers.example.internal']);
+  });
+
   test('wrong types name the expected type', () => {
     const config = baseConfig();
     config.server = { port: '8080', acceptAbsoluteForm: 'yes' };

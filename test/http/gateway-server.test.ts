@@ -172,7 +172,7 @@ describe('errors', () => {
   test('absolute-form: accepted (host recorded, routed by path only) or refused by configuration', async () => {
     let host: string | undefined;
     const on = await startGateway(async ({ target, res }) => {
-      host = target.host;
+      host = target.authority;
       res.end(target.pathname);
     });
     const ok = await rawExchange(on.port, [`GET http://cdcs.ap-guangzhou.myqcloud.com/${COFFER}/k HTTP/1.1\r\nHost: cdcs.ap-guangzhou.myqcloud.com\r\nConnection: close\r\n\r\n`]);
@@ -185,6 +185,33 @@ describe('errors', () => {
     expect(refused.statuses).toEqual([400]);
     expect(refused.text).toContain('<Code>InvalidRequest</Code>');
     expect(off.handle).not.toHaveBeenCalled();
+  });
+});
+
+describe('the request identity is settled before the handler', () => {
+  test.each([
+    [`GET /${COFFER}/k?UPLOADID=${UPLOAD_ID}`, 'parameter-case'],
+    [`GET /${COFFER}/k?acl`, 'parameter-unknown'],
+    [`GET /${COFFER}/?prefix=a&prefix=b`, 'parameter-repeated'],
+    [`GET /${COFFER}/k?prefix=a`, 'parameter-not-applicable'],
+    ['GET /?prefix=', 'parameter-not-applicable'],
+  ])('%s → 400 InvalidArgument, handle not called', async (line, _reason) => {
+    const { port, handle } = await startGateway(echoHandler);
+    const answer = await rawExchange(port, [`${line} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`]);
+    expect(answer.statuses).toEqual([400]);
+    expect(answer.text).toContain('<Code>InvalidArgument</Code>');
+    expect(handle).not.toHaveBeenCalled();
+  });
+
+  test('virtual-hosted Host → the handler gets the coffer from the host and the whole path as the key', async () => {
+    let seen: unknown;
+    const { port } = await startGateway(async ({ target, res }) => {
+      seen = { addressing: target.addressing, coffer: target.coffer, key: target.key, authority: target.authority };
+      res.end('ok');
+    });
+    const answer = await rawExchange(port, [`GET /other-1250000000/k HTTP/1.1\r\nHost: ${COFFER}.cos.ap-guangzhou.myqcloud.com\r\nConnection: close\r\n\r\n`]);
+    expect(answer.statuses).toEqual([200]);
+    expect(seen).toEqual({ addressing: 'virtual-hosted', coffer: COFFER, key: 'other-1250000000/k', authority: `${COFFER}.cos.ap-guangzhou.myqcloud.com` });
   });
 });
 

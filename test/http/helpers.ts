@@ -21,6 +21,7 @@ export function serverConfig(overrides: Partial<GatewayConfig['server']> = {}): 
     maxConnections: 1024,
     maxHeaderBytes: 16_384,
     acceptAbsoluteForm: true,
+    virtualHostSuffixes: [],
     shutdownGraceMs: 30_000,
     ...overrides,
   };

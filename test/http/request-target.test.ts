@@ -44,7 +44,7 @@ describe('parseRequestTarget: accepted targets', () => {
     [`/${C}/k?a=b=c&&%E4%BA%91=%E4%BA%91`, { query: [['a', 'b=c'], ['云', '云']] }],
     [`/${C}/k?`, { query: [] }],
   ])('%s', (raw, expected) => {
-    const target = parseRequestTarget(raw, true);
+    const target = parseRequestTarget(raw, { acceptAbsoluteForm: true });
     // field by field, so that `key: undefined` means "absent" (toMatchObject would demand the property)
     for (const [field, value] of Object.entries(expected)) expect([field, target[field as keyof RequestTarget]]).toEqual([field, value]);
   });
@@ -52,7 +52,7 @@ describe('parseRequestTarget: accepted targets', () => {
   test('an 850-byte key is accepted (425 two-byte characters)', () => {
     const key = 'é'.repeat(425);
     expect(Buffer.byteLength(key)).toBe(850);
-    expect(parseRequestTarget(`/${C}/${encodeURIComponent(key)}`, false).key).toBe(key);
+    expect(parseRequestTarget(`/${C}/${encodeURIComponent(key)}`, { acceptAbsoluteForm: false }).key).toBe(key);
   });
 });
 
@@ -101,16 +101,17 @@ describe('parseRequestTarget: refused targets', () => {
     // too long
     [`/${C}/k?x=${'a'.repeat(MAX_TARGET_LENGTH)}`, '414 URITooLong'],
   ])('%j → %s', (raw, expected) => {
-    expect(codeOf(() => parseRequestTarget(raw, true))).toBe(expected);
+    expect(codeOf(() => parseRequestTarget(raw, { acceptAbsoluteForm: true }))).toBe(expected);
   });
 });
 
 describe('absolute-form', () => {
   test('accepted when enabled: the authority is recorded, never part of path or coffer', () => {
-    const target = parseRequestTarget(`http://cdcs.ap-guangzhou.myqcloud.com/${C}/k%20x?partNumber=1&uploadId=u`, true);
+    const target = parseRequestTarget(`http://cdcs.ap-guangzhou.myqcloud.com/${C}/k%20x?partNumber=1&uploadId=u`, { acceptAbsoluteForm: true });
     expect(target).toEqual({
       absoluteForm: true,
-      host: 'cdcs.ap-guangzhou.myqcloud.com',
+      authority: 'cdcs.ap-guangzhou.myqcloud.com',
+      addressing: 'path',
       pathname: `/${C}/k x`,
       coffer: C,
       key: 'k x',
@@ -124,19 +125,19 @@ describe('absolute-form', () => {
     ['http://h', 'h', '/'],
     ['http://h?uploads', 'h', '/'],
   ])('%s', (raw, host, pathname) => {
-    const target = parseRequestTarget(raw, true);
-    expect(target.host).toBe(host);
+    const target = parseRequestTarget(raw, { acceptAbsoluteForm: true });
+    expect(target.authority).toBe(host);
     expect(target.pathname).toBe(pathname);
   });
 
   test('a `..` in an absolute-form path is kept, not resolved against the authority', () => {
-    expect(parseRequestTarget(`http://h/${C}/../../etc/passwd`, true).key).toBe('../../etc/passwd');
+    expect(parseRequestTarget(`http://h/${C}/../../etc/passwd`, { acceptAbsoluteForm: true }).key).toBe('../../etc/passwd');
   });
 
   test('refused when disabled; origin-form is unaffected', () => {
-    expect(codeOf(() => parseRequestTarget(`http://h/${C}/k`, false))).toBe('400 InvalidRequest');
-    expect(parseRequestTarget(`/${C}/k`, false)).toMatchObject({ absoluteForm: false, key: 'k' });
-    expect(parseRequestTarget(`/${C}/k`, false)).not.toHaveProperty('host');
+    expect(codeOf(() => parseRequestTarget(`http://h/${C}/k`, { acceptAbsoluteForm: false }))).toBe('400 InvalidRequest');
+    expect(parseRequestTarget(`/${C}/k`, { acceptAbsoluteForm: false })).toMatchObject({ absoluteForm: false, key: 'k' });
+    expect(parseRequestTarget(`/${C}/k`, { acceptAbsoluteForm: false })).not.toHaveProperty('authority');
   });
 });
 
@@ -148,7 +149,7 @@ describe('helpers', () => {
   test('the config and the router agree on coffer names', () => {
     for (const name of [C, 'a-1', `${'a'.repeat(50)}-1`]) {
       expect(COFFER_NAME.test(name)).toBe(true);
-      expect(parseRequestTarget(`/${name}`, false).coffer).toBe(name);
+      expect(parseRequestTarget(`/${name}`, { acceptAbsoluteForm: false }).coffer).toBe(name);
     }
   });
 
@@ -161,5 +162,75 @@ describe('helpers', () => {
     ['*', '/*'],
   ])('resourceOf(%j) = %j (never the query)', (raw, resource) => {
     expect(resourceOf(raw)).toBe(resource);
+  });
+});
+
+describe('exact keys: the BOM is key content; characters XML 1.0 cannot carry and C1 controls are refused', () => {
+  test('a leading U+FEFF is kept: /c/%EF%BB%BFabc and /c/abc are different keys', () => {
+    expect(parseRequestTarget(`/${C}/%EF%BB%BFabc`, { acceptAbsoluteForm: false }).key).toBe('\ufeffabc');
+    expect(parseRequestTarget(`/${C}/abc`, { acceptAbsoluteForm: false }).key).toBe('abc');
+    expect(parseRequestTarget(`/${C}/a%EF%BB%BF`, { acceptAbsoluteForm: false }).key).toBe('a\ufeff');
+  });
+
+  test.each([
+    ['U+FFFE', '%EF%BF%BE'],
+    ['U+FFFF', '%EF%BF%BF'],
+    ['U+0080', '%C2%80'],
+    ['U+0085 (NEL)', '%C2%85'],
+    ['U+009F', '%C2%9F'],
+    ['U+007F', '%7F'],
+  ])('%s → 400 InvalidObjectKey', (_name, escaped) => {
+    expect(codeOf(() => parseRequestTarget(`/${C}/a${escaped}b`, { acceptAbsoluteForm: false }))).toBe('400 InvalidObjectKey');
+  });
+
+  test.each([
+    ['U+00A0', '%C2%A0', '\u00a0'],
+    ['U+FFFD', '%EF%BF%BD', '\ufffd'],
+    ['U+FDD0', '%EF%B7%90', '\ufdd0'],
+    ['U+1FFFE', '%F0%9F%BF%BE', '\u{1fffe}'],
+  ])('%s is an ordinary key character', (_name, escaped, char) => {
+    expect(parseRequestTarget(`/${C}/a${escaped}`, { acceptAbsoluteForm: false }).key).toBe(`a${char}`);
+  });
+
+  test('an error Resource never carries a character XML cannot (the raw path is echoed instead)', () => {
+    expect(resourceOf(`/${C}/a%EF%BF%BF`)).toBe(`/${C}/a%EF%BF%BF`);
+    expect(resourceOf(`/${C}/a%C2%85`)).toBe(`/${C}/a%C2%85`);
+  });
+});
+
+describe('virtual-hosted addressing: the host names the coffer, the whole path is the key', () => {
+  const hosted = (raw: string, hostHeader: string, suffixes: string[] = []) => parseRequestTarget(raw, { acceptAbsoluteForm: true, hostHeader, virtualHostSuffixes: suffixes });
+
+  test.each([
+    `${C}.cos.ap-guangzhou.myqcloud.com`,
+    `${C}.cos.ap-guangzhou.tencentcos.cn`,
+    `${C}.cdcs.ap-guangzhou.myqcloud.com`,
+    `${C.toUpperCase()}.COS.AP-GUANGZHOU.MYQCLOUD.COM:8080`,
+  ])('origin-form with Host %s', (host) => {
+    expect(hosted('/a/b.txt?uploads', host)).toMatchObject({ addressing: 'virtual-hosted', coffer: C, key: 'a/b.txt', pathname: '/a/b.txt', authority: host.toLowerCase() });
+    expect(hosted('/', host)).toMatchObject({ addressing: 'virtual-hosted', coffer: C, pathname: '/' });
+    expect(hosted('/', host)).not.toHaveProperty('key');
+    // A path that starts with a coffer name is a key there, not another coffer.
+    expect(hosted('/other-1250000000/x', host)).toMatchObject({ coffer: C, key: 'other-1250000000/x' });
+  });
+
+  test('absolute-form (the gateway as proxy): the authority names the coffer, and must equal Host', () => {
+    const host = `${C}.cos.ap-guangzhou.myqcloud.com`;
+    expect(hosted(`http://${host}/k`, host)).toMatchObject({ absoluteForm: true, addressing: 'virtual-hosted', coffer: C, key: 'k' });
+    expect(codeOf(() => hosted(`http://${host}/k`, 'other-1250000000.cos.ap-guangzhou.myqcloud.com'))).toBe('400 InvalidRequest');
+    expect(codeOf(() => hosted(`http://cdcs.ap-guangzhou.myqcloud.com/${C}/k`, host))).toBe('400 InvalidRequest');
+  });
+
+  test('configured suffixes; other hosts are path-style', () => {
+    expect(hosted('/k', `${C}.coffers.example.internal`, ['coffers.example.internal'])).toMatchObject({ addressing: 'virtual-hosted', coffer: C, key: 'k' });
+    expect(hosted(`/${C}/k`, `${C}.coffers.example.internal`)).toMatchObject({ addressing: 'path', coffer: C, key: 'k' });
+    for (const host of ['127.0.0.1:8080', 'cdcs.ap-guangzhou.myqcloud.com', 'cos.ap-guangzhou.myqcloud.com', 'service.cos.myqcloud.com', `x.${C}.cos.ap-guangzhou.myqcloud.com.evil`, '[::1]:8080']) {
+      expect(hosted(`/${C}/k`, host)).toMatchObject({ addressing: 'path', coffer: C, key: 'k' });
+    }
+  });
+
+  test('a host that is virtual-hosted but names no valid coffer → 404 NoSuchCoffer; a Host that is not an authority → 400', () => {
+    expect(codeOf(() => hosted('/k', 'Bad_Name.cos.ap-guangzhou.myqcloud.com'))).toBe('404 NoSuchCoffer');
+    expect(codeOf(() => hosted('/k', 'user@host'))).toBe('400 InvalidRequest');
   });
 });

@@ -5,7 +5,7 @@ import { OPERATION_ACTIONS, actionOf, expectsBody, route, type Operation } from 
 const C = 'demo-1250000000';
 const ID = '0123456789abcdef0123456789abcdef';
 
-const routeOf = (method: string, raw: string): Operation => route(method, parseRequestTarget(raw, true));
+const routeOf = (method: string, raw: string): Operation => route(method, parseRequestTarget(raw, { acceptAbsoluteForm: true }));
 
 function codeOf(method: string, raw: string): string {
   try {

@@ -19,6 +19,8 @@ const MiB = 1024 * 1024;
 const Region = 'ap-guangzhou';
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const coffers = { big: 'ceph5-1250000000', small: 'ceph1-1250000000' } as const;
+/** A fresh key prefix per run: the buckets persist on the shared Ceph and coffers are write-once. */
+const RUN_PREFIX = `coffer-${randomBytes(6).toString('hex')}/`;
 
 describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
   const ceph = cephRgw() as NonNullable<ReturnType<typeof cephRgw>>;
@@ -36,7 +38,7 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
     await s3.send(new CreateBucketCommand({ Bucket: 'coffer-big' }));
     await s3Small.send(new CreateBucketCommand({ Bucket: 'coffer-small' }));
     const coffer = (endpoint: string, bucket: string, minPartSize: string) => ({
-      upstream: { endpoint, region: ceph.region, bucket, prefix: 'coffer/', minPartSize, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
+      upstream: { endpoint, region: ceph.region, bucket, prefix: RUN_PREFIX, minPartSize, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
       role: { type: 'static' },
       kms: { type: 'local', keyId: 'ceph-test' },
     });
@@ -51,7 +53,9 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
-    cos = new COS({ SecretId: 'AKIDceph', SecretKey: 'ceph-e2e-secret-key-0123456789', Protocol: 'http:', Domain: `127.0.0.1:${gateway.port}/{Bucket}` });
+    // Virtual-hosted (default Domain, sent to the gateway's address): this key reaches every coffer,
+    // so only a signed host binds its key-only signatures to one (docs/ARCHITECTURE.md).
+    cos = new COS({ SecretId: 'AKIDceph', SecretKey: 'ceph-e2e-secret-key-0123456789', Protocol: 'http:', Ip: `127.0.0.1:${gateway.port}` });
   });
 
   afterAll(async () => {
@@ -79,7 +83,7 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
       const ranged = await cos.getObject({ Bucket, Region, Key: 'backups/2026/db.bin', Range: `bytes=${start}-${end}` });
       expect(sha256(ranged.Body)).toBe(sha256(data.subarray(start, end + 1)));
     }
-    const listing = await client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'coffer/' }));
+    const listing = await client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: RUN_PREFIX }));
     const keys = (listing.Contents ?? []).map((o) => o.Key as string).sort();
     expect(keys).toHaveLength(2); // data object + manifest; every bookkeeping object is gone
     for (const key of keys) {

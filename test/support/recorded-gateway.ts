@@ -55,6 +55,9 @@ export async function startRecordedGateway(options: RecordedGatewayOptions): Pro
     }),
   );
   const gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
+  // The readiness checks list each coffer's upstream once at start; let them finish so that every
+  // request the proxy records from here on was caused by a test's request.
+  await gateway.dependenciesChecked;
   return {
     gateway,
     port: gateway.port,

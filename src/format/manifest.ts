@@ -24,7 +24,8 @@ const MAC_SIZE = 32;
 const MD5_SIZE = 16;
 const PART_ENTRY_SIZE = 4 + 8 + 8 + SALT_SIZE + MD5_SIZE; // 68
 const BODY_FIXED_SIZE = OBJECT_ID_SIZE + 4 + 8 + 8 + 4 + 4; // 44
-const MAX_ENVELOPE_SIZE = 16 * 1024;
+/** Largest envelope (UTF-8 JSON) a reader accepts; a larger one is rejected before it is parsed. */
+export const MAX_ENVELOPE_SIZE = 16 * 1024;
 const MAX_ATTRIBUTES_SIZE = 64 * 1024;
 
 /** Largest valid stored manifest: 10000 part entries, 64 KiB of attributes, a 16 KiB envelope, framing. */
@@ -93,16 +94,18 @@ function computeMac(dataKey: Buffer, objectId: Buffer, body: Buffer): Buffer {
   return mac;
 }
 
+/** The envelope as JSON text (FORMAT §6): wrappedKey in standard base64 with padding. */
+export function envelopeJson(envelope: KeyEnvelope): string {
+  return JSON.stringify({
+    provider: envelope.provider,
+    keyId: envelope.keyId,
+    wrappedKey: envelope.wrappedKey.toString('base64'),
+    context: envelope.context,
+  });
+}
+
 function encodeEnvelope(envelope: KeyEnvelope): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      provider: envelope.provider,
-      keyId: envelope.keyId,
-      wrappedKey: envelope.wrappedKey.toString('base64'),
-      context: envelope.context,
-    }),
-    'utf8',
-  );
+  return Buffer.from(envelopeJson(envelope), 'utf8');
 }
 
 function encodeBody(manifest: ObjectManifest): Buffer {
@@ -170,7 +173,12 @@ function decodeEnvelope(bytes: Buffer): KeyEnvelope {
   } catch {
     throw new IntegrityError('malformed', 'manifest envelope is not JSON');
   }
-  const record = value as Record<string, unknown>;
+  return decodeEnvelopeJson(value);
+}
+
+/** Checks the shape of a parsed envelope (manifest or upload record). */
+export function decodeEnvelopeJson(value: unknown): KeyEnvelope {
+  const record = (value ?? {}) as Record<string, unknown>;
   const context = record['context'];
   if (
     typeof record['provider'] !== 'string' ||
@@ -180,7 +188,7 @@ function decodeEnvelope(bytes: Buffer): KeyEnvelope {
     context === null ||
     Object.values(context).some((v) => typeof v !== 'string')
   ) {
-    throw new IntegrityError('malformed', 'manifest envelope fields missing');
+    throw new IntegrityError('malformed', 'envelope fields missing');
   }
   return {
     provider: record['provider'],

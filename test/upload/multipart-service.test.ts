@@ -221,3 +221,124 @@ describe('an upstream with a 1 MiB minimum', () => {
     expect(sha256(await readBack(context, 'k'))).toBe(sha256(Buffer.concat(parts)));
   });
 });
+
+/**
+ * Format v2 against an attacker who can write the upstream bucket and holds no key (issue 11). Each
+ * attack edits the in-memory upstream directly, as such an attacker would edit the bucket.
+ */
+describe('part records against an attacker with write access to the upstream', () => {
+  const key = 'victim.bin';
+  async function twoUploadsOfPart2(minPartSize = 5 * MiB) {
+    const fixture = setup(minPartSize);
+    const { store, context, service } = fixture;
+    const { uploadId } = await service.initiate(context, key);
+    const part1 = randomBytes(MiB);
+    const first = randomBytes(MiB);
+    const second = randomBytes(MiB);
+    const etag1 = await putPart(service, context, key, uploadId, 1, part1);
+    await putPart(service, context, key, uploadId, 2, first);
+    const recordPrefix = context.layout.partRecordPrefix(uploadId, 2);
+    const stagedPrefix = `coffers/demo/s/${uploadId}/00002/`;
+    const snapshot = new Map([...store.objects].filter(([k]) => k.startsWith(recordPrefix) || k.startsWith(stagedPrefix)));
+    const etag2 = await putPart(service, context, key, uploadId, 2, second);
+    const records = (): string[] => [...store.objects.keys()].filter((k) => k.startsWith(recordPrefix));
+    return { ...fixture, uploadId, part1, first, second, etag1, etag2, snapshot, records, recordPrefix, stagedPrefix };
+  }
+
+  test('the reproduced attack: a planted record naming the first upload\'s salt with the second\'s MD5 is refused; Complete never yields the first bytes', async () => {
+    const f = await twoUploadsOfPart2();
+    const firstStaged = [...f.snapshot.keys()].find((k) => k.startsWith(f.stagedPrefix)) as string;
+    const firstSalt = firstStaged.slice(f.stagedPrefix.length);
+    // Put the first upload's bytes back and plant a record (the v1 name layout) that names them with the second's MD5 and a later time.
+    f.store.objects.set(firstStaged, f.snapshot.get(firstStaged) as never);
+    f.store.objects.set(`${f.recordPrefix}${firstSalt}.s.${MiB}.${f.etag2.slice(1, -1)}.-.${Date.now() + 60_000}`, { data: Buffer.alloc(0), etag: '""', lastModified: new Date() });
+    await expect(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'part-record-rejected' });
+    await expect(f.service.listParts(f.context, key, f.uploadId)).rejects.toMatchObject({ reason: 'part-record-rejected' });
+    await expectCode(new ObjectService().head(f.context, key), 'NoSuchKey');
+  });
+
+  test('a genuine record altered by one character, or moved to another part number, is refused', async () => {
+    const f = await twoUploadsOfPart2();
+    const [name] = f.records() as [string];
+    const entry = f.store.objects.get(name) as never;
+    f.store.objects.delete(name);
+    const sealed = name.slice(f.recordPrefix.length);
+    f.store.objects.set(`${f.recordPrefix}${sealed.slice(0, 10)}${sealed[10] === 'A' ? 'B' : 'A'}${sealed.slice(11)}`, entry);
+    await expect(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }])).rejects.toMatchObject({ reason: 'part-record-rejected' });
+    f.store.objects.delete([...f.store.objects.keys()].find((k) => k.startsWith(f.recordPrefix)) as string);
+    f.store.objects.set(`${f.context.layout.partRecordPrefix(f.uploadId, 3)}${sealed}`, entry);
+    await expect(f.service.listParts(f.context, key, f.uploadId)).rejects.toMatchObject({ reason: 'part-record-rejected' });
+  });
+
+  test("replaying the first upload's genuine record (and its bytes) and deleting the second's: the client's ETag no longer matches → InvalidPart, nothing served", async () => {
+    const f = await twoUploadsOfPart2();
+    for (const name of f.records()) f.store.objects.delete(name);
+    for (const [name, entry] of f.snapshot) f.store.objects.set(name, entry);
+    await expectCode(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }]), 'InvalidPart');
+    await expectCode(new ObjectService().head(f.context, key), 'NoSuchKey');
+  });
+
+  test("the second upload's staged bytes swapped for the first's: Complete checks each staged header against its record and refuses", async () => {
+    const f = await twoUploadsOfPart2();
+    const firstStaged = [...f.snapshot.keys()].find((k) => k.startsWith(f.stagedPrefix)) as string;
+    const secondStaged = [...f.store.objects.keys()].find((k) => k.startsWith(f.stagedPrefix)) as string;
+    f.store.objects.set(secondStaged, f.snapshot.get(firstStaged) as never);
+    await expect(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'header-mismatch' });
+    await expectCode(new ObjectService().head(f.context, key), 'NoSuchKey');
+  });
+
+  test('a record copied from another upload of the same key is refused', async () => {
+    const f = await twoUploadsOfPart2();
+    await f.service.abort(f.context, key, f.uploadId);
+    const { uploadId: other } = await f.service.initiate(f.context, key);
+    const etag = await putPart(f.service, f.context, key, other, 1, f.part1);
+    const [name] = [...f.store.objects.keys()].filter((k) => k.startsWith(f.context.layout.partRecordPrefix(other))) as [string];
+    f.store.objects.set(name.replace(`/p/${other}/00001/`, `/p/${other}/00002/`), f.store.objects.get(name) as never);
+    await expect(f.service.complete(f.context, key, other, [{ partNumber: 1, etag }])).rejects.toMatchObject({ reason: 'part-record-rejected' });
+  });
+});
+
+describe('superseded staged uploads of a part are removed (issue 10 item 5)', () => {
+  test('a staged part uploaded three times keeps one staged copy and one record; the last upload is the part', async () => {
+    const { store, context, service } = setup();
+    const { uploadId } = await service.initiate(context, 'k');
+    const versions = [randomBytes(MiB), randomBytes(MiB), randomBytes(MiB)];
+    for (const version of versions) await putPart(service, context, 'k', uploadId, 1, version);
+    const under = (prefix: string): string[] => [...store.objects.keys()].filter((name) => name.startsWith(prefix));
+    expect(under(`coffers/demo/s/${uploadId}/`)).toHaveLength(1);
+    expect(under(context.layout.partRecordPrefix(uploadId))).toHaveLength(1);
+    const last = randomBytes(100);
+    await putPart(service, context, 'k', uploadId, 2, last);
+    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(versions[2] as Buffer) }, { partNumber: 2, etag: md5(last) }]);
+    expect(sha256(await readBack(context, 'k'))).toBe(sha256(Buffer.concat([versions[2] as Buffer, last])));
+  });
+
+  test('a direct upload after a staged one removes the staged copy', async () => {
+    const { store, context, service } = setup();
+    const { uploadId } = await service.initiate(context, 'k');
+    await putPart(service, context, 'k', uploadId, 1, randomBytes(MiB));
+    const big = randomBytes(6 * MiB);
+    await putPart(service, context, 'k', uploadId, 1, big);
+    expect([...store.objects.keys()].filter((name) => name.startsWith(`coffers/demo/s/${uploadId}/`))).toHaveLength(0);
+    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(big) }]);
+    expect(sha256(await readBack(context, 'k'))).toBe(sha256(big));
+  });
+
+  test('concurrent uploads of one part resolve to one upload whose record and bytes agree (FORMAT §8.2), with one staged copy left', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const { store, context, service } = setup();
+      const { uploadId } = await service.initiate(context, 'k');
+      const versions = Array.from({ length: 4 }, () => randomBytes(MiB));
+      const mixed = [...versions, randomBytes(6 * MiB)];
+      await Promise.all(mixed.map((version) => putPart(service, context, 'k', uploadId, 1, version)));
+      const listed = (await service.listParts(context, 'k', uploadId)).parts;
+      expect(listed).toHaveLength(1);
+      const winner = mixed.find((version) => md5(version) === listed[0]?.etag) as Buffer;
+      expect(winner).toBeDefined();
+      // Every upload prunes the staged uploads older than the newest record it sees, so at most the newest staged copy is left.
+      expect([...store.objects.keys()].filter((name) => name.startsWith(`coffers/demo/s/${uploadId}/`)).length).toBeLessThanOrEqual(1);
+      await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: listed[0]?.etag as string }]);
+      expect(sha256(await readBack(context, 'k'))).toBe(sha256(winner));
+    }
+  });
+});

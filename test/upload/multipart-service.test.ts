@@ -325,11 +325,12 @@ describe('superseded staged uploads of a part are removed (issue 10 item 5)', ()
   });
 
   test('concurrent uploads of one part resolve to one upload whose record and bytes agree (FORMAT §8.2), with one staged copy left', async () => {
-    for (let round = 0; round < 5; round += 1) {
+    for (let round = 0; round < 6; round += 1) {
       const { store, context, service } = setup();
       const { uploadId } = await service.initiate(context, 'k');
       const versions = Array.from({ length: 4 }, () => randomBytes(MiB));
-      const mixed = [...versions, randomBytes(6 * MiB)];
+      // Even rounds: staged uploads only; odd rounds: one direct upload among them.
+      const mixed = round % 2 === 0 ? versions : [...versions, randomBytes(6 * MiB)];
       await Promise.all(mixed.map((version) => putPart(service, context, 'k', uploadId, 1, version)));
       const listed = (await service.listParts(context, 'k', uploadId)).parts;
       expect(listed).toHaveLength(1);
@@ -340,5 +341,72 @@ describe('superseded staged uploads of a part are removed (issue 10 item 5)', ()
       await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: listed[0]?.etag as string }]);
       expect(sha256(await readBack(context, 'k'))).toBe(sha256(winner));
     }
+  });
+});
+
+describe('upload records against an attacker with write access to the upstream', () => {
+  async function openUpload() {
+    const fixture = setup(MiB);
+    const { store, context, service } = fixture;
+    const key = 'page.bin';
+    const { uploadId } = await service.initiate(context, key, { contentType: 'application/octet-stream', metadata: { origin: 'client' } });
+    const data = randomBytes(1000);
+    const etag = await putPart(service, context, key, uploadId, 1, data);
+    const recordKey = context.layout.uploadRecord(key, uploadId);
+    const stored = (): Record<string, unknown> => JSON.parse((store.objects.get(recordKey)?.data as Buffer).toString('utf8')) as Record<string, unknown>;
+    const write = (value: unknown): void => {
+      store.objects.set(recordKey, { data: Buffer.from(JSON.stringify(value)), etag: '"x"', lastModified: new Date() });
+    };
+    // Another replica: nothing cached, so it reads the record from the upstream.
+    const completeElsewhere = () => new MultipartService().complete(context, key, uploadId, [{ partNumber: 1, etag }]);
+    return { ...fixture, key, uploadId, etag, data, recordKey, stored, write, completeElsewhere };
+  }
+
+  test('the record holds no content type, metadata or upstream upload id in the clear', async () => {
+    const u = await openUpload();
+    const text = JSON.stringify(u.stored());
+    expect(text).not.toContain('octet-stream');
+    expect(text).not.toContain('origin');
+    expect(text).not.toContain('client');
+  });
+
+  test('injecting content-type text/html and x-cos-meta-* (the v1 record layout) is refused; no object appears', async () => {
+    const u = await openUpload();
+    const { envelope } = u.stored() as { envelope: unknown };
+    u.write({ v: 1, uploadId: u.uploadId, coffer: u.context.coffer, key: u.key, upstreamUploadId: 'up-1', envelope, contentType: 'text/html', metadata: { x: '<script>' }, initiated: new Date().toISOString() });
+    await expect(u.completeElsewhere()).rejects.toMatchObject({ name: 'IntegrityError', reason: 'upload-record-rejected' });
+    await expectCode(new ObjectService().head(u.context, u.key), 'NoSuchKey');
+  });
+
+  test('one character of the sealed part changed is refused', async () => {
+    const u = await openUpload();
+    const value = u.stored() as { sealed: string };
+    const sealed = Buffer.from(value.sealed, 'base64');
+    sealed[20] = (sealed[20] as number) ^ 1;
+    u.write({ ...value, sealed: sealed.toString('base64') });
+    await expect(new MultipartService().listParts(u.context, u.key, u.uploadId)).rejects.toMatchObject({ reason: 'upload-record-rejected' });
+  });
+
+  test("the envelope swapped for another valid wrapped key of the same coffer and key (an earlier upload's) is refused", async () => {
+    const u = await openUpload();
+    const current = u.stored();
+    await u.service.abort(u.context, u.key, u.uploadId);
+    const { uploadId: second } = await u.service.initiate(u.context, u.key, { contentType: 'text/plain' });
+    const secondKey = u.context.layout.uploadRecord(u.key, second);
+    const secondValue = JSON.parse((u.store.objects.get(secondKey)?.data as Buffer).toString('utf8')) as Record<string, unknown>;
+    // The first upload's envelope (a wrapped key that unwraps for this coffer and key) under the second's record.
+    u.store.objects.set(secondKey, { data: Buffer.from(JSON.stringify({ ...secondValue, envelope: current['envelope'] })), etag: '"x"', lastModified: new Date() });
+    await expect(new MultipartService().prepareUploadPart(u.context, u.key, second, 1, 10)).rejects.toMatchObject({ reason: 'upload-record-rejected' });
+    // And the first upload's whole record copied under the second's name: bound to its upload id.
+    u.store.objects.set(secondKey, { data: Buffer.from(JSON.stringify(current)), etag: '"x"', lastModified: new Date() });
+    await expect(new MultipartService().prepareUploadPart(u.context, u.key, second, 1, 10)).rejects.toMatchObject({ reason: 'upload-record-rejected' });
+  });
+
+  test('an untampered record opens on another replica: content type and metadata reach the object', async () => {
+    const u = await openUpload();
+    await u.completeElsewhere();
+    const head = await new ObjectService().head(u.context, u.key);
+    head.dataKey.fill(0);
+    expect(head.manifest.attributes).toMatchObject({ contentType: 'application/octet-stream', metadata: { origin: 'client' } });
   });
 });

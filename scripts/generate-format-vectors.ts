@@ -9,7 +9,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { PartEncryptor } from '../src/crypto/part-encryptor';
-import { sealManifest, type ManifestPart } from '../src/format/manifest';
+import { sealManifestV1, type ManifestPart } from '../src/format/manifest';
 
 export function patternBytes(length: number, seed: number): Buffer {
   const out = Buffer.alloc(length);
@@ -56,7 +56,7 @@ function main(): void {
     offset += part.ciphertext.length / 2;
     return entry;
   });
-  const manifest = sealManifest(
+  const manifest = sealManifestV1(
     {
       objectId,
       kind: 'multipart',

@@ -23,7 +23,7 @@ import { readSmallObject } from './read-small-object';
 import { decodeUploadRecord, encodeUploadRecord, uploadRecordEnvelope, type UploadRecord } from './upload-record';
 import { unwrapEnvelope } from './unwrap-envelope';
 import { boundedMap } from '../util/bounded-map';
-import { assertWritable, commitManifest, readStoredManifest } from './write-once';
+import { assertWritable, classifyStoredManifest, commitManifest } from './write-once';
 
 /** Staged runs copied into upstream parts at once during Complete. */
 const COMPLETE_COPY_CONCURRENCY = 4;
@@ -270,15 +270,18 @@ export class MultipartService {
       return part;
     });
     if (await context.store.headObject(context.layout.manifest(key))) {
-      const stored = await readStoredManifest(context, key);
-      if (stored !== undefined && stored.objectId.equals(Buffer.from(uploadId, 'hex'))) {
+      // Verified, never judged by the object id in the clear: a planted manifest is an IntegrityError and the upload is kept.
+      const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey);
+      if (stored.kind === 'ours') {
         // A retried Complete: this upload's manifest landed but the cleanup (or the answer) did not.
         await this.cleanUp(context, record);
-        return { etag: objectEtag(stored), manifest: stored, copiedBytes: 0, fillerBytes: 0 };
+        return { etag: objectEtag(stored.manifest), manifest: stored.manifest, copiedBytes: 0, fillerBytes: 0 };
       }
-      // Another upload created the key since this one began: this one can never complete, so release its storage.
-      await this.abort(context, key, uploadId);
-      throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; this upload was aborted (coffers are write-once).');
+      if (stored.kind === 'theirs') {
+        // Another upload created the key since this one began: this one can never complete, so release its storage.
+        await this.abort(context, key, uploadId);
+        throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; this upload was aborted (coffers are write-once).');
+      }
     }
 
     const plan = planAssembly(chosen, context.minPartSize);

@@ -7,6 +7,7 @@ import { cachingKeyProvider } from '../../src/keys/data-key-cache';
 import type { KeyProvider } from '../../src/keys/key-provider';
 import { createLocalKeyring } from '../../src/keys/local-keyring';
 import { ObjectService } from '../../src/objects/object-service';
+import { parseSealedManifest } from '../../src/format/manifest';
 import type { CofferContext } from '../../src/upload/coffer-context';
 import { MultipartService } from '../../src/upload/multipart-service';
 import { upstreamLayout } from '../../src/upload/upstream-layout';
@@ -65,14 +66,14 @@ describe('PutObject', () => {
     const data = randomBytes(3 * 65536 + 17);
     const etag = await put(objects, context, 'backups/a.tar', data, { contentType: 'application/x-tar', metadata: { owner: 'ops' } });
     expect(etag).toBe(`"${md5hex(data)}"`);
-    expect(calls.generate).toBe(1);
+    expect(calls.generate).toBe(2); // the object's data key, and the coffer key (the coffer's first write only)
     const head = await objects.head(context, 'backups/a.tar');
     expect(head.manifest).toMatchObject({ kind: 'single', plaintextSize: data.length, attributes: { contentType: 'application/x-tar', metadata: { owner: 'ops' } } });
     expect(head.etag).toBe(etag);
     head.dataKey.fill(0);
     expect(await read(objects, context, 'backups/a.tar')).toEqual(data);
     expect(await read(objects, context, 'backups/a.tar', 65530, 65540)).toEqual(data.subarray(65530, 65541));
-    expect(upstreamKeys(store).every((k) => k.startsWith('pre/m/') || k.startsWith('pre/d/'))).toBe(true);
+    expect(upstreamKeys(store).every((k) => k.startsWith('pre/m/') || k.startsWith('pre/d/') || k === 'pre/k/coffer-key')).toBe(true);
     for (const entry of store.objects.values()) expect(entry.data.includes(data.subarray(1000, 1032))).toBe(false);
   });
 
@@ -111,13 +112,66 @@ describe('PutObject', () => {
     return { uploadId, etag };
   }
 
+  /** A genuine manifest of `key` (another upload's), as a stored entry: PUT in a twin bucket that shares the keyring. */
+  async function genuineManifestOf(key: string, data = Buffer.from('hello')) {
+    const twin = setup();
+    await put(twin.objects, twin.context, key, data);
+    return twin.store.objects.get(`pre/m/${key}`) as never;
+  }
+
+  test.each([
+    ['a manifest of another key moved here', 'moved'],
+    ['a manifest naming this upload id but sealed by nobody (planted)', 'planted'],
+  ])('a Complete that finds %s answers IntegrityCheckFailed, never 200 or 409, and keeps the upload so a retry can complete once the bucket is repaired', async (_what, how) => {
+    const fixture = setup();
+    const { store, context, objects, multipart } = fixture;
+    const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
+    let planted: Buffer;
+    if (how === 'moved') {
+      await put(objects, context, 'elsewhere', Buffer.from('hello'));
+      planted = (store.objects.get('pre/m/elsewhere') as { data: Buffer }).data;
+    } else {
+      // The v1 layout an attacker can write without keys: this upload's (visible) id, a made-up body and MAC.
+      const genuine = (await genuineManifestOf('mixed')) as { data: Buffer };
+      const sealed = parseSealedManifest(genuine.data);
+      planted = Buffer.concat([genuine.data.subarray(0, 12 + genuine.data.readUInt32BE(8)), Buffer.from(uploadId, 'hex'), genuine.data.subarray(12 + genuine.data.readUInt32BE(8) + 16)]);
+      expect(parseSealedManifest(planted).objectId.toString('hex')).toBe(uploadId);
+      expect(sealed.objectId.toString('hex')).not.toBe(uploadId);
+    }
+    const plant = () => store.objects.set('pre/m/mixed', { data: planted, etag: '"p"', lastModified: new Date() });
+    // Found before the upstream Complete: refused, the upload kept.
+    plant();
+    await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'manifest-conflict' });
+    expect(store.objects.has(`pre/u/mixed/${uploadId}`)).toBe(true);
+    // The operator removes the planted manifest; the client's retry completes and the object reads back.
+    store.objects.delete('pre/m/mixed');
+    await new MultipartService().complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }]);
+    expect((await read(new ObjectService(), context, 'mixed')).length).toBe(MiB);
+  });
+
+  test('a manifest planted between the upstream Complete and the create (the 412 itself) is refused the same way; the data object and upload record stay', async () => {
+    const fixture = setup();
+    const { store, context, multipart } = fixture;
+    const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
+    const genuine = (await genuineManifestOf('mixed')) as { data: Buffer };
+    const envelopeEnd = 12 + genuine.data.readUInt32BE(8);
+    const planted = Buffer.concat([genuine.data.subarray(0, envelopeEnd), Buffer.from(uploadId, 'hex'), genuine.data.subarray(envelopeEnd + 16)]);
+    store.beforeRequest = (operation) => {
+      if (operation === 'completeMultipartUpload') store.objects.set('pre/m/mixed', { data: planted, etag: '"p"', lastModified: new Date() });
+    };
+    await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'manifest-conflict' });
+    store.beforeRequest = undefined;
+    expect(store.objects.has(`pre/u/mixed/${uploadId}`)).toBe(true);
+    expect(store.objects.has(`pre/d/mixed/${uploadId}`)).toBe(true);
+  });
+
   test('a Complete that finds its key created meanwhile answers 409 and aborts the upload', async () => {
     const fixture = setup();
     const { store, context, objects, multipart } = fixture;
     const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
-    // Another replica's PUT of the key, which passed its check before this upload existed.
-    await put(objects, context, 'elsewhere', Buffer.from('hello'));
-    store.objects.set('pre/m/mixed', store.objects.get('pre/m/elsewhere') as never);
+    // Another replica's PUT of the key, which passed its check before this upload existed (made in a
+    // twin bucket with the same keyring, then its manifest copied: a genuine manifest of this key).
+    store.objects.set('pre/m/mixed', await genuineManifestOf('mixed'));
     await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ code: 'ObjectAlreadyExists' });
     expect(upstreamKeys(store).filter((k) => k.includes(uploadId))).toEqual([]);
     expect(store.uploads.size).toBe(0);
@@ -127,10 +181,10 @@ describe('PutObject', () => {
     const fixture = setup();
     const { store, context, objects, multipart } = fixture;
     const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
-    await put(objects, context, 'elsewhere', Buffer.from('hello'));
+    const theirs = await genuineManifestOf('mixed');
     // The other manifest lands between this Complete's check and its create.
     store.beforeRequest = (operation) => {
-      if (operation === 'completeMultipartUpload') store.objects.set('pre/m/mixed', store.objects.get('pre/m/elsewhere') as never);
+      if (operation === 'completeMultipartUpload') store.objects.set('pre/m/mixed', theirs);
     };
     await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ code: 'ObjectAlreadyExists' });
     store.beforeRequest = undefined;

@@ -7,7 +7,8 @@ import { cachingKeyProvider } from '../../src/keys/data-key-cache';
 import type { KeyProvider } from '../../src/keys/key-provider';
 import { createLocalKeyring } from '../../src/keys/local-keyring';
 import { ObjectService } from '../../src/objects/object-service';
-import { parseSealedManifest } from '../../src/format/manifest';
+import { parseSealedManifest, sealManifestV1 } from '../../src/format/manifest';
+import { buildObject } from '../support/object-builder';
 import type { CofferContext } from '../../src/upload/coffer-context';
 import { MultipartService } from '../../src/upload/multipart-service';
 import { upstreamLayout } from '../../src/upload/upstream-layout';
@@ -39,7 +40,7 @@ function setup(options: { now?: () => number } = {}) {
   };
   const keys = cachingKeyProvider(counting, { maxAgeMs: 60_000, maxEntries: 100 });
   const context: CofferContext = { coffer: 'demo-1250000000', store, layout: upstreamLayout('pre/'), keys, minPartSize: 5 * MiB, maxPartSize: 5 * 1024 ** 3 };
-  return { store, context, calls, objects: new ObjectService(options.now === undefined ? {} : { now: options.now }), multipart: new MultipartService() };
+  return { store, context, calls, counting, objects: new ObjectService(options.now === undefined ? {} : { now: options.now }), multipart: new MultipartService() };
 }
 
 async function put(objects: ObjectService, context: CofferContext, key: string, data: Buffer, options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string> } = {}): Promise<string> {
@@ -346,6 +347,73 @@ describe('GetCoffer listing', () => {
     await fresh.list(context);
     expect(store.stats.byOperation.get('getObject') ?? 0).toBe(gets);
     void objects;
+  });
+
+  test('a listing is authenticated at one unwrap per coffer, not one per object (no data-key cache)', async () => {
+    const { context, counting, calls, sizes, multipartEtag } = await populate();
+    // A fresh replica without a data-key cache: every unwrap would reach the KMS.
+    const uncached: CofferContext = { ...context, keys: counting };
+    const before = calls.decrypt;
+    const page = await new ObjectService().list(uncached);
+    expect(page.objects).toHaveLength(sizes.size);
+    expect(calls.decrypt - before).toBe(1); // the coffer key
+    expect(page.objects.every((o) => o.damaged !== true && o.size === sizes.get(o.key))).toBe(true);
+    expect(page.objects.find((o) => o.key === 'multi.bin')?.etag).toBe(multipartEtag);
+  });
+
+  test('listed values are authenticated: a summary swapped between objects, altered, or a manifest moved from another key lists as damaged', async () => {
+    const { store, context, objects } = setup();
+    for (const key of ['one', 'two', 'three', 'four']) await put(objects, context, key, randomBytes(10));
+    await put(objects, context, 'big', randomBytes(100000));
+    const bytesOf = (key: string): Buffer => (store.objects.get(`pre/m/${key}`) as { data: Buffer }).data;
+    const setBytes = (key: string, data: Buffer): void => {
+      store.objects.set(`pre/m/${key}`, { data, etag: `"${randomBytes(4).toString('hex')}"`, lastModified: new Date() });
+    };
+    const summaryRange = (m: Buffer): [number, number] => {
+      const start = 12 + m.readUInt32BE(8) + 16 + 4;
+      return [start, start + m.readUInt32BE(start - 4)];
+    };
+    // 'one' gets the big object's summary (claims 100000 bytes): bound to the other key and object id.
+    const one = bytesOf('one');
+    const big = bytesOf('big');
+    const [os, oe] = summaryRange(one);
+    const [bs, be] = summaryRange(big);
+    const forged = Buffer.concat([one.subarray(0, os - 4), big.subarray(bs - 4, be), one.subarray(oe)]);
+    setBytes('one', forged);
+    // 'two': one byte of its summary flipped.
+    const two = Buffer.from(bytesOf('two'));
+    two[summaryRange(two)[0] + 20] = (two[summaryRange(two)[0] + 20] as number) ^ 1;
+    setBytes('two', two);
+    // 'three': the manifest of 'four' copied over it.
+    setBytes('three', bytesOf('four'));
+    const page = await new ObjectService().list(context);
+    expect(page.objects.map((o) => [o.key, o.damaged === true, o.size])).toEqual([
+      ['big', false, 100000],
+      ['four', false, 10],
+      ['one', true, 0],
+      ['three', true, 0],
+      ['two', true, 0],
+    ]);
+  });
+
+  test('objects written in format v1 are still read and listed (their listing values unauthenticated, as v1 stored them)', async () => {
+    const { store, context, objects } = setup();
+    await put(objects, context, 'v2-object', randomBytes(3));
+    const dataKey = await context.keys.generateDataKey({ coffer: context.coffer, key: 'legacy' });
+    const built = await buildObject({ partSizes: [70000, 5], dataKey: dataKey.plaintext });
+    const uploadId = built.manifest.objectId.toString('hex');
+    store.objects.set(`pre/d/legacy/${uploadId}`, { data: built.data, etag: '"d"', lastModified: new Date() });
+    const v1 = sealManifestV1(built.manifest, { provider: 'local', keyId: dataKey.keyId, wrappedKey: dataKey.wrapped, context: { coffer: context.coffer, key: 'legacy' } }, dataKey.plaintext);
+    store.objects.set('pre/m/legacy', { data: v1, etag: '"m"', lastModified: new Date() });
+    expect(await read(new ObjectService(), context, 'legacy')).toEqual(built.plaintext);
+    expect(await read(new ObjectService(), context, 'legacy', 69990, 70002)).toEqual(built.plaintext.subarray(69990, 70003));
+    const page = await new ObjectService().list(context);
+    expect(page.objects.map((o) => [o.key, o.size, o.damaged === true])).toEqual([['legacy', 70005, false], ['v2-object', 3, false]]);
+    // A v1 manifest altered is refused on read.
+    const altered = Buffer.from(v1);
+    altered[altered.length - 40] = (altered[altered.length - 40] as number) ^ 1;
+    store.objects.set('pre/m/legacy', { data: altered, etag: '"m2"', lastModified: new Date() });
+    await expect(read(new ObjectService(), context, 'legacy')).rejects.toMatchObject({ name: 'IntegrityError' });
   });
 
   test('a damaged manifest is listed (never hidden) and flagged', async () => {

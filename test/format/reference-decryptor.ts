@@ -96,6 +96,8 @@ export function referenceDecryptObject(dk: Buffer, manifest: ReferenceManifest, 
     if (!opened.objectId.equals(manifest.objectId) || opened.partNumber !== entry.partNumber || !opened.salt.equals(entry.salt)) {
       throw new Error('part does not match manifest');
     }
+    // §6.4: optional for readers; this one checks each part's plaintext against its recorded MD5.
+    if (!createHash('md5').update(opened.plaintext).digest().equals(entry.md5)) throw new Error('part MD5 does not match manifest');
     out.push(opened.plaintext);
   }
   return Buffer.concat(out);

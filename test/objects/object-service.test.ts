@@ -416,6 +416,33 @@ describe('GetCoffer listing', () => {
     await expect(read(new ObjectService(), context, 'legacy')).rejects.toMatchObject({ name: 'IntegrityError' });
   });
 
+  test('the coffer key record: another coffer\'s record or an altered one is refused — v2 objects list as damaged, writes fail, nothing is created', async () => {
+    const { store, context, objects } = setup();
+    await put(objects, context, 'first', randomBytes(10));
+    const recordKey = context.layout.cofferKey();
+    const genuine = (store.objects.get(recordKey) as { data: Buffer }).data;
+    // Another coffer's genuine record (wrapped for {coffer: other}).
+    const other = setup();
+    const otherContext: CofferContext = { ...other.context, coffer: 'other-1250000000' };
+    await put(other.objects, otherContext, 'x', randomBytes(3));
+    const foreign = (other.store.objects.get(recordKey) as { data: Buffer }).data;
+    const value = JSON.parse(genuine.toString('utf8')) as { envelope: { wrappedKey: string } };
+    const wrapped = Buffer.from(value.envelope.wrappedKey, 'base64');
+    wrapped[wrapped.length - 1] = (wrapped[wrapped.length - 1] as number) ^ 1;
+    const altered = Buffer.from(JSON.stringify({ ...value, envelope: { ...value.envelope, wrappedKey: wrapped.toString('base64') } }));
+    for (const replacement of [foreign, altered]) {
+      store.objects.set(recordKey, { data: replacement, etag: '"k"', lastModified: new Date() });
+      // A fresh context: nothing cached, as on another replica.
+      const fresh: CofferContext = { ...context };
+      const page = await new ObjectService().list(fresh);
+      expect(page.objects.map((o) => [o.key, o.damaged === true])).toEqual([['first', true]]);
+      await expect(put(new ObjectService(), fresh, `second-${replacement.length}`, randomBytes(4))).rejects.toMatchObject({ name: 'IntegrityError', reason: 'coffer-key-rejected' });
+      expect(store.objects.has(`pre/m/second-${replacement.length}`)).toBe(false);
+      // Reads do not need the coffer key: the object itself is intact.
+      expect((await read(new ObjectService(), fresh, 'first')).length).toBe(10);
+    }
+  });
+
   test('a damaged manifest is listed (never hidden) and flagged', async () => {
     const { store, context, objects } = setup();
     await put(objects, context, 'ok', randomBytes(5));

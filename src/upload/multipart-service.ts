@@ -150,7 +150,8 @@ export class MultipartService {
         completedAt: this.deps.now(),
       };
       await context.store.putObject(`${context.layout.partRecordPrefix(record.uploadId)}${encodePartRecordName(partRecord, scope)}`, { body: Buffer.alloc(0) });
-      await this.removeSupersededStagedParts(context, record, partNumber, scope);
+      // Only staged uploads pay for the listing: the direct path stays one streamed PUT plus the record.
+      if (prepared.storage === 'staged') await this.removeSupersededStagedParts(context, record, partNumber, scope);
       return `"${md5.toString('hex')}"`;
     } finally {
       prepared.dataKey.fill(0);
@@ -158,9 +159,11 @@ export class MultipartService {
   }
 
   /**
-   * Once this part upload's record is durable: removes every staged upload of the same part number
+   * Once a staged part upload's record is durable: removes every staged upload of the same part number
    * that a newer record supersedes, its record first and then its staged object, so a part re-uploaded
-   * N times keeps one staged copy rather than N. Why this keeps FORMAT §8.2's race safety:
+   * N times keeps one staged copy rather than N (a direct upload does not list, to keep the fast path
+   * as it was; a staged copy it supersedes stays until the next staged upload of the part or
+   * Complete/Abort — at most one). Why this keeps FORMAT §8.2's race safety:
    * - the newest record of a part is never removed (only records older than another are), and no
    *   direct record is removed, so the current upload Complete would choose is unchanged unless it was
    *   an older staged upload that a newer upload (of any kind) has already answered for;

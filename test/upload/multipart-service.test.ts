@@ -318,15 +318,22 @@ describe('superseded staged uploads of a part are removed (issue 10 item 5)', ()
     expect(sha256(await readBack(context, 'k'))).toBe(sha256(Buffer.concat([versions[2] as Buffer, last])));
   });
 
-  test('a direct upload after a staged one removes the staged copy', async () => {
+  test('a direct upload after a staged one does not list (fast path); the next staged upload removes both older ones; the direct one is not the part any more', async () => {
     const { store, context, service } = setup();
     const { uploadId } = await service.initiate(context, 'k');
+    const staged = (): string[] => [...store.objects.keys()].filter((name) => name.startsWith(`coffers/demo/s/${uploadId}/`));
     await putPart(service, context, 'k', uploadId, 1, randomBytes(MiB));
     const big = randomBytes(6 * MiB);
+    const lists = store.stats.byOperation.get('listObjects') ?? 0;
     await putPart(service, context, 'k', uploadId, 1, big);
-    expect([...store.objects.keys()].filter((name) => name.startsWith(`coffers/demo/s/${uploadId}/`))).toHaveLength(0);
-    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(big) }]);
-    expect(sha256(await readBack(context, 'k'))).toBe(sha256(big));
+    expect(store.stats.byOperation.get('listObjects') ?? 0).toBe(lists);
+    expect(staged()).toHaveLength(1); // superseded, kept until the next staged upload or Complete
+    expect((await service.listParts(context, 'k', uploadId)).parts.map((p) => p.etag)).toEqual([md5(big)]);
+    const last = randomBytes(MiB);
+    await putPart(service, context, 'k', uploadId, 1, last);
+    expect(staged()).toHaveLength(1);
+    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(last) }]);
+    expect(sha256(await readBack(context, 'k'))).toBe(sha256(last));
   });
 
   test('concurrent uploads of one part resolve to one upload whose record and bytes agree (FORMAT §8.2), with one staged copy left', async () => {

@@ -81,7 +81,8 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
     }
     const listing = await client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: 'coffer/' }));
     const keys = (listing.Contents ?? []).map((o) => o.Key as string).sort();
-    expect(keys).toHaveLength(2); // data object + manifest; every bookkeeping object is gone
+    // Data object + manifest + the coffer key record (FORMAT.md §8.6); every bookkeeping object is gone.
+    expect(keys.map((key) => key.split('/')[1])).toEqual(['d', 'k', 'm']);
     for (const key of keys) {
       const stored = Buffer.from(await ((await client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as any).transformToByteArray());
       expect(stored.includes(data.subarray(2 * MiB, 2 * MiB + 64))).toBe(false);

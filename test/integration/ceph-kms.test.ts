@@ -14,6 +14,9 @@ import { startGateway, type RunningGateway } from '../../src/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { startKmsTestServer, type KmsTestServer } from '../support/kms-test-server';
 
+// A bucket per run: the shared cluster (COFFER_TEST_CEPH) outlives runs, and coffers are write-once.
+const KMS_BUCKET = `coffer-kms-${randomBytes(4).toString('hex')}`;
+
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
 
@@ -36,7 +39,7 @@ describeWithCeph('AWS KMS-keyed coffer on Ceph RGW', () => {
     kms.store.addUser(ceph.accessKeyId, ceph.secretAccessKey);
     const key = kms.createKey({ description: 'coffer key' });
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
-    await s3.send(new CreateBucketCommand({ Bucket: 'coffer-kms' }));
+    await s3.send(new CreateBucketCommand({ Bucket: KMS_BUCKET }));
     const file = join(directory, 'config.json');
     writeFileSync(
       file,
@@ -47,7 +50,7 @@ describeWithCeph('AWS KMS-keyed coffer on Ceph RGW', () => {
         kms: { maxAttempts: 3 },
         coffers: {
           [Bucket]: {
-            upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: 'coffer-kms', credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
+            upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: KMS_BUCKET, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
             role: { type: 'static' },
             kms: { type: 'aws-kms', keyId: key.arn, endpoint: kms.endpoint, region: 'us-east-1' },
           },

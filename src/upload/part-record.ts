@@ -38,7 +38,8 @@ export interface PartRecordScope {
 }
 
 export const PART_RECORD_LABEL = 'coffer-gateway/v2 part record';
-const NAME_PATTERN = /^(\d{5})\/([A-Za-z0-9_-]{40,400})$/;
+// Sealed records are 66..321 bytes plus 28 (≤ 466 base64url characters).
+const NAME_PATTERN = /^(\d{5})\/([A-Za-z0-9_-]{40,466})$/;
 const FIXED_SIZE = 32 + 1 + 8 + 16 + 8 + 1; // salt, kind, length, md5, time, etag length
 const MAX_ETAG_BYTES = 255;
 

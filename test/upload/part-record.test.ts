@@ -33,6 +33,14 @@ describe('part record names', () => {
     expect(upstreamLayout('a'.repeat(200) + '/').partRecordPrefix('0'.repeat(32)).length + name.length).toBeLessThan(1024);
   });
 
+  test('the longest upstream ETag a record holds (255 bytes) round-trips; a longer one is refused when sealing', () => {
+    const long = record({ upstreamEtag: 'e'.repeat(255) });
+    const name = encodePartRecordName(long, scope);
+    expect(decodePartRecordName(name, scope).upstreamEtag).toBe('e'.repeat(255));
+    expect(upstreamLayout('a'.repeat(200) + '/').partRecordPrefix('0'.repeat(32)).length + name.length).toBeLessThan(1024);
+    expect(() => encodePartRecordName(record({ upstreamEtag: 'e'.repeat(256) }), scope)).toThrow(RangeError);
+  });
+
   test('a name carries no digest: neither the MD5 nor the upstream ETag appears, in any encoding', () => {
     const r = record();
     const name = encodePartRecordName(r, scope);

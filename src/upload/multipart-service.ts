@@ -124,6 +124,7 @@ export class MultipartService {
   async uploadPart(prepared: PreparedPart, body: Readable, signal?: AbortSignal): Promise<string> {
     const { context, record, partNumber, plaintextLength } = prepared;
     const salt = this.deps.randomBytes(32);
+    let scope: PartRecordScope | undefined;
     try {
       const { md5, upstreamEtag } = await encryptAndStore({
         body,
@@ -139,7 +140,7 @@ export class MultipartService {
             ? context.store.uploadPart(context.layout.data(record.key, record.uploadId), record.upstreamUploadId, partNumber, upload)
             : context.store.putObject(context.layout.stagedPart(record.uploadId, partNumber, salt.toString('base64url')), upload),
       });
-      const scope = partRecordScope(record, prepared.dataKey);
+      scope = partRecordScope(record, prepared.dataKey);
       const partRecord: PartRecord = {
         partNumber,
         salt,
@@ -155,6 +156,7 @@ export class MultipartService {
       return `"${md5.toString('hex')}"`;
     } finally {
       prepared.dataKey.fill(0);
+      scope?.recordKey.fill(0);
     }
   }
 
@@ -201,10 +203,12 @@ export class MultipartService {
     const record = await this.loadRecord(context, key, uploadId);
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
     let current: Map<number, PartRecord>;
+    const scope = partRecordScope(record, dataKey);
     try {
-      current = await this.currentParts(context, record, partRecordScope(record, dataKey));
+      current = await this.currentParts(context, record, scope);
     } finally {
       dataKey.fill(0);
+      scope.recordKey.fill(0);
     }
     const maxParts = Math.min(Math.max(options.maxParts ?? 1000, 0), 1000);
     const all = [...current.values()].filter((p) => p.partNumber > (options.partNumberMarker ?? 0)).sort((a, b) => a.partNumber - b.partNumber);
@@ -261,7 +265,13 @@ export class MultipartService {
 
   private async completeWithKey(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: Buffer, options: { onAssembly?: () => void }): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
     const uploadId = record.uploadId;
-    const current = await this.currentParts(context, record, partRecordScope(record, dataKey));
+    const scope = partRecordScope(record, dataKey);
+    let current: Map<number, PartRecord>;
+    try {
+      current = await this.currentParts(context, record, scope);
+    } finally {
+      scope.recordKey.fill(0);
+    }
     const chosen = requested.map((request, index) => {
       const part = current.get(request.partNumber);
       if (part === undefined || normaliseEtag(request.etag).toLowerCase() !== part.md5.toString('hex')) {

@@ -3,7 +3,7 @@
  * the coffer's upstream bucket (online), or from its two upstream objects downloaded to files
  * (offline) — with the coffer's configured role and KMS / keyring.
  *
- * Both modes run the gateway's own read path (MultipartService.head + read): manifest MAC and layout,
+ * Both modes run the gateway's own read path (ObjectService.head + read): manifest AEAD (v1: MAC) and layout,
  * the data object's length, every part header (key commitment) and every segment tag are verified,
  * and a segment's bytes are released only after its tag verified. So on any failure nothing past the
  * last verified byte is ever written: a file is written as `<out>.partial` and renamed only when the
@@ -23,7 +23,7 @@ export const DECRYPT_HELP = `Usage:
   coffer-gateway decrypt -c <config> --coffer <name> --key <object key> [-o <file>|-]
   coffer-gateway decrypt -c <config> --coffer <name> --key <object key> --manifest-file <file> --data-file <file> [-o <file>|-]
 
-Recovers an object without a running gateway, verifying everything the gateway verifies (manifest MAC,
+Recovers an object without a running gateway, verifying everything the gateway verifies (manifest authentication — format 2 AEAD or format 1 MAC —,
 lengths, every part header and segment). Online, the manifest m/<key> and data object d/<key>/<uploadId>
 are read from the coffer's upstream bucket with the coffer's role; offline, from the two files you
 downloaded. Either way the data key is unwrapped by the coffer's KMS key or local keyring.

@@ -18,6 +18,7 @@ import { ConfigError } from '../config';
 import { GatewayError } from '../errors/gateway-error';
 import { encryptionContext } from '../upload/coffer-context';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, parseCommandArgs } from './args';
+import { WRAP_LIMIT, type LocalKeyring } from '../keys/local-keyring';
 import { describeError, loadCliConfig, openCoffer, type OpenedCoffer } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, type CliIo } from './cli-io';
 
@@ -164,9 +165,12 @@ async function checkKeys(checks: Checks, opened: OpenedCoffer, config: GatewayCo
     } finally {
       dataKey.plaintext.fill(0);
     }
-    return kms.type === 'local'
-      ? `local keyring key ${kms.keyId}: data key generated and unwrapped with the coffer's encryption context`
-      : `KMS key ${dataKey.keyId}: GenerateDataKey and Decrypt with the coffer's encryption context`;
+    if (kms.type !== 'local') return `KMS key ${dataKey.keyId}: GenerateDataKey and Decrypt with the coffer's encryption context`;
+    // Random GCM nonces under one master key: the keyring counts wraps against 2^32 (docs/FORMAT.md §9).
+    const wrapCount = (opened.keys as Partial<Pick<LocalKeyring, 'wrapCount'>>).wrapCount;
+    const used = wrapCount === undefined ? undefined : await wrapCount(kms.keyId);
+    const share = used === undefined ? '' : `; ${used} of ${WRAP_LIMIT} wraps used (${((used / WRAP_LIMIT) * 100).toFixed(4)}%; rotate to a new key id well before the limit)`;
+    return `local keyring key ${kms.keyId}: data key generated and unwrapped with the coffer's encryption context${share}`;
   });
 }
 

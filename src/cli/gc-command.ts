@@ -8,7 +8,7 @@
  *
  * A data object is LIVE if `m/<K>` exists and its object id is `<objectId>`, or if the upload record
  * `u/<K>/<objectId>` exists (an upload in progress, or a Complete still to be retried). Otherwise it is
- * an ORPHAN. Only the object id of the manifest matters, read without its MAC (peekManifest): gc makes
+ * an ORPHAN. Only the object id of the manifest matters, read without its MAC/AEAD (parseSealedManifest): gc makes
  * no KMS call and works without access to the keys. A manifest that exists but cannot be decoded keeps
  * every data object of its key and is reported as an error.
  *
@@ -36,7 +36,7 @@
  *   round trip, and the re-check shrinks it further.
  * `--min-age 0` drops the age guard and is only safe when no gateway is writing to the coffer.
  */
-import { peekManifest } from '../format/manifest';
+import { parseSealedManifest } from '../format/manifest';
 import { isNotFound, type UploadStore } from '../upload/ports';
 import { readSmallObject } from '../upload/read-small-object';
 import { UPLOAD_ID_PATTERN, type UpstreamLayout } from '../upload/upstream-layout';
@@ -134,7 +134,7 @@ async function manifestObjectId(store: UploadStore, layout: UpstreamLayout, key:
     throw error;
   }
   try {
-    return peekManifest(bytes).objectId.toString('hex');
+    return parseSealedManifest(bytes).objectId.toString('hex');
   } catch (error) {
     throw new GcFailure(`its manifest exists but cannot be decoded (${(error as Error).message}); the key's data objects are kept`);
   }

@@ -19,6 +19,8 @@
  * data key for the same object, so a lost race costs a redundant rewrap, never data.
  */
 import { openManifest, parseSealedManifest, replaceEnvelope } from '../format/manifest';
+import { cofferKeyContext, decodeCofferKeyRecord, encodeCofferKeyRecord } from '../format/coffer-key';
+import { IntegrityError } from '../format/integrity-error';
 import { GatewayError } from '../errors/gateway-error';
 import { isValidLocalKeyId } from '../keys/local-keyring';
 import { encryptionContext } from '../upload/coffer-context';
@@ -31,7 +33,10 @@ import { createProgress } from './progress';
 export const REWRAP_HELP = `Usage: coffer-gateway rewrap -c <config> --coffer <name> --to-key <key id> [--prefix <p>] [--dry-run]
 
 Key rotation: rewraps the data key of every object under the prefix to another key-encryption key and
-writes each manifest back with only its key envelope replaced. Data objects are not touched. Objects
+writes each manifest back with only its key envelope replaced, and rewraps the coffer key (which seals
+listing summaries) the same way. Data objects are not touched. Only the key-encryption key rotates:
+data keys stay the same, so an old envelope someone kept still opens under the old key until that key
+is disabled. Objects
 already under the target key are skipped, so an interrupted or failed run is finished by running it
 again. First add the new key's ARN to the coffer's kms.previousKeyIds (the gateway unwraps only under
 configured keys); afterwards set kms.keyId to the new key, so new objects use it too, and keep the old
@@ -98,31 +103,92 @@ export async function rewrapManifest(opened: OpenedCoffer, store: UploadStore, k
   if (envelope.provider !== opened.keys.name) {
     throw new ObjectFailure(`its data key is sealed by ${envelope.provider}, but the coffer uses ${opened.keys.name}`);
   }
-  if (envelope.keyId === target) return { kind: 'skipped' };
-  if (dryRun) return { kind: 'would-rewrap', from: envelope.keyId };
-
   // Rebuilt from the names, never taken from the envelope (docs/FORMAT.md §6).
   const context = encryptionContext(opened.name, key);
-  const next = await opened.keys.rewrapDataKey(envelope.wrappedKey, context, envelope.keyId, target);
-  const dataKey = await opened.keys.decryptDataKey(next.wrapped, context, next.keyId);
-  try {
-    // The new envelope must open this very manifest before it may replace the old one.
-    openManifest(original, dataKey);
-  } finally {
-    dataKey.fill(0);
+  // "Already done" only when the envelope's wrapped key really opens this manifest under the target:
+  // the keyId is outside every MAC, so a rewritten keyId alone must not make rewrap skip an object.
+  if (envelope.keyId === target) {
+    if (await opensUnder(opened, original, key, envelope.wrappedKey, target)) return { kind: 'skipped' };
+    throw new ObjectFailure('its envelope names the target key but does not open the manifest under it (altered envelope)');
   }
+  if (dryRun) return { kind: 'would-rewrap', from: envelope.keyId };
+
+  const next = await opened.keys.rewrapDataKey(envelope.wrappedKey, context, envelope.keyId, target);
+  // The new envelope must open this very manifest before it may replace the old one.
+  if (!(await opensUnder(opened, original, key, next.wrapped, next.keyId))) throw new ObjectFailure('the rewrapped data key does not open the manifest');
   const updated = replaceEnvelope(original, { provider: envelope.provider, keyId: next.keyId, wrappedKey: next.wrapped, context });
 
   const current = await readManifest(store, upstreamKey);
   if (current === undefined) return { kind: 'gone' };
   if (!current.equals(original)) {
-    if (parseSealedManifest(current).envelope.keyId === target) return { kind: 'skipped' };
+    const theirs = parseSealedManifest(current).envelope;
+    if (theirs.keyId === target && (await opensUnder(opened, current, key, theirs.wrappedKey, target))) return { kind: 'skipped' };
     throw new ObjectFailure('the manifest changed while it was being rewrapped; run again');
   }
   await store.putObject(upstreamKey, { body: updated });
   const after = await readManifest(store, upstreamKey);
   if (after === undefined || !after.equals(updated)) throw new ObjectFailure('the manifest was replaced by another writer right after the rewrap; run again to check it');
   return { kind: 'rewrapped' };
+}
+
+/**
+ * Rewraps the coffer key record (`k/coffer-key`, context {coffer}) like a manifest's envelope: skipped
+ * only when its wrapped key really unwraps under the target; otherwise re-sealed, checked to unwrap to
+ * the same key, and written back. Absent (a coffer with no v2 write yet): nothing to do.
+ */
+export async function rewrapCofferKey(opened: OpenedCoffer, store: UploadStore, target: string, dryRun: boolean): Promise<RewrapOutcome> {
+  const upstreamKey = opened.layout.cofferKey();
+  const original = await readManifest(store, upstreamKey);
+  if (original === undefined) return { kind: 'gone' };
+  const envelope = decodeCofferKeyRecord(original);
+  const context = cofferKeyContext(opened.name);
+  const unwrap = async (wrapped: Buffer, keyId: string): Promise<Buffer | undefined> => {
+    try {
+      return await opened.keys.decryptDataKey(wrapped, context, keyId);
+    } catch (error) {
+      if (error instanceof GatewayError && error.reason === 'invalid-ciphertext') return undefined;
+      throw error;
+    }
+  };
+  if (envelope.keyId === target) {
+    const current = await unwrap(envelope.wrappedKey, target);
+    if (current === undefined) throw new ObjectFailure('the coffer key record names the target key but does not unwrap under it (altered)');
+    current.fill(0);
+    return { kind: 'skipped' };
+  }
+  if (dryRun) return { kind: 'would-rewrap', from: envelope.keyId };
+  const next = await opened.keys.rewrapDataKey(envelope.wrappedKey, context, envelope.keyId, target);
+  const [before, after] = [await unwrap(envelope.wrappedKey, envelope.keyId), await unwrap(next.wrapped, next.keyId)];
+  try {
+    if (before === undefined || after === undefined || !before.equals(after)) throw new ObjectFailure('the rewrapped coffer key does not unwrap to the same key');
+  } finally {
+    before?.fill(0);
+    after?.fill(0);
+  }
+  const current = await readManifest(store, upstreamKey);
+  if (current === undefined || !current.equals(original)) throw new ObjectFailure('the coffer key record changed while it was being rewrapped; run again');
+  await store.putObject(upstreamKey, { body: encodeCofferKeyRecord({ ...envelope, keyId: next.keyId, wrappedKey: next.wrapped, context }) });
+  return { kind: 'rewrapped' };
+}
+
+/** Whether `wrapped`, unwrapped under `keyId` for this coffer and key, authenticates `manifest` (v1 MAC or v2 AEAD). */
+async function opensUnder(opened: OpenedCoffer, manifest: Buffer, key: string, wrapped: Buffer, keyId: string): Promise<boolean> {
+  let dataKey: Buffer;
+  try {
+    dataKey = await opened.keys.decryptDataKey(wrapped, encryptionContext(opened.name, key), keyId);
+  } catch (error) {
+    if (error instanceof GatewayError && error.reason === 'invalid-ciphertext') return false;
+    throw error;
+  }
+  try {
+    openManifest(manifest, dataKey, { coffer: opened.name, key });
+    return true;
+  } catch (error) {
+    if (error instanceof IntegrityError) return false;
+    throw error;
+  } finally {
+    dataKey.fill(0);
+  }
 }
 
 async function resolveTarget(opened: OpenedCoffer, toKey: string, dryRun: boolean): Promise<string> {
@@ -219,6 +285,23 @@ export async function rewrapCommand(args: readonly string[], io: CliIo): Promise
       // Also when the listing failed: no manifest write may still be in flight when the clients close.
       await Promise.all(running);
       progress.done();
+    }
+
+    // The coffer key (FORMAT §8.6) is wrapped under the key-encryption key too: rotate it with the objects,
+    // or the coffer could neither list nor write once the old key is retired. Not limited by --prefix.
+    let cofferKeyOutcome: RewrapOutcome;
+    try {
+      cofferKeyOutcome = await rewrapCofferKey(opened, store, target, dryRun);
+    } catch (error) {
+      cofferKeyOutcome = { kind: 'failed', reason: error instanceof ObjectFailure ? error.message : describeError(error) };
+    }
+    if (cofferKeyOutcome.kind === 'failed') {
+      counts.failed += 1;
+      report('stderr', `✗ coffer key (${opened.layout.cofferKey()}): ${cofferKeyOutcome.reason}`);
+    } else if (cofferKeyOutcome.kind === 'would-rewrap') {
+      report('stdout', `would rewrap the coffer key: ${cofferKeyOutcome.from} -> ${target}`);
+    } else if (cofferKeyOutcome.kind === 'rewrapped') {
+      report('stdout', `rewrapped the coffer key to ${target}`);
     }
 
     const scope = `coffer ${cofferName}${prefix === '' ? '' : ` (prefix ${JSON.stringify(prefix)})`}`;

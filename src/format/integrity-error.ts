@@ -15,7 +15,12 @@ export type IntegrityFailure =
   | 'length-mismatch'
   | 'manifest-authentication-failed'
   | 'data-object-missing'
-  | 'envelope-rejected';
+  | 'envelope-rejected'
+  | 'part-record-rejected'
+  | 'upload-record-rejected'
+  | 'listing-summary-rejected'
+  | 'coffer-key-rejected'
+  | 'manifest-conflict';
 
 export class IntegrityError extends Error {
   readonly reason: IntegrityFailure;

@@ -3,15 +3,21 @@
  * layout, written once at Complete/PutObject. It is what detects a removed, reordered, duplicated
  * or substituted part and a truncated object — things no per-part check can see.
  *
- * Two sections: a key envelope (the wrapped data key; NOT covered by the MAC, because key rotation
- * replaces it and the KMS/keyring authenticates it on its own) and the body, covered by an
- * HMAC-SHA256 under a key derived from the data key. Pure byte-level code, no I/O.
+ * Version 2 (written): a key envelope (the wrapped data key; outside the AEAD, because key rotation
+ * replaces it and the KMS/keyring authenticates it on its own), the object id, a listing summary
+ * sealed under the coffer key (listing-summary.ts), and the body — part table with MD5s, attributes —
+ * encrypted and authenticated with AES-256-GCM under a key derived from the data key and bound to
+ * coffer, object key and object id. Nothing in it is readable without a key but the envelope, the
+ * object id and lengths.
+ *
+ * Version 1 (still read): the same envelope and body, the body in the clear under an HMAC-SHA256.
+ * Pure byte-level code, no I/O.
  */
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { IntegrityError } from './integrity-error';
+import { SEALED_OVERHEAD, bindingOf, deriveRecordKey, openRecord, sealRecord } from './sealed-record';
 import {
   DATA_KEY_SIZE,
-  FORMAT_VERSION,
   MAX_PART_NUMBER,
   OBJECT_ID_SIZE,
   SALT_SIZE,
@@ -20,15 +26,21 @@ import {
 
 export const MANIFEST_MAGIC = Buffer.from('CFGM', 'ascii');
 const MANIFEST_MAC_LABEL = Buffer.from('coffer-gateway/v1 manifest mac', 'ascii');
+export const MANIFEST_V1 = 1;
+export const MANIFEST_V2 = 2;
+export const MANIFEST_BODY_LABEL = 'coffer-gateway/v2 manifest';
+/** Largest sealed listing summary a v2 manifest may carry. */
+export const MAX_SUMMARY_SIZE = 1024;
 const MAC_SIZE = 32;
 const MD5_SIZE = 16;
 const PART_ENTRY_SIZE = 4 + 8 + 8 + SALT_SIZE + MD5_SIZE; // 68
 const BODY_FIXED_SIZE = OBJECT_ID_SIZE + 4 + 8 + 8 + 4 + 4; // 44
-const MAX_ENVELOPE_SIZE = 16 * 1024;
+/** Largest envelope (UTF-8 JSON) a reader accepts; a larger one is rejected before it is parsed. */
+export const MAX_ENVELOPE_SIZE = 16 * 1024;
 const MAX_ATTRIBUTES_SIZE = 64 * 1024;
 
 /** Largest valid stored manifest: 10000 part entries, 64 KiB of attributes, a 16 KiB envelope, framing. */
-export const MAX_MANIFEST_BYTES = 16 + MAX_ENVELOPE_SIZE + BODY_FIXED_SIZE + MAX_ATTRIBUTES_SIZE + PART_ENTRY_SIZE * MAX_PART_NUMBER + MAC_SIZE;
+export const MAX_MANIFEST_BYTES = 36 + MAX_ENVELOPE_SIZE + MAX_SUMMARY_SIZE + SEALED_OVERHEAD + BODY_FIXED_SIZE + MAX_ATTRIBUTES_SIZE + PART_ENTRY_SIZE * MAX_PART_NUMBER;
 
 export type ObjectKind = 'single' | 'multipart';
 
@@ -68,10 +80,22 @@ export interface KeyEnvelope {
   readonly context: Readonly<Record<string, string>>;
 }
 
+/** Where a manifest belongs: the coffer (full name, with APPID) and the object key. */
+export interface ManifestPlace {
+  readonly coffer: string;
+  readonly key: string;
+}
+
+/** A stored manifest split without any key: what a reader needs to find the key that opens it. */
 export interface SealedManifest {
+  readonly version: 1 | 2;
   readonly envelope: KeyEnvelope;
-  /** The MAC-covered body, still unverified. */
+  readonly objectId: Buffer;
+  /** v2: the listing summary sealed under the coffer key (empty in v1). */
+  readonly summary: Buffer;
+  /** v1: the clear body; v2: nonce ‖ ciphertext ‖ tag of the body. */
   readonly body: Buffer;
+  /** v1 only: the HMAC. */
   readonly mac: Buffer;
 }
 
@@ -80,29 +104,38 @@ function manifestMacKey(dataKey: Buffer, objectId: Buffer): Buffer {
   return Buffer.from(hkdfSync('sha256', dataKey, objectId, MANIFEST_MAC_LABEL, 32));
 }
 
-function fileHeader(): Buffer {
-  return Buffer.from([...MANIFEST_MAGIC, FORMAT_VERSION, 0, 0, 0]);
+function fileHeader(version: 1 | 2): Buffer {
+  return Buffer.from([...MANIFEST_MAGIC, version, 0, 0, 0]);
 }
 
 function computeMac(dataKey: Buffer, objectId: Buffer, body: Buffer): Buffer {
   const key = manifestMacKey(dataKey, objectId);
   const length = Buffer.alloc(4);
   length.writeUInt32BE(body.length);
-  const mac = createHmac('sha256', key).update(fileHeader()).update(length).update(body).digest();
+  const mac = createHmac('sha256', key).update(fileHeader(MANIFEST_V1)).update(length).update(body).digest();
   key.fill(0);
   return mac;
 }
 
+/** The v2 body's associated data: the file header and the manifest's place. */
+function bodyBinding(place: ManifestPlace, objectId: Buffer): Buffer {
+  return Buffer.concat([fileHeader(MANIFEST_V2), bindingOf(MANIFEST_BODY_LABEL, [place.coffer, place.key, objectId])]);
+}
+
+/** The envelope as JSON text (FORMAT §6): wrappedKey in standard base64 with padding. */
+export function envelopeJson(envelope: KeyEnvelope): string {
+  return JSON.stringify({
+    provider: envelope.provider,
+    keyId: envelope.keyId,
+    wrappedKey: envelope.wrappedKey.toString('base64'),
+    context: envelope.context,
+  });
+}
+
 function encodeEnvelope(envelope: KeyEnvelope): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      provider: envelope.provider,
-      keyId: envelope.keyId,
-      wrappedKey: envelope.wrappedKey.toString('base64'),
-      context: envelope.context,
-    }),
-    'utf8',
-  );
+  const bytes = Buffer.from(envelopeJson(envelope), 'utf8');
+  if (bytes.length > MAX_ENVELOPE_SIZE) throw new RangeError('envelope too large');
+  return bytes;
 }
 
 function encodeBody(manifest: ObjectManifest): Buffer {
@@ -130,37 +163,69 @@ function encodeBody(manifest: ObjectManifest): Buffer {
   return body;
 }
 
-/** Serialises and authenticates a manifest. */
-export function sealManifest(manifest: ObjectManifest, envelope: KeyEnvelope, dataKey: Buffer): Buffer {
-  const body = encodeBody(manifest);
-  const envelopeBytes = encodeEnvelope(envelope);
-  const out = Buffer.alloc(8 + 4 + envelopeBytes.length + 4 + body.length + MAC_SIZE);
-  let at = fileHeader().copy(out, 0);
-  out.writeUInt32BE(envelopeBytes.length, at);
-  at += 4 + envelopeBytes.copy(out, at + 4);
-  out.writeUInt32BE(body.length, at);
-  at += 4 + body.copy(out, at + 4);
-  computeMac(dataKey, manifest.objectId, body).copy(out, at);
+function u32(value: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value);
   return out;
 }
 
-/** Splits a stored manifest into its envelope, body and MAC without any key (the key is in the envelope). */
+/**
+ * Serialises a format v2 manifest: the body encrypted and authenticated under
+ * HKDF(DK, salt = objectId, info = "coffer-gateway/v2 manifest"), bound to `place`; `summary` is the
+ * listing summary already sealed under the coffer key.
+ */
+export function sealManifest(manifest: ObjectManifest, envelope: KeyEnvelope, dataKey: Buffer, place: ManifestPlace, summary: Buffer, nonce?: Buffer): Buffer {
+  if (summary.length > MAX_SUMMARY_SIZE) throw new RangeError('listing summary too large');
+  const body = encodeBody(manifest);
+  const key = deriveRecordKey(dataKey, manifest.objectId, MANIFEST_BODY_LABEL);
+  const sealedBody = sealRecord(key, bodyBinding(place, manifest.objectId), body, nonce);
+  key.fill(0);
+  body.fill(0);
+  const envelopeBytes = encodeEnvelope(envelope);
+  return Buffer.concat([fileHeader(MANIFEST_V2), u32(envelopeBytes.length), envelopeBytes, manifest.objectId, u32(summary.length), summary, u32(sealedBody.length), sealedBody]);
+}
+
+/** Serialises and authenticates a format v1 manifest (clear body, HMAC). Only for v1 test vectors: the gateway writes v2. */
+export function sealManifestV1(manifest: ObjectManifest, envelope: KeyEnvelope, dataKey: Buffer): Buffer {
+  const body = encodeBody(manifest);
+  const envelopeBytes = encodeEnvelope(envelope);
+  return Buffer.concat([fileHeader(MANIFEST_V1), u32(envelopeBytes.length), envelopeBytes, u32(body.length), body, computeMac(dataKey, manifest.objectId, body)]);
+}
+
+/** Splits a stored manifest (v1 or v2) without any key; checks only its framing. */
 export function parseSealedManifest(bytes: Buffer): SealedManifest {
-  if (bytes.length < 8 + 4 + 4 + BODY_FIXED_SIZE + MAC_SIZE) throw new IntegrityError('truncated', 'manifest is truncated');
+  if (bytes.length < 16) throw new IntegrityError('truncated', 'manifest is truncated');
   if (!bytes.subarray(0, 4).equals(MANIFEST_MAGIC)) throw new IntegrityError('bad-magic', 'not a coffer-gateway manifest');
-  if (bytes[4] !== FORMAT_VERSION) throw new IntegrityError('unsupported-version', `unsupported manifest version ${bytes[4]}`);
+  const version = bytes[4];
+  if (version !== MANIFEST_V1 && version !== MANIFEST_V2) throw new IntegrityError('unsupported-version', `unsupported manifest version ${version}`);
   if (bytes[5] !== 0 || bytes[6] !== 0 || bytes[7] !== 0) throw new IntegrityError('malformed', 'manifest reserved bytes set');
   const envelopeLength = bytes.readUInt32BE(8);
   if (envelopeLength > MAX_ENVELOPE_SIZE || 12 + envelopeLength + 4 > bytes.length) throw new IntegrityError('malformed', 'manifest envelope length out of range');
   const envelope = decodeEnvelope(bytes.subarray(12, 12 + envelopeLength));
-  const bodyLength = bytes.readUInt32BE(12 + envelopeLength);
-  const bodyStart = 16 + envelopeLength;
-  if (bodyStart + bodyLength + MAC_SIZE !== bytes.length) throw new IntegrityError('length-mismatch', 'manifest length does not add up');
-  return {
-    envelope,
-    body: bytes.subarray(bodyStart, bodyStart + bodyLength),
-    mac: bytes.subarray(bodyStart + bodyLength),
+  let at = 12 + envelopeLength;
+  if (version === MANIFEST_V1) {
+    const bodyLength = bytes.readUInt32BE(at);
+    const bodyStart = at + 4;
+    if (bodyLength < BODY_FIXED_SIZE || bodyStart + bodyLength + MAC_SIZE !== bytes.length) throw new IntegrityError('length-mismatch', 'manifest length does not add up');
+    const body = bytes.subarray(bodyStart, bodyStart + bodyLength);
+    return { version, envelope, objectId: Buffer.from(body.subarray(0, OBJECT_ID_SIZE)), summary: Buffer.alloc(0), body, mac: bytes.subarray(bodyStart + bodyLength) };
+  }
+  const need = (length: number): void => {
+    if (at + length > bytes.length) throw new IntegrityError('length-mismatch', 'manifest length does not add up');
   };
+  need(OBJECT_ID_SIZE + 4);
+  const objectId = Buffer.from(bytes.subarray(at, at + OBJECT_ID_SIZE));
+  at += OBJECT_ID_SIZE;
+  const summaryLength = bytes.readUInt32BE(at);
+  at += 4;
+  if (summaryLength > MAX_SUMMARY_SIZE) throw new IntegrityError('malformed', 'manifest listing summary too large');
+  need(summaryLength + 4);
+  const summary = bytes.subarray(at, at + summaryLength);
+  at += summaryLength;
+  const bodyLength = bytes.readUInt32BE(at);
+  at += 4;
+  if (bodyLength < SEALED_OVERHEAD + BODY_FIXED_SIZE || at + bodyLength !== bytes.length) throw new IntegrityError('length-mismatch', 'manifest length does not add up');
+  return { version, envelope, objectId, summary, body: bytes.subarray(at), mac: Buffer.alloc(0) };
 }
 
 function decodeEnvelope(bytes: Buffer): KeyEnvelope {
@@ -170,7 +235,12 @@ function decodeEnvelope(bytes: Buffer): KeyEnvelope {
   } catch {
     throw new IntegrityError('malformed', 'manifest envelope is not JSON');
   }
-  const record = value as Record<string, unknown>;
+  return decodeEnvelopeJson(value);
+}
+
+/** Checks the shape of a parsed envelope (manifest or upload record). */
+export function decodeEnvelopeJson(value: unknown): KeyEnvelope {
+  const record = (value ?? {}) as Record<string, unknown>;
   const context = record['context'];
   if (
     typeof record['provider'] !== 'string' ||
@@ -180,7 +250,7 @@ function decodeEnvelope(bytes: Buffer): KeyEnvelope {
     context === null ||
     Object.values(context).some((v) => typeof v !== 'string')
   ) {
-    throw new IntegrityError('malformed', 'manifest envelope fields missing');
+    throw new IntegrityError('malformed', 'envelope fields missing');
   }
   return {
     provider: record['provider'],
@@ -190,28 +260,39 @@ function decodeEnvelope(bytes: Buffer): KeyEnvelope {
   };
 }
 
-/** Verifies the MAC with the unwrapped data key and decodes the body. */
-export function openManifest(bytes: Buffer, dataKey: Buffer): ObjectManifest {
+/**
+ * Authenticates a stored manifest (v1: MAC; v2: AEAD bound to `place`) with the unwrapped data key and
+ * decodes its body. Any failure is an IntegrityError; nothing of an unauthenticated body is returned.
+ */
+export function openManifest(bytes: Buffer, dataKey: Buffer, place: ManifestPlace): ObjectManifest {
   const sealed = parseSealedManifest(bytes);
-  if (sealed.body.length < BODY_FIXED_SIZE) throw new IntegrityError('malformed', 'manifest body is truncated');
-  const objectId = Buffer.from(sealed.body.subarray(0, OBJECT_ID_SIZE));
-  const expected = computeMac(dataKey, objectId, sealed.body);
-  if (!timingSafeEqual(expected, sealed.mac)) {
-    throw new IntegrityError('manifest-authentication-failed', 'manifest failed authentication: altered, or a different data key');
+  if (sealed.version === MANIFEST_V1) {
+    const expected = computeMac(dataKey, sealed.objectId, sealed.body);
+    if (!timingSafeEqual(expected, sealed.mac)) {
+      throw new IntegrityError('manifest-authentication-failed', 'manifest failed authentication: altered, or a different data key');
+    }
+    return decodeBody(sealed.body, sealed.objectId);
   }
-  return decodeBody(sealed.body, objectId);
+  const key = deriveRecordKey(dataKey, sealed.objectId, MANIFEST_BODY_LABEL);
+  let body: Buffer;
+  try {
+    body = openRecord(key, bodyBinding(place, sealed.objectId), sealed.body, 'manifest-authentication-failed', 'the manifest');
+  } finally {
+    key.fill(0);
+  }
+  if (!body.subarray(0, OBJECT_ID_SIZE).equals(sealed.objectId)) throw new IntegrityError('malformed', 'manifest body names another object id');
+  return decodeBody(body, sealed.objectId);
 }
 
 /**
- * Decodes a stored manifest WITHOUT verifying its MAC (no data key, so no KMS call). Only for
- * listings, which report sizes and ETags as recorded: anyone who can write the bucket can also
- * delete or rename objects, so a listing cannot be authenticated anyway. Every read opens the
- * manifest with {@link openManifest}, so no byte served to a client depends on this.
+ * Decodes a format v1 manifest WITHOUT verifying its MAC (no data key, so no KMS call): listings of
+ * objects written before v2, whose size, ETag and time are therefore as the bucket says (FORMAT §12).
+ * v2 listings use the authenticated listing summary instead. No byte served to a client depends on this.
  */
-export function peekManifest(bytes: Buffer): ObjectManifest {
+export function peekManifestV1(bytes: Buffer): ObjectManifest {
   const sealed = parseSealedManifest(bytes);
-  if (sealed.body.length < BODY_FIXED_SIZE) throw new IntegrityError('malformed', 'manifest body is truncated');
-  return decodeBody(sealed.body, Buffer.from(sealed.body.subarray(0, OBJECT_ID_SIZE)));
+  if (sealed.version !== MANIFEST_V1) throw new IntegrityError('unsupported-version', 'not a v1 manifest');
+  return decodeBody(sealed.body, sealed.objectId);
 }
 
 function decodeBody(body: Buffer, objectId: Buffer): ObjectManifest {
@@ -253,15 +334,12 @@ function decodeBody(body: Buffer, objectId: Buffer): ObjectManifest {
   return manifest;
 }
 
-/** Replaces the key envelope (key rotation) without touching the authenticated body. */
+/** Replaces the key envelope (key rotation) without touching anything else. */
 export function replaceEnvelope(bytes: Buffer, envelope: KeyEnvelope): Buffer {
-  const sealed = parseSealedManifest(bytes);
+  parseSealedManifest(bytes);
+  const oldLength = bytes.readUInt32BE(8);
   const envelopeBytes = encodeEnvelope(envelope);
-  const lengths = Buffer.alloc(4);
-  lengths.writeUInt32BE(envelopeBytes.length);
-  const bodyLength = Buffer.alloc(4);
-  bodyLength.writeUInt32BE(sealed.body.length);
-  return Buffer.concat([fileHeader(), lengths, envelopeBytes, bodyLength, sealed.body, sealed.mac]);
+  return Buffer.concat([bytes.subarray(0, 8), u32(envelopeBytes.length), envelopeBytes, bytes.subarray(12 + oldLength)]);
 }
 
 /**

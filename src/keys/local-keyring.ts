@@ -125,12 +125,24 @@ export interface LocalKeyringOptions {
   readonly create?: boolean;
   /** Injected for deterministic tests; defaults to node:crypto randomBytes. */
   readonly randomBytes?: (size: number) => Buffer;
+  /** Wraps allowed per master key (default 2^32, the bound for random 96-bit GCM nonces); lower only in tests. */
+  readonly wrapLimit?: number;
 }
+
+/**
+ * Random 96-bit GCM nonces under one key: NIST SP 800-38D §8.3 bounds the invocations to 2^32, so the
+ * chance of a repeated nonce (which would expose the GCM authentication key) stays below 2^-32.
+ */
+export const WRAP_LIMIT = 2 ** 32;
+/** Wraps reserved (and counted) per line of `<keyId>.wraps`. */
+export const WRAP_BLOCK = 1024;
 
 export interface LocalKeyring extends KeyProvider, KeyRewrapper {
   readonly name: 'local';
   /** Zeroes the master keys held in memory and forgets them (they are re-read on next use). */
   dispose(): void;
+  /** Wraps counted under `keyId` so far (an upper bound: whole reserved blocks, FORMAT §9). */
+  wrapCount(keyId: string): Promise<number>;
 }
 
 function errnoCode(error: unknown): string | undefined {
@@ -145,6 +157,57 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
   const loaded = new Map<string, Promise<Buffer>>();
 
   const fileFor = (keyId: string): string => path.join(options.directory, `${keyId}.key`);
+  const wrapsFileFor = (keyId: string): string => path.join(options.directory, `${keyId}.wraps`);
+  const wrapLimit = options.wrapLimit ?? WRAP_LIMIT;
+  /** Per key id: wraps left in the block this process reserved, and the reservation in flight. */
+  const blocks = new Map<string, { left: number; reserving: Promise<void> | undefined }>();
+
+  async function wrapCount(keyId: string): Promise<number> {
+    let text: string;
+    try {
+      text = await fs.readFile(wrapsFileFor(keyId), 'utf8');
+    } catch (error) {
+      if (errnoCode(error) === 'ENOENT') return 0;
+      throw kmsFailed('unavailable', `The wrap count of '${keyId}' cannot be read (${errnoCode(error) ?? 'error'}).`);
+    }
+    return text.split('\n').reduce((sum, line) => sum + (Number(line.trim()) || 0), 0);
+  }
+
+  /**
+   * Counts one wrap under `keyId` before it happens. Blocks of WRAP_BLOCK are reserved by appending a
+   * line to `<keyId>.wraps` (O_APPEND: gateways sharing the directory never lose each other's counts);
+   * a restart abandons the rest of its block, so the count only ever errs high. At the limit: refused.
+   */
+  async function countWrap(keyId: string): Promise<void> {
+    let block = blocks.get(keyId);
+    if (block === undefined) {
+      block = { left: 0, reserving: undefined };
+      blocks.set(keyId, block);
+    }
+    while (block.left === 0) {
+      if (block.reserving === undefined) {
+        const reserving = (async () => {
+          const used = await wrapCount(keyId);
+          if (used + WRAP_BLOCK > wrapLimit) {
+            throw kmsFailed('wrap-limit', `The local key '${keyId}' has wrapped ${used} data keys, the limit for random GCM nonces under one key; rotate to a new keyring key id (docs/FORMAT.md §9).`);
+          }
+          try {
+            await fs.appendFile(wrapsFileFor(keyId), `${WRAP_BLOCK}\n`, { mode: 0o600 });
+          } catch (error) {
+            throw kmsFailed('unavailable', `The wrap count of '${keyId}' cannot be written (${errnoCode(error) ?? 'error'}).`);
+          }
+          (block as { left: number }).left += WRAP_BLOCK;
+        })();
+        block.reserving = reserving;
+        reserving.then(
+          () => ((block as { reserving: unknown }).reserving = undefined),
+          () => ((block as { reserving: unknown }).reserving = undefined),
+        );
+      }
+      await block.reserving;
+    }
+    block.left -= 1;
+  }
 
   async function readKeyFile(keyId: string): Promise<Buffer | undefined> {
     const file = fileFor(keyId);
@@ -231,6 +294,7 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
     name: 'local',
     async generateDataKey(context: EncryptionContext): Promise<DataKey> {
       const master = await masterKey(options.keyId, options.create === true);
+      await countWrap(options.keyId);
       const plaintext = random(DATA_KEY_BYTES);
       const wrapped = wrapDataKey({ masterKey: master, keyId: options.keyId, dataKey: plaintext, context, nonce: random(KEY_BLOB_NONCE_BYTES) });
       return { plaintext, wrapped, keyId: options.keyId };
@@ -256,6 +320,7 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
       const target = await keyring.resolveKeyId(toKeyId);
       const plaintext = await keyring.decryptDataKey(wrapped, context, fromKeyId);
       try {
+        await countWrap(target);
         return { wrapped: wrapDataKey({ masterKey: await masterKey(target, false), keyId: target, dataKey: plaintext, context, nonce: random(KEY_BLOB_NONCE_BYTES) }), keyId: target };
       } finally {
         plaintext.fill(0);
@@ -265,6 +330,7 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
       for (const pending of loaded.values()) pending.then((key) => key.fill(0), () => undefined);
       loaded.clear();
     },
+    wrapCount,
   };
   return keyring;
 }

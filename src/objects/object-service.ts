@@ -13,7 +13,10 @@ import type { Readable } from 'node:stream';
 import { readObjectRange } from '../crypto/object-reader';
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError } from '../format/integrity-error';
-import { objectEtag, openManifest, parseSealedManifest, peekManifest, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { openListingSummary } from '../format/listing-summary';
+import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { cofferKey } from '../upload/coffer-key';
+import { unwrapEnvelope } from '../upload/unwrap-envelope';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
 import { encryptionContext, type CofferContext } from '../upload/coffer-context';
 import { encryptAndStore } from '../upload/encrypt-and-store';
@@ -183,9 +186,8 @@ export class ObjectService {
   async head(context: CofferContext, key: string): Promise<ObjectHead> {
     const cacheKey = `${context.coffer}\u0000${key}`;
     const cached = this.manifests.get(cacheKey);
-    const encryption = encryptionContext(context.coffer, key);
     if (cached !== undefined) {
-      const dataKey = await unwrapForRead(context, cached.envelope, encryption);
+      const dataKey = await unwrapEnvelope(context, key, cached.envelope);
       return this.headOf(context, key, cached.manifest, dataKey);
     }
     let sealed: Buffer;
@@ -197,10 +199,10 @@ export class ObjectService {
     }
     const { envelope } = parseSealedManifest(sealed);
     // The context is rebuilt from the request, never taken from the envelope (FORMAT §6).
-    const dataKey = await unwrapForRead(context, envelope, encryption);
+    const dataKey = await unwrapEnvelope(context, key, envelope);
     let manifest: ObjectManifest;
     try {
-      manifest = openManifest(sealed, dataKey);
+      manifest = openManifest(sealed, dataKey, { coffer: context.coffer, key });
     } catch (error) {
       dataKey.fill(0);
       throw error;
@@ -285,25 +287,38 @@ export class ObjectService {
     }
     const kept = entries.slice(0, maxKeys);
     const isTruncated = entries.length > kept.length || (kept.length === maxKeys && upstreamTruncated && maxKeys > 0);
-    const objects = await mapLimited(
-      kept.filter((e): e is Extract<Entry, { kind: 'object' }> => e.kind === 'object'),
-      this.listingConcurrency,
-      async (entry) => {
-        const summary = await this.summaryOf(context, entry.upstream);
-        return summary === undefined ? undefined : { key: entry.key, ...summary };
-      },
-    );
-    const last = kept[kept.length - 1];
-    return {
-      objects: objects.filter((o): o is ListedObject => o !== undefined),
-      commonPrefixes: kept.filter((e) => e.kind === 'prefix').map((e) => e.key),
-      isTruncated,
-      ...(isTruncated && last !== undefined ? { nextMarker: last.key } : {}),
-    };
+    // One coffer key per listing, unwrapped only if a summary is not cached yet (lazily, once).
+    let listingKey: Promise<Buffer | undefined> | undefined;
+    const getListingKey = (): Promise<Buffer | undefined> => (listingKey ??= cofferKey(context, { create: false }));
+    try {
+      const objects = await mapLimited(
+        kept.filter((e): e is Extract<Entry, { kind: 'object' }> => e.kind === 'object'),
+        this.listingConcurrency,
+        async (entry) => {
+          const summary = await this.summaryOf(context, entry.key, entry.upstream, getListingKey);
+          return summary === undefined ? undefined : { key: entry.key, ...summary };
+        },
+      );
+      const last = kept[kept.length - 1];
+      return {
+        objects: objects.filter((o): o is ListedObject => o !== undefined),
+        commonPrefixes: kept.filter((e) => e.kind === 'prefix').map((e) => e.key),
+        isTruncated,
+        ...(isTruncated && last !== undefined ? { nextMarker: last.key } : {}),
+      };
+    } finally {
+      (await listingKey?.catch(() => undefined))?.fill(0);
+    }
   }
 
-  /** Size, ETag and time of a listed manifest; undefined if it vanished since the listing (expired). */
-  private async summaryOf(context: CofferContext, upstream: StoredObject): Promise<Summary | undefined> {
+
+  /**
+   * Size, ETag and time of a listed manifest; undefined if it vanished since the listing (expired).
+   * v2: from the listing summary, authenticated under the coffer key and bound to this coffer, key and
+   * the manifest's object id. v1 (written before v2): decoded without authentication, as before.
+   * Anything that fails is listed as damaged (never hidden; a GET of it fails too).
+   */
+  private async summaryOf(context: CofferContext, key: string, upstream: StoredObject, listingKey: () => Promise<Buffer | undefined>): Promise<Summary | undefined> {
     // The upstream ETag names the manifest's bytes: a rewrapped manifest gets a new entry.
     const cacheKey = `${context.coffer}\u0000${upstream.key}\u0000${upstream.etag}`;
     const cached = this.summaries.get(cacheKey);
@@ -317,30 +332,22 @@ export class ObjectService {
     }
     let summary: Summary;
     try {
-      const manifest = peekManifest(bytes);
-      summary = { size: manifest.plaintextSize, etag: objectEtag(manifest), lastModified: wholeSeconds(manifest.attributes.created) };
-    } catch {
+      const sealed = parseSealedManifest(bytes);
+      if (sealed.version === MANIFEST_V1) {
+        const manifest = peekManifestV1(bytes);
+        summary = { size: manifest.plaintextSize, etag: objectEtag(manifest), lastModified: wholeSeconds(manifest.attributes.created) };
+      } else {
+        const cofferKeyBytes = await listingKey();
+        if (cofferKeyBytes === undefined) throw new IntegrityError('coffer-key-rejected', 'a v2 manifest exists but the coffer key record does not');
+        const opened = openListingSummary(cofferKeyBytes, context.coffer, key, sealed.objectId, sealed.summary);
+        summary = { size: opened.size, etag: opened.etag, lastModified: wholeSeconds(opened.created) };
+      }
+    } catch (error) {
+      if (!(error instanceof IntegrityError)) throw error;
       summary = { size: 0, etag: '""', lastModified: upstream.lastModified, damaged: true };
     }
     this.summaries.set(cacheKey, summary);
     return summary;
-  }
-}
-
-/**
- * Unwraps a stored object's data key. A wrapped key that the key service rejects as not matching
- * (KMS InvalidCiphertextException, a keyring AEAD failure) under this coffer and object name is a
- * manifest moved from another key or replaced: stored data that fails authentication, reported as
- * such. Other key-service failures (denied, throttled, unreachable) stay KMSFailed.
- */
-async function unwrapForRead(context: CofferContext, envelope: KeyEnvelope, encryption: Record<string, string>): Promise<Buffer> {
-  try {
-    return await context.keys.decryptDataKey(envelope.wrappedKey, encryption, envelope.keyId);
-  } catch (error) {
-    if (error instanceof GatewayError && error.code === 'KMSFailed' && error.reason === 'invalid-ciphertext') {
-      throw new IntegrityError('envelope-rejected', "the manifest's wrapped data key does not unwrap for this coffer and key");
-    }
-    throw error;
   }
 }
 

@@ -11,16 +11,19 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { GatewayError } from '../errors/gateway-error';
 import { objectEtag, type ManifestPart, type ObjectManifest } from '../format/manifest';
-import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
+import { IntegrityError } from '../format/integrity-error';
+import { MAX_PART_PLAINTEXT, PART_HEADER_SIZE, decodePartHeader, partCiphertextLength } from '../format/part-format';
+import { verifyPartHeader } from '../format/part-keys';
 import { planAssembly } from './assembly-plan';
 import { encryptionContext, type CofferContext } from './coffer-context';
-import { currentParts, decodePartRecordName, encodePartRecordName, normaliseEtag, type PartRecord } from './part-record';
+import { currentParts, decodePartRecordName, encodePartRecordName, newestFirst, normaliseEtag, partRecordKey, type PartRecord, type PartRecordScope } from './part-record';
 import { isNotFound } from './ports';
 import { encryptAndStore } from './encrypt-and-store';
 import { readSmallObject } from './read-small-object';
-import { decodeUploadRecord, encodeUploadRecord, type UploadRecord } from './upload-record';
+import { decodeUploadRecord, encodeUploadRecord, uploadRecordEnvelope, type UploadRecord } from './upload-record';
+import { unwrapEnvelope } from './unwrap-envelope';
 import { boundedMap } from '../util/bounded-map';
-import { assertWritable, commitManifest, readStoredManifest } from './write-once';
+import { assertWritable, classifyStoredManifest, commitManifest } from './write-once';
 
 /** Staged runs copied into upstream parts at once during Complete. */
 const COMPLETE_COPY_CONCURRENCY = 4;
@@ -72,7 +75,7 @@ export class MultipartService {
         metadata: options.metadata ?? {},
         initiated: new Date(this.deps.now()).toISOString(),
       };
-      await context.store.putObject(context.layout.uploadRecord(key, uploadId), { body: encodeUploadRecord(record) });
+      await context.store.putObject(context.layout.uploadRecord(key, uploadId), { body: encodeUploadRecord(record, dataKey.plaintext) });
       this.records.set(uploadId, record);
       return record;
     } finally {
@@ -90,10 +93,16 @@ export class MultipartService {
       if (isNotFound(error)) throw new GatewayError('NoSuchUpload');
       throw error;
     }
-    const record = decodeUploadRecord(bytes);
-    if (record.uploadId !== uploadId || record.key !== key || record.coffer !== context.coffer) throw new GatewayError('NoSuchUpload');
-    this.records.set(uploadId, record);
-    return record;
+    // Verified before any field is used: the record is sealed under a key derived from the data key
+    // its envelope wraps, and bound to this coffer, key and upload id (FORMAT §8.1).
+    const dataKey = await unwrapEnvelope(context, key, uploadRecordEnvelope(bytes));
+    try {
+      const record = decodeUploadRecord(bytes, { coffer: context.coffer, key, uploadId }, dataKey);
+      this.records.set(uploadId, record);
+      return record;
+    } finally {
+      dataKey.fill(0);
+    }
   }
 
   // ── UploadPart ──────────────────────────────────────────────────────────────────────────────
@@ -105,7 +114,7 @@ export class MultipartService {
       throw new GatewayError('EntityTooLarge', `After encryption this part would exceed the upstream's ${context.maxPartSize}-byte part limit.`);
     }
     const record = await this.loadRecord(context, key, uploadId);
-    const dataKey = await context.keys.decryptDataKey(record.envelope.wrappedKey, encryptionContext(context.coffer, key), record.envelope.keyId);
+    const dataKey = await unwrapEnvelope(context, key, record.envelope);
     // Below the CDCS minimum a part can only be the last one, which S3 accepts small: stream it directly.
     const storage = plaintextLength < CDCS_MIN_PART_SIZE || stored >= context.minPartSize ? 'direct' : 'staged';
     return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey };
@@ -115,6 +124,7 @@ export class MultipartService {
   async uploadPart(prepared: PreparedPart, body: Readable, signal?: AbortSignal): Promise<string> {
     const { context, record, partNumber, plaintextLength } = prepared;
     const salt = this.deps.randomBytes(32);
+    let scope: PartRecordScope | undefined;
     try {
       const { md5, upstreamEtag } = await encryptAndStore({
         body,
@@ -130,6 +140,7 @@ export class MultipartService {
             ? context.store.uploadPart(context.layout.data(record.key, record.uploadId), record.upstreamUploadId, partNumber, upload)
             : context.store.putObject(context.layout.stagedPart(record.uploadId, partNumber, salt.toString('base64url')), upload),
       });
+      scope = partRecordScope(record, prepared.dataKey);
       const partRecord: PartRecord = {
         partNumber,
         salt,
@@ -139,17 +150,66 @@ export class MultipartService {
         upstreamEtag: prepared.storage === 'direct' ? normaliseEtag(upstreamEtag) : undefined,
         completedAt: this.deps.now(),
       };
-      await context.store.putObject(`${context.layout.partRecordPrefix(record.uploadId)}${encodePartRecordName(partRecord)}`, { body: Buffer.alloc(0) });
+      await context.store.putObject(`${context.layout.partRecordPrefix(record.uploadId)}${encodePartRecordName(partRecord, scope)}`, { body: Buffer.alloc(0) });
+      // Only staged uploads pay for the listing: the direct path stays one streamed PUT plus the record.
+      if (prepared.storage === 'staged') await this.removeSupersededStagedParts(context, record, partNumber, scope);
       return `"${md5.toString('hex')}"`;
     } finally {
       prepared.dataKey.fill(0);
+      scope?.recordKey.fill(0);
+    }
+  }
+
+  /**
+   * Once a staged part upload's record is durable: removes every staged upload of the same part number
+   * that a newer record supersedes, its record first and then its staged object, so a part re-uploaded
+   * N times keeps one staged copy rather than N (a direct upload does not list, to keep the fast path
+   * as it was; a staged copy it supersedes stays until the next staged upload of the part or
+   * Complete/Abort — at most one). Why this keeps FORMAT §8.2's race safety:
+   * - the newest record of a part is never removed (only records older than another are), and no
+   *   direct record is removed, so the current upload Complete would choose is unchanged unless it was
+   *   an older staged upload that a newer upload (of any kind) has already answered for;
+   * - a staged object is removed only after its record, so a record never names staged bytes that
+   *   are gone (except if the bucket's owner removes them: then Complete fails, naming no bytes);
+   * - every replica that runs this sees at least its own record and removes only older ones, so two
+   *   concurrent uploads both converge on the newest, and a slower one removes itself.
+   * Best effort: a failure here leaves extra copies that Complete/Abort remove, never a wrong part.
+   * Records that do not open are left alone here; ListParts and Complete refuse them.
+   */
+  private async removeSupersededStagedParts(context: CofferContext, record: UploadRecord, partNumber: number, scope: PartRecordScope): Promise<void> {
+    try {
+      const prefix = context.layout.partRecordPrefix(record.uploadId);
+      const listed = await this.listAll(context, context.layout.partRecordPrefix(record.uploadId, partNumber));
+      const opened: Array<{ upstreamKey: string; record: PartRecord }> = [];
+      for (const object of listed) {
+        try {
+          opened.push({ upstreamKey: object.key, record: decodePartRecordName(object.key.slice(prefix.length), scope) });
+        } catch {
+          // not ours to judge here
+        }
+      }
+      opened.sort((a, b) => newestFirst(a.record, b.record));
+      const superseded = opened.slice(1).filter((entry) => entry.record.storage === 'staged');
+      if (superseded.length === 0) return;
+      await context.store.deleteObjects(superseded.map((entry) => entry.upstreamKey));
+      await context.store.deleteObjects(superseded.map((entry) => context.layout.stagedPart(record.uploadId, partNumber, entry.record.salt.toString('base64url'))));
+    } catch {
+      // Best effort (see above).
     }
   }
 
   // ── ListParts ───────────────────────────────────────────────────────────────────────────────
   async listParts(context: CofferContext, key: string, uploadId: string, options: { maxParts?: number; partNumberMarker?: number } = {}): Promise<{ record: UploadRecord; parts: PartSummary[]; isTruncated: boolean; nextPartNumberMarker?: number }> {
     const record = await this.loadRecord(context, key, uploadId);
-    const current = await this.currentParts(context, record);
+    const dataKey = await unwrapEnvelope(context, key, record.envelope);
+    let current: Map<number, PartRecord>;
+    const scope = partRecordScope(record, dataKey);
+    try {
+      current = await this.currentParts(context, record, scope);
+    } finally {
+      dataKey.fill(0);
+      scope.recordKey.fill(0);
+    }
     const maxParts = Math.min(Math.max(options.maxParts ?? 1000, 0), 1000);
     const all = [...current.values()].filter((p) => p.partNumber > (options.partNumberMarker ?? 0)).sort((a, b) => a.partNumber - b.partNumber);
     const page = all.slice(0, maxParts);
@@ -158,13 +218,17 @@ export class MultipartService {
     return { record, parts: summaries, isTruncated, nextPartNumberMarker: page.length > 0 ? (page[page.length - 1] as PartRecord).partNumber : undefined };
   }
 
-  private async currentParts(context: CofferContext, record: UploadRecord): Promise<Map<number, PartRecord>> {
+  /**
+   * Every part record of the upload, each verified (a name under the prefix that does not open fails
+   * the whole operation: IntegrityError), then the current upload of each part number (§8.2).
+   */
+  private async currentParts(context: CofferContext, record: UploadRecord, scope: PartRecordScope): Promise<Map<number, PartRecord>> {
     const prefix = context.layout.partRecordPrefix(record.uploadId);
     const [records, upstreamParts] = await Promise.all([this.listAll(context, prefix), context.store.listParts(context.layout.data(record.key, record.uploadId), record.upstreamUploadId).catch((error: unknown) => {
       if (isNotFound(error)) return [];
       throw error;
     })]);
-    const decoded = records.map((o) => decodePartRecordName(o.key.slice(prefix.length))).filter((r): r is PartRecord => r !== undefined);
+    const decoded = records.map((o) => decodePartRecordName(o.key.slice(prefix.length), scope));
     return currentParts(decoded, new Map(upstreamParts.map((p) => [p.partNumber, p.etag])));
   }
 
@@ -191,7 +255,23 @@ export class MultipartService {
     for (let i = 1; i < requested.length; i += 1) {
       if ((requested[i] as { partNumber: number }).partNumber <= (requested[i - 1] as { partNumber: number }).partNumber) throw new GatewayError('InvalidPartOrder');
     }
-    const current = await this.currentParts(context, record);
+    const dataKey = await unwrapEnvelope(context, key, record.envelope);
+    try {
+      return await this.completeWithKey(context, key, record, requested, dataKey, options);
+    } finally {
+      dataKey.fill(0);
+    }
+  }
+
+  private async completeWithKey(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: Buffer, options: { onAssembly?: () => void }): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
+    const uploadId = record.uploadId;
+    const scope = partRecordScope(record, dataKey);
+    let current: Map<number, PartRecord>;
+    try {
+      current = await this.currentParts(context, record, scope);
+    } finally {
+      scope.recordKey.fill(0);
+    }
     const chosen = requested.map((request, index) => {
       const part = current.get(request.partNumber);
       if (part === undefined || normaliseEtag(request.etag).toLowerCase() !== part.md5.toString('hex')) {
@@ -203,15 +283,18 @@ export class MultipartService {
       return part;
     });
     if (await context.store.headObject(context.layout.manifest(key))) {
-      const stored = await readStoredManifest(context, key);
-      if (stored !== undefined && stored.objectId.equals(Buffer.from(uploadId, 'hex'))) {
+      // Verified, never judged by the object id in the clear: a planted manifest is an IntegrityError and the upload is kept.
+      const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey);
+      if (stored.kind === 'ours') {
         // A retried Complete: this upload's manifest landed but the cleanup (or the answer) did not.
         await this.cleanUp(context, record);
-        return { etag: objectEtag(stored), manifest: stored, copiedBytes: 0, fillerBytes: 0 };
+        return { etag: objectEtag(stored.manifest), manifest: stored.manifest, copiedBytes: 0, fillerBytes: 0 };
       }
-      // Another upload created the key since this one began: this one can never complete, so release its storage.
-      await this.abort(context, key, uploadId);
-      throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; this upload was aborted (coffers are write-once).');
+      if (stored.kind === 'theirs') {
+        // Another upload created the key since this one began: this one can never complete, so release its storage.
+        await this.abort(context, key, uploadId);
+        throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; this upload was aborted (coffers are write-once).');
+      }
     }
 
     const plan = planAssembly(chosen, context.minPartSize);
@@ -225,8 +308,8 @@ export class MultipartService {
       if (upstreamPart.kind === 'direct') {
         return { partNumber: upstreamPart.upstreamPartNumber, etag: upstreamEtags.get(upstreamPart.upstreamPartNumber) ?? (byNumber.get(upstreamPart.partNumber)?.upstreamEtag as string) };
       }
-      const sources = upstreamPart.partNumbers.map((n) => context.layout.stagedPart(uploadId, n, (byNumber.get(n) as PartRecord).salt.toString('base64url')));
-      const body = Readable.from(concatenate(context, sources, upstreamPart.filler));
+      const sources = upstreamPart.partNumbers.map((n) => ({ upstreamKey: context.layout.stagedPart(uploadId, n, (byNumber.get(n) as PartRecord).salt.toString('base64url')), record: byNumber.get(n) as PartRecord }));
+      const body = Readable.from(concatenate(context, uploadId, dataKey, sources, upstreamPart.filler));
       const { etag } = await context.store.uploadPart(dataObjectKey, record.upstreamUploadId, upstreamPart.upstreamPartNumber, { body, contentLength: upstreamPart.size });
       return { partNumber: upstreamPart.upstreamPartNumber, etag };
     });
@@ -246,7 +329,6 @@ export class MultipartService {
       attributes: { contentType: record.contentType, metadata: record.metadata, created: new Date(this.deps.now()).toISOString() },
       parts: chosen.map((p): ManifestPart => ({ partNumber: p.partNumber, plaintextLength: p.plaintextLength, offset: plan.offsets.get(p.partNumber) as number, salt: p.salt, md5: p.md5 })),
     };
-    const dataKey = await context.keys.decryptDataKey(record.envelope.wrappedKey, encryptionContext(context.coffer, key), record.envelope.keyId);
     try {
       await commitManifest(context, key, manifest, record.envelope, dataKey);
     } catch (error) {
@@ -256,8 +338,6 @@ export class MultipartService {
         await this.cleanUp(context, record);
       }
       throw error;
-    } finally {
-      dataKey.fill(0);
     }
     await this.cleanUp(context, record);
     return { etag: objectEtag(manifest), manifest, copiedBytes: plan.copiedBytes, fillerBytes: plan.fillerBytes };
@@ -311,10 +391,32 @@ export class MultipartService {
   }
 }
 
-async function* concatenate(context: CofferContext, keys: readonly string[], filler: number): AsyncGenerator<Buffer> {
-  for (const key of keys) {
-    const object = await context.store.getObject(key);
-    for await (const chunk of object.body) yield chunk as Buffer;
+function partRecordScope(record: UploadRecord, dataKey: Buffer): PartRecordScope {
+  return { coffer: record.coffer, key: record.key, uploadId: record.uploadId, recordKey: partRecordKey(dataKey, record.uploadId) };
+}
+
+/**
+ * The staged parts of one upstream part, concatenated as stored, then filler. Each staged object's
+ * header is checked against the record it was chosen by (object id, part number, length, salt) and
+ * its key commitment verified before a byte of it is copied: staged bytes swapped for another upload's
+ * (or another part's) stop Complete here rather than producing an object whose reads would fail.
+ * O(1) memory: only the 100-byte header is held.
+ */
+async function* concatenate(context: CofferContext, uploadId: string, dataKey: Buffer, sources: ReadonlyArray<{ upstreamKey: string; record: PartRecord }>, filler: number): AsyncGenerator<Buffer> {
+  for (const { upstreamKey, record } of sources) {
+    const object = await context.store.getObject(upstreamKey);
+    let header = Buffer.alloc(0);
+    for await (const chunk of object.body) {
+      if (header.length < PART_HEADER_SIZE) {
+        header = Buffer.concat([header, chunk as Buffer]);
+        if (header.length < PART_HEADER_SIZE) continue;
+        verifyPartHeader(dataKey, decodePartHeader(header), { objectId: Buffer.from(uploadId, 'hex'), partNumber: record.partNumber, plaintextLength: record.plaintextLength, salt: record.salt }).encryptionKey.fill(0);
+        yield header;
+        continue;
+      }
+      yield chunk as Buffer;
+    }
+    if (header.length < PART_HEADER_SIZE) throw new IntegrityError('truncated', `staged part ${record.partNumber} is shorter than a part header`);
   }
   const zeros = Buffer.alloc(Math.min(filler, 1024 * 1024));
   for (let left = filler; left > 0; left -= zeros.length) yield left >= zeros.length ? zeros : zeros.subarray(0, left);

@@ -1,8 +1,16 @@
 /**
  * Part records (docs/FORMAT.md §8.2): an empty upstream object per completed part upload whose *name*
  * is the record, so one ListObjectsV2 page returns up to 1000 records without a GET each.
- * Name: `<NNNNN>/<salt b64url>.<d|s>.<plaintext length>.<md5 hex>.<upstream etag b64url or ->.<ms>`.
+ *
+ * Format v2: the name is `<NNNNN>/<base64url(sealed record)>`, the record sealed (sealed-record.ts)
+ * under a key derived from the upload's data key and bound to coffer, object key, upload id and part
+ * number. Nothing in the name is readable without the key (no MD5, no ETag), and a record that was
+ * planted, altered, or copied from another upload or part number does not open. A name under the
+ * record prefix that does not open is an integrity failure, never skipped: skipping could change
+ * which upload of a part an object is completed with.
  */
+import { IntegrityError } from '../format/integrity-error';
+import { bindingOf, deriveRecordKey, openRecord, sealRecord } from '../format/sealed-record';
 import { partNumberSegment } from './upstream-layout';
 
 export type PartStorage = 'direct' | 'staged';
@@ -21,48 +29,101 @@ export interface PartRecord {
   readonly completedAt: number;
 }
 
-const RECORD_PATTERN = /^(\d{5})\/([A-Za-z0-9_-]{43})\.([ds])\.(\d{1,13})\.([0-9a-f]{32})\.([A-Za-z0-9_-]+|-)\.(\d{1,15})$/;
+/** Where a part record belongs, and the key that seals it (derived from the upload's data key). */
+export interface PartRecordScope {
+  readonly coffer: string;
+  readonly key: string;
+  readonly uploadId: string;
+  readonly recordKey: Buffer;
+}
+
+export const PART_RECORD_LABEL = 'coffer-gateway/v2 part record';
+// Sealed records are 66..321 bytes plus 28 (≤ 466 base64url characters).
+const NAME_PATTERN = /^(\d{5})\/([A-Za-z0-9_-]{40,466})$/;
+const FIXED_SIZE = 32 + 1 + 8 + 16 + 8 + 1; // salt, kind, length, md5, time, etag length
+const MAX_ETAG_BYTES = 255;
+
+/** HKDF(DK, salt = objectId, info = "coffer-gateway/v2 part record"): one key for all records of an upload. */
+export function partRecordKey(dataKey: Buffer, uploadId: string): Buffer {
+  return deriveRecordKey(dataKey, Buffer.from(uploadId, 'hex'), PART_RECORD_LABEL);
+}
+
+function partNumberBytes(partNumber: number): Buffer {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(partNumber);
+  return out;
+}
+
+function binding(scope: PartRecordScope, partNumber: number): Buffer {
+  return bindingOf(PART_RECORD_LABEL, [scope.coffer, scope.key, Buffer.from(scope.uploadId, 'hex'), partNumberBytes(partNumber)]);
+}
 
 export function normaliseEtag(etag: string): string {
   return etag.replace(/^W\//, '').replace(/^"|"$/g, '');
 }
 
-export function encodePartRecordName(record: PartRecord): string {
-  const etag = record.storage === 'direct' ? Buffer.from(normaliseEtag(record.upstreamEtag ?? ''), 'utf8').toString('base64url') : '-';
+/** Seals a record into its name (relative to `p/<uploadId>/`). */
+export function encodePartRecordName(record: PartRecord, scope: PartRecordScope, nonce?: Buffer): string {
+  const etag = Buffer.from(record.storage === 'direct' ? normaliseEtag(record.upstreamEtag ?? '') : '', 'utf8');
   if (record.storage === 'direct' && etag.length === 0) throw new RangeError('a direct part record needs the upstream ETag');
-  return [
-    `${partNumberSegment(record.partNumber)}/${record.salt.toString('base64url')}`,
-    record.storage === 'direct' ? 'd' : 's',
-    String(record.plaintextLength),
-    record.md5.toString('hex'),
-    etag,
-    String(record.completedAt),
-  ].join('.');
+  if (etag.length > MAX_ETAG_BYTES) throw new RangeError('upstream ETag too long for a part record');
+  if (record.salt.length !== 32 || record.md5.length !== 16) throw new RangeError('bad salt or md5');
+  const plaintext = Buffer.alloc(FIXED_SIZE + etag.length);
+  record.salt.copy(plaintext, 0);
+  plaintext[32] = record.storage === 'direct' ? 1 : 2;
+  plaintext.writeBigUInt64BE(BigInt(record.plaintextLength), 33);
+  record.md5.copy(plaintext, 41);
+  plaintext.writeBigUInt64BE(BigInt(record.completedAt), 57);
+  plaintext[65] = etag.length;
+  etag.copy(plaintext, FIXED_SIZE);
+  const sealed = sealRecord(scope.recordKey, binding(scope, record.partNumber), plaintext, nonce);
+  return `${partNumberSegment(record.partNumber)}/${sealed.toString('base64url')}`;
 }
 
-/** Parses a record name (the part after `p/<uploadId>/`); undefined for anything that is not one. */
-export function decodePartRecordName(name: string): PartRecord | undefined {
-  const match = RECORD_PATTERN.exec(name);
-  if (match === null) return undefined;
-  const [, number, salt, storage, length, md5, etag, completedAt] = match as unknown as [string, string, string, string, string, string, string, string];
-  const partNumber = Number(number);
-  if (partNumber < 1 || partNumber > 10000) return undefined;
-  if ((storage === 'd') === (etag === '-')) return undefined;
+/**
+ * Opens a record name (the part after `p/<uploadId>/`). Throws IntegrityError('part-record-rejected')
+ * for anything that is not a record this upload wrote for this part number.
+ */
+export function decodePartRecordName(name: string, scope: PartRecordScope): PartRecord {
+  const match = NAME_PATTERN.exec(name);
+  const partNumber = match === null ? 0 : Number(match[1]);
+  if (match === null || partNumber < 1 || partNumber > 10000) throw new IntegrityError('part-record-rejected', 'a part record name is malformed');
+  const plaintext = openRecord(scope.recordKey, binding(scope, partNumber), Buffer.from(match[2] as string, 'base64url'), 'part-record-rejected', `part record ${partNumber}`);
+  const kind = plaintext[32];
+  const etagLength = plaintext[65] ?? 0;
+  if (plaintext.length !== FIXED_SIZE + etagLength || (kind !== 1 && kind !== 2) || (kind === 1) !== etagLength > 0) {
+    throw new IntegrityError('part-record-rejected', `part record ${partNumber} is malformed`);
+  }
   return {
     partNumber,
-    salt: Buffer.from(salt, 'base64url'),
-    storage: storage === 'd' ? 'direct' : 'staged',
-    plaintextLength: Number(length),
-    md5: Buffer.from(md5, 'hex'),
-    upstreamEtag: storage === 'd' ? Buffer.from(etag, 'base64url').toString('utf8') : undefined,
-    completedAt: Number(completedAt),
+    salt: Buffer.from(plaintext.subarray(0, 32)),
+    storage: kind === 1 ? 'direct' : 'staged',
+    plaintextLength: Number(plaintext.readBigUInt64BE(33)),
+    md5: Buffer.from(plaintext.subarray(41, 57)),
+    upstreamEtag: kind === 1 ? plaintext.subarray(FIXED_SIZE).toString('utf8') : undefined,
+    completedAt: Number(plaintext.readBigUInt64BE(57)),
   };
+}
+
+/** Newest first: by completion time, then salt (a total order every replica agrees on). */
+export function newestFirst(a: PartRecord, b: PartRecord): number {
+  return b.completedAt - a.completedAt || Buffer.compare(b.salt, a.salt);
+}
+
+/**
+ * Records of one part number that a newer record of it supersedes: every one but the newest. They can
+ * never again be the current upload the client names (its last UploadPart answered with the newest),
+ * so their staged bytes are dead weight until Complete/Abort.
+ */
+export function supersededRecords(records: readonly PartRecord[]): PartRecord[] {
+  return [...records].sort(newestFirst).slice(1);
 }
 
 /**
  * Picks the current upload of every part number: the most recent record (by completion time, then
  * salt) whose bytes are still in place — for a direct part, the upstream part's ETag equals the
- * record's; a staged part's object is never removed before Complete/Abort, so its record suffices.
+ * record's; a staged part's object is removed only after its record (superseded uploads, Complete,
+ * Abort), so its record suffices.
  * A record whose bytes were overwritten by a later upload (or whose upload crashed after the bytes
  * landed but before its record was written) is skipped, so a record and its bytes always agree.
  */
@@ -75,7 +136,7 @@ export function currentParts(records: readonly PartRecord[], upstreamEtags: Read
   }
   const current = new Map<number, PartRecord>();
   for (const [partNumber, list] of byNumber) {
-    list.sort((a, b) => b.completedAt - a.completedAt || Buffer.compare(b.salt, a.salt));
+    list.sort(newestFirst);
     const chosen = list.find((record) => {
       if (record.storage === 'staged') return true;
       const etag = upstreamEtags.get(partNumber);

@@ -1,8 +1,19 @@
 /**
  * The upload record (docs/FORMAT.md §8.1): what an in-progress upload was initiated with, so that any
  * replica can serve its UploadPart, ListParts and Complete. Immutable once written.
+ *
+ * Format v2: `{"v":2,"envelope":{…},"sealed":"<base64>"}`. The envelope (the wrapped data key) is
+ * readable, because the key is needed to open the rest; everything else — the upstream upload id,
+ * content type, user metadata, initiation time — is sealed (sealed-record.ts) under a key derived
+ * from the data key the envelope wraps and bound to coffer, object key and upload id. Rewriting the
+ * content type or metadata, swapping in another envelope (another data key) or copying another
+ * upload's record into place all fail to open.
  */
-import type { KeyEnvelope } from '../format/manifest';
+import { IntegrityError } from '../format/integrity-error';
+import { MAX_ENVELOPE_SIZE, decodeEnvelopeJson, envelopeJson, type KeyEnvelope } from '../format/manifest';
+import { bindingOf, deriveRecordKey, openRecord, sealRecord } from '../format/sealed-record';
+
+export const UPLOAD_RECORD_LABEL = 'coffer-gateway/v2 upload record';
 
 export interface UploadRecord {
   readonly uploadId: string;
@@ -15,41 +26,65 @@ export interface UploadRecord {
   readonly initiated: string;
 }
 
-export function encodeUploadRecord(record: UploadRecord): Buffer {
-  return Buffer.from(
-    JSON.stringify({
-      v: 1,
-      uploadId: record.uploadId,
-      coffer: record.coffer,
-      key: record.key,
-      upstreamUploadId: record.upstreamUploadId,
-      envelope: { ...record.envelope, wrappedKey: record.envelope.wrappedKey.toString('base64') },
-      contentType: record.contentType,
-      metadata: record.metadata,
-      initiated: record.initiated,
-    }),
-    'utf8',
-  );
+function keyAndBinding(dataKey: Buffer, coffer: string, key: string, uploadId: string): { recordKey: Buffer; aad: Buffer } {
+  const objectId = Buffer.from(uploadId, 'hex');
+  return { recordKey: deriveRecordKey(dataKey, objectId, UPLOAD_RECORD_LABEL), aad: bindingOf(UPLOAD_RECORD_LABEL, [coffer, key, objectId]) };
 }
 
-export function decodeUploadRecord(bytes: Buffer): UploadRecord {
-  const value = JSON.parse(bytes.toString('utf8')) as Record<string, unknown> & { envelope: Record<string, unknown> };
-  if (value['v'] !== 1 || typeof value['uploadId'] !== 'string' || typeof value['upstreamUploadId'] !== 'string' || typeof value.envelope?.['wrappedKey'] !== 'string') {
-    throw new Error('not an upload record');
+export function encodeUploadRecord(record: UploadRecord, dataKey: Buffer, nonce?: Buffer): Buffer {
+  const { recordKey, aad } = keyAndBinding(dataKey, record.coffer, record.key, record.uploadId);
+  const secret = Buffer.from(
+    JSON.stringify({ upstreamUploadId: record.upstreamUploadId, ...(record.contentType === undefined ? {} : { contentType: record.contentType }), metadata: record.metadata, initiated: record.initiated }),
+    'utf8',
+  );
+  const sealed = sealRecord(recordKey, aad, secret, nonce);
+  recordKey.fill(0);
+  return Buffer.from(`{"v":2,"envelope":${envelopeJson(record.envelope)},"sealed":"${sealed.toString('base64')}"}`, 'utf8');
+}
+
+/** The envelope of a stored record, read without a key (the key it wraps is what opens the rest). */
+export function uploadRecordEnvelope(bytes: Buffer): KeyEnvelope {
+  return parse(bytes).envelope;
+}
+
+function parse(bytes: Buffer): { envelope: KeyEnvelope; sealed: Buffer } {
+  let value: Record<string, unknown>;
+  try {
+    value = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    throw new IntegrityError('upload-record-rejected', 'the upload record is not JSON');
+  }
+  if (value === null || typeof value !== 'object' || value['v'] !== 2 || typeof value['sealed'] !== 'string' || typeof value['envelope'] !== 'object') {
+    throw new IntegrityError('upload-record-rejected', 'the upload record is not a format v2 record');
+  }
+  const envelopeText = JSON.stringify(value['envelope']);
+  if (Buffer.byteLength(envelopeText) > MAX_ENVELOPE_SIZE) throw new IntegrityError('upload-record-rejected', 'the upload record envelope is too large');
+  return { envelope: decodeEnvelopeJson(value['envelope']), sealed: Buffer.from(value['sealed'], 'base64') };
+}
+
+/** Verifies and decodes a stored record with the data key its envelope wraps (unwrapped for this coffer and key). */
+export function decodeUploadRecord(bytes: Buffer, place: { coffer: string; key: string; uploadId: string }, dataKey: Buffer): UploadRecord {
+  const { envelope, sealed } = parse(bytes);
+  const { recordKey, aad } = keyAndBinding(dataKey, place.coffer, place.key, place.uploadId);
+  let plaintext: Buffer;
+  try {
+    plaintext = openRecord(recordKey, aad, sealed, 'upload-record-rejected', 'the upload record');
+  } finally {
+    recordKey.fill(0);
+  }
+  const secret = JSON.parse(plaintext.toString('utf8')) as Record<string, unknown>;
+  const metadata = secret['metadata'];
+  if (typeof secret['upstreamUploadId'] !== 'string' || typeof secret['initiated'] !== 'string' || typeof metadata !== 'object' || metadata === null) {
+    throw new IntegrityError('upload-record-rejected', 'the upload record is malformed');
   }
   return {
-    uploadId: value['uploadId'],
-    coffer: String(value['coffer']),
-    key: String(value['key']),
-    upstreamUploadId: value['upstreamUploadId'],
-    envelope: {
-      provider: String(value.envelope['provider']),
-      keyId: String(value.envelope['keyId']),
-      wrappedKey: Buffer.from(value.envelope['wrappedKey'] as string, 'base64'),
-      context: value.envelope['context'] as Record<string, string>,
-    },
-    contentType: typeof value['contentType'] === 'string' ? value['contentType'] : undefined,
-    metadata: (value['metadata'] ?? {}) as Record<string, string>,
-    initiated: String(value['initiated']),
+    uploadId: place.uploadId,
+    coffer: place.coffer,
+    key: place.key,
+    upstreamUploadId: secret['upstreamUploadId'],
+    envelope,
+    ...(typeof secret['contentType'] === 'string' ? { contentType: secret['contentType'] } : {}),
+    metadata: metadata as Record<string, string>,
+    initiated: secret['initiated'],
   };
 }

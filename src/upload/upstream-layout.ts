@@ -25,6 +25,8 @@ export interface UpstreamLayout {
   stagedPrefix(uploadId: string): string;
   /** Inverse of manifest(): the user key of a manifest key, or undefined. */
   keyOfManifest(upstreamKey: string): string | undefined;
+  /** The coffer key record (FORMAT §8.6). */
+  cofferKey(): string;
 }
 
 export function partNumberSegment(partNumber: number): string {
@@ -54,5 +56,6 @@ export function upstreamLayout(prefix = ''): UpstreamLayout {
     stagedPart: (uploadId, partNumber, attempt) => `${prefix}s/${uploadId}/${partNumberSegment(partNumber)}/${attempt}`,
     stagedPrefix: (uploadId) => `${prefix}s/${uploadId}/`,
     keyOfManifest: (upstreamKey) => (upstreamKey.startsWith(m) ? upstreamKey.slice(m.length) : undefined),
+    cofferKey: () => `${prefix}k/coffer-key`,
   };
 }

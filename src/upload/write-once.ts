@@ -4,10 +4,15 @@
  * - a check before any byte is accepted (`assertWritable`), so a client that would lose the race
  *   anyway is refused before it sends gigabytes — and before `Expect: 100-continue` is answered;
  * - an atomic create of the manifest (`commitManifest`, S3 `If-None-Match: *`), which is what
- *   decides a race between two uploads that both passed the check, on any number of replicas.
+ *   decides a race between two uploads that both passed the check, on any number of replicas; what
+ *   a 412 found is verified before it decides anything (`classifyStoredManifest`).
  */
 import { GatewayError } from '../errors/gateway-error';
-import { peekManifest, sealManifest, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { IntegrityError } from '../format/integrity-error';
+import { sealListingSummary } from '../format/listing-summary';
+import { objectEtag, openManifest, parseSealedManifest, sealManifest, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { cofferKey } from './coffer-key';
+import { unwrapEnvelope } from './unwrap-envelope';
 import type { CofferContext } from './coffer-context';
 import { isNotFound, isPreconditionFailed } from './ports';
 import { readSmallObject } from './read-small-object';
@@ -23,40 +28,78 @@ export async function assertWritable(context: CofferContext, key: string): Promi
 }
 
 /**
- * Seals and creates the manifest — the step that makes the object exist. A 412 means another upload
- * created the key first (→ ObjectAlreadyExists), unless the stored manifest names our object id (128
- * random bits, one per upload): then it is ours, written by a retried request whose first attempt landed.
+ * Seals and creates the manifest — the step that makes the object exist. The listing summary is sealed
+ * under the coffer key (created on the coffer's first write). A 412 means the key already holds a
+ * manifest: see {@link classifyStoredManifest} for what each kind of stored manifest means.
  */
 export async function commitManifest(context: CofferContext, key: string, manifest: ObjectManifest, envelope: KeyEnvelope, dataKey: Buffer): Promise<void> {
-  const sealed = sealManifest(manifest, envelope, dataKey);
+  const listingKey = (await cofferKey(context, { create: true })) as Buffer;
+  let sealed: Buffer;
+  try {
+    const summary = sealListingSummary(listingKey, context.coffer, key, manifest.objectId, { size: manifest.plaintextSize, etag: objectEtag(manifest), created: manifest.attributes.created });
+    sealed = sealManifest(manifest, envelope, dataKey, { coffer: context.coffer, key }, summary);
+  } finally {
+    listingKey.fill(0);
+  }
   try {
     await context.store.putObject(context.layout.manifest(key), { body: sealed }, { createOnly: true });
   } catch (error) {
     if (!isPreconditionFailed(error)) throw error;
-    if (await storedManifestIsFor(context, key, manifest.objectId)) return;
+    const stored = await classifyStoredManifest(context, key, manifest.objectId, dataKey);
+    if (stored.kind === 'ours') return;
+    if (stored.kind === 'absent') throw error; // created and gone again (expired): report the upstream's answer
     throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; coffers are write-once.', { reason: 'lost-create-race' });
   }
 }
 
-async function storedManifestIsFor(context: CofferContext, key: string, objectId: Buffer): Promise<boolean> {
-  return (await readStoredManifest(context, key))?.objectId.equals(objectId) === true;
-}
+export type StoredManifestKind =
+  | { readonly kind: 'absent' }
+  | { readonly kind: 'ours'; readonly manifest: ObjectManifest }
+  | { readonly kind: 'theirs' };
 
 /**
- * The stored manifest of `key` decoded WITHOUT its MAC (see peekManifest): only to recognise an
- * upload's own manifest by its object id. Undefined when absent or not decodable.
+ * What the manifest stored at `key` is, to an upload with object id `objectId` and data key `dataKey`:
+ * - `ours`: it opens under our data key and names our object id — our own earlier attempt (a retry);
+ * - `theirs`: it opens under the data key its own envelope wraps (unwrapped for this coffer and key):
+ *   another upload won the key;
+ * - anything else (planted, altered, undecodable) is an IntegrityError: the key is blocked by a
+ *   manifest nobody can read. Never a 200 for it (the object could never be read) and never
+ *   ObjectAlreadyExists (no object exists); the caller keeps its upload so a retry can complete once
+ *   the bucket is repaired.
+ * The object id in the clear is never trusted on its own (FORMAT §8, finding 4 of issue 11).
  */
-export async function readStoredManifest(context: CofferContext, key: string): Promise<ObjectManifest | undefined> {
+export async function classifyStoredManifest(context: CofferContext, key: string, objectId: Buffer, dataKey: Buffer): Promise<StoredManifestKind> {
   let bytes: Buffer;
   try {
     bytes = await readSmallObject((await context.store.getObject(context.layout.manifest(key))).body);
   } catch (error) {
-    if (isNotFound(error)) return undefined;
+    if (isNotFound(error)) return { kind: 'absent' };
     throw error;
   }
+  const place = { coffer: context.coffer, key };
+  let sealed;
   try {
-    return peekManifest(bytes);
+    sealed = parseSealedManifest(bytes);
+  } catch (error) {
+    throw new IntegrityError('manifest-conflict', `the key holds a manifest that does not parse: ${(error as Error).message}`);
+  }
+  if (sealed.objectId.equals(objectId)) {
+    try {
+      return { kind: 'ours', manifest: openManifest(bytes, dataKey, place) };
+    } catch {
+      throw new IntegrityError('manifest-conflict', 'the key holds a manifest naming this upload that fails authentication');
+    }
+  }
+  const theirKey = await unwrapEnvelope(context, key, sealed.envelope).catch((error: unknown) => {
+    if (error instanceof IntegrityError) throw new IntegrityError('manifest-conflict', "the key holds a manifest whose data key does not unwrap for it");
+    throw error;
+  });
+  try {
+    openManifest(bytes, theirKey, place);
+    return { kind: 'theirs' };
   } catch {
-    return undefined;
+    throw new IntegrityError('manifest-conflict', 'the key holds a manifest that fails authentication');
+  } finally {
+    theirKey.fill(0);
   }
 }

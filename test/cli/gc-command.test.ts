@@ -6,7 +6,7 @@
  * and reports the same orphans; nothing outside `d/` is ever touched; no KMS call is made.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { peekManifest } from '../../src/format/manifest';
+import { parseSealedManifest } from '../../src/format/manifest';
 import { classifyDataObject, parseDuration, parseDataObject } from '../../src/cli/gc-command';
 import type { UploadStore } from '../../src/upload/ports';
 import { upstreamLayout } from '../../src/upload/upstream-layout';
@@ -43,7 +43,7 @@ const newId = (): string => randomBytes(16).toString('hex');
 /** The upstream key of an object's data object, from the object id its manifest names. */
 async function dataKeyOf(coffer: string, key: string): Promise<string> {
   const l = upstreamLayout(PREFIXES[coffer]);
-  return l.data(key, peekManifest(await readUpstream(fixture.store, l.manifest(key))).objectId.toString('hex'));
+  return l.data(key, parseSealedManifest(await readUpstream(fixture.store, l.manifest(key))).objectId.toString('hex'));
 }
 
 async function exists(upstreamKey: string): Promise<boolean> {
@@ -286,7 +286,7 @@ test('classification reads manifest, upload record, manifest again: a Complete t
   objects.set(`${LOCAL_COFFER}/${key}`, data);
   const manifestKey = layout.manifest(key);
   const manifest = await readUpstream(fixture.store, manifestKey);
-  const id = peekManifest(manifest).objectId.toString('hex');
+  const id = parseSealedManifest(manifest).objectId.toString('hex');
   await fixture.store.deleteObjects([manifestKey]);
   // The upload record is gone by the time it is read, because the Complete just wrote the manifest and removed it.
   const store = Object.assign(Object.create(fixture.store) as UploadStore, {

@@ -5,12 +5,14 @@
  * reading every object byte-exact — unwrapping under the key each envelope names.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { openCoffer } from '../../src/cli/cli-coffer';
 import { ObjectFailure, rewrapManifest } from '../../src/cli/rewrap-command';
-import { parseSealedManifest, replaceEnvelope } from '../../src/format/manifest';
+import { parseSealedManifest, replaceEnvelope, sealManifestV1 } from '../../src/format/manifest';
+import { createLocalKeyring } from '../../src/keys/local-keyring';
+import { buildObject } from '../support/object-builder';
 import type { UploadStore } from '../../src/upload/ports';
 import { upstreamLayout } from '../../src/upload/upstream-layout';
 import {
@@ -301,6 +303,45 @@ describe('local keyring coffer', () => {
     await expectGatewayReadsEverything(gateway);
     const bad = await rewrap(['--coffer', LOCAL_COFFER, '--to-key', '../etc']);
     expect(bad.code).toBe(2);
+  });
+
+  test('a format 1 object is read, rewrapped (it stays format 1) and decrypted; a forged "already done" keyId is a failure, never a skip; the coffer key is rewrapped too', async () => {
+    const layout = upstreamLayout(PREFIXES[LOCAL_COFFER]);
+    const key = 'legacy/format-1.bin';
+    // An object as the previous release wrote it: a v1 manifest (clear body, MAC) under the keyring key 'v2'.
+    const keyring = createLocalKeyring({ directory: join(fixture.directory, 'keyring'), keyId: 'v2' });
+    const dataKey = await keyring.generateDataKey({ coffer: LOCAL_COFFER, key });
+    const built = await buildObject({ partSizes: [70000, 1234], dataKey: dataKey.plaintext });
+    await fixture.store.putObject(layout.data(key, built.manifest.objectId.toString('hex')), { body: built.data });
+    await fixture.store.putObject(layout.manifest(key), { body: sealManifestV1(built.manifest, { provider: 'local', keyId: 'v2', wrappedKey: dataKey.wrapped, context: { coffer: LOCAL_COFFER, key } }, dataKey.plaintext) });
+    objects.set(`${LOCAL_COFFER}/${key}`, built.plaintext);
+    await expectGatewayReadsEverything(gateway);
+
+    // An envelope that claims the target key without being sealed under it: reported, not skipped.
+    const forgedKey = layout.manifest(LOCAL_KEYS[0] as string);
+    const original = await readUpstream(fixture.store, forgedKey);
+    await fixture.store.putObject(forgedKey, { body: replaceEnvelope(original, { ...parseSealedManifest(original).envelope, keyId: 'v3' }) });
+    const forged = await rewrap(['--coffer', LOCAL_COFFER, '--to-key', 'v3']);
+    expect(forged.code).toBe(1);
+    expect(forged.stderr.toString()).toContain(LOCAL_KEYS[0] as string);
+    expect(forged.stdout.toString()).toContain('0 already under the target key');
+    await fixture.store.putObject(forgedKey, { body: original });
+
+    const result = await rewrap(['--coffer', LOCAL_COFFER, '--to-key', 'v3']);
+    expect(result.code).toBe(0);
+    expect(result.stdout.toString()).toMatch(/already under the target key/);
+    expect([...(await envelopeKeys(LOCAL_COFFER)).values()].every((id) => id === 'v3')).toBe(true);
+    expect(parseSealedManifest(await readUpstream(fixture.store, layout.manifest(key))).version).toBe(1);
+    const cofferKeyRecord = JSON.parse((await readUpstream(fixture.store, layout.cofferKey())).toString('utf8')) as { envelope: { keyId: string } };
+    expect(cofferKeyRecord.envelope.keyId).toBe('v3');
+    await expectGatewayReadsEverything(gateway);
+    const again = await rewrap(['--coffer', LOCAL_COFFER, '--to-key', 'v3']);
+    expect(again.stdout.toString()).toContain(`${LOCAL_KEYS.length + 1} already under the target key`);
+
+    const out = join(fixture.directory, 'format-1.out');
+    const decrypted = await runInProcess(['decrypt', '-c', configFile, '--coffer', LOCAL_COFFER, '--key', key, '-o', out]);
+    expect(decrypted.code).toBe(0);
+    expect(sha256(readFileSync(out))).toBe(sha256(built.plaintext));
   });
 
   test('--help', async () => {

@@ -4,7 +4,7 @@ import { readObjectRange } from '../../src/crypto/object-reader';
 import { IntegrityError } from '../../src/format/integrity-error';
 import { openManifest, sealManifest, type ObjectManifest } from '../../src/format/manifest';
 import { SEGMENT_CIPHERTEXT_SIZE, SEGMENT_SIZE } from '../../src/format/part-format';
-import { referenceDecryptObject, referenceOpenManifest } from '../format/reference-decryptor';
+import { referenceDecryptObject, referenceOpenManifestV2 } from '../format/reference-decryptor';
 import { expectSameBytes } from '../support/crypto-helpers';
 import { buildObject, rangeSource, type BuiltObject } from '../support/object-builder';
 
@@ -29,7 +29,7 @@ describe('reading objects', () => {
     expectSameBytes(result.out, built.plaintext);
     expect(result.stats.requests).toBe(1);
     expect(result.stats.bytes).toBe(built.data.length);
-    expectSameBytes(referenceDecryptObject(built.dataKey, referenceOpenManifest(built.dataKey, built.sealed), built.data), built.plaintext);
+    expectSameBytes(referenceDecryptObject(built.dataKey, referenceOpenManifestV2(built.dataKey, built.place.coffer, built.place.key, built.sealed), built.data), built.plaintext);
   });
 
   test('parts stored out of order with filler between them', async () => {
@@ -108,9 +108,9 @@ describe('object-level tampering: every case fails and never yields a wrong byte
 
   test('a manifest replaced by one of another object does not authenticate under this data key', async () => {
     const other = await buildObject({ partSizes: sizes });
-    expect(() => openManifest(other.sealed, built.dataKey)).toThrow(expect.objectContaining({ reason: 'manifest-authentication-failed' }));
+    expect(() => openManifest(other.sealed, built.dataKey, built.place)).toThrow(expect.objectContaining({ reason: 'manifest-authentication-failed' }));
     // A forged manifest sealed under another key with this object's layout is equally useless.
-    expect(() => openManifest(sealManifest(built.manifest, built.envelope, randomBytes(32)), built.dataKey)).toThrow(IntegrityError);
+    expect(() => openManifest(sealManifest(built.manifest, built.envelope, randomBytes(32), built.place, Buffer.alloc(0)), built.dataKey, built.place)).toThrow(IntegrityError);
   });
 
   test('a bit flipped in each region of the data object, for whole and ranged reads', async () => {

@@ -20,6 +20,8 @@ const Region = 'ap-guangzhou';
 
 let directory: string;
 let gateway: RunningGateway;
+/** Every plaintext the tests send (whole objects and single parts): the scan below looks for their MD5s upstream. */
+const sent: Buffer[] = [];
 let cos: any;
 
 function counted(operation: string): Promise<number> {
@@ -58,6 +60,7 @@ afterAll(async () => {
 
 test('sliceUploadFile of a multi-megabyte file in 1 MB parts; getObject whole and across part boundaries; no plaintext upstream', async () => {
   const data = randomBytes(7 * MiB + 12345);
+  sent.push(data, ...Array.from({ length: 8 }, (_, i) => data.subarray(i * MiB, (i + 1) * MiB)));
   const file = join(directory, 'upload.bin');
   writeFileSync(file, data);
   const uploaded = await cos.sliceUploadFile({ Bucket, Region, Key: 'backups/db.bin', FilePath: file, ChunkSize: MiB });
@@ -82,6 +85,7 @@ test('sliceUploadFile of a multi-megabyte file in 1 MB parts; getObject whole an
 
 test('an interrupted upload resumes: only the missing parts are sent again', async () => {
   const data = randomBytes(6 * MiB + 100);
+  sent.push(data, ...Array.from({ length: 7 }, (_, i) => data.subarray(i * MiB, (i + 1) * MiB)));
   const file = join(directory, 'resume.bin');
   writeFileSync(file, data);
   const Key = 'resume/me.bin';
@@ -107,6 +111,7 @@ test('errors of the contract reach the SDK with their codes', async () => {
   expect(await error(bad.headObject({ Bucket, Region, Key: 'backups/db.bin' }))).toMatchObject({ statusCode: 403 });
   const init = await cos.multipartInit({ Bucket, Region, Key: 'order' });
   const part = randomBytes(MiB);
+  sent.push(part);
   const p1 = await cos.multipartUpload({ Bucket, Region, Key: 'order', UploadId: init.UploadId, PartNumber: 1, Body: part });
   expect(p1.ETag).toBe(`"${createHash('md5').update(part).digest('hex')}"`);
   expect(await error(cos.multipartComplete({ Bucket, Region, Key: 'order', UploadId: init.UploadId, Parts: [{ PartNumber: 2, ETag: p1.ETag }] }))).toMatchObject({ code: 'InvalidPart' });
@@ -114,4 +119,37 @@ test('errors of the contract reach the SDK with their codes', async () => {
   expect(listed.Part.map((p: any) => [p.PartNumber, p.ETag, p.Size])).toEqual([['1', p1.ETag, String(MiB)]]);
   await cos.multipartAbort({ Bucket, Region, Key: 'order', UploadId: init.UploadId });
   expect(await error(cos.multipartListPart({ Bucket, Region, Key: 'order', UploadId: init.UploadId }))).toMatchObject({ code: 'NoSuchUpload' });
+});
+
+test('no plaintext MD5 of any object or part, in hex or base64, appears in any upstream name or body (format v2)', async () => {
+  // Small single PUTs (whose ETag is the MD5 of the whole plaintext) and an upload left open, so its
+  // upload record and part records are in the bucket too.
+  for (const body of [Buffer.from('x'), randomBytes(5000), Buffer.alloc(0)]) {
+    sent.push(body);
+    await cos.putObject({ Bucket, Region, Key: `small/${sent.length}`, Body: body, ContentType: 'text/html', Headers: { 'x-cos-meta-owner': 'scan-owner' } });
+  }
+  const init = await cos.multipartInit({ Bucket, Region, Key: 'open/upload.bin', ContentType: 'text/html' });
+  for (const partNumber of [1, 2, 3]) {
+    const body = randomBytes(partNumber === 3 ? 777 : MiB);
+    sent.push(body);
+    await cos.multipartUpload({ Bucket, Region, Key: 'open/upload.bin', UploadId: init.UploadId, PartNumber: partNumber, Body: body });
+  }
+  await cos.getBucket({ Bucket, Region }); // a listing reads every manifest's summary
+  // The empty body's MD5 (d41d8cd9…) is also every empty upstream object's own ETag (part records are
+  // empty objects), and an empty object's size is visible anyway: it reveals nothing, so it is not sought.
+  const digests = sent.filter((body) => body.length > 0).map((body) => createHash('md5').update(body).digest());
+  const needles = digests.flatMap((d) => [d.toString('hex'), d.toString('hex').toUpperCase(), d.toString('base64'), d.toString('base64url'), d.toString('base64').replace(/=+$/, '')]).map((text) => Buffer.from(text, 'latin1'));
+  const files = storedFiles(join(directory, 'upstream'));
+  expect(files.length).toBeGreaterThan(10);
+  for (const path of files) {
+    const stored = Buffer.concat([Buffer.from(path, 'utf8'), readFileSync(path)]);
+    for (const [index, needle] of needles.entries()) {
+      if (stored.includes(needle)) throw new Error(`${path} holds the MD5 of sent body ${Math.floor(index / 5)} in the clear`);
+    }
+    for (const digest of digests) expect(stored.includes(digest)).toBe(false);
+    // Content type and user metadata are sealed too.
+    expect(stored.includes(Buffer.from('text/html'))).toBe(false);
+    expect(stored.includes(Buffer.from('scan-owner'))).toBe(false);
+  }
+  await cos.multipartAbort({ Bucket, Region, Key: 'open/upload.bin', UploadId: init.UploadId });
 });

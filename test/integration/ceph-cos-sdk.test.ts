@@ -12,6 +12,10 @@ import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 
+// A bucket per run: the shared cluster (COFFER_TEST_CEPH) outlives runs, and coffers are write-once.
+const BIG_BUCKET = `coffer-big-${randomBytes(4).toString('hex')}`;
+const SMALL_BUCKET = `coffer-small-${randomBytes(4).toString('hex')}`;
+
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
 
@@ -35,8 +39,8 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
     const credentials = { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey };
     s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials });
     s3Small = new S3Client({ endpoint: ceph.endpoint1MiB, region: ceph.region, forcePathStyle: true, credentials });
-    await s3.send(new CreateBucketCommand({ Bucket: 'coffer-big' }));
-    await s3Small.send(new CreateBucketCommand({ Bucket: 'coffer-small' }));
+    await s3.send(new CreateBucketCommand({ Bucket: BIG_BUCKET }));
+    await s3Small.send(new CreateBucketCommand({ Bucket: SMALL_BUCKET }));
     const coffer = (endpoint: string, bucket: string, minPartSize: string) => ({
       upstream: { endpoint, region: ceph.region, bucket, prefix: RUN_PREFIX, minPartSize, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
       role: { type: 'static' },
@@ -49,7 +53,7 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
         server: { port: 0, adminPort: 0 },
         auth: { cos: { acceptKeyOnlyPath: true }, accessKeys: [{ secretId: 'AKIDceph', secretKey: 'ceph-e2e-secret-key-0123456789', grants: [{ coffer: '*', actions: ['*'] }] }] },
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [coffers.big]: coffer(ceph.endpoint, 'coffer-big', '5MiB'), [coffers.small]: coffer(ceph.endpoint1MiB, 'coffer-small', '1MiB') },
+        coffers: { [coffers.big]: coffer(ceph.endpoint, BIG_BUCKET, '5MiB'), [coffers.small]: coffer(ceph.endpoint1MiB, SMALL_BUCKET, '1MiB') },
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
@@ -66,8 +70,8 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
   const copied = async (): Promise<number> => (await gateway.metrics.completeCopiedBytes.get()).values[0]?.value ?? 0;
 
   test.each([
-    ['5 MiB minimum', coffers.big, 'coffer-big', () => s3],
-    ['1 MiB minimum', coffers.small, 'coffer-small', () => s3Small],
+    ['5 MiB minimum', coffers.big, BIG_BUCKET, () => s3],
+    ['1 MiB minimum', coffers.small, SMALL_BUCKET, () => s3Small],
   ])('sliceUploadFile, ranged reads, byte-exact both ways, no plaintext upstream (%s)', async (label, Bucket, bucket, client) => {
     const data = randomBytes(9 * MiB + 4321);
     const file = join(directory, `${Bucket}.bin`);
@@ -85,7 +89,8 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
     }
     const listing = await client().send(new ListObjectsV2Command({ Bucket: bucket, Prefix: RUN_PREFIX }));
     const keys = (listing.Contents ?? []).map((o) => o.Key as string).sort();
-    expect(keys).toHaveLength(2); // data object + manifest; every bookkeeping object is gone
+    // Data object + manifest + the coffer key record (FORMAT.md §8.6); every bookkeeping object is gone.
+    expect(keys.map((key) => key.split('/')[1])).toEqual(['d', 'k', 'm']);
     for (const key of keys) {
       const stored = Buffer.from(await ((await client().send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body as any).transformToByteArray());
       expect(stored.includes(data.subarray(2 * MiB, 2 * MiB + 64))).toBe(false);

@@ -302,4 +302,39 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
       expect(sha256(neighbour.body)).toBe(sha256(otherData));
     });
   });
+
+  /**
+   * Issue 11's reproduced attacks, end to end through the COS SDK: an attacker with write access to the
+   * bucket plants records. Each Complete answers 500 IntegrityCheckFailed (logged and counted), and no
+   * object appears.
+   */
+  describe('format 2 against planted records (issue 11)', () => {
+    async function twoUploadsOfPart2(key: string) {
+      const init = await cos.multipartInit({ Bucket, Region, Key: key });
+      const part1 = randomBytes(MiB);
+      const e1 = await cos.multipartUpload({ Bucket, Region, Key: key, UploadId: init.UploadId, PartNumber: 1, Body: part1 });
+      const first = randomBytes(1000);
+      await cos.multipartUpload({ Bucket, Region, Key: key, UploadId: init.UploadId, PartNumber: 2, Body: first });
+      const second = randomBytes(1000);
+      const e2 = await cos.multipartUpload({ Bucket, Region, Key: key, UploadId: init.UploadId, PartNumber: 2, Body: second });
+      return { uploadId: init.UploadId as string, parts: [{ PartNumber: 1, ETag: e1.ETag }, { PartNumber: 2, ETag: e2.ETag }], secondEtag: e2.ETag as string };
+    }
+    const counted = async (reason: string): Promise<number> => (await gateway.metrics.integrityFailures.get()).values.filter((v) => v.labels.reason === reason).reduce((sum, v) => sum + v.value, 0);
+    const error = (p: Promise<unknown>) => p.then(() => ({ code: 'none' }), (e: any) => ({ code: e.code, statusCode: e.statusCode }));
+
+    test('a part record naming another upload\'s salt with the second upload\'s MD5: Complete is refused, nothing is stored', async () => {
+      const key = `attack/part-record-${randomBytes(3).toString('hex')}`;
+      const upload = await twoUploadsOfPart2(key);
+      const before = await counted('part-record-rejected');
+      const loggedBefore = logLines.filter((line) => line.includes('stored data failed authentication')).length;
+      // The v1 record layout: salt, kind, length, MD5 (the second upload's ETag), upstream ETag, a later time.
+      const forged = `${PREFIX}p/${upload.uploadId}/00002/${randomBytes(32).toString('base64url')}.d.1000.${upload.secondEtag.replace(/"/g, '')}.${Buffer.from('x').toString('base64url')}.${Date.now() + 60_000}`;
+      await putUpstream(forged, Buffer.alloc(0));
+      expect(await error(cos.multipartComplete({ Bucket, Region, Key: key, UploadId: upload.uploadId, Parts: upload.parts }))).toMatchObject({ code: 'IntegrityCheckFailed', statusCode: 500 });
+      expect(await counted('part-record-rejected')).toBeGreaterThan(before);
+      expect(logLines.filter((line) => line.includes('stored data failed authentication')).length).toBeGreaterThan(loggedBefore);
+      expect((await raw('GET', key)).status).toBe(404);
+      expect(await listUpstream(`${PREFIX}m/${key}`)).toEqual([]);
+    });
+  });
 });

@@ -8,6 +8,7 @@ import {
   keyBlobAad,
   parseKeyBlob,
   unwrapDataKey,
+  WRAP_BLOCK,
   wrapDataKey,
 } from '../../src/keys/local-keyring';
 import vectorFile from './vectors/local-keyring-cgk1.json';
@@ -168,6 +169,29 @@ describe('local keyring provider (files)', () => {
     await fs.rm(path.dirname(dir), { recursive: true, force: true });
   });
 
+  it('counts wraps per master key in <keyId>.wraps (blocks reserved ahead, shared by instances), refuses at the limit, and a new key id rotates', async () => {
+    const a = createLocalKeyring({ directory: dir, keyId: 'main', create: true, wrapLimit: 3 * WRAP_BLOCK });
+    const b = createLocalKeyring({ directory: dir, keyId: 'main', create: true, wrapLimit: 3 * WRAP_BLOCK });
+    expect(await a.wrapCount('main')).toBe(0);
+    await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 === 0 ? a : b).generateDataKey({ coffer: 'c' })));
+    // Each instance reserved one block before its first wrap: the count is an upper bound, never low.
+    expect(await a.wrapCount('main')).toBe(2 * WRAP_BLOCK);
+    expect((await fs.stat(path.join(dir, 'main.wraps'))).mode & 0o777).toBe(0o600);
+    // Use up a's block, then one more reservation fits (3 blocks), then the limit refuses.
+    for (let i = 0; i < WRAP_BLOCK - 5; i += 1) await a.generateDataKey({ coffer: 'c' });
+    await a.generateDataKey({ coffer: 'c' });
+    expect(await a.wrapCount('main')).toBe(3 * WRAP_BLOCK);
+    const c = createLocalKeyring({ directory: dir, keyId: 'main', wrapLimit: 3 * WRAP_BLOCK });
+    await expectKmsFailed(c.generateDataKey({ coffer: 'c' }), 'wrap-limit');
+    // Rotation: a new key id wraps again; the old key still unwraps what it sealed.
+    const old = await b.generateDataKey({ coffer: 'c' });
+    const rotated = createLocalKeyring({ directory: dir, keyId: 'main-2', create: true, wrapLimit: 3 * WRAP_BLOCK });
+    const fresh = await rotated.generateDataKey({ coffer: 'c' });
+    expect(fresh.keyId).toBe('main-2');
+    expect((await rotated.decryptDataKey(old.wrapped, { coffer: 'c' }, 'main')).equals(old.plaintext)).toBe(true);
+    expect(await rotated.wrapCount('main-2')).toBe(WRAP_BLOCK);
+  });
+
   it('creates the directory 0700 and the key file 0600 with 32 base64 bytes on first use', async () => {
     const keyring = createLocalKeyring({ directory: dir, keyId: 'main', create: true });
     const dataKey = await keyring.generateDataKey({ coffer: 'c1' });
@@ -175,7 +199,7 @@ describe('local keyring provider (files)', () => {
     const file = path.join(dir, 'main.key');
     expect((await fs.stat(file)).mode & 0o777).toBe(0o600);
     expect(Buffer.from((await fs.readFile(file, 'utf8')).trim(), 'base64')).toHaveLength(32);
-    expect((await fs.readdir(dir)).sort()).toEqual(['main.key']); // no temp files left behind
+    expect((await fs.readdir(dir)).sort()).toEqual(['main.key', 'main.wraps']); // no temp files left behind
     expect(dataKey.plaintext).toHaveLength(32);
     expect(dataKey.keyId).toBe('main');
     expect(parseKeyBlob(dataKey.wrapped).keyId).toBe('main');
@@ -195,7 +219,7 @@ describe('local keyring provider (files)', () => {
     const keys = await Promise.all(Array.from({ length: 20 }, (_, i) => (i % 2 === 0 ? a : b).generateDataKey({})));
     const reader = createLocalKeyring({ directory: dir, keyId: 'main' });
     for (const k of keys) expect((await reader.decryptDataKey(k.wrapped, {})).equals(k.plaintext)).toBe(true);
-    expect(await fs.readdir(dir)).toEqual(['main.key']);
+    expect((await fs.readdir(dir)).sort()).toEqual(['main.key', 'main.wraps']);
   });
 
   it('without create, a missing current key is key-not-found', async () => {
@@ -209,7 +233,7 @@ describe('local keyring provider (files)', () => {
     await fs.rm(path.join(dir, 'old.key'));
     const reader = createLocalKeyring({ directory: dir, keyId: 'new', create: true });
     await expectKmsFailed(reader.decryptDataKey(dataKey.wrapped, {}), 'key-not-found');
-    expect(await fs.readdir(dir)).toEqual([]);
+    expect(await fs.readdir(dir)).toEqual(['old.wraps']); // the old key's wrap count stays; no key file was created
   });
 
   it('keeps unwrapping under an older key id after rotation to a new one', async () => {

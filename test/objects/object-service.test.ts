@@ -7,6 +7,8 @@ import { cachingKeyProvider } from '../../src/keys/data-key-cache';
 import type { KeyProvider } from '../../src/keys/key-provider';
 import { createLocalKeyring } from '../../src/keys/local-keyring';
 import { ObjectService } from '../../src/objects/object-service';
+import { parseSealedManifest, sealManifestV1 } from '../../src/format/manifest';
+import { buildObject } from '../support/object-builder';
 import type { CofferContext } from '../../src/upload/coffer-context';
 import { MultipartService } from '../../src/upload/multipart-service';
 import { upstreamLayout } from '../../src/upload/upstream-layout';
@@ -38,7 +40,7 @@ function setup(options: { now?: () => number } = {}) {
   };
   const keys = cachingKeyProvider(counting, { maxAgeMs: 60_000, maxEntries: 100 });
   const context: CofferContext = { coffer: 'demo-1250000000', store, layout: upstreamLayout('pre/'), keys, minPartSize: 5 * MiB, maxPartSize: 5 * 1024 ** 3 };
-  return { store, context, calls, objects: new ObjectService(options.now === undefined ? {} : { now: options.now }), multipart: new MultipartService() };
+  return { store, context, calls, counting, objects: new ObjectService(options.now === undefined ? {} : { now: options.now }), multipart: new MultipartService() };
 }
 
 async function put(objects: ObjectService, context: CofferContext, key: string, data: Buffer, options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string> } = {}): Promise<string> {
@@ -65,14 +67,14 @@ describe('PutObject', () => {
     const data = randomBytes(3 * 65536 + 17);
     const etag = await put(objects, context, 'backups/a.tar', data, { contentType: 'application/x-tar', metadata: { owner: 'ops' } });
     expect(etag).toBe(`"${md5hex(data)}"`);
-    expect(calls.generate).toBe(1);
+    expect(calls.generate).toBe(2); // the object's data key, and the coffer key (the coffer's first write only)
     const head = await objects.head(context, 'backups/a.tar');
     expect(head.manifest).toMatchObject({ kind: 'single', plaintextSize: data.length, attributes: { contentType: 'application/x-tar', metadata: { owner: 'ops' } } });
     expect(head.etag).toBe(etag);
     head.dataKey.fill(0);
     expect(await read(objects, context, 'backups/a.tar')).toEqual(data);
     expect(await read(objects, context, 'backups/a.tar', 65530, 65540)).toEqual(data.subarray(65530, 65541));
-    expect(upstreamKeys(store).every((k) => k.startsWith('pre/m/') || k.startsWith('pre/d/'))).toBe(true);
+    expect(upstreamKeys(store).every((k) => k.startsWith('pre/m/') || k.startsWith('pre/d/') || k === 'pre/k/coffer-key')).toBe(true);
     for (const entry of store.objects.values()) expect(entry.data.includes(data.subarray(1000, 1032))).toBe(false);
   });
 
@@ -111,13 +113,66 @@ describe('PutObject', () => {
     return { uploadId, etag };
   }
 
+  /** A genuine manifest of `key` (another upload's), as a stored entry: PUT in a twin bucket that shares the keyring. */
+  async function genuineManifestOf(key: string, data = Buffer.from('hello')) {
+    const twin = setup();
+    await put(twin.objects, twin.context, key, data);
+    return twin.store.objects.get(`pre/m/${key}`) as never;
+  }
+
+  test.each([
+    ['a manifest of another key moved here', 'moved'],
+    ['a manifest naming this upload id but sealed by nobody (planted)', 'planted'],
+  ])('a Complete that finds %s answers IntegrityCheckFailed, never 200 or 409, and keeps the upload so a retry can complete once the bucket is repaired', async (_what, how) => {
+    const fixture = setup();
+    const { store, context, objects, multipart } = fixture;
+    const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
+    let planted: Buffer;
+    if (how === 'moved') {
+      await put(objects, context, 'elsewhere', Buffer.from('hello'));
+      planted = (store.objects.get('pre/m/elsewhere') as { data: Buffer }).data;
+    } else {
+      // The v1 layout an attacker can write without keys: this upload's (visible) id, a made-up body and MAC.
+      const genuine = (await genuineManifestOf('mixed')) as { data: Buffer };
+      const sealed = parseSealedManifest(genuine.data);
+      planted = Buffer.concat([genuine.data.subarray(0, 12 + genuine.data.readUInt32BE(8)), Buffer.from(uploadId, 'hex'), genuine.data.subarray(12 + genuine.data.readUInt32BE(8) + 16)]);
+      expect(parseSealedManifest(planted).objectId.toString('hex')).toBe(uploadId);
+      expect(sealed.objectId.toString('hex')).not.toBe(uploadId);
+    }
+    const plant = () => store.objects.set('pre/m/mixed', { data: planted, etag: '"p"', lastModified: new Date() });
+    // Found before the upstream Complete: refused, the upload kept.
+    plant();
+    await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'manifest-conflict' });
+    expect(store.objects.has(`pre/u/mixed/${uploadId}`)).toBe(true);
+    // The operator removes the planted manifest; the client's retry completes and the object reads back.
+    store.objects.delete('pre/m/mixed');
+    await new MultipartService().complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }]);
+    expect((await read(new ObjectService(), context, 'mixed')).length).toBe(MiB);
+  });
+
+  test('a manifest planted between the upstream Complete and the create (the 412 itself) is refused the same way; the data object and upload record stay', async () => {
+    const fixture = setup();
+    const { store, context, multipart } = fixture;
+    const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
+    const genuine = (await genuineManifestOf('mixed')) as { data: Buffer };
+    const envelopeEnd = 12 + genuine.data.readUInt32BE(8);
+    const planted = Buffer.concat([genuine.data.subarray(0, envelopeEnd), Buffer.from(uploadId, 'hex'), genuine.data.subarray(envelopeEnd + 16)]);
+    store.beforeRequest = (operation) => {
+      if (operation === 'completeMultipartUpload') store.objects.set('pre/m/mixed', { data: planted, etag: '"p"', lastModified: new Date() });
+    };
+    await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'manifest-conflict' });
+    store.beforeRequest = undefined;
+    expect(store.objects.has(`pre/u/mixed/${uploadId}`)).toBe(true);
+    expect(store.objects.has(`pre/d/mixed/${uploadId}`)).toBe(true);
+  });
+
   test('a Complete that finds its key created meanwhile answers 409 and aborts the upload', async () => {
     const fixture = setup();
     const { store, context, objects, multipart } = fixture;
     const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
-    // Another replica's PUT of the key, which passed its check before this upload existed.
-    await put(objects, context, 'elsewhere', Buffer.from('hello'));
-    store.objects.set('pre/m/mixed', store.objects.get('pre/m/elsewhere') as never);
+    // Another replica's PUT of the key, which passed its check before this upload existed (made in a
+    // twin bucket with the same keyring, then its manifest copied: a genuine manifest of this key).
+    store.objects.set('pre/m/mixed', await genuineManifestOf('mixed'));
     await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ code: 'ObjectAlreadyExists' });
     expect(upstreamKeys(store).filter((k) => k.includes(uploadId))).toEqual([]);
     expect(store.uploads.size).toBe(0);
@@ -127,10 +182,10 @@ describe('PutObject', () => {
     const fixture = setup();
     const { store, context, objects, multipart } = fixture;
     const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
-    await put(objects, context, 'elsewhere', Buffer.from('hello'));
+    const theirs = await genuineManifestOf('mixed');
     // The other manifest lands between this Complete's check and its create.
     store.beforeRequest = (operation) => {
-      if (operation === 'completeMultipartUpload') store.objects.set('pre/m/mixed', store.objects.get('pre/m/elsewhere') as never);
+      if (operation === 'completeMultipartUpload') store.objects.set('pre/m/mixed', theirs);
     };
     await expect(multipart.complete(context, 'mixed', uploadId, [{ partNumber: 1, etag }])).rejects.toMatchObject({ code: 'ObjectAlreadyExists' });
     store.beforeRequest = undefined;
@@ -292,6 +347,100 @@ describe('GetCoffer listing', () => {
     await fresh.list(context);
     expect(store.stats.byOperation.get('getObject') ?? 0).toBe(gets);
     void objects;
+  });
+
+  test('a listing is authenticated at one unwrap per coffer, not one per object (no data-key cache)', async () => {
+    const { context, counting, calls, sizes, multipartEtag } = await populate();
+    // A fresh replica without a data-key cache: every unwrap would reach the KMS.
+    const uncached: CofferContext = { ...context, keys: counting };
+    const before = calls.decrypt;
+    const page = await new ObjectService().list(uncached);
+    expect(page.objects).toHaveLength(sizes.size);
+    expect(calls.decrypt - before).toBe(1); // the coffer key
+    expect(page.objects.every((o) => o.damaged !== true && o.size === sizes.get(o.key))).toBe(true);
+    expect(page.objects.find((o) => o.key === 'multi.bin')?.etag).toBe(multipartEtag);
+  });
+
+  test('listed values are authenticated: a summary swapped between objects, altered, or a manifest moved from another key lists as damaged', async () => {
+    const { store, context, objects } = setup();
+    for (const key of ['one', 'two', 'three', 'four']) await put(objects, context, key, randomBytes(10));
+    await put(objects, context, 'big', randomBytes(100000));
+    const bytesOf = (key: string): Buffer => (store.objects.get(`pre/m/${key}`) as { data: Buffer }).data;
+    const setBytes = (key: string, data: Buffer): void => {
+      store.objects.set(`pre/m/${key}`, { data, etag: `"${randomBytes(4).toString('hex')}"`, lastModified: new Date() });
+    };
+    const summaryRange = (m: Buffer): [number, number] => {
+      const start = 12 + m.readUInt32BE(8) + 16 + 4;
+      return [start, start + m.readUInt32BE(start - 4)];
+    };
+    // 'one' gets the big object's summary (claims 100000 bytes): bound to the other key and object id.
+    const one = bytesOf('one');
+    const big = bytesOf('big');
+    const [os, oe] = summaryRange(one);
+    const [bs, be] = summaryRange(big);
+    const forged = Buffer.concat([one.subarray(0, os - 4), big.subarray(bs - 4, be), one.subarray(oe)]);
+    setBytes('one', forged);
+    // 'two': one byte of its summary flipped.
+    const two = Buffer.from(bytesOf('two'));
+    two[summaryRange(two)[0] + 20] = (two[summaryRange(two)[0] + 20] as number) ^ 1;
+    setBytes('two', two);
+    // 'three': the manifest of 'four' copied over it.
+    setBytes('three', bytesOf('four'));
+    const page = await new ObjectService().list(context);
+    expect(page.objects.map((o) => [o.key, o.damaged === true, o.size])).toEqual([
+      ['big', false, 100000],
+      ['four', false, 10],
+      ['one', true, 0],
+      ['three', true, 0],
+      ['two', true, 0],
+    ]);
+  });
+
+  test('objects written in format v1 are still read and listed (their listing values unauthenticated, as v1 stored them)', async () => {
+    const { store, context, objects } = setup();
+    await put(objects, context, 'v2-object', randomBytes(3));
+    const dataKey = await context.keys.generateDataKey({ coffer: context.coffer, key: 'legacy' });
+    const built = await buildObject({ partSizes: [70000, 5], dataKey: dataKey.plaintext });
+    const uploadId = built.manifest.objectId.toString('hex');
+    store.objects.set(`pre/d/legacy/${uploadId}`, { data: built.data, etag: '"d"', lastModified: new Date() });
+    const v1 = sealManifestV1(built.manifest, { provider: 'local', keyId: dataKey.keyId, wrappedKey: dataKey.wrapped, context: { coffer: context.coffer, key: 'legacy' } }, dataKey.plaintext);
+    store.objects.set('pre/m/legacy', { data: v1, etag: '"m"', lastModified: new Date() });
+    expect(await read(new ObjectService(), context, 'legacy')).toEqual(built.plaintext);
+    expect(await read(new ObjectService(), context, 'legacy', 69990, 70002)).toEqual(built.plaintext.subarray(69990, 70003));
+    const page = await new ObjectService().list(context);
+    expect(page.objects.map((o) => [o.key, o.size, o.damaged === true])).toEqual([['legacy', 70005, false], ['v2-object', 3, false]]);
+    // A v1 manifest altered is refused on read.
+    const altered = Buffer.from(v1);
+    altered[altered.length - 40] = (altered[altered.length - 40] as number) ^ 1;
+    store.objects.set('pre/m/legacy', { data: altered, etag: '"m2"', lastModified: new Date() });
+    await expect(read(new ObjectService(), context, 'legacy')).rejects.toMatchObject({ name: 'IntegrityError' });
+  });
+
+  test('the coffer key record: another coffer\'s record or an altered one is refused — v2 objects list as damaged, writes fail, nothing is created', async () => {
+    const { store, context, objects } = setup();
+    await put(objects, context, 'first', randomBytes(10));
+    const recordKey = context.layout.cofferKey();
+    const genuine = (store.objects.get(recordKey) as { data: Buffer }).data;
+    // Another coffer's genuine record (wrapped for {coffer: other}).
+    const other = setup();
+    const otherContext: CofferContext = { ...other.context, coffer: 'other-1250000000' };
+    await put(other.objects, otherContext, 'x', randomBytes(3));
+    const foreign = (other.store.objects.get(recordKey) as { data: Buffer }).data;
+    const value = JSON.parse(genuine.toString('utf8')) as { envelope: { wrappedKey: string } };
+    const wrapped = Buffer.from(value.envelope.wrappedKey, 'base64');
+    wrapped[wrapped.length - 1] = (wrapped[wrapped.length - 1] as number) ^ 1;
+    const altered = Buffer.from(JSON.stringify({ ...value, envelope: { ...value.envelope, wrappedKey: wrapped.toString('base64') } }));
+    for (const replacement of [foreign, altered]) {
+      store.objects.set(recordKey, { data: replacement, etag: '"k"', lastModified: new Date() });
+      // A fresh context: nothing cached, as on another replica.
+      const fresh: CofferContext = { ...context };
+      const page = await new ObjectService().list(fresh);
+      expect(page.objects.map((o) => [o.key, o.damaged === true])).toEqual([['first', true]]);
+      await expect(put(new ObjectService(), fresh, `second-${replacement.length}`, randomBytes(4))).rejects.toMatchObject({ name: 'IntegrityError', reason: 'coffer-key-rejected' });
+      expect(store.objects.has(`pre/m/second-${replacement.length}`)).toBe(false);
+      // Reads do not need the coffer key: the object itself is intact.
+      expect((await read(new ObjectService(), fresh, 'first')).length).toBe(10);
+    }
   });
 
   test('a damaged manifest is listed (never hidden) and flagged', async () => {

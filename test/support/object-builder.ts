@@ -1,5 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { sealManifest, type KeyEnvelope, type ManifestPart, type ObjectManifest } from '../../src/format/manifest';
+import { sealListingSummary } from '../../src/format/listing-summary';
+import { objectEtag, sealManifest, sealManifestV1, type KeyEnvelope, type ManifestPart, type ManifestPlace, type ObjectManifest } from '../../src/format/manifest';
 import { encryptPart } from './crypto-helpers';
 
 export interface BuiltObject {
@@ -7,7 +8,13 @@ export interface BuiltObject {
   readonly plaintext: Buffer;
   readonly data: Buffer;
   readonly manifest: ObjectManifest;
+  /** The format v2 manifest (what the gateway writes). */
   readonly sealed: Buffer;
+  /** The same manifest in format v1 (what earlier gateways wrote; still read). */
+  readonly sealedV1: Buffer;
+  readonly place: ManifestPlace;
+  /** The coffer key the v2 manifest's listing summary is sealed under. */
+  readonly cofferKey: Buffer;
   readonly envelope: KeyEnvelope;
   /** Each part's ciphertext as uploaded, by index in `manifest.parts`. */
   readonly partCiphertexts: Buffer[];
@@ -63,8 +70,12 @@ export async function buildObject(options: BuildOptions): Promise<BuiltObject> {
     attributes: { contentType: 'application/octet-stream', metadata: { owner: 'test' }, created: '2026-11-24T00:00:00.000Z' },
     parts,
   };
-  const envelope: KeyEnvelope = { provider: 'local', keyId: 'test', wrappedKey: randomBytes(60), context: { coffer: 'demo-1250000000', key: 'a/b' } };
-  return { dataKey, plaintext, data, manifest, sealed: sealManifest(manifest, envelope, dataKey), envelope, partCiphertexts: ciphertexts };
+  const place: ManifestPlace = { coffer: 'demo-1250000000', key: 'a/b' };
+  const envelope: KeyEnvelope = { provider: 'local', keyId: 'test', wrappedKey: randomBytes(60), context: { ...place } };
+  const cofferKey = randomBytes(32);
+  const summary = sealListingSummary(cofferKey, place.coffer, place.key, objectId, { size: manifest.plaintextSize, etag: objectEtag(manifest), created: manifest.attributes.created });
+  const sealed = sealManifest(manifest, envelope, dataKey, place, summary);
+  return { dataKey, plaintext, data, manifest, sealed, sealedV1: sealManifestV1(manifest, envelope, dataKey), place, cofferKey, envelope, partCiphertexts: ciphertexts };
 }
 
 /** An upstream stand-in for object-reader: serves byte ranges of `data` and counts requests and bytes. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { currentParts, decodePartRecordName, encodePartRecordName, type PartRecord } from '../../src/upload/part-record';
+import { IntegrityError } from '../../src/format/integrity-error';
+import { currentParts, decodePartRecordName, encodePartRecordName, partRecordKey, type PartRecord, type PartRecordScope } from '../../src/upload/part-record';
 import { upstreamLayout } from '../../src/upload/upstream-layout';
 
 const record = (overrides: Partial<PartRecord> = {}): PartRecord => ({
@@ -13,10 +14,13 @@ const record = (overrides: Partial<PartRecord> = {}): PartRecord => ({
   ...overrides,
 });
 
+const uploadId = 'ab'.repeat(16);
+const scope: PartRecordScope = { coffer: 'demo-1250000000', key: 'a/b', uploadId, recordKey: partRecordKey(randomBytes(32), uploadId) };
+
 describe('part record names', () => {
   test('round-trip for direct and staged parts, with odd upstream ETags', () => {
     for (const r of [record(), record({ storage: 'staged', upstreamEtag: undefined }), record({ upstreamEtag: 'W/"weird-etag-/+="' })]) {
-      const decoded = decodePartRecordName(encodePartRecordName(r));
+      const decoded = decodePartRecordName(encodePartRecordName(r, scope), scope);
       expect(decoded?.salt.equals(r.salt)).toBe(true);
       expect(decoded?.md5.equals(r.md5)).toBe(true);
       expect(decoded).toMatchObject({ partNumber: 7, storage: r.storage, plaintextLength: r.plaintextLength, completedAt: r.completedAt });
@@ -25,12 +29,46 @@ describe('part record names', () => {
   });
 
   test('names fit comfortably in an S3 key under a long prefix', () => {
-    const name = encodePartRecordName(record({ upstreamEtag: `"${'f'.repeat(32)}-10000"` }));
+    const name = encodePartRecordName(record({ upstreamEtag: `"${'f'.repeat(32)}-10000"` }), scope);
     expect(upstreamLayout('a'.repeat(200) + '/').partRecordPrefix('0'.repeat(32)).length + name.length).toBeLessThan(1024);
   });
 
-  test.each(['', 'junk', '00007/short.d.1.00.x.1', '10001/' + 'A'.repeat(43) + '.d.1.' + '0'.repeat(32) + '.eA.1', '00007/' + 'A'.repeat(43) + '.s.1.' + '0'.repeat(32) + '.eA.1'])('rejects %p', (name) => {
-    expect(decodePartRecordName(name)).toBeUndefined();
+  test('the longest upstream ETag a record holds (255 bytes) round-trips; a longer one is refused when sealing', () => {
+    const long = record({ upstreamEtag: 'e'.repeat(255) });
+    const name = encodePartRecordName(long, scope);
+    expect(decodePartRecordName(name, scope).upstreamEtag).toBe('e'.repeat(255));
+    expect(upstreamLayout('a'.repeat(200) + '/').partRecordPrefix('0'.repeat(32)).length + name.length).toBeLessThan(1024);
+    expect(() => encodePartRecordName(record({ upstreamEtag: 'e'.repeat(256) }), scope)).toThrow(RangeError);
+  });
+
+  test('a name carries no digest: neither the MD5 nor the upstream ETag appears, in any encoding', () => {
+    const r = record();
+    const name = encodePartRecordName(r, scope);
+    for (const text of [r.md5.toString('hex'), r.md5.toString('base64'), r.md5.toString('base64url'), '0123456789abcdef0123456789abcdef']) expect(name).not.toContain(text);
+  });
+
+  const genuine = encodePartRecordName(record(), scope);
+  const [number, sealed] = genuine.split('/') as [string, string];
+  const flipped = `${sealed.slice(0, 20)}${sealed[20] === 'A' ? 'B' : 'A'}${sealed.slice(21)}`;
+  test.each([
+    ['empty', ''],
+    ['junk', 'junk'],
+    ['a format v1 name (salt, kind, length, MD5, ETag, time in the clear)', `00007/${'A'.repeat(43)}.s.1048576.${'0'.repeat(32)}.-.1764000000000`],
+    ['one character of the sealed record changed', `${number}/${flipped}`],
+    ['moved to another part number', `00008/${sealed}`],
+    ['part number out of range', `10001/${sealed}`],
+    ['truncated', `${number}/${sealed.slice(0, -4)}`],
+  ])('refuses %s with an IntegrityError', (_what, name) => {
+    expect(() => decodePartRecordName(name, scope)).toThrow(IntegrityError);
+  });
+
+  test.each([
+    ['another coffer', { coffer: 'other-1250000000' }],
+    ['another object key', { key: 'a/c' }],
+    ['another upload (same data key)', { uploadId: 'cd'.repeat(16) }],
+    ['another data key', { recordKey: partRecordKey(randomBytes(32), uploadId) }],
+  ])('a record does not open for %s', (_what, change) => {
+    expect(() => decodePartRecordName(genuine, { ...scope, ...change })).toThrow(expect.objectContaining({ reason: 'part-record-rejected' }));
   });
 });
 

@@ -39,6 +39,8 @@ export interface RunningGateway {
    * then /readyz is 503 and names what fails (src/admin/dependency-checks.ts).
    */
   readonly dependenciesChecked: Promise<void>;
+  /** Resolves once every coffer's start-up check finished its first attempt, passed or not. */
+  readonly dependenciesAttempted: Promise<void>;
   /** Readiness false, drain for up to the grace period, reset the rest, close both listeners. */
   stop(): Promise<void>;
 }
@@ -221,6 +223,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
     demoCredentials,
     metrics,
     dependenciesChecked: dependencies.passed,
+    dependenciesAttempted: dependencies.attempted,
     stop: async () => {
       state = 'draining';
       dependencies.stop();

@@ -83,6 +83,11 @@ export interface DependencyWatchOptions {
 export interface DependencyWatch extends Readiness {
   /** Resolves once every check has passed, or the watch was stopped (never rejects). */
   readonly passed: Promise<void>;
+  /**
+   * Resolves once every check has finished its first attempt, passed or failed (never rejects):
+   * from then on a check runs again only after a failure and its backoff delay.
+   */
+  readonly attempted: Promise<void>;
   stop(): void;
 }
 
@@ -95,18 +100,26 @@ export function watchDependencies(checks: readonly DependencyCheck[], options: D
   const timers = new Map<NodeJS.Timeout, () => void>();
   let stopped = false;
 
+  const firstAttempts: Promise<void>[] = [];
   const runUntilPassed = (check: DependencyCheck): Promise<void> =>
     new Promise((resolve) => {
       let delay = retryMs;
+      let attempted: () => void = () => undefined;
+      firstAttempts.push(new Promise<void>((done) => (attempted = done)));
       const attempt = (): void => {
-        if (stopped) return resolve();
+        if (stopped) {
+          attempted();
+          return resolve();
+        }
         check.run().then(
           () => {
             pending.delete(check.name);
             options.onPassed?.(check.name);
+            attempted();
             resolve();
           },
           (error: unknown) => {
+            attempted();
             const reason = error instanceof Error ? error.message : String(error);
             pending.set(check.name, reason);
             options.onFailure?.(check.name, reason, delay);
@@ -125,8 +138,10 @@ export function watchDependencies(checks: readonly DependencyCheck[], options: D
     });
 
   const passed = Promise.all(checks.map(runUntilPassed)).then(() => undefined);
+  const attempted = Promise.all(firstAttempts).then(() => undefined);
   return {
     passed,
+    attempted,
     notReadyReason: () => {
       const [first] = pending;
       if (first === undefined) return undefined;

@@ -56,6 +56,17 @@ describe('watchDependencies', () => {
     expect(watch.notReadyReason()).toMatch(/^coffer a-1: down/);
   });
 
+  test('`attempted` settles after every first attempt, passed or failed; `passed` only when all passed', async () => {
+    const down = flakyCheck('coffer a-1', Number.POSITIVE_INFINITY);
+    const up = flakyCheck('coffer b-2', 0);
+    const watch = watchDependencies([down, up], { retryMs: 60_000 });
+    let passed = false;
+    void watch.passed.then(() => (passed = true));
+    await watch.attempted;
+    expect([down.attempts, up.attempts, passed]).toEqual([1, 1, false]);
+    watch.stop();
+  });
+
   test('no coffers: ready at once', async () => {
     const watch = watchDependencies([]);
     await watch.passed;

@@ -82,6 +82,8 @@ beforeAll(async () => {
     },
   });
   gateway = await startGateway(config, { log: createLogger('silent') });
+  // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+  await gateway.dependenciesAttempted;
 });
 
 afterAll(async () => {

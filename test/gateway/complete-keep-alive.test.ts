@@ -132,6 +132,8 @@ beforeAll(async () => {
     }),
   );
   gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
+  // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+  await gateway.dependenciesAttempted;
   target = { port: gateway.port, coffer: COFFER, ...KEY };
 });
 

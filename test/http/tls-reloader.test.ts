@@ -263,6 +263,8 @@ describe('the gateway reloads its certificate from a Kubernetes-style Secret vol
       },
     });
     gateway = await startGateway(loadConfig({ file: configFile, env: {} }), { log: createLogger('info', sink) });
+    // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+    await gateway.dependenciesAttempted;
   });
 
   afterAll(async () => {

@@ -57,6 +57,8 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
+    // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+    await gateway.dependenciesAttempted;
     // Virtual-hosted (default Domain, sent to the gateway's address): this key reaches every coffer,
     // so only a signed host binds its key-only signatures to one (docs/ARCHITECTURE.md).
     cos = new COS({ SecretId: 'AKIDceph', SecretKey: 'ceph-e2e-secret-key-0123456789', Protocol: 'http:', Ip: `127.0.0.1:${gateway.port}` });

@@ -59,6 +59,8 @@ describeWithCeph('AWS KMS-keyed coffer on Ceph RGW', () => {
     );
     for (let i = 0; i < 2; i += 1) {
       const gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
+      // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+      await gateway.dependenciesAttempted;
       gateways.push(gateway);
       clients.push(new COS({ SecretId: 'AKIDkms', SecretKey: 'kms-e2e-secret-key-0123456789', Protocol: 'http:', Domain: `127.0.0.1:${gateway.port}/{Bucket}` }));
     }

@@ -99,6 +99,8 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
       },
     });
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('info', logSink) });
+    // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+    await gateway.dependenciesAttempted;
     cos = new COS({ SecretId: SECRET_ID, SecretKey: SECRET_KEY, Protocol: 'http:', Domain: `127.0.0.1:${gateway.port}/{Bucket}`, ServiceDomain: `127.0.0.1:${gateway.port}` });
   });
 

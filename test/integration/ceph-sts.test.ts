@@ -92,6 +92,8 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
       }),
     );
     for (let i = 0; i < 2; i += 1) gateways.push(await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') }));
+    // Start-up readiness checks assume the role and touch the upstream; let their first round finish.
+    await Promise.all(gateways.map((gateway) => gateway.dependenciesAttempted));
   });
 
   afterAll(async () => {

@@ -83,6 +83,8 @@ describeWithCeph('upstream faults mid-part', () => {
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
+    // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+    await gateway.dependenciesAttempted;
   });
 
   afterAll(async () => {

@@ -46,6 +46,8 @@ test('representative traffic leaves no secret in the logs', async () => {
   const secrets: string[] = [SECRET_KEY];
   try {
     gateway = await startGateway(config, { log: createLogger('trace', sink) });
+    // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
+    await gateway.dependenciesAttempted;
     const port = gateway.port;
     const cos = new COS({ SecretId: SECRET_ID, SecretKey: SECRET_KEY, Protocol: 'http:', Domain: `127.0.0.1:${port}/{Bucket}` });
     cos.on('before-send', (opt: any) => {

@@ -249,8 +249,9 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
       if (encodingType !== undefined && encodingType !== null && encodingType !== '' && encodingType !== 'url') throw new GatewayError('InvalidArgument', 'encoding-type must be "url".');
       const page = await deps.objects.list(context, { prefix, delimiter, marker, maxKeys });
       for (const damaged of page.objects.filter((o) => o.damaged === true)) {
-        deps.metrics?.integrityFailures.inc({ reason: 'malformed' });
-        ctx.log.error({ operation, key: damaged.key }, 'listed manifest cannot be decoded');
+        const reason = damaged.damagedReason ?? 'malformed';
+        deps.metrics?.integrityFailures.inc({ reason });
+        ctx.log.error({ operation, key: damaged.key, reason }, 'listed manifest failed its integrity check');
       }
       sendXml(ctx, 200, listObjectsResult({ coffer, prefix, delimiter, marker, maxKeys, encodingType: encodingType === 'url' ? 'url' : undefined, ...page, owner: principal.id }));
       return;

@@ -12,7 +12,7 @@ import { randomBytes as cryptoRandomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import { readObjectRange } from '../crypto/object-reader';
 import { GatewayError } from '../errors/gateway-error';
-import { IntegrityError } from '../format/integrity-error';
+import { IntegrityError, type IntegrityFailure } from '../format/integrity-error';
 import { openListingSummary } from '../format/listing-summary';
 import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
 import { cofferKey } from '../upload/coffer-key';
@@ -68,6 +68,8 @@ export interface ListedObject {
   readonly lastModified: Date;
   /** The manifest could not be decoded: listed (never hidden), but a GET will fail. */
   readonly damaged?: boolean;
+  /** Why it is damaged (logs and the integrity-failure metric). */
+  readonly damagedReason?: IntegrityFailure;
 }
 
 export interface ObjectListingPage {
@@ -88,6 +90,7 @@ interface Summary {
   readonly etag: string;
   readonly lastModified: Date;
   readonly damaged?: boolean;
+  readonly damagedReason?: IntegrityFailure;
 }
 
 const wholeSeconds = (iso: string): Date => new Date(Math.floor(Date.parse(iso) / 1000) * 1000);
@@ -344,7 +347,7 @@ export class ObjectService {
       }
     } catch (error) {
       if (!(error instanceof IntegrityError)) throw error;
-      summary = { size: 0, etag: '""', lastModified: upstream.lastModified, damaged: true };
+      summary = { size: 0, etag: '""', lastModified: upstream.lastModified, damaged: true, damagedReason: error.reason };
     }
     this.summaries.set(cacheKey, summary);
     return summary;

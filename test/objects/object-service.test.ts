@@ -394,6 +394,8 @@ describe('GetCoffer listing', () => {
       ['three', true, 0],
       ['two', true, 0],
     ]);
+    // The reason reaches the log and the integrity-failure metric.
+    expect(page.objects.filter((o) => o.damaged === true).map((o) => o.damagedReason)).toEqual(['listing-summary-rejected', 'listing-summary-rejected', 'listing-summary-rejected']);
   });
 
   test('objects written in format v1 are still read and listed (their listing values unauthenticated, as v1 stored them)', async () => {

@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createAdminServer } from './admin/admin-server';
+import { cofferDependencyCheck, watchDependencies } from './admin/dependency-checks';
 import { createAuthenticate } from './auth/authenticate';
 import { createCosAuthenticator } from './auth/cos-authenticator';
 import { InMemoryCredentialStore, type CredentialConfig } from './auth/credential-store';
@@ -33,6 +34,11 @@ export interface RunningGateway {
   /** `secretKeyGenerated`: the gateway made the SecretKey up (none was configured), so only it can tell the user. */
   readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string; secretKeyGenerated: boolean };
   readonly metrics: GatewayMetrics;
+  /**
+   * Resolves once every coffer's role, upstream and key provider answered from this process; until
+   * then /readyz is 503 and names what fails (src/admin/dependency-checks.ts).
+   */
+  readonly dependenciesChecked: Promise<void>;
   /** Readiness false, drain for up to the grace period, reset the rest, close both listeners. */
   stop(): Promise<void>;
 }
@@ -183,7 +189,12 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
   });
   const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc() });
   let state: string | undefined = 'starting';
-  const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state } });
+  const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
+    onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
+    onPassed: (check) => log.info({ check }, 'dependency check passed'),
+  });
+  undo.push(() => dependencies.stop());
+  const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state ?? dependencies.notReadyReason() } });
   const tls = config.server.tls;
   const tlsReloader =
     tls === undefined
@@ -209,8 +220,10 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
     adminPort,
     demoCredentials,
     metrics,
+    dependenciesChecked: dependencies.passed,
     stop: async () => {
       state = 'draining';
+      dependencies.stop();
       tlsReloader?.stop();
       await data.close(config.server.shutdownGraceMs);
       await admin.close();

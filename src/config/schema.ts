@@ -84,8 +84,14 @@ function formatBytes(n: number): string {
 const BYTE_UNITS: Record<string, number> = { '': 1, b: 1, kib: KiB, mib: MiB, gib: GiB };
 
 /** A size in bytes: an integer, or a string with an IEC unit such as `"5MiB"` or `"1.5 GiB"`. */
+/**
+ * JSON Schema for fields whose zod form is a transform (JSON Schema cannot express a transform, so
+ * `z.toJSONSchema` would emit `{}` for them). Read by src/config/json-schema.ts.
+ */
+export const jsonSchemaOverrides = z.registry<{ readonly jsonSchema: Readonly<Record<string, unknown>> }>();
+
 function byteSize(min: number, max: number) {
-  return z
+  const schema = z
     .unknown()
     .transform((value, ctx) => {
       if (typeof value === 'number') return value;
@@ -106,6 +112,15 @@ function byteSize(min: number, max: number) {
         .min(min, `must be at least ${formatBytes(min)}`)
         .max(max, `must be at most ${formatBytes(max)}`),
     );
+  jsonSchemaOverrides.add(schema, {
+    jsonSchema: {
+      anyOf: [
+        { type: 'integer', minimum: min, maximum: max },
+        { type: 'string', pattern: '^\\s*\\d+(?:\\.\\d+)?\\s*(?:[bB]|[kKmMgG][iI][bB])?\\s*$' },
+      ],
+    },
+  });
+  return schema;
 }
 
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/;
@@ -673,6 +688,7 @@ function upstreamSchema(io: ConfigIo) {
     }, whenValid('minPartSize', 'maxPartSize'));
 }
 
+const EXTERNAL_ID_RULE = 'must be 2 to 1224 characters of letters, digits or "+=,.@:/-_"';
 const ROLE_ARN = /^arn:[a-z][a-z0-9-]{0,31}:iam::(?:\d{12})?:role\/(?:[\w+=,.@-]+\/)*[\w+=,.@-]{1,64}$/;
 const KMS_KEY = '(?:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}|mrk-[0-9a-fA-F]{32})';
 const KMS_ALIAS = 'alias/[A-Za-z0-9/_-]{1,250}';
@@ -690,7 +706,8 @@ function roleSchema() {
         /** Role to assume, e.g. arn:aws:iam::123456789012:role/coffer-demo. */
         roleArn: z.string().regex(ROLE_ARN, 'must be a role ARN such as "arn:aws:iam::123456789012:role/name"'),
         /** ExternalId required by the role's trust policy. */
-        externalId: z.string().regex(/^[\w+=,.@:/-]{2,1224}$/, 'must be 2 to 1224 characters of letters, digits or "+=,.@:/-_"').optional(),
+        // Length apart from the pattern: RE2 (Helm's schema validator) refuses repeat counts above 1000.
+        externalId: z.string().min(2, EXTERNAL_ID_RULE).max(1224, EXTERNAL_ID_RULE).regex(/^[\w+=,.@:/-]+$/, EXTERNAL_ID_RULE).optional(),
         /** RoleSessionName (shows up in CloudTrail). */
         sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2 to 64 characters of letters, digits or "+=,.@-_"').default('coffer-gateway'),
         /** Lifetime of the assumed credentials (900 to 43200 seconds). */

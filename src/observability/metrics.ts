@@ -37,9 +37,28 @@ export interface GatewayMetrics {
   readonly upstreamReadStreams: Gauge;
 }
 
+/** The package version, for coffer_gateway_build_info; `unknown` if package.json is not where it ships. */
+function packageVersion(): string {
+  // From dist/src/observability (the build) or src/observability (ts-jest): the package root is two or three up.
+  for (const candidate of ['../../../package.json', '../../package.json']) {
+    try {
+      const manifest = require(candidate) as { name?: unknown; version?: unknown };
+      if (manifest.name === 'coffer-gateway' && typeof manifest.version === 'string') return manifest.version;
+    } catch {
+      // not at this location
+    }
+  }
+  return 'unknown';
+}
+
 export function createMetrics(options: { defaultMetrics?: boolean } = {}): GatewayMetrics {
   const registry = new Registry();
-  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry, prefix: 'coffer_gateway_' });
+  // Node's process metrics under their usual names (process_cpu_seconds_total, nodejs_heap_size_used_bytes,
+  // …), so stock Node.js dashboards and alerts work unchanged.
+  if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
+  new Gauge({ name: 'coffer_gateway_build_info', help: 'Always 1; labels say which build runs (version, Node.js version).', labelNames: ['version', 'nodejs'], registers: [registry] })
+    .labels({ version: packageVersion(), nodejs: process.versions.node })
+    .set(1);
   return {
     registry,
     requests: new Counter({ name: 'coffer_gateway_requests_total', help: 'CDCS requests by operation and result code (OK or the error code).', labelNames: ['operation', 'code'], registers: [registry] }),

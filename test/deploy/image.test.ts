@@ -67,14 +67,28 @@ const execForm = (value: string): string[] => {
 };
 
 describe('Dockerfile', () => {
-  test('is multi-stage: build (npm ci, which runs the build), production dependencies, clean runtime', () => {
-    expect(stages.map((s) => s.name)).toEqual(['build', 'prod', 'runtime']);
-    const build = stages[0] as Stage;
-    expect(find(build, 'RUN').map((i) => i.args).join('\n')).toMatch(/\bnpm ci\b/);
-    const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
-    expect(pkg.scripts.prepare).toBe('npm run build'); // so `npm ci` in the build stage compiles dist/
-    const prod = stages[1] as Stage;
+  test('is multi-stage: production dependencies, a build on them with only the compiler added, clean runtime', () => {
+    expect(stages.map((s) => s.name)).toEqual(['prod', 'build', 'runtime']);
+    const prod = stages[0] as Stage;
     expect(find(prod, 'RUN').map((i) => i.args).join('\n')).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    const build = stages[1] as Stage;
+    expect(build.from).toBe('prod');
+    const runs = find(build, 'RUN').map((i) => i.args).join('\n');
+    // No dev dependency of the project: the toolchain's own lockfile, then tsc over src/ only.
+    expect(runs).toMatch(/cd \/toolchain && npm ci --ignore-scripts/);
+    expect(runs).toMatch(/\/toolchain\/node_modules\/\.bin\/tsc -p tsconfig\.image\.json/);
+    expect(runs).not.toMatch(/npm ci(?! --omit=dev)(?! --ignore-scripts)/);
+    expect(JSON.parse(readFileSync(join(ROOT, 'tsconfig.image.json'), 'utf8')).include).toEqual(['src']);
+  });
+
+  test("the image toolchain is TypeScript and Node's types at exactly the project's locked versions", () => {
+    const project = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')).packages;
+    const toolchain = JSON.parse(readFileSync(join(ROOT, 'docker', 'toolchain', 'package-lock.json'), 'utf8')).packages;
+    const direct = Object.keys(JSON.parse(readFileSync(join(ROOT, 'docker', 'toolchain', 'package.json'), 'utf8')).devDependencies).sort();
+    expect(direct).toEqual(['@types/node', 'typescript']);
+    for (const name of Object.keys(toolchain).filter((path) => path.startsWith('node_modules/'))) {
+      expect({ name, version: toolchain[name].version }).toEqual({ name, version: project[name]?.version });
+    }
   });
 
   test('the runtime stage is Node 24 distroless (no shell), runs no commands and copies only dist/src and production node_modules', () => {
@@ -198,7 +212,7 @@ describe('the image start command, outside the image', () => {
     });
   }
 
-  test('`node dist/src/cli.js serve` with the image environment: listens, serves /healthz /readyz /metrics, writes nothing, exits 0 on SIGTERM', async () => {
+  test('`node dist/src/cli.js serve` with the image environment: listens, serves /healthz /readyz (503 naming the unusable coffer) /metrics, writes nothing, exits 0 on SIGTERM', async () => {
     expect({ built: existsSync(cli), hint: 'run `npm run build` (npm ci does it)' }).toEqual({ built: true, hint: expect.any(String) });
     const dir = mkdtempSync(join(tmpdir(), 'cg-image-'));
     const work = join(dir, 'app'); // stands in for the read-only /app: must stay empty
@@ -247,7 +261,13 @@ describe('the image start command, outside the image', () => {
         child.on('exit', (code) => reject(new Error(`exited early with ${code}; stderr: ${stderr}`)));
       });
       expect(await getText(listening.adminPort, '/healthz')).toMatchObject({ status: 200 });
-      expect(await getText(listening.adminPort, '/readyz')).toMatchObject({ status: 200 });
+      // No upstream credentials and nothing listening at the upstream (port 9): the replica must not look Ready, and says why.
+      let readyz = await getText(listening.adminPort, '/readyz');
+      for (let i = 0; i < 200 && !/(role|upstream):/.test(readyz.body); i += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 25));
+        readyz = await getText(listening.adminPort, '/readyz');
+      }
+      expect(readyz).toMatchObject({ status: 503, body: expect.stringMatching(/^not ready: coffer image-1250000000: (role|upstream): /) });
       const metrics = await getText(listening.adminPort, '/metrics');
       expect(metrics.status).toBe(200);
       expect(metrics.body).toMatch(/^# (HELP|TYPE) /m);

@@ -127,8 +127,9 @@ describe('deploy/egress', () => {
   });
 
   test('the gateway policy admits only labelled client namespaces and lets the gateway out to DNS, S3, KMS and STS only', () => {
-    const np = rendered.one('NetworkPolicy');
-    expect(np.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchLabels: { 'coffer-gateway/client': 'true' } } }], ports: [{ port: 'data', protocol: 'TCP' }] });
+    const np = rendered.all('NetworkPolicy').find((policy) => policy.metadata.name === rendered.one('Deployment').metadata.name) as K8sObject;
+    const helmTestPod = { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'coffer-gateway-test', 'app.kubernetes.io/instance': expect.any(String), 'app.kubernetes.io/component': 'test' } } };
+    expect(np.spec.ingress[0]).toEqual({ from: [{ namespaceSelector: { matchLabels: { 'coffer-gateway/client': 'true' } } }, helmTestPod], ports: [{ port: 'data', protocol: 'TCP' }] });
     const egress = np.spec.egress as K8sObject[];
     expect(egress).toHaveLength(1 + values.networkPolicy.egress.upstream.length + values.networkPolicy.egress.kms.length + values.networkPolicy.egress.sts.length);
     for (const rule of egress) {

@@ -21,6 +21,7 @@ import {
   type K8sObject,
   type Rendered,
 } from './helm-support';
+import { regeneratedValuesSchema } from '../../scripts/generate-chart-schema';
 
 const FULLNAME = `${RELEASE}-coffer-gateway`;
 const VALUES_FILES = deployValuesFiles();
@@ -67,7 +68,14 @@ const SCENARIOS: Scenario[] = [
 ];
 
 describe('helm lint', () => {
-  test('passes --strict with the default values', () => {
+  test('the chart alone (no coffers) refuses to render, naming what to configure, instead of installing pods that look Ready and serve nothing', () => {
+    for (const result of [helmTemplate({ bare: true }), helmLint({ bare: true })]) {
+      expect(result.ok).toBe(false);
+      expect(result.output).toMatch(/config\.coffers is empty: configure at least one coffer, `config\.coffers\.<name>-<APPID>: \{upstream: \{endpoint, bucket\}, kms: \{type, keyId\}\}`, and how clients authenticate, `config\.auth`/);
+    }
+  });
+
+  test('passes --strict with the placeholder values (ci/placeholder-values.yaml)', () => {
     const result = helmLint();
     expect(result.output).toContain('0 chart(s) failed');
     expect(result.ok).toBe(true);
@@ -99,10 +107,24 @@ describe.each(SCENARIOS)('rendered manifests: $name', ({ render: renderScenario 
     expect(r.has('Secret')).toBe(false);
   });
 
-  test('every object carries the standard labels', () => {
+  test('every object carries the standard labels (the helm test objects their own name)', () => {
     for (const doc of r.docs) {
-      expect(doc.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': 'coffer-gateway', 'app.kubernetes.io/managed-by': 'Helm' });
+      const test = doc.metadata.annotations?.['helm.sh/hook'] === 'test';
+      expect(doc.metadata.labels).toMatchObject({ 'app.kubernetes.io/name': test ? 'coffer-gateway-test' : 'coffer-gateway', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/managed-by': 'Helm' });
     }
+  });
+
+  test('the helm test pod is selected by no Service, PodDisruptionBudget or gateway NetworkPolicy (a failed test pod must not block drains)', () => {
+    const labels = r.one('Pod').metadata.labels as Record<string, string>;
+    const selects = (selector: Record<string, string>) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+    const selectors = [r.one('Service').spec.selector, r.one('Deployment').spec.selector.matchLabels];
+    if (r.has('PodDisruptionBudget')) selectors.push(r.one('PodDisruptionBudget').spec.selector.matchLabels);
+    const gatewayPolicy = r.all('NetworkPolicy').find((np) => np.metadata.name === FULLNAME);
+    if (gatewayPolicy !== undefined) selectors.push(gatewayPolicy.spec.podSelector.matchLabels);
+    for (const selector of selectors) expect(selects(selector)).toBe(false);
+    // …and the Deployment's pods are what those selectors do select.
+    const podLabels = r.one('Deployment').spec.template.metadata.labels as Record<string, string>;
+    for (const selector of selectors) expect(Object.entries(selector).every(([k, v]) => podLabels[k] === v)).toBe(true);
   });
 
   test('hardened pod securityContext on the gateway pod and the test hook', () => {
@@ -196,12 +218,37 @@ describe.each(SCENARIOS)('rendered manifests: $name', ({ render: renderScenario 
     const pod = r.one('Pod');
     expect(pod.metadata.annotations['helm.sh/hook']).toBe('test');
     expect(pod.spec.restartPolicy).toBe('Never');
-    const script = (pod.spec.containers[0].command as string[]).join(' ');
+    const readyz = (pod.spec.containers as K8sObject[]).find((c) => c.name === 'readyz') as K8sObject;
+    const script = (readyz.command as string[]).join(' ');
     const adminPort = (r.one('Service').spec.ports as K8sObject[]).find((p) => p.name === 'admin')?.port;
     expect(script).toContain(`:${adminPort}"`);
     expect(script).toMatch(/wget .*\/readyz/);
     expect(script).toMatch(/\/metrics/);
-    expect(pod.spec.containers[0].image).toMatch(/^busybox[:@]/);
+    expect(readyz.image).toMatch(/^busybox[:@]/);
+  });
+
+  test("the helm test hook runs `doctor --quick --json` in the gateway image with the release's config, secrets, keyring and service account", () => {
+    const pod = r.one('Pod').spec;
+    const doctor = (pod.containers as K8sObject[]).find((c) => c.name === 'doctor') as K8sObject;
+    expect(doctor.image).toBe(r.gateway.image);
+    expect(doctor.args).toEqual(['doctor', '--quick', '--json']);
+    expect(doctor.env).toEqual(r.gateway.env);
+    expect(doctor.volumeMounts).toEqual(r.gateway.volumeMounts);
+    expect(pod.volumes).toEqual(r.pod.volumes);
+    expect(pod.initContainers).toEqual(r.pod.initContainers);
+    expect(pod.serviceAccountName).toBe(r.pod.serviceAccountName);
+    expect(pod.automountServiceAccountToken).toBe(r.pod.automountServiceAccountToken);
+  });
+
+  test('the helm test hook sends an unsigned request to the data Service and requires 403', () => {
+    const pod = r.one('Pod').spec;
+    const unsigned = (pod.containers as K8sObject[]).find((c) => c.name === 'unsigned-request') as K8sObject;
+    expect(unsigned.image).toBe(r.gateway.image);
+    const url = (unsigned.env as K8sObject[]).find((e) => e.name === 'COFFER_TEST_URL')?.value as string;
+    const data = (r.one('Service').spec.ports as K8sObject[]).find((p) => p.name !== 'admin') as K8sObject;
+    const coffer = Object.keys(parse(r.configText).coffers).sort()[0];
+    expect(url).toBe(`${data.name}://${r.one('Service').metadata.name}.${NAMESPACE}.svc:${data.port}/${coffer}/`);
+    expect((unsigned.command as string[]).join(' ')).toMatch(/statusCode === 403/);
   });
 });
 
@@ -258,11 +305,18 @@ describe('defaults', () => {
   });
 
   test('terminationGracePeriodSeconds is derived from shutdownGraceMs and preStopSleepSeconds', () => {
-    expect(r.pod.terminationGracePeriodSeconds).toBe(40);
-    const custom = render({ set: { 'config.server.shutdownGraceMs': 90_500, 'lifecycle.preStopSleepSeconds': 5 } });
-    expect(custom.pod.terminationGracePeriodSeconds).toBe(91 + 5 + 10);
-    expect(custom.gateway.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
-    expect(r.gateway.lifecycle).toBeUndefined();
+    expect(r.pod.terminationGracePeriodSeconds).toBe(30 + 5 + 10);
+    const custom = render({ set: { 'config.server.shutdownGraceMs': 90_500, 'lifecycle.preStopSleepSeconds': 8 } });
+    expect(custom.pod.terminationGracePeriodSeconds).toBe(91 + 8 + 10);
+    expect(custom.gateway.lifecycle).toEqual({ preStop: { sleep: { seconds: 8 } } });
+    expect(render({ set: { 'lifecycle.preStopSleepSeconds': 0 } }).gateway.lifecycle).toBeUndefined();
+  });
+
+  test('a preStop delay by default (endpoint removal reaches every proxy first): the sleep action from Kubernetes 1.30, node waiting before', () => {
+    expect(r.gateway.lifecycle).toEqual({ preStop: { sleep: { seconds: 5 } } });
+    const old = render({ kubeVersion: '1.29.4' });
+    expect(old.gateway.lifecycle).toEqual({ preStop: { exec: { command: ['/nodejs/bin/node', '-e', 'setTimeout(() => {}, 5000)'] } } });
+    expect(old.gateway.image).toBe(r.gateway.image); // the distroless image, whose node is /nodejs/bin/node (Dockerfile ENTRYPOINT)
   });
 });
 
@@ -383,19 +437,28 @@ describe('gated objects', () => {
         },
       },
     });
-    const np = r.one('NetworkPolicy');
+    const np = r.all('NetworkPolicy').find((p) => p.metadata.name === FULLNAME) as K8sObject;
     expect(np.spec.podSelector.matchLabels).toEqual(r.one('Deployment').spec.selector.matchLabels);
     expect(np.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    const testPod = { podSelector: { matchLabels: { 'app.kubernetes.io/name': 'coffer-gateway-test', 'app.kubernetes.io/instance': RELEASE, 'app.kubernetes.io/component': 'test' } } };
+    expect(r.one('Pod').metadata.labels).toMatchObject(testPod.podSelector.matchLabels);
     expect(np.spec.ingress).toEqual([
-      { from: [{ namespaceSelector: { matchLabels: { team: 'a' } } }], ports: [{ port: 'data', protocol: 'TCP' }] },
-      {
-        from: [
-          { podSelector: { matchLabels: { ...r.one('Deployment').spec.selector.matchLabels, 'app.kubernetes.io/component': 'test' } } },
-          { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } },
-        ],
-        ports: [{ port: 'admin', protocol: 'TCP' }],
-      },
+      { from: [{ namespaceSelector: { matchLabels: { team: 'a' } } }, testPod], ports: [{ port: 'data', protocol: 'TCP' }] },
+      { from: [testPod, { namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }], ports: [{ port: 'admin', protocol: 'TCP' }] },
     ]);
+    // The job pods' own policy (helm test, gc, rewrap): what the gateway may reach, plus the gateway's ports; no ingress.
+    const testPolicy = r.all('NetworkPolicy').find((p) => p.metadata.name === `${FULLNAME}-jobs`) as K8sObject;
+    expect(testPolicy.spec.podSelector).toEqual({
+      matchLabels: { 'app.kubernetes.io/instance': RELEASE },
+      matchExpressions: [{ key: 'app.kubernetes.io/name', operator: 'In', values: ['coffer-gateway-test', 'coffer-gateway-gc', 'coffer-gateway-rewrap'] }],
+    });
+    expect(testPolicy.spec.policyTypes).toEqual(['Ingress', 'Egress']);
+    expect(testPolicy.spec.ingress).toBeUndefined();
+    expect(testPolicy.spec.egress).toEqual([
+      ...np.spec.egress,
+      { to: [{ podSelector: { matchLabels: r.one('Deployment').spec.selector.matchLabels } }], ports: [{ port: 8080, protocol: 'TCP' }, { port: 9090, protocol: 'TCP' }] },
+    ]);
+    expect(render({ values: { networkPolicy: { enabled: true }, tests: { enabled: false } } }).all('NetworkPolicy').map((p) => p.metadata.name)).toEqual([FULLNAME]);
     expect(np.spec.egress).toEqual([
       {
         to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
@@ -405,8 +468,6 @@ describe('gated objects', () => {
       { to: [{ ipBlock: { cidr: '10.2.0.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
       { to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'localstack' } } }], ports: [{ port: 4566, protocol: 'TCP' }] },
     ]);
-    // The test hook pod is labelled so the admin ingress rule admits it.
-    expect(r.one('Pod').metadata.labels['app.kubernetes.io/component']).toBe('test');
   });
 
   test('NetworkPolicy refuses an egress rule without destinations (it would allow everything)', () => {
@@ -448,6 +509,42 @@ describe('chart and gateway schema agree', () => {
     const server = { requestIdleTimeoutMs: 30_000, responseIdleTimeoutMs: 15_000, headersTimeoutMs: 10_000, keepAliveTimeoutMs: 4_000, maxConnections: 300, maxHeaderBytes: 32_768, acceptAbsoluteForm: false, shutdownGraceMs: 20_000 };
     const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, server } } });
     expect(loadRenderedConfig(r.configText).config.server).toMatchObject(server);
+  });
+
+  test("values.schema.json's config is generated from the gateway's schema (run `npm run chart-schema` after changing src/config/schema.ts)", () => {
+    const committed = readFileSync(join(CHART, 'values.schema.json'), 'utf8');
+    expect(regeneratedValuesSchema(committed)).toBe(committed);
+  });
+
+  test("key rotation through the chart: kms.previousKeyIds renders and the gateway accepts it (README's rotation procedure)", () => {
+    const oldKey = 'arn:aws:kms:eu-central-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+    const coffers = {
+      'archive-1250000000': {
+        upstream: { endpoint: 'http://minio.storage.svc:9000', bucket: 'coffer-archive' },
+        kms: { type: 'aws-kms', keyId: 'alias/archive-2026', region: 'eu-central-1', previousKeyIds: [oldKey] },
+      },
+    };
+    const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers } } });
+    const kms = loadRenderedConfig(r.configText).config.coffers['archive-1250000000']?.kms as { previousKeyIds?: readonly string[] };
+    expect(kms.previousKeyIds).toEqual([oldKey]);
+  });
+
+  test.each([
+    ['a byte size as a number', { minPartSize: 5 * 1024 * 1024 }, true],
+    ['a byte size with a unit', { minPartSize: '5MiB' }, true],
+    ['a byte size with an unknown unit', { minPartSize: '5 parsecs' }, false],
+  ])('the generated schema keeps what JSON Schema cannot say of a transform: %s', (_name, upstream, accepted) => {
+    const coffers = { 'archive-1250000000': { ...WITH_SECRETS.config.coffers['archive-1250000000'], upstream: { ...WITH_SECRETS.config.coffers['archive-1250000000'].upstream, ...upstream } } };
+    const result = helmTemplate({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers } } });
+    expect({ ok: result.ok, output: result.ok ? '' : result.output }).toMatchObject(accepted ? { ok: true } : { ok: false, output: expect.stringMatching(/minPartSize/) });
+  });
+
+  test('a role externalId of the full 1224 characters passes the chart (patterns stay within RE2, which Helm validates with)', () => {
+    const role = { type: 'sts', roleArn: 'arn:aws:iam::111122223333:role/coffer', externalId: 'e'.repeat(1224) };
+    const coffers = { 'archive-1250000000': { ...WITH_SECRETS.config.coffers['archive-1250000000'], role } };
+    const r = render({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers } } });
+    expect(loadRenderedConfig(r.configText).config.coffers['archive-1250000000']?.role).toMatchObject({ externalId: 'e'.repeat(1224) });
+    expect(helmTemplate({ values: { ...WITH_SECRETS, config: { ...WITH_SECRETS.config, coffers: { 'archive-1250000000': { ...coffers['archive-1250000000'], role: { ...role, externalId: 'e'.repeat(1225) } } } } } }).ok).toBe(false);
   });
 
   test('the chart refuses a configuration that could never authorize a request', () => {

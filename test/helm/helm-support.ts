@@ -39,17 +39,28 @@ function run(args: readonly string[], cwd = ROOT): HelmResult {
   }
 }
 
+/**
+ * Applied first to every render unless `bare`: the chart refuses to render without coffers (a default
+ * install would look healthy and serve nothing), so template tests start from its placeholder.
+ */
+export const PLACEHOLDER_VALUES = 'helm/coffer-gateway/ci/placeholder-values.yaml';
+
 export interface RenderOptions {
+  /** Only the chart's own defaults, without PLACEHOLDER_VALUES. */
+  readonly bare?: boolean;
   readonly valuesFiles?: readonly string[];
   /** `--set key=value` pairs. */
   readonly set?: Readonly<Record<string, string | number | boolean>>;
   /** `--set-json`-like: written to a temporary values file (YAML/JSON). */
   readonly values?: unknown;
   readonly chart?: string;
+  /** `--kube-version`; default KUBE_VERSION. */
+  readonly kubeVersion?: string;
 }
 
 function valueArgs(options: RenderOptions): string[] {
   const args: string[] = [];
+  if (options.bare !== true) args.push('-f', PLACEHOLDER_VALUES);
   for (const file of options.valuesFiles ?? []) args.push('-f', file);
   if (options.values !== undefined) args.push('-f', writeTempValues(options.values));
   for (const [key, value] of Object.entries(options.set ?? {})) args.push('--set', `${key}=${String(value)}`);
@@ -65,7 +76,7 @@ function writeTempValues(values: unknown): string {
 }
 
 export function helmTemplate(options: RenderOptions = {}): HelmResult {
-  return run(['template', RELEASE, options.chart ?? CHART, '--namespace', NAMESPACE, '--kube-version', KUBE_VERSION, ...valueArgs(options)]);
+  return run(['template', RELEASE, options.chart ?? CHART, '--namespace', NAMESPACE, '--kube-version', options.kubeVersion ?? KUBE_VERSION, ...valueArgs(options)]);
 }
 
 export function helmLint(options: RenderOptions & { strict?: boolean } = {}): HelmResult {
@@ -178,4 +189,16 @@ export function loadRenderedConfig(configText: string, configPath = '/etc/coffer
 /** True when `path` lies under one of the container's volume mounts; returns that mount. */
 export function mountFor(container: K8sObject, path: string): K8sObject | undefined {
   return (container.volumeMounts ?? []).find((m: K8sObject) => path === m.mountPath || path.startsWith(`${String(m.mountPath).replace(/\/$/, '')}/`));
+}
+
+export interface SchemaResult {
+  readonly kind: string;
+  readonly name: string;
+  readonly error?: string;
+}
+
+/** Validates rendered objects against the Kubernetes OpenAPI schemas (kubernetes-models, offline; see validate-manifests.mjs). */
+export function validateAgainstKubernetesSchemas(objects: readonly K8sObject[]): SchemaResult[] {
+  const output = execFileSync(process.execPath, [join(__dirname, 'validate-manifests.mjs')], { cwd: ROOT, input: JSON.stringify(objects), encoding: 'utf8' });
+  return JSON.parse(output) as SchemaResult[];
 }

@@ -27,15 +27,37 @@ app.kubernetes.io/name: {{ include "coffer-gateway.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
-{{- define "coffer-gateway.labels" -}}
-helm.sh/chart: {{ include "coffer-gateway.chart" . }}
-{{ include "coffer-gateway.selectorLabels" . }}
+{{/* Labels every object carries besides its selector labels. */}}
+{{- define "coffer-gateway.metaLabels" -}}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 app.kubernetes.io/part-of: coffer-gateway
 {{- with .Values.commonLabels }}
 {{ toYaml . }}
 {{- end }}
+{{- end }}
+
+{{- define "coffer-gateway.labels" -}}
+helm.sh/chart: {{ include "coffer-gateway.chart" . }}
+{{ include "coffer-gateway.selectorLabels" . }}
+{{ include "coffer-gateway.metaLabels" . }}
+{{- end }}
+
+{{/*
+The `helm test` pod's own selector labels: never the gateway's, so the Service, the
+PodDisruptionBudget and the gateway's NetworkPolicy do not select it (a failed test pod, kept for its
+logs and owned by no controller, would otherwise count as an unhealthy gateway pod and block drains).
+*/}}
+{{- define "coffer-gateway.testSelectorLabels" -}}
+app.kubernetes.io/name: {{ include "coffer-gateway.name" . }}-test
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/component: test
+{{- end }}
+
+{{- define "coffer-gateway.testLabels" -}}
+helm.sh/chart: {{ include "coffer-gateway.chart" . }}
+{{ include "coffer-gateway.testSelectorLabels" . }}
+{{ include "coffer-gateway.metaLabels" . }}
 {{- end }}
 
 {{- define "coffer-gateway.serviceAccountName" -}}
@@ -118,7 +140,7 @@ Every check that can fail the render lives here, so all templates agree.
 {{- $usesExample := false }}
 {{- if empty $cfg.coffers }}
 {{- if not .Values.example.enabled }}
-{{- fail "config.coffers is empty: configure at least one coffer (or set example.enabled=true for a placeholder)" }}
+{{- fail "config.coffers is empty: configure at least one coffer, `config.coffers.<name>-<APPID>: {upstream: {endpoint, bucket}, kms: {type, keyId}}`, and how clients authenticate, `config.auth` (examples: deploy/service/values-production.yaml, deploy/egress/values.yaml). example.enabled=true renders a placeholder that serves nothing, for chart tests only" }}
 {{- end }}
 {{- $usesExample = true }}
 {{- $example := include "coffer-gateway.exampleConfig" . | fromYaml }}
@@ -291,4 +313,175 @@ Every check that can fail the render lives here, so all templates agree.
       protocol: {{ default "TCP" .protocol }}
     {{- end }}
   {{- end }}
+{{- end }}
+
+{{/*
+What a gateway process needs in its pod — the same for the Deployment, the `helm test` pod (`doctor`)
+and the gc / rewrap jobs, all of which load the release's configuration: environment, volume mounts,
+volumes and the keyring copy init container. Argument: (dict "root" $ "keyring" bool); `keyring` false
+leaves the local key-encryption keys out (gc reads no key).
+*/}}
+{{- define "coffer-gateway.gatewayEnv" -}}
+{{- $root := .root }}
+{{- $paths := include "coffer-gateway.paths" $root | fromYaml -}}
+- name: COFFER_CONFIG
+  value: {{ $paths.configFile }}
+- name: HOME
+  value: {{ $paths.tmpDir }}
+- name: TMPDIR
+  value: {{ $paths.tmpDir }}
+{{- with $root.Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "coffer-gateway.gatewayVolumeMounts" -}}
+{{- $root := .root }}
+{{- $state := include "coffer-gateway.state" $root | fromYaml }}
+{{- $paths := include "coffer-gateway.paths" $root | fromYaml -}}
+- name: config
+  mountPath: {{ $paths.configDir }}
+  readOnly: true
+- name: tmp
+  mountPath: {{ $paths.tmpDir }}
+{{- if concat $state.accessKeyRefs $state.upstreamRefs }}
+- name: secrets
+  mountPath: {{ $paths.secretsDir }}
+  readOnly: true
+{{- end }}
+{{- if $root.Values.tls.enabled }}
+- name: tls
+  mountPath: {{ $paths.tlsDir }}
+  readOnly: true
+{{- end }}
+{{- if $state.mountKubeApi }}
+- name: kube-api
+  mountPath: {{ $paths.kubeApiDir }}
+  readOnly: true
+{{- end }}
+{{- if and .keyring $root.Values.keyring.existingSecret }}
+- name: keyring
+  mountPath: {{ $paths.keyringDir }}
+  readOnly: true
+{{- end }}
+{{- with $root.Values.extraVolumeMounts }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "coffer-gateway.gatewayVolumes" -}}
+{{- $root := .root }}
+{{- $state := include "coffer-gateway.state" $root | fromYaml }}
+{{- $secretRefs := concat $state.accessKeyRefs $state.upstreamRefs -}}
+- name: config
+  configMap:
+    name: {{ include "coffer-gateway.fullname" $root }}
+- name: tmp
+  emptyDir:
+    sizeLimit: {{ $root.Values.tmpSizeLimit }}
+{{- if $secretRefs }}
+# Secret values as files (never environment variables), mounted as a directory (no subPath).
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      {{- range $secretRefs }}
+      - secret:
+          name: {{ .existingSecret }}
+          items:
+            - key: {{ .key }}
+              path: {{ .path }}
+      {{- end }}
+{{- end }}
+{{- if $root.Values.tls.enabled }}
+- name: tls
+  secret:
+    secretName: {{ $root.Values.tls.existingSecret }}
+    defaultMode: 0440
+{{- end }}
+{{- if $state.mountKubeApi }}
+# A token for the API server's JWKS endpoint (default audience) and the cluster CA; the kubelet
+# rotates the token, the gateway re-reads it on every JWKS fetch.
+- name: kube-api
+  projected:
+    defaultMode: 0440
+    sources:
+      - serviceAccountToken:
+          path: token
+          expirationSeconds: {{ $root.Values.kubernetesApiToken.expirationSeconds }}
+      - configMap:
+          name: kube-root-ca.crt
+          items:
+            - key: ca.crt
+              path: ca.crt
+{{- end }}
+{{- if and .keyring $root.Values.keyring.existingSecret }}
+- name: keyring-source
+  secret:
+    secretName: {{ $root.Values.keyring.existingSecret }}
+    defaultMode: 0440
+- name: keyring
+  emptyDir:
+    medium: Memory
+    sizeLimit: 1Mi
+{{- end }}
+{{- with $root.Values.extraVolumes }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{- define "coffer-gateway.keyringInitContainers" -}}
+{{- $root := .root }}
+{{- $paths := include "coffer-gateway.paths" $root | fromYaml }}
+{{- if and .keyring $root.Values.keyring.existingSecret -}}
+# Copies the local key-encryption keys from the Secret volume (group-readable under fsGroup,
+# which the gateway refuses like ssh does) to an in-memory emptyDir with mode 0400.
+- name: keyring
+  image: {{ include "coffer-gateway.imageRef" (dict "image" $root.Values.keyring.image "defaultTag" "latest") }}
+  imagePullPolicy: {{ $root.Values.keyring.image.pullPolicy }}
+  command:
+    - sh
+    - -c
+    - umask 077 && cp -L {{ $paths.keyringSourceDir }}/*.key {{ $paths.keyringDir }}/ && chmod 0400 {{ $paths.keyringDir }}/*.key
+  securityContext:
+    {{- toYaml $root.Values.securityContext | nindent 4 }}
+  resources:
+    {{- toYaml $root.Values.keyring.resources | nindent 4 }}
+  volumeMounts:
+    - name: keyring-source
+      mountPath: {{ $paths.keyringSourceDir }}
+      readOnly: true
+    - name: keyring
+      mountPath: {{ $paths.keyringDir }}
+{{- end }}
+{{- end }}
+
+{{/* Egress to what the gateway depends on (DNS, upstream, KMS, STS, API server, extra): the gateway's and the test pod's NetworkPolicies. */}}
+{{- define "coffer-gateway.dependencyEgress" -}}
+{{- $egress := .Values.networkPolicy.egress -}}
+{{- if $egress.dns.enabled }}
+- to:
+    {{- toYaml $egress.dns.to | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+{{- range $group := list "upstream" "kms" "sts" "kubernetesApi" "extra" }}
+{{- range (get $egress $group) }}
+# {{ $group }}
+{{ include "coffer-gateway.egressRule" . }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/* Service account of the gc or rewrap job. Argument: (dict "root" $ "job" "gc"|"rewrap"). */}}
+{{- define "coffer-gateway.jobServiceAccountName" -}}
+{{- $values := get .root.Values .job }}
+{{- if $values.serviceAccount.create }}
+{{- default (printf "%s-%s" (include "coffer-gateway.fullname" .root) .job | trunc 63 | trimSuffix "-") $values.serviceAccount.name }}
+{{- else }}
+{{- default (include "coffer-gateway.serviceAccountName" .root) $values.serviceAccount.name }}
+{{- end }}
 {{- end }}

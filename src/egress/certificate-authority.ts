@@ -1,0 +1,222 @@
+/**
+ * The egress CA: the certificate authority whose leaf certificates the gateway presents inside a
+ * CONNECT tunnel (src/egress/connect-interceptor.ts). Two sources:
+ *
+ * - configured files (`egress.ca.certFile` / `keyFile`, e.g. a cert-manager issued Kubernetes Secret),
+ *   read and validated while the configuration loads;
+ * - the embedded default: a local CA created on first start in `egress.localCaDirectory`, like the
+ *   keyring. Its key file is created with mode 0600 and never overwritten; an existing pair is reused.
+ *
+ * Leaf certificates are ECDSA P-256, for exactly one DNS name (CN and the only SAN), `serverAuth`
+ * only, short-lived and never later than the CA itself. Their private keys exist only in memory (a TLS
+ * secure context); the CA private key is imported as a non-extractable WebCrypto key and is never
+ * logged or written anywhere but its own file.
+ *
+ * Certificates are built with @peculiar/x509 (WebCrypto based; see README "Dependencies").
+ */
+// @peculiar/x509 resolves its ASN.1 codecs through tsyringe, which needs the Reflect metadata API.
+import 'reflect-metadata';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints, id_ce_nameConstraints } from '@peculiar/asn1-x509';
+import * as x509 from '@peculiar/x509';
+import { X509Certificate, createPrivateKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+type CryptoKey = webcrypto.CryptoKey;
+
+// Node's WebCrypto is the standard API; its TypeScript types differ from the DOM's only by name.
+x509.cryptoProvider.set(webcrypto as never);
+
+/** The local CA's files in `egress.localCaDirectory`. `ca.pem` is what clients trust (NODE_EXTRA_CA_CERTS). */
+export const LOCAL_CA_CERT_FILE = 'ca.pem';
+export const LOCAL_CA_KEY_FILE = 'ca-key.pem';
+
+/** The domains every coffer endpoint lives under; the local CA is name-constrained to them (plus configured suffixes). */
+export const COFFER_ENDPOINT_DOMAINS: readonly string[] = ['myqcloud.com', 'tencentcos.cn'];
+
+/** Leaf certificates start this long before issuance, so a client whose clock is slightly behind accepts them. */
+const CLOCK_SKEW_MS = 5 * 60 * 1000;
+/** Validity of a generated local CA. */
+const LOCAL_CA_VALIDITY_MS = 5 * 365 * 24 * 3600 * 1000;
+
+const LEAF_KEY_ALGORITHM = { name: 'ECDSA', namedCurve: 'P-256' } as const;
+
+export interface IssuedCertificate {
+  /** The leaf certificate followed by the CA's intermediates (never a self-signed root). */
+  readonly certChainPem: string;
+  /** The leaf's PKCS#8 private key. Held in memory only, to build a TLS secure context. */
+  readonly keyPem: string;
+  readonly notAfter: Date;
+}
+
+export interface CertificateAuthority {
+  /** The CA certificate (first of the configured chain). */
+  readonly certificatePem: string;
+  readonly notAfter: Date;
+  /** Issues a leaf certificate for exactly `dnsName`, valid for `validityMs` (capped at the CA's own notAfter). */
+  issue(dnsName: string, validityMs: number): Promise<IssuedCertificate>;
+}
+
+/** What signs with a CA key of this type; undefined when the type is not supported. */
+export function signingAlgorithmOf(key: KeyObject): { import: webcrypto.RsaHashedImportParams | webcrypto.EcKeyImportParams; sign: webcrypto.Algorithm | webcrypto.EcdsaParams } | undefined {
+  const details = key.asymmetricKeyDetails;
+  if (key.asymmetricKeyType === 'ec') {
+    if (details?.namedCurve === 'prime256v1') return { import: { name: 'ECDSA', namedCurve: 'P-256' }, sign: { name: 'ECDSA', hash: 'SHA-256' } as webcrypto.EcdsaParams };
+    if (details?.namedCurve === 'secp384r1') return { import: { name: 'ECDSA', namedCurve: 'P-384' }, sign: { name: 'ECDSA', hash: 'SHA-384' } as webcrypto.EcdsaParams };
+    return undefined;
+  }
+  if (key.asymmetricKeyType === 'rsa' && (details?.modulusLength ?? 0) >= 2048) {
+    return { import: { name: 'RSASSA-PKCS1-v1_5', hash: 'SHA-256' }, sign: { name: 'RSASSA-PKCS1-v1_5' } };
+  }
+  return undefined;
+}
+
+/**
+ * Why `certPem`/`keyPem` cannot be an egress CA, or undefined when they can: the first certificate
+ * must be a CA allowed to sign certificates, currently valid, and the key must be its key, of a
+ * supported type (ECDSA P-256/P-384, RSA ≥ 2048). Messages never quote the files.
+ */
+export function caProblem(certPem: string, keyPem: string, now = new Date()): string | undefined {
+  let certificate: X509Certificate;
+  let key: KeyObject;
+  try {
+    certificate = new X509Certificate(certPem);
+    key = createPrivateKey(keyPem);
+  } catch {
+    return 'is not a PEM certificate with its unencrypted PEM private key';
+  }
+  if (!certificate.ca) return 'is not a CA certificate (basicConstraints CA:TRUE is required)';
+  const keyUsage = new x509.X509Certificate(certificate.raw).getExtension(x509.KeyUsagesExtension);
+  if (keyUsage !== null && (keyUsage.usages & x509.KeyUsageFlags.keyCertSign) === 0) return 'may not sign certificates (keyUsage lacks keyCertSign)';
+  if (!certificate.checkPrivateKey(key)) return 'does not match the key in keyFile';
+  if (signingAlgorithmOf(key) === undefined) return 'has a key of an unsupported type (use ECDSA P-256 or P-384, or RSA of at least 2048 bits)';
+  if (new Date(certificate.validTo).getTime() <= now.getTime()) return 'has expired';
+  if (new Date(certificate.validFrom).getTime() > now.getTime()) return 'is not valid yet';
+  return undefined;
+}
+
+/** The certificates of a PEM bundle, in order. */
+function pemCertificates(pem: string): string[] {
+  return pem.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g) ?? [];
+}
+
+/** A random positive 128-bit serial number (RFC 5280: positive, at most 20 octets; CA/B: at least 64 random bits). */
+function serialNumber(): string {
+  const bytes = randomBytes(16);
+  bytes[0] = ((bytes[0] as number) & 0x7f) | 0x01;
+  return bytes.toString('hex');
+}
+
+/** A CA from its certificate (chain) and key; throws when `caProblem` names a problem. */
+export async function loadCertificateAuthority(pair: { readonly certPem: string; readonly keyPem: string }): Promise<CertificateAuthority> {
+  const problem = caProblem(pair.certPem, pair.keyPem);
+  if (problem !== undefined) throw new Error(`The egress CA ${problem}.`);
+  const chain = pemCertificates(pair.certPem);
+  const caPem = chain[0] as string;
+  const caCertificate = new x509.X509Certificate(caPem);
+  const keyObject = createPrivateKey(pair.keyPem);
+  const algorithm = signingAlgorithmOf(keyObject) as NonNullable<ReturnType<typeof signingAlgorithmOf>>;
+  // Non-extractable: the CA key can sign and nothing else, and never leaves this object.
+  const signingKey = keyObject.toCryptoKey(algorithm.import, false, ['sign']) as unknown as CryptoKey;
+  const caKeyId = caCertificate.getExtension(x509.SubjectKeyIdentifierExtension)?.keyId;
+  // Intermediates go with every leaf so clients trusting only the root can build the path; a self-signed root is never sent.
+  const intermediates = chain.filter((pem) => {
+    const certificate = new X509Certificate(pem);
+    return certificate.subject !== certificate.issuer;
+  });
+  const caNotAfter = caCertificate.notAfter;
+
+  return {
+    certificatePem: caPem,
+    notAfter: caNotAfter,
+    issue: async (dnsName, validityMs) => {
+      const now = Date.now();
+      const notAfter = new Date(Math.min(now + validityMs, caNotAfter.getTime()));
+      const keys = (await webcrypto.subtle.generateKey(LEAF_KEY_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+      const leaf = await x509.X509CertificateGenerator.create({
+        serialNumber: serialNumber(),
+        subject: [{ CN: [dnsName] }],
+        issuer: caCertificate.subjectName.toString(),
+        notBefore: new Date(now - CLOCK_SKEW_MS),
+        notAfter,
+        publicKey: keys.publicKey as unknown as x509.PublicKeyType,
+        signingKey: signingKey as never,
+        signingAlgorithm: algorithm.sign as never,
+        extensions: [
+          new x509.BasicConstraintsExtension(false, undefined, true),
+          new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+          new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
+          new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: dnsName }], false),
+          await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as unknown as x509.PublicKeyType),
+          ...(caKeyId === undefined ? [] : [new x509.AuthorityKeyIdentifierExtension(caKeyId)]),
+        ],
+      });
+      const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+      const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
+      return { certChainPem: [leaf.toString('pem'), ...intermediates].join('\n') + '\n', keyPem, notAfter };
+    },
+  };
+}
+
+/**
+ * The embedded default's CA: `ca.pem` and `ca-key.pem` in `directory`, created on first use (ECDSA
+ * P-256, name-constrained to the coffer endpoint domains and `extraDomains`, so even a leaked key
+ * cannot impersonate any other site to a client that trusts it). Returns the certificate's path and
+ * the CA. Refuses to guess when only one of the two files exists.
+ */
+export async function ensureLocalCertificateAuthority(directory: string, extraDomains: readonly string[] = []): Promise<{ certFile: string; created: boolean; authority: CertificateAuthority }> {
+  const certFile = join(directory, LOCAL_CA_CERT_FILE);
+  const keyFile = join(directory, LOCAL_CA_KEY_FILE);
+  const hasCert = existsSync(certFile);
+  const hasKey = existsSync(keyFile);
+  if (hasCert !== hasKey) {
+    throw new Error(`The local egress CA in ${directory} is incomplete (${hasCert ? LOCAL_CA_KEY_FILE : LOCAL_CA_CERT_FILE} is missing); remove the directory to have a new CA created, then trust the new ${LOCAL_CA_CERT_FILE}.`);
+  }
+  let created = false;
+  if (!hasCert) {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const pair = await createLocalCa([...COFFER_ENDPOINT_DOMAINS, ...extraDomains]);
+    // Written under temporary names, then renamed: a crash leaves no half-written file under the real names.
+    const suffix = `.tmp-${randomBytes(6).toString('hex')}`;
+    try {
+      writeFileSync(keyFile + suffix, pair.keyPem, { mode: 0o600, flag: 'wx' });
+      writeFileSync(certFile + suffix, pair.certPem, { mode: 0o644, flag: 'wx' });
+      renameSync(keyFile + suffix, keyFile);
+      renameSync(certFile + suffix, certFile);
+    } finally {
+      rmSync(keyFile + suffix, { force: true });
+      rmSync(certFile + suffix, { force: true });
+    }
+    created = true;
+  }
+  // The key must stay private even if someone loosened it (mode 0600, like the keyring's files).
+  chmodSync(keyFile, 0o600);
+  const authority = await loadCertificateAuthority({ certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') });
+  return { certFile, created, authority };
+}
+
+async function createLocalCa(permittedDomains: readonly string[]): Promise<{ certPem: string; keyPem: string }> {
+  const keys = (await webcrypto.subtle.generateKey(LEAF_KEY_ALGORITHM, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const now = Date.now();
+  const constraints = new NameConstraints({
+    permittedSubtrees: new GeneralSubtrees(permittedDomains.map((domain) => new GeneralSubtree({ base: new GeneralName({ dNSName: domain }) }))),
+  });
+  const certificate = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: serialNumber(),
+    name: [{ CN: [`coffer-gateway local egress CA ${randomBytes(4).toString('hex')}`] }, { O: ['coffer-gateway'] }],
+    notBefore: new Date(now - CLOCK_SKEW_MS),
+    notAfter: new Date(now + LOCAL_CA_VALIDITY_MS),
+    keys: keys as never,
+    signingAlgorithm: { name: 'ECDSA', hash: 'SHA-256' } as never,
+    extensions: [
+      new x509.BasicConstraintsExtension(true, 0, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+      await x509.SubjectKeyIdentifierExtension.create(keys.publicKey as unknown as x509.PublicKeyType),
+      new x509.Extension(id_ce_nameConstraints, true, AsnConvert.serialize(constraints)),
+    ],
+  });
+  const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey));
+  const keyPem = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }) as string;
+  return { certPem: certificate.toString('pem') + '\n', keyPem };
+}

@@ -86,9 +86,8 @@ export function caProblem(certPem: string, keyPem: string, now = new Date()): st
   } catch {
     return 'is not a PEM certificate with its unencrypted PEM private key';
   }
-  if (!certificate.ca) return 'is not a CA certificate (basicConstraints CA:TRUE is required)';
-  const keyUsage = new x509.X509Certificate(certificate.raw).getExtension(x509.KeyUsagesExtension);
-  if (keyUsage !== null && (keyUsage.usages & x509.KeyUsageFlags.keyCertSign) === 0) return 'may not sign certificates (keyUsage lacks keyCertSign)';
+  // OpenSSL's X509_check_ca: basicConstraints CA:TRUE, and keyCertSign when a keyUsage is present.
+  if (!certificate.ca) return 'is not a CA certificate allowed to sign certificates (basicConstraints CA:TRUE; keyUsage, if present, with keyCertSign)';
   if (!certificate.checkPrivateKey(key)) return 'does not match the key in keyFile';
   if (signingAlgorithmOf(key) === undefined) return 'has a key of an unsupported type (use ECDSA P-256 or P-384, or RSA of at least 2048 bits)';
   if (new Date(certificate.validTo).getTime() <= now.getTime()) return 'has expired';

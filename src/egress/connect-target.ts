@@ -43,9 +43,10 @@ export function classifyConnectTarget(rawTarget: string, rules: ConnectTargetRul
     return refused('refused_malformed', 'The CONNECT target must be "host:port".');
   }
   const host = rawTarget.slice(0, colon).toLowerCase();
-  const port = Number(rawTarget.slice(colon + 1));
+  const port = rawTarget.slice(colon + 1);
   if (isIP(host) !== 0 || /^[0-9.]+$/.test(host)) return refused('refused_ip_literal', 'IP-literal targets are never tunnelled; CONNECT to a coffer endpoint name.');
-  if (port !== 443) return refused('refused_port', 'Only port 443 is intercepted.');
+  // Exactly "443": no other port, and no other spelling of it.
+  if (port !== '443') return refused('refused_port', 'Only port 443 is intercepted.');
   if (!DNS_NAME.test(host)) return refused('refused_host', 'The CONNECT host is not a valid DNS name.');
   let coffer: string | undefined;
   try {

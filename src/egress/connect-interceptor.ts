@@ -70,7 +70,9 @@ export function refuseConnect(socket: Duplex, error: GatewayError, extraHeaders:
 
 export function createConnectInterceptor(options: ConnectInterceptorOptions): ConnectHandler {
   const { log } = options;
-  // The context a handshake gets when the ClientHello has no SNI: no certificate, so it fails.
+  // The context every handshake starts with. Without SNI it stays, and having no certificate, fails.
+  // Its protocol and cipher settings also govern the handshake after the SNI callback switched to a
+  // leaf context (OpenSSL keeps the connection's cipher list), so they are set here, not only there.
   const noCertificate: SecureContext = createSecureContext({ minVersion: 'TLSv1.2', ciphers: TLS12_CIPHERS });
 
   return (req, socket, head, serve) => {

@@ -13,16 +13,18 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, connect, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import { Duplex } from 'node:stream';
 import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config';
 import { ensureLocalCertificateAuthority } from '../../src/egress/certificate-authority';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/serve';
+import { makeCertificate } from '../support/openssl-certs';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -362,5 +364,79 @@ describe('bounds and switches', () => {
     } finally {
       await disabled.stop();
     }
+  });
+});
+
+describe('a TLS data-plane listener (server.tls) as an HTTPS proxy', () => {
+  test('curl --proxy https://… : TLS to the proxy, CONNECT, TLS to the coffer endpoint inside; a presigned PUT and GET', async () => {
+    const listener = makeCertificate('127.0.0.1', 2);
+    writeFileSync(join(directory, 'listener.pem'), listener.certPem);
+    writeFileSync(join(directory, 'listener-key.pem'), listener.keyPem);
+    const tlsGateway = await start({
+      COFFER__SERVER__TLS__CERT_FILE: join(directory, 'listener.pem'),
+      COFFER__SERVER__TLS__KEY_FILE: join(directory, 'listener-key.pem'),
+      COFFER__KEYRING__DIRECTORY: join(directory, 'tls-keyring'),
+      COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'tls-upstream'),
+    });
+    try {
+      const body = randomBytes(1000);
+      writeFileSync(join(directory, 'tls-listener-body.bin'), body);
+      const signer = new COS({ SecretId, SecretKey });
+      const putUrl = signer.getObjectUrl({ Bucket, Region, Key: 'tls-listener/object.bin', Sign: true, Protocol: 'https:', Method: 'PUT' });
+      const getUrl = signer.getObjectUrl({ Bucket, Region, Key: 'tls-listener/object.bin', Sign: true, Protocol: 'https:' });
+      const proxy = ['-sS', '--fail', '--proxy', `https://127.0.0.1:${tlsGateway.port}`, '--proxy-cacert', join(directory, 'listener.pem'), '--cacert', tlsGateway.egressCaFile as string];
+      await run('curl', [...proxy, '--upload-file', join(directory, 'tls-listener-body.bin'), putUrl]);
+      const fetched = await run('curl', [...proxy, getUrl], { encoding: 'buffer', maxBuffer: 1 << 20 });
+      expect(Buffer.compare(fetched.stdout as Buffer, body)).toBe(0);
+      expect(await counter(tlsGateway, 'coffer_gateway_connect_total', { result: 'intercepted' })).toBe(2);
+    } finally {
+      await tlsGateway.stop();
+    }
+  });
+});
+
+describe('a client that sends its ClientHello right behind the CONNECT head (same packet)', () => {
+  test('the early bytes are part of the TLS stream: the handshake and the request succeed', async () => {
+    // Capture a real ClientHello: a TLS client over a duplex whose first write is held back.
+    const socket = connect(gateway.port, '127.0.0.1');
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+    let first = true;
+    let answered = '';
+    let tunnelOpen = false;
+    const bridge = new Duplex({
+      read() {},
+      write(chunk: Buffer, _encoding, callback) {
+        if (first) {
+          first = false;
+          socket.write(Buffer.concat([Buffer.from(`CONNECT ${HOST}:443 HTTP/1.1\r\nHost: ${HOST}:443\r\n\r\n`), chunk]));
+        } else {
+          socket.write(chunk);
+        }
+        callback();
+      },
+    });
+    socket.on('data', (chunk: Buffer) => {
+      if (tunnelOpen) {
+        bridge.push(chunk);
+        return;
+      }
+      answered += chunk.toString('latin1');
+      const end = answered.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      tunnelOpen = true;
+      const rest = Buffer.from(answered.slice(end + 4), 'latin1');
+      answered = answered.slice(0, end);
+      if (rest.length > 0) bridge.push(rest);
+    });
+    const tls = await new Promise<TLSSocket>((resolve, reject) => {
+      const client = tlsConnect({ socket: bridge, ...trusted() });
+      client.once('secureConnect', () => resolve(client));
+      client.once('error', reject);
+    });
+    expect(answered).toMatch(/^HTTP\/1\.1 200 /);
+    const answer = await exchange(tls, `GET /x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    tls.destroy();
+    socket.destroy();
   });
 });

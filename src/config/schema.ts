@@ -454,7 +454,7 @@ function egressSchema(io: ConfigIo) {
       /**
        * Without `ca`: a local CA is created in this directory on first start (`ca.pem`, and
        * `ca-key.pem` with mode 0600), name-constrained to the coffer endpoint domains, and reused
-       * afterwards. The embedded default uses `./data/egress-ca`.
+       * afterwards. Default: `egress-ca` next to `keyring.directory` (`./data/egress-ca`).
        */
       localCaDirectory: z.string().min(1, 'must not be empty').optional(),
       /** Lifetime of a leaf certificate (never beyond the CA's); a cached one is replaced after half of it. */
@@ -468,8 +468,7 @@ function egressSchema(io: ConfigIo) {
     })
     .superRefine((egress, ctx) => {
       if (egress.ca !== undefined && egress.localCaDirectory !== undefined) problem(ctx, 'set only one of ca and localCaDirectory', ['localCaDirectory']);
-      if (egress.enabled && egress.ca === undefined && egress.localCaDirectory === undefined) problem(ctx, 'egress needs a CA: set ca.certFile and ca.keyFile, or localCaDirectory', ['ca']);
-    }, whenValid('ca', 'localCaDirectory', 'enabled'));
+    }, whenValid('ca', 'localCaDirectory'));
 }
 
 const ACTIONS = ['read', 'write', 'list', '*'] as const;

@@ -20,8 +20,8 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints, id_ce_nameConstraints } from '@peculiar/asn1-x509';
 import * as x509 from '@peculiar/x509';
 import { X509Certificate, createPrivateKey, randomBytes, webcrypto, type KeyObject } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 
 type CryptoKey = webcrypto.CryptoKey;
 
@@ -172,27 +172,38 @@ export async function ensureLocalCertificateAuthority(directory: string, extraDo
   if (hasCert !== hasKey) {
     throw new Error(`The local egress CA in ${directory} is incomplete (${hasCert ? LOCAL_CA_KEY_FILE : LOCAL_CA_CERT_FILE} is missing); remove the directory to have a new CA created, then trust the new ${LOCAL_CA_CERT_FILE}.`);
   }
-  let created = false;
-  if (!hasCert) {
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
-    const pair = await createLocalCa([...COFFER_ENDPOINT_DOMAINS, ...extraDomains]);
-    // Written under temporary names, then renamed: a crash leaves no half-written file under the real names.
-    const suffix = `.tmp-${randomBytes(6).toString('hex')}`;
-    try {
-      writeFileSync(keyFile + suffix, pair.keyPem, { mode: 0o600, flag: 'wx' });
-      writeFileSync(certFile + suffix, pair.certPem, { mode: 0o644, flag: 'wx' });
-      renameSync(keyFile + suffix, keyFile);
-      renameSync(certFile + suffix, certFile);
-    } finally {
-      rmSync(keyFile + suffix, { force: true });
-      rmSync(certFile + suffix, { force: true });
-    }
-    created = true;
-  }
+  const created = !hasCert && createLocalCaFiles(directory, await createLocalCa([...COFFER_ENDPOINT_DOMAINS, ...extraDomains]));
   // The key must stay private even if someone loosened it (mode 0600, like the keyring's files).
   chmodSync(keyFile, 0o600);
   const authority = await loadCertificateAuthority({ certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8') });
   return { certFile, created, authority };
+}
+
+/**
+ * Writes the pair into a fresh sibling directory, then renames that onto `directory` (absent or
+ * empty): the pair appears at once and complete, and of two processes creating it at the same time
+ * one wins and the other uses the winner's pair. Returns false when another process won.
+ */
+function createLocalCaFiles(directory: string, pair: { readonly certPem: string; readonly keyPem: string }): boolean {
+  const parent = dirname(directory);
+  mkdirSync(parent, { recursive: true });
+  const staging = mkdtempSync(join(parent, `.${basename(directory)}-`));
+  try {
+    chmodSync(staging, 0o700);
+    writeFileSync(join(staging, LOCAL_CA_KEY_FILE), pair.keyPem, { mode: 0o600, flag: 'wx' });
+    writeFileSync(join(staging, LOCAL_CA_CERT_FILE), pair.certPem, { mode: 0o644, flag: 'wx' });
+    try {
+      renameSync(staging, directory);
+      return true;
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Someone else's pair is there now (or the directory holds other files): use what is there.
+      if ((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(join(directory, LOCAL_CA_CERT_FILE))) return false;
+      throw new Error(`Cannot create the local egress CA in ${directory} (${code ?? 'error'}): it must be absent or an empty directory on the same file system as its parent; or configure egress.ca.`);
+    }
+  } finally {
+    rmSync(staging, { recursive: true, force: true });
+  }
 }
 
 async function createLocalCa(permittedDomains: readonly string[]): Promise<{ certPem: string; keyPem: string }> {

@@ -3,7 +3,7 @@
  * on first start), the bounded leaf-certificate cache, and the CONNECT handler with its metrics and logs.
  * With `egress.enabled` false the handler still answers every CONNECT (403, logged and counted).
  */
-import { resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/schema';
 import type { Logger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
@@ -35,7 +35,9 @@ export async function createEgress(config: GatewayConfig, deps: { readonly isSer
     authority = await loadCertificateAuthority(egress.ca);
     caCertFile = resolve(egress.ca.certFile);
   } else {
-    const local = await ensureLocalCertificateAuthority(egress.localCaDirectory as string, config.server.virtualHostSuffixes);
+    // Next to the keyring by default (./data/egress-ca), so a gateway's local secrets stay together.
+    const directory = egress.localCaDirectory ?? join(dirname(config.keyring.directory), 'egress-ca');
+    const local = await ensureLocalCertificateAuthority(directory, config.server.virtualHostSuffixes);
     authority = local.authority;
     caCertFile = resolve(local.certFile);
     // The path only: the key's location is the directory's business, its content is never logged.

@@ -55,6 +55,14 @@ describe('the local CA (embedded default)', () => {
     expect(statSync(join(directory, LOCAL_CA_KEY_FILE)).mode & 0o777).toBe(0o600);
   });
 
+  test('two processes creating it at once end up with one CA (the pair appears complete, by one rename)', async () => {
+    const directory = fresh();
+    const [a, b, c] = await Promise.all([ensureLocalCertificateAuthority(directory), ensureLocalCertificateAuthority(directory), ensureLocalCertificateAuthority(directory)]);
+    expect(new Set([a, b, c].map((x) => x.authority.certificatePem)).size).toBe(1);
+    expect([a, b, c].filter((x) => x.created)).toHaveLength(1);
+    expect(require('node:fs').readdirSync(scratch).filter((name: string) => name.startsWith('.'))).toEqual([]);
+  });
+
   test('half a CA (one of the two files) is refused, naming the missing file; nothing is overwritten', async () => {
     const directory = fresh();
     await ensureLocalCertificateAuthority(directory);

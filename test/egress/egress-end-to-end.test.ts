@@ -49,7 +49,6 @@ async function start(env: Record<string, string> = {}): Promise<RunningGateway> 
       COFFER_DEMO_SECRET_KEY: SecretKey,
       COFFER__KEYRING__DIRECTORY: join(directory, 'keyring'),
       COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'upstream'),
-      COFFER__EGRESS__LOCAL_CA_DIRECTORY: join(directory, 'egress-ca'),
       ...env,
     },
   });
@@ -60,6 +59,8 @@ beforeAll(async () => {
   directory = mkdtempSync(join(tmpdir(), 'coffer-egress-e2e-'));
   gateway = await start();
   caFile = gateway.egressCaFile as string;
+  // The embedded default keeps its CA next to the keyring, like ./data/egress-ca beside ./data/keyring.
+  expect(caFile).toBe(join(directory, 'egress-ca', 'ca.pem'));
 });
 
 afterAll(async () => {
@@ -353,14 +354,14 @@ describe('bounds and switches', () => {
   });
 
   test('with egress.enabled false every CONNECT is answered 403 and counted, and no CA is created', async () => {
-    const disabled = await start({ COFFER__EGRESS__ENABLED: 'false', COFFER__EGRESS__LOCAL_CA_DIRECTORY: join(directory, 'unused-ca') });
+    const disabled = await start({ COFFER__EGRESS__ENABLED: 'false', COFFER__KEYRING__DIRECTORY: join(directory, 'disabled', 'keyring') });
     try {
       expect(disabled.egressCaFile).toBeUndefined();
       const answer = await rawConnect(disabled.port, `${HOST}:443`);
       expect(answer.status).toBe(403);
       expect(answer.text).toContain('egress.enabled is false');
       expect(await counter(disabled, 'coffer_gateway_connect_total', { result: 'refused_disabled' })).toBe(1);
-      expect(() => readFileSync(join(directory, 'unused-ca', 'ca.pem'))).toThrow();
+      expect(() => readFileSync(join(directory, 'disabled', 'egress-ca', 'ca.pem'))).toThrow();
     } finally {
       await disabled.stop();
     }

@@ -73,7 +73,7 @@ export function createConnectInterceptor(options: ConnectInterceptorOptions): Co
   // The context every handshake starts with. Without SNI it stays, and having no certificate, fails.
   // Its protocol and cipher settings also govern the handshake after the SNI callback switched to a
   // leaf context (OpenSSL keeps the connection's cipher list), so they are set here, not only there.
-  const noCertificate: SecureContext = createSecureContext({ minVersion: 'TLSv1.2', ciphers: TLS12_CIPHERS });
+  const noCertificate: SecureContext = createSecureContext({ minVersion: 'TLSv1.2', ciphers: TLS12_CIPHERS, honorCipherOrder: true });
 
   return (req, socket, head, serve) => {
     // A client that resets mid-way must not crash the process; every outcome below is logged.

@@ -353,6 +353,29 @@ describe('bounds and switches', () => {
     }
   });
 
+  test('a client that CONNECTs and never starts TLS is cut off after egress.handshakeTimeoutMs and counted', async () => {
+    const impatient = await start({ COFFER__EGRESS__HANDSHAKE_TIMEOUT_MS: '1000' });
+    try {
+      const { status, socket } = await rawConnect(impatient.port, `${HOST}:443`);
+      expect(status).toBe(200);
+      await new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      expect(await counter(impatient, 'coffer_gateway_egress_tls_handshakes_total', { result: 'timeout' })).toBe(1);
+    } finally {
+      await impatient.stop();
+    }
+  });
+
+  test('stopping the gateway closes idle tunnels like any other keep-alive connection', async () => {
+    const stopping = await start();
+    const tls = await tlsThroughProxy(stopping.port, HOST, trusted());
+    const answer = await exchange(tls, `GET /x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`);
+    expect(answer).toMatch(/^HTTP\/1\.1 401 /);
+    expect(answer).toMatch(/\r\nconnection: keep-alive\r\n/i);
+    const closed = new Promise<void>((resolve) => tls.once('close', () => resolve()));
+    await stopping.stop();
+    await closed;
+  });
+
   test('with egress.enabled false every CONNECT is answered 403 and counted, and no CA is created', async () => {
     const disabled = await start({ COFFER__EGRESS__ENABLED: 'false', COFFER__KEYRING__DIRECTORY: join(directory, 'disabled', 'keyring') });
     try {

@@ -119,6 +119,7 @@ export function createConnectInterceptor(options: ConnectInterceptorOptions): Co
     if (head.length > 0) socket.unshift(head);
     let sniMismatch = false;
     let settled = false;
+    let timer: NodeJS.Timeout | undefined;
     const settle = (result: HandshakeResult, detail?: Record<string, unknown>): void => {
       if (settled) return;
       settled = true;
@@ -140,7 +141,7 @@ export function createConnectInterceptor(options: ConnectInterceptorOptions): Co
         callback(new Error('The TLS server name differs from the CONNECT host.'), undefined);
       },
     });
-    const timer = setTimeout(() => {
+    timer = setTimeout(() => {
       settle('timeout');
       tlsSocket.destroy();
     }, options.handshakeTimeoutMs);
@@ -150,11 +151,12 @@ export function createConnectInterceptor(options: ConnectInterceptorOptions): Co
       tlsSocket.destroy();
       socket.destroy();
     };
-    tlsSocket.once('error', onHandshakeError);
+    tlsSocket.on('error', onHandshakeError);
     tlsSocket.once('close', () => settle('failed', { code: 'closed before the handshake completed' }));
     tlsSocket.once('secure', () => {
       // Checked again after the handshake: a ClientHello without SNI never reaches the callback.
-      if (tlsSocket.servername !== host) {
+      const servername = (tlsSocket as TLSSocket & { servername?: string | false }).servername;
+      if (typeof servername !== 'string' || servername.toLowerCase() !== host) {
         settle('sni_mismatch');
         tlsSocket.destroy();
         socket.destroy();

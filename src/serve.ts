@@ -191,6 +191,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
     completeKeepAliveMs: config.server.completeKeepAliveMs,
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
+  undo.push(() => egress.stop());
   const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect });
   let state: string | undefined = 'starting';
   const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
@@ -230,6 +231,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
       state = 'draining';
       dependencies.stop();
       tlsReloader?.stop();
+      egress.stop();
       await data.close(config.server.shutdownGraceMs);
       await admin.close();
       await embedded?.close();

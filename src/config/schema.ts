@@ -432,12 +432,19 @@ function egressSchema(io: ConfigIo) {
       certFile: textFile(io, checkCertificate),
       /** Its unencrypted PEM private key (ECDSA P-256/P-384 or RSA ≥ 2048), e.g. `tls.key`. A secret. */
       keyFile: textFile(io, checkPrivateKey),
+      /**
+       * How often the two files are compared with the CA in use (changes are also seen at once through
+       * file-system events, as for server.tls). A renewed CA that checks out is used for new leaves;
+       * a bad one keeps the current CA (`coffer_gateway_egress_ca_reloads_total{result="failure"}`).
+       */
+      reloadIntervalMs: int(1000, 3_600_000).default(10_000),
     })
     .superRefine((value, ctx) => {
       const complaint = caProblem(value.certFile.content, value.keyFile.content);
       if (complaint !== undefined) problem(ctx, complaint, ['certFile']);
     }, whenValid('certFile', 'keyFile'))
-    .transform(({ certFile, keyFile }) => ({
+    .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
+      reloadIntervalMs,
       certFile: certFile.path,
       keyFile: keyFile.path,
       /** The CA certificate (chain) read from certFile. */

@@ -109,6 +109,11 @@ function serialNumber(): string {
 
 /** A CA from its certificate (chain) and key; throws when `caProblem` names a problem. */
 export async function loadCertificateAuthority(pair: { readonly certPem: string; readonly keyPem: string }): Promise<CertificateAuthority> {
+  return createCertificateAuthority(pair);
+}
+
+/** `loadCertificateAuthority`, synchronously (the CA reloader installs a renewed CA from a callback). */
+export function createCertificateAuthority(pair: { readonly certPem: string; readonly keyPem: string }): CertificateAuthority {
   const problem = caProblem(pair.certPem, pair.keyPem);
   if (problem !== undefined) throw new Error(`The egress CA ${problem}.`);
   const chain = pemCertificates(pair.certPem);

@@ -48,6 +48,8 @@ export class LeafCertificateCache {
   private readonly now: () => number;
   private tokens: number;
   private refilledAt: number;
+  /** Bumped by `clear`; an issuance that started before is not cached. */
+  private generation = 0;
 
   constructor(private readonly options: LeafCertificateCacheOptions) {
     this.now = options.now ?? Date.now;
@@ -58,6 +60,16 @@ export class LeafCertificateCache {
   /** Contexts currently cached. */
   size(): number {
     return this.entries.size;
+  }
+
+  /**
+   * Forgets every context (the CA changed): the next CONNECT for each name gets a leaf from the new CA.
+   * Issuances still running finish for their callers but are not cached.
+   */
+  clear(): void {
+    this.generation += 1;
+    this.entries.clear();
+    this.pending.clear();
   }
 
   /** The TLS context serving `dnsName`; issues a certificate when none is cached or it is due for renewal. */
@@ -72,12 +84,15 @@ export class LeafCertificateCache {
     const inFlight = this.pending.get(dnsName);
     if (inFlight !== undefined) return inFlight;
     if (!this.takeToken()) return Promise.reject(new IssuanceRateExceeded());
-    const issuing = this.issue(dnsName).finally(() => this.pending.delete(dnsName));
+    const issuing = this.issue(dnsName).finally(() => {
+      if (this.pending.get(dnsName) === issuing) this.pending.delete(dnsName);
+    });
     this.pending.set(dnsName, issuing);
     return issuing;
   }
 
   private async issue(dnsName: string): Promise<SecureContext> {
+    const generation = this.generation;
     const issuedAt = this.now();
     const issued = await this.options.issue(dnsName, this.options.validityMs);
     this.options.onIssued?.();
@@ -88,6 +103,7 @@ export class LeafCertificateCache {
       ciphers: TLS12_CIPHERS,
       honorCipherOrder: true,
     });
+    if (generation !== this.generation) return context;
     const lifetime = issued.notAfter.getTime() - issuedAt;
     this.entries.delete(dnsName);
     this.entries.set(dnsName, { context, renewAt: issuedAt + lifetime / 2 });

@@ -41,6 +41,10 @@ export interface GatewayMetrics {
   readonly egressHandshakes: Counter<'result'>;
   /** Leaf certificates issued by the egress CA. */
   readonly egressCertificatesIssued: Counter;
+  /** Reloads of a configured egress CA after its files changed, by result (success, failure). */
+  readonly egressCaReloads: Counter<'result'>;
+  /** notAfter of the egress CA certificate in use, unix seconds. */
+  readonly egressCaNotAfter: Gauge;
 }
 
 /** The package version, for coffer_gateway_build_info; `unknown` if package.json is not where it ships. */
@@ -106,5 +110,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     connects: new Counter({ name: 'coffer_gateway_connect_total', help: 'CONNECT requests by result: intercepted (TLS terminated for a coffer endpoint), or refused_* / failed_issuance (answered 403, 400 or 503; no tunnel is ever opened).', labelNames: ['result'], registers: [registry] }),
     egressHandshakes: new Counter({ name: 'coffer_gateway_egress_tls_handshakes_total', help: 'TLS handshakes inside intercepted CONNECT tunnels by result (ok, sni_mismatch, failed: e.g. a client that does not trust the egress CA, timeout).', labelNames: ['result'], registers: [registry] }),
     egressCertificatesIssued: new Counter({ name: 'coffer_gateway_egress_certificates_issued_total', help: 'Leaf certificates issued by the egress CA (cache misses and renewals).', registers: [registry] }),
+    egressCaReloads: new Counter({ name: 'coffer_gateway_egress_ca_reloads_total', help: 'Reloads of the configured egress CA after its files changed, by result (success, failure: the previous CA stays).', labelNames: ['result'], registers: [registry] }),
+    egressCaNotAfter: new Gauge({ name: 'coffer_gateway_egress_ca_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the egress CA certificate in use; leaf certificates never outlive it.', registers: [registry] }),
   };
 }

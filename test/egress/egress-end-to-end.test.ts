@@ -13,7 +13,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer as createNetServer, connect, type Server as NetServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,10 +74,10 @@ async function counter(running: RunningGateway, name: string, labels: Record<str
   return values.filter((v) => Object.entries(labels).every(([k, l]) => v.labels[k] === l)).reduce((sum, v) => sum + v.value, 0);
 }
 
-/** Waits (polling, no deadline assertion) until `counter` reaches `expected` or 50 polls passed; returns the last value. */
+/** Waits (polling, no deadline assertion) until `counter` reaches `expected` or 250 polls passed; returns the last value. */
 async function counterReaching(running: RunningGateway, name: string, labels: Record<string, string>, expected: number): Promise<number> {
   let value = await counter(running, name, labels);
-  for (let i = 0; i < 50 && value < expected; i += 1) {
+  for (let i = 0; i < 250 && value < expected; i += 1) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     value = await counter(running, name, labels);
   }
@@ -374,6 +374,44 @@ describe('bounds and switches', () => {
     const closed = new Promise<void>((resolve) => tls.once('close', () => resolve()));
     await stopping.stop();
     await closed;
+  });
+
+  test('a configured CA (files, as a mounted Secret) is reloaded when the files change; a bad pair keeps the current CA', async () => {
+    const first = await ensureLocalCertificateAuthority(join(directory, 'reload-ca-1'));
+    const second = await ensureLocalCertificateAuthority(join(directory, 'reload-ca-2'));
+    const files = join(directory, 'reload-secret');
+    const replace = (name: string, content: string): void => {
+      writeFileSync(join(files, `.${name}.new`), content);
+      renameSync(join(files, `.${name}.new`), join(files, name));
+    };
+    mkdirSync(files);
+    replace('tls.crt', readFileSync(first.certFile, 'utf8'));
+    replace('tls.key', readFileSync(join(directory, 'reload-ca-1', 'ca-key.pem'), 'utf8'));
+    const reloading = await start({
+      COFFER__EGRESS__CA__CERT_FILE: join(files, 'tls.crt'),
+      COFFER__EGRESS__CA__KEY_FILE: join(files, 'tls.key'),
+      COFFER__EGRESS__CA__RELOAD_INTERVAL_MS: '1000',
+      COFFER__KEYRING__DIRECTORY: join(directory, 'reload', 'keyring'),
+    });
+    const trusting = (certFile: string): ConnectionOptions => ({ servername: HOST, ca: readFileSync(certFile, 'utf8') });
+    try {
+      expect(reloading.egressCaFile).toBe(join(files, 'tls.crt'));
+      (await tlsThroughProxy(reloading.port, HOST, trusting(first.certFile))).destroy();
+
+      replace('tls.crt', readFileSync(second.certFile, 'utf8'));
+      replace('tls.key', readFileSync(join(directory, 'reload-ca-2', 'ca-key.pem'), 'utf8'));
+      expect(await counterReaching(reloading, 'coffer_gateway_egress_ca_reloads_total', { result: 'success' }, 1)).toBe(1);
+      // The cached leaf of the first CA is not handed out again.
+      (await tlsThroughProxy(reloading.port, HOST, trusting(second.certFile))).destroy();
+      await expect(tlsThroughProxy(reloading.port, HOST, trusting(first.certFile))).rejects.toMatchObject({ code: expect.stringMatching(/UNABLE_TO_VERIFY_LEAF_SIGNATURE|UNABLE_TO_GET_ISSUER_CERT_LOCALLY/) });
+
+      replace('tls.key', readFileSync(join(directory, 'reload-ca-1', 'ca-key.pem'), 'utf8')); // not the certificate's key
+      expect(await counterReaching(reloading, 'coffer_gateway_egress_ca_reloads_total', { result: 'failure' }, 1)).toBe(1);
+      (await tlsThroughProxy(reloading.port, HOST, trusting(second.certFile))).destroy();
+      expect(await counter(reloading, 'coffer_gateway_egress_ca_not_after_seconds')).toBe(Math.floor(second.authority.notAfter.getTime() / 1000));
+    } finally {
+      await reloading.stop();
+    }
   });
 
   test('with egress.enabled false every CONNECT is answered 403 and counted, and no CA is created', async () => {

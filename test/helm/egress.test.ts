@@ -3,6 +3,7 @@
  * files (tls.crt, tls.key only, read-only, no subPath) and wired into `config.egress.ca`; the gateway's
  * own loader accepts the result; the chart refuses what it controls when set by hand; tuning passes.
  */
+import { createMetrics } from '../../src/observability/metrics';
 import { helmTemplate, loadRenderedConfig, mountFor, render, type K8sObject } from './helm-support';
 
 const WITH_EGRESS = { egress: { enabled: true, ca: { existingSecret: 'coffer-egress-ca' } }, config: { egress: { issuancePerMinute: 120, leafValiditySeconds: 43_200 } } };
@@ -37,5 +38,16 @@ describe('chart: egress (CONNECT interception)', () => {
     const result = helmTemplate({ values: { config: { egress: { [field]: value } } } });
     expect(result.ok).toBe(false);
     expect(result.output).toMatch(new RegExp(`config\\.egress(\\.${field})?|${field}`));
+  });
+
+  test('with prometheusRule.enabled, an egress CA expiry alert on a metric the gateway exports', async () => {
+    const rule = render({ values: { ...WITH_EGRESS, prometheusRule: { enabled: true } } }).one('PrometheusRule');
+    const alert = (rule.spec.groups[0].rules as K8sObject[]).find((r) => r.alert === 'CofferGatewayEgressCaExpiring') as K8sObject;
+    expect(alert.expr).toContain('coffer_gateway_egress_ca_not_after_seconds{');
+    expect(alert.expr).toContain('< 1209600');
+    const known = new Set((await createMetrics().registry.getMetricsAsJSON()).map((metric) => metric.name));
+    expect(known.has('coffer_gateway_egress_ca_not_after_seconds')).toBe(true);
+    const without = render({ values: { prometheusRule: { enabled: true } } }).one('PrometheusRule');
+    expect((without.spec.groups[0].rules as K8sObject[]).map((r) => r.alert)).not.toContain('CofferGatewayEgressCaExpiring');
   });
 });

@@ -56,7 +56,8 @@ test('refusals are logged with result and reason; the CA key never appears in an
       const refused = tlsConnect({ socket: mismatch.socket, servername: 'www.example.com', ca });
       refused.once('error', () => resolve());
     });
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The gateway logs the refused handshake on its side of the connection; wait for the line (polling).
+    for (let i = 0; i < 250 && !lines.some((line) => line.includes('sni_mismatch')); i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
 
     const keyPem = readFileSync(join(directory, 'egress-ca', 'ca-key.pem'), 'utf8');
     const keyLines = keyPem.split('\n').filter((line) => line !== '' && !line.startsWith('-----'));

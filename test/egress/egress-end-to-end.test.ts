@@ -324,6 +324,19 @@ describe('inside a tunnel, the same request pipeline', () => {
     tls.destroy();
   });
 
+  test('server.headersTimeoutMs applies (a Slowloris inside a tunnel gets 400 RequestTimeout)', async () => {
+    const strict = await start({ COFFER__SERVER__HEADERS_TIMEOUT_MS: '1000' });
+    try {
+      const tls = await tlsThroughProxy(strict.port, HOST, trusted());
+      const answer = await exchange(tls, `GET /x HTTP/1.1\r\nHost: ${HOST}\r\nX-Slow: `);
+      expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+      expect(answer).toContain('<Code>RequestTimeout</Code>');
+      tls.destroy();
+    } finally {
+      await strict.stop();
+    }
+  });
+
   test('the header size limit applies (431)', async () => {
     const tls = await tlsThroughProxy(gateway.port, HOST, trusted());
     const answer = await exchange(tls, `GET /x HTTP/1.1\r\nHost: ${HOST}\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);

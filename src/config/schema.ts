@@ -15,7 +15,7 @@
 import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { caProblem } from '../egress/certificate-authority';
+import { caProblem } from '../egress/ca-checks';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;

@@ -10,7 +10,8 @@ import type { GatewayConfig } from '../config/schema';
 import { startTlsReloader } from '../http/tls-reloader';
 import type { Logger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
-import { caProblem, createCertificateAuthority, ensureLocalCertificateAuthority, type CertificateAuthority } from './certificate-authority';
+import { caProblem } from './ca-checks';
+import { createCertificateAuthority, ensureLocalCertificateAuthority, type CertificateAuthority } from './certificate-authority';
 import { createConnectInterceptor, type ConnectHandler } from './connect-interceptor';
 import { LeafCertificateCache } from './leaf-certificate-cache';
 

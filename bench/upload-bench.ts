@@ -6,10 +6,15 @@
  * key-provider (KMS) calls an upload costs.
  */
 import type { ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:http';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ask, benchConfig, median, sendRepeated, signed, spawn, timed } from './bench-support';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
+import { ask, benchConfig, BENCH_SECRET_ID, BENCH_SECRET_KEY, median, sendRepeated, signed, spawn, timed } from './bench-support';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -57,6 +62,89 @@ async function gatewayPart(port: number, upload: { key: string; uploadId: string
   if (status !== 200) throw new Error(`UploadPart answered ${status}: ${body}`);
 }
 
+/** The coffer's virtual-hosted endpoint name, what the SDK CONNECTs to when the gateway is its https proxy. */
+const EGRESS_HOST = `${COFFER}.cos.ap-guangzhou.myqcloud.com`;
+const RANDOM_MIB = randomBytes(MiB);
+
+/** CONNECT through the gateway to EGRESS_HOST:443 and a TLS client inside, trusting the gateway's CA. */
+function openTunnel(port: number, ca: string): Promise<TLSSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('error', reject);
+    socket.write(`CONNECT ${EGRESS_HOST}:443 HTTP/1.1\r\nHost: ${EGRESS_HOST}:443\r\n\r\n`);
+    let head = '';
+    const onData = (chunk: Buffer): void => {
+      head += chunk.toString('latin1');
+      if (!head.includes('\r\n\r\n')) return;
+      socket.off('data', onData);
+      if (!head.startsWith('HTTP/1.1 200')) return reject(new Error(`CONNECT answered ${head.split('\r\n')[0]}`));
+      const tls = tlsConnect({ socket, servername: EGRESS_HOST, ca });
+      tls.once('secureConnect', () => resolve(tls));
+      tls.once('error', reject);
+    };
+    socket.on('data', onData);
+  });
+}
+
+/** UploadPart as the SDK sends it through the gateway as https proxy: a new tunnel, TLS, a virtual-hosted request. */
+async function interceptedPart(port: number, ca: string, upload: { key: string; uploadId: string }, partNumber: number, size: number): Promise<void> {
+  const tls = await openTunnel(port, ca);
+  const params: Array<[string, string]> = [['partNumber', String(partNumber)], ['uploadId', upload.uploadId]];
+  const now = Math.floor(Date.now() / 1000);
+  const { authorization } = signCosRequest({ method: 'PUT', pathname: `/${upload.key}`, params, headers: [['host', EGRESS_HOST]], secretId: BENCH_SECRET_ID, secretKey: BENCH_SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 3600) });
+  const [status, body] = await new Promise<[number, string]>((resolve, reject) => {
+    const req = request({ createConnection: () => tls, method: 'PUT', path: `/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, headers: { host: EGRESS_HOST, authorization, 'content-length': String(size) } });
+    req.on('response', (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve([res.statusCode as number, Buffer.concat(chunks).toString('utf8')]));
+    });
+    req.on('error', reject);
+    let sent = 0;
+    const pump = (): void => {
+      while (sent < size) {
+        const piece = size - sent >= MiB ? RANDOM_MIB : RANDOM_MIB.subarray(0, size - sent);
+        sent += piece.length;
+        if (!req.write(piece)) return void req.once('drain', pump);
+      }
+      req.end();
+    };
+    pump();
+  });
+  tls.destroy();
+  if (status !== 200) throw new Error(`intercepted UploadPart answered ${status}: ${body}`);
+}
+
+/**
+ * The same UploadPart, direct (plain HTTP) and through CONNECT interception (TLS terminated by the
+ * gateway with its leaf certificate), interleaved on one gateway: the ratio is the cost of the TLS hop.
+ */
+async function egressCase(scratch: string, sink: { child: ChildProcess; port: number }, children: ChildProcess[]): Promise<void> {
+  const config = join(scratch, 'egress-config.json');
+  writeFileSync(config, JSON.stringify({ ...JSON.parse(benchConfig(sink.port, join(scratch, 'keyring'))), egress: { enabled: true, localCaDirectory: join(scratch, 'egress-ca') } }));
+  const gateway = await spawn('gateway', config);
+  children.push(gateway.child);
+  const ca = readFileSync(join(scratch, 'egress-ca', 'ca.pem'), 'utf8');
+  const direct: number[] = [];
+  const intercepted: number[] = [];
+  const cpu = { direct: newCpuTally(), intercepted: newCpuTally() };
+  for (let round = 0; round < ROUNDS; round += 1) {
+    const a = await initiate(gateway.port);
+    direct.push(await withCpu(cpu.direct, gateway.child, sink.child, () => timed(() => gatewayPart(gateway.port, a, 1, PART), PART)));
+    const b = await initiate(gateway.port);
+    intercepted.push(await withCpu(cpu.intercepted, gateway.child, sink.child, () => timed(() => interceptedPart(gateway.port, ca, b, 1, PART), PART)));
+  }
+  process.stdout.write(`\nHTTPS proxy (CONNECT interception): ${PART / MiB} MiB parts, ${ROUNDS} interleaved rounds on one gateway\n\n`);
+  process.stdout.write(`${'UploadPart direct (plain HTTP)'.padEnd(48)} ${median(direct).toFixed(0).padStart(6)} MB/s  (runs: ${direct.map((v) => v.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(`${'UploadPart through CONNECT + TLS (leaf cert)'.padEnd(48)} ${median(intercepted).toFixed(0).padStart(6)} MB/s  (runs: ${intercepted.map((v) => v.toFixed(0)).join(', ')})\n`);
+  process.stdout.write(`ratio intercepted vs direct: ${(median(intercepted) / median(direct)).toFixed(2)}×\n`);
+  const perMiB = (ms: number): string => (ms / ((ROUNDS * PART) / MiB)).toFixed(2).padStart(5);
+  for (const [name, tally] of [['direct', cpu.direct], ['intercepted', cpu.intercepted]] as const) {
+    process.stdout.write(`  CPU ms per MiB ${name.padEnd(11)}: client ${perMiB(tally.client)}, gateway ${perMiB(tally.server)}, sink ${perMiB(tally.sink)}\n`);
+  }
+  gateway.child.kill();
+}
+
 async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'coffer-bench-'));
   const sink = await spawn('sink', '0');
@@ -65,6 +153,11 @@ async function main(): Promise<void> {
   writeFileSync(config, benchConfig(sink.port, join(scratch, 'keyring')));
   const children: ChildProcess[] = [sink.child, passthrough.child];
   try {
+    // BENCH_ONLY=egress: only the HTTPS-proxy case (e.g. a quick check at a small BENCH_PART_BYTES).
+    if (process.env['BENCH_ONLY'] === 'egress') {
+      await egressCase(scratch, sink, children);
+      return;
+    }
     process.stdout.write(`\nupload path: ${PART / MiB} MiB parts, ${ROUNDS} interleaved rounds, client → server → sink on loopback (2 cores shared by all three)\n\n`);
     let gateway = await spawn('gateway', config);
     children.push(gateway.child);
@@ -98,6 +191,8 @@ async function main(): Promise<void> {
       .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
     process.stdout.write(`key-provider (KMS) calls: ${calls} for ${ROUNDS} uploads = ${(calls / ROUNDS).toFixed(2)} per upload (target ≤ 1)\n`);
     gateway.child.kill();
+
+    await egressCase(scratch, sink, children);
 
     gateway = await spawn('gateway', config);
     children.push(gateway.child);

@@ -14,6 +14,7 @@ import { createJwtKeyResolver } from './auth/jwt-key-source';
 import type { GatewayConfig } from './config';
 import { EmbeddedUpstream } from './embedded-upstream';
 import { S3UpstreamStore } from './upstream/s3-upstream-store';
+import { createEgress } from './egress';
 import { createCdcsHandler } from './gateway/cdcs-handler';
 import { createCofferRegistry, type CofferDefinition } from './gateway/coffer-registry';
 import { DataKeyCache } from './keys/data-key-cache';
@@ -34,6 +35,8 @@ export interface RunningGateway {
   /** `secretKeyGenerated`: the gateway made the SecretKey up (none was configured), so only it can tell the user. */
   readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string; secretKeyGenerated: boolean };
   readonly metrics: GatewayMetrics;
+  /** With `egress.enabled`: the CA certificate file HTTPS-proxy clients must trust (NODE_EXTRA_CA_CERTS). */
+  readonly egressCaFile?: string;
   /**
    * Resolves once every coffer's role, upstream and key provider answered from this process; until
    * then /readyz is 503 and names what fails (src/admin/dependency-checks.ts).
@@ -189,7 +192,9 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
     log,
     completeKeepAliveMs: config.server.completeKeepAliveMs,
   });
-  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc() });
+  const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
+  undo.push(() => egress.stop());
+  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect });
   let state: string | undefined = 'starting';
   const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
     onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
@@ -222,12 +227,14 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
     adminPort,
     demoCredentials,
     metrics,
+    ...(egress.caCertFile === undefined ? {} : { egressCaFile: egress.caCertFile }),
     dependenciesChecked: dependencies.passed,
     dependenciesAttempted: dependencies.attempted,
     stop: async () => {
       state = 'draining';
       dependencies.stop();
       tlsReloader?.stop();
+      egress.stop();
       await data.close(config.server.shutdownGraceMs);
       await admin.close();
       await embedded?.close();

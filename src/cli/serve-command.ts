@@ -23,9 +23,11 @@ Environment: PORT, COFFER_CONFIG, COFFER_DEMO_SECRET_ID, COFFER_DEMO_SECRET_KEY,
  * is already known to whoever set it, and printing it would copy a secret into terminal scrollback
  * and CI logs for nothing.
  */
-export function demoBanner(demo: { readonly secretId: string; readonly secretKey: string; readonly coffer: string; readonly secretKeyGenerated: boolean }, url: string): string {
+export function demoBanner(demo: { readonly secretId: string; readonly secretKey: string; readonly coffer: string; readonly secretKeyGenerated: boolean }, url: string, egressCaFile?: string): string {
   const secretKey = demo.secretKeyGenerated ? `${demo.secretKey}\n  (generated: set COFFER_DEMO_SECRET_ID and COFFER_DEMO_SECRET_KEY to keep them across restarts)` : '(as configured; not printed)';
-  return `\ncoffer-gateway demo: coffer ${demo.coffer} at ${url}\n  SecretId:  ${demo.secretId}\n  SecretKey: ${secretKey}\n\n`;
+  // The certificate's path (public); the CA key next to it is never printed.
+  const proxy = egressCaFile === undefined ? '' : `  HTTPS proxy: Proxy ${url} with NODE_EXTRA_CA_CERTS=${egressCaFile}\n`;
+  return `\ncoffer-gateway demo: coffer ${demo.coffer} at ${url}\n  SecretId:  ${demo.secretId}\n  SecretKey: ${secretKey}\n${proxy}\n`;
 }
 
 /** Resolves once the gateway listens; the process then runs until a signal ends it. */
@@ -37,7 +39,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
   }
   const config = loadConfig({ file: values.config, env: io.env });
   const gateway = await startGateway(config);
-  if (gateway.demoCredentials !== undefined) io.stderr.write(demoBanner(gateway.demoCredentials, `http://${config.server.host}:${gateway.port}`));
+  if (gateway.demoCredentials !== undefined) io.stderr.write(demoBanner(gateway.demoCredentials, `http://${config.server.host}:${gateway.port}`, gateway.egressCaFile));
   let stopping = false;
   const stop = (signal: string): void => {
     if (stopping) return;

@@ -21,13 +21,16 @@ export interface LoadConfigOptions {
 
 /**
  * Used when no configuration file is given (`npm start`): the embedded upstream and the demo coffer
- * (local keyring, built-in or `COFFER_DEMO_*` credentials) on 127.0.0.1.
+ * (local keyring, built-in or `COFFER_DEMO_*` credentials) on 127.0.0.1, and CONNECT interception with
+ * a local CA created next to the keyring (./data/egress-ca).
  */
 export const EMBEDDED_PRESET: Readonly<Record<string, unknown>> = Object.freeze({
   // The official SDK 3.0.0 signs `/<Key>` without the coffer; the demo key is bound to the demo coffer by its grant.
   auth: Object.freeze({ cos: Object.freeze({ acceptKeyOnlyPath: true }) }),
   embeddedUpstream: Object.freeze({ enabled: true }),
   demo: Object.freeze({ enabled: true }),
+  // The gateway as the SDK's https Proxy works out of the box: a local CA is created on first start.
+  egress: Object.freeze({ enabled: true }),
 });
 
 const defaultReadFile = (path: string): string => readFileSync(path, 'utf8');

@@ -24,6 +24,7 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { Readable, Duplex } from 'node:stream';
 import type { Action } from '../auth/principal';
 import type { GatewayConfig } from '../config/schema';
+import { refuseConnect, type ConnectHandler, type ServeTunnel } from '../egress/connect-interceptor';
 import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { renderError } from '../errors/render-error';
 import { describeError } from '../observability/logger';
@@ -75,6 +76,8 @@ export interface GatewayServerOptions {
   readonly onResponseIdleTimeout?: () => void;
   /** Which query parameters are credentials (default: the COS fields and security tokens). */
   readonly queryParameters?: QueryParameterRules;
+  /** Answers CONNECT (src/egress/connect-interceptor.ts). Absent: every CONNECT is refused with 403. */
+  readonly onConnect?: ConnectHandler;
 }
 
 export interface GatewayServer {
@@ -123,6 +126,17 @@ function checkHeaders(req: IncomingMessage, headers: Record<string, string[]>): 
   const hosts = headers['host']?.length ?? 0;
   if (hosts > 1) throw new GatewayError('InvalidRequest', 'Host appears more than once.');
   if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) throw new GatewayError('InvalidRequest', 'HTTP/1.1 requests need a Host header.');
+}
+
+/**
+ * Inside a CONNECT tunnel the request must name the host the tunnel was opened to (its certificate's
+ * name): one tunnel, one coffer endpoint, so a tunnel to one coffer cannot carry requests for another.
+ */
+function checkTunnelHost(tunnelHost: string | undefined, authority: string | undefined): void {
+  if (tunnelHost === undefined) return;
+  if (authority !== tunnelHost && authority !== `${tunnelHost}:443`) {
+    throw new GatewayError('AccessDenied', 'Inside a CONNECT tunnel every request must name the host the tunnel was opened to.');
+  }
 }
 
 function clientErrorOf(error: NodeJS.ErrnoException): GatewayError {
@@ -174,6 +188,8 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   let inFlight = 0;
   let drainWaiters: Array<() => void> = [];
   let closing: Promise<void> | undefined;
+  /** Decrypted CONNECT tunnels → the host they were opened to; every request inside must name it. */
+  const tunnelHosts = new WeakMap<Duplex, string>();
 
   const serverOptions: ServerOptions = {
     maxHeaderSize: config.maxHeaderBytes,
@@ -264,6 +280,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       // The request identity, parsed once: authentication verifies it, routing and the handler act on it.
       const target = parseRequestTarget(rawTarget, { acceptAbsoluteForm: config.acceptAbsoluteForm, hostHeader: headers['host']?.[0], virtualHostSuffixes: config.virtualHostSuffixes });
       resource = target.pathname;
+      checkTunnelHost(tunnelHosts.get(req.socket), target.authority);
       checkQueryNames(target.query, parameterRules);
       const operation = route(req.method ?? '', target);
       checkOperationParameters(operation.name, target.query, parameterRules);
@@ -332,10 +349,19 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
   });
-  // CONNECT is not part of the API (and would make this an open proxy). Without a listener Node
-  // destroys the socket too; explicit is clearer. There is deliberately no 'upgrade' listener: a
-  // request carrying `Upgrade` is then served as an ordinary request (never 101).
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => socket.destroy());
+  // CONNECT never opens a tunnel (that would make this an open proxy): either the egress interceptor
+  // terminates TLS for a coffer endpoint and hands the decrypted connection back to this same server,
+  // or the CONNECT is answered 403. There is deliberately no 'upgrade' listener: a request carrying
+  // `Upgrade` is then served as an ordinary request (never 101).
+  const serveTunnel: ServeTunnel = (tlsSocket, host) => {
+    tunnelHosts.set(tlsSocket, host);
+    // An https server parses what its 'secureConnection' delivers, a plain one its 'connection'.
+    server.emit(config.tls ? 'secureConnection' : 'connection', tlsSocket);
+  };
+  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    if (options.onConnect !== undefined) options.onConnect(req, socket, head, serveTunnel);
+    else refuseConnect(socket, new GatewayError('AccessDenied', 'This listener does not serve CONNECT; it opens no tunnels.'));
+  });
 
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (answeredSockets.has(socket)) return; // the parser reports each later chunk again; the linger timer ends it

@@ -35,6 +35,16 @@ export interface GatewayMetrics {
   readonly responseIdleTimeouts: Counter;
   /** Upstream GET bodies currently open. */
   readonly upstreamReadStreams: Gauge;
+  /** CONNECT requests by result: intercepted, or why refused (src/egress/connect-target.ts). */
+  readonly connects: Counter<'result'>;
+  /** TLS handshakes inside intercepted CONNECT tunnels by result (ok, sni_mismatch, failed, timeout). */
+  readonly egressHandshakes: Counter<'result'>;
+  /** Leaf certificates issued by the egress CA. */
+  readonly egressCertificatesIssued: Counter;
+  /** Reloads of a configured egress CA after its files changed, by result (success, failure). */
+  readonly egressCaReloads: Counter<'result'>;
+  /** notAfter of the egress CA certificate in use, unix seconds. */
+  readonly egressCaNotAfter: Gauge;
 }
 
 /** The package version, for coffer_gateway_build_info; `unknown` if package.json is not where it ships. */
@@ -97,5 +107,10 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     tlsCertificateNotAfter: new Gauge({ name: 'coffer_gateway_tls_certificate_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the data-plane TLS certificate being served.', registers: [registry] }),
     responseIdleTimeouts: new Counter({ name: 'coffer_gateway_response_idle_timeouts_total', help: 'Connections reset because the client read nothing of a pending response for server.responseIdleTimeoutMs.', registers: [registry] }),
     upstreamReadStreams: new Gauge({ name: 'coffer_gateway_upstream_read_streams_open', help: 'Upstream GET bodies currently open; a value that stays up without traffic is a leak.', registers: [registry] }),
+    connects: new Counter({ name: 'coffer_gateway_connect_total', help: 'CONNECT requests by result: intercepted (TLS terminated for a coffer endpoint), or refused_* / failed_issuance (answered 403, 400 or 503; no tunnel is ever opened).', labelNames: ['result'], registers: [registry] }),
+    egressHandshakes: new Counter({ name: 'coffer_gateway_egress_tls_handshakes_total', help: 'TLS handshakes inside intercepted CONNECT tunnels by result (ok, sni_mismatch, failed: e.g. a client that does not trust the egress CA, timeout).', labelNames: ['result'], registers: [registry] }),
+    egressCertificatesIssued: new Counter({ name: 'coffer_gateway_egress_certificates_issued_total', help: 'Leaf certificates issued by the egress CA (cache misses and renewals).', registers: [registry] }),
+    egressCaReloads: new Counter({ name: 'coffer_gateway_egress_ca_reloads_total', help: 'Reloads of the configured egress CA after its files changed, by result (success, failure: the previous CA stays).', labelNames: ['result'], registers: [registry] }),
+    egressCaNotAfter: new Gauge({ name: 'coffer_gateway_egress_ca_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the egress CA certificate in use; leaf certificates never outlive it.', registers: [registry] }),
   };
 }

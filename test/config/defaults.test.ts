@@ -33,6 +33,8 @@ describe('defaults', () => {
     expect(config.sts).toEqual({ maxAttempts: 3, requestTimeoutMs: 5_000 });
     expect(config.roles).toEqual({ refreshBeforeExpirySeconds: 300 });
     expect(config.logging).toEqual({ level: 'info' });
+    // npm start intercepts CONNECT to the demo coffer's endpoints with a local CA created on first start next to the keyring.
+    expect(config.egress).toEqual({ enabled: true, leafValiditySeconds: 86_400, certificateCacheEntries: 1000, issuancePerMinute: 60, handshakeTimeoutMs: 10_000 });
   });
 
   test('the file named by COFFER_CONFIG is loaded; an explicit file wins over it', () => {
@@ -48,6 +50,7 @@ describe('defaults', () => {
     const config = load(baseConfig());
     expect(config.embeddedUpstream.enabled).toBe(false);
     expect(config.demo.enabled).toBe(false);
+    expect(config.egress.enabled).toBe(false);
   });
 
   test('coffer defaults: region, path style, part sizes, static role', () => {

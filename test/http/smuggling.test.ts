@@ -12,7 +12,7 @@ afterEach(closeGateways);
 
 /** 'closed': the parser failed on bytes after a complete header block (the request was already
  * dispatched), so no clean answer can be written; the socket is destroyed before any handler runs. */
-type Expected = 400 | 411 | 414 | 431 | 'closed';
+type Expected = 400 | 403 | 411 | 414 | 431 | 'closed';
 
 const rows: Array<[name: string, raw: string | Buffer, expected: Expected, code?: string]> = [
   ['CL + TE', `PUT ${PART} HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /x HTTP/1.1\r\nHost: h\r\n\r\n`, 400],
@@ -55,7 +55,8 @@ const rows: Array<[name: string, raw: string | Buffer, expected: Expected, code?
   ['huge header', `GET ${KEY} HTTP/1.1\r\nHost: h\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'RequestHeaderFieldsTooLarge'],
   ['too many header lines', `GET ${KEY} HTTP/1.1\r\nHost: h\r\n${'a: b\r\n'.repeat(201)}\r\n`, 431, 'RequestHeaderFieldsTooLarge'],
   ['URL too long', `GET ${KEY}?x=${'a'.repeat(9000)} HTTP/1.1\r\nHost: h\r\n\r\n`, 414, 'URITooLong'],
-  ['CONNECT', `CONNECT internal.example:443 HTTP/1.1\r\nHost: internal.example:443\r\n\r\n`, 'closed'],
+  // Without an egress interceptor the listener answers every CONNECT (never a tunnel, never silence).
+  ['CONNECT', `CONNECT internal.example:443 HTTP/1.1\r\nHost: internal.example:443\r\n\r\n`, 403, 'AccessDenied'],
 ];
 
 // Objects, not arrays: jest would take a missing fourth array element for a `done` callback.

@@ -85,6 +85,7 @@ configDir: /etc/coffer-gateway/config
 configFile: /etc/coffer-gateway/config/config.yaml
 secretsDir: /etc/coffer-gateway/secrets
 tlsDir: /etc/coffer-gateway/tls
+egressCaDir: /etc/coffer-gateway/egress-ca
 kubeApiDir: /var/run/secrets/coffer-gateway/kube-api
 keyringSourceDir: /etc/coffer-gateway/keyring-source
 keyringDir: /var/run/coffer-gateway/keyring
@@ -170,6 +171,22 @@ Every check that can fail the render lives here, so all templates agree.
 {{- $_ := set $server "tls" (dict "certFile" (printf "%s/tls.crt" $paths.tlsDir) "keyFile" (printf "%s/tls.key" $paths.tlsDir)) }}
 {{- end }}
 {{- $_ := set $cfg "server" $server }}
+
+{{- /* egress: CONNECT interception with the CA from egress.ca.existingSecret */}}
+{{- $egress := default (dict) $cfg.egress }}
+{{- range $k := list "enabled" "ca" "localCaDirectory" }}
+{{- if hasKey $egress $k }}
+{{- fail (printf "config.egress.%s is set by the chart (egress.enabled, egress.ca.existingSecret); remove it from config.egress" $k) }}
+{{- end }}
+{{- end }}
+{{- $_ := set $egress "enabled" (.Values.egress.enabled | default false) }}
+{{- if .Values.egress.enabled }}
+{{- if not .Values.egress.ca.existingSecret }}
+{{- fail "egress.enabled requires egress.ca.existingSecret (a Secret with the issuing CA's tls.crt and tls.key, e.g. from cert-manager; see deploy/egress/cert-manager-ca.yaml)" }}
+{{- end }}
+{{- $_ := set $egress "ca" (dict "certFile" (printf "%s/tls.crt" $paths.egressCaDir) "keyFile" (printf "%s/tls.key" $paths.egressCaDir)) }}
+{{- end }}
+{{- $_ := set $cfg "egress" $egress }}
 
 {{- /* auth.accessKeys: SecretKeys from existing Secrets, matched by secretId */}}
 {{- $auth := default (dict) $cfg.auth }}
@@ -354,6 +371,11 @@ leaves the local key-encryption keys out (gc reads no key).
   mountPath: {{ $paths.tlsDir }}
   readOnly: true
 {{- end }}
+{{- if $root.Values.egress.enabled }}
+- name: egress-ca
+  mountPath: {{ $paths.egressCaDir }}
+  readOnly: true
+{{- end }}
 {{- if $state.mountKubeApi }}
 - name: kube-api
   mountPath: {{ $paths.kubeApiDir }}
@@ -398,6 +420,18 @@ leaves the local key-encryption keys out (gc reads no key).
   secret:
     secretName: {{ $root.Values.tls.existingSecret }}
     defaultMode: 0440
+{{- end }}
+{{- if $root.Values.egress.enabled }}
+# The egress CA (certificate and key) as files; only tls.crt and tls.key, never the Secret's other keys.
+- name: egress-ca
+  secret:
+    secretName: {{ $root.Values.egress.ca.existingSecret }}
+    defaultMode: 0440
+    items:
+      - key: tls.crt
+        path: tls.crt
+      - key: tls.key
+        path: tls.key
 {{- end }}
 {{- if $state.mountKubeApi }}
 # A token for the API server's JWKS endpoint (default audience) and the cluster CA; the kubelet

@@ -28,8 +28,8 @@ describe('defaults', () => {
     expect(config.auth.cos).toEqual({ maxClockSkewSeconds: 900, maxSignatureValiditySeconds: 7 * 86_400, acceptKeyOnlyPath: true });
     expect(config.auth.accessKeys).toEqual([]);
     expect(config.auth.jwt).toBeUndefined();
-    expect(config.kms).toEqual({ maxAttempts: 3, requestTimeoutMs: 5_000, dataKeyCacheMaxAgeSeconds: 300, dataKeyCacheMaxEntries: 1000 });
-    expect(config.sts).toEqual({ maxAttempts: 3, requestTimeoutMs: 5_000 });
+    expect(config.kms).toEqual({ maxAttempts: 5, requestTimeoutMs: 5_000, deadlineMs: 10_000, dataKeyCacheMaxAgeSeconds: 300, dataKeyCacheMaxEntries: 1000 });
+    expect(config.sts).toEqual({ maxAttempts: 5, requestTimeoutMs: 5_000, deadlineMs: 10_000 });
     expect(config.roles).toEqual({ refreshBeforeExpirySeconds: 300 });
     expect(config.logging).toEqual({ level: 'info' });
   });

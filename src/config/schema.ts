@@ -349,6 +349,16 @@ function serverSchema(io: ConfigIo) {
        */
       requestIdleTimeoutMs: int(1000, 3_600_000).default(60_000),
       /**
+       * Minimum request-body rate (like Apache mod_reqtimeout `MinRate`): the time a body keeps the
+       * gateway waiting may not exceed minBodyRateGraceMs plus 1 s per this many bytes received, else
+       * 400 RequestTimeout and the connection is closed. Cuts a client dripping a body just inside
+       * requestIdleTimeoutMs. Time the gateway itself holds the body back (slow upstream) is not
+       * counted. 0 disables it.
+       */
+      minBodyRateBytesPerSecond: int(0, 1_000_000_000).default(500),
+      /** Waiting allowed before minBodyRateBytesPerSecond applies (mod_reqtimeout's `body=20`). */
+      minBodyRateGraceMs: int(0, 3_600_000).default(20_000),
+      /**
        * Write-side idle timeout (like nginx `send_timeout`): when a client reads nothing of a pending
        * answer for this long — a GET it stopped consuming, an answer it never collects — the connection
        * is reset and the upstream read feeding it released. Only counts while output is waiting, so
@@ -372,7 +382,13 @@ function serverSchema(io: ConfigIo) {
       /** Idle time before a keep-alive connection is closed (Node `keepAliveTimeout`). Keep it above a
        * fronting load balancer's idle timeout only if the balancer reuses connections. */
       keepAliveTimeoutMs: int(0, 600_000).default(5_000),
-      /** Concurrent connections on the API listener; further connections are refused. */
+      /**
+       * Concurrent connections on the API listener. At the cap a new connection takes the slot of the
+       * connection that has waited longest without a request in progress (idle keep-alive, or still
+       * sending its headers); when every slot carries a request, the newcomer's request is answered
+       * 503 SlowDown with Retry-After and Connection: close (up to 256 such connections at a time
+       * beyond the cap; past that they are dropped).
+       */
       maxConnections: int(1, 1_000_000).default(1024),
       /** Largest request header block in bytes (Node `maxHeaderSize`); larger → 431. */
       maxHeaderBytes: int(1024, 1_048_576).default(16_384),

@@ -14,6 +14,8 @@ describe('defaults', () => {
       adminHost: '127.0.0.1',
       adminPort: 9090,
       requestIdleTimeoutMs: 60_000,
+      minBodyRateBytesPerSecond: 500,
+      minBodyRateGraceMs: 20_000,
       responseIdleTimeoutMs: 60_000,
       completeKeepAliveMs: 10_000,
       headersTimeoutMs: 20_000,

@@ -5,8 +5,13 @@ import { request as tlsRequest } from 'node:https';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { GatewayError } from '../../src/errors/gateway-error';
-import type { HandlerContext } from '../../src/http/gateway-server';
-import { COFFER, UPLOAD_ID, closeGateways, echoHandler, rawExchange, rawHeader, sleep, startGateway } from './helpers';
+import { createGatewayServer, type HandlerContext } from '../../src/http/gateway-server';
+import { COFFER, UPLOAD_ID, closeGateways, echoHandler, rawExchange, rawHeader, serverConfig, sleep, startGateway } from './helpers';
+
+/** Polls `condition` every 10 ms (the test's own timeout bounds it). */
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(10);
+}
 
 afterEach(closeGateways);
 
@@ -315,6 +320,18 @@ describe('body guard on a live connection', () => {
     expect(elapsed).toBeLessThan(2000);
   });
 
+  test('a body dripped just inside the idle timeout is cut by the minimum body rate: 400 RequestTimeout, connection closed', async () => {
+    const { port } = await startGateway(echoHandler, { requestIdleTimeoutMs: 1_000, minBodyRateBytesPerSecond: 1_000, minBodyRateGraceMs: 300 });
+    const head = `PUT /${COFFER}/k HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n`;
+    // One byte every 100 ms: never idle for the 1 s idle timeout; 100 bytes would take 10 s.
+    const answer = await rawExchange(port, [head, ...Array.from({ length: 100 }, () => 'x')], { pauseMs: 100, waitMs: 8_000 });
+    expect(answer.statuses).toEqual([400]);
+    expect(answer.text).toContain('<Code>RequestTimeout</Code>');
+    expect(answer.text).toContain('slower than 1000 bytes/s');
+    expect(rawHeader(answer.text, 'connection')).toBe('close');
+    expect(answer.closed).toBe(true);
+  });
+
   test('a client that disconnects mid-body makes the guard fail with IncompleteBody (never a clean end)', async () => {
     let resolveError: (error: unknown) => void = () => undefined;
     const failed = new Promise<unknown>((resolve) => (resolveError = resolve));
@@ -460,21 +477,55 @@ describe('listener settings', () => {
     expect(plain.text).not.toContain('ok 0');
   });
 
-  test('maxConnections: a connection beyond the cap is dropped, the ones within are served', async () => {
+  test('maxConnections, every slot carrying a request: a newcomer is answered 503 SlowDown with Retry-After and Connection: close, not reset; the busy ones are served', async () => {
     let release: () => void = () => undefined;
-    const { port } = await startGateway(
-      async ({ res }) => {
-        await new Promise<void>((resolve) => (release = resolve));
-        res.end('first');
-      },
-      { maxConnections: 1 },
-    );
-    const first = httpRequest(port, { path: `/${COFFER}/k` });
-    await sleep(50);
-    const second = await rawExchange(port, [`GET /${COFFER}/k HTTP/1.1\r\nHost: h\r\n\r\n`], { waitMs: 1000 });
-    expect(second.closed).toBe(true);
-    expect(second.statuses).toEqual([]);
-    release();
-    await expect(first).resolves.toMatchObject({ status: 200, body: 'first' });
+    const shed: string[] = [];
+    const handle = jest.fn(async ({ res }: HandlerContext) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      res.end('first');
+    });
+    const gateway = createGatewayServer({ server: serverConfig({ maxConnections: 1 }), handle, onConnectionShed: (how) => shed.push(how) });
+    const { port } = await gateway.listen();
+    try {
+      const first = httpRequest(port, { path: `/${COFFER}/k` });
+      await waitFor(() => handle.mock.calls.length === 1);
+      const second = await rawExchange(port, [`GET /${COFFER}/k HTTP/1.1\r\nHost: h\r\n\r\n`], { waitMs: 3000 });
+      expect(second.reset).toBe(false);
+      expect(second.closed).toBe(true);
+      expect(second.statuses).toEqual([503]);
+      expect(second.text).toContain('<Code>SlowDown</Code>');
+      expect(rawHeader(second.text, 'retry-after')).toBe('1');
+      expect(rawHeader(second.text, 'connection')).toBe('close');
+      expect(handle).toHaveBeenCalledTimes(1); // the refused request never reached the handler
+      expect(shed).toEqual(['newcomer-refused']);
+      release();
+      await expect(first).resolves.toMatchObject({ status: 200, body: 'first' });
+    } finally {
+      release();
+      await gateway.close(0);
+    }
+  });
+
+  test('maxConnections held by clients dripping headers: a newcomer closes the longest-waiting one and is served', async () => {
+    const { port } = await startGateway(echoHandler, { maxConnections: 3 });
+    const closed = [false, false, false];
+    const drippers = [];
+    for (const i of [0, 1, 2]) {
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.on('error', () => undefined);
+      socket.on('close', () => (closed[i] = true));
+      socket.write(`PUT /${COFFER}/dripper-${i} HTTP/1.1\r\nHost: h\r\n`);
+      drippers.push(socket);
+      await sleep(30); // distinct waiting-since times: dripper 0 has waited longest
+    }
+    try {
+      await expect(httpRequest(port, { method: 'PUT', path: `/${COFFER}/legit`, body: 'hello' })).resolves.toMatchObject({ status: 200, body: 'ok 5' });
+      await waitFor(() => closed[0] === true);
+      await sleep(100);
+      expect(closed).toEqual([true, false, false]);
+    } finally {
+      for (const socket of drippers) socket.destroy();
+    }
   });
 });

@@ -482,8 +482,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
           const drained = new Promise<void>((resolve) => drainWaiters.push(resolve));
           await Promise.race([drained, delay(graceMs)]);
         }
-        // Destroy, never end: a half-received part must look failed to both sides.
-        for (const socket of sockets) socket.destroy();
+        // Reset, never end: a half-received part must look failed to both sides. A plain destroy() is a
+        // FIN when the gateway has read everything the client sent (a stalled upload), which a client
+        // could take for an orderly end; the RST cannot be mistaken.
+        for (const socket of sockets) resetConnection(socket);
         await closed;
       })();
       return closing;

@@ -20,13 +20,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
-import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/serve';
 import { upstreamLayout } from '../../src/upload/upstream-layout';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
-import { completeBody, cos, initiate, listedEtags, md5Etag, openCos, type CosAnswer, type CosTarget } from '../support/cos-http-client';
+import { completeBody, cos, initiate, listedEtags, md5Etag, openCos, signedRequestHead, type CosAnswer, type CosTarget } from '../support/cos-http-client';
 import { load } from '../config/helpers';
 
 const MiB = 1024 * 1024;
@@ -41,17 +40,6 @@ const layout = upstreamLayout(PREFIX);
 
 /** Open file descriptors of this process (the gateway runs in it). */
 const openFds = (): number => readdirSync('/proc/self/fd').length;
-
-/** A COS-signed request head for a raw socket (so the test controls framing and half-close). */
-function signedHead(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]>, headers: Record<string, string>): string {
-  const host = `127.0.0.1:${target.port}`;
-  const now = Math.floor(Date.now() / 1000);
-  const pathname = `/${target.coffer}/${key}`;
-  const { authorization } = signCosRequest({ method, pathname, params, headers: [['host', host]], secretId: target.secretId, secretKey: target.secretKey, keyTime: formatKeyTime(now - 60, now + 600) });
-  const query = params.map(([n, v]) => `${n}=${encodeURIComponent(v)}`).join('&');
-  const lines = [`${method} ${pathname}?${query} HTTP/1.1`, `Host: ${host}`, `Authorization: ${authorization}`, ...Object.entries(headers).map(([n, v]) => `${n}: ${v}`)];
-  return `${lines.join('\r\n')}\r\n\r\n`;
-}
 
 /** Sends `head` + `body` on a raw socket, optionally half-closes, and collects everything until the server closes. */
 function rawSend(port: number, data: Buffer, halfClose: boolean): Promise<{ statuses: number[]; text: string }> {
@@ -167,7 +155,7 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
     // (IncompleteBody inside the gateway) and, the HTTP server not keeping half-open connections, the
     // connection is closed without an answer: certainly no 2xx, and nothing stored.
     const short = randomBytes(PART);
-    const shortAnswer = await rawSend(gateway.port, Buffer.concat([Buffer.from(signedHead(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], { 'Content-Length': String(PART + 1) })), short]), true);
+    const shortAnswer = await rawSend(gateway.port, Buffer.concat([Buffer.from(signedRequestHead(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], [['Content-Length', String(PART + 1)]])), short]), true);
     expect(shortAnswer.statuses).toEqual([]);
     await unchanged('Content-Length + 1');
 
@@ -177,7 +165,7 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
     // it rather than failing the connection at once (random garbage there gets the connection destroyed).
     const long = Buffer.concat([randomBytes(PART - 1), Buffer.from('G')]);
     const md5 = createHash('md5').update(long).digest('base64');
-    const longAnswer = await rawSend(gateway.port, Buffer.concat([Buffer.from(signedHead(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], { 'Content-Length': String(PART - 1), 'Content-MD5': md5 })), long]), false);
+    const longAnswer = await rawSend(gateway.port, Buffer.concat([Buffer.from(signedRequestHead(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], [['Content-Length', String(PART - 1)], ['Content-MD5', md5]])), long]), false);
     expect(longAnswer.statuses[0]).toBe(400);
     expect(longAnswer.text).toContain('<Code>BadDigest</Code>');
     expect(longAnswer.statuses.every((s) => s >= 400)).toBe(true);

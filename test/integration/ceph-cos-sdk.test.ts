@@ -16,6 +16,9 @@ import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 const COS = require('cos-nodejs-sdk-v5');
 
 const MiB = 1024 * 1024;
+// A bucket per run: the shared cluster outlives runs, and coffers are write-once.
+const BIG_BUCKET = `coffer-big-${randomBytes(4).toString('hex')}`;
+const SMALL_BUCKET = `coffer-small-${randomBytes(4).toString('hex')}`;
 const Region = 'ap-guangzhou';
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const coffers = { big: 'ceph5-1250000000', small: 'ceph1-1250000000' } as const;
@@ -33,8 +36,8 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
     const credentials = { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey };
     s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials });
     s3Small = new S3Client({ endpoint: ceph.endpoint1MiB, region: ceph.region, forcePathStyle: true, credentials });
-    await s3.send(new CreateBucketCommand({ Bucket: 'coffer-big' }));
-    await s3Small.send(new CreateBucketCommand({ Bucket: 'coffer-small' }));
+    await s3.send(new CreateBucketCommand({ Bucket: BIG_BUCKET }));
+    await s3Small.send(new CreateBucketCommand({ Bucket: SMALL_BUCKET }));
     const coffer = (endpoint: string, bucket: string, minPartSize: string) => ({
       upstream: { endpoint, region: ceph.region, bucket, prefix: 'coffer/', minPartSize, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
       role: { type: 'static' },
@@ -47,7 +50,7 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
         server: { port: 0, adminPort: 0 },
         auth: { cos: { acceptKeyOnlyPath: true }, accessKeys: [{ secretId: 'AKIDceph', secretKey: 'ceph-e2e-secret-key-0123456789', grants: [{ coffer: '*', actions: ['*'] }] }] },
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [coffers.big]: coffer(ceph.endpoint, 'coffer-big', '5MiB'), [coffers.small]: coffer(ceph.endpoint1MiB, 'coffer-small', '1MiB') },
+        coffers: { [coffers.big]: coffer(ceph.endpoint, BIG_BUCKET, '5MiB'), [coffers.small]: coffer(ceph.endpoint1MiB, SMALL_BUCKET, '1MiB') },
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
@@ -62,8 +65,8 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
   const copied = async (): Promise<number> => (await gateway.metrics.completeCopiedBytes.get()).values[0]?.value ?? 0;
 
   test.each([
-    ['5 MiB minimum', coffers.big, 'coffer-big', () => s3],
-    ['1 MiB minimum', coffers.small, 'coffer-small', () => s3Small],
+    ['5 MiB minimum', coffers.big, BIG_BUCKET, () => s3],
+    ['1 MiB minimum', coffers.small, SMALL_BUCKET, () => s3Small],
   ])('sliceUploadFile, ranged reads, byte-exact both ways, no plaintext upstream (%s)', async (label, Bucket, bucket, client) => {
     const data = randomBytes(9 * MiB + 4321);
     const file = join(directory, `${Bucket}.bin`);

@@ -18,6 +18,8 @@ import { startKmsTestServer, type KmsTestServer } from '../support/kms-test-serv
 const COS = require('cos-nodejs-sdk-v5');
 
 const MiB = 1024 * 1024;
+// A bucket per run: the shared cluster outlives runs, and coffers are write-once.
+const KMS_BUCKET = `coffer-kms-${randomBytes(4).toString('hex')}`;
 const Bucket = 'kms-1250000000';
 const Region = 'ap-guangzhou';
 const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -36,7 +38,7 @@ describeWithCeph('AWS KMS-keyed coffer on Ceph RGW', () => {
     kms.store.addUser(ceph.accessKeyId, ceph.secretAccessKey);
     const key = kms.createKey({ description: 'coffer key' });
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
-    await s3.send(new CreateBucketCommand({ Bucket: 'coffer-kms' }));
+    await s3.send(new CreateBucketCommand({ Bucket: KMS_BUCKET }));
     const file = join(directory, 'config.json');
     writeFileSync(
       file,
@@ -47,7 +49,7 @@ describeWithCeph('AWS KMS-keyed coffer on Ceph RGW', () => {
         kms: { maxAttempts: 3 },
         coffers: {
           [Bucket]: {
-            upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: 'coffer-kms', credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
+            upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: KMS_BUCKET, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
             role: { type: 'static' },
             kms: { type: 'aws-kms', keyId: key.arn, endpoint: kms.endpoint, region: 'us-east-1' },
           },

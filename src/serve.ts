@@ -177,7 +177,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
     log,
     completeKeepAliveMs: config.server.completeKeepAliveMs,
   });
-  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc() });
+  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
   let state: string | undefined = 'starting';
   const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state } });
   const tls = config.server.tls;

@@ -33,6 +33,8 @@ export interface GatewayMetrics {
   readonly tlsCertificateNotAfter: Gauge;
   /** Connections reset because the client stopped reading a response for server.responseIdleTimeoutMs. */
   readonly responseIdleTimeouts: Counter;
+  /** At server.maxConnections: waiting connections closed for a newcomer, newcomers answered 503 SlowDown. */
+  readonly connectionsShed: Counter<'how'>;
   /** Upstream GET bodies currently open. */
   readonly upstreamReadStreams: Gauge;
 }
@@ -77,6 +79,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     tlsReloads: new Counter({ name: 'coffer_gateway_tls_reloads_total', help: 'Reloads of the data-plane TLS certificate after its files changed, by result (success, failure: the previous certificate stays).', labelNames: ['result'], registers: [registry] }),
     tlsCertificateNotAfter: new Gauge({ name: 'coffer_gateway_tls_certificate_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the data-plane TLS certificate being served.', registers: [registry] }),
     responseIdleTimeouts: new Counter({ name: 'coffer_gateway_response_idle_timeouts_total', help: 'Connections reset because the client read nothing of a pending response for server.responseIdleTimeoutMs.', registers: [registry] }),
+    connectionsShed: new Counter({ name: 'coffer_gateway_connections_shed_total', help: 'At server.maxConnections: how=waiting-closed (a connection without a request closed for a newcomer), how=newcomer-refused (answered 503 SlowDown).', labelNames: ['how'], registers: [registry] }),
     upstreamReadStreams: new Gauge({ name: 'coffer_gateway_upstream_read_streams_open', help: 'Upstream GET bodies currently open; a value that stays up without traffic is a leak.', registers: [registry] }),
   };
 }

@@ -141,6 +141,10 @@ describe('slowloris at the connection cap', () => {
     expect(headerEnds.every((e) => e.afterMs < HEADERS_TIMEOUT_MS + 5_000)).toBe(true);
     expect(bodyEnds.map((e) => e.status)).toEqual(bodyEnds.map(() => 400));
     for (const end of bodyEnds) expect(end.afterMs).toBeLessThan(GRACE_MS + (end.sentBytes * 1000) / MIN_RATE + 5_000);
+    // The shedding shows in the metrics: one refusal per 503, and every header dripper's slot taken.
+    const shed = Object.fromEntries((await gateway.metrics.connectionsShed.get()).values.map((v) => [v.labels['how'], v.value]));
+    expect(shed['newcomer-refused'] ?? 0).toBe(LEGIT_REQUESTS - succeeded);
+    expect(shed['waiting-closed']).toBeGreaterThanOrEqual(CAP);
 
     process.stderr.write(
       `[slowloris] cap ${CAP}: legitimate ${succeeded}/${LEGIT_REQUESTS} served (${((100 * succeeded) / LEGIT_REQUESTS).toFixed(0)} %), ` +

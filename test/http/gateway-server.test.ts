@@ -1,9 +1,9 @@
 import { XMLParser } from 'fast-xml-parser';
 import { readFileSync } from 'node:fs';
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { request as tlsRequest } from 'node:https';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../../src/errors/gateway-error';
 import { createGatewayServer, type HandlerContext } from '../../src/http/gateway-server';
 import { COFFER, UPLOAD_ID, closeGateways, echoHandler, rawExchange, rawHeader, serverConfig, sleep, startGateway } from './helpers';
@@ -503,6 +503,44 @@ describe('listener settings', () => {
     } finally {
       release();
       await gateway.close(0);
+    }
+  });
+
+  test('maxConnections: an idle keep-alive connection gives its slot to a newcomer; the one carrying a request keeps its', async () => {
+    let release: () => void = () => undefined;
+    const { port } = await startGateway(
+      async ({ res, target }) => {
+        if (target.key === 'slow') await new Promise<void>((resolve) => (release = resolve));
+        res.end('done');
+      },
+      { maxConnections: 2 },
+    );
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const keptAlive = await new Promise<{ socket: Socket; status: number }>((resolve, reject) => {
+        let socket: Socket | undefined;
+        request({ host: '127.0.0.1', port, path: `/${COFFER}/quick`, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ socket: socket as Socket, status: res.statusCode ?? 0 }));
+        })
+          .on('socket', (s: Socket) => (socket = s))
+          .on('error', reject)
+          .end();
+      });
+      expect(keptAlive.status).toBe(200);
+      let keptAliveClosed = false;
+      keptAlive.socket.on('close', () => (keptAliveClosed = true));
+      // A slow request holds the other slot; the keep-alive connection now waits with no request.
+      const slow = httpRequest(port, { path: `/${COFFER}/slow` });
+      await sleep(50);
+      expect(keptAliveClosed).toBe(false);
+      await expect(httpRequest(port, { path: `/${COFFER}/newcomer` })).resolves.toMatchObject({ status: 200, body: 'done' });
+      await waitFor(() => keptAliveClosed);
+      release();
+      await expect(slow).resolves.toMatchObject({ status: 200, body: 'done' });
+    } finally {
+      release();
+      agent.destroy();
     }
   });
 

@@ -10,7 +10,10 @@ module.exports = {
   },
   transformIgnorePatterns: ['/node_modules/(?!(jose)/)'],
   testTimeout: 60000,
-  // One Ceph cluster (two RADOS Gateways) for the whole run; see test/support/ceph.
-  globalSetup: '<rootDir>/test/support/ceph/global-setup.ts',
-  globalTeardown: '<rootDir>/test/support/ceph/global-teardown.ts',
+  // One Ceph cluster (two RADOS Gateways) for the whole run (test/support/ceph), and the run-wide
+  // log capture: every gateway logs at trace into one place, scanned for secrets at the end
+  // (test/support/log-capture).
+  globalSetup: '<rootDir>/test/support/run-setup.ts',
+  globalTeardown: '<rootDir>/test/support/run-teardown.ts',
+  setupFilesAfterEnv: ['<rootDir>/test/support/log-capture/capture-setup.ts'],
 };

@@ -55,6 +55,15 @@ export function signed(method: string, port: number, path: string, params: Array
   return { host, authorization };
 }
 
+/**
+ * Prints one target line ("… met" / "… NOT met") and, when the target is missed, makes the process exit
+ * non-zero at the end (`npm run bench` then fails), after every measurement has still been printed.
+ */
+export function reportTarget(line: string, met: boolean): void {
+  process.stdout.write(`${line} ${met ? 'met' : 'NOT met'}\n`);
+  if (!met) process.exitCode = 1;
+}
+
 /** MB/s (10^6 bytes per second) of `run` moving `bytes`. */
 export async function timed(run: () => Promise<void>, bytes: number): Promise<number> {
   const started = process.hrtime.bigint();

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
-import { ask, benchConfig, BENCH_SECRET_ID, BENCH_SECRET_KEY, median, sendRepeated, signed, spawn, timed } from './bench-support';
+import { ask, benchConfig, BENCH_SECRET_ID, BENCH_SECRET_KEY, median, reportTarget, sendRepeated, signed, spawn, timed } from './bench-support';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -176,7 +176,7 @@ async function main(): Promise<void> {
     const ratio = median(viaGateway) / median(through);
     process.stdout.write(`${'express + http-proxy-middleware passthrough'.padEnd(48)} ${median(through).toFixed(0).padStart(6)} MB/s  (runs: ${through.map((v) => v.toFixed(0)).join(', ')})\n`);
     process.stdout.write(`${'coffer-gateway UploadPart (auth, MD5, encrypt, SigV4)'.padEnd(48)} ${median(viaGateway).toFixed(0).padStart(6)} MB/s  (runs: ${viaGateway.map((v) => v.toFixed(0)).join(', ')})\n`);
-    process.stdout.write(`ratio vs passthrough: ${ratio.toFixed(2)}×  (target ≥ 0.8×) ${ratio >= 0.8 ? 'met' : 'NOT met'}\n`);
+    reportTarget(`ratio vs passthrough: ${ratio.toFixed(2)}×  (target ≥ 0.8×)`, ratio >= 0.8);
     // Where the two cores went: CPU milliseconds per MiB moved, per process, summed over the rounds.
     const perMiB = (ms: number): string => (ms / ((ROUNDS * PART) / MiB)).toFixed(2).padStart(5);
     for (const [name, tally] of [['passthrough', cpu.passthrough], ['gateway', cpu.gateway]] as const) {
@@ -189,7 +189,7 @@ async function main(): Promise<void> {
       .split('\n')
       .filter((line) => line.startsWith('coffer_gateway_key_provider_calls_total{'))
       .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
-    process.stdout.write(`key-provider (KMS) calls: ${calls} for ${ROUNDS} uploads = ${(calls / ROUNDS).toFixed(2)} per upload (target ≤ 1)\n`);
+    reportTarget(`key-provider (KMS) calls: ${calls} for ${ROUNDS} uploads = ${(calls / ROUNDS).toFixed(2)} per upload (target ≤ 1)`, calls / ROUNDS <= 1);
     gateway.child.kill();
 
     await egressCase(scratch, sink, children);
@@ -199,7 +199,7 @@ async function main(): Promise<void> {
     const big = await initiate(gateway.port);
     const bigRate = await timed(() => gatewayPart(gateway.port, big, 1, BIG_PART), BIG_PART);
     const bigRss = (await ask<{ rssMb: number }>(gateway.child, 'rss')).rssMb;
-    process.stdout.write(`one ${(BIG_PART / GiB).toFixed(2)} GiB part: ${bigRate.toFixed(0)} MB/s, gateway peak RSS ${bigRss.toFixed(0)} MB (target ≤ 150 MB) ${bigRss <= 150 ? 'met' : 'NOT met'}\n`);
+    reportTarget(`one ${(BIG_PART / GiB).toFixed(2)} GiB part: ${bigRate.toFixed(0)} MB/s, gateway peak RSS ${bigRss.toFixed(0)} MB (target ≤ 150 MB)`, bigRss <= 150);
     gateway.child.kill();
 
     gateway = await spawn('gateway', config);
@@ -209,7 +209,7 @@ async function main(): Promise<void> {
       await Promise.all(Array.from({ length: 32 }, (_, i) => gatewayPart(gateway.port, many, i + 1, 64 * MiB)));
     }, 32 * 64 * MiB);
     const manyRss = (await ask<{ rssMb: number }>(gateway.child, 'rss')).rssMb;
-    process.stdout.write(`32 concurrent 64 MiB parts: ${concurrentRate.toFixed(0)} MB/s aggregate, gateway peak RSS ${manyRss.toFixed(0)} MB (target ≤ 300 MB) ${manyRss <= 300 ? 'met' : 'NOT met'}\n`);
+    reportTarget(`32 concurrent 64 MiB parts: ${concurrentRate.toFixed(0)} MB/s aggregate, gateway peak RSS ${manyRss.toFixed(0)} MB (target ≤ 300 MB)`, manyRss <= 300);
   } finally {
     for (const child of children) child.kill();
     rmSync(scratch, { recursive: true, force: true });

@@ -194,7 +194,7 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
   undo.push(() => egress.stop());
-  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect });
+  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
   let state: string | undefined = 'starting';
   const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
     onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),

@@ -11,6 +11,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config';
@@ -103,7 +104,7 @@ async function serve(configFile: string, cwd: string): Promise<ServeProcess> {
 }
 
 /** A part upload that has been accepted (100 Continue came: the gateway is handling it) and sent `first` of its bytes. */
-async function startPart(target: CosTarget, uploadId: string, partNumber: number, body: Buffer, first: number): Promise<{ finish(): void; done: Promise<CosAnswer> }> {
+async function startPart(target: CosTarget, uploadId: string, partNumber: number, body: Buffer, first: number): Promise<{ finish(): void; done: Promise<CosAnswer>; socket: Socket }> {
   const call = openCos(target, 'PUT', 'term.bin', [['partNumber', String(partNumber)], ['uploadId', uploadId]], body.length, { expect: '100-continue' });
   call.req.flushHeaders();
   await new Promise<void>((resolve, reject) => {
@@ -111,7 +112,7 @@ async function startPart(target: CosTarget, uploadId: string, partNumber: number
     void call.done.then((answer) => reject(new Error(`answered before 100 Continue: ${answer === 'reset' ? 'reset' : answer.status}`)));
   });
   await new Promise<void>((resolve) => call.req.write(body.subarray(0, first), () => resolve()));
-  return { finish: () => call.req.end(body.subarray(first)), done: call.done };
+  return { finish: () => call.req.end(body.subarray(first)), done: call.done, socket: call.req.socket as Socket };
 }
 
 /** SIGTERM, then (once the handler has run) readiness must already be 503 — no retry. */
@@ -180,5 +181,29 @@ describe('SIGTERM to `cli.js serve`', () => {
     } finally {
       await second.stop();
     }
+  });
+
+  test('connections still open after the grace period are reset (RST, not FIN), and the process exits within the grace period + 10 s', async () => {
+    const graceMs = 1_500;
+    const configFile = writeConfig(directory, graceMs);
+    const gateway = await serve(configFile, directory);
+    const uploadId = await initiate(gateway.target, 'term.bin');
+    // Two parts accepted and stalled half-way: every byte sent was read by the gateway, so a plain
+    // close would reach the client as a FIN — which a careless client could take for a finished exchange.
+    const stalled = await Promise.all([1, 2].map((n) => startPart(gateway.target, uploadId, n, randomBytes(6 * MiB), 3 * MiB)));
+    const endings = stalled.map(({ socket }) => {
+      let sawFin = false;
+      return new Promise<string>((resolve) => {
+        socket.on('end', () => (sawFin = true));
+        socket.on('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNRESET' ? 'RST' : `error ${error.code}`));
+        socket.on('close', () => resolve(sawFin ? 'FIN' : 'closed'));
+      });
+    });
+    const signalled = Date.now();
+    await terminate(gateway);
+    expect(await Promise.all(endings)).toEqual(['RST', 'RST']);
+    expect(await gateway.exited).toBe(0);
+    // The stated bound (README): the grace period, then the reset, then exit — generously within 10 s more.
+    expect(Date.now() - signalled).toBeLessThan(graceMs + 10_000);
   });
 });

@@ -365,6 +365,16 @@ function serverSchema(io: ConfigIo) {
        */
       requestIdleTimeoutMs: int(1000, 3_600_000).default(60_000),
       /**
+       * Minimum request-body rate (like Apache mod_reqtimeout `MinRate`): the time a body keeps the
+       * gateway waiting may not exceed minBodyRateGraceMs plus 1 s per this many bytes received, else
+       * 400 RequestTimeout and the connection is closed. Cuts a client dripping a body just inside
+       * requestIdleTimeoutMs. Time the gateway itself holds the body back (slow upstream) is not
+       * counted. 0 disables it.
+       */
+      minBodyRateBytesPerSecond: int(0, 1_000_000_000).default(500),
+      /** Waiting allowed before minBodyRateBytesPerSecond applies (mod_reqtimeout's `body=20`). */
+      minBodyRateGraceMs: int(0, 3_600_000).default(20_000),
+      /**
        * Write-side idle timeout (like nginx `send_timeout`): when a client reads nothing of a pending
        * answer for this long — a GET it stopped consuming, an answer it never collects — the connection
        * is reset and the upstream read feeding it released. Only counts while output is waiting, so
@@ -388,7 +398,13 @@ function serverSchema(io: ConfigIo) {
       /** Idle time before a keep-alive connection is closed (Node `keepAliveTimeout`). Keep it above a
        * fronting load balancer's idle timeout only if the balancer reuses connections. */
       keepAliveTimeoutMs: int(0, 600_000).default(5_000),
-      /** Concurrent connections on the API listener; further connections are refused. */
+      /**
+       * Concurrent connections on the API listener. At the cap a new connection takes the slot of the
+       * connection that has waited longest without a request in progress (idle keep-alive, or still
+       * sending its headers); when every slot carries a request, the newcomer's request is answered
+       * 503 SlowDown with Retry-After and Connection: close (up to 256 such connections at a time
+       * beyond the cap; past that they are dropped).
+       */
       maxConnections: int(1, 1_000_000).default(1024),
       /** Largest request header block in bytes (Node `maxHeaderSize`); larger → 431. */
       maxHeaderBytes: int(1024, 1_048_576).default(16_384),
@@ -895,10 +911,14 @@ export function createConfigSchema(io: ConfigIo) {
       /** KMS client behaviour (all coffers). */
       kms: z
         .strictObject({
-          /** Attempts per KMS call; only throttling and transient errors are retried. */
-          maxAttempts: int(1, 10).default(3),
-          /** Timeout of one KMS call. */
+          /** Attempts per KMS call; only throttling and transient errors are retried. Five meets
+           * "30 % throttling → ≥ 99 % success" (0.3^5 ≈ 0.24 % failures; three would fail ≈ 2.7 %). */
+          maxAttempts: int(1, 10).default(5),
+          /** Timeout of one KMS attempt. */
           requestTimeoutMs: int(100, 120_000).default(5_000),
+          /** Overall deadline of one KMS call, retries and backoff included: past it the attempt in
+           * flight is cancelled and the request answered 409 KMSFailed (reason timeout). */
+          deadlineMs: int(100, 600_000).default(10_000),
           /** How long a data key may be reused from memory; 0 disables the cache. */
           dataKeyCacheMaxAgeSeconds: int(0, 86_400).default(300),
           /** Most data keys held in memory; 0 disables the cache. */
@@ -909,9 +929,12 @@ export function createConfigSchema(io: ConfigIo) {
       sts: z
         .strictObject({
           /** Attempts per AssumeRole call; only throttling and transient errors are retried. */
-          maxAttempts: int(1, 10).default(3),
-          /** Timeout of one STS call. */
+          maxAttempts: int(1, 10).default(5),
+          /** Timeout of one STS attempt. */
           requestTimeoutMs: int(100, 120_000).default(5_000),
+          /** Overall deadline of one AssumeRole call, retries and backoff included: past it the attempt
+           * in flight is cancelled and the request answered 409 AssumeRoleFailed (reason timeout). */
+          deadlineMs: int(100, 600_000).default(10_000),
         })
         .prefault({}),
       /** Role credential cache. */

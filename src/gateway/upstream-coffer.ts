@@ -48,7 +48,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
       ? createStsRoleProvider({
           roles: { [name]: { roleArn: role.roleArn, ...(role.externalId === undefined ? {} : { externalId: role.externalId }), durationSeconds: role.durationSeconds } },
           sts: { region: role.region ?? coffer.upstream.region, ...(role.endpoint === undefined ? {} : { endpoint: role.endpoint }), credentials: base, requestTimeoutMs: config.sts.requestTimeoutMs },
-          retry: { maxAttempts: config.sts.maxAttempts },
+          retry: { maxAttempts: config.sts.maxAttempts, deadlineMs: config.sts.deadlineMs },
           refreshWindowMs: config.roles.refreshBeforeExpirySeconds * 1000,
           ...deps.roleEvents,
         })
@@ -92,7 +92,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
             keyId: kms.keyId,
             previousKeyIds: kms.previousKeyIds,
             kms: { region: kms.region ?? coffer.upstream.region, ...(kms.endpoint === undefined ? {} : { endpoint: kms.endpoint }), credentials: credentialsFor(sessionName), requestTimeoutMs: config.kms.requestTimeoutMs },
-            retry: { maxAttempts: config.kms.maxAttempts },
+            retry: { maxAttempts: config.kms.maxAttempts, deadlineMs: config.kms.deadlineMs },
           }),
   };
 }

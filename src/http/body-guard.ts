@@ -9,11 +9,17 @@
  * - Idle timeout (like nginx `client_body_timeout`): the timer runs only while the guard is waiting
  *   for the client, i.e. after its consumer asked for data. While the consumer applies backpressure
  *   (slow upstream) the client is not idle and the timer is off.
+ * - Minimum rate (like Apache mod_reqtimeout `body=20,MinRate=500`): the time spent waiting for the
+ *   client may not exceed `graceMs` plus 1 s for every `bytesPerSecond` bytes received. The idle timeout
+ *   alone never cuts a client dripping one byte just inside it; this does, after about `graceMs`.
+ *   Like the idle timer it only counts while the guard waits for the client, so backpressure from a
+ *   slow upstream is never charged to the client.
  * - Short body: the client closing before Content-Length bytes arrived is IncompleteBody, never an
  *   `end` — a well-formed truncated body must not look like a complete part.
  */
 import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
+import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors/gateway-error';
 
 /** Lower-case header name → every value received, in order (built from rawHeaders). */
@@ -70,6 +76,14 @@ export interface BodyGuardOptions {
   readonly framing: BodyFraming;
   /** Fail with EntityTooLarge beyond this many bytes (checked up front for Content-Length, while reading for chunked). */
   readonly maxBytes?: number;
+  /** Fail with RequestTimeout when the client is slower than this (see the module comment); absent or 0 bytes/s = off. */
+  readonly minRate?: MinBodyRate;
+}
+
+export interface MinBodyRate {
+  readonly bytesPerSecond: number;
+  /** Waiting time allowed before any byte counts (mod_reqtimeout's initial `body=` timeout). */
+  readonly graceMs: number;
 }
 
 /** The subset of IncomingMessage the guard uses; a plain Readable works for tests. */
@@ -80,9 +94,13 @@ class GuardedBody extends Readable {
   readonly #idleTimeoutMs: number;
   readonly #expected: number | undefined;
   readonly #maxBytes: number | undefined;
+  readonly #minRate: MinBodyRate | undefined;
   #received = 0;
   #timer: NodeJS.Timeout | undefined;
   #settled = false;
+  /** Time spent waiting for the client (armed), in ms, and when the current wait started. */
+  #waitedMs = 0;
+  #waitStartedAt: number | undefined;
 
   constructor(source: BodySource, options: BodyGuardOptions) {
     super();
@@ -90,6 +108,7 @@ class GuardedBody extends Readable {
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#expected = options.framing.kind === 'length' ? options.framing.length : options.framing.kind === 'none' ? 0 : undefined;
     this.#maxBytes = options.maxBytes;
+    this.#minRate = options.minRate !== undefined && options.minRate.bytesPerSecond > 0 ? options.minRate : undefined;
     source.pause();
     source.on('data', this.#onData);
     source.on('end', this.#onEnd);
@@ -158,17 +177,37 @@ class GuardedBody extends Readable {
     this.destroy(error);
   }
 
+  /** How much longer the client may keep us waiting before it is below the minimum rate (Infinity when off). */
+  #rateBudgetMs(): number {
+    const rate = this.#minRate;
+    if (rate === undefined) return Infinity;
+    return rate.graceMs + (this.#received * 1000) / rate.bytesPerSecond - this.#waitedMs;
+  }
+
+  #tooSlow(): GatewayError {
+    const rate = this.#minRate as MinBodyRate;
+    return new GatewayError('RequestTimeout', `The body arrived slower than ${rate.bytesPerSecond} bytes/s (${this.#received} bytes after ${Math.round(this.#waitedMs)} ms of waiting).`);
+  }
+
   #arm(): void {
     this.#disarm();
+    const budgetMs = this.#rateBudgetMs();
+    if (budgetMs <= 0) return this.#fail(this.#tooSlow());
+    this.#waitStartedAt = performance.now();
+    const rateCuts = budgetMs < this.#idleTimeoutMs;
     this.#timer = setTimeout(() => {
-      this.#fail(new GatewayError('RequestTimeout', `No body bytes arrived for ${this.#idleTimeoutMs} ms.`));
-    }, this.#idleTimeoutMs);
+      this.#disarm();
+      this.#fail(rateCuts ? this.#tooSlow() : new GatewayError('RequestTimeout', `No body bytes arrived for ${this.#idleTimeoutMs} ms.`));
+    }, Math.ceil(Math.min(budgetMs, this.#idleTimeoutMs)));
     this.#timer.unref();
   }
 
+  /** Stops the timer and books the time waited so far against the rate budget. */
   #disarm(): void {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
+    if (this.#waitStartedAt !== undefined) this.#waitedMs += performance.now() - this.#waitStartedAt;
+    this.#waitStartedAt = undefined;
   }
 
   #detach(): void {

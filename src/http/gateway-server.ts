@@ -6,6 +6,15 @@
  * - Deliberate timeouts from configuration: `headersTimeout` (Slowloris), `requestTimeout` (0 = off:
  *   a whole-request limit kills slow 5 GiB parts; the per-read body idle timeout guards stalls),
  *   `keepAliveTimeout`; a connection cap and a header size cap (→ 431).
+ * - Shedding at the connection cap (`maxConnections`): a client arriving at the cap must not be reset
+ *   while slow clients hold the slots. The newcomer takes the slot of the connection that has waited
+ *   longest without a request in progress (an idle keep-alive connection, or one still dribbling its
+ *   headers: nothing is lost by closing either). Requests in progress are never shed for a newcomer;
+ *   slow ones are cut by their own timeouts (headers, minimum body rate, body idle, response idle).
+ *   When every slot carries a request the newcomer is still accepted, its request answered
+ *   503 SlowDown with `Retry-After` and `Connection: close`; up to OVER_CAP_ANSWER_SLOTS such
+ *   connections at once, each given OVER_CAP_REQUEST_MS to send its request. Only past that does Node
+ *   drop connections outright.
  * - Every response carries `x-cdcs-request-id` and `x-cos-request-id` (the SDK reads only the latter)
  *   with the same random id, and `Date`.
  * - The request target is parsed and routed, and the body framing checked, BEFORE `handle` runs; those
@@ -18,6 +27,7 @@
  *   (response-idle-guard.ts).
  */
 import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
@@ -39,6 +49,23 @@ import { actionOf, route, type Operation } from './route';
 export const MAX_HEADER_COUNT = 200;
 /** How long a connection answered with a parse error may keep draining before it is destroyed. */
 const ERROR_LINGER_MS = 1000;
+/** Connections accepted beyond maxConnections only to be answered 503 SlowDown (see the module comment). */
+export const OVER_CAP_ANSWER_SLOTS = 256;
+/** Time an over-cap connection has to send its request (a real client sends it at once) before it is closed. */
+const OVER_CAP_REQUEST_MS = 2_000;
+/** Seconds an over-cap client is told to wait (`Retry-After`). */
+const OVER_CAP_RETRY_AFTER_SECONDS = 1;
+
+/** Per admitted connection: requests in progress, and since when it has had none (monotonic ms). */
+interface ConnectionState {
+  requests: number;
+  waitingSince: number;
+}
+
+/** The TCP socket under a request's socket: the TLS socket wraps it (`_parent`, set by node:tls). */
+function tcpSocketOf(socket: Duplex): Socket {
+  return ((socket as { _parent?: Socket })._parent ?? socket) as Socket;
+}
 
 export interface HandlerContext {
   readonly requestId: string;
@@ -78,6 +105,8 @@ export interface GatewayServerOptions {
   readonly queryParameters?: QueryParameterRules;
   /** Answers CONNECT (src/egress/connect-interceptor.ts). Absent: every CONNECT is refused with 403. */
   readonly onConnect?: ConnectHandler;
+  /** Called when the connection cap sheds a waiting connection or answers a newcomer 503 SlowDown. */
+  readonly onConnectionShed?: (how: 'waiting-closed' | 'newcomer-refused') => void;
 }
 
 export interface GatewayServer {
@@ -177,6 +206,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   const log = options.logger;
   const parameterRules = options.queryParameters ?? queryParameterRules();
   const sockets = new Set<Socket>();
+  /** Connections within the cap (TCP sockets), with their request state; over-cap ones are not in it. */
+  const admitted = new Map<Socket, ConnectionState>();
+  /** Over-cap connections → the timer that closes them if their request does not come. */
+  const overCap = new Map<Socket, NodeJS.Timeout>();
   /** The response currently being produced on a socket: a parse error then must not write a raw answer into it. */
   const activeResponse = new WeakMap<Duplex, ServerResponse>();
   const answeredSockets = new WeakSet<Duplex>();
@@ -208,7 +241,9 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   server.requestTimeout = config.requestTimeoutMs;
   server.headersTimeout = config.headersTimeoutMs;
   server.keepAliveTimeout = config.keepAliveTimeoutMs;
-  server.maxConnections = config.maxConnections;
+  // Node drops (resets) connections past its own cap; ours is enforced in the 'connection' listener
+  // below, which answers instead. Node's cap stays as the hard bound on sockets.
+  server.maxConnections = config.maxConnections + OVER_CAP_ANSWER_SLOTS;
   // 0 = no count limit: Node would otherwise DROP header lines past 2000 without an error, hiding
   // duplicates from the signature check. The byte cap (maxHeaderSize) still bounds them; the count is
   // refused explicitly in checkHeaders.
@@ -225,7 +260,30 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     }
   };
 
+  /** Closes the admitted connection that has waited longest with no request in progress; false if every one is busy. */
+  const shedLongestWaiting = (): boolean => {
+    let victim: Socket | undefined;
+    let since = Infinity;
+    for (const [socket, state] of admitted) {
+      if (state.requests === 0 && state.waitingSince < since) {
+        victim = socket;
+        since = state.waitingSince;
+      }
+    }
+    if (victim === undefined) return false;
+    admitted.delete(victim);
+    log?.debug({ waitedMs: Math.round(performance.now() - since) }, 'connection cap: closed the longest-waiting connection for a newcomer');
+    options.onConnectionShed?.('waiting-closed');
+    victim.destroy();
+    return true;
+  };
+
   const onRequest = (req: IncomingMessage, res: ServerResponse, expect: 'none' | 'continue' | 'unsupported'): void => {
+    const connection = tcpSocketOf(req.socket);
+    const overCapTimer = overCap.get(connection);
+    if (overCapTimer !== undefined) clearTimeout(overCapTimer); // answered now; closed after the answer
+    const connectionState = admitted.get(connection);
+    if (connectionState !== undefined) connectionState.requests += 1;
     inFlight += 1;
     activeResponse.set(req.socket, res);
     liveResponses.set(res, req.socket);
@@ -246,6 +304,7 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     let handlerDone: Promise<void> = Promise.resolve();
     let handlerStarted = false;
     void responseClosed.then(() => {
+      if (connectionState !== undefined && --connectionState.requests === 0) connectionState.waitingSince = performance.now();
       liveResponses.delete(res);
       if (activeResponse.get(req.socket) === res) activeResponse.delete(req.socket);
     });
@@ -268,12 +327,14 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a
       // second request), so its connection is not reused either.
       const closeAfter = !handlerStarted || !req.complete || closing !== undefined;
-      res.writeHead(rendered.status, { ...rendered.headers, ...(closeAfter ? { connection: 'close' } : {}) });
+      const retryAfter = gatewayError?.code === 'SlowDown' && overCap.has(connection) ? { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) } : {};
+      res.writeHead(rendered.status, { ...rendered.headers, ...retryAfter, ...(closeAfter ? { connection: 'close' } : {}) });
       res.end(req.method === 'HEAD' ? undefined : rendered.body);
     };
 
     let prepared: { target: RequestTarget; operation: Operation; framing: BodyFraming } | undefined;
     try {
+      if (overCap.has(connection)) throw new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit' });
       if (closing !== undefined) throw new GatewayError('ServiceUnavailable', 'The gateway is shutting down; retry.');
       if (expect === 'unsupported') throw new GatewayError('ExpectationFailed');
       checkHeaders(req, headers);
@@ -315,7 +376,12 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
           guarded = true;
           checkDeclaredSize(framing, guardOptions?.maxBytes);
           writeContinue();
-          return guardBody(req, { idleTimeoutMs: config.requestIdleTimeoutMs, framing, ...(guardOptions?.maxBytes === undefined ? {} : { maxBytes: guardOptions.maxBytes }) });
+          return guardBody(req, {
+            idleTimeoutMs: config.requestIdleTimeoutMs,
+            framing,
+            minRate: { bytesPerSecond: config.minBodyRateBytesPerSecond, graceMs: config.minBodyRateGraceMs },
+            ...(guardOptions?.maxBytes === undefined ? {} : { maxBytes: guardOptions.maxBytes }),
+          });
         },
       };
       handlerDone = Promise.resolve()
@@ -347,7 +413,27 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, 'unsupported'));
   server.on('connection', (socket: Socket) => {
     sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
+    // A CONNECT tunnel's decrypted socket rides on a connection that already holds its slot: its
+    // requests are counted on that TCP connection (tcpSocketOf), so it takes no second slot.
+    if (tunnelHosts.has(socket)) {
+      socket.once('close', () => sockets.delete(socket));
+      return;
+    }
+    socket.once('close', () => {
+      sockets.delete(socket);
+      admitted.delete(socket);
+      clearTimeout(overCap.get(socket));
+      overCap.delete(socket);
+    });
+    if (admitted.size >= config.maxConnections && !shedLongestWaiting()) {
+      // Every slot carries a request: accept anyway, to answer 503 SlowDown rather than reset (onRequest).
+      options.onConnectionShed?.('newcomer-refused');
+      const timer = setTimeout(() => socket.destroy(), OVER_CAP_REQUEST_MS);
+      timer.unref();
+      overCap.set(socket, timer);
+      return;
+    }
+    admitted.set(socket, { requests: 0, waitingSince: performance.now() });
   });
   // CONNECT never opens a tunnel (that would make this an open proxy): either the egress interceptor
   // terminates TLS for a coffer endpoint and hands the decrypted connection back to this same server,
@@ -359,6 +445,13 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     server.emit(config.tls ? 'secureConnection' : 'connection', tlsSocket);
   };
   server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const connection = tcpSocketOf(socket);
+    if (overCap.has(connection)) {
+      // Over the connection cap: the same answer as any other request there (a tunnel would hold the slot).
+      clearTimeout(overCap.get(connection));
+      refuseConnect(socket, new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit' }), { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) });
+      return;
+    }
     if (options.onConnect !== undefined) options.onConnect(req, socket, head, serveTunnel);
     else refuseConnect(socket, new GatewayError('AccessDenied', 'This listener does not serve CONNECT; it opens no tunnels.'));
   });
@@ -435,8 +528,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
           const drained = new Promise<void>((resolve) => drainWaiters.push(resolve));
           await Promise.race([drained, delay(graceMs)]);
         }
-        // Destroy, never end: a half-received part must look failed to both sides.
-        for (const socket of sockets) socket.destroy();
+        // Reset, never end: a half-received part must look failed to both sides. A plain destroy() is a
+        // FIN when the gateway has read everything the client sent (a stalled upload), which a client
+        // could take for an orderly end; the RST cannot be mistaken.
+        for (const socket of sockets) resetConnection(socket);
         await closed;
       })();
       return closing;

@@ -18,6 +18,11 @@ import {
 } from '../util/aws-errors';
 import { DATA_KEY_BYTES, type DataKey, type EncryptionContext, type KeyProvider, type KeyRewrapper, type RewrappedKey } from './key-provider';
 
+/** Per-call options: the retry loop's deadline signal, which cancels the SDK request. */
+export interface KmsCallOptions {
+  readonly abortSignal?: AbortSignal;
+}
+
 /**
  * The KMS calls we make; a narrow port so unit tests can pass a plain object. The gateway needs the
  * first two; key rotation (`coffer-gateway rewrap`) also ReEncrypt and DescribeKey, optional here so a
@@ -28,20 +33,20 @@ export interface KmsApi {
     KeyId: string;
     KeySpec: 'AES_256';
     EncryptionContext: Record<string, string>;
-  }): Promise<{ CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string }>;
+  }, options?: KmsCallOptions): Promise<{ CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string }>;
   decrypt(input: {
     KeyId: string;
     CiphertextBlob: Uint8Array;
     EncryptionContext: Record<string, string>;
-  }): Promise<{ Plaintext?: Uint8Array; KeyId?: string }>;
+  }, options?: KmsCallOptions): Promise<{ Plaintext?: Uint8Array; KeyId?: string }>;
   reEncrypt?(input: {
     CiphertextBlob: Uint8Array;
     SourceKeyId: string;
     SourceEncryptionContext: Record<string, string>;
     DestinationKeyId: string;
     DestinationEncryptionContext: Record<string, string>;
-  }): Promise<{ CiphertextBlob?: Uint8Array; KeyId?: string }>;
-  describeKey?(input: { KeyId: string }): Promise<{ KeyMetadata?: { Arn?: string; Enabled?: boolean; KeyState?: string } }>;
+  }, options?: KmsCallOptions): Promise<{ CiphertextBlob?: Uint8Array; KeyId?: string }>;
+  describeKey?(input: { KeyId: string }, options?: KmsCallOptions): Promise<{ KeyMetadata?: { Arn?: string; Enabled?: boolean; KeyState?: string } }>;
 }
 
 export type AwsCredentialsInput = NonNullable<KMSClientConfig['credentials']>;
@@ -57,10 +62,10 @@ export function createKmsClient(options: KmsClientOptions): KMSClient {
 
 export function sdkKmsApi(client: KMSClient): KmsApi {
   return {
-    generateDataKey: (input) => client.send(new GenerateDataKeyCommand(input)),
-    decrypt: (input) => client.send(new DecryptCommand(input)),
-    reEncrypt: (input) => client.send(new ReEncryptCommand(input)),
-    describeKey: (input) => client.send(new DescribeKeyCommand(input)),
+    generateDataKey: (input, options) => client.send(new GenerateDataKeyCommand(input), { ...options }),
+    decrypt: (input, options) => client.send(new DecryptCommand(input), { ...options }),
+    reEncrypt: (input, options) => client.send(new ReEncryptCommand(input), { ...options }),
+    describeKey: (input, options) => client.send(new DescribeKeyCommand(input), { ...options }),
   };
 }
 
@@ -106,6 +111,7 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
   const hooks: RetryHooks = {
     ...(options.sleep ? { sleep: options.sleep } : {}),
     ...(options.random ? { random: options.random } : {}),
+    ...(options.now ? { now: options.now } : {}),
   };
 
   const failure =
@@ -124,7 +130,7 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
     name: 'aws-kms',
     async generateDataKey(context: EncryptionContext): Promise<DataKey> {
       const output = await withAwsRetry(
-        () => api.generateDataKey({ KeyId: options.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context } }),
+        (_, abortSignal) => api.generateDataKey({ KeyId: options.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context } }, { abortSignal }),
         policy,
         failure('GenerateDataKey'),
         hooks,
@@ -143,7 +149,7 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
       // could point an object at a KMS key of their own that the gateway's role may use, and forge it.
       // The encryption context still binds every wrapped key to its coffer and object key.
       const output = await withAwsRetry(
-        () => api.decrypt({ KeyId: acceptedKeyId(keyId), CiphertextBlob: wrapped, EncryptionContext: { ...context } }),
+        (_, abortSignal) => api.decrypt({ KeyId: acceptedKeyId(keyId), CiphertextBlob: wrapped, EncryptionContext: { ...context } }, { abortSignal }),
         policy,
         failure('Decrypt'),
         hooks,
@@ -158,7 +164,7 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
     async resolveKeyId(keyId: string): Promise<string> {
       const describeKey = api.describeKey;
       if (describeKey === undefined) throw invalidResponse('DescribeKey');
-      const output = await withAwsRetry(() => describeKey({ KeyId: keyId }), policy, failure('DescribeKey'), hooks);
+      const output = await withAwsRetry((_, abortSignal) => describeKey({ KeyId: keyId }, { abortSignal }), policy, failure('DescribeKey'), hooks);
       const metadata = output.KeyMetadata;
       if (metadata?.Arn === undefined || metadata.Arn === '') throw invalidResponse('DescribeKey');
       if (metadata.Enabled === false || (metadata.KeyState !== undefined && metadata.KeyState !== 'Enabled')) {
@@ -173,7 +179,8 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
       // ReEncrypt: the plaintext data key never leaves KMS. Same context on both sides: a rewrap
       // changes the key-encryption key, never what the data key is bound to.
       const output = await withAwsRetry(
-        () => reEncrypt({ CiphertextBlob: wrapped, SourceKeyId: acceptedKeyId(fromKeyId), SourceEncryptionContext: { ...context }, DestinationKeyId: toKeyId, DestinationEncryptionContext: { ...context } }),
+        (_, abortSignal) =>
+          reEncrypt({ CiphertextBlob: wrapped, SourceKeyId: acceptedKeyId(fromKeyId), SourceEncryptionContext: { ...context }, DestinationKeyId: toKeyId, DestinationEncryptionContext: { ...context } }, { abortSignal }),
         policy,
         failure('ReEncrypt'),
         hooks,

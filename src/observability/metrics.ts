@@ -33,6 +33,8 @@ export interface GatewayMetrics {
   readonly tlsCertificateNotAfter: Gauge;
   /** Connections reset because the client stopped reading a response for server.responseIdleTimeoutMs. */
   readonly responseIdleTimeouts: Counter;
+  /** At server.maxConnections: waiting connections closed for a newcomer, newcomers answered 503 SlowDown. */
+  readonly connectionsShed: Counter<'how'>;
   /** Upstream GET bodies currently open. */
   readonly upstreamReadStreams: Gauge;
   /** CONNECT requests by result: intercepted, or why refused (src/egress/connect-target.ts). */
@@ -106,6 +108,7 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     tlsReloads: new Counter({ name: 'coffer_gateway_tls_reloads_total', help: 'Reloads of the data-plane TLS certificate after its files changed, by result (success, failure: the previous certificate stays).', labelNames: ['result'], registers: [registry] }),
     tlsCertificateNotAfter: new Gauge({ name: 'coffer_gateway_tls_certificate_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the data-plane TLS certificate being served.', registers: [registry] }),
     responseIdleTimeouts: new Counter({ name: 'coffer_gateway_response_idle_timeouts_total', help: 'Connections reset because the client read nothing of a pending response for server.responseIdleTimeoutMs.', registers: [registry] }),
+    connectionsShed: new Counter({ name: 'coffer_gateway_connections_shed_total', help: 'At server.maxConnections: how=waiting-closed (a connection without a request closed for a newcomer), how=newcomer-refused (answered 503 SlowDown).', labelNames: ['how'], registers: [registry] }),
     upstreamReadStreams: new Gauge({ name: 'coffer_gateway_upstream_read_streams_open', help: 'Upstream GET bodies currently open; a value that stays up without traffic is a leak.', registers: [registry] }),
     connects: new Counter({ name: 'coffer_gateway_connect_total', help: 'CONNECT requests by result: intercepted (TLS terminated for a coffer endpoint), or refused_* / failed_issuance (answered 403, 400 or 503; no tunnel is ever opened).', labelNames: ['result'], registers: [registry] }),
     egressHandshakes: new Counter({ name: 'coffer_gateway_egress_tls_handshakes_total', help: 'TLS handshakes inside intercepted CONNECT tunnels by result (ok, sni_mismatch, failed: e.g. a client that does not trust the egress CA, timeout).', labelNames: ['result'], registers: [registry] }),

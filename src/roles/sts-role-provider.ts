@@ -39,7 +39,7 @@ export interface StsApi {
     RoleSessionName: string;
     DurationSeconds: number;
     ExternalId?: string;
-  }): Promise<{
+  }, options?: { readonly abortSignal?: AbortSignal }): Promise<{
     Credentials?: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date };
   }>;
 }
@@ -55,7 +55,7 @@ export function createStsClient(options: StsClientOptions): STSClient {
 }
 
 export function sdkStsApi(client: STSClient): StsApi {
-  return { assumeRole: (input) => client.send(new AssumeRoleCommand(input)) };
+  return { assumeRole: (input, options) => client.send(new AssumeRoleCommand(input), { ...options }) };
 }
 
 const SESSION_NAME_MAX = 64;
@@ -105,7 +105,7 @@ export interface StsRoleProviderOptions extends RetryHooks {
   readonly refreshRetryMs?: number;
   /** Bound on cached (role, session name) entries. Default 10 000. */
   readonly maxEntries?: number;
-  /** Injected clock (ms since epoch), compared with the STS Expiration. */
+  /** Injected clock (ms since epoch), compared with the STS Expiration; also the retry deadline's clock. */
   readonly now?: () => number;
   /** Called (never throws into the caller) when a refresh fails; the gateway wires metrics here. */
   readonly onRefreshFailure?: (event: RefreshFailureEvent) => void;
@@ -154,6 +154,7 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
   const hooks: RetryHooks = {
     ...(options.sleep ? { sleep: options.sleep } : {}),
     ...(options.random ? { random: options.random } : {}),
+    ...(options.now ? { now: options.now } : {}),
   };
   const now = options.now ?? Date.now;
   const refreshWindowMs = options.refreshWindowMs ?? 10 * 60_000;
@@ -180,13 +181,16 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
   async function assume(role: RoleConfig, sessionName: string): Promise<CachedCredentials> {
     counters.assumeRoleCalls++;
     const output = await withAwsRetry(
-      () =>
-        api.assumeRole({
-          RoleArn: role.roleArn,
-          RoleSessionName: sessionName,
-          DurationSeconds: role.durationSeconds,
-          ...(role.externalId === undefined ? {} : { ExternalId: role.externalId }),
-        }),
+      (_, abortSignal) =>
+        api.assumeRole(
+          {
+            RoleArn: role.roleArn,
+            RoleSessionName: sessionName,
+            DurationSeconds: role.durationSeconds,
+            ...(role.externalId === undefined ? {} : { ExternalId: role.externalId }),
+          },
+          { abortSignal },
+        ),
       policy,
       ({ error, classification, attempts }) =>
         new GatewayError(

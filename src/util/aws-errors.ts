@@ -140,20 +140,31 @@ export interface RetryPolicy {
   /** Backoff cap for attempt n is min(maxDelayMs, baseDelayMs * 2^(n-1)); the delay is uniform in [0, cap) ("full jitter"). */
   readonly baseDelayMs: number;
   readonly maxDelayMs: number;
+  /**
+   * Overall deadline of one operation, all attempts and backoff sleeps included. A per-attempt timeout
+   * alone lets maxAttempts × timeout pass before the client hears anything (5 × 5 s); this bounds the
+   * wait instead. Reaching it aborts the attempt in flight (its SDK request is cancelled) and fails with
+   * reason `timeout`; a backoff sleep that would end past it is not taken (the last failure is reported).
+   */
+  readonly deadlineMs: number;
 }
 
 /**
  * Five attempts: with 30 % independent throttling the chance that all five fail is 0.3^5 ≈ 0.24 %, which
  * is what the reliability checklist's "30 % throttling → ≥ 99 % success" needs (three attempts would give
- * ≈ 2.7 % failures). Worst-case added latency is 25+50+100+200 = 375 ms.
+ * ≈ 2.7 % failures). Worst-case added latency is 25+50+100+200 = 375 ms. The 10 s deadline leaves room for
+ * two full 5 s attempts (the default per-attempt timeout) and caps what a stalled KMS or STS costs a client.
+ * The configuration defaults (kms.* / sts.* in config/schema.ts) are these same numbers.
  */
-export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 25, maxDelayMs: 400 };
+export const DEFAULT_RETRY_POLICY: RetryPolicy = { maxAttempts: 5, baseDelayMs: 25, maxDelayMs: 400, deadlineMs: 10_000 };
 
 export interface RetryHooks {
   /** Sleeps between attempts; injected by tests so no test waits on a real timer. */
   readonly sleep?: (ms: number) => Promise<void>;
   /** Uniform [0, 1); injected by tests for deterministic jitter. */
   readonly random?: () => number;
+  /** Clock (ms) the deadline is measured on before each backoff sleep; injected by tests with `sleep`. */
+  readonly now?: () => number;
 }
 
 export const realSleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -169,31 +180,58 @@ export interface RetryOutcomeError {
   readonly attempts: number;
 }
 
+/** Raised (and classified `timeout`) when an operation's overall deadline passes. */
+export class DeadlineExceededError extends Error {
+  override readonly name = 'DeadlineExceeded';
+  constructor(readonly deadlineMs: number) {
+    super(`No answer within the ${deadlineMs} ms deadline.`);
+  }
+}
+
 /**
- * Runs `operation` until it succeeds, fails with a non-retryable error, or `maxAttempts` is used up.
+ * Runs `operation` until it succeeds, fails with a non-retryable error, `maxAttempts` is used up, or the
+ * overall `deadlineMs` passes. Each attempt gets an AbortSignal that fires at the deadline (hand it to
+ * the SDK's `send` so the request is cancelled, not merely abandoned); the attempt's promise is raced
+ * against the deadline too, so an operation that ignores the signal cannot hold the caller longer.
  * GatewayErrors (e.g. a failed AssumeRole inside a credential provider) are passed through untouched and
  * never retried: they were already retried and classified by their own layer.
  */
 export async function withAwsRetry<T>(
-  operation: (attempt: number) => Promise<T>,
+  operation: (attempt: number, signal: AbortSignal) => Promise<T>,
   policy: RetryPolicy,
   onFailure: (outcome: RetryOutcomeError) => GatewayError,
   hooks: RetryHooks = {},
 ): Promise<T> {
   const sleep = hooks.sleep ?? realSleep;
   const random = hooks.random ?? Math.random;
+  const now = hooks.now ?? Date.now;
   const maxAttempts = Math.max(1, Math.floor(policy.maxAttempts));
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await operation(attempt);
-    } catch (error) {
-      if (error instanceof GatewayError) throw error;
-      const classification = classifyAwsError(error);
-      if (!classification.retryable || attempt >= maxAttempts) {
-        throw onFailure({ error, classification, attempts: attempt });
+  const deadlineMs = Math.max(1, policy.deadlineMs);
+  const endsAt = now() + deadlineMs;
+  const deadline = new AbortController();
+  const timer = setTimeout(() => deadline.abort(new DeadlineExceededError(deadlineMs)), deadlineMs);
+  const expired = new Promise<never>((_, reject) => deadline.signal.addEventListener('abort', () => reject(deadline.signal.reason), { once: true }));
+  expired.catch(() => undefined);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await Promise.race([operation(attempt, deadline.signal), expired]);
+      } catch (error) {
+        if (error instanceof GatewayError) throw error;
+        const classification = deadline.signal.aborted ? { reason: 'timeout' as const, retryable: false } : classifyAwsError(error);
+        const failure = deadline.signal.aborted ? deadline.signal.reason : error;
+        if (!classification.retryable || attempt >= maxAttempts) {
+          throw onFailure({ error: failure, classification, attempts: attempt });
+        }
+        const pause = backoffDelayMs(policy, attempt, random);
+        // A sleep ending at or past the deadline could only be followed by an aborted attempt.
+        if (now() + pause >= endsAt) throw onFailure({ error, classification, attempts: attempt });
+        await sleep(pause);
+        if (deadline.signal.aborted) throw onFailure({ error: deadline.signal.reason, classification: { reason: 'timeout', retryable: false }, attempts: attempt });
       }
-      await sleep(backoffDelayMs(policy, attempt, random));
     }
+  } finally {
+    clearTimeout(timer);
   }
 }
 

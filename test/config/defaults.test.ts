@@ -14,6 +14,8 @@ describe('defaults', () => {
       adminHost: '127.0.0.1',
       adminPort: 9090,
       requestIdleTimeoutMs: 60_000,
+      minBodyRateBytesPerSecond: 500,
+      minBodyRateGraceMs: 20_000,
       responseIdleTimeoutMs: 60_000,
       completeKeepAliveMs: 10_000,
       headersTimeoutMs: 20_000,
@@ -29,8 +31,8 @@ describe('defaults', () => {
     expect(config.auth.cos).toEqual({ maxClockSkewSeconds: 900, maxSignatureValiditySeconds: 7 * 86_400, acceptKeyOnlyPath: true });
     expect(config.auth.accessKeys).toEqual([]);
     expect(config.auth.jwt).toBeUndefined();
-    expect(config.kms).toEqual({ maxAttempts: 3, requestTimeoutMs: 5_000, dataKeyCacheMaxAgeSeconds: 300, dataKeyCacheMaxEntries: 1000 });
-    expect(config.sts).toEqual({ maxAttempts: 3, requestTimeoutMs: 5_000 });
+    expect(config.kms).toEqual({ maxAttempts: 5, requestTimeoutMs: 5_000, deadlineMs: 10_000, dataKeyCacheMaxAgeSeconds: 300, dataKeyCacheMaxEntries: 1000 });
+    expect(config.sts).toEqual({ maxAttempts: 5, requestTimeoutMs: 5_000, deadlineMs: 10_000 });
     expect(config.roles).toEqual({ refreshBeforeExpirySeconds: 300 });
     expect(config.logging).toEqual({ level: 'info' });
     // npm start intercepts CONNECT to the demo coffer's endpoints with a local CA created on first start next to the keyring.

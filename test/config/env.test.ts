@@ -69,13 +69,13 @@ describe('environment overrides', () => {
       COFFER__DEMO__SECRET_ID: '12345',
       COFFER__DEMO__SECRET_KEY: 'demo-secret-key-from-env-0123',
       COFFER__KEYRING__DIRECTORY: 'null-ish/dir',
-      COFFER__KMS: '{"maxAttempts": 5}',
+      COFFER__KMS: '{"maxAttempts": 7}',
       COFFER__KMS__DATA_KEY_CACHE_MAX_ENTRIES: '7',
     });
     expect(config.demo.secretId).toBe('12345');
     expect(config.keyring.directory).toBe('null-ish/dir');
     // The whole object replaces the section, then the deeper path applies on top of it.
-    expect(config.kms).toMatchObject({ maxAttempts: 5, dataKeyCacheMaxEntries: 7, dataKeyCacheMaxAgeSeconds: 300 });
+    expect(config.kms).toMatchObject({ maxAttempts: 7, dataKeyCacheMaxEntries: 7, dataKeyCacheMaxAgeSeconds: 300 });
   });
 
   test('a whole coffer, list entries and map keys can be set from the environment', () => {

@@ -366,6 +366,23 @@ describe('bounds and switches', () => {
     }
   });
 
+  test('a tunnel holds one connection slot, not two: at server.maxConnections 2 a plain client is served and the tunnel keeps working', async () => {
+    const capped = await start({ COFFER__SERVER__MAX_CONNECTIONS: '2', COFFER__EGRESS__LOCAL_CA_DIRECTORY: join(directory, 'egress-ca') });
+    try {
+      const tls = await tlsThroughProxy(capped.port, HOST, { servername: HOST, ca: readFileSync(join(directory, 'egress-ca', 'ca.pem'), 'utf8') });
+      expect(await exchange(tls, `GET /x HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 401 /);
+      // A second client: the tunnel's TCP connection holds one slot, so this one gets the other.
+      const plain = await fetch(`http://127.0.0.1:${capped.port}/${Bucket}/x`);
+      expect(plain.status).toBe(401);
+      expect(await counter(capped, 'coffer_gateway_connections_shed_total', { how: 'waiting-closed' })).toBe(0);
+      // The tunnel was not taken for the newcomer's slot.
+      expect(await exchange(tls, `GET /y HTTP/1.1\r\nHost: ${HOST}\r\n\r\n`)).toMatch(/^HTTP\/1\.1 401 /);
+      tls.destroy();
+    } finally {
+      await capped.stop();
+    }
+  });
+
   test('a client that CONNECTs and never starts TLS is cut off after egress.handshakeTimeoutMs and counted', async () => {
     const impatient = await start({ COFFER__EGRESS__HANDSHAKE_TIMEOUT_MS: '1000' });
     try {

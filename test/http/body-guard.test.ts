@@ -110,6 +110,73 @@ describe('guardBody', () => {
     expect(Date.now() - started).toBeGreaterThan(5 * 150); // the consumer really held the body back past the idle timeout
   });
 
+  test('minimum rate: a client dripping a byte just inside the idle timeout is cut (RequestTimeout), after few bytes', async () => {
+    const source = new PassThrough();
+    // Idle timeout 1 s, one byte every 40 ms: never idle. 1,000 bytes/s after a 200 ms grace: each byte
+    // buys 1 ms of waiting and costs 40, so the budget runs out after roughly 5 bytes.
+    const body = guardBody(source, { idleTimeoutMs: 1_000, framing: { kind: 'length', length: 1_000 }, minRate: { bytesPerSecond: 1_000, graceMs: 200 } });
+    let sent = 0;
+    const timer = setInterval(() => {
+      if (sent < 1_000) source.write('x');
+      sent += 1;
+    }, 40);
+    const result = await drain(body);
+    clearInterval(timer);
+    expect(result.error).toBeInstanceOf(GatewayError);
+    expect(result.error?.code).toBe('RequestTimeout');
+    expect(result.error?.message).toContain('slower than 1000 bytes/s');
+    // Cut long before the body could have finished (1,000 bytes would take 40 s at this pace).
+    expect(result.data.length).toBeLessThan(20);
+  });
+
+  test('minimum rate: a client at the rate or above is never cut, and 0 bytes/s switches the check off', async () => {
+    const fast = new PassThrough();
+    const paced = guardBody(fast, { idleTimeoutMs: 1_000, framing: { kind: 'length', length: 20 * 1024 }, minRate: { bytesPerSecond: 10_000, graceMs: 100 } });
+    let sent = 0;
+    const timer = setInterval(() => {
+      fast.write(Buffer.alloc(1024, 1)); // 1 KiB per 20 ms ≈ 50 KiB/s, five times the minimum
+      sent += 1;
+      if (sent === 20) {
+        clearInterval(timer);
+        fast.end();
+      }
+    }, 20);
+    expect((await drain(paced)).data.length).toBe(20 * 1024);
+
+    const slow = new PassThrough();
+    const unchecked = guardBody(slow, { idleTimeoutMs: 1_000, framing: { kind: 'length', length: 6 }, minRate: { bytesPerSecond: 0, graceMs: 0 } });
+    let dripped = 0;
+    const drip = setInterval(() => {
+      slow.write('y');
+      dripped += 1;
+      if (dripped === 6) {
+        clearInterval(drip);
+        slow.end();
+      }
+    }, 40);
+    await expect(drain(unchecked)).resolves.toEqual({ data: Buffer.from('yyyyyy') });
+  });
+
+  test('minimum rate: time the consumer holds the body back (backpressure) is not charged to the client', async () => {
+    const source = new PassThrough();
+    const total = 6 * 64 * 1024;
+    // A rate no client could meet if the consumer's 6 × 150 ms were counted: 100 ms of grace, and 6 × 64 KiB
+    // at 1 GB/s buys nothing. Only the time spent waiting for bytes that are not there counts, and they all are.
+    const body = guardBody(source, { idleTimeoutMs: 60_000, framing: { kind: 'length', length: total }, minRate: { bytesPerSecond: 1_000_000_000, graceMs: 100 } });
+    for (let i = 0; i < 6; i += 1) source.write(Buffer.alloc(total / 6, 1));
+    source.end();
+    let received = 0;
+    const slow = new Writable({
+      highWaterMark: 1024,
+      write(chunk: Buffer, _encoding, callback) {
+        received += chunk.length;
+        setTimeout(callback, 150);
+      },
+    });
+    await pipeline(body, slow);
+    expect(received).toBe(total);
+  });
+
   test('the client going away before Content-Length bytes → IncompleteBody, never a clean end', async () => {
     const source = new PassThrough();
     const body = guardBody(source, { idleTimeoutMs: 1000, framing: { kind: 'length', length: 10 } });

@@ -1,12 +1,17 @@
 import { XMLParser } from 'fast-xml-parser';
 import { readFileSync } from 'node:fs';
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { Agent, request, type IncomingHttpHeaders } from 'node:http';
 import { request as tlsRequest } from 'node:https';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { GatewayError } from '../../src/errors/gateway-error';
-import type { HandlerContext } from '../../src/http/gateway-server';
-import { COFFER, UPLOAD_ID, closeGateways, echoHandler, rawExchange, rawHeader, sleep, startGateway } from './helpers';
+import { createGatewayServer, type HandlerContext } from '../../src/http/gateway-server';
+import { COFFER, UPLOAD_ID, closeGateways, echoHandler, rawExchange, rawHeader, serverConfig, sleep, startGateway } from './helpers';
+
+/** Polls `condition` every 10 ms (the test's own timeout bounds it). */
+async function waitFor(condition: () => boolean): Promise<void> {
+  while (!condition()) await sleep(10);
+}
 
 afterEach(closeGateways);
 
@@ -342,6 +347,18 @@ describe('body guard on a live connection', () => {
     expect(elapsed).toBeLessThan(2000);
   });
 
+  test('a body dripped just inside the idle timeout is cut by the minimum body rate: 400 RequestTimeout, connection closed', async () => {
+    const { port } = await startGateway(echoHandler, { requestIdleTimeoutMs: 1_000, minBodyRateBytesPerSecond: 1_000, minBodyRateGraceMs: 300 });
+    const head = `PUT /${COFFER}/k HTTP/1.1\r\nHost: h\r\nContent-Length: 1000\r\n\r\n`;
+    // One byte every 100 ms: never idle for the 1 s idle timeout; 100 bytes would take 10 s.
+    const answer = await rawExchange(port, [head, ...Array.from({ length: 100 }, () => 'x')], { pauseMs: 100, waitMs: 8_000 });
+    expect(answer.statuses).toEqual([400]);
+    expect(answer.text).toContain('<Code>RequestTimeout</Code>');
+    expect(answer.text).toContain('slower than 1000 bytes/s');
+    expect(rawHeader(answer.text, 'connection')).toBe('close');
+    expect(answer.closed).toBe(true);
+  });
+
   test('a client that disconnects mid-body makes the guard fail with IncompleteBody (never a clean end)', async () => {
     let resolveError: (error: unknown) => void = () => undefined;
     const failed = new Promise<unknown>((resolve) => (resolveError = resolve));
@@ -487,21 +504,119 @@ describe('listener settings', () => {
     expect(plain.text).not.toContain('ok 0');
   });
 
-  test('maxConnections: a connection beyond the cap is dropped, the ones within are served', async () => {
+  test('maxConnections, every slot carrying a request: a newcomer is answered 503 SlowDown with Retry-After and Connection: close, not reset; the busy ones are served', async () => {
+    let release: () => void = () => undefined;
+    const shed: string[] = [];
+    const handle = jest.fn(async ({ res }: HandlerContext) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      res.end('first');
+    });
+    const gateway = createGatewayServer({ server: serverConfig({ maxConnections: 1 }), handle, onConnectionShed: (how) => shed.push(how) });
+    const { port } = await gateway.listen();
+    try {
+      const first = httpRequest(port, { path: `/${COFFER}/k` });
+      await waitFor(() => handle.mock.calls.length === 1);
+      const second = await rawExchange(port, [`GET /${COFFER}/k HTTP/1.1\r\nHost: h\r\n\r\n`], { waitMs: 3000 });
+      expect(second.reset).toBe(false);
+      expect(second.closed).toBe(true);
+      expect(second.statuses).toEqual([503]);
+      expect(second.text).toContain('<Code>SlowDown</Code>');
+      expect(rawHeader(second.text, 'retry-after')).toBe('1');
+      expect(rawHeader(second.text, 'connection')).toBe('close');
+      expect(handle).toHaveBeenCalledTimes(1); // the refused request never reached the handler
+      expect(shed).toEqual(['newcomer-refused']);
+      release();
+      await expect(first).resolves.toMatchObject({ status: 200, body: 'first' });
+    } finally {
+      release();
+      await gateway.close(0);
+    }
+  });
+
+  test('maxConnections, every slot carrying a request: a CONNECT newcomer gets the same 503 SlowDown (never a tunnel that would hold a slot), and the interceptor is not asked', async () => {
+    let release: () => void = () => undefined;
+    const handle = jest.fn(async ({ res }: HandlerContext) => {
+      await new Promise<void>((resolve) => (release = resolve));
+      res.end('first');
+    });
+    const onConnect = jest.fn();
+    const gateway = createGatewayServer({ server: serverConfig({ maxConnections: 1 }), handle, onConnect });
+    const { port } = await gateway.listen();
+    try {
+      const first = httpRequest(port, { path: `/${COFFER}/k` });
+      await waitFor(() => handle.mock.calls.length === 1);
+      const connect = await rawExchange(port, [`CONNECT ${COFFER}.cos.ap-guangzhou.myqcloud.com:443 HTTP/1.1\r\nHost: ${COFFER}.cos.ap-guangzhou.myqcloud.com:443\r\n\r\n`], { waitMs: 3000 });
+      expect(connect.reset).toBe(false);
+      expect(connect.statuses).toEqual([503]);
+      expect(connect.text).toContain('<Code>SlowDown</Code>');
+      expect(rawHeader(connect.text, 'retry-after')).toBe('1');
+      expect(onConnect).not.toHaveBeenCalled();
+      release();
+      await expect(first).resolves.toMatchObject({ status: 200, body: 'first' });
+    } finally {
+      release();
+      await gateway.close(0);
+    }
+  });
+
+  test('maxConnections: an idle keep-alive connection gives its slot to a newcomer; the one carrying a request keeps its', async () => {
     let release: () => void = () => undefined;
     const { port } = await startGateway(
-      async ({ res }) => {
-        await new Promise<void>((resolve) => (release = resolve));
-        res.end('first');
+      async ({ res, target }) => {
+        if (target.key === 'slow') await new Promise<void>((resolve) => (release = resolve));
+        res.end('done');
       },
-      { maxConnections: 1 },
+      { maxConnections: 2 },
     );
-    const first = httpRequest(port, { path: `/${COFFER}/k` });
-    await sleep(50);
-    const second = await rawExchange(port, [`GET /${COFFER}/k HTTP/1.1\r\nHost: h\r\n\r\n`], { waitMs: 1000 });
-    expect(second.closed).toBe(true);
-    expect(second.statuses).toEqual([]);
-    release();
-    await expect(first).resolves.toMatchObject({ status: 200, body: 'first' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+    try {
+      const keptAlive = await new Promise<{ socket: Socket; status: number }>((resolve, reject) => {
+        let socket: Socket | undefined;
+        request({ host: '127.0.0.1', port, path: `/${COFFER}/quick`, agent }, (res) => {
+          res.resume();
+          res.on('end', () => resolve({ socket: socket as Socket, status: res.statusCode ?? 0 }));
+        })
+          .on('socket', (s: Socket) => (socket = s))
+          .on('error', reject)
+          .end();
+      });
+      expect(keptAlive.status).toBe(200);
+      let keptAliveClosed = false;
+      keptAlive.socket.on('close', () => (keptAliveClosed = true));
+      // A slow request holds the other slot; the keep-alive connection now waits with no request.
+      const slow = httpRequest(port, { path: `/${COFFER}/slow` });
+      await sleep(50);
+      expect(keptAliveClosed).toBe(false);
+      await expect(httpRequest(port, { path: `/${COFFER}/newcomer` })).resolves.toMatchObject({ status: 200, body: 'done' });
+      await waitFor(() => keptAliveClosed);
+      release();
+      await expect(slow).resolves.toMatchObject({ status: 200, body: 'done' });
+    } finally {
+      release();
+      agent.destroy();
+    }
+  });
+
+  test('maxConnections held by clients dripping headers: a newcomer closes the longest-waiting one and is served', async () => {
+    const { port } = await startGateway(echoHandler, { maxConnections: 3 });
+    const closed = [false, false, false];
+    const drippers = [];
+    for (const i of [0, 1, 2]) {
+      const socket = connect(port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.on('error', () => undefined);
+      socket.on('close', () => (closed[i] = true));
+      socket.write(`PUT /${COFFER}/dripper-${i} HTTP/1.1\r\nHost: h\r\n`);
+      drippers.push(socket);
+      await sleep(30); // distinct waiting-since times: dripper 0 has waited longest
+    }
+    try {
+      await expect(httpRequest(port, { method: 'PUT', path: `/${COFFER}/legit`, body: 'hello' })).resolves.toMatchObject({ status: 200, body: 'ok 5' });
+      await waitFor(() => closed[0] === true);
+      await sleep(100);
+      expect(closed).toEqual([true, false, false]);
+    } finally {
+      for (const socket of drippers) socket.destroy();
+    }
   });
 });

@@ -13,6 +13,8 @@ export function serverConfig(overrides: Partial<GatewayConfig['server']> = {}): 
     adminHost: '127.0.0.1',
     adminPort: 0,
     requestIdleTimeoutMs: 60_000,
+    minBodyRateBytesPerSecond: 500,
+    minBodyRateGraceMs: 20_000,
     responseIdleTimeoutMs: 60_000,
     completeKeepAliveMs: 10_000,
     headersTimeoutMs: 20_000,

@@ -19,6 +19,8 @@ import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 const COS = require('cos-nodejs-sdk-v5');
 
 const MiB = 1024 * 1024;
+// A bucket per run: the shared cluster outlives runs, and coffers are write-once.
+const REPLICAS_BUCKET = `coffer-replicas-${randomBytes(4).toString('hex')}`;
 const Bucket = 'replicas-1250000000';
 const Region = 'ap-guangzhou';
 const md5 = (b: Buffer): string => `"${createHash('md5').update(b).digest('hex')}"`;
@@ -33,7 +35,7 @@ describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
   beforeAll(async () => {
     directory = mkdtempSync(join(tmpdir(), 'coffer-replicas-'));
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
-    await s3.send(new CreateBucketCommand({ Bucket: 'coffer-replicas' }));
+    await s3.send(new CreateBucketCommand({ Bucket: REPLICAS_BUCKET }));
     const file = join(directory, 'config.json');
     writeFileSync(
       file,
@@ -42,7 +44,7 @@ describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
         auth: { cos: { acceptKeyOnlyPath: true }, accessKeys: [{ secretId: 'AKIDreplicas', secretKey: 'replicas-secret-key-0123456789', grants: [{ coffer: Bucket, actions: ['*'] }] }] },
         // Replicas share the keyring (in production: KMS); they share nothing else.
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [Bucket]: { upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: 'coffer-replicas', credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'replicas' } } },
+        coffers: { [Bucket]: { upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: REPLICAS_BUCKET, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'replicas' } } },
       }),
     );
     for (let i = 0; i < 3; i += 1) {
@@ -104,7 +106,7 @@ describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
     await clients[0].multipartComplete({ Bucket, Region, Key, UploadId: init.UploadId, Parts: [{ PartNumber: 1, ETag: md5(first) }, { PartNumber: 2, ETag: md5(second) }] });
     expect(sha256((await clients[1].getObject({ Bucket, Region, Key })).Body)).toBe(sha256(Buffer.concat([first, second])));
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
-    const left = await s3.send(new ListObjectsV2Command({ Bucket: 'coffer-replicas', Prefix: 'p/' }));
+    const left = await s3.send(new ListObjectsV2Command({ Bucket: REPLICAS_BUCKET, Prefix: 'p/' }));
     expect(left.KeyCount ?? 0).toBe(0);
   });
 });

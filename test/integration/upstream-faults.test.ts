@@ -1,10 +1,11 @@
 /**
  * Upstream failures in the middle of a part (reliability-checklist.md test 4): the upstream answers
- * 503 SlowDown, or the connection to it breaks half-way. The client gets 503 / 502 — never a 200 —
+ * 500 InternalError or 503 SlowDown after half the body, or resets the connection (RST) half-way. The client gets 503 / 502 — never a 200 —
  * or it takes the whole part and never answers (a stall: 504 after upstream.idleTimeoutMs). The client
  * gets 503 / 502 / 504 — never a 200 — the previous version of the part stays, and after the fault
  * clears the upload completes byte-exact.
- * A fault-injecting proxy sits between the gateway and a real Ceph RGW.
+ * A fault-injecting proxy sits between the gateway and a real Ceph RGW. Bound stated for the stall: the
+ * client's 504 comes within upstream.idleTimeoutMs (1 s here) plus 5 s (generous, for a loaded machine).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,7 +24,10 @@ const MiB = 1024 * 1024;
 const COFFER = 'faults-1250000000';
 const SECRET_ID = 'AKIDfaults';
 const SECRET_KEY = 'faults-secret-key-0123456789';
-type Mode = 'pass' | 'slow-down' | 'reset-half-way' | 'stall';
+type Mode = 'pass' | 'internal-error-half-way' | 'slow-down' | 'reset-half-way' | 'stall';
+const IDLE_TIMEOUT_MS = 1000;
+// A bucket per run: the shared cluster outlives runs, and coffers are write-once.
+const BUCKET = `coffer-faults-${randomBytes(4).toString('hex')}`;
 
 describeWithCeph('upstream faults mid-part', () => {
   let directory: string;
@@ -37,13 +41,26 @@ describeWithCeph('upstream faults mid-part', () => {
     const upstream = new URL(ceph.endpoint);
     directory = mkdtempSync(join(tmpdir(), 'coffer-faults-'));
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
-    await s3.send(new CreateBucketCommand({ Bucket: 'coffer-faults' }));
+    await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     // Forwards requests unchanged (the SigV4 signature covers the Host it was sent to), except part uploads when armed.
     proxy = createServer((req, res) => {
       const isPart = req.method === 'PUT' && (req.url ?? '').includes('partNumber=');
       if (isPart && mode === 'stall') {
         req.resume(); // takes every byte, never answers: only the gateway's idle timeout ends this
         stalled.push(res);
+        return;
+      }
+      if (isPart && mode === 'internal-error-half-way') {
+        // Takes half the body, then answers 500 and closes, as a failing upstream node would.
+        const half = Number(req.headers['content-length']) / 2;
+        let seen = 0;
+        req.on('data', (chunk: Buffer) => {
+          seen += chunk.length;
+          if (seen >= half && !res.headersSent) {
+            res.writeHead(500, { 'content-type': 'application/xml', connection: 'close' }).end('<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>');
+            req.socket.end();
+          }
+        });
         return;
       }
       if (isPart && mode === 'slow-down') {
@@ -64,7 +81,8 @@ describeWithCeph('upstream faults mid-part', () => {
           if (seen < half) forward.write(chunk);
           else {
             forward.destroy();
-            req.socket.destroy();
+            // An RST from the upstream side, not a FIN: the gateway's own destroy path must handle it.
+            req.socket.resetAndDestroy();
           }
         });
         return;
@@ -79,7 +97,7 @@ describeWithCeph('upstream faults mid-part', () => {
         server: { port: 0, adminPort: 0 },
         auth: { accessKeys: [{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: COFFER, actions: ['*'] }] }] },
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: ceph.region, bucket: 'coffer-faults', idleTimeoutMs: 1000, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
+        coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: ceph.region, bucket: BUCKET, idleTimeoutMs: IDLE_TIMEOUT_MS, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
@@ -110,7 +128,7 @@ describeWithCeph('upstream faults mid-part', () => {
     });
   }
 
-  test('503 SlowDown, a connection reset mid-part and a stalled upstream reach the client as 503, 502 and 504; the previous part survives', async () => {
+  test('500 and 503 SlowDown half-way, a connection reset mid-part and a stalled upstream reach the client as 502, 503, 502 and 504; the previous part survives', async () => {
     const init = await call('POST', 'faulty.bin', [['uploads', '']]);
     const uploadId = /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(init.body)?.[1] as string;
     const good = randomBytes(6 * MiB);
@@ -119,14 +137,21 @@ describeWithCeph('upstream faults mid-part', () => {
     expect(first.status).toBe(200);
     const listEtags = async () => [...(await call('GET', 'faulty.bin', [['uploadId', uploadId]])).body.matchAll(/<ETag>([^<]+)<\/ETag>/g)].map((m) => m[1]?.replace(/&quot;/g, '"'));
 
+    mode = 'internal-error-half-way';
+    const failed = await part(randomBytes(6 * MiB));
+    expect([failed.status, /<Code>(\w+)<\/Code>/.exec(failed.body)?.[1]]).toEqual([502, 'BadGateway']);
+    expect(await listEtags()).toEqual([first.etag]);
     mode = 'slow-down';
     const slowed = await part(randomBytes(6 * MiB));
     expect([slowed.status, /<Code>(\w+)<\/Code>/.exec(slowed.body)?.[1]]).toEqual([503, 'ServiceUnavailable']);
     mode = 'reset-half-way';
     const reset = await part(randomBytes(6 * MiB));
     expect([reset.status, /<Code>(\w+)<\/Code>/.exec(reset.body)?.[1]]).toEqual([502, 'BadGateway']);
+    expect(await listEtags()).toEqual([first.etag]);
     mode = 'stall';
+    const stallStarted = Date.now();
     const stall = await part(randomBytes(6 * MiB));
+    expect(Date.now() - stallStarted).toBeLessThan(IDLE_TIMEOUT_MS + 5_000);
     expect([stall.status, /<Code>(\w+)<\/Code>/.exec(stall.body)?.[1]]).toEqual([504, 'GatewayTimeout']);
     expect(stalled).toHaveLength(1);
     mode = 'pass';

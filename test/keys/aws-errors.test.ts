@@ -38,7 +38,7 @@ describe('classifyAwsError', () => {
 });
 
 describe('withAwsRetry', () => {
-  const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 250 };
+  const policy = { maxAttempts: 4, baseDelayMs: 100, maxDelayMs: 250, deadlineMs: 60_000 };
 
   it('stops at the first non-retryable error', async () => {
     let calls = 0;
@@ -70,6 +70,54 @@ describe('withAwsRetry', () => {
     ).catch((e: unknown) => e);
     expect(error).toBe(original);
     expect(calls).toBe(1);
+  });
+
+  it('the overall deadline cancels the attempt in flight: its signal fires and the failure is reason timeout', async () => {
+    let seenSignal: AbortSignal | undefined;
+    let calls = 0;
+    // The operation never settles on its own: without the deadline this test could only end by Jest's timeout.
+    const error = await withAwsRetry(
+      (_attempt, signal) => {
+        calls++;
+        seenSignal = signal;
+        return new Promise<never>(() => undefined);
+      },
+      { ...policy, deadlineMs: 50 },
+      ({ classification, attempts, error: cause }) =>
+        new GatewayError('KMSFailed', `after ${attempts}: ${(cause as Error).name}`, { reason: classification.reason }),
+      { sleep: async () => undefined },
+    ).catch((e: unknown) => e as GatewayError);
+    expect(error.reason).toBe('timeout');
+    expect(error.message).toBe('after 1: DeadlineExceeded');
+    expect(calls).toBe(1);
+    expect(seenSignal?.aborted).toBe(true);
+  });
+
+  it('a backoff sleep that would end past the deadline is not taken: the last failure is reported', async () => {
+    let clock = 0;
+    let calls = 0;
+    const sleeps: number[] = [];
+    const error = await withAwsRetry(
+      async () => {
+        calls++;
+        throw sdkError('ThrottlingException', 400);
+      },
+      { maxAttempts: 10, baseDelayMs: 100, maxDelayMs: 100, deadlineMs: 250 },
+      ({ classification, attempts }) => new GatewayError('KMSFailed', `after ${attempts}`, { reason: classification.reason }),
+      {
+        // Every sleep is 99 ms on the injected clock: after two sleeps (198 ms) a third would end at 297 ≥ 250.
+        sleep: async (ms) => {
+          sleeps.push(ms);
+          clock += ms;
+        },
+        random: () => 0.999,
+        now: () => clock,
+      },
+    ).catch((e: unknown) => e as GatewayError);
+    expect(sleeps).toEqual([99, 99]);
+    expect(calls).toBe(3);
+    expect(error.reason).toBe('throttled');
+    expect(error.message).toBe('after 3');
   });
 
   it('full-jitter backoff is capped exponentially', () => {

@@ -8,6 +8,8 @@ import type { RetryPolicy } from '../../src/util/aws-errors';
 import { awsCredentialProvider } from '../../src/roles/aws-credential-provider';
 import { createStaticRoleProvider } from '../../src/roles/static-role-provider';
 import { createStsRoleProvider } from '../../src/roles/sts-role-provider';
+import { createUpstreamCoffer } from '../../src/gateway/upstream-coffer';
+import { load } from '../config/helpers';
 import { startKmsTestServer, type KmsTestServer, type TestKmsKey } from '../support/kms-test-server';
 import { CONNECTION_RESET, TestCredentialStore, seededRandom, startStsTestServer, type StsTestServer } from '../support/sts-test-server';
 
@@ -293,6 +295,94 @@ describe('retry policy', () => {
     const throttled = kms.calls.filter((c) => c.errorType === 'ThrottlingException').length;
     expect(throttled / kms.calls.length).toBeGreaterThan(0.2);
     expect(throttled / kms.calls.length).toBeLessThan(0.4);
+  });
+});
+
+describe('the shipped retry budget (configuration defaults, wired as the gateway wires them)', () => {
+  /** The coffer's key provider built by createUpstreamCoffer from a configuration that sets no kms.* option but `kmsOptions`. */
+  function shippedProvider(kmsOptions: Record<string, number> = {}): AwsKmsKeyProvider {
+    const config = load({
+      coffers: {
+        'photos-1250000000': {
+          upstream: { endpoint: 'http://127.0.0.1:9', bucket: 'coffer-photos', region: REGION, credentials: { accessKeyId: BASE.accessKeyId, secretAccessKey: BASE.secretAccessKey } },
+          kms: { type: 'aws-kms', keyId: key.arn, endpoint: kms.endpoint },
+        },
+      },
+      ...(Object.keys(kmsOptions).length === 0 ? {} : { kms: kmsOptions }),
+      auth: { accessKeys: [{ secretId: 'AKIDbudget', secretKey: 'budget-secret-key-0123456789', grants: [{ coffer: '*', actions: ['*'] }] }] },
+    });
+    const coffer = createUpstreamCoffer('photos-1250000000', config.coffers['photos-1250000000']!, config, {
+      localKeys: () => {
+        throw new Error('no local keys here');
+      },
+    });
+    const keys = coffer.keysFor('budget-test') as AwsKmsKeyProvider;
+    providers.push(keys);
+    return keys;
+  }
+
+  it('30 % throttling → at least 99 % of 1,000 operations (500 GenerateDataKey + 500 Decrypt) succeed at the defaults', async () => {
+    kms.failWithProbability(0.3, 'ThrottlingException');
+    const p = shippedProvider();
+    const OPERATIONS = 500;
+    const CONCURRENCY = 25;
+    let ok = 0;
+    const reasons: string[] = [];
+    const generated: Array<{ wrapped: Buffer; plaintext: Buffer; n: number }> = [];
+    const inBatches = async (run: (n: number) => Promise<void>): Promise<void> => {
+      for (let batch = 0; batch < OPERATIONS; batch += CONCURRENCY) {
+        await Promise.all(Array.from({ length: CONCURRENCY }, (_, j) => run(batch + j)));
+      }
+    };
+    const record = (error: unknown): void => {
+      reasons.push(error instanceof GatewayError ? (error.reason ?? '?') : String(error));
+    };
+    await inBatches(async (n) => {
+      try {
+        const dk = await p.generateDataKey({ ...CONTEXT, n: String(n) });
+        generated.push({ wrapped: dk.wrapped, plaintext: dk.plaintext, n });
+        ok++;
+      } catch (error) {
+        record(error);
+      }
+    });
+    await inBatches(async (n) => {
+      const source = generated[n % generated.length]!;
+      try {
+        const plaintext = await p.decryptDataKey(source.wrapped, { ...CONTEXT, n: String(source.n) });
+        if (plaintext.equals(source.plaintext)) ok++;
+        else reasons.push('wrong-key');
+      } catch (error) {
+        record(error);
+      }
+    });
+    expect(ok + reasons.length).toBe(2 * OPERATIONS);
+    // ≥ 99 %: at most 10 failures in 1,000 (five attempts: expected ≈ 2.4; three attempts: ≈ 27).
+    expect(ok).toBeGreaterThanOrEqual(990);
+    expect(reasons.filter((r) => r !== 'throttled')).toEqual([]);
+    const throttled = kms.calls.filter((c) => c.errorType === 'ThrottlingException').length;
+    expect(kms.calls.length).toBeGreaterThanOrEqual(1_000);
+    expect(throttled / kms.calls.length).toBeGreaterThan(0.25);
+    expect(throttled / kms.calls.length).toBeLessThan(0.35);
+  });
+
+  it('100 % throttling → KMSFailed throttled after exactly the default 5 attempts', async () => {
+    kms.failWithProbability(1, 'ThrottlingException');
+    const error = await failure(shippedProvider().generateDataKey(CONTEXT));
+    expect(error.code).toBe('KMSFailed');
+    expect(error.reason).toBe('throttled');
+    expect(kms.callCount('GenerateDataKey')).toBe(5);
+  });
+
+  it('a KMS that never answers is cut by the overall deadline (kms.deadlineMs), not after attempts × timeout', async () => {
+    // Each attempt would hang for 60 s; the per-attempt timeout alone (5 s × 5 attempts) would hold the
+    // caller 25 s. A short configured deadline must end it after the first attempt with reason timeout.
+    kms.addFailure({ latencyMs: 60_000 });
+    const p = shippedProvider({ deadlineMs: 300 });
+    const error = await failure(p.generateDataKey(CONTEXT));
+    expect(error.code).toBe('KMSFailed');
+    expect(error.reason).toBe('timeout');
+    expect(error.message).toContain('after 1 attempt: DeadlineExceeded');
   });
 });
 

@@ -303,6 +303,14 @@ describe('STS failures', () => {
     expect(sts.callCount()).toBe(3);
   });
 
+  it('an STS that never answers is cut by the overall deadline (reason timeout), not after attempts × per-attempt timeout', async () => {
+    // Each attempt would hang 60 s; without the deadline this test could only end by Jest's timeout.
+    sts.script.add({ operation: 'AssumeRole', latencyMs: 60_000 });
+    const error = await failure(provider({ retry: { deadlineMs: 300 } }).credentialsFor(REQ));
+    expect(error.reason).toBe('timeout');
+    expect(error.message).toContain('after 1 attempt: DeadlineExceeded');
+  });
+
   it('a reset connection and a 500 are transient', async () => {
     sts.failNext(1, CONNECTION_RESET);
     sts.failNext(1, 'InternalFailure');

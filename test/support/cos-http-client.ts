@@ -40,6 +40,21 @@ export function signedRequest(target: CosTarget, method: string, key: string, pa
 }
 
 /**
+ * The head (request line, Host, Authorization, `headers` as given — duplicates and any bytes allowed,
+ * unlike node:http) of a COS-signed request, for tests that write raw sockets. The signature covers
+ * only Host, as the official SDK's does for most requests.
+ */
+export function signedRequestHead(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], headers: ReadonlyArray<readonly [string, string]> = []): string {
+  const host = `127.0.0.1:${target.port}`;
+  const now = Math.floor(Date.now() / 1000);
+  const pathname = `/${target.coffer}/${key}`;
+  const { authorization } = signCosRequest({ method, pathname, params, headers: [['host', host]], secretId: target.secretId, secretKey: target.secretKey, keyTime: formatKeyTime(now - 60, now + 600) });
+  const query = params.map(([n, v]) => (v === '' ? n : `${n}=${encodeURIComponent(v)}`)).join('&');
+  const lines = [`${method} ${pathname}${query ? `?${query}` : ''} HTTP/1.1`, `Host: ${host}`, `Authorization: ${authorization}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
+  return `${lines.join('\r\n')}\r\n\r\n`;
+}
+
+/**
  * Starts a signed request whose body the caller writes (`req.write` / `req.end`) with `Content-Length:
  * length`; `done` settles with the answer or 'reset'.
  */

@@ -60,6 +60,11 @@ export interface S3TestProxy {
   readonly endpoint: string;
   /** Every request seen, in order of arrival of its complete body. */
   readonly requests: S3TestProxyRequest[];
+  /**
+   * Every request whose headers arrived, in order, body or not: a write the gateway destroyed mid-body
+   * never completes, so it shows here and not in `requests`. What "zero upstream writes" counts.
+   */
+  readonly arrivals: ReadonlyArray<{ readonly method: string; readonly path: string; readonly query: string }>;
   /** The requests passed on to the target. */
   forwarded(): S3TestProxyRequest[];
   /** The requests the proxy answered itself with an error. */
@@ -116,11 +121,15 @@ export async function startS3TestProxy(options: S3TestProxyOptions): Promise<S3T
       ? undefined
       : new SignatureV4({ service: 's3', region: options.region, credentials: options.resignWith, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false });
   const requests: S3TestProxyRequest[] = [];
+  const arrivals: Array<{ method: string; path: string; query: string }> = [];
   const now = options.verify?.now ?? Date.now;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     // Credentials are judged when the request arrives, as S3 does, not when its last byte did.
     const arrived = now();
+    const startLine = req.url ?? '/';
+    const queryAt = startLine.indexOf('?');
+    arrivals.push({ method: req.method ?? 'GET', path: queryAt < 0 ? startLine : startLine.slice(0, queryAt), query: queryAt < 0 ? '' : startLine.slice(queryAt + 1) });
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
@@ -181,6 +190,7 @@ export async function startS3TestProxy(options: S3TestProxyOptions): Promise<S3T
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    arrivals,
     forwarded: () => requests.filter((r) => r.rejected === undefined),
     rejected: () => requests.filter((r) => r.rejected !== undefined),
     close: () =>

@@ -22,14 +22,21 @@ function flakyCheck(name: string, failures: number): DependencyCheck & { attempt
 }
 
 describe('watchDependencies', () => {
-  test('not ready, naming the failing check, until every check passed once; retries double up to the cap', async () => {
+  test('not ready, naming the failing check, while any check has not passed', async () => {
+    const upstream = flakyCheck('coffer a-1: upstream', Number.POSITIVE_INFINITY);
+    const kms = flakyCheck('coffer b-2: key provider', 0);
+    const watch = watchDependencies([upstream, kms], { retryMs: 60_000 });
+    expect(watch.notReadyReason()).toMatch(/^coffer a-1: upstream: checking \(and 1 more\)$/);
+    await watch.attempted;
+    expect(watch.notReadyReason()).toBe('coffer a-1: upstream: down (attempt 1)');
+    watch.stop();
+  });
+
+  test('retried until passed, the delay doubling up to the cap; then ready', async () => {
     const upstream = flakyCheck('coffer a-1: upstream', 4);
     const kms = flakyCheck('coffer b-2: key provider', 0);
     const delays: number[] = [];
     const watch = watchDependencies([upstream, kms], { retryMs: 1, maxRetryMs: 4, onFailure: (_check, _reason, retryInMs) => delays.push(retryInMs) });
-    expect(watch.notReadyReason()).toMatch(/^coffer a-1: upstream: checking \(and 1 more\)$/);
-    await new Promise((resolve) => setImmediate(resolve));
-    expect(watch.notReadyReason()).toBe('coffer a-1: upstream: down (attempt 1)');
     await watch.passed;
     expect(watch.notReadyReason()).toBeUndefined();
     expect(upstream.attempts).toBe(5);

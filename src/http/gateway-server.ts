@@ -186,6 +186,13 @@ function clientErrorOf(error: NodeJS.ErrnoException): GatewayError {
  * TLS sockets cannot be reset through their TLS handle; they are destroyed.
  */
 function resetConnection(socket: Socket): void {
+  // Our side already ended with nothing left to send: the answer is complete and its FIN is on the
+  // way, so there is nothing to signal. A reset while that shutdown is in flight also makes libuv
+  // refuse (EINVAL) and has left the process spinning; a plain destroy is right here.
+  if (socket.writableEnded && socket.writableLength === 0) {
+    socket.destroy();
+    return;
+  }
   if (typeof socket.resetAndDestroy === 'function') {
     try {
       socket.resetAndDestroy();

@@ -3,7 +3,7 @@
  * NetworkPolicy, checked for shape and for agreement with the gateway configuration they embed (loaded
  * with the real loader) and with the chart they work with.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { DEPLOY, containersOf, loadRenderedConfig, mountFor, parseDocs, render, type K8sObject } from '../helm/helm-support';
@@ -141,11 +141,18 @@ describe('deploy/egress', () => {
 });
 
 describe('READMEs', () => {
-  test.each(['README.md', 'sidecar/README.md', 'egress/README.md', 'service/README.md'])('%s explains purpose, install and verification', (file) => {
-    const text = readFileSync(join(DEPLOY, file), 'utf8');
+  test.each(['sidecar', 'egress', 'service'])('deploy/%s/README.md points at its install guide, which names every file of the directory', (name) => {
+    const pointer = readFileSync(join(DEPLOY, name, 'README.md'), 'utf8');
+    expect(pointer).toContain(`](../../docs/install/${name}.md)`);
+    const guide = readFileSync(join(DEPLOY, '..', 'docs', 'install', `${name}.md`), 'utf8');
+    for (const file of readdirSync(join(DEPLOY, name)).filter((f) => f !== 'README.md')) expect({ file, named: guide.includes(file) }).toEqual({ file, named: true });
+  });
+
+  test.each(['deploy/README.md', 'docs/install/sidecar.md', 'docs/install/egress.md', 'docs/install/service.md'])('%s explains purpose, install and verification', (file) => {
+    const text = readFileSync(join(DEPLOY, '..', file), 'utf8');
     expect(text).toMatch(/^## .*install/im);
     expect(text).toMatch(/^## .*verif/im);
-    if (file !== 'README.md') {
+    if (file !== 'deploy/README.md') {
       expect(text).toMatch(/kubectl /);
       expect(text).toMatch(/cos-nodejs-sdk-v5|new COS\(/);
     }

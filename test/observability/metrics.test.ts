@@ -206,3 +206,11 @@ test("Node's process metrics keep their usual names (stock dashboards work) and 
   const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
   expect(text).toContain(`coffer_gateway_build_info{version="${version}",nodejs="${process.versions.node}"} 1`);
 });
+
+test('docs/reference/metrics.md lists every metric the gateway exports (beyond Node process metrics)', async () => {
+  const doc = readFileSync(join(__dirname, '..', '..', 'docs', 'reference', 'metrics.md'), 'utf8');
+  const names = (await createMetrics({ defaultMetrics: false }).registry.getMetricsAsJSON()).map((metric) => metric.name);
+  expect(names.length).toBeGreaterThan(15);
+  const missing = names.filter((name) => !doc.includes(`\`${name}\``) && !doc.includes(`\`${name.replace(/_total$/, '')}`));
+  expect(missing).toEqual([]);
+});

@@ -3,12 +3,13 @@
  *   sink <port> [dataDir]    the S3 sink (with dataDir: large single PUTs kept on disk, served with ranges)
  *   passthrough <sinkPort>   express 5 + http-proxy-middleware 4 in front of the sink
  *   gateway <configJson>     coffer-gateway with one coffer on the sink
- * Each prints `{"port":N}` when listening and answers the IPC messages 'rss' (peak RSS) and 'cpu'
- * (CPU time used so far, all threads).
+ * Each prints `{"port":N}` when listening and answers the IPC messages 'rss' (peak RSS), 'idle-rss'
+ * (RSS now) and 'cpu' (CPU time used so far: all threads, and the main thread alone).
  */
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
 import { startGateway } from '../src/serve';
+import { procCpuMs } from './bench-support';
 import { startSink } from './s3-sink';
 
 async function main(): Promise<void> {
@@ -35,10 +36,12 @@ async function main(): Promise<void> {
   }
   process.on('message', (message) => {
     if (message === 'rss') process.send?.({ rssMb: process.resourceUsage().maxRSS / 1024 });
+    if (message === 'idle-rss') process.send?.({ idleRssMb: process.memoryUsage.rss() / (1024 * 1024) });
     if (message === 'cpu') {
-      // All threads of the process (the MD5 worker included), user + system.
+      // All threads of the process (the MD5 worker included), user + system; and the main thread
+      // alone (the event loop: sockets, HTTP parsing, whatever crypto runs inline), from /proc.
       const usage = process.cpuUsage();
-      process.send?.({ cpuMs: (usage.user + usage.system) / 1000 });
+      process.send?.({ cpuMs: (usage.user + usage.system) / 1000, mainMs: procCpuMs(`/proc/self/task/${process.pid}/stat`) });
     }
   });
   // Exit normally on kill(), so `--cpu-prof` runs (NODE_OPTIONS) write their profiles.

@@ -29,7 +29,12 @@ function nodeFlags(kind: string): string[] {
 
 /** Starts `bench-process.js <kind> <args…>` and resolves once it listens. */
 export function spawn(kind: string, ...args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(__dirname, 'bench-process.js'), [kind, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: nodeFlags(kind) });
+  return spawnWith({}, kind, ...args);
+}
+
+/** `spawn` with extra environment variables for the child. */
+export function spawnWith(environment: NodeJS.ProcessEnv, kind: string, ...args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(join(__dirname, 'bench-process.js'), [kind, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: nodeFlags(kind), env: { ...process.env, ...environment } });
   return new Promise((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
     child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));

@@ -18,7 +18,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
 import { PartEncryptor } from '../src/crypto/part-encryptor';
 import { ensureInstalled, rcloneEnvironment, rcloneUpload, startNginx, type NginxPassthrough } from './external-peers';
-import { ask, benchConfig, BENCH_SECRET_ID, BENCH_SECRET_KEY, median, reportTarget, sendRepeated, signed, spawn, timed } from './bench-support';
+import { ask, benchConfig, BENCH_SECRET_ID, BENCH_SECRET_KEY, median, reportTarget, sendRepeated, signed, spawn, spawnWith, timed } from './bench-support';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -311,8 +311,38 @@ async function memoryCase(config: string, children: ChildProcess[]): Promise<voi
   gateway.child.kill();
 }
 
+/**
+ * One process using its cores: CONCURRENT parts at once on a gateway whose crypto pool has 1, then 2
+ * workers (interleaved rounds): aggregate throughput and where the CPU went (main thread vs the rest).
+ */
+async function cryptoWorkersCase(config: string, sink: { child: ChildProcess; port: number }, children: ChildProcess[]): Promise<void> {
+  const concurrent = 4;
+  const size = Math.max(MiB, Math.floor(PART / concurrent / MiB) * MiB);
+  process.stdout.write(`\none process, its cores: ${concurrent} concurrent ${size / MiB} MiB parts, crypto pool of 1 and of 2 workers, ${ROUNDS} interleaved rounds\n\n`);
+  const gateways = [await spawnWith({ BENCH_CRYPTO_WORKERS: '1' }, 'gateway', config), await spawnWith({ BENCH_CRYPTO_WORKERS: '2' }, 'gateway', config)];
+  children.push(...gateways.map((gateway) => gateway.child));
+  const runs: number[][] = [[], []];
+  const cpu = [newCpuTally(), newCpuTally()];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const [index, gateway] of gateways.entries()) {
+      const upload = await initiate(gateway.port);
+      runs[index]?.push(await withCpu(cpu[index] as CpuTally, nodeProbe(gateway.child), sink.child, () => timed(async () => {
+        await Promise.all(Array.from({ length: concurrent }, (_, i) => gatewayPart(gateway.port, upload, i + 1, size)));
+      }, concurrent * size)));
+    }
+  }
+  for (const [index, label] of ['1 crypto worker', '2 crypto workers'].entries()) {
+    const tally = cpu[index] as CpuTally;
+    const bytes = ROUNDS * concurrent * size;
+    process.stdout.write(rateLine(`coffer-gateway, ${label}, aggregate`, runs[index] as number[]));
+    process.stdout.write(`  CPU ms per MiB: gateway ${fixed(perMiB(tally.server, bytes))} (main thread ${fixed(perMiB(tally.serverMain, bytes))}), client ${fixed(perMiB(tally.client, bytes))}, sink ${fixed(perMiB(tally.sink, bytes))}\n`);
+  }
+  process.stdout.write(`2 workers vs 1: ${(median(runs[1] as number[]) / median(runs[0] as number[])).toFixed(2)}× aggregate (client, gateway and sink share the same 2 cores here)\n`);
+  for (const gateway of gateways) gateway.child.kill();
+}
+
 /** BENCH_ONLY=<case>[,<case>…] runs some cases alone (e.g. a quick check at a small BENCH_PART_BYTES). */
-const CASES = (process.env['BENCH_ONLY'] ?? 'upload,egress,peer,memory').split(',');
+const CASES = (process.env['BENCH_ONLY'] ?? 'upload,workers,egress,peer,memory').split(',');
 
 async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'coffer-bench-'));
@@ -328,6 +358,7 @@ async function main(): Promise<void> {
       await uploadPathCase(config, sink, passthrough, nginx, children);
       nginx?.child.kill();
     }
+    if (CASES.includes('workers')) await cryptoWorkersCase(config, sink, children);
     if (CASES.includes('egress')) await egressCase(scratch, sink, children);
     if (CASES.includes('peer')) await peerCase(config, sink, children);
     if (CASES.includes('memory')) await memoryCase(config, children);

@@ -5,7 +5,7 @@
  * peak RSS for one 5 GiB part and for 32 concurrent 64 MiB parts (fresh processes each), and how many
  * key-provider (KMS) calls an upload costs.
  */
-import type { ChildProcess } from 'node:child_process';
+import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
@@ -18,7 +18,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
 import { PartEncryptor } from '../src/crypto/part-encryptor';
 import { ensureInstalled, rcloneEnvironment, rcloneUpload, startNginx, type NginxPassthrough } from './external-peers';
-import { ask, benchConfig, BENCH_SECRET_ID, BENCH_SECRET_KEY, median, reportTarget, sendRepeated, signed, spawn, spawnWith, timed } from './bench-support';
+import { ask, benchConfig, childPids, GATEWAY_NODE_FLAGS, procCpuMs, BENCH_SECRET_ID, BENCH_SECRET_KEY, median, reportTarget, sendRepeated, signed, spawn, spawnWith, timed } from './bench-support';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -341,8 +341,73 @@ async function cryptoWorkersCase(config: string, sink: { child: ChildProcess; po
   for (const gateway of gateways) gateway.child.kill();
 }
 
+/** `coffer-gateway serve --workers N` as users run it (the npm start flags); its port from the start log line. */
+async function startCluster(config: string, workers: number): Promise<{ child: ChildProcess; port: number; cpu: CpuProbe }> {
+  const child = spawnProcess(process.execPath, [...GATEWAY_NODE_FLAGS, join(__dirname, '..', 'src', 'cli.js'), 'serve', '--workers', String(workers), '-c', config], { stdio: ['ignore', 'pipe', 'ignore'] });
+  const port = await new Promise<number>((resolve, reject) => {
+    let seen = 0;
+    let log = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      log += chunk.toString('utf8');
+      const lines = log.split('\n');
+      log = lines.pop() ?? '';
+      for (const line of lines) {
+        const port = /"port":(\d+).*"msg":"coffer-gateway listening"/.exec(line)?.[1];
+        if (port !== undefined && (seen += 1) === workers) resolve(Number(port));
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`serve --workers ${workers} exited with ${code}`)));
+  });
+  child.stdout?.resume();
+  const primary = child.pid as number;
+  // The primary and its workers; "main thread" = the main threads of the processes that serve
+  // (the workers; with --workers 1 there is no primary, the one process serves).
+  const cpu: CpuProbe = async () => {
+    const workersOf = childPids(primary);
+    const serving = workersOf.length > 0 ? workersOf : [primary];
+    return {
+      all: [primary, ...workersOf].reduce((sum, pid) => sum + procCpuMs(`/proc/${pid}/stat`), 0),
+      main: serving.reduce((sum, pid) => sum + procCpuMs(`/proc/${pid}/task/${pid}/stat`), 0),
+    };
+  };
+  return { child, port, cpu };
+}
+
+/**
+ * One host, more processes: `serve --workers 1` and `--workers 2` (node:cluster), CONCURRENT parts at
+ * once, interleaved: aggregate throughput and CPU per MiB (primary + workers).
+ */
+async function clusterCase(config: string, sink: { child: ChildProcess; port: number }, children: ChildProcess[]): Promise<void> {
+  const concurrent = 4;
+  const size = Math.max(MiB, Math.floor(PART / concurrent / MiB) * MiB);
+  // Fixed ports are not needed: node:cluster shares one random port among the workers of a primary.
+  const clusterConfig = join(dirname(config), 'cluster-config.json');
+  writeFileSync(clusterConfig, readFileSync(config, 'utf8'));
+  process.stdout.write(`\nserve --workers 1 and 2 (node:cluster): ${concurrent} concurrent ${size / MiB} MiB parts, ${ROUNDS} interleaved rounds\n\n`);
+  const clusters = [await startCluster(clusterConfig, 1), await startCluster(clusterConfig, 2)];
+  children.push(...clusters.map((c) => c.child));
+  const runs: number[][] = [[], []];
+  const cpu = [newCpuTally(), newCpuTally()];
+  for (let round = 0; round < ROUNDS; round += 1) {
+    for (const [index, gateway] of clusters.entries()) {
+      const upload = await initiate(gateway.port);
+      runs[index]?.push(await withCpu(cpu[index] as CpuTally, gateway.cpu, sink.child, () => timed(async () => {
+        await Promise.all(Array.from({ length: concurrent }, (_, i) => gatewayPart(gateway.port, upload, i + 1, size)));
+      }, concurrent * size)));
+    }
+  }
+  for (const [index, label] of ['serve --workers 1', 'serve --workers 2'].entries()) {
+    const tally = cpu[index] as CpuTally;
+    const bytes = ROUNDS * concurrent * size;
+    process.stdout.write(rateLine(`coffer-gateway ${label}, aggregate`, runs[index] as number[]));
+    process.stdout.write(`  CPU ms per MiB: gateway ${fixed(perMiB(tally.server, bytes))} (main threads ${fixed(perMiB(tally.serverMain, bytes))}), client ${fixed(perMiB(tally.client, bytes))}, sink ${fixed(perMiB(tally.sink, bytes))}\n`);
+  }
+  process.stdout.write(`--workers 2 vs 1: ${(median(runs[1] as number[]) / median(runs[0] as number[])).toFixed(2)}× aggregate\n`);
+  for (const gateway of clusters) gateway.child.kill();
+}
+
 /** BENCH_ONLY=<case>[,<case>…] runs some cases alone (e.g. a quick check at a small BENCH_PART_BYTES). */
-const CASES = (process.env['BENCH_ONLY'] ?? 'upload,workers,egress,peer,memory').split(',');
+const CASES = (process.env['BENCH_ONLY'] ?? 'upload,workers,cluster,egress,peer,memory').split(',');
 
 async function main(): Promise<void> {
   const scratch = mkdtempSync(join(tmpdir(), 'coffer-bench-'));
@@ -359,6 +424,7 @@ async function main(): Promise<void> {
       nginx?.child.kill();
     }
     if (CASES.includes('workers')) await cryptoWorkersCase(config, sink, children);
+    if (CASES.includes('cluster')) await clusterCase(config, sink, children);
     if (CASES.includes('egress')) await egressCase(scratch, sink, children);
     if (CASES.includes('peer')) await peerCase(config, sink, children);
     if (CASES.includes('memory')) await memoryCase(config, children);

@@ -11,10 +11,10 @@
  * and handles its messages in order. A stream owns BLOCKS_PER_STREAM blocks of BLOCK_SIZE bytes:
  * incoming chunks are copied into the current block (socket chunks are slices of shared pools and
  * cannot be transferred); a full block is transferred (zero-copy) to the worker, which hashes it,
- * encrypts it into one ciphertext buffer and transfers both back. A block is reused only when the
- * stream's reader has room for more (its ciphertext was pushed without exceeding the high-water mark,
- * or the reader has asked for more since) — so a stream holds at most its blocks, their ciphertext
- * and the readable side's high-water mark, whatever the part size.
+ * encrypts it and transfers the block and the ciphertext pieces back (joined into one buffer here).
+ * A block is reused only when the stream's reader has room for more (its ciphertext was pushed
+ * without exceeding the high-water mark, or the reader has asked for more since) — so a stream holds
+ * at most its blocks, their ciphertext and the readable side's high-water mark, whatever the part size.
  *
  * The bytes are exactly PartEncryptor's (docs/FORMAT.md; the format vectors are checked against
  * both): the header is built here, on the main thread, with the same code; the worker runs the same
@@ -32,8 +32,8 @@ export const CRYPTO_BLOCK_SIZE = 256 * 1024;
 const BLOCKS_PER_STREAM = 2;
 
 type WorkerReply =
-  | { type: 'data'; id: number; block: ArrayBuffer; output: Uint8Array }
-  | { type: 'final'; id: number; digest: Uint8Array; output: Uint8Array };
+  | { type: 'data'; id: number; block: ArrayBuffer; pieces: Uint8Array[] }
+  | { type: 'final'; id: number; digest: Uint8Array; pieces: Uint8Array[] };
 
 // Plain CommonJS, evaluated by the worker: no build step, no file to locate at run time (also under jest).
 const WORKER_SOURCE = `
@@ -86,16 +86,16 @@ parentPort.on('message', (message) => {
       stream.fill += take;
       if (stream.fill === SEGMENT_SIZE && stream.index < stream.segments - 1) closeSegment(stream, pieces);
     }
-    const output = Buffer.concat(pieces);
-    parentPort.postMessage({ type: 'data', id: message.id, block: message.block, output }, [message.block, ...transferable(output)]);
+    // The pieces themselves move to the main thread (no concat here): garbage in this isolate would
+    // be freed only by its rare GCs (it allocates few JS objects), holding tens of MB of dead buffers.
+    parentPort.postMessage({ type: 'data', id: message.id, block: message.block, pieces }, [message.block, ...pieces.flatMap(transferable)]);
   } else if (message.type === 'finish') {
     streams.delete(message.id);
     // The final segment is closed here (never early), so an empty part still gets its one empty, final segment.
     if (stream.cipher === undefined) openSegment(stream);
     const pieces = [];
     closeSegment(stream, pieces);
-    const output = Buffer.concat(pieces);
-    parentPort.postMessage({ type: 'final', id: message.id, digest: stream.md5.digest(), output }, transferable(output));
+    parentPort.postMessage({ type: 'final', id: message.id, digest: stream.md5.digest(), pieces }, pieces.flatMap(transferable));
   } else if (message.type === 'drop') {
     streams.delete(message.id);
   }
@@ -136,8 +136,10 @@ class CryptoWorker {
     worker.on('message', (message: WorkerReply) => {
       const stream = this.streams.get(message.id);
       if (stream === undefined) return;
-      if (message.type === 'data') stream.data(message.block, asBuffer(message.output));
-      else stream.final(asBuffer(message.digest), asBuffer(message.output));
+      // One push per block: handing ~9 pieces (ciphertext runs and tags) on separately costs more than one copy.
+      const output = Buffer.concat(message.pieces);
+      if (message.type === 'data') stream.data(message.block, output);
+      else stream.final(asBuffer(message.digest), output);
     });
     const fail = (error: Error): void => {
       if (this.worker !== worker) return;

@@ -2,13 +2,15 @@
  * One benchmark server per child process, so each one's peak RSS is its own:
  *   sink <port> [dataDir]    the S3 sink (with dataDir: large single PUTs kept on disk, served with ranges)
  *   passthrough <sinkPort>   express 5 + http-proxy-middleware 4 in front of the sink
- *   gateway <configJson>     coffer-gateway with one coffer on the sink
- * Each prints `{"port":N}` when listening and answers the IPC messages 'rss' (peak RSS) and 'cpu'
- * (CPU time used so far, all threads).
+ *   gateway <configJson>     coffer-gateway with one coffer on the sink (BENCH_CRYPTO_WORKERS: crypto pool size)
+ * Each prints `{"port":N}` when listening and answers the IPC messages 'rss' (peak RSS), 'idle-rss'
+ * (RSS now) and 'cpu' (CPU time used so far: all threads, and the main thread alone).
  */
 import { loadConfig } from '../src/config';
+import { setCryptoWorkerCount } from '../src/crypto/offloaded-part-encryptor';
 import { createLogger } from '../src/observability/logger';
 import { startGateway } from '../src/serve';
+import { procCpuMs } from './bench-support';
 import { startSink } from './s3-sink';
 
 async function main(): Promise<void> {
@@ -25,6 +27,8 @@ async function main(): Promise<void> {
       const server = app.listen(0, '127.0.0.1', () => resolve((server.address() as { port: number }).port));
     });
   } else if (kind === 'gateway') {
+    // BENCH_CRYPTO_WORKERS: the crypto worker pool's size (default: one per available CPU), to compare 1 and 2.
+    if (process.env['BENCH_CRYPTO_WORKERS'] !== undefined) setCryptoWorkerCount(Number(process.env['BENCH_CRYPTO_WORKERS']));
     const gateway = await startGateway(loadConfig({ file: argument, env: {} }), { log: createLogger('silent') });
     port = gateway.port;
     process.on('message', async (message) => {
@@ -35,10 +39,12 @@ async function main(): Promise<void> {
   }
   process.on('message', (message) => {
     if (message === 'rss') process.send?.({ rssMb: process.resourceUsage().maxRSS / 1024 });
+    if (message === 'idle-rss') process.send?.({ idleRssMb: process.memoryUsage.rss() / (1024 * 1024) });
     if (message === 'cpu') {
-      // All threads of the process (the MD5 worker included), user + system.
+      // All threads of the process (the crypto workers included), user + system; and the main thread
+      // alone (the event loop: sockets, HTTP parsing, whatever crypto runs inline), from /proc.
       const usage = process.cpuUsage();
-      process.send?.({ cpuMs: (usage.user + usage.system) / 1000 });
+      process.send?.({ cpuMs: (usage.user + usage.system) / 1000, mainMs: procCpuMs(`/proc/self/task/${process.pid}/stat`) });
     }
   });
   // Exit normally on kill(), so `--cpu-prof` runs (NODE_OPTIONS) write their profiles.

@@ -2,7 +2,8 @@
  * What the benchmarks share: one child process per server (so each one's peak RSS is its own),
  * COS-signed requests, timing and medians.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { execFileSync, fork, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import { join } from 'node:path';
@@ -28,17 +29,53 @@ function nodeFlags(kind: string): string[] {
 
 /** Starts `bench-process.js <kind> <args…>` and resolves once it listens. */
 export function spawn(kind: string, ...args: string[]): Promise<{ child: ChildProcess; port: number }> {
-  const child = fork(join(__dirname, 'bench-process.js'), [kind, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: nodeFlags(kind) });
+  return spawnWith({}, kind, ...args);
+}
+
+/** `spawn` with extra environment variables for the child. */
+export function spawnWith(environment: NodeJS.ProcessEnv, kind: string, ...args: string[]): Promise<{ child: ChildProcess; port: number }> {
+  const child = fork(join(__dirname, 'bench-process.js'), [kind, ...args], { stdio: ['ignore', 'ignore', 'inherit', 'ipc'], execArgv: nodeFlags(kind), env: { ...process.env, ...environment } });
   return new Promise((resolve, reject) => {
     child.once('message', (message: { port: number }) => resolve({ child, port: message.port }));
     child.once('exit', (code) => reject(new Error(`${kind} exited with ${code}`)));
   });
 }
 
+/** Clock ticks per second of /proc's utime/stime (almost always 100). */
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/**
+ * CPU time (ms, user + system) of a process or thread from /proc: `/proc/<pid>/stat` is the whole
+ * process (all its threads), `/proc/<pid>/task/<pid>/stat` its main thread alone. With `children`,
+ * the CPU of children already waited for is added (cutime/cstime), e.g. a finished `rclone` under `sh`.
+ */
+export function procCpuMs(statPath: string, children = false): number {
+  // The command name (field 2) may hold spaces; the fields after its closing parenthesis start at field 3.
+  const text = readFileSync(statPath, 'utf8');
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+  const ticks = (fields[11] as number) + (fields[12] as number) + (children ? (fields[13] as number) + (fields[14] as number) : 0);
+  return (ticks * 1000) / CLOCK_TICKS;
+}
+
+/** The process ids whose parent is `pid` (nginx's workers under its master). */
+export function childPids(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        const text = readFileSync(`/proc/${name}/stat`, 'utf8');
+        return Number(text.slice(text.lastIndexOf(')') + 2).split(' ')[1]) === pid;
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+}
+
 export function ask<T>(child: ChildProcess, message: string): Promise<T> {
   return new Promise((resolve) => {
     const listener = (reply: T & object): void => {
-      if ((message === 'rss' && 'rssMb' in reply) || (message === 'metrics' && 'metrics' in reply) || (message === 'cpu' && 'cpuMs' in reply)) {
+      if ((message === 'rss' && 'rssMb' in reply) || (message === 'metrics' && 'metrics' in reply) || (message === 'cpu' && 'cpuMs' in reply) || (message === 'idle-rss' && 'idleRssMb' in reply)) {
         child.off('message', listener);
         resolve(reply);
       }

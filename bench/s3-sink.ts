@@ -30,6 +30,10 @@ export function startSink(port = 0, dataDirectory?: string): Promise<{ port: num
     createReadStream(file, { start, end }).pipe(res);
   };
   let uploads = 0;
+  // Multipart bodies are discarded, but their sizes are kept, so HEAD of a completed object answers
+  // with its length (rclone checks the object it wrote).
+  const partSizes = new Map<string, Map<string, number>>();
+  const completedSizes = new Map<string, number>();
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const url = new URL(req.url ?? '/', 'http://sink');
     const path = decodeURIComponent(url.pathname);
@@ -46,7 +50,16 @@ export function startSink(port = 0, dataDirectory?: string): Promise<{ port: num
     if (req.method === 'POST' && query.has('uploads')) {
       uploads += 1;
       drain(false, () => res.writeHead(200, { 'content-type': 'application/xml' }).end(`<InitiateMultipartUploadResult><Bucket>b</Bucket><Key>k</Key><UploadId>sink-${uploads}</UploadId></InitiateMultipartUploadResult>`));
+    } else if (req.method === 'POST' && query.has('uploadId')) {
+      // CompleteMultipartUpload (rclone's multipart uploads end with it).
+      const parts = partSizes.get(query.get('uploadId') as string);
+      partSizes.delete(query.get('uploadId') as string);
+      completedSizes.set(path, [...(parts?.values() ?? [])].reduce((sum, size) => sum + size, 0));
+      drain(false, () => res.writeHead(200, { 'content-type': 'application/xml' }).end(`<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>${path}</Key><ETag>"complete-${Date.now()}-1"</ETag></CompleteMultipartUploadResult>`));
     } else if (req.method === 'PUT' && query.has('partNumber')) {
+      const uploadId = query.get('uploadId') as string;
+      if (!partSizes.has(uploadId)) partSizes.set(uploadId, new Map());
+      partSizes.get(uploadId)?.set(query.get('partNumber') as string, Number(req.headers['content-length'] ?? 0));
       drain(false, () => res.writeHead(200, { etag: `"part-${query.get('partNumber')}-${Date.now()}"` }).end());
     } else if (req.method === 'PUT' && dataDirectory !== undefined && Number(req.headers['content-length']) > 1 << 20) {
       const file = join(dataDirectory, createHash('sha256').update(path).digest('hex'));
@@ -61,6 +74,8 @@ export function startSink(port = 0, dataDirectory?: string): Promise<{ port: num
       });
     } else if ((req.method === 'GET' || req.method === 'HEAD') && query.get('list-type') === '2') {
       res.writeHead(200, { 'content-type': 'application/xml' }).end('<ListBucketResult><IsTruncated>false</IsTruncated><KeyCount>0</KeyCount></ListBucketResult>');
+    } else if (req.method === 'HEAD' && completedSizes.has(path)) {
+      res.writeHead(200, { 'content-length': completedSizes.get(path), etag: '"complete-1"', 'last-modified': new Date().toUTCString() }).end();
     } else if ((req.method === 'GET' || req.method === 'HEAD') && files.has(path)) {
       serveFile(req, res, files.get(path) as string);
     } else if (req.method === 'GET' || req.method === 'HEAD') {

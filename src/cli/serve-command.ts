@@ -1,7 +1,8 @@
 /** `coffer-gateway serve`: runs the gateway until SIGTERM/SIGINT (what `npm start` and the image run). */
 import { loadConfig } from '../config';
 import { startGateway } from '../serve';
-import { CONFIG_OPTION, HELP_OPTION, parseCommandArgs } from './args';
+import { CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs } from './args';
+import { isClusterPrimary, parseWorkerCount, superviseWorkers } from './cluster';
 import type { CliIo } from './cli-io';
 
 export const SERVE_HELP = `Usage: coffer-gateway serve [options]
@@ -12,6 +13,8 @@ Options:
   -c, --config <file>   Configuration file (YAML or JSON). Default: $COFFER_CONFIG; without one, the
                         embedded default: a local upstream in ./data/upstream, a local keyring in
                         ./data/keyring and the demo coffer on 127.0.0.1:8080 ($PORT overrides).
+  -w, --workers <n>     Run n gateway processes on the same ports (node:cluster); "auto": one per CPU
+                        this container may use. Default: one process (its crypto already uses every CPU).
   -h, --help            Show this help.
 
 Environment: PORT, COFFER_CONFIG, COFFER_DEMO_SECRET_ID, COFFER_DEMO_SECRET_KEY, COFFER__<PATH>=<value>.
@@ -32,12 +35,18 @@ export function demoBanner(demo: { readonly secretId: string; readonly secretKey
 
 /** Resolves once the gateway listens; the process then runs until a signal ends it. */
 export async function serveCommand(args: readonly string[], io: CliIo): Promise<number | 'running'> {
-  const values = parseCommandArgs('serve', args, { ...CONFIG_OPTION, ...HELP_OPTION });
+  const values = parseCommandArgs('serve', args, { ...CONFIG_OPTION, ...HELP_OPTION, workers: { type: 'string', short: 'w' } });
   if (values.help === true) {
     io.stdout.write(SERVE_HELP);
     return 0;
   }
   const config = loadConfig({ file: values.config, env: io.env });
+  const workers = parseWorkerCount(values.workers);
+  if (isClusterPrimary(workers)) {
+    // The demo's embedded upstream and generated keys would differ per worker.
+    if (config.demo.enabled) throw new UsageError('serve: --workers needs configured coffers; the demo (embedded upstream, generated keys) runs as one process.');
+    return superviseWorkers(workers, io);
+  }
   const gateway = await startGateway(config);
   if (gateway.demoCredentials !== undefined) io.stderr.write(demoBanner(gateway.demoCredentials, `http://${config.server.host}:${gateway.port}`, gateway.egressCaFile));
   let stopping = false;

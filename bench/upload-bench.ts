@@ -191,6 +191,8 @@ async function main(): Promise<void> {
       .reduce((sum, line) => sum + Number(line.split(' ').pop()), 0);
     reportTarget(`key-provider (KMS) calls: ${calls} for ${ROUNDS} uploads = ${(calls / ROUNDS).toFixed(2)} per upload (target ≤ 1)`, calls / ROUNDS <= 1);
     gateway.child.kill();
+    // BENCH_ONLY=ratio: only the interleaved ratio above (a before/after check on a shared machine).
+    if (process.env['BENCH_ONLY'] === 'ratio') return;
 
     await egressCase(scratch, sink, children);
 

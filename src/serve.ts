@@ -3,7 +3,7 @@
  * mounted in an Express 5 app exactly as a user would mount it, on the data-plane listener; the admin
  * listener beside it; TLS certificate reloading; a graceful drain on stop.
  */
-import express from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAdminServer } from './admin/admin-server';
 import { buildCofferGateway, type CofferGateway } from './coffer-gateway';
 import type { GatewayConfig } from './config';
@@ -11,6 +11,17 @@ import { createGatewayListener } from './http/gateway-server';
 import { startTlsReloader } from './http/tls-reloader';
 import type { Logger } from './observability/logger';
 import type { GatewayMetrics } from './observability/metrics';
+
+/**
+ * Express 5's application, as far as `serve` uses it. Typed here rather than through @types/express:
+ * the image compiles src/ with TypeScript and Node's types only (docker/toolchain).
+ */
+interface ExpressApp {
+  (req: IncomingMessage, res: ServerResponse): void;
+  use(handler: CofferGateway['handler']): void;
+  disable(setting: string): void;
+}
+const express = require('express') as () => ExpressApp;
 
 export interface RunningGateway {
   readonly port: number;

@@ -57,6 +57,10 @@ const OVER_CAP_REQUEST_MS = 2_000;
 /** Seconds an over-cap client is told to wait (`Retry-After`). */
 const OVER_CAP_RETRY_AFTER_SECONDS = 1;
 
+/** The answer of a connection accepted over the cap (see the module comment). */
+const overCapError = (): GatewayError =>
+  new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit', headers: { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) } });
+
 /** Per admitted connection: requests in progress, and since when it has had none (monotonic ms). */
 interface ConnectionState {
   requests: number;
@@ -388,14 +392,13 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
       // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a
       // second request), so its connection is not reused either.
       const closeAfter = !handlerStarted || !req.complete || closing !== undefined;
-      const retryAfter = gatewayError?.code === 'SlowDown' && overCap.has(connection) ? { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) } : {};
-      res.writeHead(rendered.status, { ...rendered.headers, ...retryAfter, ...(closeAfter ? { connection: 'close' } : {}) });
+      res.writeHead(rendered.status, { ...rendered.headers, ...(closeAfter ? { connection: 'close' } : {}) });
       res.end(req.method === 'HEAD' ? undefined : rendered.body);
     };
 
     let prepared: { target: RequestTarget; operation: Operation; framing: BodyFraming } | undefined;
     try {
-      if (overCap.has(connection)) throw new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit' });
+      if (overCap.has(connection)) throw overCapError();
       if (closing !== undefined) throw new GatewayError('ServiceUnavailable', 'The gateway is shutting down; retry.');
       if (expect === 'unsupported') throw new GatewayError('ExpectationFailed');
       checkHeaders(req, headers);
@@ -532,7 +535,7 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
       if (overCap.has(connection)) {
         // Over the connection cap: the same answer as any other request there (a tunnel would hold the slot).
         clearTimeout(overCap.get(connection));
-        refuseConnect(socket, new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit' }), { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) });
+        refuseConnect(socket, overCapError());
         return;
       }
       if (options.onConnect !== undefined) options.onConnect(req, socket, head, serveTunnel);

@@ -1,39 +1,33 @@
 /**
- * Builds the gateway from a frozen configuration — every stage once, at start-up — and runs it:
- * data-plane listener, admin listener, signal handling with a graceful drain.
+ * `coffer-gateway serve`: the gateway built from a frozen configuration (src/coffer-gateway.ts),
+ * mounted in an Express 5 app exactly as a user would mount it, on the data-plane listener; the admin
+ * listener beside it; TLS certificate reloading; a graceful drain on stop.
  */
-import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAdminServer } from './admin/admin-server';
-import { cofferDependencyCheck, watchDependencies } from './admin/dependency-checks';
-import { createAuthenticate } from './auth/authenticate';
-import { createCosAuthenticator } from './auth/cos-authenticator';
-import { InMemoryCredentialStore, type CredentialConfig } from './auth/credential-store';
-import { createJwtAuthenticator } from './auth/jwt-authenticator';
-import { createJwtKeyResolver } from './auth/jwt-key-source';
+import { buildCofferGateway, type CofferGateway } from './coffer-gateway';
 import type { GatewayConfig } from './config';
-import { EmbeddedUpstream } from './embedded-upstream';
-import { S3UpstreamStore } from './upstream/s3-upstream-store';
-import { createEgress } from './egress';
-import { createCdcsHandler } from './gateway/cdcs-handler';
-import { createCofferRegistry, type CofferDefinition } from './gateway/coffer-registry';
-import { DataKeyCache } from './keys/data-key-cache';
-import { createLocalKeyrings } from './keys/local-keyring';
-import { createLogger, type Logger } from './observability/logger';
-import { countingKeyProvider } from './observability/counting-key-provider';
-import { trackingUploadStore } from './observability/tracking-upload-store';
-import { createMetrics, type GatewayMetrics } from './observability/metrics';
-import { createGatewayServer } from './http/gateway-server';
+import { createGatewayListener } from './http/gateway-server';
 import { startTlsReloader } from './http/tls-reloader';
-import { MultipartService } from './upload/multipart-service';
-import { ObjectService } from './objects/object-service';
-import { createUpstreamCoffer, type UpstreamCofferDeps } from './gateway/upstream-coffer';
+import type { Logger } from './observability/logger';
+import type { GatewayMetrics } from './observability/metrics';
+
+/**
+ * Express 5's application, as far as `serve` uses it. Typed here rather than through @types/express:
+ * the image compiles src/ with TypeScript and Node's types only (docker/toolchain).
+ */
+interface ExpressApp {
+  (req: IncomingMessage, res: ServerResponse): void;
+  use(handler: CofferGateway['handler']): void;
+  disable(setting: string): void;
+}
+const express = require('express') as () => ExpressApp;
 
 export interface RunningGateway {
   readonly port: number;
   readonly adminPort: number;
   /** `secretKeyGenerated`: the gateway made the SecretKey up (none was configured), so only it can tell the user. */
-  readonly demoCredentials?: { secretId: string; secretKey: string; coffer: string; secretKeyGenerated: boolean };
+  readonly demoCredentials?: CofferGateway['demoCredentials'];
   readonly metrics: GatewayMetrics;
   /** With `egress.enabled`: the CA certificate file HTTPS-proxy clients must trust (NODE_EXTRA_CA_CERTS). */
   readonly egressCaFile?: string;
@@ -48,160 +42,28 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-const EMBEDDED_MIN_PART_SIZE = 5 * 1024 * 1024;
-const EMBEDDED_MAX_PART_SIZE = 5 * 1024 ** 3;
-
-function generatedSecret(length: number): string {
-  return randomBytes(length).toString('base64url').replace(/[-_]/g, 'x').slice(0, length);
-}
-
 export async function startGateway(config: GatewayConfig, options: { log?: Logger } = {}): Promise<RunningGateway> {
-  // What start-up has opened so far, undone in reverse if a later step fails (a port in use, a JWKS
-  // that cannot be read): a failed start leaves no listener, directory lock or timer behind.
-  const undo: Array<() => unknown> = [];
+  const gateway = await buildCofferGateway(config, options);
+  // What start-up has opened since, undone in reverse if a later step fails (a port in use): a failed
+  // start leaves no listener, directory lock or timer behind.
+  const undo: Array<() => unknown> = [() => gateway.close()];
   try {
-    return await startGatewayOrThrow(config, options, undo);
+    return await listen(config, gateway, undo);
   } catch (error) {
     for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
     throw error;
   }
 }
 
-async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logger }, undo: Array<() => unknown>): Promise<RunningGateway> {
-  const log = options.log ?? createLogger(config.logging.level);
-  const metrics = createMetrics();
-  const now = Date.now;
-
-  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
-  const definitions: CofferDefinition[] = [];
-  const localKeyrings = createLocalKeyrings(config.keyring);
-  undo.push(() => localKeyrings.dispose());
-  const localKeys = (keyId: string) => localKeyrings.forKeyId(keyId);
-
-  let demoCredentials: RunningGateway['demoCredentials'];
-  let embedded: EmbeddedUpstream | undefined;
-  if (config.demo.enabled) {
-    // The embedded upstream is a real (loopback) S3 endpoint, so the demo coffer takes exactly the
-    // code path a production coffer takes: S3 store, SigV4, the same S3 rules.
-    const upstreamKeys = { accessKeyId: `EMBEDDED${generatedSecret(16)}`, secretAccessKey: generatedSecret(40) };
-    embedded = await EmbeddedUpstream.start({ directory: config.embeddedUpstream.directory, bucket: 'coffer-demo', ...upstreamKeys, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE });
-    undo.push(() => embedded?.close());
-    const store = new S3UpstreamStore({ endpoint: embedded.endpoint, region: 'us-east-1', bucket: 'coffer-demo', forcePathStyle: true, credentials: async () => upstreamKeys });
-    definitions.push({
-      name: config.demo.coffer,
-      location: 'local',
-      minPartSize: EMBEDDED_MIN_PART_SIZE,
-      maxPartSize: EMBEDDED_MAX_PART_SIZE,
-      storeFor: () => store,
-      keysFor: () => localKeys('demo'),
-    });
-    demoCredentials = {
-      secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
-      secretKey: config.demo.secretKey ?? generatedSecret(32),
-      coffer: config.demo.coffer,
-      secretKeyGenerated: config.demo.secretKey === undefined,
-    };
-    credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
-  }
-  // Metrics and logs come in through hooks, so src/roles, src/keys and src/auth stay free of prom-client.
-  const roleEvents: UpstreamCofferDeps['roleEvents'] = {
-    onAssumeRole: ({ coffer, result }) => metrics.assumeRoleCalls.inc({ coffer, result }),
-    onLookup: ({ coffer, outcome }) => metrics.roleCredentialLookups.inc({ coffer, outcome }),
-    onRefreshFailure: ({ coffer, reason, servingCached }) =>
-      log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
-  };
-  const upstreamCoffers = Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
-  definitions.push(...upstreamCoffers);
-  const closeCoffers = (): void => upstreamCoffers.forEach((coffer) => coffer.destroy()); // STS clients and their sockets
-  undo.push(closeCoffers);
-
-  const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
-  const jwt = config.auth.jwt;
-  const authenticate = createAuthenticate({
-    cos: createCosAuthenticator({
-      credentials: new InMemoryCredentialStore(credentials),
-      now,
-      skewSeconds: config.auth.cos.maxClockSkewSeconds,
-      maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
-      acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
-      isCoffer: (name) => servedCoffers.has(name),
-    }),
-    jwt:
-      jwt === undefined
-        ? undefined
-        : createJwtAuthenticator({
-            keys: await createJwtKeyResolver(
-              jwt.jwks !== undefined
-                ? {
-                    kind: 'jwks-url',
-                    url: jwt.jwks.url,
-                    ...(jwt.jwks.caPem === undefined ? {} : { ca: jwt.jwks.caPem }),
-                    // Projected service-account tokens rotate: read the file on every fetch.
-                    ...(jwt.jwks.tokenFile === undefined ? {} : { bearerToken: () => readFileSync(jwt.jwks?.tokenFile as string, 'utf8').trim() }),
-                    maxAgeMs: jwt.jwks.cacheMaxAgeSeconds * 1000,
-                    cooldownMs: jwt.jwks.cooldownSeconds * 1000,
-                    timeoutMs: jwt.jwks.timeoutMs,
-                  }
-                : {
-                    kind: 'static',
-                    keys: [
-                      ...(jwt.keys ?? []).map((jwk) => ({ jwk: jwk as never })),
-                      ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string })),
-                    ],
-                  },
-              {
-                now,
-                onJwksEvent: (event) => {
-                  if (event.type === 'refreshed') metrics.jwksFetches.inc({ result: 'ok' });
-                  if (event.type === 'refresh-failed') {
-                    metrics.jwksFetches.inc({ result: 'error' });
-                    log.warn({ reason: event.reason }, 'JWKS fetch failed; the previous key set stays in use');
-                  }
-                },
-              },
-            ),
-            algorithms: jwt.algorithms,
-            issuer: jwt.issuer,
-            audience: jwt.audiences,
-            clockToleranceSeconds: jwt.clockToleranceSeconds,
-            rules: jwt.rules,
-            now,
-          }),
-  });
-
-  // Either setting at 0 disables the cache (documented in the schema): every unwrap then goes to KMS.
-  const cacheEnabled = config.kms.dataKeyCacheMaxAgeSeconds > 0 && config.kms.dataKeyCacheMaxEntries > 0;
-  const dataKeyCache = cacheEnabled
-    ? new DataKeyCache({
-        maxAgeMs: config.kms.dataKeyCacheMaxAgeSeconds * 1000,
-        maxEntries: config.kms.dataKeyCacheMaxEntries,
-        onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
-      })
-    : undefined;
-  const registry = createCofferRegistry(definitions, dataKeyCache, {
-    decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
-    decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
-  });
-  const handle = createCdcsHandler({
-    authenticate,
-    coffers: registry,
-    service: new MultipartService(),
-    objects: new ObjectService(),
-    startedAt: new Date(),
-    metrics,
-    log,
-    completeKeepAliveMs: config.server.completeKeepAliveMs,
-  });
-  const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
-  undo.push(() => egress.stop());
-  const data = createGatewayServer({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
+async function listen(config: GatewayConfig, gateway: CofferGateway, undo: Array<() => unknown>): Promise<RunningGateway> {
+  const { log, metrics } = gateway;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(gateway.handler);
+  const data = createGatewayListener(config.server, app);
+  gateway.attach(data.server);
   let state: string | undefined = 'starting';
-  const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
-    onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
-    onPassed: (check) => log.info({ check }, 'dependency check passed'),
-  });
-  undo.push(() => dependencies.stop());
-  const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state ?? dependencies.notReadyReason() } });
+  const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state ?? gateway.notReadyReason() } });
   const tls = config.server.tls;
   const tlsReloader =
     tls === undefined
@@ -218,28 +80,23 @@ async function startGatewayOrThrow(config: GatewayConfig, options: { log?: Logge
         });
   undo.push(() => tlsReloader?.stop());
   const { port } = await data.listen();
-  undo.push(() => data.close(0));
   const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
   state = undefined;
-  log.info({ port, adminPort, coffers: registry.names() }, 'coffer-gateway listening');
+  log.info({ port, adminPort }, 'coffer-gateway listening');
   return {
     port,
     adminPort,
-    demoCredentials,
+    demoCredentials: gateway.demoCredentials,
     metrics,
-    ...(egress.caCertFile === undefined ? {} : { egressCaFile: egress.caCertFile }),
-    dependenciesChecked: dependencies.passed,
-    dependenciesAttempted: dependencies.attempted,
+    ...(gateway.egressCaFile === undefined ? {} : { egressCaFile: gateway.egressCaFile }),
+    dependenciesChecked: gateway.dependenciesChecked,
+    dependenciesAttempted: gateway.dependenciesAttempted,
     stop: async () => {
       state = 'draining';
-      dependencies.stop();
       tlsReloader?.stop();
-      egress.stop();
-      await data.close(config.server.shutdownGraceMs);
+      // Drains and closes the data listener (attached), then releases the gateway's resources.
+      await gateway.close();
       await admin.close();
-      await embedded?.close();
-      closeCoffers();
-      localKeyrings.dispose();
     },
   };
 }

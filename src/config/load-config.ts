@@ -212,6 +212,18 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
   return deepFreeze(result.data) as GatewayConfig;
 }
 
+/**
+ * Validates a configuration given as an object (what a configuration file holds; for
+ * `createCofferGateway`): the same schema and problem messages as `loadConfig`, secret files read
+ * through `readFile`, no environment overrides. Returns it deep-frozen; throws ConfigError.
+ */
+export function parseConfig(raw: unknown, options: { readonly readFile?: (path: string) => string } = {}): GatewayConfig {
+  const schema = createConfigSchema({ readFile: options.readFile ?? defaultReadFile });
+  const result = schema.safeParse(raw, { error: defaultMessage });
+  if (!result.success) throw new ConfigError([...new Set(formatIssues(result.error.issues, schema, new Map()))]);
+  return deepFreeze(result.data) as GatewayConfig;
+}
+
 /** Freezes an object graph in place and returns it. */
 export function deepFreeze<T>(value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {

@@ -58,7 +58,10 @@ export function refuseConnect(socket: Duplex, error: GatewayError, extraHeaders:
   const requestId = randomBytes(16).toString('hex');
   const rendered = renderError(error, { resource: '/', requestId, traceId: requestId });
   const head = [`HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? ''}`];
-  for (const [name, value] of Object.entries({ ...rendered.headers, ...extraHeaders })) head.push(`${name}: ${value}`);
+  // Framing is this function's own (the body below, then close): never a second Content-Length.
+  for (const [name, value] of Object.entries({ ...rendered.headers, ...extraHeaders })) {
+    if (!/^(content-length|connection)$/i.test(name)) head.push(`${name}: ${value}`);
+  }
   head.push(`content-length: ${Buffer.byteLength(rendered.body)}`, 'connection: close', '', '');
   if (socket.writable) socket.end(head.join('\r\n') + rendered.body);
   // A client that never reads or closes must not hold the socket.

@@ -18,7 +18,8 @@ export interface ErrorContext {
 
 /**
  * The one place an error becomes an HTTP answer: the COS-style XML body of cdcs-api.md plus
- * `x-cdcs-request-id` and `x-cos-request-id` (the official SDK reads only the latter).
+ * `x-cdcs-request-id` and `x-cos-request-id` (the official SDK reads only the latter), plus the
+ * headers the error carries (they cannot replace the rendered ones).
  * Anything that is not a GatewayError is rendered as InternalError without its message, so
  * internals never leak to clients.
  */
@@ -38,6 +39,7 @@ export function renderError(error: unknown, context: ErrorContext, now: Date = n
   return {
     status: known.status,
     headers: {
+      ...known.headers,
       'content-type': 'application/xml',
       'content-length': String(Buffer.byteLength(body)),
       'x-cdcs-request-id': context.requestId,

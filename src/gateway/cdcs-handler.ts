@@ -310,12 +310,8 @@ async function sendObject(deps: HandlerDependencies, ctx: RequestContext, operat
     return;
   }
   const range = rangeApplies(conditions, validators) ? decideRange(single(ctx.req, 'range'), size) : ({ kind: 'whole' } as const);
-  if (range.kind === 'unsatisfiable') {
-    // Rendered here rather than thrown: a 416 must carry `Content-Range: bytes */<size>`.
-    const rendered = renderError(new GatewayError('InvalidRange'), { resource: ctx.target.pathname, requestId: ctx.requestId, traceId: ctx.traceId });
-    ctx.res.writeHead(rendered.status, { ...rendered.headers, 'content-range': `bytes */${size}` }).end(rendered.body);
-    return;
-  }
+  // A 416 carries `Content-Range: bytes */<size>` (RFC 9110 §15.5.17).
+  if (range.kind === 'unsatisfiable') throw new GatewayError('InvalidRange', undefined, { headers: { 'content-range': `bytes */${size}` } });
   const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
   const status = range.kind === 'partial' ? 206 : 200;
   const partialHeaders = status === 206 ? { 'content-range': `bytes ${start}-${end}/${size}` } : {};

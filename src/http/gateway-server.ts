@@ -31,6 +31,7 @@ import { performance } from 'node:perf_hooks';
 import { STATUS_CODES, createServer, type IncomingMessage, type Server, type ServerOptions, type ServerResponse } from 'node:http';
 import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 import type { Readable, Duplex } from 'node:stream';
 import type { Action } from '../auth/principal';
 import type { GatewayConfig } from '../config/schema';
@@ -55,6 +56,10 @@ export const OVER_CAP_ANSWER_SLOTS = 256;
 const OVER_CAP_REQUEST_MS = 2_000;
 /** Seconds an over-cap client is told to wait (`Retry-After`). */
 const OVER_CAP_RETRY_AFTER_SECONDS = 1;
+
+/** The answer of a connection accepted over the cap (see the module comment). */
+const overCapError = (): GatewayError =>
+  new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit', headers: { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) } });
 
 /** Per admitted connection: requests in progress, and since when it has had none (monotonic ms). */
 interface ConnectionState {
@@ -107,6 +112,31 @@ export interface GatewayServerOptions {
   readonly onConnect?: ConnectHandler;
   /** Called when the connection cap sheds a waiting connection or answers a newcomer 503 SlowDown. */
   readonly onConnectionShed?: (how: 'waiting-closed' | 'newcomer-refused') => void;
+}
+
+/**
+ * The gateway's request handling, independent of who owns the listener: `handler` answers requests
+ * (Express-compatible, so it mounts in an app beside other routes); `attach` installs what only the
+ * listener can do (the module comment's list). A plain `http.createServer(app)` without `attach`
+ * would send `100 Continue` before anything could refuse, and has none of the listener guards.
+ */
+export interface GatewayFrontEnd {
+  /**
+   * Answers every request it is given, as the client sent it (the raw request target, so the
+   * signature covers it: mount it at the root, after your own routes). Never calls `next`.
+   */
+  readonly handler: (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
+  /**
+   * Installs the listener hooks on `server` before it listens: `checkContinue` / `checkExpectation`
+   * (nothing is sent before the handler accepts), `clientError`, `connect` (egress interception or
+   * 403), the timeouts and parser limits, the connection cap, the response-idle sweep, and the drain
+   * of `close`. Throws if the server already listens (Node fixes its timeout checks at listen time).
+   */
+  attach(server: Server): void;
+  /** Stops accepting on every attached server, lets in-flight requests finish for up to `graceMs`, then resets every remaining connection. */
+  close(graceMs: number): Promise<void>;
+  /** Requests whose handler or response has not finished. */
+  inFlight(): number;
 }
 
 export interface GatewayServer {
@@ -208,7 +238,61 @@ function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
 }
 
+/** The options Node takes only at construction (`attach` sets the same on a server built without them). */
+export function listenerOptions(config: GatewayConfig['server']): ServerOptions {
+  return {
+    maxHeaderSize: config.maxHeaderBytes,
+    insecureHTTPParser: false,
+    // Checked in checkHeaders instead, so that the 400 carries request ids like every other answer.
+    requireHostHeader: false,
+    requestTimeout: config.requestTimeoutMs,
+    headersTimeout: config.headersTimeoutMs,
+    keepAliveTimeout: config.keepAliveTimeoutMs,
+    // headersTimeout/requestTimeout are only enforced at this interval (default 30 s).
+    connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(config.headersTimeoutMs / 4))),
+  };
+}
+
+/** An http (or, with `server.tls`, https) server built with `listenerOptions`, answering with `listener`. */
+export function createListener(config: GatewayConfig['server'], listener: (req: IncomingMessage, res: ServerResponse) => void): Server {
+  const serverOptions = listenerOptions(config);
+  const server: Server = config.tls
+    ? (createTlsServer({ ...serverOptions, cert: config.tls.certPem, key: config.tls.keyPem }) as unknown as Server)
+    : createServer(serverOptions);
+  server.on('request', listener);
+  return server;
+}
+
+/** The front end on its own listener (`createListener` + `attach`): what the HTTP tests run. */
 export function createGatewayServer(options: GatewayServerOptions): GatewayServer {
+  const frontEnd = createGatewayFrontEnd(options);
+  const listener = createGatewayListener(options.server, frontEnd.handler);
+  frontEnd.attach(listener.server);
+  return { ...listener, inFlight: () => frontEnd.inFlight(), close: (graceMs) => frontEnd.close(graceMs) };
+}
+
+/** A listener for `config` answering with `listener` (an app that mounts the front end, or its handler); attach the front end before `listen`. */
+export function createGatewayListener(config: GatewayConfig['server'], listener: (req: IncomingMessage, res: ServerResponse) => void): Omit<GatewayServer, 'close' | 'inFlight'> {
+  const server = createListener(config, listener);
+  return {
+    server,
+    setSecureContext: (pair) => {
+      if (!config.tls) throw new Error('The data-plane listener does not serve TLS.');
+      (server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
+    },
+    listen: () =>
+      new Promise((resolve, reject) => {
+        const onError = (error: Error): void => reject(error);
+        server.once('error', onError);
+        server.listen({ port: config.port, host: config.host }, () => {
+          server.off('error', onError);
+          resolve({ port: (server.address() as AddressInfo).port });
+        });
+      }),
+  };
+}
+
+export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFrontEnd {
   const config = options.server;
   const log = options.logger;
   const parameterRules = options.queryParameters ?? queryParameterRules();
@@ -231,32 +315,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
   /** Decrypted CONNECT tunnels → the host they were opened to; every request inside must name it. */
   const tunnelHosts = new WeakMap<Duplex, string>();
 
-  const serverOptions: ServerOptions = {
-    maxHeaderSize: config.maxHeaderBytes,
-    insecureHTTPParser: false,
-    // Checked in checkHeaders instead, so that the 400 carries request ids like every other answer.
-    requireHostHeader: false,
-    requestTimeout: config.requestTimeoutMs,
-    headersTimeout: config.headersTimeoutMs,
-    keepAliveTimeout: config.keepAliveTimeoutMs,
-    // headersTimeout/requestTimeout are only enforced at this interval (default 30 s).
-    connectionsCheckingInterval: Math.max(250, Math.min(5_000, Math.floor(config.headersTimeoutMs / 4))),
-  };
-  const server: Server = config.tls
-    ? (createTlsServer({ ...serverOptions, cert: config.tls.certPem, key: config.tls.keyPem }) as unknown as Server)
-    : createServer(serverOptions);
-  server.requestTimeout = config.requestTimeoutMs;
-  server.headersTimeout = config.headersTimeoutMs;
-  server.keepAliveTimeout = config.keepAliveTimeoutMs;
-  // Node drops (resets) connections past its own cap; ours is enforced in the 'connection' listener
-  // below, which answers instead. Node's cap stays as the hard bound on sockets.
-  server.maxConnections = config.maxConnections + OVER_CAP_ANSWER_SLOTS;
-  // 0 = no count limit: Node would otherwise DROP header lines past 2000 without an error, hiding
-  // duplicates from the signature check. The byte cap (maxHeaderSize) still bounds them; the count is
-  // refused explicitly in checkHeaders.
-  server.maxHeadersCount = 0;
-  // No socket inactivity timeout: bodies have the per-read idle guard, idle keep-alive connections keepAliveTimeout.
-  server.timeout = 0;
+  /** Servers `attach` was given; `close` stops and drains them. */
+  const servers = new Set<Server>();
+  /** How each request arrived: through `checkContinue` (the client waits for 100) or `checkExpectation` (an Expect we do not support). */
+  const expectations = new WeakMap<IncomingMessage, 'continue' | 'unsupported'>();
 
   const release = (): void => {
     inFlight -= 1;
@@ -285,7 +347,9 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     return true;
   };
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse, expect: 'none' | 'continue' | 'unsupported'): void => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    // Without `attach` Node has already answered an Expect itself (100, or 417): nothing is awaited then.
+    const expect = expectations.get(req) ?? 'none';
     const connection = tcpSocketOf(req.socket);
     const overCapTimer = overCap.get(connection);
     if (overCapTimer !== undefined) clearTimeout(overCapTimer); // answered now; closed after the answer
@@ -298,7 +362,8 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     requestIds.set(res, requestId);
     const headers = headerRecord(req.rawHeaders);
     const traceId = traceIdOf(headers);
-    const rawTarget = req.url ?? '';
+    // As the client sent it: a router that mounted this handler below a path rewrote req.url.
+    const rawTarget = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '';
     let resource = resourceOf(rawTarget);
     res.setHeader('x-cdcs-request-id', requestId);
     res.setHeader('x-cos-request-id', requestId);
@@ -334,14 +399,13 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a
       // second request), so its connection is not reused either.
       const closeAfter = !handlerStarted || !req.complete || closing !== undefined;
-      const retryAfter = gatewayError?.code === 'SlowDown' && overCap.has(connection) ? { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) } : {};
-      res.writeHead(rendered.status, { ...rendered.headers, ...retryAfter, ...(closeAfter ? { connection: 'close' } : {}) });
+      res.writeHead(rendered.status, { ...rendered.headers, ...(closeAfter ? { connection: 'close' } : {}) });
       res.end(req.method === 'HEAD' ? undefined : rendered.body);
     };
 
     let prepared: { target: RequestTarget; operation: Operation; framing: BodyFraming } | undefined;
     try {
-      if (overCap.has(connection)) throw new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit' });
+      if (overCap.has(connection)) throw overCapError();
       if (closing !== undefined) throw new GatewayError('ServiceUnavailable', 'The gateway is shutting down; retry.');
       if (expect === 'unsupported') throw new GatewayError('ExpectationFailed');
       checkHeaders(req, headers);
@@ -415,76 +479,106 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
     void Promise.all([handlerDone, responseClosed]).then(release);
   };
 
-  server.on('request', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, 'none'));
-  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, 'continue'));
-  server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => onRequest(req, res, 'unsupported'));
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    // A CONNECT tunnel's decrypted socket rides on a connection that already holds its slot: its
-    // requests are counted on that TCP connection (tcpSocketOf), so it takes no second slot.
-    if (tunnelHosts.has(socket)) {
-      socket.once('close', () => sockets.delete(socket));
-      return;
-    }
-    socket.once('close', () => {
-      sockets.delete(socket);
-      admitted.delete(socket);
-      clearTimeout(overCap.get(socket));
-      overCap.delete(socket);
+  const attach = (server: Server): void => {
+    if (server.listening) throw new Error('attach(server) must run before server.listen(): Node fixes its timeout checks when it starts listening.');
+    if (servers.has(server)) return;
+    servers.add(server);
+    // What http.createServer only takes as options; Node reads these per connection.
+    Object.assign(server, listenerOptions(config));
+    // Node drops (resets) connections past its own cap; ours is enforced in the 'connection' listener
+    // below, which answers instead. Node's cap stays as the hard bound on sockets.
+    server.maxConnections = config.maxConnections + OVER_CAP_ANSWER_SLOTS;
+    // 0 = no count limit: Node would otherwise DROP header lines past 2000 without an error, hiding
+    // duplicates from the signature check. The byte cap (maxHeaderSize) still bounds them; the count is
+    // refused explicitly in checkHeaders.
+    server.maxHeadersCount = 0;
+    // No socket inactivity timeout: bodies have the per-read idle guard, idle keep-alive connections keepAliveTimeout.
+    server.timeout = 0;
+    // With these listeners Node sends neither 100 Continue nor 417 itself: the request goes to the
+    // server's request listener (the app, then this handler), which decides.
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      expectations.set(req, 'continue');
+      server.emit('request', req, res);
     });
-    if (admitted.size >= config.maxConnections && !shedLongestWaiting()) {
-      // Every slot carries a request: accept anyway, to answer 503 SlowDown rather than reset (onRequest).
-      options.onConnectionShed?.('newcomer-refused');
-      const timer = setTimeout(() => socket.destroy(), OVER_CAP_REQUEST_MS);
-      timer.unref();
-      overCap.set(socket, timer);
-      return;
-    }
-    admitted.set(socket, { requests: 0, waitingSince: performance.now() });
-  });
-  // CONNECT never opens a tunnel (that would make this an open proxy): either the egress interceptor
-  // terminates TLS for a coffer endpoint and hands the decrypted connection back to this same server,
-  // or the CONNECT is answered 403. There is deliberately no 'upgrade' listener: a request carrying
-  // `Upgrade` is then served as an ordinary request (never 101).
-  const serveTunnel: ServeTunnel = (tlsSocket, host) => {
-    tunnelHosts.set(tlsSocket, host);
-    // An https server parses what its 'secureConnection' delivers, a plain one its 'connection'.
-    server.emit(config.tls ? 'secureConnection' : 'connection', tlsSocket);
-  };
-  server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const connection = tcpSocketOf(socket);
-    if (overCap.has(connection)) {
-      // Over the connection cap: the same answer as any other request there (a tunnel would hold the slot).
-      clearTimeout(overCap.get(connection));
-      refuseConnect(socket, new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit' }), { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) });
-      return;
-    }
-    if (options.onConnect !== undefined) options.onConnect(req, socket, head, serveTunnel);
-    else refuseConnect(socket, new GatewayError('AccessDenied', 'This listener does not serve CONNECT; it opens no tunnels.'));
-  });
+    server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
+      expectations.set(req, 'unsupported');
+      server.emit('request', req, res);
+    });
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket);
+      // A CONNECT tunnel's decrypted socket rides on a connection that already holds its slot: its
+      // requests are counted on that TCP connection (tcpSocketOf), so it takes no second slot.
+      if (tunnelHosts.has(socket)) {
+        socket.once('close', () => sockets.delete(socket));
+        return;
+      }
+      socket.once('close', () => {
+        sockets.delete(socket);
+        admitted.delete(socket);
+        clearTimeout(overCap.get(socket));
+        overCap.delete(socket);
+      });
+      if (admitted.size >= config.maxConnections && !shedLongestWaiting()) {
+        // Every slot carries a request: accept anyway, to answer 503 SlowDown rather than reset (onRequest).
+        options.onConnectionShed?.('newcomer-refused');
+        const timer = setTimeout(() => socket.destroy(), OVER_CAP_REQUEST_MS);
+        timer.unref();
+        overCap.set(socket, timer);
+        return;
+      }
+      admitted.set(socket, { requests: 0, waitingSince: performance.now() });
+    });
+    // CONNECT never opens a tunnel (that would make this an open proxy): either the egress interceptor
+    // terminates TLS for a coffer endpoint and hands the decrypted connection back to this same server,
+    // or the CONNECT is answered 403. There is deliberately no 'upgrade' listener: a request carrying
+    // `Upgrade` is then served as an ordinary request (never 101).
+    const serveTunnel: ServeTunnel = (tlsSocket, host) => {
+      tunnelHosts.set(tlsSocket, host);
+      // An https server parses what its 'secureConnection' delivers, a plain one its 'connection'.
+      server.emit(server instanceof TlsServer ? 'secureConnection' : 'connection', tlsSocket);
+    };
+    server.on('connect', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      const connection = tcpSocketOf(socket);
+      if (overCap.has(connection)) {
+        // Over the connection cap: the same answer as any other request there (a tunnel would hold the slot).
+        clearTimeout(overCap.get(connection));
+        refuseConnect(socket, overCapError());
+        return;
+      }
+      if (options.onConnect !== undefined) options.onConnect(req, socket, head, serveTunnel);
+      else refuseConnect(socket, new GatewayError('AccessDenied', 'This listener does not serve CONNECT; it opens no tunnels.'));
+    });
 
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (answeredSockets.has(socket)) return; // the parser reports each later chunk again; the linger timer ends it
-    const active = activeResponse.get(socket);
-    if (error.code === 'ECONNRESET' || !socket.writable || active !== undefined) {
-      // Mid-response (pipelined garbage, a broken chunked body) a raw answer would corrupt the stream.
-      socket.destroy();
-      return;
-    }
-    answeredSockets.add(socket);
-    const requestId = newId();
-    const gatewayError = clientErrorOf(error);
-    log?.info({ requestId, code: gatewayError.code, parserError: error.code }, 'malformed request refused');
-    const rendered = renderError(gatewayError, { resource: '/', requestId, traceId: requestId });
-    const head = [`HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? ''}`];
-    for (const [name, value] of Object.entries(rendered.headers)) head.push(`${name}: ${value}`);
-    head.push('connection: close', '', '');
-    socket.end(head.join('\r\n') + rendered.body);
-    // Give the answer time to reach the client before the reset an unread request would cause.
-    const linger = setTimeout(() => socket.destroy(), ERROR_LINGER_MS);
-    linger.unref();
-    socket.once('close', () => clearTimeout(linger));
-  });
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      if (answeredSockets.has(socket)) return; // the parser reports each later chunk again; the linger timer ends it
+      const active = activeResponse.get(socket);
+      if (error.code === 'ECONNRESET' || !socket.writable || active !== undefined) {
+        // Mid-response (pipelined garbage, a broken chunked body) a raw answer would corrupt the stream.
+        socket.destroy();
+        return;
+      }
+      answeredSockets.add(socket);
+      const requestId = newId();
+      const gatewayError = clientErrorOf(error);
+      log?.info({ requestId, code: gatewayError.code, parserError: error.code }, 'malformed request refused');
+      const rendered = renderError(gatewayError, { resource: '/', requestId, traceId: requestId });
+      const head = [`HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? ''}`];
+      for (const [name, value] of Object.entries(rendered.headers)) head.push(`${name}: ${value}`);
+      head.push('connection: close', '', '');
+      socket.end(head.join('\r\n') + rendered.body);
+      // Give the answer time to reach the client before the reset an unread request would cause.
+      const linger = setTimeout(() => socket.destroy(), ERROR_LINGER_MS);
+      linger.unref();
+      socket.once('close', () => clearTimeout(linger));
+    });
+    clearInterval(sweeper);
+    sweeper = setInterval(sweep, sweepIntervalMs(config.responseIdleTimeoutMs));
+    sweeper.unref();
+    server.once('close', () => {
+      servers.delete(server);
+      if (servers.size === 0) clearInterval(sweeper);
+    });
+  };
 
   /** Resets every connection whose pending output made no progress for responseIdleTimeoutMs. */
   const sweep = (): void => {
@@ -500,31 +594,14 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
       resetConnection(socket);
     }
   };
-  server.once('close', () => clearInterval(sweeper));
-
   return {
-    server,
+    handler: (req, res) => onRequest(req, res),
+    attach,
     inFlight: () => inFlight,
-    setSecureContext: (pair) => {
-      if (!config.tls) throw new Error('The data-plane listener does not serve TLS.');
-      (server as unknown as HttpsServer).setSecureContext({ cert: pair.cert, key: pair.key });
-    },
-    listen: () =>
-      new Promise((resolve, reject) => {
-        const onError = (error: Error): void => reject(error);
-        server.once('error', onError);
-        server.listen({ port: config.port, host: config.host }, () => {
-          server.off('error', onError);
-          clearInterval(sweeper);
-          sweeper = setInterval(sweep, sweepIntervalMs(config.responseIdleTimeoutMs));
-          sweeper.unref();
-          resolve({ port: (server.address() as AddressInfo).port });
-        });
-      }),
     close: (graceMs) => {
       closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
+        const closed = [...servers].map((server) => new Promise<void>((resolve) => server.close(() => resolve())));
+        for (const server of servers) server.closeIdleConnections();
         // Answers not yet started close their connection instead of keeping it alive.
         // Only the newest request of a connection: closing after an earlier one would silently drop a
         // pipelined request that is already being handled.
@@ -539,11 +616,10 @@ export function createGatewayServer(options: GatewayServerOptions): GatewayServe
         // FIN when the gateway has read everything the client sent (a stalled upload), which a client
         // could take for an orderly end; the RST cannot be mistaken.
         for (const socket of sockets) resetConnection(socket);
-        await closed;
+        clearInterval(sweeper);
+        await Promise.all(closed);
       })();
       return closing;
     },
   };
 }
-
-

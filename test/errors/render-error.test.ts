@@ -41,6 +41,15 @@ describe('error rendering', () => {
     expect(parser.parse(rendered.body).Error.Message).toContain('(reason: throttled)');
   });
 
+  test('an error carries its extra headers into the answer (a 416\'s Content-Range) but cannot replace the rendered ones', () => {
+    const error = new GatewayError('InvalidRange', undefined, { headers: { 'content-range': 'bytes */5', 'content-type': 'text/html', 'x-cos-request-id': 'forged' } });
+    const rendered = renderError(error, context);
+    expect(rendered.status).toBe(416);
+    expect(rendered.headers['content-range']).toBe('bytes */5');
+    expect(rendered.headers['content-type']).toBe('application/xml');
+    expect(rendered.headers['x-cos-request-id']).toBe(context.requestId);
+  });
+
   test('anything that is not a GatewayError becomes InternalError without its message', () => {
     const rendered = renderError(new Error('secret internal detail: key=abc'), context);
     expect(rendered.status).toBe(500);

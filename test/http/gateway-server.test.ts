@@ -550,6 +550,10 @@ describe('listener settings', () => {
       expect(connect.statuses).toEqual([503]);
       expect(connect.text).toContain('<Code>SlowDown</Code>');
       expect(rawHeader(connect.text, 'retry-after')).toBe('1');
+      // One framing: a single Content-Length and Retry-After (the refusal writes the head itself).
+      const head = connect.text.slice(0, connect.text.indexOf('\r\n\r\n')).toLowerCase();
+      expect(head.match(/^content-length:/gm)).toHaveLength(1);
+      expect(head.match(/^retry-after:/gm)).toHaveLength(1);
       expect(onConnect).not.toHaveBeenCalled();
       release();
       await expect(first).resolves.toMatchObject({ status: 200, body: 'first' });

@@ -6,6 +6,7 @@ import { execFileSync, fork, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 import { formatKeyTime, signCosRequest } from '../src/auth/cos-signature';
 
@@ -124,11 +125,13 @@ const MiB_CHUNK = randomBytes(1024 * 1024);
 
 /**
  * Sends `size` body bytes (the same random MiB repeated, with backpressure) and resolves to
- * [status, response body]. The client side of every benchmark, so both contenders get the same one.
+ * [status, response body]. The client side of every benchmark, so both contenders get the same one;
+ * `connection` sends it over an existing stream (a TLS tunnel) instead of a new TCP connection.
  */
-export function sendRepeated(port: number, method: string, path: string, headers: Record<string, string>, size: number): Promise<[number, string]> {
+export function sendRepeated(port: number, method: string, path: string, headers: Record<string, string>, size: number, options: { connection?: Duplex } = {}): Promise<[number, string]> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, 'content-length': String(size) }, agent: false });
+    const { connection } = options;
+    const req = request({ host: '127.0.0.1', port, method, path, headers: { ...headers, 'content-length': String(size) }, agent: false, ...(connection === undefined ? {} : { createConnection: () => connection }) });
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));

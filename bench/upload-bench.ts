@@ -8,7 +8,6 @@
 import { spawn as spawnProcess, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -129,25 +128,7 @@ async function interceptedPart(port: number, ca: string, upload: { key: string; 
   const params: Array<[string, string]> = [['partNumber', String(partNumber)], ['uploadId', upload.uploadId]];
   const now = Math.floor(Date.now() / 1000);
   const { authorization } = signCosRequest({ method: 'PUT', pathname: `/${upload.key}`, params, headers: [['host', EGRESS_HOST]], secretId: BENCH_SECRET_ID, secretKey: BENCH_SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 3600) });
-  const [status, body] = await new Promise<[number, string]>((resolve, reject) => {
-    const req = request({ createConnection: () => tls, method: 'PUT', path: `/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, headers: { host: EGRESS_HOST, authorization, 'content-length': String(size) } });
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve([res.statusCode as number, Buffer.concat(chunks).toString('utf8')]));
-    });
-    req.on('error', reject);
-    let sent = 0;
-    const pump = (): void => {
-      while (sent < size) {
-        const piece = size - sent >= MiB ? RANDOM_MIB : RANDOM_MIB.subarray(0, size - sent);
-        sent += piece.length;
-        if (!req.write(piece)) return void req.once('drain', pump);
-      }
-      req.end();
-    };
-    pump();
-  });
+  const [status, body] = await sendRepeated(port, 'PUT', `/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, { host: EGRESS_HOST, authorization }, size, { connection: tls });
   tls.destroy();
   if (status !== 200) throw new Error(`intercepted UploadPart answered ${status}: ${body}`);
 }

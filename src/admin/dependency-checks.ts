@@ -28,14 +28,17 @@ export const READINESS_SESSION = 'coffer-gateway-readiness';
 
 /** Role, upstream listing and key provider of one coffer, in that order (each needs the one before). */
 export function cofferDependencyCheck(definition: CofferDefinition): DependencyCheck {
+  // Built once and reused by every retry: a check retried every 30 s while a dependency is down must not
+  // create a new S3 or KMS client (with its sockets) per attempt.
+  let clients: { store: ReturnType<CofferDefinition['storeFor']>; keys: ReturnType<CofferDefinition['keysFor']> } | undefined;
+  const layout = upstreamLayout(definition.prefix ?? '');
   return {
     name: `coffer ${definition.name}`,
     run: async () => {
       await step('role', () => definition.assumeRole?.(READINESS_SESSION));
-      const store = definition.storeFor(READINESS_SESSION);
-      const layout = upstreamLayout(definition.prefix ?? '');
+      clients ??= { store: definition.storeFor(READINESS_SESSION), keys: definition.keysFor(READINESS_SESSION) };
+      const { store, keys } = clients;
       await step('upstream', () => store.listObjects(layout.manifestPrefix(), { maxKeys: 1 }));
-      const keys = definition.keysFor(READINESS_SESSION);
       // A context no object can have: the probe key never names a stored object.
       const context = encryptionContext(definition.name, `.coffer-gateway-readiness/${randomBytes(8).toString('hex')}`);
       await step('key provider', async () => {

@@ -127,6 +127,29 @@ describe('cofferDependencyCheck', () => {
     expect(keys.contexts).toEqual([{ coffer: 'archive-1250000000', key: expect.stringMatching(/^\.coffer-gateway-readiness\/[0-9a-f]{16}$/) }]);
   });
 
+  test('retries reuse the one store and key provider (no new S3 or KMS client per attempt)', async () => {
+    const sessions: string[] = [];
+    let failures = 2;
+    let keyProviders = 0;
+    const check = cofferDependencyCheck(
+      definition({
+        sessions,
+        storeFor: (session) => {
+          sessions.push(session);
+          return { listObjects: async () => (failures-- > 0 ? Promise.reject(new Error('down')) : { objects: [], commonPrefixes: [], isTruncated: false }) } as unknown as UploadStore;
+        },
+        keysFor: () => {
+          keyProviders += 1;
+          return keyring();
+        },
+      }),
+    );
+    await expect(check.run()).rejects.toThrow(/^upstream: Error: down$/);
+    await expect(check.run()).rejects.toThrow(/^upstream: Error: down$/);
+    await check.run();
+    expect([sessions.length, keyProviders]).toEqual([1, 1]);
+  });
+
   test.each([
     ['role', { assumeRole: async () => Promise.reject(Object.assign(new Error('AccessDenied for sts:AssumeRole'), { name: 'GatewayError' })) }, /^role: GatewayError: AccessDenied for sts:AssumeRole$/],
     ['upstream', { storeFor: () => ({ listObjects: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })) }) as unknown as UploadStore }, /^upstream: Error ECONNREFUSED: connect ECONNREFUSED/],

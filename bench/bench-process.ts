@@ -9,7 +9,7 @@
 import { loadConfig } from '../src/config';
 import { setCryptoWorkerCount } from '../src/crypto/offloaded-part-encryptor';
 import { createLogger } from '../src/observability/logger';
-import { startGateway } from '../src/serve';
+import { startGateway } from '../src/app/serve';
 import { procCpuMs } from './bench-support';
 import { startSink } from './s3-sink';
 

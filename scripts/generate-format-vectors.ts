@@ -12,8 +12,8 @@ import { createHash } from 'node:crypto';
 import { PartEncryptor } from '../src/crypto/part-encryptor';
 import { sealListingSummary } from '../src/format/listing-summary';
 import { objectEtag, sealManifest, sealManifestV1, type ManifestPart, type ObjectManifest } from '../src/format/manifest';
-import { encodePartRecordName, partRecordKey } from '../src/upload/part-record';
-import { encodeUploadRecord } from '../src/upload/upload-record';
+import { encodePartRecordName, partRecordKey } from '../src/store/part-record';
+import { encodeUploadRecord } from '../src/store/upload-record';
 
 export function patternBytes(length: number, seed: number): Buffer {
   const out = Buffer.alloc(length);

@@ -11,6 +11,6 @@
  *   …
  *   await gateway.close();                             // drains, closes the server, releases everything
  */
-export { createCofferGateway, type CofferGateway, type CofferGatewayOptions } from './coffer-gateway';
+export { createCofferGateway, type CofferGateway, type CofferGatewayOptions } from './app/coffer-gateway';
 export { ConfigError, isConfigError, loadConfig, parseConfig, type GatewayConfig, type LoadConfigOptions } from './config';
-export { startGateway, type RunningGateway } from './serve';
+export { startGateway, type RunningGateway } from './app/serve';

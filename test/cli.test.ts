@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
-import { startGateway } from '../src/serve';
+import { startGateway } from '../src/app/serve';
 import { completeBody, cos, initiate, listedEtags, md5Etag, openCos, type CosAnswer, type CosTarget } from './support/cos-http-client';
 
 const ROOT = join(__dirname, '..');

@@ -5,11 +5,11 @@
 import { ConfigError, loadConfig, type GatewayConfig } from '../config';
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError } from '../format/integrity-error';
-import { createUpstreamCoffer, type CofferKeys, type UpstreamCoffer } from '../gateway/upstream-coffer';
+import { createUpstreamCoffer, type CofferKeys, type UpstreamCoffer } from '../app/upstream-coffer';
 import { createLocalKeyrings } from '../keys/local-keyring';
-import type { CofferContext } from '../upload/coffer-context';
-import type { UploadStore } from '../upload/ports';
-import { upstreamLayout, type UpstreamLayout } from '../upload/upstream-layout';
+import type { CofferContext } from '../store/coffer-context';
+import type { UploadStore } from '../store/ports';
+import { upstreamLayout, type UpstreamLayout } from '../store/upstream-layout';
 import { UpstreamNotFoundError } from '../upstream/upstream-store';
 import type { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import type { CliIo } from './cli-io';

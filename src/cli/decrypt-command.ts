@@ -12,7 +12,7 @@
 import { existsSync, promises as fs } from 'node:fs';
 import { GatewayError } from '../errors/gateway-error';
 import { objectEtag } from '../format/manifest';
-import { ObjectService } from '../objects/object-service';
+import { ObjectService } from '../store/object-service';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
 import { CliError, describeError, loadCliConfig, openCoffer } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, writeChunk, type CliIo } from './cli-io';

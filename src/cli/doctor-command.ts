@@ -16,7 +16,7 @@ import { Readable } from 'node:stream';
 import type { GatewayConfig } from '../config';
 import { ConfigError } from '../config';
 import { GatewayError } from '../errors/gateway-error';
-import { encryptionContext } from '../upload/coffer-context';
+import { encryptionContext } from '../store/coffer-context';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, parseCommandArgs } from './args';
 import { WRAP_LIMIT, type LocalKeyring } from '../keys/local-keyring';
 import { describeError, loadCliConfig, openCoffer, type OpenedCoffer } from './cli-coffer';

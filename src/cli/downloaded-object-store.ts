@@ -6,7 +6,7 @@
  */
 import { createReadStream, promises as fs } from 'node:fs';
 import { Readable } from 'node:stream';
-import type { ObjectBody, UploadStore } from '../upload/ports';
+import type { ObjectBody, UploadStore } from '../store/ports';
 import { UpstreamNotFoundError } from '../upstream/upstream-store';
 import { CliError } from './cli-coffer';
 

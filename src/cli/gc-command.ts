@@ -37,9 +37,9 @@
  * `--min-age 0` drops the age guard and is only safe when no gateway is writing to the coffer.
  */
 import { parseSealedManifest } from '../format/manifest';
-import { isNotFound, type UploadStore } from '../upload/ports';
-import { readSmallObject } from '../upload/read-small-object';
-import { UPLOAD_ID_PATTERN, type UpstreamLayout } from '../upload/upstream-layout';
+import { isNotFound, type UploadStore } from '../store/ports';
+import { readSmallObject } from '../store/read-small-object';
+import { UPLOAD_ID_PATTERN, type UpstreamLayout } from '../store/upstream-layout';
 import { boundedMap } from '../util/bounded-map';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
 import { CliError, describeError, loadCliConfig, openCoffer } from './cli-coffer';

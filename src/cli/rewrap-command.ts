@@ -23,8 +23,8 @@ import { cofferKeyContext, decodeCofferKeyRecord, encodeCofferKeyRecord } from '
 import { IntegrityError } from '../format/integrity-error';
 import { GatewayError } from '../errors/gateway-error';
 import { isValidLocalKeyId } from '../keys/local-keyring';
-import { encryptionContext } from '../upload/coffer-context';
-import { isNotFound, type UploadStore } from '../upload/ports';
+import { encryptionContext } from '../store/coffer-context';
+import { isNotFound, type UploadStore } from '../store/ports';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
 import { CliError, describeError, loadCliConfig, openCoffer, type OpenedCoffer } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, type CliIo } from './cli-io';

@@ -1,6 +1,6 @@
 /** `coffer-gateway serve`: runs the gateway until SIGTERM/SIGINT (what `npm start` and the image run). */
 import { loadConfig } from '../config';
-import { startGateway } from '../serve';
+import { startGateway } from '../app/serve';
 import { CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs } from './args';
 import { isClusterPrimary, parseWorkerCount, superviseWorkers } from './cluster';
 import type { CliIo } from './cli-io';

@@ -8,7 +8,7 @@
  * parsed configuration carries the file content next to the path (`secretKey`, `certPem`/`keyPem`,
  * …); the runtime never needs to read those files again, except the JWKS bearer token file, which
  * rotates (Kubernetes projected tokens) and is re-read on every JWKS fetch, and the TLS certificate
- * and key, which are watched and reloaded when they change (src/http/tls-reloader.ts).
+ * and key, which are watched and reloaded when they change (src/server/tls-reloader.ts).
  *
  * Messages written here never include a configured value: several fields hold secrets.
  */

@@ -6,7 +6,7 @@
  * make it an exfiltration path), it only terminates TLS for coffer names itself.
  */
 import { isIP } from 'node:net';
-import { cofferOfAuthority } from '../http/request-target';
+import { cofferOfAuthority } from '../cdcs/request-target';
 
 /** The `result` label of coffer_gateway_connect_total. */
 export type ConnectResult =

@@ -7,7 +7,7 @@
 import { X509Certificate } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/schema';
-import { startTlsReloader } from '../http/tls-reloader';
+import { startTlsReloader } from '../server/tls-reloader';
 import type { Logger } from '../observability/logger';
 import type { GatewayMetrics } from '../observability/metrics';
 import { caProblem } from './ca-checks';

@@ -54,7 +54,7 @@ export const ERROR_CATALOGUE = {
   ServiceUnavailable: { status: 503, message: 'The service is unavailable; retry later.', fault: 'server' },
   SlowDown: { status: 503, message: 'Reduce your request rate.', fault: 'server' },
   GatewayTimeout: { status: 504, message: 'The upstream object store did not answer in time.', fault: 'server' },
-  // Appended for the HTTP front (src/http): answers Node's parser or the request-target checks produce.
+  // Appended for the HTTP front (src/server, src/cdcs): answers Node's parser or the request-target checks produce.
   URITooLong: { status: 414, message: 'The request target is too long.', fault: 'client' },
   ExpectationFailed: { status: 417, message: 'The Expect header is not supported; only 100-continue is.', fault: 'client' },
   RequestHeaderFieldsTooLarge: { status: 431, message: 'The request headers are too large.', fault: 'client' },

@@ -4,7 +4,7 @@
  * up without traffic is a leaked upstream stream — e.g. a reader that never consumed nor released it.
  */
 import type { Gauge } from 'prom-client';
-import type { UploadStore } from '../upload/ports';
+import type { UploadStore } from '../store/ports';
 
 export function trackingUploadStore(inner: UploadStore, open: Gauge): UploadStore {
   return {

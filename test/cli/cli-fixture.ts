@@ -15,9 +15,9 @@ import { loadConfig } from '../../src/config';
 import { EmbeddedUpstream } from '../../src/embedded-upstream';
 import { runCli } from '../../src/cli/main';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { S3UpstreamStore } from '../../src/upstream/s3-upstream-store';
-import { upstreamLayout } from '../../src/upload/upstream-layout';
+import { upstreamLayout } from '../../src/store/upstream-layout';
 import { startKmsTestServer, type KmsTestServer, type TestKmsKey } from '../support/kms-test-server';
 import { TestCredentialStore, startStsTestServer, type StsTestServer } from '../support/sts-test-server';
 

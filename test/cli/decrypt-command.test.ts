@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { upstreamLayout } from '../../src/upload/upstream-layout';
+import { upstreamLayout } from '../../src/store/upstream-layout';
 import {
   KMS_COFFER,
   LOCAL_COFFER,

@@ -9,7 +9,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { probeKey, type DoctorReport } from '../../src/cli/doctor-command';
 import { createLocalKeyring } from '../../src/keys/local-keyring';
-import { upstreamLayout } from '../../src/upload/upstream-layout';
+import { upstreamLayout } from '../../src/store/upstream-layout';
 import { startS3TestProxy, type S3TestProxy } from '../support/s3-test-proxy';
 import { KMS_COFFER, LOCAL_COFFER, ROLE_ARN, ensureCliBuilt, runInProcess, runProcess, snapshotUpstream, startCliFixture, type CliFixture, type CofferOverrides } from './cli-fixture';
 

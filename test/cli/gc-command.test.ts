@@ -8,8 +8,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { parseSealedManifest } from '../../src/format/manifest';
 import { classifyDataObject, parseDuration, parseDataObject } from '../../src/cli/gc-command';
-import type { UploadStore } from '../../src/upload/ports';
-import { upstreamLayout } from '../../src/upload/upstream-layout';
+import type { UploadStore } from '../../src/store/ports';
+import { upstreamLayout } from '../../src/store/upstream-layout';
 import {
   KMS_COFFER,
   LOCAL_COFFER,

@@ -13,8 +13,8 @@ import { ObjectFailure, rewrapManifest } from '../../src/cli/rewrap-command';
 import { parseSealedManifest, replaceEnvelope, sealManifestV1 } from '../../src/format/manifest';
 import { createLocalKeyring } from '../../src/keys/local-keyring';
 import { buildObject } from '../support/object-builder';
-import type { UploadStore } from '../../src/upload/ports';
-import { upstreamLayout } from '../../src/upload/upstream-layout';
+import type { UploadStore } from '../../src/store/ports';
+import { upstreamLayout } from '../../src/store/upstream-layout';
 import {
   KMS_COFFER,
   LOCAL_COFFER,

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { demoBanner } from '../../src/cli/serve-command';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway } from '../../src/serve';
+import { startGateway } from '../../src/app/serve';
 
 let directory: string;
 beforeAll(() => (directory = mkdtempSync(join(tmpdir(), 'coffer-serve-banner-'))));

@@ -7,7 +7,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { createLogger } from '../../src/observability/logger';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -23,7 +23,7 @@ import { promisify } from 'node:util';
 import { loadConfig } from '../../src/config';
 import { ensureLocalCertificateAuthority } from '../../src/egress/certificate-authority';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { makeCertificate } from '../support/openssl-certs';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

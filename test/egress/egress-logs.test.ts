@@ -11,7 +11,7 @@ import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway } from '../../src/serve';
+import { startGateway } from '../../src/app/serve';
 
 const HOST = 'demo-1250000000.cos.ap-guangzhou.myqcloud.com';
 

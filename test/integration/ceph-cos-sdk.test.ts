@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 
 // A bucket per run: the shared cluster (COFFER_TEST_CEPH) outlives runs, and coffers are write-once.

@@ -17,7 +17,7 @@ import { loadConfig } from '../../src/config';
 import { parseSealedManifest, replaceEnvelope } from '../../src/format/manifest';
 import { partCiphertextLength } from '../../src/format/part-format';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

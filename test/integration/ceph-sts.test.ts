@@ -18,7 +18,7 @@ import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command,
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { completeBody, cos, initiate, listedEtags, md5Etag, openCos, type CosTarget } from '../support/cos-http-client';
 import { startS3TestProxy, type S3TestProxy, type S3TestProxyRequest } from '../support/s3-test-proxy';

@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { initiate, openCos, type CosAnswer, type CosTarget } from '../support/cos-http-client';
 import { startKmsTestServer, type KmsTestServer } from '../support/kms-test-server';

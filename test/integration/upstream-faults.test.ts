@@ -17,7 +17,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 
 const MiB = 1024 * 1024;

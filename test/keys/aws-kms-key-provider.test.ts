@@ -8,7 +8,7 @@ import type { RetryPolicy } from '../../src/util/aws-errors';
 import { awsCredentialProvider } from '../../src/roles/aws-credential-provider';
 import { createStaticRoleProvider } from '../../src/roles/static-role-provider';
 import { createStsRoleProvider } from '../../src/roles/sts-role-provider';
-import { createUpstreamCoffer } from '../../src/gateway/upstream-coffer';
+import { createUpstreamCoffer } from '../../src/app/upstream-coffer';
 import { load } from '../config/helpers';
 import { startKmsTestServer, type KmsTestServer, type TestKmsKey } from '../support/kms-test-server';
 import { CONNECTION_RESET, TestCredentialStore, seededRandom, startStsTestServer, type StsTestServer } from '../support/sts-test-server';

@@ -13,7 +13,7 @@ import { Writable } from 'node:stream';
 import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');

@@ -13,7 +13,7 @@ import { loadConfig } from '../../src/config';
 import { EmbeddedUpstream } from '../../src/embedded-upstream';
 import { createLogger } from '../../src/observability/logger';
 import { createMetrics } from '../../src/observability/metrics';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { AUDIENCE, ISSUER, SA_SUBJECT, makeKey, mint } from '../auth/jwt-test-tokens';
 import { cos, initiate, type CosTarget } from '../support/cos-http-client';
 import { startJwksTestServer, type JwksTestServer } from '../support/jwks-test-server';

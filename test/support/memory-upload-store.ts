@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { ObjectBody, ObjectListing, StoredObject, StoredPart, StreamedBody, UploadStore } from '../../src/upload/ports';
+import type { ObjectBody, ObjectListing, StoredObject, StoredPart, StreamedBody, UploadStore } from '../../src/store/ports';
 import { UpstreamNotFoundError, UpstreamPreconditionFailedError } from '../../src/upstream/upstream-store';
 
 /** The real store's not-found error, so the service's mapping is exercised as in production. */

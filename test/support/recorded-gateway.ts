@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { EmbeddedUpstream } from '../../src/embedded-upstream';
 import { createLogger } from '../../src/observability/logger';
-import { startGateway, type RunningGateway } from '../../src/serve';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { startS3TestProxy, type S3TestProxy } from './s3-test-proxy';
 
 export interface RecordedGatewayOptions {

@@ -133,6 +133,10 @@ memstore device bytes = $memstore_bytes
 rgw gc obj min wait = 10
 rgw gc processor period = 10
 rgw gc processor max time = 10
+# Lifecycle sped up for the coffer-lifecycle tests: one lifecycle "day" lasts 10 s and the lifecycle
+# engine may run at any hour (rgw_lc_debug_interval, rgw_lifecycle_work_time).
+rgw lc debug interval = 10
+rgw lifecycle work time = 00:00-23:59
 
 [client.admin]
 # radosgw-admin runs as client.admin: no admin socket (it would clash with nothing, but is not needed),

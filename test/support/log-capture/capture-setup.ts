@@ -82,8 +82,8 @@ if (captureDirectory() !== undefined) {
     };
   });
 
-  jest.mock('../../../test/auth/jwt-test-tokens', () => {
-    const actual = jest.requireActual('../../../test/auth/jwt-test-tokens');
+  jest.mock('../../auth/jwt-test-tokens', () => {
+    const actual = jest.requireActual('../../auth/jwt-test-tokens');
     const { recordSecret } = jest.requireActual('./log-capture');
     return {
       ...actual,

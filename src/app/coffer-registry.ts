@@ -1,0 +1,63 @@
+/**
+ * Builds, once at start-up, what each configured coffer needs (store, layout, key provider, limits)
+ * and resolves a coffer's context per request. Role credentials are per session (the principal), so
+ * stores and KMS clients that use them are created per (coffer, session) and cached.
+ */
+import type { Principal } from '../auth/principal';
+import { GatewayError } from '../errors/gateway-error';
+import { cachingKeyProvider, DataKeyCache } from '../keys/data-key-cache';
+import type { KeyProvider } from '../keys/key-provider';
+import type { CofferContext } from '../store/coffer-context';
+import type { UploadStore } from '../store/ports';
+import { upstreamLayout } from '../store/upstream-layout';
+import type { CofferDirectory, CofferResolver } from '../cdcs/cdcs-handler';
+
+export interface CofferDefinition {
+  readonly name: string;
+  /** Region reported by GetService (the upstream's). */
+  readonly location?: string;
+  readonly prefix?: string;
+  readonly minPartSize: number;
+  readonly maxPartSize: number;
+  /** The store for one session (role credentials differ per session); called once per (coffer, session). */
+  readonly storeFor: (sessionName: string) => UploadStore;
+  /** The key provider for one session (an AWS KMS client signs with the session's role credentials). */
+  readonly keysFor: (sessionName: string) => KeyProvider;
+  /**
+   * Resolves the session's role credentials (the role provider caches them), failing with
+   * AssumeRoleFailed. Absent when the coffer signs with fixed keys that cannot fail.
+   */
+  readonly assumeRole?: (sessionName: string) => Promise<void>;
+}
+
+/** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore } = {}): CofferResolver & CofferDirectory & { names(): string[] } {
+  const byName = new Map(definitions.map((d) => [d.name, d]));
+  const contexts = new Map<string, CofferContext>();
+  return {
+    names: () => [...byName.keys()],
+    list: () => definitions.map((d) => ({ name: d.name, location: d.location ?? '' })),
+    async contextFor(coffer: string, principal: Principal): Promise<CofferContext> {
+      const definition = byName.get(coffer);
+      if (definition === undefined) throw new GatewayError('NoSuchCoffer');
+      const cacheKey = `${coffer}\u0000${principal.sessionName}`;
+      let context = contexts.get(cacheKey);
+      if (context === undefined) {
+        const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
+        context = {
+          coffer,
+          store: (options.decorateStore ?? ((s: UploadStore) => s))(definition.storeFor(principal.sessionName)),
+          layout: upstreamLayout(definition.prefix ?? ''),
+          // One cache for all coffers, scoped per coffer: a wrapped key is only ever unwrapped in its own coffer's scope.
+          keys: cache === undefined ? inner : cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
+          minPartSize: definition.minPartSize,
+          maxPartSize: definition.maxPartSize,
+          ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
+        };
+        if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
+        contexts.set(cacheKey, context);
+      }
+      return context;
+    },
+  };
+}

@@ -1,0 +1,102 @@
+/**
+ * `coffer-gateway serve`: the gateway built from a frozen configuration (src/app/coffer-gateway.ts),
+ * mounted in an Express 5 app exactly as a user would mount it, on the data-plane listener; the admin
+ * listener beside it; TLS certificate reloading; a graceful drain on stop.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createAdminServer } from '../server/admin/admin-server';
+import { buildCofferGateway, type CofferGateway } from './coffer-gateway';
+import type { GatewayConfig } from '../config';
+import { createGatewayListener } from '../server/gateway-server';
+import { startTlsReloader } from '../server/tls-reloader';
+import type { Logger } from '../observability/logger';
+import type { GatewayMetrics } from '../observability/metrics';
+
+/**
+ * Express 5's application, as far as `serve` uses it. Typed here rather than through @types/express:
+ * the image compiles src/ with TypeScript and Node's types only (docker/toolchain).
+ */
+interface ExpressApp {
+  (req: IncomingMessage, res: ServerResponse): void;
+  use(handler: CofferGateway['handler']): void;
+  disable(setting: string): void;
+}
+const express = require('express') as () => ExpressApp;
+
+export interface RunningGateway {
+  readonly port: number;
+  readonly adminPort: number;
+  /** `secretKeyGenerated`: the gateway made the SecretKey up (none was configured), so only it can tell the user. */
+  readonly demoCredentials?: CofferGateway['demoCredentials'];
+  readonly metrics: GatewayMetrics;
+  /** With `egress.enabled`: the CA certificate file HTTPS-proxy clients must trust (NODE_EXTRA_CA_CERTS). */
+  readonly egressCaFile?: string;
+  /**
+   * Resolves once every coffer's role, upstream and key provider answered from this process; until
+   * then /readyz is 503 and names what fails (src/server/admin/dependency-checks.ts).
+   */
+  readonly dependenciesChecked: Promise<void>;
+  /** Resolves once every coffer's start-up check finished its first attempt, passed or not. */
+  readonly dependenciesAttempted: Promise<void>;
+  /** Readiness false, drain for up to the grace period, reset the rest, close both listeners. */
+  stop(): Promise<void>;
+}
+
+export async function startGateway(config: GatewayConfig, options: { log?: Logger } = {}): Promise<RunningGateway> {
+  const gateway = await buildCofferGateway(config, options);
+  // What start-up has opened since, undone in reverse if a later step fails (a port in use): a failed
+  // start leaves no listener, directory lock or timer behind.
+  const undo: Array<() => unknown> = [() => gateway.close()];
+  try {
+    return await listen(config, gateway, undo);
+  } catch (error) {
+    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function listen(config: GatewayConfig, gateway: CofferGateway, undo: Array<() => unknown>): Promise<RunningGateway> {
+  const { log, metrics } = gateway;
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(gateway.handler);
+  const data = createGatewayListener(config.server, app);
+  gateway.attach(data.server);
+  let state: string | undefined = 'starting';
+  const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state ?? gateway.notReadyReason() } });
+  const tls = config.server.tls;
+  const tlsReloader =
+    tls === undefined
+      ? undefined
+      : startTlsReloader({
+          certFile: tls.certFile,
+          keyFile: tls.keyFile,
+          current: { cert: tls.certPem, key: tls.keyPem },
+          apply: (pair) => data.setSecureContext(pair),
+          intervalMs: tls.reloadIntervalMs,
+          onReload: (result) => metrics.tlsReloads.inc({ result }),
+          onCertificate: (notAfter) => metrics.tlsCertificateNotAfter.set(notAfter),
+          log,
+        });
+  undo.push(() => tlsReloader?.stop());
+  const { port } = await data.listen();
+  const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
+  state = undefined;
+  log.info({ port, adminPort }, 'coffer-gateway listening');
+  return {
+    port,
+    adminPort,
+    demoCredentials: gateway.demoCredentials,
+    metrics,
+    ...(gateway.egressCaFile === undefined ? {} : { egressCaFile: gateway.egressCaFile }),
+    dependenciesChecked: gateway.dependenciesChecked,
+    dependenciesAttempted: gateway.dependenciesAttempted,
+    stop: async () => {
+      state = 'draining';
+      tlsReloader?.stop();
+      // Drains and closes the data listener (attached), then releases the gateway's resources.
+      await gateway.close();
+      await admin.close();
+    },
+  };
+}

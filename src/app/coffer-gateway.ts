@@ -202,8 +202,8 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
       })
     : undefined;
   const registry = createCofferRegistry(definitions, dataKeyCache, {
-    decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
-    decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
+    decorateKeys: (keys) => countingKeyProvider(keys, { calls: metrics.keyProviderCalls, seconds: metrics.keyProviderSeconds }),
+    decorateStore: (store) => trackingUploadStore(store, { readStreams: metrics.upstreamReadStreams, requestSeconds: metrics.upstreamRequestSeconds }),
   });
   const handle = createCdcsHandler({
     authenticate,

@@ -19,6 +19,10 @@ export interface GatewayMetrics {
   /** Completes that outlasted server.completeKeepAliveMs and were answered 200 early, kept alive with whitespace. */
   readonly completeKeepAlives: Counter;
   readonly keyProviderCalls: Counter<'provider' | 'operation' | 'result'>;
+  /** Time of each call that reached KMS or the keyring (retries inside one call included). */
+  readonly keyProviderSeconds: Histogram<'provider' | 'operation' | 'result'>;
+  /** Time of each upstream store call by operation (a GET until its body starts; a streamed PUT until the upstream answered). */
+  readonly upstreamRequestSeconds: Histogram<'operation' | 'result'>;
   /** Data-key cache lookups (each part upload and read of an upload or object looks up its data key). */
   readonly dataKeyCacheLookups: Counter<'result'>;
   /** STS AssumeRole operations (retries included) by coffer and result. */
@@ -93,6 +97,20 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     inFlightParts: new Gauge({ name: 'coffer_gateway_parts_in_flight', help: 'Part uploads currently streaming.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'coffer_gateway_upstream_errors_total', help: 'Failed upstream requests by mapped error code.', labelNames: ['code'], registers: [registry] }),
     keyProviderCalls: new Counter({ name: 'coffer_gateway_key_provider_calls_total', help: 'Calls that reached KMS or the local keyring (data-key cache misses and generations).', labelNames: ['provider', 'operation', 'result'], registers: [registry] }),
+    keyProviderSeconds: new Histogram({
+      name: 'coffer_gateway_key_provider_duration_seconds',
+      help: 'Time of calls that reached KMS or the local keyring, by provider, operation and result (bounded retries included).',
+      labelNames: ['provider', 'operation', 'result'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    upstreamRequestSeconds: new Histogram({
+      name: 'coffer_gateway_upstream_request_duration_seconds',
+      help: 'Time of upstream store calls by operation and result: a GET until its body starts, a streamed part or object PUT until the upstream answered (so it includes the body).',
+      labelNames: ['operation', 'result'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
+      registers: [registry],
+    }),
     completeKeepAlives: new Counter({ name: 'coffer_gateway_complete_kept_alive_total', help: 'CompleteMultipartUpload answers committed to 200 early and kept alive with whitespace (assembly outlasted server.completeKeepAliveMs).', registers: [registry] }),
     completeCopiedBytes: new Counter({ name: 'coffer_gateway_complete_copied_bytes_total', help: 'Upstream bytes written a second time at Complete: staged parts copied into upstream parts, plus filler.', registers: [registry] }),
     integrityFailures: new Counter({ name: 'coffer_gateway_integrity_failures_total', help: 'Stored data that failed authentication, by reason.', labelNames: ['reason'], registers: [registry] }),

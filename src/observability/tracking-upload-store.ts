@@ -1,34 +1,59 @@
 /**
- * Counts upstream GET bodies while they are open: incremented when the store hands one out, decremented
- * once the body stream closed (fully read, or destroyed because its reader went away). A gauge that stays
- * up without traffic is a leaked upstream stream — e.g. a reader that never consumed nor released it.
+ * The upstream store as the metrics see it: every call timed by operation and result
+ * (coffer_gateway_upstream_request_duration_seconds; a GET until its body starts, a streamed PUT until
+ * the upstream answered), and upstream GET bodies counted while they are open — incremented when the
+ * store hands one out, decremented once the body stream closed (fully read, or destroyed because its
+ * reader went away). A gauge that stays up without traffic is a leaked upstream stream.
+ *
+ * Each method forwards its arguments as they came (`...args`): a decorator that re-listed them would
+ * silently drop the ones added later — as `putObject`'s `createOnly` once was, which turned the
+ * write-once manifest create into a plain overwrite behind this wrapper.
  */
-import type { Gauge } from 'prom-client';
+import type { Gauge, Histogram } from 'prom-client';
 import type { UploadStore } from '../store/ports';
 
-export function trackingUploadStore(inner: UploadStore, open: Gauge): UploadStore {
+export interface UpstreamMeters {
+  readonly readStreams: Gauge;
+  readonly requestSeconds: Histogram<'operation' | 'result'>;
+}
+
+export function trackingUploadStore(inner: UploadStore, meters: UpstreamMeters): UploadStore {
+  const timed =
+    <K extends keyof UploadStore>(operation: K) =>
+    async (...args: Parameters<UploadStore[K]>): Promise<Awaited<ReturnType<UploadStore[K]>>> => {
+      const stop = meters.requestSeconds.startTimer({ operation });
+      try {
+        const result = await (inner[operation] as (...a: Parameters<UploadStore[K]>) => ReturnType<UploadStore[K]>)(...args);
+        stop({ result: 'ok' });
+        return result;
+      } catch (error) {
+        stop({ result: 'error' });
+        throw error;
+      }
+    };
+  const getObject = timed('getObject');
   return {
-    createMultipartUpload: (key) => inner.createMultipartUpload(key),
-    uploadPart: (key, uploadId, partNumber, upload) => inner.uploadPart(key, uploadId, partNumber, upload),
-    listParts: (key, uploadId) => inner.listParts(key, uploadId),
-    completeMultipartUpload: (key, uploadId, parts) => inner.completeMultipartUpload(key, uploadId, parts),
-    abortMultipartUpload: (key, uploadId) => inner.abortMultipartUpload(key, uploadId),
-    putObject: (key, upload) => inner.putObject(key, upload),
-    async getObject(key, range) {
-      const object = await inner.getObject(key, range);
-      open.inc();
+    createMultipartUpload: timed('createMultipartUpload'),
+    uploadPart: timed('uploadPart'),
+    listParts: timed('listParts'),
+    completeMultipartUpload: timed('completeMultipartUpload'),
+    abortMultipartUpload: timed('abortMultipartUpload'),
+    putObject: timed('putObject'),
+    async getObject(...args) {
+      const object = await getObject(...args);
+      meters.readStreams.inc();
       let released = false;
       const release = (): void => {
         if (released) return;
         released = true;
-        open.dec();
+        meters.readStreams.dec();
       };
       if (object.body.closed || object.body.destroyed) release();
       else object.body.once('close', release);
       return object;
     },
-    headObject: (key) => inner.headObject(key),
-    listObjects: (prefix, options) => inner.listObjects(prefix, options),
-    deleteObjects: (keys) => inner.deleteObjects(keys),
+    headObject: timed('headObject'),
+    listObjects: timed('listObjects'),
+    deleteObjects: timed('deleteObjects'),
   };
 }

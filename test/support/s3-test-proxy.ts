@@ -50,6 +50,8 @@ export interface S3TestProxyRequest {
   readonly query: string;
   /** The access key id of the incoming Authorization header, when it had one (verified or not). */
   readonly accessKeyId?: string;
+  /** The request's `If-None-Match` header, when it had one (`*` makes a PUT create-only). */
+  readonly ifNoneMatch?: string;
   /** The S3 error code the proxy answered with itself (verification or denyWrites); absent when forwarded. */
   readonly rejected?: string;
   /** The upstream's status code, once it answered (forwarded requests only). */
@@ -143,6 +145,7 @@ export async function startS3TestProxy(options: S3TestProxyOptions): Promise<S3T
       path: url.pathname,
       query: q < 0 ? '' : rawUrl.slice(q + 1),
       ...(accessKeyId === undefined ? {} : { accessKeyId }),
+      ...(req.headers['if-none-match'] === undefined ? {} : { ifNoneMatch: req.headers['if-none-match'] }),
     };
     requests.push(record);
     if (options.verify !== undefined) {

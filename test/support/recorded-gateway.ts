@@ -17,6 +17,8 @@ export interface RecordedGatewayOptions {
   readonly coffers: readonly string[];
   readonly accessKeys: ReadonlyArray<{ readonly secretId: string; readonly secretKey: string; readonly grants: ReadonlyArray<{ readonly coffer: string; readonly actions: readonly string[] }> }>;
   readonly acceptKeyOnlyPath?: boolean;
+  /** `auth.jwt` of the configuration (bearer tokens), when a test needs it. */
+  readonly jwt?: Record<string, unknown>;
 }
 
 export interface RecordedGateway {
@@ -41,7 +43,7 @@ export async function startRecordedGateway(options: RecordedGatewayOptions): Pro
       server: { port: 0, adminPort: 0 },
       demo: { enabled: false },
       keyring: { directory: join(directory, 'keyring') },
-      auth: { cos: { acceptKeyOnlyPath: options.acceptKeyOnlyPath ?? false }, accessKeys: options.accessKeys },
+      auth: { cos: { acceptKeyOnlyPath: options.acceptKeyOnlyPath ?? false }, accessKeys: options.accessKeys, ...(options.jwt === undefined ? {} : { jwt: options.jwt }) },
       coffers: Object.fromEntries(
         options.coffers.map((coffer, index) => [
           coffer,

@@ -387,6 +387,8 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
     const rawTarget = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '';
     let resource = resourceOf(rawTarget);
     let target: RequestTarget | undefined;
+    /** Known once routed: a refusal after routing (framing: 411) is still counted under its operation. */
+    let operation: Operation | undefined;
     let request: GatewayRequest<Operation> | undefined;
     const response = new GatewayResponse(res, method);
     res.setHeader('x-cdcs-request-id', requestId);
@@ -439,7 +441,7 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
       target = router.parseTarget(rawTarget, headers);
       resource = target.pathname;
       checkTunnelHost(tunnelHosts.get(req.socket), target.authority);
-      const operation = router.route(method, target);
+      operation = router.route(method, target);
       const framing = bodyFramingOf(method, headers);
       request = createGatewayRequest<Operation>(
         req,
@@ -484,7 +486,7 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
         requestId,
         traceId,
         method,
-        operation: request?.operation.name,
+        operation: operation?.name,
         coffer: target?.coffer,
         key: target?.key,
         principal: request?.principal,

@@ -17,11 +17,16 @@
  *   drop connections outright.
  * - Every response carries `x-cdcs-request-id` and `x-cos-request-id` (the SDK reads only the latter)
  *   with the same random id, and `Date`.
- * - The request target is parsed and routed, and the body framing checked, BEFORE `handle` runs; those
- *   errors are answered here. With `Expect: 100-continue` nothing is sent until the handler accepts
- *   (`writeContinue()` / `bodyGuard()`), so a refusal costs the client no body bytes.
- * - `renderError` is the one place errors become answers. Once headers are out, an error can only
- *   reset the connection: a client must never take a truncated answer for a complete one.
+ * - The request is built once (gateway-exchange.ts): headers read once, the target parsed and routed
+ *   by the dialect's router, the body framing checked — all BEFORE `handle` runs; those errors take
+ *   the same error path as the handler's. With `Expect: 100-continue` nothing is sent until the
+ *   handler accepts the body (`request.acceptBody()`), so a refusal costs the client no body bytes.
+ * - `fail` is the one error path and the only caller of the renderer: an error becomes an XML
+ *   answer; once a kept-alive 200 is out it ends that XML body; once any other status line is out it
+ *   can only reset the connection (a client must never take a truncated answer for a complete one).
+ * - Every request is reported exactly once (`onAnswered`: metrics and the audit line,
+ *   src/observability/request-observer.ts) when both its handler and its response are done —
+ *   refusals before the handler and malformed HTTP included.
  * - A client that stops reading its answer (output pending, nothing flushed for
  *   `responseIdleTimeoutMs`) has its connection reset, which also ends the upstream read feeding it
  *   (response-idle-guard.ts).

@@ -32,6 +32,7 @@ import { parseConfig } from '../config/load-config';
 import { MultipartService } from '../store/multipart-service';
 import { ObjectService } from '../store/object-service';
 import { createUpstreamCoffer, type UpstreamCofferDeps } from './upstream-coffer';
+import { Closers } from './closers';
 
 
 export interface CofferGateway {
@@ -81,18 +82,18 @@ export async function createCofferGateway(config: unknown, options: CofferGatewa
 
 /** Builds the gateway from an already validated configuration (`loadConfig`'s result). */
 export async function buildCofferGateway(config: GatewayConfig, options: { log?: Logger } = {}): Promise<CofferGateway> {
-  // What has been opened so far, undone in reverse if a later step fails (a JWKS that cannot be read):
-  // a failed build leaves no directory lock, timer or client behind.
-  const undo: Array<() => unknown> = [];
+  // What has been opened so far: undone in reverse if a later step fails (a JWKS that cannot be read),
+  // so a failed build leaves no directory lock, timer or client behind — and by close(), the same list.
+  const closers = new Closers();
   try {
-    return await buildOrThrow(config, options, undo);
+    return await buildOrThrow(config, options, closers);
   } catch (error) {
-    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    await closers.closeAll().catch(() => undefined);
     throw error;
   }
 }
 
-async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, undo: Array<() => unknown>): Promise<CofferGateway> {
+async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, closers: Closers): Promise<CofferGateway> {
   const log = options.log ?? createLogger(config.logging.level);
   const metrics = createMetrics();
   const now = Date.now;
@@ -100,7 +101,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
   const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
   const definitions: CofferDefinition[] = [];
   const localKeyrings = createLocalKeyrings(config.keyring);
-  undo.push(() => localKeyrings.dispose());
+  closers.add(() => localKeyrings.dispose());
   const localKeys = (keyId: string) => localKeyrings.forKeyId(keyId);
 
   let demoCredentials: CofferGateway['demoCredentials'];
@@ -110,7 +111,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     // code path a production coffer takes: S3 store, SigV4, the same S3 rules.
     const upstreamKeys = { accessKeyId: `EMBEDDED${generatedSecret(16)}`, secretAccessKey: generatedSecret(40) };
     embedded = await EmbeddedUpstream.start({ directory: config.embeddedUpstream.directory, bucket: 'coffer-demo', ...upstreamKeys, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE });
-    undo.push(() => embedded?.close());
+    closers.add(() => embedded?.close());
     const store = new S3UpstreamStore({ endpoint: embedded.endpoint, region: 'us-east-1', bucket: 'coffer-demo', forcePathStyle: true, credentials: async () => upstreamKeys });
     definitions.push({
       name: config.demo.coffer,
@@ -137,8 +138,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
   };
   const upstreamCoffers = Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
   definitions.push(...upstreamCoffers);
-  const closeCoffers = (): void => upstreamCoffers.forEach((coffer) => coffer.destroy()); // STS clients and their sockets
-  undo.push(closeCoffers);
+  closers.add(() => upstreamCoffers.forEach((coffer) => coffer.destroy())); // STS clients and their sockets
 
   const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
   const jwt = config.auth.jwt;
@@ -228,13 +228,20 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     },
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
-  undo.push(() => egress.stop());
+  closers.add(() => egress.stop());
   const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialect.router, handle, renderError: dialect.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
+  // A check still in flight at close (a first data-key round trip creates the keyring's key file)
+  // must end before the keyring and the upstream behind it close — nothing may write to the data
+  // directory after close() resolved — but must not hold up the drain: stopped first, settled after it.
+  let checksInFlight: Promise<void> = Promise.resolve();
+  closers.add(() => checksInFlight);
+  closers.add(() => frontEnd.close(config.server.shutdownGraceMs));
   const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
     onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
     onPassed: (check) => log.info({ check }, 'dependency check passed'),
   });
-  undo.push(() => dependencies.stop());
+  checksInFlight = dependencies.passed; // resolves once stopped and no attempt is running
+  closers.add(() => dependencies.stop());
   log.debug({ coffers: registry.names() }, 'coffer-gateway built');
   return {
     handler: frontEnd.handler,
@@ -247,13 +254,6 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     dependenciesChecked: dependencies.passed,
     dependenciesAttempted: dependencies.attempted,
     notReadyReason: () => dependencies.notReadyReason(),
-    close: async () => {
-      dependencies.stop();
-      egress.stop();
-      await frontEnd.close(config.server.shutdownGraceMs);
-      await embedded?.close();
-      closeCoffers();
-      localKeyrings.dispose();
-    },
+    close: () => closers.closeAll(),
   };
 }

@@ -6,13 +6,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { cofferDependencyCheck, watchDependencies } from '../server/admin/dependency-checks';
 import { createAuthenticate } from '../auth/authenticate';
 import { createCosAuthenticator } from '../auth/cos-authenticator';
 import { InMemoryCredentialStore, type CredentialConfig } from '../auth/credential-store';
-import { createJwtAuthenticator } from '../auth/jwt-authenticator';
-import { createJwtKeyResolver } from '../auth/jwt-key-source';
+import { createConfiguredJwtAuthenticator } from './jwt-authentication';
 import type { GatewayConfig } from '../config';
 import { EmbeddedUpstream } from '../embedded-upstream';
 import { S3UpstreamStore } from '../upstream/s3-upstream-store';
@@ -151,47 +149,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
       isCoffer: (name) => servedCoffers.has(name),
     }),
-    jwt:
-      jwt === undefined
-        ? undefined
-        : createJwtAuthenticator({
-            keys: await createJwtKeyResolver(
-              jwt.jwks !== undefined
-                ? {
-                    kind: 'jwks-url',
-                    url: jwt.jwks.url,
-                    ...(jwt.jwks.caPem === undefined ? {} : { ca: jwt.jwks.caPem }),
-                    // Projected service-account tokens rotate: read the file on every fetch.
-                    ...(jwt.jwks.tokenFile === undefined ? {} : { bearerToken: () => readFileSync(jwt.jwks?.tokenFile as string, 'utf8').trim() }),
-                    maxAgeMs: jwt.jwks.cacheMaxAgeSeconds * 1000,
-                    cooldownMs: jwt.jwks.cooldownSeconds * 1000,
-                    timeoutMs: jwt.jwks.timeoutMs,
-                  }
-                : {
-                    kind: 'static',
-                    keys: [
-                      ...(jwt.keys ?? []).map((jwk) => ({ jwk: jwk as never })),
-                      ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string })),
-                    ],
-                  },
-              {
-                now,
-                onJwksEvent: (event) => {
-                  if (event.type === 'refreshed') metrics.jwksFetches.inc({ result: 'ok' });
-                  if (event.type === 'refresh-failed') {
-                    metrics.jwksFetches.inc({ result: 'error' });
-                    log.warn({ reason: event.reason }, 'JWKS fetch failed; the previous key set stays in use');
-                  }
-                },
-              },
-            ),
-            algorithms: jwt.algorithms,
-            issuer: jwt.issuer,
-            audience: jwt.audiences,
-            clockToleranceSeconds: jwt.clockToleranceSeconds,
-            rules: jwt.rules,
-            now,
-          }),
+    jwt: jwt === undefined ? undefined : await createConfiguredJwtAuthenticator(jwt, { now, metrics, log }),
   });
 
   // Either setting at 0 disables the cache (documented in the schema): every unwrap then goes to KMS.

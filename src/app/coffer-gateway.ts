@@ -11,9 +11,9 @@ import { createAuthenticate } from '../auth/authenticate';
 import { createCosAuthenticator } from '../auth/cos-authenticator';
 import { InMemoryCredentialStore, type CredentialConfig } from '../auth/credential-store';
 import { createConfiguredJwtAuthenticator } from './jwt-authentication';
-import type { GatewayConfig } from '../config';
+import type { CofferConfig, GatewayConfig } from '../config';
+import { parseCofferConfig } from '../config/schema';
 import { EmbeddedUpstream } from '../embedded-upstream';
-import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import { createEgress } from '../egress';
 import { createCdcsDialect } from '../cdcs/cdcs-dialect';
 import { createOperationHandler } from '../operations/run-operation';
@@ -104,20 +104,19 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
 
   let demoCredentials: CofferGateway['demoCredentials'];
   let embedded: EmbeddedUpstream | undefined;
+  let demoCoffer: CofferConfig | undefined;
   if (config.demo.enabled) {
     // The embedded upstream is a real (loopback) S3 endpoint, so the demo coffer takes exactly the
     // code path a production coffer takes: S3 store, SigV4, the same S3 rules.
     const upstreamKeys = { accessKeyId: `EMBEDDED${generatedSecret(16)}`, secretAccessKey: generatedSecret(40) };
     embedded = await EmbeddedUpstream.start({ directory: config.embeddedUpstream.directory, bucket: 'coffer-demo', ...upstreamKeys, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE });
     closers.add(() => embedded?.close());
-    const store = new S3UpstreamStore({ endpoint: embedded.endpoint, region: 'us-east-1', bucket: 'coffer-demo', forcePathStyle: true, credentials: async () => upstreamKeys });
-    definitions.push({
-      name: config.demo.coffer,
-      location: 'local',
-      minPartSize: EMBEDDED_MIN_PART_SIZE,
-      maxPartSize: EMBEDDED_MAX_PART_SIZE,
-      storeFor: () => store,
-      keysFor: () => localKeys('demo'),
+    // Built below by createUpstreamCoffer like every configured coffer: an S3 upstream (this one on
+    // loopback), static credentials, the local keyring — validated by the same coffer schema.
+    demoCoffer = parseCofferConfig({
+      upstream: { endpoint: embedded.endpoint, bucket: 'coffer-demo', forcePathStyle: true, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE, credentials: upstreamKeys },
+      role: { type: 'static' },
+      kms: { type: 'local', keyId: 'demo' },
     });
     demoCredentials = {
       secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
@@ -134,7 +133,10 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     onRefreshFailure: ({ coffer, reason, servingCached }) =>
       log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
   };
-  const upstreamCoffers = Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
+  const upstreamCoffers = [
+    ...(demoCoffer === undefined ? [] : [createUpstreamCoffer(config.demo.coffer, demoCoffer, config, { localKeys, roleEvents }, { location: 'local' })]),
+    ...Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents })),
+  ];
   definitions.push(...upstreamCoffers);
   closers.add(() => upstreamCoffers.forEach((coffer) => coffer.destroy())); // STS clients and their sockets
 

@@ -72,22 +72,21 @@ export function createGatewayRequest<Operation extends NamedOperation>(
   guard: BodyGuardSettings,
   writeContinue: () => void,
 ): GatewayRequest<Operation> {
-  let accepted = false;
-  let bytesRead = 0;
+  let body: { readonly bytesReceived: number } | undefined;
   return {
     ...fields,
     principal: undefined,
     get bodyBytesRead() {
-      return bytesRead;
+      return body?.bytesReceived ?? 0;
     },
     acceptBody(limits = {}) {
-      if (accepted) throw new GatewayError('InternalError', 'The request body was accepted twice.');
-      accepted = true;
+      if (body !== undefined) throw new GatewayError('InternalError', 'The request body was accepted twice.');
       checkDeclaredSize(fields.framing, limits.maxBytes);
       writeContinue();
-      const body = guardBody(req, { idleTimeoutMs: guard.idleTimeoutMs, framing: fields.framing, minRate: guard.minRate, ...(limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes }) });
-      body.on('data', (chunk: Buffer) => (bytesRead += chunk.length));
-      return body;
+      // Counted inside the guard: a 'data' listener here would switch the body to flowing mode before its consumer is attached.
+      const guarded = guardBody(req, { idleTimeoutMs: guard.idleTimeoutMs, framing: fields.framing, minRate: guard.minRate, ...(limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes }) });
+      body = guarded;
+      return guarded;
     },
   };
 }

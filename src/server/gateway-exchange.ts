@@ -19,7 +19,7 @@ import { GatewayError } from '../errors/gateway-error';
 import type { Logger } from '../observability/logger';
 import type { RequestTarget } from '../cdcs/request-target';
 import { keepAliveAnswer, type KeepAliveAnswer } from '../http/keep-alive-answer';
-import { checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
+import { guardBody, type BodyFraming } from './body-guard';
 import type { RequestHeaders } from './request-headers';
 
 /** What the listener needs of a routed operation: its name (logs, metrics); dialects add their parameters. */
@@ -81,11 +81,11 @@ export function createGatewayRequest<Operation extends NamedOperation>(
     },
     acceptBody(limits = {}) {
       if (body !== undefined) throw new GatewayError('InternalError', 'The request body was accepted twice.');
-      checkDeclaredSize(fields.framing, limits.maxBytes);
-      writeContinue();
-      // Counted inside the guard: a 'data' listener here would switch the body to flowing mode before its consumer is attached.
+      // The guard refuses a declared length over maxBytes as it is built (nothing is read until its
+      // consumer asks), so the 100 below goes out only to a body within the limit.
       const guarded = guardBody(req, { idleTimeoutMs: guard.idleTimeoutMs, framing: fields.framing, minRate: guard.minRate, ...(limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes }) });
-      body = guarded;
+      body = guarded; // counts the bytes (a 'data' listener here would start the flow before the consumer attaches)
+      writeContinue();
       return guarded;
     },
   };

@@ -417,17 +417,18 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
     /** The one error path: whatever failed, before or inside the handler, ends here. */
     const fail = (error: unknown): void => {
       outcome ??= { error };
-      if (response.errorFitsInBody) {
-        // A kept-alive 200 is out: the error is told as the rest of its XML body (the SDK reads it as an error).
-        response.endBodyWithError(render(error, { resource, requestId, traceId }).body);
-        return;
-      }
-      if (res.headersSent || res.destroyed || res.writableEnded || req.socket.destroyed) {
+      const inBody = response.errorFitsInBody;
+      if (!inBody && (res.headersSent || res.destroyed || res.writableEnded || req.socket.destroyed)) {
         // The status line is gone: only a reset tells the client the answer is incomplete.
         res.destroy();
         return;
       }
       const rendered = render(error, { resource, requestId, traceId });
+      if (inBody) {
+        // A kept-alive 200 is out: the error is told as the rest of its XML body (the SDK reads it as an error).
+        response.endBodyWithError(rendered.body);
+        return;
+      }
       for (const name of res.getHeaderNames()) res.removeHeader(name); // e.g. an ETag set before the failure
       // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable;
       // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a

@@ -148,7 +148,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
     objectDataOut: true,
     prepare: ({ context, key }) => objects.head(context, key),
     run: (head, _body, { request, context, key }) => objectAnswer(objects, request, context, key, head),
-    release: (head) => head.dataKey.fill(0),
+    release: (head) => head.dataKey.dispose(),
   });
   return {
     GetService: operation<Of<'GetService'>, undefined>({
@@ -234,7 +234,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
           timer?.();
         }
       },
-      release: (prepared) => prepared.dataKey.fill(0),
+      release: (prepared) => prepared.dataKey.dispose(),
     }),
 
     ListParts: operation<Of<'ListParts'>, undefined>({
@@ -292,7 +292,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         const { etag } = await objects.put(prepared, body as NonNullable<typeof body>);
         return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0 } };
       },
-      release: (prepared) => prepared.dataKey.fill(0),
+      release: (prepared) => prepared.dataKey.dispose(),
     }),
 
     GetObject: readObject,

@@ -58,14 +58,25 @@ async function execute<Operation extends NamedOperation>(dialect: Dialect<Operat
     context = await options.coffers.contextFor(coffer, principal);
     await context.assumeRole?.();
   }
+  const coffer = target.coffer;
+  const key = target.key;
   const call: OperationCall<Operation> = {
     request,
     operation: request.operation,
     principal,
-    // Service-scoped entries are told (by their scope) not to use these.
-    context: context as CofferContext,
-    coffer: target.coffer as string,
-    key: target.key as string,
+    // A service-scoped entry has no coffer: reaching for one is a bug, refused rather than undefined.
+    get context(): CofferContext {
+      if (context === undefined) throw new GatewayError('InternalError', `${request.operation.name} has no coffer context.`);
+      return context;
+    },
+    get coffer(): string {
+      if (coffer === undefined) throw new GatewayError('InternalError', `${request.operation.name} names no coffer.`);
+      return coffer;
+    },
+    get key(): string {
+      if (key === undefined) throw new GatewayError('InternalError', `${request.operation.name} names no object key.`);
+      return key;
+    },
   };
   const prepared = await entry.prepare(call);
   try {

@@ -119,6 +119,11 @@ class GuardedBody extends Readable {
     else if (source.destroyed) queueMicrotask(this.#onClose);
   }
 
+  /** Body bytes received from the client so far (the audit line's bytes in). */
+  get bytesReceived(): number {
+    return this.#received;
+  }
+
   override _read(): void {
     if (this.#settled) return;
     this.#arm();
@@ -229,7 +234,7 @@ function ignore(): void {}
  * (so a 100-continue client can be refused before it sends); every other failure is an `error` on
  * the returned stream, always a GatewayError.
  */
-export function guardBody(source: BodySource, options: BodyGuardOptions): Readable {
+export function guardBody(source: BodySource, options: BodyGuardOptions): Readable & { readonly bytesReceived: number } {
   checkDeclaredSize(options.framing, options.maxBytes);
   return new GuardedBody(source, options);
 }

@@ -19,7 +19,7 @@ import { GatewayError } from '../errors/gateway-error';
 import type { Logger } from '../observability/logger';
 import type { RequestTarget } from '../cdcs/request-target';
 import { keepAliveAnswer, type KeepAliveAnswer } from '../http/keep-alive-answer';
-import { checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
+import { guardBody, type BodyFraming } from './body-guard';
 import type { RequestHeaders } from './request-headers';
 
 /** What the listener needs of a routed operation: its name (logs, metrics); dialects add their parameters. */
@@ -72,22 +72,21 @@ export function createGatewayRequest<Operation extends NamedOperation>(
   guard: BodyGuardSettings,
   writeContinue: () => void,
 ): GatewayRequest<Operation> {
-  let accepted = false;
-  let bytesRead = 0;
+  let body: { readonly bytesReceived: number } | undefined;
   return {
     ...fields,
     principal: undefined,
     get bodyBytesRead() {
-      return bytesRead;
+      return body?.bytesReceived ?? 0;
     },
     acceptBody(limits = {}) {
-      if (accepted) throw new GatewayError('InternalError', 'The request body was accepted twice.');
-      accepted = true;
-      checkDeclaredSize(fields.framing, limits.maxBytes);
+      if (body !== undefined) throw new GatewayError('InternalError', 'The request body was accepted twice.');
+      // The guard refuses a declared length over maxBytes as it is built (nothing is read until its
+      // consumer asks), so the 100 below goes out only to a body within the limit.
+      const guarded = guardBody(req, { idleTimeoutMs: guard.idleTimeoutMs, framing: fields.framing, minRate: guard.minRate, ...(limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes }) });
+      body = guarded; // counts the bytes (a 'data' listener here would start the flow before the consumer attaches)
       writeContinue();
-      const body = guardBody(req, { idleTimeoutMs: guard.idleTimeoutMs, framing: fields.framing, minRate: guard.minRate, ...(limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes }) });
-      body.on('data', (chunk: Buffer) => (bytesRead += chunk.length));
-      return body;
+      return guarded;
     },
   };
 }

@@ -17,11 +17,16 @@
  *   drop connections outright.
  * - Every response carries `x-cdcs-request-id` and `x-cos-request-id` (the SDK reads only the latter)
  *   with the same random id, and `Date`.
- * - The request target is parsed and routed, and the body framing checked, BEFORE `handle` runs; those
- *   errors are answered here. With `Expect: 100-continue` nothing is sent until the handler accepts
- *   (`writeContinue()` / `bodyGuard()`), so a refusal costs the client no body bytes.
- * - `renderError` is the one place errors become answers. Once headers are out, an error can only
- *   reset the connection: a client must never take a truncated answer for a complete one.
+ * - The request is built once (gateway-exchange.ts): headers read once, the target parsed and routed
+ *   by the dialect's router, the body framing checked — all BEFORE `handle` runs; those errors take
+ *   the same error path as the handler's. With `Expect: 100-continue` nothing is sent until the
+ *   handler accepts the body (`request.acceptBody()`), so a refusal costs the client no body bytes.
+ * - `fail` is the one error path and the only caller of the renderer: an error becomes an XML
+ *   answer; once a kept-alive 200 is out it ends that XML body; once any other status line is out it
+ *   can only reset the connection (a client must never take a truncated answer for a complete one).
+ * - Every request is reported exactly once (`onAnswered`: metrics and the audit line,
+ *   src/observability/request-observer.ts) when both its handler and its response are done —
+ *   refusals before the handler and malformed HTTP included.
  * - A client that stops reading its answer (output pending, nothing flushed for
  *   `responseIdleTimeoutMs`) has its connection reset, which also ends the upstream read feeding it
  *   (response-idle-guard.ts).
@@ -412,17 +417,18 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
     /** The one error path: whatever failed, before or inside the handler, ends here. */
     const fail = (error: unknown): void => {
       outcome ??= { error };
-      if (response.errorFitsInBody) {
-        // A kept-alive 200 is out: the error is told as the rest of its XML body (the SDK reads it as an error).
-        response.endBodyWithError(render(error, { resource, requestId, traceId }).body);
-        return;
-      }
-      if (res.headersSent || res.destroyed || res.writableEnded || req.socket.destroyed) {
+      const inBody = response.errorFitsInBody;
+      if (!inBody && (res.headersSent || res.destroyed || res.writableEnded || req.socket.destroyed)) {
         // The status line is gone: only a reset tells the client the answer is incomplete.
         res.destroy();
         return;
       }
       const rendered = render(error, { resource, requestId, traceId });
+      if (inBody) {
+        // A kept-alive 200 is out: the error is told as the rest of its XML body (the SDK reads it as an error).
+        response.endBodyWithError(rendered.body);
+        return;
+      }
       for (const name of res.getHeaderNames()) res.removeHeader(name); // e.g. an ETag set before the failure
       // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable;
       // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a

@@ -22,6 +22,7 @@ import { encryptAndStore } from './encrypt-and-store';
 import { readSmallObject } from './read-small-object';
 import { decodeUploadRecord, encodeUploadRecord, uploadRecordEnvelope, type UploadRecord } from './upload-record';
 import { unwrapEnvelope } from './unwrap-envelope';
+import { DataKeyMaterial } from '../keys/data-key-material';
 import { boundedMap } from '../util/bounded-map';
 import { assertWritable, classifyStoredManifest, commitManifest } from './write-once';
 
@@ -50,7 +51,8 @@ export interface PreparedPart {
   readonly plaintextLength: number;
   readonly storage: 'direct' | 'staged';
   readonly contentMd5?: Buffer;
-  readonly dataKey: Buffer;
+  /** Disposed when the part upload ends (`uploadPart`), or by whoever abandons the prepared part. */
+  readonly dataKey: DataKeyMaterial;
 }
 
 export interface CompletedUpload {
@@ -71,7 +73,8 @@ export class MultipartService {
   // ── Initiate ────────────────────────────────────────────────────────────────────────────────
   async initiate(context: CofferContext, key: string, options: { contentType?: string; metadata?: Record<string, string> } = {}): Promise<UploadRecord> {
     await assertWritable(context, key);
-    const dataKey = await context.keys.generateDataKey(encryptionContext(context.coffer, key));
+    const generated = await context.keys.generateDataKey(encryptionContext(context.coffer, key));
+    const dataKey = new DataKeyMaterial(generated.plaintext);
     try {
       const uploadId = this.deps.randomBytes(16).toString('hex');
       const { uploadId: upstreamUploadId } = await context.store.createMultipartUpload(context.layout.data(key, uploadId));
@@ -80,16 +83,16 @@ export class MultipartService {
         coffer: context.coffer,
         key,
         upstreamUploadId,
-        envelope: { provider: context.keys.name, keyId: dataKey.keyId, wrappedKey: dataKey.wrapped, context: encryptionContext(context.coffer, key) },
+        envelope: { provider: context.keys.name, keyId: generated.keyId, wrappedKey: generated.wrapped, context: encryptionContext(context.coffer, key) },
         contentType: options.contentType,
         metadata: options.metadata ?? {},
         initiated: new Date(this.deps.now()).toISOString(),
       };
-      await context.store.putObject(context.layout.uploadRecord(key, uploadId), { body: encodeUploadRecord(record, dataKey.plaintext) });
+      await context.store.putObject(context.layout.uploadRecord(key, uploadId), { body: encodeUploadRecord(record, dataKey.bytes) });
       this.records.set(uploadId, record);
       return record;
     } finally {
-      dataKey.plaintext.fill(0);
+      dataKey.dispose();
     }
   }
 
@@ -107,11 +110,11 @@ export class MultipartService {
     // its envelope wraps, and bound to this coffer, key and upload id (FORMAT §8.1).
     const dataKey = await unwrapEnvelope(context, key, uploadRecordEnvelope(bytes));
     try {
-      const record = decodeUploadRecord(bytes, { coffer: context.coffer, key, uploadId }, dataKey);
+      const record = decodeUploadRecord(bytes, { coffer: context.coffer, key, uploadId }, dataKey.bytes);
       this.records.set(uploadId, record);
       return record;
     } finally {
-      dataKey.fill(0);
+      dataKey.dispose();
     }
   }
 
@@ -138,7 +141,7 @@ export class MultipartService {
     try {
       const { md5, upstreamEtag } = await encryptAndStore({
         body,
-        dataKey: prepared.dataKey,
+        dataKey: prepared.dataKey.bytes,
         objectId: Buffer.from(record.uploadId, 'hex'),
         partNumber,
         plaintextLength,
@@ -150,7 +153,7 @@ export class MultipartService {
             ? context.store.uploadPart(context.layout.data(record.key, record.uploadId), record.upstreamUploadId, partNumber, upload)
             : context.store.putObject(context.layout.stagedPart(record.uploadId, partNumber, salt.toString('base64url')), upload),
       });
-      scope = partRecordScope(record, prepared.dataKey);
+      scope = partRecordScope(record, prepared.dataKey.bytes);
       const partRecord: PartRecord = {
         partNumber,
         salt,
@@ -165,7 +168,7 @@ export class MultipartService {
       if (prepared.storage === 'staged') await this.removeSupersededStagedParts(context, record, partNumber, scope);
       return `"${md5.toString('hex')}"`;
     } finally {
-      prepared.dataKey.fill(0);
+      prepared.dataKey.dispose();
       scope?.recordKey.fill(0);
     }
   }
@@ -213,11 +216,11 @@ export class MultipartService {
     const record = await this.loadRecord(context, key, uploadId);
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
     let current: Map<number, PartRecord>;
-    const scope = partRecordScope(record, dataKey);
+    const scope = partRecordScope(record, dataKey.bytes);
     try {
       current = await this.currentParts(context, record, scope);
     } finally {
-      dataKey.fill(0);
+      dataKey.dispose();
       scope.recordKey.fill(0);
     }
     const maxParts = Math.min(Math.max(options.maxParts ?? 1000, 0), 1000);
@@ -280,12 +283,12 @@ export class MultipartService {
           try {
             return await this.assemble(context, key, record, checked.chosen, dataKey);
           } finally {
-            dataKey.fill(0);
+            dataKey.dispose();
           }
         },
       };
     } finally {
-      if (!handedToAssembly) dataKey.fill(0);
+      if (!handedToAssembly) dataKey.dispose();
     }
   }
 
@@ -295,9 +298,9 @@ export class MultipartService {
     return completion.kind === 'completed' ? completion.result : completion.assemble();
   }
 
-  private async checkCompletion(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: Buffer): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
+  private async checkCompletion(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: DataKeyMaterial): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
     const uploadId = record.uploadId;
-    const scope = partRecordScope(record, dataKey);
+    const scope = partRecordScope(record, dataKey.bytes);
     let current: Map<number, PartRecord>;
     try {
       current = await this.currentParts(context, record, scope);
@@ -316,7 +319,7 @@ export class MultipartService {
     });
     if (await context.store.headObject(context.layout.manifest(key))) {
       // Verified, never judged by the object id in the clear: a planted manifest is an IntegrityError and the upload is kept.
-      const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey);
+      const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey.bytes);
       if (stored.kind === 'ours') {
         // A retried Complete: this upload's manifest landed but the cleanup (or the answer) did not.
         await this.cleanUp(context, record);
@@ -332,7 +335,7 @@ export class MultipartService {
     return { kind: 'assembly', chosen };
   }
 
-  private async assemble(context: CofferContext, key: string, record: UploadRecord, chosen: readonly PartRecord[], dataKey: Buffer): Promise<CompletedUpload> {
+  private async assemble(context: CofferContext, key: string, record: UploadRecord, chosen: readonly PartRecord[], dataKey: DataKeyMaterial): Promise<CompletedUpload> {
     const uploadId = record.uploadId;
     const plan = planAssembly(chosen, context.minPartSize);
     const dataObjectKey = context.layout.data(key, uploadId);
@@ -366,7 +369,7 @@ export class MultipartService {
       parts: chosen.map((p): ManifestPart => ({ partNumber: p.partNumber, plaintextLength: p.plaintextLength, offset: plan.offsets.get(p.partNumber) as number, salt: p.salt, md5: p.md5 })),
     };
     try {
-      await commitManifest(context, key, manifest, record.envelope, dataKey);
+      await commitManifest(context, key, manifest, record.envelope, dataKey.bytes);
     } catch (error) {
       // Another upload of this key completed first: this one's data object would never be read.
       if (error instanceof GatewayError && error.code === 'ObjectAlreadyExists') {
@@ -438,7 +441,7 @@ function partRecordScope(record: UploadRecord, dataKey: Buffer): PartRecordScope
  * (or another part's) stop Complete here rather than producing an object whose reads would fail.
  * O(1) memory: only the 100-byte header is held.
  */
-async function* concatenate(context: CofferContext, uploadId: string, dataKey: Buffer, sources: ReadonlyArray<{ upstreamKey: string; record: PartRecord }>, filler: number): AsyncGenerator<Buffer> {
+async function* concatenate(context: CofferContext, uploadId: string, dataKey: DataKeyMaterial, sources: ReadonlyArray<{ upstreamKey: string; record: PartRecord }>, filler: number): AsyncGenerator<Buffer> {
   for (const { upstreamKey, record } of sources) {
     const object = await context.store.getObject(upstreamKey);
     let header = Buffer.alloc(0);
@@ -446,7 +449,7 @@ async function* concatenate(context: CofferContext, uploadId: string, dataKey: B
       if (header.length < PART_HEADER_SIZE) {
         header = Buffer.concat([header, chunk as Buffer]);
         if (header.length < PART_HEADER_SIZE) continue;
-        verifyPartHeader(dataKey, decodePartHeader(header), { objectId: Buffer.from(uploadId, 'hex'), partNumber: record.partNumber, plaintextLength: record.plaintextLength, salt: record.salt }).encryptionKey.fill(0);
+        verifyPartHeader(dataKey.bytes, decodePartHeader(header), { objectId: Buffer.from(uploadId, 'hex'), partNumber: record.partNumber, plaintextLength: record.plaintextLength, salt: record.salt }).encryptionKey.fill(0);
         yield header;
         continue;
       }

@@ -8,7 +8,7 @@ import { GatewayError } from '../../src/errors/gateway-error';
 import { createGatewayServer } from '../../src/server/gateway-server';
 import type { GatewayRequest, GatewayResponse } from '../../src/server/gateway-exchange';
 import { actionOf, type Operation } from '../../src/cdcs/route';
-import { COFFER, UPLOAD_ID, closeGateways, echoHandler, rawExchange, rawHeader, serverConfig, sleep, startGateway } from './helpers';
+import { COFFER, UPLOAD_ID, closeGateways, echoHandler, expectContinueExchange, rawExchange, rawHeader, serverConfig, sleep, startGateway } from './helpers';
 
 /** Polls `condition` every 10 ms (the test's own timeout bounds it). */
 async function waitFor(condition: () => boolean): Promise<void> {
@@ -246,28 +246,6 @@ describe('411 and body framing', () => {
 });
 
 /** Sends headers with `Expect: 100-continue`, waits, and sends the body only if 100 came. */
-function expectContinueExchange(port: number, head: string, body: string, waitMs = 300): Promise<{ text: string; sentBody: boolean }> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1', () => socket.write(head));
-    let text = '';
-    let sentBody = false;
-    socket.on('data', (chunk: Buffer) => {
-      text += chunk.toString('latin1');
-      if (!sentBody && text.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
-        sentBody = true;
-        socket.write(body);
-      }
-    });
-    socket.on('error', () => undefined);
-    socket.on('end', () => socket.end());
-    const timer = setTimeout(() => socket.destroy(), waitMs + 1000);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve({ text, sentBody });
-    });
-  });
-}
-
 describe('Expect: 100-continue', () => {
   const head = (length: number): string => `PUT /${COFFER}/k?partNumber=1&uploadId=${UPLOAD_ID} HTTP/1.1\r\nHost: h\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
 

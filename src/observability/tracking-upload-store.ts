@@ -13,7 +13,8 @@ export function trackingUploadStore(inner: UploadStore, open: Gauge): UploadStor
     listParts: (key, uploadId) => inner.listParts(key, uploadId),
     completeMultipartUpload: (key, uploadId, parts) => inner.completeMultipartUpload(key, uploadId, parts),
     abortMultipartUpload: (key, uploadId) => inner.abortMultipartUpload(key, uploadId),
-    putObject: (key, upload) => inner.putObject(key, upload),
+    // The options carry createOnly (If-None-Match: *), which is what makes manifests write-once under races.
+    putObject: (key, upload, options) => inner.putObject(key, upload, options),
     async getObject(key, range) {
       const object = await inner.getObject(key, range);
       open.inc();

@@ -31,5 +31,7 @@ export function trackingUploadStore(inner: UploadStore, open: Gauge): UploadStor
     headObject: (key) => inner.headObject(key),
     listObjects: (prefix, options) => inner.listObjects(prefix, options),
     deleteObjects: (keys) => inner.deleteObjects(keys),
+    ...(inner.getLifecycleRules === undefined ? {} : { getLifecycleRules: () => (inner.getLifecycleRules as NonNullable<UploadStore['getLifecycleRules']>).call(inner) }),
+    ...(inner.putLifecycleRules === undefined ? {} : { putLifecycleRules: (rules) => (inner.putLifecycleRules as NonNullable<UploadStore['putLifecycleRules']>).call(inner, rules) }),
   };
 }

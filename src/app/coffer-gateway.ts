@@ -19,6 +19,7 @@ import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import { createEgress } from '../egress';
 import { createCdcsHandler } from '../cdcs/cdcs-handler';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
+import { CofferLifecycle } from '../store/coffer-lifecycle';
 import { DataKeyCache } from '../keys/data-key-cache';
 import { createLocalKeyrings } from '../keys/local-keyring';
 import { createLogger, type Logger } from '../observability/logger';
@@ -201,7 +202,10 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
         onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
       })
     : undefined;
+  // Coffer lifecycle: the expiry each coffer's reads, listings and write-once checks apply (store/coffer-lifecycle.ts).
+  const lifecycle = new CofferLifecycle({ dayLengthMs: config.lifecycle.dayLengthSeconds * 1000, cacheTtlMs: config.lifecycle.cacheSeconds * 1000 });
   const registry = createCofferRegistry(definitions, dataKeyCache, {
+    lifecycle,
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
     decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
   });

@@ -217,6 +217,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     coffers: registry,
     service: new MultipartService(),
     objects: new ObjectService(),
+    lifecycle,
     startedAt: new Date(),
     metrics,
   });

@@ -21,6 +21,9 @@ import { queryValues, type RequestTarget } from './request-target';
 import type { Operation, OperationName } from './route';
 import { OPERATION_ACTIONS } from './route';
 import { parseCompleteMultipartUpload, readBodyCapped } from './xml';
+import { MAX_LIFECYCLE_BODY_BYTES, parseLifecycleDocument, renderLifecycleDocument } from './lifecycle-document';
+import type { CofferLifecycle } from '../store/coffer-lifecycle';
+import { createHash } from 'node:crypto';
 
 export interface CofferDirectory {
   /** Every coffer this gateway serves, for GetService (which then keeps those the principal may use). */
@@ -33,6 +36,8 @@ export interface CdcsOperationsDependencies {
   readonly objects: ObjectService;
   /** Reported as every coffer's CreationDate in GetService (the gateway does not create coffers). */
   readonly startedAt?: Date;
+  /** Coffer lifecycle (PutCofferLifecycle / GetCofferLifecycle); absent: those answer NotImplemented. */
+  readonly lifecycle?: CofferLifecycle;
   /** Operation-specific measurements (parts in flight, part time, Complete's copies); requests and bytes are counted by the audit wrapper. */
   readonly metrics?: GatewayMetrics;
 }
@@ -139,6 +144,11 @@ async function objectAnswer(objects: ObjectService, request: GatewayRequest<Of<'
 }
 
 const noBody = async (): Promise<undefined> => undefined;
+
+function lifecycleOf(deps: CdcsOperationsDependencies): CofferLifecycle {
+  if (deps.lifecycle === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer lifecycle support configured.');
+  return deps.lifecycle;
+}
 
 export function createCdcsOperations(deps: CdcsOperationsDependencies): OperationTable<Operation> {
   const { service, objects, metrics } = deps;
@@ -297,5 +307,45 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
 
     GetObject: readObject,
     HeadObject: readObject,
+
+    PutCofferLifecycle: operation<Of<'PutCofferLifecycle'>, { readonly md5: Buffer; readonly lifecycle: CofferLifecycle }>({
+      action: OPERATION_ACTIONS.PutCofferLifecycle,
+      scope: 'coffer',
+      body: { maxBytes: MAX_LIFECYCLE_BODY_BYTES, objectData: false },
+      // CDCS requires Content-MD5 on PutCofferLifecycle; refused before the body is read.
+      prepare: async ({ request }) => {
+        const md5 = contentMd5(request.headers);
+        if (md5 === undefined) throw new GatewayError('InvalidRequest', 'Content-MD5 is required for PutCofferLifecycle.', { reason: 'missing-content-md5' });
+        return { md5, lifecycle: lifecycleOf(deps) };
+      },
+      run: async ({ md5, lifecycle }, body, { request, context, principal }) => {
+        const bytes = await readBodyCapped(body as NonNullable<typeof body>, MAX_LIFECYCLE_BODY_BYTES);
+        if (!createHash('md5').update(bytes).digest().equals(md5)) throw new GatewayError('BadDigest');
+        const document = parseLifecycleDocument(bytes);
+        await lifecycle.put(context, document);
+        // Expiry removes data: every change is on the record, with who made it.
+        request.log.info({ coffer: context.coffer, principal: principal.id, days: document.days }, 'coffer lifecycle configuration changed');
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0 } };
+      },
+    }),
+
+    GetCofferLifecycle: operation<Of<'GetCofferLifecycle'>, CofferLifecycle>({
+      action: OPERATION_ACTIONS.GetCofferLifecycle,
+      scope: 'coffer',
+      prepare: async () => lifecycleOf(deps),
+      run: async (lifecycle, _body, { request, context }) => {
+        const stored = await lifecycle.get(context);
+        if (stored === undefined) throw new GatewayError('NoSuchLifecycleConfiguration');
+        // Read back: the record is what the gateway enforces; the bucket rules are what removes the bytes.
+        if (!(await lifecycle.upstreamRulesMatch(context, stored.days))) {
+          request.log.warn({ coffer: context.coffer, days: stored.days }, "the coffer's upstream lifecycle rules are missing or differ from its configuration: expired objects are hidden but not removed; put the configuration again");
+        }
+        const rendered = renderLifecycleDocument(stored);
+        const bytes = Buffer.from(rendered.body, 'utf8');
+        return { kind: 'object', status: 200, headers: { 'content-type': rendered.contentType, 'content-length': bytes.length }, chunks: (async function* () {
+          yield bytes;
+        })() };
+      },
+    }),
   };
 }

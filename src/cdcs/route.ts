@@ -23,7 +23,9 @@ export type Operation =
   | { readonly name: 'AbortMultipartUpload'; readonly uploadId: string }
   | { readonly name: 'PutObject' }
   | { readonly name: 'GetObject' }
-  | { readonly name: 'HeadObject' };
+  | { readonly name: 'HeadObject' }
+  | { readonly name: 'PutCofferLifecycle' }
+  | { readonly name: 'GetCofferLifecycle' };
 
 export type OperationName = Operation['name'];
 
@@ -46,6 +48,9 @@ export const OPERATION_ACTIONS: Readonly<Record<OperationName, Action>> = {
   PutObject: 'write',
   GetObject: 'read',
   HeadObject: 'read',
+  // Expiry is the one way data leaves a write-once coffer: its configuration is `manage`, not `write`.
+  PutCofferLifecycle: 'manage',
+  GetCofferLifecycle: 'manage',
 };
 
 export function actionOf(operation: Operation): Action {
@@ -54,7 +59,7 @@ export function actionOf(operation: Operation): Action {
 
 /** Whether the operation reads a request body (and so needs the body framing checks and the idle guard). */
 export function expectsBody(operation: Operation): boolean {
-  return operation.name === 'PutObject' || operation.name === 'UploadPart' || operation.name === 'CompleteMultipartUpload';
+  return operation.name === 'PutObject' || operation.name === 'UploadPart' || operation.name === 'CompleteMultipartUpload' || operation.name === 'PutCofferLifecycle';
 }
 
 /** The one value of a parameter: undefined when absent, InvalidArgument when repeated. */
@@ -92,6 +97,11 @@ export function route(method: string, target: RequestTarget): Operation {
   }
 
   if (target.key === undefined) {
+    if (has('lifecycle')) {
+      if (method === 'PUT') return { name: 'PutCofferLifecycle' };
+      if (method === 'GET') return { name: 'GetCofferLifecycle' };
+      throw notAllowed(`${method} on a coffer's lifecycle configuration`);
+    }
     if (method === 'GET') return has('uploads') ? { name: 'ListMultipartUploads' } : { name: 'GetCoffer' };
     throw notAllowed(`${method} on a coffer`);
   }

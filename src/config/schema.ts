@@ -494,7 +494,7 @@ function egressSchema(io: ConfigIo) {
     }, whenValid('ca', 'localCaDirectory'));
 }
 
-const ACTIONS = ['read', 'write', 'list', '*'] as const;
+const ACTIONS = ['read', 'write', 'list', 'manage', '*'] as const;
 
 function grantSchema() {
   return z.strictObject({
@@ -502,7 +502,8 @@ function grantSchema() {
     coffer: z
       .string()
       .refine((c) => c === '*' || COFFER_NAME.test(c), 'must be a coffer name such as "demo-1250000000" or "*"'),
-    /** Allowed actions: read (GET/HEAD), write (PUT, multipart), list (ListParts, ListMultipartUploads), or "*". */
+    /** Allowed actions: read (GET/HEAD), write (PUT, multipart), list (ListParts, ListMultipartUploads), manage
+     * (PutCofferLifecycle / GetCofferLifecycle: expiry removes data, so it is not part of write), or "*". */
     actions: z.array(z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` })).min(1, 'must list at least one action'),
   });
 }

@@ -38,6 +38,8 @@ describe('route: every operation', () => {
     ['GET', `/${C}/k`, { name: 'GetObject' }],
     ['GET', `/${C}/k?response-content-type=text%2Fplain`, { name: 'GetObject' }],
     ['HEAD', `/${C}/k`, { name: 'HeadObject' }],
+    ['PUT', `/${C}?lifecycle`, { name: 'PutCofferLifecycle' }],
+    ['GET', `/${C}/?lifecycle`, { name: 'GetCofferLifecycle' }],
     // the proxy form routes exactly like the origin form
     ['PUT', `http://cdcs.ap-guangzhou.myqcloud.com/${C}/k?partNumber=7&uploadId=${ID}`, { name: 'UploadPart', partNumber: 7, uploadId: ID }],
   ])('%s %s', (method, raw, expected) => {
@@ -173,5 +175,23 @@ describe('actions', () => {
     expect(expectsBody(routeOf('POST', `/${C}/k?uploadId=${ID}`))).toBe(true);
     expect(expectsBody(routeOf('POST', `/${C}/k?uploads`))).toBe(false);
     expect(expectsBody(routeOf('GET', `/${C}/k`))).toBe(false);
+  });
+});
+
+describe('route: coffer lifecycle', () => {
+  test.each([
+    ['DELETE', `/${C}?lifecycle`, '405 MethodNotAllowed'],
+    ['POST', `/${C}?lifecycle`, '405 MethodNotAllowed'],
+    ['PUT', `/${C}?lifecycle&lifecycle`, '400 InvalidArgument'],
+    // On an object the router sees a PutObject; the parameter check then refuses `lifecycle` (query-parameters.test.ts).
+    ['PUT', `/${C}/k?lifecycle`, 'no error'],
+  ])('%s %s → %s', (method, raw, expected) => {
+    expect(codeOf(method, raw)).toBe(expected);
+  });
+
+  test('configuring expiry needs `manage`, not `write` (expiry is the one way data leaves a write-once coffer); the PUT reads a body', () => {
+    expect(actionOf({ name: 'PutCofferLifecycle' })).toBe('manage');
+    expect(actionOf({ name: 'GetCofferLifecycle' })).toBe('manage');
+    expect(expectsBody({ name: 'PutCofferLifecycle' })).toBe(true);
   });
 });

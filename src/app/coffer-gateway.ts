@@ -22,6 +22,8 @@ import { createOperationHandler } from '../operations/run-operation';
 import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
 import { CofferLifecycle } from '../store/coffer-lifecycle';
+import { CofferPolicies } from '../store/coffer-policies';
+import { policyPrincipalsOf } from '../auth/coffer-policy';
 import { DataKeyCache } from '../keys/data-key-cache';
 import { createLocalKeyrings } from '../keys/local-keyring';
 import { createLogger, type Logger } from '../observability/logger';
@@ -206,6 +208,8 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     : undefined;
   // Coffer lifecycle: the expiry each coffer's reads, listings and write-once checks apply (store/coffer-lifecycle.ts).
   const lifecycle = new CofferLifecycle({ dayLengthMs: config.lifecycle.dayLengthSeconds * 1000, cacheTtlMs: config.lifecycle.cacheSeconds * 1000 });
+  // Coffer policies: authorization = configured grants + the coffer's sealed policy (store/coffer-policies.ts).
+  const policies = new CofferPolicies({ cacheTtlMs: config.policies.cacheSeconds * 1000 });
   const registry = createCofferRegistry(definitions, dataKeyCache, {
     lifecycle,
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
@@ -218,10 +222,11 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     service: new MultipartService(),
     objects: new ObjectService(),
     lifecycle,
+    policies,
     startedAt: new Date(),
     metrics,
   });
-  const handle = createOperationHandler(dialect, { coffers: registry, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
+  const handle = createOperationHandler(dialect, { coffers: registry, policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) }, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
   // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
   const onAnswered = createRequestObserver({
     log,

@@ -84,7 +84,7 @@ export type PolicyDecision = 'allow' | 'deny' | 'none';
 
 const malformed = (message: string): GatewayError => new GatewayError('MalformedPolicy', message);
 
-const PRINCIPAL = /^qcs::cam::(?:uin\/[0-9]{1,20}:(?:uin|roleName|groupId)\/[A-Za-z0-9_.@+=,-]{1,128}|anonymous(?::anonymous)?)$/;
+export const PRINCIPAL = /^qcs::cam::(?:uin\/[0-9]{1,20}:(?:uin|roleName|groupId)\/[A-Za-z0-9_.@+=,-]{1,128}|anonymous(?::anonymous)?)$/;
 
 function record(value: unknown): Record<string, unknown> | undefined {
   return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
@@ -246,6 +246,24 @@ function statementMatches(statement: PolicyStatement, request: PolicyRequest): b
     statement.resources.some((pattern) => wildcardMatches(pattern, request.key ?? '')) &&
     statement.conditions.every((condition) => conditionHolds(condition, request))
   );
+}
+
+/** The CDCS API name a policy uses for a gateway operation (HEAD Object is CheckObject); undefined: policies do not govern it. */
+export function policyActionOf(operationName: string): PolicyApiName | undefined {
+  const name = operationName === 'HeadObject' ? 'CheckObject' : operationName;
+  return (POLICY_API_NAMES as readonly string[]).includes(name) ? (name as PolicyApiName) : undefined;
+}
+
+/** Configuration: which qcs principal an access key (by SecretId) or a JWT (by `sub`) is, for policies. */
+export interface PolicyPrincipalMapping {
+  readonly accessKey?: string;
+  readonly jwtSubject?: string;
+  readonly principal: string;
+}
+
+/** The qcs principals an authenticated caller is (none when configuration maps it to none). */
+export function policyPrincipalsOf(caller: { readonly method: 'cos-signature' | 'jwt'; readonly id: string }, mappings: readonly PolicyPrincipalMapping[]): string[] {
+  return mappings.filter((m) => (caller.method === 'cos-signature' ? m.accessKey === caller.id : m.jwtSubject === caller.id)).map((m) => m.principal);
 }
 
 /** CAM evaluation: an explicit deny wins; then an allow; otherwise no opinion. */

@@ -23,6 +23,8 @@ import { OPERATION_ACTIONS } from './route';
 import { parseCompleteMultipartUpload, readBodyCapped } from './xml';
 import { MAX_LIFECYCLE_BODY_BYTES, parseLifecycleDocument, renderLifecycleDocument } from './lifecycle-document';
 import type { CofferLifecycle } from '../store/coffer-lifecycle';
+import type { CofferPolicies } from '../store/coffer-policies';
+import { MAX_POLICY_BYTES, parseCofferPolicy } from '../auth/coffer-policy';
 import { createHash } from 'node:crypto';
 
 export interface CofferDirectory {
@@ -38,6 +40,8 @@ export interface CdcsOperationsDependencies {
   readonly startedAt?: Date;
   /** Coffer lifecycle (PutCofferLifecycle / GetCofferLifecycle); absent: those answer NotImplemented. */
   readonly lifecycle?: CofferLifecycle;
+  /** Coffer policies (Put/Get/DeleteCofferPolicy); absent: those answer NotImplemented. */
+  readonly policies?: CofferPolicies;
   /** Operation-specific measurements (parts in flight, part time, Complete's copies); requests and bytes are counted by the audit wrapper. */
   readonly metrics?: GatewayMetrics;
 }
@@ -144,6 +148,23 @@ async function objectAnswer(objects: ObjectService, request: GatewayRequest<Of<'
 }
 
 const noBody = async (): Promise<undefined> => undefined;
+
+function policiesOf(deps: CdcsOperationsDependencies): CofferPolicies {
+  if (deps.policies === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer policy support configured.');
+  return deps.policies;
+}
+
+function jsonAnswer(text: string): Answer {
+  const bytes = Buffer.from(text, 'utf8');
+  return {
+    kind: 'object',
+    status: 200,
+    headers: { 'content-type': 'application/json', 'content-length': bytes.length },
+    chunks: (async function* () {
+      yield bytes;
+    })(),
+  };
+}
 
 function lifecycleOf(deps: CdcsOperationsDependencies): CofferLifecycle {
   if (deps.lifecycle === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer lifecycle support configured.');
@@ -345,6 +366,45 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         return { kind: 'object', status: 200, headers: { 'content-type': rendered.contentType, 'content-length': bytes.length }, chunks: (async function* () {
           yield bytes;
         })() };
+      },
+    }),
+
+    PutCofferPolicy: operation<Of<'PutCofferPolicy'>, { readonly md5: Buffer | undefined; readonly policies: CofferPolicies }>({
+      action: OPERATION_ACTIONS.PutCofferPolicy,
+      scope: 'coffer',
+      body: { maxBytes: MAX_POLICY_BYTES, objectData: false },
+      prepare: async ({ request }) => ({ md5: contentMd5(request.headers), policies: policiesOf(deps) }),
+      run: async ({ md5, policies }, body, { request, context, principal }) => {
+        const bytes = await readBodyCapped(body as NonNullable<typeof body>, MAX_POLICY_BYTES);
+        if (md5 !== undefined && !createHash('md5').update(bytes).digest().equals(md5)) throw new GatewayError('BadDigest');
+        const policy = parseCofferPolicy(bytes, context.coffer);
+        await policies.put(context, policy);
+        // Who may use the coffer changed: on the record, with who changed it and what the policy now is.
+        request.log.info({ coffer: context.coffer, principal: principal.id, statements: policy.statements.length, policySha256: createHash('sha256').update(bytes).digest('hex') }, 'coffer policy changed');
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0 } };
+      },
+    }),
+
+    GetCofferPolicy: operation<Of<'GetCofferPolicy'>, CofferPolicies>({
+      action: OPERATION_ACTIONS.GetCofferPolicy,
+      scope: 'coffer',
+      prepare: async () => policiesOf(deps),
+      run: async (policies, _body, { context }) => {
+        const policy = await policies.get(context);
+        if (policy === undefined) throw new GatewayError('NoSuchCofferPolicy');
+        return jsonAnswer(policy.text);
+      },
+    }),
+
+    DeleteCofferPolicy: operation<Of<'DeleteCofferPolicy'>, CofferPolicies>({
+      action: OPERATION_ACTIONS.DeleteCofferPolicy,
+      scope: 'coffer',
+      prepare: async () => policiesOf(deps),
+      run: async (policies, _body, { request, context, principal }) => {
+        await policies.delete(context);
+        request.log.info({ coffer: context.coffer, principal: principal.id }, 'coffer policy deleted');
+        // CDCS: 200 OK, also when there was no policy.
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0 } };
       },
     }),
   };

@@ -49,6 +49,9 @@ export const OPERATION_PARAMETERS: Readonly<Record<OperationName, readonly strin
   HeadObject: RESPONSE_OVERRIDE_NAMES,
   PutCofferLifecycle: ['lifecycle'],
   GetCofferLifecycle: ['lifecycle'],
+  PutCofferPolicy: ['policy'],
+  GetCofferPolicy: ['policy'],
+  DeleteCofferPolicy: ['policy'],
 };
 
 /** Every operation parameter the gateway knows. */

@@ -25,7 +25,10 @@ export type Operation =
   | { readonly name: 'GetObject' }
   | { readonly name: 'HeadObject' }
   | { readonly name: 'PutCofferLifecycle' }
-  | { readonly name: 'GetCofferLifecycle' };
+  | { readonly name: 'GetCofferLifecycle' }
+  | { readonly name: 'PutCofferPolicy' }
+  | { readonly name: 'GetCofferPolicy' }
+  | { readonly name: 'DeleteCofferPolicy' };
 
 export type OperationName = Operation['name'];
 
@@ -51,6 +54,10 @@ export const OPERATION_ACTIONS: Readonly<Record<OperationName, Action>> = {
   // Expiry is the one way data leaves a write-once coffer: its configuration is `manage`, not `write`.
   PutCofferLifecycle: 'manage',
   GetCofferLifecycle: 'manage',
+  // Who may use a coffer is its owner's business: the configured `manage` grant, or a policy allowing the action.
+  PutCofferPolicy: 'manage',
+  GetCofferPolicy: 'manage',
+  DeleteCofferPolicy: 'manage',
 };
 
 export function actionOf(operation: Operation): Action {
@@ -59,7 +66,7 @@ export function actionOf(operation: Operation): Action {
 
 /** Whether the operation reads a request body (and so needs the body framing checks and the idle guard). */
 export function expectsBody(operation: Operation): boolean {
-  return operation.name === 'PutObject' || operation.name === 'UploadPart' || operation.name === 'CompleteMultipartUpload' || operation.name === 'PutCofferLifecycle';
+  return operation.name === 'PutObject' || operation.name === 'UploadPart' || operation.name === 'CompleteMultipartUpload' || operation.name === 'PutCofferLifecycle' || operation.name === 'PutCofferPolicy';
 }
 
 /** The one value of a parameter: undefined when absent, InvalidArgument when repeated. */
@@ -101,6 +108,12 @@ export function route(method: string, target: RequestTarget): Operation {
       if (method === 'PUT') return { name: 'PutCofferLifecycle' };
       if (method === 'GET') return { name: 'GetCofferLifecycle' };
       throw notAllowed(`${method} on a coffer's lifecycle configuration`);
+    }
+    if (has('policy')) {
+      if (method === 'PUT') return { name: 'PutCofferPolicy' };
+      if (method === 'GET') return { name: 'GetCofferPolicy' };
+      if (method === 'DELETE') return { name: 'DeleteCofferPolicy' };
+      throw notAllowed(`${method} on a coffer's policy`);
     }
     if (method === 'GET') return has('uploads') ? { name: 'ListMultipartUploads' } : { name: 'GetCoffer' };
     throw notAllowed(`${method} on a coffer`);

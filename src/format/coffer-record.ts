@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { IntegrityError } from './integrity-error';
 import { bindingOf, deriveRecordKey, openRecord, sealRecord } from './sealed-record';
 
-export type CofferRecordKind = 'lifecycle';
+export type CofferRecordKind = 'lifecycle' | 'policy';
 
 const SALT_SIZE = 16;
 /** Records are a few hundred bytes; anything far larger is not one. */

@@ -28,7 +28,7 @@ export interface UpstreamLayout {
   /** The coffer key record (FORMAT §8.6). */
   cofferKey(): string;
   /** A sealed coffer record (FORMAT §8.7), e.g. `k/lifecycle`. */
-  cofferRecord(kind: 'lifecycle'): string;
+  cofferRecord(kind: 'lifecycle' | 'policy'): string;
   /** The prefix of each area of the layout (FORMAT §8): what the coffer's upstream lifecycle rules are scoped to. */
   areas(): { readonly manifests: string; readonly data: string; readonly uploads: string; readonly parts: string; readonly staged: string; readonly records: string };
 }

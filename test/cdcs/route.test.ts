@@ -40,6 +40,9 @@ describe('route: every operation', () => {
     ['HEAD', `/${C}/k`, { name: 'HeadObject' }],
     ['PUT', `/${C}?lifecycle`, { name: 'PutCofferLifecycle' }],
     ['GET', `/${C}/?lifecycle`, { name: 'GetCofferLifecycle' }],
+    ['PUT', `/${C}?policy`, { name: 'PutCofferPolicy' }],
+    ['GET', `/${C}?policy`, { name: 'GetCofferPolicy' }],
+    ['DELETE', `/${C}?policy`, { name: 'DeleteCofferPolicy' }],
     // the proxy form routes exactly like the origin form
     ['PUT', `http://cdcs.ap-guangzhou.myqcloud.com/${C}/k?partNumber=7&uploadId=${ID}`, { name: 'UploadPart', partNumber: 7, uploadId: ID }],
   ])('%s %s', (method, raw, expected) => {
@@ -193,5 +196,21 @@ describe('route: coffer lifecycle', () => {
     expect(actionOf({ name: 'PutCofferLifecycle' })).toBe('manage');
     expect(actionOf({ name: 'GetCofferLifecycle' })).toBe('manage');
     expect(expectsBody({ name: 'PutCofferLifecycle' })).toBe(true);
+  });
+});
+
+describe('route: coffer policy', () => {
+  test.each([
+    ['POST', `/${C}?policy`, '405 MethodNotAllowed'],
+    ['GET', `/${C}?policy&policy`, '400 InvalidArgument'],
+    // DeleteCoffer is not implemented: a DELETE on a coffer without ?policy stays 405.
+    ['DELETE', `/${C}`, '405 MethodNotAllowed'],
+  ])('%s %s → %s', (method, raw, expected) => {
+    expect(codeOf(method, raw)).toBe(expected);
+  });
+
+  test('changing or reading who may use a coffer needs `manage`; the PUT reads a body', () => {
+    for (const name of ['PutCofferPolicy', 'GetCofferPolicy', 'DeleteCofferPolicy'] as const) expect(actionOf({ name })).toBe('manage');
+    expect(expectsBody({ name: 'PutCofferPolicy' })).toBe(true);
   });
 });

@@ -1048,6 +1048,14 @@ export function createConfigSchema(io: ConfigIo) {
       }
     }, whenValid('coffers', 'auth', 'demo'))
     .superRefine((config, ctx) => {
+      // A mapping of a SecretId no key has would silently map nobody (a typo must not pass).
+      const keys = new Set(config.auth.accessKeys.map((key) => key.secretId));
+      if (config.demo.enabled && config.demo.secretId !== undefined) keys.add(config.demo.secretId);
+      config.policies.principals.forEach((mapping, i) => {
+        if (mapping.accessKey !== undefined && !keys.has(mapping.accessKey)) crossProblem(ctx, 'is not the SecretId of a configured access key', ['policies', 'principals', i, 'accessKey']);
+      });
+    }, whenValid('policies', ['auth', 'accessKeys'], 'demo'))
+    .superRefine((config, ctx) => {
       for (const [name, coffer] of Object.entries(config.coffers)) {
         if (coffer.role.type === 'sts' && config.roles.refreshBeforeExpirySeconds >= coffer.role.durationSeconds) {
           crossProblem(ctx, `must be shorter than coffers.${name}.role.durationSeconds`, ['roles', 'refreshBeforeExpirySeconds']);

@@ -216,12 +216,15 @@ export function parseCofferPolicy(body: Buffer, coffer: string): CofferPolicy {
   return { statements, text };
 }
 
-function conditionHolds(condition: PolicyCondition, request: PolicyRequest): boolean {
+/**
+ * Whether a condition holds. Without a known client address an IP condition cannot be judged; it is
+ * taken the way that refuses: an allow does not apply, a deny does (fail closed both ways).
+ */
+function conditionHolds(condition: PolicyCondition, request: PolicyRequest, effect: 'allow' | 'deny'): boolean {
   switch (condition.operator) {
     case 'ip_equal':
     case 'ip_not_equal': {
-      // No known address: neither "equal" nor "not equal" can be shown to hold.
-      if (request.sourceIp === undefined || isIP(request.sourceIp) === 0) return false;
+      if (request.sourceIp === undefined || isIP(request.sourceIp) === 0) return effect === 'deny';
       const address = request.sourceIp.startsWith('::ffff:') && isIP(request.sourceIp.slice(7)) === 4 ? request.sourceIp.slice(7) : request.sourceIp;
       const inside = condition.ranges.check(address, isIP(address) === 6 ? 'ipv6' : 'ipv4');
       return condition.operator === 'ip_equal' ? inside : !inside;
@@ -244,7 +247,7 @@ function statementMatches(statement: PolicyStatement, request: PolicyRequest): b
     statement.principals.some((p) => p === '*' || request.principals.includes(p)) &&
     statement.actions.some((pattern) => wildcardMatches(pattern, request.action)) &&
     statement.resources.some((pattern) => wildcardMatches(pattern, request.key ?? '')) &&
-    statement.conditions.every((condition) => conditionHolds(condition, request))
+    statement.conditions.every((condition) => conditionHolds(condition, request, statement.effect))
   );
 }
 

@@ -51,6 +51,19 @@ describe('evaluation (CAM: explicit deny wins, then allow, else no opinion)', ()
     expect(decide(undefined)).toBe('none');
     expect(decide('10.121.2.99', new Date('2027-01-01T00:00:00Z'))).toBe('none');
   });
+
+  test('an IP condition without a known client address fails closed: an allow does not apply, a deny does', () => {
+    const outsideDenied = policy([
+      statement('allow', [ALICE], ['name/cdcs:GetObject'], [res('*')], { ip_equal: { 'qcs:ip': '10.0.0.0/8' } }),
+      statement('deny', [ALICE], ['name/cdcs:PutObject'], [res('*')], { ip_not_equal: { 'qcs:ip': '10.0.0.0/8' } }),
+    ]);
+    const decide = (action: PolicyApiName, sourceIp?: string) => evaluatePolicy(outsideDenied, { principals: [ALICE], action, key: 'k', now: NOW, ...(sourceIp === undefined ? {} : { sourceIp }) });
+    expect(decide('GetObject')).toBe('none');
+    expect(decide('PutObject')).toBe('deny');
+    expect(decide('GetObject', '10.1.2.3')).toBe('allow');
+    expect(decide('PutObject', '10.1.2.3')).toBe('none');
+    expect(decide('PutObject', '192.0.2.1')).toBe('deny');
+  });
 });
 
 describe('validation: anything the gateway would not act on is MalformedPolicy', () => {

@@ -223,6 +223,14 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     objects: new ObjectService(),
     lifecycle,
     policies,
+    policyListing: {
+      principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals),
+      mayUse: async (coffer, principal, principals) => {
+        const context = await registry.contextFor(coffer, principal);
+        await context.assumeRole?.();
+        return policies.mayAllow(context, principals);
+      },
+    },
     startedAt: new Date(),
     metrics,
   });

@@ -269,6 +269,11 @@ export function policyPrincipalsOf(caller: { readonly method: 'cos-signature' | 
   return mappings.filter((m) => (caller.method === 'cos-signature' ? m.accessKey === caller.id : m.jwtSubject === caller.id)).map((m) => m.principal);
 }
 
+/** Whether some allow statement names one of `principals` (or `*`): GetService lists such a coffer as one the caller may use. */
+export function policyMayAllow(policy: CofferPolicy | undefined, principals: readonly string[]): boolean {
+  return policy?.statements.some((s) => s.effect === 'allow' && s.principals.some((p) => p === '*' || principals.includes(p))) === true;
+}
+
 /** CAM evaluation: an explicit deny wins; then an allow; otherwise no opinion. */
 export function evaluatePolicy(policy: CofferPolicy | undefined, request: PolicyRequest): PolicyDecision {
   if (policy === undefined) return 'none';

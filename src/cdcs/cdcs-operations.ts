@@ -5,6 +5,7 @@
  * done by the pipeline (src/operations/run-operation.ts) before `prepare`.
  */
 import { isAllowed } from '../auth/authorize';
+import { ACTIONS, type Principal } from '../auth/principal';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
 import { evaluatePreconditions, rangeApplies, type ConditionalHeaders } from '../http/conditional-request';
@@ -42,6 +43,11 @@ export interface CdcsOperationsDependencies {
   readonly lifecycle?: CofferLifecycle;
   /** Coffer policies (Put/Get/DeleteCofferPolicy); absent: those answer NotImplemented. */
   readonly policies?: CofferPolicies;
+  /** GetService also lists coffers whose policy allows the caller something (callers mapped to a principal only). */
+  readonly policyListing?: {
+    principalsOf(principal: Principal): readonly string[];
+    mayUse(coffer: string, principal: Principal, principals: readonly string[]): Promise<boolean>;
+  };
   /** Operation-specific measurements (parts in flight, part time, Complete's copies); requests and bytes are counted by the audit wrapper. */
   readonly metrics?: GatewayMetrics;
 }
@@ -186,12 +192,24 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       action: OPERATION_ACTIONS.GetService,
       scope: 'service',
       prepare: noBody,
-      // The answer lists only the coffers the principal may use for anything.
-      run: async (_prepared, _body, { principal }) => {
+      // The answer lists only the coffers the principal may use for anything: by a grant, or by the coffer's policy.
+      run: async (_prepared, _body, { principal, request }) => {
         const created = deps.startedAt ?? new Date(0);
+        const principals = deps.policyListing?.principalsOf(principal) ?? [];
+        const listed = await Promise.all(
+          deps.coffers.list().map(async (coffer) => {
+            if (ACTIONS.some((action) => isAllowed(principal.grants, coffer.name, action))) return true;
+            if (deps.policyListing === undefined || principals.length === 0) return false;
+            // One coffer that cannot be read (upstream down, a record that fails authentication) is left out, not the whole answer.
+            return deps.policyListing.mayUse(coffer.name, principal, principals).catch((error: unknown) => {
+              request.log.warn({ coffer: coffer.name, err: error instanceof Error ? error.message : String(error) }, 'GetService: the coffer policy could not be read; coffer not listed');
+              return false;
+            });
+          }),
+        );
         const coffers = deps.coffers
           .list()
-          .filter((coffer) => (['read', 'write', 'list'] as const).some((action) => isAllowed(principal.grants, coffer.name, action)))
+          .filter((_coffer, index) => listed[index] === true)
           .map((coffer) => ({ ...coffer, created }));
         return { kind: 'document', status: 200, result: { kind: 'ListCoffers', owner: principal.id, coffers } };
       },

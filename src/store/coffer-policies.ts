@@ -9,7 +9,7 @@
  * replica trusts a policy it has read for `cacheTtlMs` (README: a change applies at once on the
  * replica that took it, within that time on the others).
  */
-import { evaluatePolicy, parseCofferPolicy, type CofferPolicy, type PolicyApiName, type PolicyDecision } from '../auth/coffer-policy';
+import { evaluatePolicy, parseCofferPolicy, policyMayAllow, type CofferPolicy, type PolicyApiName, type PolicyDecision } from '../auth/coffer-policy';
 import { openCofferRecord, sealCofferRecord } from '../format/coffer-record';
 import { IntegrityError } from '../format/integrity-error';
 import { cofferKey } from './coffer-key';
@@ -71,14 +71,24 @@ export class CofferPolicies {
     return parseCofferPolicy(Buffer.from(text, 'utf8'), context.coffer);
   }
 
-  /** The policy's decision for one request (the policy cached per coffer for cacheTtlMs). */
-  async decide(context: CofferContext, request: { readonly principals: readonly string[]; readonly action: PolicyApiName; readonly key: string | undefined; readonly sourceIp?: string }): Promise<PolicyDecision> {
+  /** Whether the coffer's policy allows these principals anything (GetService). */
+  async mayAllow(context: CofferContext, principals: readonly string[]): Promise<boolean> {
+    return policyMayAllow(await this.cachedPolicy(context), principals);
+  }
+
+  private async cachedPolicy(context: CofferContext): Promise<CofferPolicy | undefined> {
     const now = this.now();
     let hit = this.cached.get(context.coffer);
     if (hit === undefined || hit.until <= now) {
       hit = { policy: await this.get(context), until: now + this.options.cacheTtlMs };
       this.cached.set(context.coffer, hit);
     }
-    return evaluatePolicy(hit.policy, { ...request, now: new Date(now) });
+    return hit.policy;
+  }
+
+  /** The policy's decision for one request (the policy cached per coffer for cacheTtlMs). */
+  async decide(context: CofferContext, request: { readonly principals: readonly string[]; readonly action: PolicyApiName; readonly key: string | undefined; readonly sourceIp?: string }): Promise<PolicyDecision> {
+    const policy = await this.cachedPolicy(context);
+    return evaluatePolicy(policy, { ...request, now: new Date(this.now()) });
   }
 }

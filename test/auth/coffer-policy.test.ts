@@ -1,4 +1,4 @@
-import { evaluatePolicy, parseCofferPolicy, wildcardMatches, type PolicyApiName, type PolicyDecision } from '../../src/auth/coffer-policy';
+import { evaluatePolicy, parseCofferPolicy, policyMayAllow, wildcardMatches, type PolicyApiName, type PolicyDecision } from '../../src/auth/coffer-policy';
 import { GatewayError } from '../../src/errors/gateway-error';
 
 const COFFER = 'examplecoffer-1250000000';
@@ -109,4 +109,12 @@ test('wildcards: * is any run of characters, nothing else is special', () => {
   expect(wildcardMatches('a*b*c', 'acb')).toBe(false);
   expect(wildcardMatches('ab*ba', 'aba')).toBe(false);
   expect(wildcardMatches('a?c', 'abc')).toBe(false);
+});
+
+test('policyMayAllow (GetService): some allow statement names the caller or *; a deny alone does not', () => {
+  const p = policy([statement('allow', [ALICE], ['name/cdcs:GetObject'], [res('reports/*')]), statement('deny', [BOB], ['*'], [res('*')])]);
+  expect(policyMayAllow(p, [ALICE])).toBe(true);
+  expect(policyMayAllow(p, [BOB])).toBe(false);
+  expect(policyMayAllow(policy([statement('allow', ['*'], ['*'], [res('*')])]), [BOB])).toBe(true);
+  expect(policyMayAllow(undefined, [ALICE])).toBe(false);
 });

@@ -19,6 +19,9 @@ import { createCdcsDialect } from '../cdcs/cdcs-dialect';
 import { createOperationHandler } from '../operations/run-operation';
 import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
+import { CofferLifecycle } from '../store/coffer-lifecycle';
+import { CofferPolicies } from '../store/coffer-policies';
+import { policyPrincipalsOf } from '../auth/coffer-policy';
 import { DataKeyCache } from '../keys/data-key-cache';
 import { createLocalKeyrings } from '../keys/local-keyring';
 import { createLogger, type Logger } from '../observability/logger';
@@ -163,7 +166,12 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
         onLookup: (result) => metrics.dataKeyCacheLookups.inc({ result }),
       })
     : undefined;
+  // Coffer lifecycle: the expiry each coffer's reads, listings and write-once checks apply (store/coffer-lifecycle.ts).
+  const lifecycle = new CofferLifecycle({ dayLengthMs: config.lifecycle.dayLengthSeconds * 1000, cacheTtlMs: config.lifecycle.cacheSeconds * 1000 });
+  // Coffer policies: authorization = configured grants + the coffer's sealed policy (store/coffer-policies.ts).
+  const policies = new CofferPolicies({ cacheTtlMs: config.policies.cacheSeconds * 1000 });
   const registry = createCofferRegistry(definitions, dataKeyCache, {
+    lifecycle,
     decorateKeys: (keys) => countingKeyProvider(keys, { calls: metrics.keyProviderCalls, seconds: metrics.keyProviderSeconds }),
     decorateStore: (store) => trackingUploadStore(store, { readStreams: metrics.upstreamReadStreams, requestSeconds: metrics.upstreamRequestSeconds }),
   });
@@ -173,10 +181,20 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     coffers: registry,
     service: new MultipartService(),
     objects: new ObjectService(),
+    lifecycle,
+    policies,
+    policyListing: {
+      principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals),
+      mayUse: async (coffer, principal, principals) => {
+        const context = await registry.contextFor(coffer, principal);
+        await context.assumeRole?.();
+        return policies.mayAllow(context, principals);
+      },
+    },
     startedAt: new Date(),
     metrics,
   });
-  const handle = createOperationHandler(dialect, { coffers: registry, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
+  const handle = createOperationHandler(dialect, { coffers: registry, policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) }, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
   // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
   const onAnswered = createRequestObserver({
     log,

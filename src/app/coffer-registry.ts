@@ -8,6 +8,7 @@ import { GatewayError } from '../errors/gateway-error';
 import { cachingKeyProvider, DataKeyCache } from '../keys/data-key-cache';
 import type { KeyProvider } from '../keys/key-provider';
 import type { CofferContext } from '../store/coffer-context';
+import type { CofferLifecycle } from '../store/coffer-lifecycle';
 import type { UploadStore } from '../store/ports';
 import { upstreamLayout } from '../store/upstream-layout';
 import type { CofferDirectory } from '../cdcs/cdcs-operations';
@@ -32,7 +33,7 @@ export interface CofferDefinition {
 }
 
 /** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore } = {}): CofferResolver & CofferDirectory & { names(): string[] } {
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore; lifecycle?: CofferLifecycle } = {}): CofferResolver & CofferDirectory & { names(): string[] } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
   return {
@@ -44,6 +45,8 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
       const cacheKey = `${coffer}\u0000${principal.sessionName}`;
       let context = contexts.get(cacheKey);
       if (context === undefined) {
+        const lifecycle = options.lifecycle;
+        let built: CofferContext | undefined;
         const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
         context = {
           coffer,
@@ -54,7 +57,9 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
           minPartSize: definition.minPartSize,
           maxPartSize: definition.maxPartSize,
           ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
+          ...(lifecycle === undefined ? {} : { expiry: async (created: string) => lifecycle.isExpired(created, await lifecycle.lifetimeMs(built as CofferContext)) }),
         };
+        built = context;
         if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
         contexts.set(cacheKey, context);
       }

@@ -1,9 +1,13 @@
 import { createHash } from 'node:crypto';
 
-/** What a request does to a coffer; the router maps each CDCS operation to one of these. */
-export type Action = 'read' | 'write' | 'list';
+/**
+ * What a request does to a coffer; the router maps each CDCS operation to one of these. `manage`
+ * changes the coffer's settings (its lifecycle configuration): in a write-once coffer, expiry is the
+ * one way data goes away, so it is not part of `write`.
+ */
+export type Action = 'read' | 'write' | 'list' | 'manage';
 
-export const ACTIONS: readonly Action[] = ['read', 'write', 'list'];
+export const ACTIONS: readonly Action[] = ['read', 'write', 'list', 'manage'];
 
 /** Permission on one coffer (or every coffer with `'*'`). */
 export interface Grant {

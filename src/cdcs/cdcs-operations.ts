@@ -5,6 +5,7 @@
  * done by the pipeline (src/operations/run-operation.ts) before `prepare`.
  */
 import { isAllowed } from '../auth/authorize';
+import { ACTIONS, type Principal } from '../auth/principal';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
 import { evaluatePreconditions, rangeApplies, type ConditionalHeaders } from '../http/conditional-request';
@@ -21,6 +22,11 @@ import { queryValues, type RequestTarget } from './request-target';
 import type { Operation, OperationName } from './route';
 import { OPERATION_ACTIONS } from './route';
 import { parseCompleteMultipartUpload, readBodyCapped } from './xml';
+import { MAX_LIFECYCLE_BODY_BYTES, parseLifecycleDocument, renderLifecycleDocument } from './lifecycle-document';
+import type { CofferLifecycle } from '../store/coffer-lifecycle';
+import type { CofferPolicies } from '../store/coffer-policies';
+import { MAX_POLICY_BYTES, parseCofferPolicy } from '../auth/coffer-policy';
+import { createHash } from 'node:crypto';
 
 export interface CofferDirectory {
   /** Every coffer this gateway serves, for GetService (which then keeps those the principal may use). */
@@ -33,6 +39,15 @@ export interface CdcsOperationsDependencies {
   readonly objects: ObjectService;
   /** Reported as every coffer's CreationDate in GetService (the gateway does not create coffers). */
   readonly startedAt?: Date;
+  /** Coffer lifecycle (PutCofferLifecycle / GetCofferLifecycle); absent: those answer NotImplemented. */
+  readonly lifecycle?: CofferLifecycle;
+  /** Coffer policies (Put/Get/DeleteCofferPolicy); absent: those answer NotImplemented. */
+  readonly policies?: CofferPolicies;
+  /** GetService also lists coffers whose policy allows the caller something (callers mapped to a principal only). */
+  readonly policyListing?: {
+    principalsOf(principal: Principal): readonly string[];
+    mayUse(coffer: string, principal: Principal, principals: readonly string[]): Promise<boolean>;
+  };
   /** Operation-specific measurements (parts in flight, part time, Complete's copies); requests and bytes are counted by the audit wrapper. */
   readonly metrics?: GatewayMetrics;
 }
@@ -140,6 +155,28 @@ async function objectAnswer(objects: ObjectService, request: GatewayRequest<Of<'
 
 const noBody = async (): Promise<undefined> => undefined;
 
+function policiesOf(deps: CdcsOperationsDependencies): CofferPolicies {
+  if (deps.policies === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer policy support configured.');
+  return deps.policies;
+}
+
+function jsonAnswer(text: string): Answer {
+  const bytes = Buffer.from(text, 'utf8');
+  return {
+    kind: 'object',
+    status: 200,
+    headers: { 'content-type': 'application/json', 'content-length': bytes.length },
+    chunks: (async function* () {
+      yield bytes;
+    })(),
+  };
+}
+
+function lifecycleOf(deps: CdcsOperationsDependencies): CofferLifecycle {
+  if (deps.lifecycle === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer lifecycle support configured.');
+  return deps.lifecycle;
+}
+
 export function createCdcsOperations(deps: CdcsOperationsDependencies): OperationTable<Operation> {
   const { service, objects, metrics } = deps;
   const readObject = operation<Of<'GetObject'> | Of<'HeadObject'>, ObjectHead>({
@@ -155,12 +192,24 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       action: OPERATION_ACTIONS.GetService,
       scope: 'service',
       prepare: noBody,
-      // The answer lists only the coffers the principal may use for anything.
-      run: async (_prepared, _body, { principal }) => {
+      // The answer lists only the coffers the principal may use for anything: by a grant, or by the coffer's policy.
+      run: async (_prepared, _body, { principal, request }) => {
         const created = deps.startedAt ?? new Date(0);
+        const principals = deps.policyListing?.principalsOf(principal) ?? [];
+        const listed = await Promise.all(
+          deps.coffers.list().map(async (coffer) => {
+            if (ACTIONS.some((action) => isAllowed(principal.grants, coffer.name, action))) return true;
+            if (deps.policyListing === undefined || principals.length === 0) return false;
+            // One coffer that cannot be read (upstream down, a record that fails authentication) is left out, not the whole answer.
+            return deps.policyListing.mayUse(coffer.name, principal, principals).catch((error: unknown) => {
+              request.log.warn({ coffer: coffer.name, err: error instanceof Error ? error.message : String(error) }, 'GetService: the coffer policy could not be read; coffer not listed');
+              return false;
+            });
+          }),
+        );
         const coffers = deps.coffers
           .list()
-          .filter((coffer) => (['read', 'write', 'list'] as const).some((action) => isAllowed(principal.grants, coffer.name, action)))
+          .filter((_coffer, index) => listed[index] === true)
           .map((coffer) => ({ ...coffer, created }));
         return { kind: 'document', status: 200, result: { kind: 'ListCoffers', owner: principal.id, coffers } };
       },
@@ -297,5 +346,84 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
 
     GetObject: readObject,
     HeadObject: readObject,
+
+    PutCofferLifecycle: operation<Of<'PutCofferLifecycle'>, { readonly md5: Buffer; readonly lifecycle: CofferLifecycle }>({
+      action: OPERATION_ACTIONS.PutCofferLifecycle,
+      scope: 'coffer',
+      body: { maxBytes: MAX_LIFECYCLE_BODY_BYTES, objectData: false },
+      // CDCS requires Content-MD5 on PutCofferLifecycle; refused before the body is read.
+      prepare: async ({ request }) => {
+        const md5 = contentMd5(request.headers);
+        if (md5 === undefined) throw new GatewayError('InvalidRequest', 'Content-MD5 is required for PutCofferLifecycle.', { reason: 'missing-content-md5' });
+        return { md5, lifecycle: lifecycleOf(deps) };
+      },
+      run: async ({ md5, lifecycle }, body, { request, context, principal }) => {
+        const bytes = await readBodyCapped(body as NonNullable<typeof body>, MAX_LIFECYCLE_BODY_BYTES);
+        if (!createHash('md5').update(bytes).digest().equals(md5)) throw new GatewayError('BadDigest');
+        const document = parseLifecycleDocument(bytes);
+        await lifecycle.put(context, document);
+        // Expiry removes data: every change is on the record, with who made it.
+        request.log.info({ coffer: context.coffer, principal: principal.id, days: document.days }, 'coffer lifecycle configuration changed');
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0 } };
+      },
+    }),
+
+    GetCofferLifecycle: operation<Of<'GetCofferLifecycle'>, CofferLifecycle>({
+      action: OPERATION_ACTIONS.GetCofferLifecycle,
+      scope: 'coffer',
+      prepare: async () => lifecycleOf(deps),
+      run: async (lifecycle, _body, { request, context }) => {
+        const stored = await lifecycle.get(context);
+        if (stored === undefined) throw new GatewayError('NoSuchLifecycleConfiguration');
+        // Read back: the record is what the gateway enforces; the bucket rules are what removes the bytes.
+        if (!(await lifecycle.upstreamRulesMatch(context, stored.days))) {
+          request.log.warn({ coffer: context.coffer, days: stored.days }, "the coffer's upstream lifecycle rules are missing or differ from its configuration: expired objects are hidden but not removed; put the configuration again");
+        }
+        const rendered = renderLifecycleDocument(stored);
+        const bytes = Buffer.from(rendered.body, 'utf8');
+        return { kind: 'object', status: 200, headers: { 'content-type': rendered.contentType, 'content-length': bytes.length }, chunks: (async function* () {
+          yield bytes;
+        })() };
+      },
+    }),
+
+    PutCofferPolicy: operation<Of<'PutCofferPolicy'>, { readonly md5: Buffer | undefined; readonly policies: CofferPolicies }>({
+      action: OPERATION_ACTIONS.PutCofferPolicy,
+      scope: 'coffer',
+      body: { maxBytes: MAX_POLICY_BYTES, objectData: false },
+      prepare: async ({ request }) => ({ md5: contentMd5(request.headers), policies: policiesOf(deps) }),
+      run: async ({ md5, policies }, body, { request, context, principal }) => {
+        const bytes = await readBodyCapped(body as NonNullable<typeof body>, MAX_POLICY_BYTES);
+        if (md5 !== undefined && !createHash('md5').update(bytes).digest().equals(md5)) throw new GatewayError('BadDigest');
+        const policy = parseCofferPolicy(bytes, context.coffer);
+        await policies.put(context, policy);
+        // Who may use the coffer changed: on the record, with who changed it and what the policy now is.
+        request.log.info({ coffer: context.coffer, principal: principal.id, statements: policy.statements.length, policySha256: createHash('sha256').update(bytes).digest('hex') }, 'coffer policy changed');
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0 } };
+      },
+    }),
+
+    GetCofferPolicy: operation<Of<'GetCofferPolicy'>, CofferPolicies>({
+      action: OPERATION_ACTIONS.GetCofferPolicy,
+      scope: 'coffer',
+      prepare: async () => policiesOf(deps),
+      run: async (policies, _body, { context }) => {
+        const policy = await policies.get(context);
+        if (policy === undefined) throw new GatewayError('NoSuchCofferPolicy');
+        return jsonAnswer(policy.text);
+      },
+    }),
+
+    DeleteCofferPolicy: operation<Of<'DeleteCofferPolicy'>, CofferPolicies>({
+      action: OPERATION_ACTIONS.DeleteCofferPolicy,
+      scope: 'coffer',
+      prepare: async () => policiesOf(deps),
+      run: async (policies, _body, { request, context, principal }) => {
+        await policies.delete(context);
+        request.log.info({ coffer: context.coffer, principal: principal.id }, 'coffer policy deleted');
+        // CDCS: 200 OK, also when there was no policy.
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0 } };
+      },
+    }),
   };
 }

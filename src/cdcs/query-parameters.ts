@@ -47,6 +47,11 @@ export const OPERATION_PARAMETERS: Readonly<Record<OperationName, readonly strin
   PutObject: [],
   GetObject: RESPONSE_OVERRIDE_NAMES,
   HeadObject: RESPONSE_OVERRIDE_NAMES,
+  PutCofferLifecycle: ['lifecycle'],
+  GetCofferLifecycle: ['lifecycle'],
+  PutCofferPolicy: ['policy'],
+  GetCofferPolicy: ['policy'],
+  DeleteCofferPolicy: ['policy'],
 };
 
 /** Every operation parameter the gateway knows. */

@@ -23,7 +23,12 @@ export type Operation =
   | { readonly name: 'AbortMultipartUpload'; readonly uploadId: string }
   | { readonly name: 'PutObject' }
   | { readonly name: 'GetObject' }
-  | { readonly name: 'HeadObject' };
+  | { readonly name: 'HeadObject' }
+  | { readonly name: 'PutCofferLifecycle' }
+  | { readonly name: 'GetCofferLifecycle' }
+  | { readonly name: 'PutCofferPolicy' }
+  | { readonly name: 'GetCofferPolicy' }
+  | { readonly name: 'DeleteCofferPolicy' };
 
 export type OperationName = Operation['name'];
 
@@ -46,6 +51,13 @@ export const OPERATION_ACTIONS: Readonly<Record<OperationName, Action>> = {
   PutObject: 'write',
   GetObject: 'read',
   HeadObject: 'read',
+  // Expiry is the one way data leaves a write-once coffer: its configuration is `manage`, not `write`.
+  PutCofferLifecycle: 'manage',
+  GetCofferLifecycle: 'manage',
+  // Who may use a coffer is its owner's business: the configured `manage` grant, or a policy allowing the action.
+  PutCofferPolicy: 'manage',
+  GetCofferPolicy: 'manage',
+  DeleteCofferPolicy: 'manage',
 };
 
 export function actionOf(operation: Operation): Action {
@@ -87,6 +99,17 @@ export function route(method: string, target: RequestTarget): Operation {
   }
 
   if (target.key === undefined) {
+    if (has('lifecycle')) {
+      if (method === 'PUT') return { name: 'PutCofferLifecycle' };
+      if (method === 'GET') return { name: 'GetCofferLifecycle' };
+      throw notAllowed(`${method} on a coffer's lifecycle configuration`);
+    }
+    if (has('policy')) {
+      if (method === 'PUT') return { name: 'PutCofferPolicy' };
+      if (method === 'GET') return { name: 'GetCofferPolicy' };
+      if (method === 'DELETE') return { name: 'DeleteCofferPolicy' };
+      throw notAllowed(`${method} on a coffer's policy`);
+    }
     if (method === 'GET') return has('uploads') ? { name: 'ListMultipartUploads' } : { name: 'GetCoffer' };
     throw notAllowed(`${method} on a coffer`);
   }

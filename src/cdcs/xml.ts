@@ -115,3 +115,29 @@ export function parseCompleteMultipartUpload(body: Buffer): CompletePart[] {
     return { partNumber: Number(number), etag };
   });
 }
+
+/**
+ * Parses a small XML request body whose root element must be `root` (the same checks as Complete:
+ * UTF-8, no DOCTYPE or entity declarations, well-formed). Elements at `arrayPaths` (e.g.
+ * `LifecycleConfiguration.Rule`) are always arrays. Returns the root element's content.
+ */
+export function parseXmlDocument(body: Buffer, root: string, arrayPaths: readonly string[]): Record<string, unknown> {
+  let text: string;
+  try {
+    text = utf8.decode(body);
+  } catch {
+    throw malformed('The XML body is not valid UTF-8.');
+  }
+  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw malformed('DOCTYPE and entity declarations are not accepted.');
+  const arrays = new Set(arrayPaths);
+  const documentParser = new XMLParser({ ignoreAttributes: true, ignoreDeclaration: true, ignorePiTags: true, parseTagValue: false, trimValues: true, processEntities: true, htmlEntities: true, isArray: (_name, jpath) => typeof jpath === 'string' && arrays.has(jpath) });
+  let document: unknown;
+  try {
+    document = documentParser.parse(text, true);
+  } catch {
+    throw malformed('The XML body is not well-formed.');
+  }
+  const top = record(document);
+  if (top === undefined || Object.keys(top).length !== 1 || !(root in top)) throw malformed(`The root element must be ${root}.`);
+  return record(top[root]) ?? {};
+}

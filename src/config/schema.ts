@@ -494,7 +494,7 @@ function egressSchema(io: ConfigIo) {
     }, whenValid('ca', 'localCaDirectory'));
 }
 
-const ACTIONS = ['read', 'write', 'list', '*'] as const;
+const ACTIONS = ['read', 'write', 'list', 'manage', '*'] as const;
 
 function grantSchema() {
   return z.strictObject({
@@ -502,7 +502,8 @@ function grantSchema() {
     coffer: z
       .string()
       .refine((c) => c === '*' || COFFER_NAME.test(c), 'must be a coffer name such as "demo-1250000000" or "*"'),
-    /** Allowed actions: read (GET/HEAD), write (PUT, multipart), list (ListParts, ListMultipartUploads), or "*". */
+    /** Allowed actions: read (GET/HEAD), write (PUT, multipart), list (ListParts, ListMultipartUploads), manage
+     * (PutCofferLifecycle / GetCofferLifecycle: expiry removes data, so it is not part of write), or "*". */
     actions: z.array(z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` })).min(1, 'must list at least one action'),
   });
 }
@@ -858,6 +859,56 @@ function cofferSchema(io: ConfigIo) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Coffer lifecycle (issue 16: PutCofferLifecycle / GetCofferLifecycle)
+// ---------------------------------------------------------------------------------------------
+
+function lifecycleSchema() {
+  return z
+    .strictObject({
+      /**
+       * Length in seconds of a lifecycle "day" as the upstreams' lifecycle engines count it. 86400 for
+       * AWS S3 and production Ceph; a Ceph RGW run with `rgw lc debug interval = S` counts S seconds
+       * (tests). The gateway hides an object N of these after its completion, as the upstream does.
+       */
+      dayLengthSeconds: int(1, 86_400).default(86_400),
+      /** How long a replica trusts a coffer's lifecycle record it has read: a changed configuration
+       * applies on every replica within this time (at once on the replica that took the PUT). */
+      cacheSeconds: int(0, 3_600).default(30),
+    })
+    .prefault({});
+}
+
+// ---------------------------------------------------------------------------------------------
+// Coffer policies (issue 16: PutCofferPolicy / GetCofferPolicy / DeleteCofferPolicy)
+// ---------------------------------------------------------------------------------------------
+
+const QCS_PRINCIPAL = /^qcs::cam::(?:uin\/[0-9]{1,20}:(?:uin|roleName|groupId)\/[A-Za-z0-9_.@+=,-]{1,128}|anonymous(?::anonymous)?)$/;
+
+function policiesSchema() {
+  const mapping = z
+    .strictObject({
+      /** The SecretId of a configured access key. */
+      accessKey: z.string().min(1).optional(),
+      /** The `sub` claim of accepted JWTs. */
+      jwtSubject: z.string().min(1).optional(),
+      /** The principal a coffer policy names it by, e.g. "qcs::cam::uin/100000000001:uin/100000000011". */
+      principal: z.string().regex(QCS_PRINCIPAL, 'must be a principal such as "qcs::cam::uin/100000000001:uin/100000000011"'),
+    })
+    .superRefine((m, ctx) => {
+      if ((m.accessKey === undefined) === (m.jwtSubject === undefined)) problem(ctx, 'set exactly one of accessKey and jwtSubject', ['accessKey']);
+    });
+  return z
+    .strictObject({
+      /** How long a replica trusts a coffer policy it has read: a change applies on every replica within this time. */
+      cacheSeconds: int(0, 3_600).default(30),
+      /** Which qcs principal each access key or JWT subject is, so coffer policies can name it. A caller
+       * mapped to none gets only its configured grants (and any policy deny naming "*"). */
+      principals: z.array(mapping).default([]),
+    })
+    .prefault({});
+}
+
+// ---------------------------------------------------------------------------------------------
 // Root
 // ---------------------------------------------------------------------------------------------
 
@@ -951,6 +1002,10 @@ export function createConfigSchema(io: ConfigIo) {
        * every other CONNECT is answered 403. Enabled by default only when no configuration file is given.
        */
       egress: egressSchema(io).prefault({}),
+      /** Coffer lifecycle (expiry): how the upstreams count days, how long replicas cache a coffer's configuration. */
+      lifecycle: lifecycleSchema(),
+      /** Coffer policies: who each caller is to a policy, how long replicas cache a coffer's policy. */
+      policies: policiesSchema(),
       logging: z
         .strictObject({
           /** Log level. */
@@ -992,6 +1047,14 @@ export function createConfigSchema(io: ConfigIo) {
         crossProblem(ctx, 'no access key, JWT issuer or demo key is configured, so no request could be authorized', ['auth']);
       }
     }, whenValid('coffers', 'auth', 'demo'))
+    .superRefine((config, ctx) => {
+      // A mapping of a SecretId no key has would silently map nobody (a typo must not pass).
+      const keys = new Set(config.auth.accessKeys.map((key) => key.secretId));
+      if (config.demo.enabled && config.demo.secretId !== undefined) keys.add(config.demo.secretId);
+      config.policies.principals.forEach((mapping, i) => {
+        if (mapping.accessKey !== undefined && !keys.has(mapping.accessKey)) crossProblem(ctx, 'is not the SecretId of a configured access key', ['policies', 'principals', i, 'accessKey']);
+      });
+    }, whenValid('policies', ['auth', 'accessKeys'], 'demo'))
     .superRefine((config, ctx) => {
       for (const [name, coffer] of Object.entries(config.coffers)) {
         if (coffer.role.type === 'sts' && config.roles.refreshBeforeExpirySeconds >= coffer.role.durationSeconds) {

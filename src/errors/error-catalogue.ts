@@ -58,6 +58,13 @@ export const ERROR_CATALOGUE = {
   URITooLong: { status: 414, message: 'The request target is too long.', fault: 'client' },
   ExpectationFailed: { status: 417, message: 'The Expect header is not supported; only 100-continue is.', fault: 'client' },
   RequestHeaderFieldsTooLarge: { status: 431, message: 'The request headers are too large.', fault: 'client' },
+  // Appended for coffer lifecycle (issue 16): codes of the CDCS error list and of PutCofferLifecycle / GetCofferLifecycle.
+  InvalidLifeCycle: { status: 400, message: 'The lifecycle configuration is not valid.', fault: 'client' },
+  NoSuchLifecycleConfiguration: { status: 404, message: 'The coffer has no lifecycle configuration.', fault: 'client' },
+  // Appended for coffer policies (issue 16): S3's and COS's code for a policy document that is not valid.
+  MalformedPolicy: { status: 400, message: 'The policy is not valid.', fault: 'client' },
+  NoSuchCofferPolicy: { status: 404, message: 'The coffer has no policy.', fault: 'client' },
+  NotImplemented: { status: 501, message: "The coffer's upstream does not implement this.", fault: 'server' },
   // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a
   // download the client abandoned is not counted as a gateway failure.
   ClientClosedRequest: { status: 499, message: 'The client closed the connection before the answer was complete.', fault: 'client' },

@@ -20,7 +20,8 @@ export type IntegrityFailure =
   | 'upload-record-rejected'
   | 'listing-summary-rejected'
   | 'coffer-key-rejected'
-  | 'manifest-conflict';
+  | 'manifest-conflict'
+  | 'coffer-record-rejected';
 
 export class IntegrityError extends Error {
   readonly reason: IntegrityFailure;

@@ -17,13 +17,16 @@ export interface UpstreamMeters {
   readonly requestSeconds: Histogram<'operation' | 'result'>;
 }
 
+type StoreMethod = keyof UploadStore;
+type MethodOf<K extends StoreMethod> = NonNullable<UploadStore[K]>;
+
 export function trackingUploadStore(inner: UploadStore, meters: UpstreamMeters): UploadStore {
   const timed =
-    <K extends keyof UploadStore>(operation: K) =>
-    async (...args: Parameters<UploadStore[K]>): Promise<Awaited<ReturnType<UploadStore[K]>>> => {
+    <K extends StoreMethod>(operation: K) =>
+    async (...args: Parameters<MethodOf<K>>): Promise<Awaited<ReturnType<MethodOf<K>>>> => {
       const stop = meters.requestSeconds.startTimer({ operation });
       try {
-        const result = await (inner[operation] as (...a: Parameters<UploadStore[K]>) => ReturnType<UploadStore[K]>)(...args);
+        const result = await (inner[operation] as (...a: Parameters<MethodOf<K>>) => ReturnType<MethodOf<K>>).apply(inner, args);
         stop({ result: 'ok' });
         return result;
       } catch (error) {
@@ -55,5 +58,8 @@ export function trackingUploadStore(inner: UploadStore, meters: UpstreamMeters):
     headObject: timed('headObject'),
     listObjects: timed('listObjects'),
     deleteObjects: timed('deleteObjects'),
+    // Optional: only stores that can manage bucket lifecycle rules have them (coffer lifecycle).
+    ...(inner.getLifecycleRules === undefined ? {} : { getLifecycleRules: timed('getLifecycleRules') }),
+    ...(inner.putLifecycleRules === undefined ? {} : { putLifecycleRules: timed('putLifecycleRules') }),
   };
 }

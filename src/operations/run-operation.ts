@@ -6,7 +6,8 @@
  * one error path, which renders them (or ends a kept-alive body, or resets) and reports the request
  * once to the metrics and audit wrapper (src/observability/request-observer.ts).
  */
-import { authorize } from '../auth/authorize';
+import { authorize, isAllowed } from '../auth/authorize';
+import { policyActionOf, type PolicyDecision } from '../auth/coffer-policy';
 import type { Principal } from '../auth/principal';
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError } from '../format/integrity-error';
@@ -26,6 +27,15 @@ export interface PipelineOptions {
   readonly keepAliveMs: number;
   /** Called when a kept-alive answer commits its 200 (metrics). */
   readonly onKeptAlive?: () => void;
+  /** Coffer policies (store/coffer-policies.ts); absent: the configured grants alone decide. */
+  readonly policies?: PolicyAuthority;
+}
+
+/** What the pipeline asks of coffer policies: authorization = configured grants + the coffer's policy, an explicit deny wins. */
+export interface PolicyAuthority {
+  /** The qcs principals the caller is (configuration); a caller with none can be refused by a policy but never granted. */
+  principalsOf(principal: Principal): readonly string[];
+  decide(context: CofferContext, request: { readonly principals: readonly string[]; readonly action: NonNullable<ReturnType<typeof policyActionOf>>; readonly key: string | undefined; readonly sourceIp?: string }): Promise<PolicyDecision>;
 }
 
 /** Stored data that fails authentication is IntegrityCheckFailed to the client; everything else passes through. */
@@ -54,9 +64,19 @@ async function execute<Operation extends NamedOperation>(dialect: Dialect<Operat
   if (entry.scope === 'coffer') {
     const coffer = target.coffer;
     if (coffer === undefined) throw new GatewayError('InternalError', `${request.operation.name} was routed without a coffer.`);
-    authorize(principal, coffer, entry.action);
+    const granted = isAllowed(principal.grants, coffer, entry.action);
+    const policyAction = policyActionOf(request.operation.name);
+    const policyPrincipals = options.policies?.principalsOf(principal) ?? [];
+    // Without a grant, only a caller a policy could name gets as far as reading the policy (others
+    // learn nothing, not even whether the coffer exists).
+    if (!granted && (policyAction === undefined || policyPrincipals.length === 0)) authorize(principal, coffer, entry.action);
     context = await options.coffers.contextFor(coffer, principal);
     await context.assumeRole?.();
+    if (options.policies !== undefined && policyAction !== undefined) {
+      const decision = await options.policies.decide(context, { principals: policyPrincipals, action: policyAction, key: target.key, ...(request.remoteAddress === undefined ? {} : { sourceIp: request.remoteAddress }) });
+      if (decision === 'deny') throw new GatewayError('AccessDenied', "The coffer's policy denies this request.", { reason: 'policy-deny' });
+      if (!granted && decision !== 'allow') authorize(principal, coffer, entry.action);
+    }
   }
   const coffer = target.coffer;
   const key = target.key;

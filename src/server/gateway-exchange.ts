@@ -48,6 +48,8 @@ export interface GatewayRequest<Operation extends NamedOperation = NamedOperatio
   readonly expectContinue: boolean;
   /** Carries the request id. */
   readonly log: Logger;
+  /** The TCP peer's address (a coffer policy's `qcs:ip`); forwarding headers are never trusted for it. */
+  readonly remoteAddress?: string;
   /** Who the request was authenticated as (set by authentication; the audit line names it). */
   principal: string | undefined;
   /**

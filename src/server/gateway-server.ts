@@ -451,7 +451,7 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
       const framing = bodyFramingOf(method, headers);
       request = createGatewayRequest<Operation>(
         req,
-        { id: requestId, traceId, method, headers, target, operation, framing, expectContinue: expect === 'continue', log: requestLog },
+        { id: requestId, traceId, method, headers, target, operation, framing, expectContinue: expect === 'continue', log: requestLog, ...(req.socket.remoteAddress === undefined ? {} : { remoteAddress: req.socket.remoteAddress }) },
         { idleTimeoutMs: config.requestIdleTimeoutMs, minRate: { bytesPerSecond: config.minBodyRateBytesPerSecond, graceMs: config.minBodyRateGraceMs } },
         () => {
           // Only the body's reader decides to accept; a client that asked for nothing gets nothing.

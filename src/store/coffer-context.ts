@@ -19,6 +19,11 @@ export interface CofferContext {
    * asked for credentials until the part was already streaming.
    */
   readonly assumeRole?: () => Promise<void>;
+  /**
+   * Whether an object completed at `created` (its manifest's sealed completion time) has expired under
+   * the coffer's lifecycle configuration (store/coffer-lifecycle.ts). Absent: objects never expire.
+   */
+  readonly expiry?: (created: string) => Promise<boolean>;
 }
 
 /** KMS encryption context of an object: the names, and nothing else (docs/FORMAT.md §2). */

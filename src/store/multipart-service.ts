@@ -25,6 +25,7 @@ import { unwrapEnvelope } from './unwrap-envelope';
 import { DataKeyMaterial } from '../keys/data-key-material';
 import { boundedMap } from '../util/bounded-map';
 import { assertWritable, classifyStoredManifest, commitManifest } from './write-once';
+import { isExpiredIn } from './coffer-lifecycle';
 
 /** Staged runs copied into upstream parts at once during Complete. */
 const COMPLETE_COPY_CONCURRENCY = 4;
@@ -325,7 +326,8 @@ export class MultipartService {
         await this.cleanUp(context, record);
         return { kind: 'completed', result: { etag: objectEtag(stored.manifest), manifest: stored.manifest, copiedBytes: 0, fillerBytes: 0 } };
       }
-      if (stored.kind === 'theirs') {
+      // An expired object holding the key does not stop the upload: commitManifest replaces it (write-once is for live objects).
+      if (stored.kind === 'theirs' && !(await isExpiredIn(context, stored.manifest.attributes.created))) {
         // Another upload created the key since this one began: this one can never complete, so release its storage.
         await this.abort(context, key, uploadId);
         throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; this upload was aborted (coffers are write-once).');

@@ -25,6 +25,7 @@ import { isNotFound, type StoredObject } from './ports';
 import { readSmallObject } from './read-small-object';
 import { assertWritable, commitManifest } from './write-once';
 import { BoundedCache } from './bounded-cache';
+import { isExpiredIn } from './coffer-lifecycle';
 
 /** S3's limit on user metadata (names and values of `x-*-meta-*` headers), which COS shares. */
 export const MAX_USER_METADATA_BYTES = 2048;
@@ -88,6 +89,8 @@ interface CachedManifest {
 }
 
 interface Summary {
+  /** The completion time, full precision (for expiry); absent for damaged entries. */
+  readonly created?: string;
   readonly size: number;
   readonly etag: string;
   readonly lastModified: Date;
@@ -191,7 +194,9 @@ export class ObjectService {
   async head(context: CofferContext, key: string): Promise<ObjectHead> {
     const cacheKey = `${context.coffer}\u0000${key}`;
     const cached = this.manifests.get(cacheKey);
-    if (cached !== undefined) {
+    // An expired cached manifest may since have been replaced by a new object of the same key: read again.
+    if (cached !== undefined && (await isExpiredIn(context, cached.manifest.attributes.created))) this.manifests.delete(cacheKey);
+    else if (cached !== undefined) {
       const dataKey = await unwrapEnvelope(context, key, cached.envelope);
       return this.headOf(context, key, cached.manifest, dataKey);
     }
@@ -208,6 +213,8 @@ export class ObjectService {
     let manifest: ObjectManifest;
     try {
       manifest = openManifest(sealed, dataKey.bytes, { coffer: context.coffer, key });
+      // Past its lifecycle expiry the object is gone, whether or not the upstream has removed it yet.
+      if (await isExpiredIn(context, manifest.attributes.created)) throw new GatewayError('NoSuchKey', 'The object does not exist (it has expired).', { reason: 'expired' });
     } catch (error) {
       dataKey.dispose();
       throw error;
@@ -301,7 +308,10 @@ export class ObjectService {
         this.listingConcurrency,
         async (entry) => {
           const summary = await this.summaryOf(context, entry.key, entry.upstream, getListingKey);
-          return summary === undefined ? undefined : { key: entry.key, ...summary };
+          // Expired objects are not listed (their completion time is authenticated; damaged entries have none and stay listed).
+          if (summary === undefined || (summary.created !== undefined && (await isExpiredIn(context, summary.created)))) return undefined;
+          const { created: _created, ...listed } = summary;
+          return { key: entry.key, ...listed };
         },
       );
       const last = kept[kept.length - 1];
@@ -340,12 +350,12 @@ export class ObjectService {
       const sealed = parseSealedManifest(bytes);
       if (sealed.version === MANIFEST_V1) {
         const manifest = peekManifestV1(bytes);
-        summary = { size: manifest.plaintextSize, etag: objectEtag(manifest), lastModified: wholeSeconds(manifest.attributes.created) };
+        summary = { created: manifest.attributes.created, size: manifest.plaintextSize, etag: objectEtag(manifest), lastModified: wholeSeconds(manifest.attributes.created) };
       } else {
         const cofferKeyBytes = await listingKey();
         if (cofferKeyBytes === undefined) throw new IntegrityError('coffer-key-rejected', 'a v2 manifest exists but the coffer key record does not');
         const opened = openListingSummary(cofferKeyBytes, context.coffer, key, sealed.objectId, sealed.summary);
-        summary = { size: opened.size, etag: opened.etag, lastModified: wholeSeconds(opened.created) };
+        summary = { created: opened.created, size: opened.size, etag: opened.etag, lastModified: wholeSeconds(opened.created) };
       }
     } catch (error) {
       if (!(error instanceof IntegrityError)) throw error;

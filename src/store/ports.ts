@@ -3,7 +3,7 @@
  * src/upstream's UpstreamStore, minus what it does not use (object metadata), so unit tests can hand
  * in a plain in-memory fake.
  */
-import type { StreamedUpload, UpstreamBody, UpstreamListing, UpstreamObject, UpstreamPart } from '../upstream/upstream-store';
+import type { StreamedUpload, UpstreamBody, UpstreamLifecycleRule, UpstreamListing, UpstreamObject, UpstreamPart } from '../upstream/upstream-store';
 
 export { isUpstreamNotFound as isNotFound, isUpstreamPreconditionFailed as isPreconditionFailed } from '../upstream/upstream-store';
 
@@ -11,6 +11,7 @@ export type StoredObject = UpstreamObject;
 export type StoredPart = UpstreamPart;
 export type ObjectListing = UpstreamListing;
 export type StreamedBody = Omit<StreamedUpload, 'contentMd5'>;
+export type LifecycleRule = UpstreamLifecycleRule;
 export type ObjectBody = Pick<UpstreamBody, 'body' | 'size' | 'totalSize' | 'lastModified'>;
 
 export interface UploadStore {
@@ -24,4 +25,7 @@ export interface UploadStore {
   headObject(key: string): Promise<StoredObject | undefined>;
   listObjects(prefix: string, options?: { startAfter?: string; delimiter?: string; maxKeys?: number; continuationToken?: string }): Promise<ObjectListing>;
   deleteObjects(keys: readonly string[]): Promise<void>;
+  /** The bucket's lifecycle rules (PutCofferLifecycle merges the coffer's into them); absent: the store has no lifecycle engine. */
+  getLifecycleRules?(): Promise<LifecycleRule[]>;
+  putLifecycleRules?(rules: readonly LifecycleRule[]): Promise<void>;
 }

@@ -27,6 +27,10 @@ export interface UpstreamLayout {
   keyOfManifest(upstreamKey: string): string | undefined;
   /** The coffer key record (FORMAT §8.6). */
   cofferKey(): string;
+  /** A sealed coffer record (FORMAT §8.7), e.g. `k/lifecycle`. */
+  cofferRecord(kind: 'lifecycle' | 'policy'): string;
+  /** The prefix of each area of the layout (FORMAT §8): what the coffer's upstream lifecycle rules are scoped to. */
+  areas(): { readonly manifests: string; readonly data: string; readonly uploads: string; readonly parts: string; readonly staged: string; readonly records: string };
 }
 
 export function partNumberSegment(partNumber: number): string {
@@ -57,5 +61,7 @@ export function upstreamLayout(prefix = ''): UpstreamLayout {
     stagedPrefix: (uploadId) => `${prefix}s/${uploadId}/`,
     keyOfManifest: (upstreamKey) => (upstreamKey.startsWith(m) ? upstreamKey.slice(m.length) : undefined),
     cofferKey: () => `${prefix}k/coffer-key`,
+    cofferRecord: (kind) => `${prefix}k/${kind}`,
+    areas: () => ({ manifests: m, data: `${prefix}d/`, uploads: `${prefix}u/`, parts: `${prefix}p/`, staged: `${prefix}s/`, records: `${prefix}k/` }),
   };
 }

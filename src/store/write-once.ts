@@ -9,21 +9,22 @@
  */
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError } from '../format/integrity-error';
-import { sealListingSummary } from '../format/listing-summary';
-import { objectEtag, openManifest, parseSealedManifest, sealManifest, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { openListingSummary, sealListingSummary } from '../format/listing-summary';
+import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, sealManifest, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { isExpiredIn } from './coffer-lifecycle';
 import { cofferKey } from './coffer-key';
 import { unwrapEnvelope } from './unwrap-envelope';
 import type { CofferContext } from './coffer-context';
 import { isNotFound, isPreconditionFailed } from './ports';
 import { readSmallObject } from './read-small-object';
 
-/** An existing object or an open upload of the same key → 409 ObjectAlreadyExists. */
+/** An existing live object or an open upload of the same key → 409 ObjectAlreadyExists. An expired object does not count (lifecycle). */
 export async function assertWritable(context: CofferContext, key: string): Promise<void> {
   const [existing, open] = await Promise.all([
     context.store.headObject(context.layout.manifest(key)),
     context.store.listObjects(context.layout.uploadRecordsOf(key), { delimiter: '/', maxKeys: 1 }),
   ]);
-  if (existing !== undefined) throw new GatewayError('ObjectAlreadyExists', 'An object with this key exists; coffers are write-once.');
+  if (existing !== undefined && !(await storedManifestExpired(context, key))) throw new GatewayError('ObjectAlreadyExists', 'An object with this key exists; coffers are write-once.');
   if (open.objects.length > 0) throw new GatewayError('ObjectAlreadyExists', 'An upload of this key is in progress; coffers are write-once.');
 }
 
@@ -41,21 +42,68 @@ export async function commitManifest(context: CofferContext, key: string, manife
   } finally {
     listingKey.fill(0);
   }
-  try {
-    await context.store.putObject(context.layout.manifest(key), { body: sealed }, { createOnly: true });
-  } catch (error) {
-    if (!isPreconditionFailed(error)) throw error;
-    const stored = await classifyStoredManifest(context, key, manifest.objectId, dataKey);
-    if (stored.kind === 'ours') return;
-    if (stored.kind === 'absent') throw error; // created and gone again (expired): report the upstream's answer
-    throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; coffers are write-once.', { reason: 'lost-create-race' });
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await context.store.putObject(context.layout.manifest(key), { body: sealed }, { createOnly: true });
+      return;
+    } catch (error) {
+      if (!isPreconditionFailed(error)) throw error;
+      const stored = await classifyStoredManifest(context, key, manifest.objectId, dataKey);
+      if (stored.kind === 'ours') return;
+      if (stored.kind === 'absent') throw error; // created and gone again (expired): report the upstream's answer
+      // Write-once holds for live objects only: an expired object the upstream has not removed yet is
+      // removed here (its manifest, then its data object) and the create is tried again.
+      if (attempt < EXPIRED_REPLACE_ATTEMPTS && (await isExpiredIn(context, stored.manifest.attributes.created))) {
+        await context.store.deleteObjects([context.layout.manifest(key)]);
+        await context.store.deleteObjects([context.layout.data(key, stored.manifest.objectId.toString('hex'))]).catch(() => undefined);
+        continue;
+      }
+      throw new GatewayError('ObjectAlreadyExists', 'Another upload created this key first; coffers are write-once.', { reason: 'lost-create-race' });
+    }
   }
+}
+
+/** Creates tried while an expired manifest holds the key (each attempt removes the one it found). */
+const EXPIRED_REPLACE_ATTEMPTS = 3;
+
+/**
+ * Whether the manifest stored at `key` belongs to an expired object, judged by its authenticated
+ * completion time: the listing summary (v2, sealed under the coffer key, no data-key unwrap) or the
+ * v1 manifest's own field. A manifest that cannot be judged counts as live (the key stays refused).
+ */
+async function storedManifestExpired(context: CofferContext, key: string): Promise<boolean> {
+  if (context.expiry === undefined) return false;
+  let bytes: Buffer;
+  try {
+    bytes = await readSmallObject((await context.store.getObject(context.layout.manifest(key))).body);
+  } catch (error) {
+    if (isNotFound(error)) return true; // gone since the HEAD: expired and removed
+    throw error;
+  }
+  let created: string;
+  try {
+    const sealed = parseSealedManifest(bytes);
+    if (sealed.version === MANIFEST_V1) created = peekManifestV1(bytes).attributes.created;
+    else {
+      const listingKey = await cofferKey(context, { create: false });
+      if (listingKey === undefined) return false;
+      try {
+        created = openListingSummary(listingKey, context.coffer, key, sealed.objectId, sealed.summary).created;
+      } finally {
+        listingKey.fill(0);
+      }
+    }
+  } catch (error) {
+    if (error instanceof IntegrityError) return false;
+    throw error;
+  }
+  return isExpiredIn(context, created);
 }
 
 export type StoredManifestKind =
   | { readonly kind: 'absent' }
   | { readonly kind: 'ours'; readonly manifest: ObjectManifest }
-  | { readonly kind: 'theirs' };
+  | { readonly kind: 'theirs'; readonly manifest: ObjectManifest };
 
 /**
  * What the manifest stored at `key` is, to an upload with object id `objectId` and data key `dataKey`:
@@ -95,8 +143,7 @@ export async function classifyStoredManifest(context: CofferContext, key: string
     throw error;
   });
   try {
-    openManifest(bytes, theirKey.bytes, place);
-    return { kind: 'theirs' };
+    return { kind: 'theirs', manifest: openManifest(bytes, theirKey.bytes, place) };
   } catch {
     throw new IntegrityError('manifest-conflict', 'the key holds a manifest that fails authentication');
   } finally {

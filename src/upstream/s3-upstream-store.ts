@@ -24,10 +24,12 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   DeleteObjectsCommand,
+  GetBucketLifecycleConfigurationCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
   ListPartsCommand,
+  PutBucketLifecycleConfigurationCommand,
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
@@ -41,6 +43,7 @@ import {
   UpstreamNotFoundError,
   type StreamedUpload,
   type UpstreamBody,
+  type UpstreamLifecycleRule,
   type UpstreamListing,
   type UpstreamObject,
   type UpstreamPart,
@@ -339,6 +342,25 @@ export class S3UpstreamStore implements UpstreamStore {
     }
   }
 
+  async getLifecycleRules(): Promise<UpstreamLifecycleRule[]> {
+    return this.call(async () => {
+      try {
+        const result = await this.retrying.send(new GetBucketLifecycleConfigurationCommand({ Bucket: this.bucket }), this.controlOptions);
+        return (result.Rules ?? []).map(fromS3Rule);
+      } catch (error) {
+        // A bucket without a lifecycle configuration answers 404 NoSuchLifecycleConfiguration: no rules.
+        if (field(error, 'name') === 'NoSuchLifecycleConfiguration' || field(error, 'Code') === 'NoSuchLifecycleConfiguration') return [];
+        throw error;
+      }
+    });
+  }
+
+  async putLifecycleRules(rules: readonly UpstreamLifecycleRule[]): Promise<void> {
+    await this.call(async () => {
+      await this.retrying.send(new PutBucketLifecycleConfigurationCommand({ Bucket: this.bucket, LifecycleConfiguration: { Rules: rules.map(toS3Rule) } }), this.controlOptions);
+    });
+  }
+
   private async streamPut(key: string, query: Record<string, string>, upload: StreamedUpload, extraHeaders: Record<string, string>): Promise<{ etag: string }> {
     assertContentLength(upload.contentLength);
     const { origin, bucket } = this;
@@ -379,19 +401,55 @@ export class S3UpstreamStore implements UpstreamStore {
   }
 }
 
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+type S3LifecycleRule = NonNullable<NonNullable<ConstructorParameters<typeof PutBucketLifecycleConfigurationCommand>[0]['LifecycleConfiguration']>['Rules']>[number];
+
+/**
+ * Every rule of the bucket round-trips: the gateway rewrites the whole configuration to change its
+ * own rules, so anything it does not model (transitions, tags, noncurrent versions) is carried as
+ * the SDK's own shape in `raw` and written back unchanged.
+ */
+function fromS3Rule(rule: S3LifecycleRule): UpstreamLifecycleRule {
+  const prefix = rule.Filter?.Prefix ?? rule.Prefix;
+  return {
+    ...(rule.ID === undefined ? {} : { id: rule.ID }),
+    ...(prefix === undefined ? {} : { prefix }),
+    enabled: rule.Status === 'Enabled',
+    ...(rule.Expiration?.Days === undefined ? {} : { expirationDays: rule.Expiration.Days }),
+    ...(rule.AbortIncompleteMultipartUpload?.DaysAfterInitiation === undefined ? {} : { abortIncompleteUploadDays: rule.AbortIncompleteMultipartUpload.DaysAfterInitiation }),
+    raw: rule,
+  };
+}
+
+function toS3Rule(rule: UpstreamLifecycleRule): S3LifecycleRule {
+  if (rule.raw !== undefined) return rule.raw as S3LifecycleRule;
+  return {
+    ...(rule.id === undefined ? {} : { ID: rule.id }),
+    Filter: { Prefix: rule.prefix ?? '' },
+    Status: rule.enabled ? 'Enabled' : 'Disabled',
+    ...(rule.expirationDays === undefined ? {} : { Expiration: { Days: rule.expirationDays } }),
+    ...(rule.abortIncompleteUploadDays === undefined ? {} : { AbortIncompleteMultipartUpload: { DaysAfterInitiation: rule.abortIncompleteUploadDays } }),
+  };
+}
+
 function stripPrefix(headers: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(headers).map(([name, value]) => [name.slice('x-amz-meta-'.length), value]));
 }
 
+const CONTENT_MD5_COMMANDS: ReadonlySet<string> = new Set(['DeleteObjectsCommand', 'PutBucketLifecycleConfigurationCommand']);
+
 /**
- * S3 requires an integrity header on DeleteObjects. Current SDKs send a CRC32 checksum there, which
+ * S3 requires an integrity header on DeleteObjects and PutBucketLifecycleConfiguration. Current SDKs send a CRC32 checksum there, which
  * Ceph RGW 16 does not understand; Content-MD5 is accepted everywhere. Computed from the serialised XML.
  */
 function addContentMd5ToDeleteObjects(client: S3Client): void {
   client.middlewareStack.add(
     (next, context) => async (args) => {
       const request = args.request as { headers?: Record<string, string>; body?: unknown } | undefined;
-      if (context.commandName === 'DeleteObjectsCommand' && request?.headers !== undefined && (typeof request.body === 'string' || request.body instanceof Uint8Array)) {
+      if (CONTENT_MD5_COMMANDS.has(context.commandName ?? '') && request?.headers !== undefined && (typeof request.body === 'string' || request.body instanceof Uint8Array)) {
         request.headers['content-md5'] = createHash('md5').update(request.body).digest('base64');
       }
       return next(args);

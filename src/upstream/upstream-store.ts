@@ -61,6 +61,19 @@ export interface StreamedUpload {
   signal?: AbortSignal;
 }
 
+/**
+ * One rule of the bucket's lifecycle configuration, as far as the gateway needs to see it. `raw` is the
+ * rule exactly as the upstream sent it (rules the gateway did not write are written back unchanged).
+ */
+export interface UpstreamLifecycleRule {
+  readonly id?: string;
+  readonly prefix?: string;
+  readonly enabled: boolean;
+  readonly expirationDays?: number;
+  readonly abortIncompleteUploadDays?: number;
+  readonly raw?: unknown;
+}
+
 export interface UpstreamStore {
   createMultipartUpload(key: string, options?: { metadata?: Record<string, string> }): Promise<{ uploadId: string }>;
   uploadPart(key: string, uploadId: string, partNumber: number, upload: StreamedUpload): Promise<{ etag: string }>;
@@ -81,6 +94,10 @@ export interface UpstreamStore {
   listObjects(prefix: string, options?: { startAfter?: string; delimiter?: string; maxKeys?: number; continuationToken?: string }): Promise<UpstreamListing>;
   /** Batches of 1000; keys that do not exist count as deleted. */
   deleteObjects(keys: readonly string[]): Promise<void>;
+  /** The bucket's lifecycle rules; [] when it has none. Unsupported → BadGateway `upstream-NotImplemented`. */
+  getLifecycleRules(): Promise<UpstreamLifecycleRule[]>;
+  /** Replaces the bucket's whole lifecycle configuration (S3 has no per-rule update). */
+  putLifecycleRules(rules: readonly UpstreamLifecycleRule[]): Promise<void>;
 }
 
 export type UpstreamNotFoundKind = 'NoSuchKey' | 'NoSuchUpload' | 'NoSuchBucket';

@@ -284,3 +284,18 @@ describe('PutObject, HeadObject, conditional GETs, GetCoffer, GetService', () =>
     expect([...answer.body.matchAll(/<Name>([^<]*)<\/Name>/g)].map((m) => m[1])).toEqual([COFFER]);
   });
 });
+
+describe('coffer lifecycle against an upstream without a lifecycle engine (the embedded upstream)', () => {
+  test('PutCofferLifecycle → 501 NotImplemented saying why, and nothing is written upstream; a missing Content-MD5 is refused before the body', async () => {
+    const body = Buffer.from(JSON.stringify({ Rule: [{ Expiration: { Days: 1 } }] }));
+    const before = upstreamFileCount();
+    const noDigest = await send('PUT', `/${COFFER}?lifecycle`, { body, expectContinue: true });
+    expect([noDigest.status, noDigest.code, noDigest.continued]).toEqual([400, 'InvalidRequest', false]);
+    const answer = await send('PUT', `/${COFFER}?lifecycle`, { body, headers: { 'content-md5': createHash('md5').update(body).digest('base64') } });
+    expect([answer.status, answer.code]).toEqual([501, 'NotImplemented']);
+    expect(answer.body).toMatch(/does not support bucket lifecycle rules/);
+    expect(upstreamFileCount()).toBe(before);
+    const got = await send('GET', `/${COFFER}?lifecycle`);
+    expect([got.status, got.code]).toEqual([404, 'NoSuchLifecycleConfiguration']);
+  });
+});

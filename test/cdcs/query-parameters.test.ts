@@ -67,6 +67,14 @@ describe('repetition and unknown names', () => {
     expect(front(method, raw)).toBe('400 InvalidArgument parameter-unknown');
   });
 
+  test.each([
+    ['PUT', `/${C}/k?lifecycle`],
+    ['GET', `/${C}/k?lifecycle`],
+    ['GET', `/${C}/?lifecycle&prefix=a`],
+  ])('lifecycle where it does not apply: %s %s → 400 (an object PUT is never taken for a lifecycle PUT, nor the reverse)', (method, raw) => {
+    expect(front(method, raw)).toBe('400 InvalidArgument parameter-not-applicable');
+  });
+
   test('a configured JWT query parameter is a credential, not an unknown name', () => {
     expect(front('GET', `/${C}/k?access_token=t`, 'access_token')).toBe('GetObject');
     expect(front('GET', `/${C}/k?ACCESS_TOKEN=t`, 'access_token')).toBe('400 InvalidArgument parameter-case');

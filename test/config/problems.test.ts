@@ -12,7 +12,7 @@ describe('every problem is reported at once, with its path', () => {
     const problems = problemsOf(() => load(config));
     expect(problems).toEqual([
       'server.port: must be at most 65535',
-      'auth.accessKeys[0].grants[0].actions[0]: must be one of read, write, list, *',
+      'auth.accessKeys[0].grants[0].actions[0]: must be one of read, write, list, manage, *',
       'coffers.demo-1250000000.upstream.bucket: required',
       'coffers.demo-1250000000.role.roleArn: must be a role ARN such as "arn:aws:iam::123456789012:role/name"',
       'logging.level: must be one of silent, error, warn, info, debug, trace',

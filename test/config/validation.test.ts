@@ -227,3 +227,31 @@ describe('server and demo', () => {
     ]);
   });
 });
+
+describe('lifecycle and policies', () => {
+  test('defaults: a 24 h lifecycle day, 30 s caches, no principals', () => {
+    const config = load(baseConfig());
+    expect(config.lifecycle).toEqual({ dayLengthSeconds: 86_400, cacheSeconds: 30 });
+    expect(config.policies).toEqual({ cacheSeconds: 30, principals: [] });
+  });
+
+  test('a principal mapping names a configured access key or a JWT subject, exactly one, and a qcs::cam:: principal', () => {
+    const config = baseConfig();
+    const secretId = config.auth.accessKeys[0].secretId as string;
+    config.policies = {
+      principals: [
+        { accessKey: secretId, principal: 'qcs::cam::uin/100000000001:uin/100000000011' },
+        { jwtSubject: 'system:serviceaccount:ns:app', principal: 'qcs::cam::uin/100000000001:uin/100000000022' },
+        { accessKey: 'AKIDnobody', principal: 'qcs::cam::uin/100000000001:uin/100000000033' },
+        { accessKey: secretId, jwtSubject: 'x', principal: 'qcs::cam::uin/100000000001:uin/100000000044' },
+        { accessKey: secretId, principal: 'uin/100000000055' },
+      ],
+    };
+    expect(problemsOf(() => load(config))).toEqual([
+      'policies.principals[3].accessKey: set exactly one of accessKey and jwtSubject',
+      'policies.principals[4].principal: must be a principal such as "qcs::cam::uin/100000000001:uin/100000000011"',
+    ]);
+    config.policies.principals = config.policies.principals.slice(0, 3);
+    expect(problemsOf(() => load(config))).toEqual(['policies.principals[2].accessKey: is not the SecretId of a configured access key']);
+  });
+});

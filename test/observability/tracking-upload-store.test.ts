@@ -32,6 +32,8 @@ const SAMPLE_ARGUMENTS = {
   headObject: ['k'],
   listObjects: ['p', { startAfter: 's', delimiter: '/', maxKeys: 5, continuationToken: 't' }],
   deleteObjects: [['a', 'b']],
+  getLifecycleRules: [],
+  putLifecycleRules: [[{ id: 'coffer-gateway:c:m', prefix: 'm/', expirationDays: 3 }]],
 } satisfies Record<keyof UploadStore, unknown[]>;
 
 test('trackingUploadStore forwards every argument of every method, and times each call by operation and result', async () => {

@@ -43,6 +43,7 @@ export interface SentAnswer {
   readonly code?: string;
   readonly body: Buffer;
   readonly text: string;
+  readonly headers?: Readonly<Record<string, string | string[] | undefined>>;
 }
 
 /** Signs `spec` and returns it as a request (which the caller may alter before sending). */
@@ -71,10 +72,11 @@ export function targetOf(sendable: SendableRequest): string {
 }
 
 /** Sends `sendable` to 127.0.0.1:`port` with `body` (Content-Length always set); resolves with the answer. */
-export function send(port: number, sendable: SendableRequest, body: Buffer = Buffer.alloc(0), absoluteForm = false): Promise<SentAnswer> {
+export function send(port: number, sendable: SendableRequest, body: Buffer = Buffer.alloc(0), absoluteForm = false, extraHeaders: Readonly<Record<string, string>> = {}): Promise<SentAnswer> {
   const target = targetOf(sendable);
   return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { host: sendable.host, 'content-length': String(body.length) };
+    // Unsigned extra headers (Content-MD5, Content-Type): the helper signs `host` only.
+    const headers: Record<string, string> = { ...extraHeaders, host: sendable.host, 'content-length': String(body.length) };
     if (sendable.authorization !== undefined) headers['authorization'] = sendable.authorization;
     const req = request({ host: '127.0.0.1', port, method: sendable.method, path: absoluteForm ? `http://${sendable.host}${target}` : target, headers, agent: false });
     req.on('response', (res) => {
@@ -84,7 +86,7 @@ export function send(port: number, sendable: SendableRequest, body: Buffer = Buf
         const all = Buffer.concat(chunks);
         const text = all.toString('utf8');
         const code = /<Code>([^<]+)<\/Code>/.exec(text)?.[1];
-        resolve({ status: res.statusCode as number, body: all, text, ...(code === undefined ? {} : { code }) });
+        resolve({ status: res.statusCode as number, body: all, text, headers: res.headers, ...(code === undefined ? {} : { code }) });
       });
       res.on('error', reject);
     });

@@ -123,3 +123,27 @@ describe('unknown keys are rejected at every level', () => {
     ]);
   });
 });
+
+describe('a whole section of the wrong type is a problem, never a crash', () => {
+  // A cross-check watching `auth.accessKeys` once ran when `auth` itself was wrong (a problem at a
+  // path shorter than the watched prefix did not count) and threw a TypeError out of loadConfig.
+  test.each([
+    ['auth', 5],
+    ['auth', null],
+    ['auth', 'keys'],
+    ['coffers', 7],
+    ['coffers', null],
+    ['server', []],
+  ])('%s: %p → a ConfigError naming it', (section, value) => {
+    const config = baseConfig() as Record<string, unknown>;
+    config[section] = value;
+    let error: unknown;
+    try {
+      load(config as ReturnType<typeof baseConfig>);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.some((p) => p.startsWith(`${section}:`))).toBe(true);
+  });
+});

@@ -44,7 +44,9 @@ export function whenValid(...prefixes: (string | readonly string[])[]): { when: 
         const path = issue.path ?? [];
         if (isCrossCheck(issue)) return false;
         if (path.length === 0) return issue.code !== 'unrecognized_keys';
-        return lists.some((prefix) => prefix.every((segment, i) => path[i] === segment));
+        // A problem on the watched value or on anything containing it (`auth` when the check reads
+        // `auth.accessKeys`: the section may not even be an object) means the check cannot run.
+        return lists.some((prefix) => prefix.every((segment, i) => i >= path.length || path[i] === segment));
       }),
   };
 }

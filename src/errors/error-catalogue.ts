@@ -58,6 +58,12 @@ export const ERROR_CATALOGUE = {
   URITooLong: { status: 414, message: 'The request target is too long.', fault: 'client' },
   ExpectationFailed: { status: 417, message: 'The Expect header is not supported; only 100-continue is.', fault: 'client' },
   RequestHeaderFieldsTooLarge: { status: 431, message: 'The request headers are too large.', fault: 'client' },
+  // Appended for the S3 dialect (SigV4, aws-chunked bodies; issue 15).
+  AuthorizationHeaderMalformed: { status: 400, message: 'The AWS4-HMAC-SHA256 Authorization header is malformed.', fault: 'client' },
+  AuthorizationQueryParametersError: { status: 400, message: 'The X-Amz-* query parameters of the presigned URL are malformed.', fault: 'client' },
+  XAmzContentSHA256Mismatch: { status: 400, message: "The provided 'x-amz-content-sha256' header does not match what was computed.", fault: 'client' },
+  InvalidChunkedBody: { status: 400, message: 'The aws-chunked body is malformed.', fault: 'client' },
+  NotImplemented: { status: 501, message: 'A header or query you provided implies functionality that is not implemented.', fault: 'client' },
   // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a
   // download the client abandoned is not counted as a gateway failure.
   ClientClosedRequest: { status: 499, message: 'The client closed the connection before the answer was complete.', fault: 'client' },

@@ -37,6 +37,8 @@ export interface AwsChunkedDecoderOptions {
   readonly trailer: boolean;
   /** The checksum declared in `x-amz-trailer`; required when `trailer`. */
   readonly trailerChecksum?: ChecksumAlgorithm;
+  /** A checksum sent as an `x-amz-checksum-*` header instead of a trailer (never both). */
+  readonly headerChecksum?: { readonly algorithm: ChecksumAlgorithm; readonly value: string };
 }
 
 export interface VerifiedChecksum {
@@ -62,7 +64,8 @@ export class AwsChunkedDecoder extends Transform {
   #previousSignature: string;
   #decoded = 0;
   readonly #checksum: RunningChecksum | undefined;
-  #trailerValue: string | undefined;
+  /** The checksum the client sent (header, or trailer once read). */
+  #expectedChecksum: string | undefined;
   #trailerSignature: string | undefined;
   #verified: VerifiedChecksum | undefined;
 
@@ -70,7 +73,10 @@ export class AwsChunkedDecoder extends Transform {
     super();
     if (options.trailer && options.trailerChecksum === undefined) throw malformed('A trailer payload type needs x-amz-trailer naming an x-amz-checksum-* header.');
     this.#previousSignature = options.signing?.seedSignature ?? '';
-    this.#checksum = options.trailerChecksum === undefined ? undefined : runningChecksum(options.trailerChecksum);
+    if (options.trailer && options.headerChecksum !== undefined) throw malformed('Send the checksum in the trailer or in a header, not both.');
+    const algorithm = options.trailerChecksum ?? options.headerChecksum?.algorithm;
+    this.#checksum = algorithm === undefined ? undefined : runningChecksum(algorithm);
+    this.#expectedChecksum = options.headerChecksum?.value;
   }
 
   /** The trailing checksum, verified; available once the stream has ended. */
@@ -98,7 +104,7 @@ export class AwsChunkedDecoder extends Transform {
     }
     const checksum = this.#checksum;
     checksum.digest().then((value) => {
-      if (value !== this.#trailerValue) {
+      if (value !== this.#expectedChecksum) {
         callback(new GatewayError('BadDigest', `The ${checksumHeader(checksum.algorithm)} you specified did not match the calculated checksum.`, { reason: 'checksum-mismatch' }));
         return;
       }
@@ -217,20 +223,20 @@ export class AwsChunkedDecoder extends Transform {
       return;
     }
     const algorithm = algorithmOfHeader(name);
-    if (algorithm === undefined || algorithm !== this.options.trailerChecksum || this.#trailerValue !== undefined) {
+    if (algorithm === undefined || algorithm !== this.options.trailerChecksum || this.#expectedChecksum !== undefined) {
       throw malformed(`The trailer ${name} was not declared in x-amz-trailer (or appears twice).`);
     }
     if (!isChecksumValue(algorithm, value)) throw new GatewayError('InvalidRequest', `The value of ${name} is not a base64 ${algorithm} digest.`, { reason: 'checksum-format' });
-    this.#trailerValue = value;
+    this.#expectedChecksum = value;
   }
 
   #endOfTrailer(): void {
     const algorithm = this.options.trailerChecksum as ChecksumAlgorithm;
-    if (this.#trailerValue === undefined) throw malformed(`The body ended without the declared trailer ${checksumHeader(algorithm)}.`);
+    if (this.#expectedChecksum === undefined) throw malformed(`The body ended without the declared trailer ${checksumHeader(algorithm)}.`);
     const signing = this.options.signing;
     if (signing !== undefined) {
       if (this.#trailerSignature === undefined) throw malformed('A signed trailer must carry x-amz-trailer-signature.');
-      const canonical = `${checksumHeader(algorithm)}:${this.#trailerValue}\n`;
+      const canonical = `${checksumHeader(algorithm)}:${this.#expectedChecksum}\n`;
       const expected = hmacHex(signing.signingKey, trailerStringToSign(signing.amzDate, signing.scope, this.#previousSignature, sha256Hex(canonical)));
       if (!sameSignature(expected, Buffer.from(this.#trailerSignature, 'hex'))) {
         throw new GatewayError('SignatureDoesNotMatch', 'The trailer signature of the aws-chunked body does not match.', { reason: 'trailer-signature' });

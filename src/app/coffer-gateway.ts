@@ -17,7 +17,9 @@ import type { GatewayConfig } from '../config';
 import { EmbeddedUpstream } from '../embedded-upstream';
 import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import { createEgress } from '../egress';
-import { createCdcsHandler } from '../cdcs/cdcs-handler';
+import { createCdcsDialect } from '../cdcs/cdcs-dialect';
+import { createOperationHandler } from '../operations/run-operation';
+import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
 import { DataKeyCache } from '../keys/data-key-cache';
 import { createLocalKeyrings } from '../keys/local-keyring';
@@ -205,19 +207,29 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
     decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
   });
-  const handle = createCdcsHandler({
+  const dialect = createCdcsDialect({
+    server: config.server,
     authenticate,
     coffers: registry,
     service: new MultipartService(),
     objects: new ObjectService(),
     startedAt: new Date(),
     metrics,
+  });
+  const handle = createOperationHandler(dialect, { coffers: registry, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
+  // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
+  const onAnswered = createRequestObserver({
     log,
-    completeKeepAliveMs: config.server.completeKeepAliveMs,
+    metrics,
+    coffers: servedCoffers,
+    objectData: {
+      in: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.body?.objectData === true ? [name] : []))),
+      out: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : []))),
+    },
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
   undo.push(() => egress.stop());
-  const frontEnd = createGatewayFrontEnd({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
+  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialect.router, handle, renderError: dialect.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
   const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
     onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
     onPassed: (check) => log.info({ check }, 'dependency check passed'),

@@ -21,9 +21,10 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors/gateway-error';
+import type { RequestHeaders } from './request-headers';
 
-/** Lower-case header name → every value received, in order (built from rawHeaders). */
-export type HeaderMap = Readonly<Record<string, readonly string[]>>;
+/** Lower-case header name → every value received, in order (built once from rawHeaders). */
+export type HeaderMap = RequestHeaders;
 
 export type BodyFraming =
   | { readonly kind: 'none' }
@@ -38,8 +39,8 @@ const DIGITS = /^[0-9]{1,16}$/;
  * normally already have refused (kept here as a second line: the parser is a dependency).
  */
 export function bodyFramingOf(method: string, headers: HeaderMap): BodyFraming {
-  const lengths = headers['content-length'] ?? [];
-  const encodings = headers['transfer-encoding'] ?? [];
+  const lengths = headers.get('content-length') ?? [];
+  const encodings = headers.get('transfer-encoding') ?? [];
   if (lengths.length > 1) throw new GatewayError('InvalidArgument', 'Content-Length appears more than once.');
   if (lengths.length === 1 && encodings.length > 0) throw new GatewayError('InvalidRequest', 'Content-Length and Transfer-Encoding cannot be combined.');
 

@@ -53,6 +53,16 @@ export interface PreparedPart {
   readonly dataKey: Buffer;
 }
 
+export interface CompletedUpload {
+  readonly etag: string;
+  readonly manifest: ObjectManifest;
+  readonly copiedBytes: number;
+  readonly fillerBytes: number;
+}
+
+/** What `beginCompletion` leaves to do: nothing (a retried Complete whose manifest had landed), or the assembly. */
+export type Completion = { readonly kind: 'completed'; readonly result: CompletedUpload } | { readonly kind: 'assembly'; assemble(): Promise<CompletedUpload> };
+
 export class MultipartService {
   private readonly records = new Map<string, UploadRecord>();
 
@@ -245,25 +255,47 @@ export class MultipartService {
 
   // ── Complete ────────────────────────────────────────────────────────────────────────────────
   /**
-   * `onAssembly` runs once the request is known to be valid (parts, order, sizes, write-once) and the
-   * slow phase begins — copying staged parts, completing upstream, committing the manifest — so the
-   * HTTP layer can keep the connection alive from there on (src/http/keep-alive-answer.ts).
+   * Complete in two steps, so the HTTP layer can keep the connection alive through the slow one
+   * without the store knowing about HTTP: `beginCompletion` checks everything that makes the request
+   * valid (parts, order, sizes, write-once) and answers a retried Complete whose manifest already
+   * landed; what is left — copying staged parts, completing upstream, committing the manifest — is
+   * the returned `assemble`, which the caller runs at once (it holds the upload's data key until it
+   * ends).
    */
-  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>, options: { onAssembly?: () => void } = {}): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
+  async beginCompletion(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<Completion> {
     const record = await this.loadRecord(context, key, uploadId);
     if (requested.length === 0) throw new GatewayError('MalformedXML', 'CompleteMultipartUpload needs at least one part.');
     for (let i = 1; i < requested.length; i += 1) {
       if ((requested[i] as { partNumber: number }).partNumber <= (requested[i - 1] as { partNumber: number }).partNumber) throw new GatewayError('InvalidPartOrder');
     }
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
+    let handedToAssembly = false;
     try {
-      return await this.completeWithKey(context, key, record, requested, dataKey, options);
+      const checked = await this.checkCompletion(context, key, record, requested, dataKey);
+      if (checked.kind === 'completed') return checked;
+      handedToAssembly = true;
+      return {
+        kind: 'assembly',
+        assemble: async () => {
+          try {
+            return await this.assemble(context, key, record, checked.chosen, dataKey);
+          } finally {
+            dataKey.fill(0);
+          }
+        },
+      };
     } finally {
-      dataKey.fill(0);
+      if (!handedToAssembly) dataKey.fill(0);
     }
   }
 
-  private async completeWithKey(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: Buffer, options: { onAssembly?: () => void }): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
+  /** Both steps of Complete at once (the command line and tests; the gateway keeps the connection alive between them). */
+  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<CompletedUpload> {
+    const completion = await this.beginCompletion(context, key, uploadId, requested);
+    return completion.kind === 'completed' ? completion.result : completion.assemble();
+  }
+
+  private async checkCompletion(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: Buffer): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
     const uploadId = record.uploadId;
     const scope = partRecordScope(record, dataKey);
     let current: Map<number, PartRecord>;
@@ -288,7 +320,7 @@ export class MultipartService {
       if (stored.kind === 'ours') {
         // A retried Complete: this upload's manifest landed but the cleanup (or the answer) did not.
         await this.cleanUp(context, record);
-        return { etag: objectEtag(stored.manifest), manifest: stored.manifest, copiedBytes: 0, fillerBytes: 0 };
+        return { kind: 'completed', result: { etag: objectEtag(stored.manifest), manifest: stored.manifest, copiedBytes: 0, fillerBytes: 0 } };
       }
       if (stored.kind === 'theirs') {
         // Another upload created the key since this one began: this one can never complete, so release its storage.
@@ -297,8 +329,12 @@ export class MultipartService {
       }
     }
 
+    return { kind: 'assembly', chosen };
+  }
+
+  private async assemble(context: CofferContext, key: string, record: UploadRecord, chosen: readonly PartRecord[], dataKey: Buffer): Promise<CompletedUpload> {
+    const uploadId = record.uploadId;
     const plan = planAssembly(chosen, context.minPartSize);
-    options.onAssembly?.();
     const dataObjectKey = context.layout.data(key, uploadId);
     const upstreamEtags = new Map((await context.store.listParts(dataObjectKey, record.upstreamUploadId).catch(() => [])).map((p) => [p.partNumber, p.etag]));
     const byNumber = new Map(chosen.map((p) => [p.partNumber, p]));

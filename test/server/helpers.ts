@@ -52,9 +52,9 @@ export async function closeGateways(): Promise<void> {
 }
 
 /** A handler that reads the whole body (guarded) and answers 200 with the byte count. */
-export const echoHandler: GatewayHandler = async ({ res, bodyGuard }) => {
+export const echoHandler: GatewayHandler = async ({ acceptBody }, { raw: res }) => {
   let bytes = 0;
-  for await (const chunk of bodyGuard() as AsyncIterable<Buffer>) bytes += chunk.length;
+  for await (const chunk of acceptBody() as AsyncIterable<Buffer>) bytes += chunk.length;
   const body = `ok ${bytes}`;
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length) });
   res.end(body);

@@ -19,6 +19,9 @@ import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import { createEgress } from '../egress';
 import { createCdcsDialect } from '../cdcs/cdcs-dialect';
 import { createOperationHandler } from '../operations/run-operation';
+import { createSigV4Authenticator } from '../auth/sigv4-authenticator';
+import { createS3Dialect } from '../s3/s3-dialect';
+import { createDialectSwitch } from './dialect-switch';
 import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
 import { DataKeyCache } from '../keys/data-key-cache';
@@ -142,9 +145,11 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
 
   const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
   const jwt = config.auth.jwt;
+  // One store of access keys for both dialects: a SecretId is an S3 access key id, its SecretKey the secret.
+  const credentialStore = new InMemoryCredentialStore(credentials);
   const authenticate = createAuthenticate({
     cos: createCosAuthenticator({
-      credentials: new InMemoryCredentialStore(credentials),
+      credentials: credentialStore,
       now,
       skewSeconds: config.auth.cos.maxClockSkewSeconds,
       maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
@@ -216,20 +221,31 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     startedAt: new Date(),
     metrics,
   });
-  const handle = createOperationHandler(dialect, { coffers: registry, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
+  const pipelineOptions = { coffers: registry, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() };
+  // The S3 dialect on the same listener, coffers, access keys and store (src/app/dialect-switch.ts picks per request).
+  const s3Dialect = createS3Dialect({
+    server: config.server,
+    authenticator: createSigV4Authenticator({ credentials: credentialStore, now, skewSeconds: config.auth.cos.maxClockSkewSeconds }),
+    coffers: registry,
+    service: new MultipartService(),
+    objects: new ObjectService(),
+    startedAt: new Date(),
+    metrics,
+  });
+  const dialects = createDialectSwitch({ router: dialect.router, handle: createOperationHandler(dialect, pipelineOptions) }, { router: s3Dialect.router, handle: createOperationHandler(s3Dialect, pipelineOptions) });
   // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
   const onAnswered = createRequestObserver({
     log,
     metrics,
     coffers: servedCoffers,
     objectData: {
-      in: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.body?.objectData === true ? [name] : []))),
-      out: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : []))),
+      in: new Set([dialect.operations, s3Dialect.operations].flatMap((table) => Object.entries(table).flatMap(([name, entry]) => (entry.body?.objectData === true ? [name] : [])))),
+      out: new Set([dialect.operations, s3Dialect.operations].flatMap((table) => Object.entries(table).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : [])))),
     },
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
   undo.push(() => egress.stop());
-  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialect.router, handle, renderError: dialect.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
+  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialects.router, handle: dialects.handle, renderError: dialects.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
   const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
     onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
     onPassed: (check) => log.info({ check }, 'dependency check passed'),

@@ -16,6 +16,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { Hash } from '@smithy/hash-node';
 import { getSigningKey } from '@smithy/signature-v4';
+import { encodeKeyPath, encodeQueryComponent } from '../upstream/s3-encoding';
 
 export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
@@ -134,17 +135,6 @@ export function parseAmzDate(amzDate: string): Date {
   return date;
 }
 
-/** RFC 3986 unreserved characters stay, every other UTF-8 byte becomes %XX (upper case): S3's UriEncode. */
-export function s3UriEncode(text: string, keepSlash: boolean): string {
-  let out = '';
-  for (const byte of Buffer.from(text, 'utf8')) {
-    const c = String.fromCharCode(byte);
-    if ((byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a) || c === '-' || c === '_' || c === '.' || c === '~' || (keepSlash && c === '/')) out += c;
-    else out += `%${byte.toString(16).toUpperCase().padStart(2, '0')}`;
-  }
-  return out;
-}
-
 export interface CanonicalRequestInput {
   readonly method: string;
   /** The decoded path the request acts on (`/`, `/<bucket>`, `/<bucket>/`, `/<bucket>/<key>`, or `/<key>` virtual-hosted). */
@@ -160,13 +150,13 @@ export interface CanonicalRequestInput {
 /** The SigV4 canonical request (S3 flavour: the path is encoded once, never normalised). */
 export function canonicalRequest(input: CanonicalRequestInput): string {
   const query = input.query
-    .map(([name, value]) => [s3UriEncode(name, false), s3UriEncode(value ?? '', false)] as const)
+    .map(([name, value]) => [encodeQueryComponent(name), encodeQueryComponent(value ?? '')] as const)
     .sort(([a, av], [b, bv]) => (a < b ? -1 : a > b ? 1 : av < bv ? -1 : av > bv ? 1 : 0))
     .map(([name, value]) => `${name}=${value}`)
     .join('&');
   const headers = input.headers.map(([name, value]) => `${name}:${value.trim().replace(/\s+/g, ' ')}\n`).join('');
   const names = input.headers.map(([name]) => name).join(';');
-  return [input.method, s3UriEncode(input.path, true), query, headers, names, input.payloadHash].join('\n');
+  return [input.method, encodeKeyPath(input.path), query, headers, names, input.payloadHash].join('\n');
 }
 
 export function sha256Hex(data: string | Uint8Array): string {

@@ -1,0 +1,150 @@
+/**
+ * S3 clients against the gateway as `npm start` runs it (embedded upstream, local keyring, the demo
+ * coffer and access key): the AWS SDK for JavaScript on its defaults and aws-cli (the Debian package,
+ * /usr/bin/aws). Real HTTP, real signatures, the same at-rest format as the CDCS dialect — an object
+ * written with one dialect is read with the other.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { promisify } from 'node:util';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { Upload } from '@aws-sdk/lib-storage';
+import { loadConfig } from '../../src/config';
+import { startGateway, type RunningGateway } from '../../src/app/serve';
+import { createLogger } from '../../src/observability/logger';
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const COS = require('cos-nodejs-sdk-v5');
+
+const run = promisify(execFile);
+const MiB = 1024 * 1024;
+const ACCESS_KEY = 'AKIDs3Demo';
+const SECRET_KEY = 's3-demo-secret-key-0123456789';
+const BUCKET = 'demo-1250000000';
+const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+
+let directory: string;
+let gateway: RunningGateway;
+let endpoint: string;
+let s3: S3Client;
+
+beforeAll(async () => {
+  directory = mkdtempSync(join(tmpdir(), 'coffer-s3-'));
+  const config = loadConfig({
+    env: {
+      PORT: '0',
+      COFFER__SERVER__ADMIN_PORT: '0',
+      COFFER_DEMO_SECRET_ID: ACCESS_KEY,
+      COFFER_DEMO_SECRET_KEY: SECRET_KEY,
+      COFFER__KEYRING__DIRECTORY: join(directory, 'keyring'),
+      COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'upstream'),
+    },
+  });
+  gateway = await startGateway(config, { log: createLogger('silent') });
+  endpoint = `http://127.0.0.1:${gateway.port}`;
+  s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+});
+
+afterAll(async () => {
+  s3?.destroy();
+  await gateway?.stop();
+  rmSync(directory, { recursive: true, force: true });
+});
+
+const code = async (promise: Promise<unknown>): Promise<string> => {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof S3ServiceException) return error.name;
+    throw error;
+  }
+  return 'OK';
+};
+
+describe('@aws-sdk/client-s3 on its defaults', () => {
+  test('PutObject with a streamed body (aws-chunked, trailing CRC32) → GetObject, HeadObject, ranged GetObject, ListObjectsV2', async () => {
+    const body = randomBytes(300_000);
+    const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'sdk/streamed.bin', Body: Readable.from([body]), ContentLength: body.length, Metadata: { who: 'sdk' } }));
+    expect(put.ETag).toBe(`"${md5(body)}"`);
+    expect(put.ChecksumCRC32).toBeDefined();
+    const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'sdk/streamed.bin' }));
+    expect(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).equals(body)).toBe(true);
+    expect(got.Metadata).toEqual({ who: 'sdk' });
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'sdk/streamed.bin' }));
+    expect(head.ContentLength).toBe(body.length);
+    const ranged = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'sdk/streamed.bin', Range: 'bytes=1000-1999' }));
+    expect(Buffer.from(await (ranged.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).equals(body.subarray(1000, 2000))).toBe(true);
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'sdk/' }));
+    expect(listed.Contents?.map((o) => o.Key)).toEqual(['sdk/streamed.bin']);
+  });
+
+  test('lib-storage Upload of a body of unknown length (multipart, parts streamed with trailing checksums)', async () => {
+    const body = randomBytes(12 * MiB + 12345);
+    const upload = new Upload({ client: s3, params: { Bucket: BUCKET, Key: 'sdk/multipart.bin', Body: Readable.from([body.subarray(0, 5 * MiB), body.subarray(5 * MiB)]) }, partSize: 5 * MiB });
+    await upload.done();
+    const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'sdk/multipart.bin' }));
+    expect(md5(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(md5(body));
+  });
+
+  test('a write-once bucket refuses overwrite and delete with AccessDenied', async () => {
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'sdk/once', Body: 'first' }));
+    expect(await code(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'sdk/once', Body: 'second' })))).toBe('AccessDenied');
+  });
+
+  test('an unknown bucket is NoSuchBucket', async () => {
+    expect(await code(s3.send(new HeadObjectCommand({ Bucket: 'nope-1250000000', Key: 'x' })))).toBe('NotFound');
+    expect(await code(s3.send(new ListObjectsV2Command({ Bucket: 'nope-1250000000' })))).toBe('NoSuchBucket');
+  });
+});
+
+const AWS = '/usr/bin/aws';
+const awsEnv = (): NodeJS.ProcessEnv => ({
+  PATH: '/usr/bin:/bin',
+  HOME: directory,
+  AWS_ACCESS_KEY_ID: ACCESS_KEY,
+  AWS_SECRET_ACCESS_KEY: SECRET_KEY,
+  AWS_DEFAULT_REGION: 'us-east-1',
+  AWS_EC2_METADATA_DISABLED: 'true',
+});
+const aws = (...args: string[]) => run(AWS, ['--endpoint-url', endpoint, ...args], { env: awsEnv(), maxBuffer: 64 * MiB });
+
+(existsSync(AWS) ? describe : describe.skip)('aws-cli (Debian awscli)', () => {
+  test('s3 cp (multipart), ls, s3api get-object with a range, presign + fetch', async () => {
+    const file = join(directory, 'cli-upload.bin');
+    const body = randomBytes(20 * MiB + 7);
+    writeFileSync(file, body);
+    await aws('s3', 'cp', file, `s3://${BUCKET}/cli/big.bin`);
+    const { stdout } = await aws('s3', 'ls', `s3://${BUCKET}/cli/`);
+    expect(stdout).toMatch(/20971527 big\.bin/);
+    const out = join(directory, 'cli-range.bin');
+    await aws('s3api', 'get-object', '--bucket', BUCKET, '--key', 'cli/big.bin', '--range', 'bytes=5-1004', out);
+    expect(readFileSync(out).equals(body.subarray(5, 1005))).toBe(true);
+    const back = join(directory, 'cli-back.bin');
+    await aws('s3', 'cp', `s3://${BUCKET}/cli/big.bin`, back);
+    expect(md5(readFileSync(back))).toBe(md5(body));
+    const url = (await aws('s3', 'presign', `s3://${BUCKET}/cli/big.bin`, '--expires-in', '300')).stdout.trim();
+    const response = await fetch(url, { headers: { range: 'bytes=0-99' } });
+    expect(response.status).toBe(206);
+    expect(Buffer.from(await response.arrayBuffer()).equals(body.subarray(0, 100))).toBe(true);
+  });
+
+  test('both dialects on one object: written with the COS SDK, read with aws-cli, and the reverse', async () => {
+    const cos = new COS({ SecretId: ACCESS_KEY, SecretKey: SECRET_KEY, Protocol: 'http:', Domain: `127.0.0.1:${gateway.port}/{Bucket}` });
+    const fromCos = randomBytes(4096);
+    await new Promise<void>((resolve, reject) => cos.putObject({ Bucket: BUCKET, Region: 'ap-guangzhou', Key: 'cross/from-cos.bin', Body: fromCos }, (err: unknown) => (err ? reject(err) : resolve())));
+    const out = join(directory, 'from-cos.bin');
+    await aws('s3', 'cp', `s3://${BUCKET}/cross/from-cos.bin`, out);
+    expect(readFileSync(out).equals(fromCos)).toBe(true);
+
+    const fromCli = randomBytes(5000);
+    const file = join(directory, 'from-cli.bin');
+    writeFileSync(file, fromCli);
+    await aws('s3', 'cp', file, `s3://${BUCKET}/cross/from-cli.bin`);
+    const read = await new Promise<Buffer>((resolve, reject) => cos.getObject({ Bucket: BUCKET, Region: 'ap-guangzhou', Key: 'cross/from-cli.bin' }, (err: unknown, data: { Body: Buffer }) => (err ? reject(err) : resolve(data.Body))));
+    expect(read.equals(fromCli)).toBe(true);
+  });
+});

@@ -95,9 +95,10 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     expect(await code(s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'sdk/once', Body: 'second' })))).toBe('AccessDenied');
   });
 
-  test('an unknown bucket is NoSuchBucket', async () => {
-    expect(await code(s3.send(new HeadObjectCommand({ Bucket: 'nope-1250000000', Key: 'x' })))).toBe('NotFound');
-    expect(await code(s3.send(new ListObjectsV2Command({ Bucket: 'nope-1250000000' })))).toBe('NoSuchBucket');
+  test('a bucket the access key is not granted: 403 AccessDenied (no existence oracle)', async () => {
+    const failure = await s3.send(new HeadObjectCommand({ Bucket: 'nope-1250000000', Key: 'x' })).catch((error: unknown) => error as S3ServiceException);
+    expect(failure.$metadata.httpStatusCode).toBe(403);
+    expect(await code(s3.send(new ListObjectsV2Command({ Bucket: 'nope-1250000000' })))).toBe('AccessDenied');
   });
 });
 

@@ -100,7 +100,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
   const metrics = createMetrics();
   const now = Date.now;
 
-  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
+  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants, ...(key.keyOnlyPathCoffer === undefined ? {} : { keyOnlyPathCoffer: key.keyOnlyPathCoffer }) }));
   const definitions: CofferDefinition[] = [];
   const localKeyrings = createLocalKeyrings(config.keyring);
   undo.push(() => localKeyrings.dispose());
@@ -123,13 +123,33 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
       storeFor: () => store,
       keysFor: () => localKeys('demo'),
     });
+    // The scratch coffer: same embedded bucket under its own prefix (no demo layout key starts with it), overwrite and delete allowed.
+    definitions.push({
+      name: config.demo.scratchCoffer,
+      location: 'local',
+      prefix: 'scratch/',
+      minPartSize: EMBEDDED_MIN_PART_SIZE,
+      maxPartSize: EMBEDDED_MAX_PART_SIZE,
+      storeFor: () => store,
+      keysFor: () => localKeys('demo'),
+      writeOnce: false,
+    });
     demoCredentials = {
       secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
       secretKey: config.demo.secretKey ?? generatedSecret(32),
       coffer: config.demo.coffer,
       secretKeyGenerated: config.demo.secretKey === undefined,
     };
-    credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
+    // Both demo coffers; the README's path-style COS SDK example signs /<Key> only, accepted for the demo coffer alone.
+    credentials.push({
+      secretId: demoCredentials.secretId,
+      secretKey: demoCredentials.secretKey,
+      grants: [
+        { coffer: config.demo.coffer, actions: ['*'] },
+        { coffer: config.demo.scratchCoffer, actions: ['*'] },
+      ],
+      keyOnlyPathCoffer: config.demo.coffer,
+    });
   }
   // Metrics and logs come in through hooks, so src/roles, src/keys and src/auth stay free of prom-client.
   const roleEvents: UpstreamCofferDeps['roleEvents'] = {

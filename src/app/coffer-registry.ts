@@ -29,6 +29,8 @@ export interface CofferDefinition {
    * AssumeRoleFailed. Absent when the coffer signs with fixed keys that cannot fail.
    */
   readonly assumeRole?: (sessionName: string) => Promise<void>;
+  /** false: the coffer allows overwrite and delete (CofferContext.writeOnce). Default true. */
+  readonly writeOnce?: boolean;
 }
 
 /** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
@@ -54,6 +56,7 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
           minPartSize: definition.minPartSize,
           maxPartSize: definition.maxPartSize,
           ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
+          ...(definition.writeOnce === false ? { writeOnce: false } : {}),
         };
         if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
         contexts.set(cacheKey, context);

@@ -20,6 +20,9 @@ import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange'
 import { headerValue, type RequestHeaders } from '../server/request-headers';
 import type { MultipartService } from '../store/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
+import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
+import { isMutable, type CofferContext } from '../store/coffer-context';
+import { parseDeleteObjects } from './delete-objects-request';
 import { S3_OPERATION_ACTIONS, type S3Operation, type S3OperationName } from './s3-route';
 
 export interface S3OperationsDependencies extends CdcsOperationsDependencies {
@@ -244,21 +247,46 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
     DeleteObject: operation<Of<'DeleteObject'>, undefined>({
       action: S3_OPERATION_ACTIONS.DeleteObject,
       scope: 'coffer',
-      prepare: async () => {
-        throw new GatewayError('AccessDenied', 'This bucket is write-once: objects cannot be deleted (they expire through lifecycle rules). Use a bucket that allows delete.', { reason: 'write-once' });
+      // A write-once coffer refuses before anything is touched.
+      prepare: async ({ context }) => refuseWriteOnce(context),
+      run: async (_prepared, _body, { context, key }) => {
+        await objects.delete(context, key);
+        return { kind: 'empty', status: 204 };
       },
-      run: async () => ({ kind: 'empty', status: 204 }),
     }),
 
-    DeleteObjects: operation<Of<'DeleteObjects'>, undefined>({
+    DeleteObjects: operation<Of<'DeleteObjects'>, S3RequestBody>({
       action: S3_OPERATION_ACTIONS.DeleteObjects,
       scope: 'coffer',
-      prepare: async () => {
-        throw new GatewayError('AccessDenied', 'This bucket is write-once: objects cannot be deleted (they expire through lifecycle rules). Use a bucket that allows delete.', { reason: 'write-once' });
+      body: { maxBytes: MAX_XML_BODY_BYTES, objectData: false },
+      prepare: async ({ request, context }) => {
+        refuseWriteOnce(context);
+        return planBody(deps, request);
       },
-      run: async () => ({ kind: 'empty', status: 200 }),
+      run: async (plan, body, { context }) => {
+        const request = parseDeleteObjects(await readBodyCapped(decoded(body, plan)));
+        const deleted: Array<Record<string, unknown>> = [];
+        const errors: Array<Record<string, unknown>> = [];
+        for (const key of request.keys) {
+          try {
+            await objects.delete(context, key);
+            if (!request.quiet) deleted.push({ Key: key });
+          } catch (error) {
+            if (!(error instanceof GatewayError)) throw error;
+            errors.push({ Key: key, Code: error.code, Message: error.message });
+          }
+        }
+        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'DeleteResult', body: { Deleted: deleted, Error: errors } } };
+      },
     }),
   };
+}
+
+function refuseWriteOnce(context: CofferContext): undefined {
+  if (!isMutable(context)) {
+    throw new GatewayError('AccessDenied', 'This bucket is write-once: objects cannot be deleted (they expire through lifecycle rules). Use a bucket with writeOnce: false.', { reason: 'write-once' });
+  }
+  return undefined;
 }
 
 /** The verified checksum echoed as S3 does on a write. */

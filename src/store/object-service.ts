@@ -18,7 +18,7 @@ import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifes
 import { cofferKey } from './coffer-key';
 import { unwrapEnvelope } from './unwrap-envelope';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
-import { encryptionContext, type CofferContext } from './coffer-context';
+import { encryptionContext, isMutable, type CofferContext } from './coffer-context';
 import { encryptAndStore } from './encrypt-and-store';
 import { isNotFound, type StoredObject } from './ports';
 import { readSmallObject } from './read-small-object';
@@ -184,11 +184,27 @@ export class ObjectService {
     }
   }
 
+  // ── DeleteObject ────────────────────────────────────────────────────────────────────────────
+  /**
+   * Removes the object: its manifest is deleted (idempotent: deleting a key that does not exist
+   * succeeds, as in S3). Only in a coffer that allows delete; write-once coffers refuse with
+   * AccessDenied before anything is touched. The data object is left to `coffer-gateway gc`, like a
+   * replaced one (src/store/write-once.ts): a GET in flight may still be reading it.
+   */
+  async delete(context: CofferContext, key: string): Promise<void> {
+    if (!isMutable(context)) {
+      throw new GatewayError('AccessDenied', 'This coffer is write-once: objects cannot be deleted (they expire through lifecycle rules). Use a coffer with writeOnce: false.', { reason: 'write-once' });
+    }
+    await context.store.deleteObjects([context.layout.manifest(key)]);
+    this.manifests.delete(`${context.coffer}\u0000${key}`);
+  }
+
   // ── HeadObject / GetObject ──────────────────────────────────────────────────────────────────
   /** The verified manifest and the data key of `key`; NoSuchKey when the manifest does not exist. */
   async head(context: CofferContext, key: string): Promise<ObjectHead> {
     const cacheKey = `${context.coffer}\u0000${key}`;
-    const cached = this.manifests.get(cacheKey);
+    // A manifest of a coffer that allows overwrite can change under its key (on any replica): always read it.
+    const cached = isMutable(context) ? undefined : this.manifests.get(cacheKey);
     if (cached !== undefined) {
       const dataKey = await unwrapEnvelope(context, key, cached.envelope);
       return this.headOf(context, key, cached.manifest, dataKey);

@@ -13,12 +13,13 @@ import { sealListingSummary } from '../format/listing-summary';
 import { objectEtag, openManifest, parseSealedManifest, sealManifest, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
 import { cofferKey } from './coffer-key';
 import { unwrapEnvelope } from './unwrap-envelope';
-import type { CofferContext } from './coffer-context';
+import { isMutable, type CofferContext } from './coffer-context';
 import { isNotFound, isPreconditionFailed } from './ports';
 import { readSmallObject } from './read-small-object';
 
-/** An existing object or an open upload of the same key → 409 ObjectAlreadyExists. */
+/** An existing object or an open upload of the same key → 409 ObjectAlreadyExists (nothing to check in a coffer that allows overwrite). */
 export async function assertWritable(context: CofferContext, key: string): Promise<void> {
+  if (isMutable(context)) return;
   const [existing, open] = await Promise.all([
     context.store.headObject(context.layout.manifest(key)),
     context.store.listObjects(context.layout.uploadRecordsOf(key), { delimiter: '/', maxKeys: 1 }),
@@ -31,6 +32,11 @@ export async function assertWritable(context: CofferContext, key: string): Promi
  * Seals and creates the manifest — the step that makes the object exist. The listing summary is sealed
  * under the coffer key (created on the coffer's first write). A 412 means the key already holds a
  * manifest: see {@link classifyStoredManifest} for what each kind of stored manifest means.
+ *
+ * In a coffer that allows overwrite the manifest is written unconditionally: the last Complete or
+ * PutObject wins, as in S3. The replaced object's data object is then named by no manifest and is
+ * removed by `coffer-gateway gc` after its minimum age — not here, because a GET that read the old
+ * manifest a moment ago may still be streaming that data object.
  */
 export async function commitManifest(context: CofferContext, key: string, manifest: ObjectManifest, envelope: KeyEnvelope, dataKey: Buffer): Promise<void> {
   const listingKey = (await cofferKey(context, { create: true })) as Buffer;
@@ -42,7 +48,7 @@ export async function commitManifest(context: CofferContext, key: string, manife
     listingKey.fill(0);
   }
   try {
-    await context.store.putObject(context.layout.manifest(key), { body: sealed }, { createOnly: true });
+    await context.store.putObject(context.layout.manifest(key), { body: sealed }, { createOnly: !isMutable(context) });
   } catch (error) {
     if (!isPreconditionFailed(error)) throw error;
     const stored = await classifyStoredManifest(context, key, manifest.objectId, dataKey);

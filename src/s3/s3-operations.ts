@@ -98,7 +98,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
     scope: 'coffer',
     objectDataOut: true,
     prepare: ({ context, key }) => objects.head(context, key),
-    run: (head, _body, { request, context, key }) => objectAnswer(objects, request, context, key, head, { metadataPrefix: 'x-amz-meta-' }),
+    run: (head, _body, { request, context, key }) => objectAnswer(objects, request, context, key, head, { metadataPrefix: 'x-amz-meta-', headers: storedChecksumHeaders(request.headers, head) }),
     release: (head) => head.dataKey.fill(0),
   });
 
@@ -231,7 +231,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         refuseCopy(request.headers);
         const plan = planBody(deps, request);
         if (plan.size > MAX_PART_PLAINTEXT) throw new GatewayError('EntityTooLarge', `A PutObject body may hold at most ${MAX_PART_PLAINTEXT} bytes; use a multipart upload.`);
-        const put = await objects.preparePut(context, key, plan.size, { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers) });
+        const put = await objects.preparePut(context, key, plan.size, { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers), checksum: () => plan.checksum() });
         return { plan, put };
       },
       run: async ({ plan, put }, body) => {
@@ -287,6 +287,17 @@ function refuseWriteOnce(context: CofferContext): undefined {
     throw new GatewayError('AccessDenied', 'This bucket is write-once: objects cannot be deleted (they expire through lifecycle rules). Use a bucket with writeOnce: false.', { reason: 'write-once' });
   }
   return undefined;
+}
+
+/**
+ * `x-amz-checksum-mode: ENABLED` on a whole-object GET/HEAD: the checksum stored (authenticated) in
+ * the manifest. Not for ranges: it covers the whole object, and SDKs check it against the bytes they
+ * receive.
+ */
+function storedChecksumHeaders(headers: RequestHeaders, head: ObjectHead): Record<string, string> {
+  const checksum = head.manifest.attributes.checksum;
+  if (checksum === undefined || headerValue(headers, 'x-amz-checksum-mode')?.toUpperCase() !== 'ENABLED' || headerValue(headers, 'range') !== undefined) return {};
+  return { [checksumHeader(checksum.algorithm)]: checksum.value };
 }
 
 /** The verified checksum echoed as S3 does on a write. */

@@ -14,7 +14,7 @@ import { readObjectRange } from '../crypto/object-reader';
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError, type IntegrityFailure } from '../format/integrity-error';
 import { openListingSummary } from '../format/listing-summary';
-import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, type KeyEnvelope, type ObjectAttributes, type ObjectManifest } from '../format/manifest';
 import { cofferKey } from './coffer-key';
 import { unwrapEnvelope } from './unwrap-envelope';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
@@ -57,6 +57,8 @@ export interface PreparedPut {
   readonly contentMd5?: Buffer;
   readonly contentType?: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The client's verified checksum, read once the body has ended (stored in the manifest's attributes). */
+  readonly checksum?: () => ObjectAttributes['checksum'];
   readonly envelope: KeyEnvelope;
   readonly dataKey: Buffer;
 }
@@ -102,6 +104,12 @@ export function checkUserMetadata(contentType: string | undefined, metadata: Rea
   if (contentType !== undefined && Buffer.byteLength(contentType) > 1024) throw new GatewayError('InvalidArgument', 'Content-Type is longer than 1024 bytes.');
 }
 
+/** The verified checksum as a manifest attribute (none when the client sent none). */
+function checksumAttribute(prepared: PreparedPut): Pick<ObjectAttributes, 'checksum'> {
+  const checksum = prepared.checksum?.();
+  return checksum === undefined ? {} : { checksum: { algorithm: checksum.algorithm, value: checksum.value } };
+}
+
 export class ObjectService {
   private readonly now: () => number;
   private readonly randomBytes: (size: number) => Buffer;
@@ -121,7 +129,7 @@ export class ObjectService {
 
   // ── PutObject ───────────────────────────────────────────────────────────────────────────────
   /** Everything PutObject decides before reading the body: size, write-once, the data key (one KMS call). */
-  async preparePut(context: CofferContext, key: string, plaintextLength: number, options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string> } = {}): Promise<PreparedPut> {
+  async preparePut(context: CofferContext, key: string, plaintextLength: number, options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string>; checksum?: () => ObjectAttributes['checksum'] } = {}): Promise<PreparedPut> {
     if (plaintextLength > MAX_PART_PLAINTEXT || partCiphertextLength(plaintextLength) > context.maxPartSize) {
       throw new GatewayError('EntityTooLarge', `A PutObject body may hold at most ${Math.min(MAX_PART_PLAINTEXT, maxPlaintextFor(context.maxPartSize))} bytes; use a multipart upload.`);
     }
@@ -137,6 +145,7 @@ export class ObjectService {
       plaintextLength,
       ...(options.contentMd5 === undefined ? {} : { contentMd5: options.contentMd5 }),
       ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+      ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
       metadata,
       envelope: { provider: context.keys.name, keyId: dataKey.keyId, wrappedKey: dataKey.wrapped, context: context_ },
       dataKey: dataKey.plaintext,
@@ -168,7 +177,7 @@ export class ObjectService {
         kind: 'single',
         plaintextSize: plaintextLength,
         ciphertextSize: partCiphertextLength(plaintextLength),
-        attributes: { ...(prepared.contentType === undefined ? {} : { contentType: prepared.contentType }), metadata: prepared.metadata, created: new Date(this.now()).toISOString() },
+        attributes: { ...(prepared.contentType === undefined ? {} : { contentType: prepared.contentType }), metadata: prepared.metadata, created: new Date(this.now()).toISOString(), ...checksumAttribute(prepared) },
         parts: [{ partNumber: 1, plaintextLength, offset: 0, salt, md5 }],
       };
       try {

@@ -83,6 +83,19 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     expect(listed.Contents?.map((o) => o.Key)).toEqual(['sdk/streamed.bin']);
   });
 
+  test('the trailing checksum is stored authenticated and returned with x-amz-checksum-mode: ENABLED (the SDK verifies it)', async () => {
+    const body = randomBytes(100_000);
+    const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'sdk/checksummed', Body: Readable.from([body]), ContentLength: body.length, ChecksumAlgorithm: 'CRC64NVME' }));
+    expect(put.ChecksumCRC64NVME).toBeDefined();
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'sdk/checksummed', ChecksumMode: 'ENABLED' }));
+    expect(head.ChecksumCRC64NVME).toBe(put.ChecksumCRC64NVME);
+    const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'sdk/checksummed', ChecksumMode: 'ENABLED' }));
+    expect(got.ChecksumCRC64NVME).toBe(put.ChecksumCRC64NVME);
+    expect(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).equals(body)).toBe(true);
+    const plain = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'sdk/checksummed' }));
+    expect(plain.ChecksumCRC64NVME).toBeUndefined();
+  });
+
   test('lib-storage Upload of a body of unknown length (multipart, parts streamed with trailing checksums)', async () => {
     const body = randomBytes(12 * MiB + 12345);
     const upload = new Upload({ client: s3, params: { Bucket: BUCKET, Key: 'sdk/multipart.bin', Body: Readable.from([body.subarray(0, 5 * MiB), body.subarray(5 * MiB)]) }, partSize: 5 * MiB });

@@ -63,6 +63,7 @@ export const ERROR_CATALOGUE = {
   AuthorizationQueryParametersError: { status: 400, message: 'The X-Amz-* query parameters of the presigned URL are malformed.', fault: 'client' },
   XAmzContentSHA256Mismatch: { status: 400, message: "The provided 'x-amz-content-sha256' header does not match what was computed.", fault: 'client' },
   InvalidChunkedBody: { status: 400, message: 'The aws-chunked body is malformed.', fault: 'client' },
+  BucketAlreadyOwnedByYou: { status: 409, message: 'The bucket exists and is yours.', fault: 'client' },
   NoSuchBucket: { status: 404, message: 'The specified bucket does not exist.', fault: 'client' },
   NotImplemented: { status: 501, message: 'A header or query you provided implies functionality that is not implemented.', fault: 'client' },
   // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a

@@ -5,7 +5,7 @@
  * - `x-amz-content-sha256` a digest: the body is hashed as it streams and refused at the end with
  *   XAmzContentSHA256Mismatch (an error on the stream, never an end: nothing is stored);
  * - UNSIGNED-PAYLOAD: passed through;
- * - STREAMING-*: `Content-Encoding: aws-chunked`, decoded by AwsChunkedDecoder; the object's size is
+ * - STREAMING-*: an aws-chunked body (usually with `Content-Encoding: aws-chunked`), decoded by AwsChunkedDecoder; the object's size is
  *   `x-amz-decoded-content-length`, and a trailing checksum must be the one `x-amz-trailer` declares;
  * - `x-amz-checksum-<algorithm>` as a header (what SDKs send for bodies of known length): computed
  *   as the body streams and compared at the end (BadDigest).
@@ -57,8 +57,8 @@ function headerChecksum(request: Headers): { algorithm: ChecksumAlgorithm; value
 /** `contentLength`: the framing the HTTP front read (undefined for Transfer-Encoding: chunked). */
 export function planS3RequestBody(request: Headers, payload: SignedPayload, contentLength: number | undefined): S3RequestBody {
   if (payload.kind === 'aws-chunked') {
-    const encodings = (one(request, 'content-encoding') ?? '').split(',').map((coding) => coding.trim().toLowerCase());
-    if (!encodings.includes('aws-chunked')) throw new GatewayError('InvalidRequest', 'A STREAMING-* payload needs Content-Encoding: aws-chunked.', { reason: 'aws-chunked-encoding' });
+    // The signed STREAMING-* payload type is what declares the framing; minio-go (restic) sends it
+    // without `Content-Encoding: aws-chunked`, and S3 and MinIO accept that.
     const declared = one(request, 'x-amz-decoded-content-length');
     if (declared === undefined) throw new GatewayError('MissingContentLength', 'An aws-chunked body needs x-amz-decoded-content-length.', { reason: 'decoded-length' });
     const size = decimal(declared, 'x-amz-decoded-content-length');

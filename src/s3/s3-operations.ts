@@ -118,6 +118,16 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       },
     }),
 
+    CreateBucket: operation<Of<'CreateBucket'>, undefined>({
+      action: S3_OPERATION_ACTIONS.CreateBucket,
+      scope: 'coffer',
+      // Reached only for a coffer this gateway serves and the principal may write: it exists and is theirs.
+      prepare: async () => {
+        throw new GatewayError('BucketAlreadyOwnedByYou', 'The bucket is a coffer configured on this gateway; it exists and you may use it.', { reason: 'configured-coffer' });
+      },
+      run: async () => ({ kind: 'empty', status: 200 }),
+    }),
+
     GetBucketLocation: operation<Of<'GetBucketLocation'>, undefined>({
       action: S3_OPERATION_ACTIONS.GetBucketLocation,
       scope: 'coffer',

@@ -21,6 +21,7 @@ import { UPLOAD_ID_PATTERN } from '../store/upstream-layout';
 export type S3Operation =
   | { readonly name: 'ListBuckets' }
   | { readonly name: 'HeadBucket' }
+  | { readonly name: 'CreateBucket' }
   | { readonly name: 'GetBucketLocation' }
   | { readonly name: 'ListObjects' }
   | { readonly name: 'ListObjectsV2' }
@@ -41,6 +42,7 @@ export type S3OperationName = S3Operation['name'];
 export const S3_OPERATION_ACTIONS: Readonly<Record<S3OperationName, Action>> = {
   ListBuckets: 'list',
   HeadBucket: 'list',
+  CreateBucket: 'write',
   GetBucketLocation: 'list',
   ListObjects: 'list',
   ListObjectsV2: 'list',
@@ -63,6 +65,7 @@ const LISTING = ['prefix', 'delimiter', 'max-keys', 'encoding-type'];
 export const S3_OPERATION_PARAMETERS: Readonly<Record<S3OperationName, readonly string[]>> = {
   ListBuckets: [],
   HeadBucket: [],
+  CreateBucket: [],
   GetBucketLocation: ['location'],
   ListObjects: [...LISTING, 'marker'],
   ListObjectsV2: [...LISTING, 'list-type', 'continuation-token', 'start-after', 'fetch-owner'],
@@ -143,8 +146,11 @@ function chooseOperation(method: string, target: RequestTarget, has: (name: stri
       case 'POST':
         if (has('delete')) return { name: 'DeleteObjects' };
         throw notImplemented('POST on a bucket without "delete"');
+      case 'PUT':
+        // Tools "make sure" their bucket exists (rclone, aws s3 mb); a configured coffer answers as S3 does for one's own bucket.
+        return { name: 'CreateBucket' };
       default:
-        // CreateBucket, DeleteBucket: coffers are configured, not created by clients.
+        // DeleteBucket: coffers are configured, not created or deleted by clients.
         throw notImplemented(`${method} on a bucket (coffers are configured, not created or deleted by clients)`);
     }
   }

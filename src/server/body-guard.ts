@@ -65,10 +65,10 @@ export function bodyFramingOf(method: string, headers: HeaderMap): BodyFraming {
   return framing;
 }
 
-/** `Content-Encoding: aws-chunked` with `x-amz-decoded-content-length`: an S3 streamed body (src/http/aws-chunked-decoder.ts). */
+/** An S3 streamed body (src/http/aws-chunked-decoder.ts): a STREAMING-* payload type with `x-amz-decoded-content-length`. */
 function isAwsChunked(headers: HeaderMap): boolean {
-  const encodings = (headers.get('content-encoding') ?? []).join(',').toLowerCase().split(',').map((coding) => coding.trim());
-  return encodings.includes('aws-chunked') && (headers.get('x-amz-decoded-content-length') ?? []).length === 1;
+  const payload = headers.get('x-amz-content-sha256') ?? [];
+  return payload.length === 1 && (payload[0] as string).startsWith('STREAMING-') && (headers.get('x-amz-decoded-content-length') ?? []).length === 1;
 }
 
 /** Refuses, before any byte is read, a body whose declared length is over `maxBytes` (EntityTooLarge). */

@@ -6,7 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -167,6 +167,22 @@ const aws = (...args: string[]) => run(AWS, ['--endpoint-url', endpoint, ...args
     const response = await fetch(url, { headers: { range: 'bytes=0-99' } });
     expect(response.status).toBe(206);
     expect(Buffer.from(await response.arrayBuffer()).equals(body.subarray(0, 100))).toBe(true);
+  });
+
+  test('s3 sync --delete to the scratch bucket: new, changed and removed files', async () => {
+    const source = join(directory, 'cli-sync');
+    mkdirSync(join(source, 'sub'), { recursive: true });
+    writeFileSync(join(source, 'a.txt'), 'alpha');
+    writeFileSync(join(source, 'sub/b.txt'), 'beta');
+    await aws('s3', 'sync', '--delete', source, `s3://${SCRATCH}/sync`);
+    rmSync(join(source, 'sub/b.txt'));
+    writeFileSync(join(source, 'a.txt'), 'alpha, longer now');
+    writeFileSync(join(source, 'c.txt'), 'gamma');
+    await aws('s3', 'sync', '--delete', source, `s3://${SCRATCH}/sync`);
+    const listed = (await aws('s3', 'ls', '--recursive', `s3://${SCRATCH}/sync/`)).stdout;
+    expect(listed).toMatch(/17 sync\/a\.txt/);
+    expect(listed).toMatch(/5 sync\/c\.txt/);
+    expect(listed).not.toMatch(/b\.txt/);
   });
 
   test('both dialects on one object: written with the COS SDK, read with aws-cli, and the reverse', async () => {

@@ -6,54 +6,41 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { loadConfig } from '../../src/config';
-import { startGateway, type RunningGateway } from '../../src/app/serve';
-import { createLogger } from '../../src/observability/logger';
+import type { RunningGateway } from '../../src/app/serve';
+import { DEMO_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, SCRATCH_BUCKET, startS3Gateway, type S3Gateway } from '../support/s3-gateway';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-const ACCESS_KEY = 'AKIDs3Demo';
-const SECRET_KEY = 's3-demo-secret-key-0123456789';
-const BUCKET = 'demo-1250000000';
-const SCRATCH = 'scratch-1250000000';
+const ACCESS_KEY = S3_ACCESS_KEY;
+const SECRET_KEY = S3_SECRET_KEY;
+const BUCKET = DEMO_BUCKET;
+const SCRATCH = SCRATCH_BUCKET;
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 
+let fixture: S3Gateway;
 let directory: string;
 let gateway: RunningGateway;
 let endpoint: string;
 let s3: S3Client;
 
 beforeAll(async () => {
-  directory = mkdtempSync(join(tmpdir(), 'coffer-s3-'));
-  const config = loadConfig({
-    env: {
-      PORT: '0',
-      COFFER__SERVER__ADMIN_PORT: '0',
-      COFFER_DEMO_SECRET_ID: ACCESS_KEY,
-      COFFER_DEMO_SECRET_KEY: SECRET_KEY,
-      COFFER__KEYRING__DIRECTORY: join(directory, 'keyring'),
-      COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'upstream'),
-    },
-  });
-  gateway = await startGateway(config, { log: createLogger('silent') });
-  endpoint = `http://127.0.0.1:${gateway.port}`;
+  fixture = await startS3Gateway();
+  ({ directory, gateway, endpoint } = fixture);
   s3 = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
 });
 
 afterAll(async () => {
   s3?.destroy();
-  await gateway?.stop();
-  rmSync(directory, { recursive: true, force: true });
+  await fixture?.stop();
 });
 
 const code = async (promise: Promise<unknown>): Promise<string> => {

@@ -65,7 +65,7 @@ export const ERROR_CATALOGUE = {
   InvalidChunkedBody: { status: 400, message: 'The aws-chunked body is malformed.', fault: 'client' },
   BucketAlreadyOwnedByYou: { status: 409, message: 'The bucket exists and is yours.', fault: 'client' },
   NoSuchBucket: { status: 404, message: 'The specified bucket does not exist.', fault: 'client' },
-  NotImplemented: { status: 501, message: 'A header or query you provided implies functionality that is not implemented.', fault: 'client' },
+  NotImplemented: { status: 501, message: 'A header or query you provided implies functionality that is not implemented.', fault: 'server' },
   // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a
   // download the client abandoned is not counted as a gateway failure.
   ClientClosedRequest: { status: 499, message: 'The client closed the connection before the answer was complete.', fault: 'client' },

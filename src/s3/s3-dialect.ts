@@ -19,7 +19,8 @@ import { createS3Operations, type S3OperationsDependencies } from './s3-operatio
 import { renderS3Error, renderS3Result, toS3Error } from './s3-responses';
 import { routeS3, type S3Operation } from './s3-route';
 
-export interface S3DialectOptions extends Omit<S3OperationsDependencies, 'payloadOf'> {
+export interface S3DialectOptions extends Omit<S3OperationsDependencies, 'payloadOf' | 'contexts'> {
+  readonly coffers: S3OperationsDependencies['coffers'] & S3OperationsDependencies['contexts'];
   readonly server: Pick<GatewayConfig['server'], 'acceptAbsoluteForm' | 'virtualHostSuffixes'>;
   readonly authenticator: SigV4Authenticator;
 }
@@ -46,7 +47,7 @@ export function createS3Dialect(options: S3DialectOptions): Dialect<S3Operation>
   };
   return {
     router: createS3Router(options.server),
-    operations: createS3Operations({ ...options, payloadOf }),
+    operations: createS3Operations({ ...options, contexts: options.coffers, payloadOf }),
     authenticate: async (request) => {
       const { target } = request;
       const { principal, payload } = await options.authenticator.authenticate({

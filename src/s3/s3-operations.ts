@@ -6,8 +6,11 @@
  * decoding with chunk signatures, checksums), whose failure destroys the store's write before it
  * ends, so nothing is stored.
  */
-import type { Readable } from 'node:stream';
-import { pipeline } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
+import { authorize } from '../auth/authorize';
+import { COFFER_NAME } from '../config/schema';
+import { percentDecode, validateObjectKey } from '../cdcs/request-target';
+import type { CofferResolver } from '../operations/run-operation';
 import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
 import { queryValues, type RequestTarget } from '../cdcs/request-target';
@@ -26,6 +29,8 @@ import { parseDeleteObjects } from './delete-objects-request';
 import { S3_OPERATION_ACTIONS, type S3Operation, type S3OperationName } from './s3-route';
 
 export interface S3OperationsDependencies extends CdcsOperationsDependencies {
+  /** Contexts of other coffers (CopyObject's source), authorized here like the pipeline authorizes the target. */
+  readonly contexts: CofferResolver;
   /** The payload the request's SigV4 signature declared (set by the dialect's authentication). */
   readonly payloadOf: (request: GatewayRequest<NamedOperation>) => SignedPayload;
 }
@@ -81,8 +86,21 @@ function decoded(body: Readable | undefined, plan: S3RequestBody): Readable {
 
 function refuseCopy(headers: RequestHeaders): void {
   if (headerValue(headers, 'x-amz-copy-source') !== undefined) {
-    throw new GatewayError('NotImplemented', 'Server-side copy (x-amz-copy-source) is not implemented by this gateway yet.', { reason: 'copy' });
+    throw new GatewayError('NotImplemented', 'UploadPartCopy (x-amz-copy-source on a part) is not implemented by this gateway yet.', { reason: 'copy' });
   }
+}
+
+/** `x-amz-copy-source: [/]<bucket>/<key>` (URL-encoded, no versionId): the source coffer and key, validated like a request target's. */
+function copySource(raw: string): { coffer: string; key: string } {
+  const path = raw.startsWith('/') ? raw.slice(1) : raw;
+  if (path.includes('?')) throw new GatewayError('NotImplemented', 'Copying a version (versionId) is not implemented by this gateway.', { reason: 'copy-version' });
+  const slash = path.indexOf('/');
+  if (slash <= 0 || slash === path.length - 1) throw new GatewayError('InvalidArgument', 'x-amz-copy-source must be <bucket>/<key>.', { reason: 'copy-source' });
+  const coffer = percentDecode(path.slice(0, slash), 'copy source bucket');
+  const key = percentDecode(path.slice(slash + 1), 'copy source key');
+  if (!COFFER_NAME.test(coffer)) throw new GatewayError('NoSuchBucket', 'The copy source bucket does not exist.', { reason: 'copy-source' });
+  validateObjectKey(key);
+  return { coffer, key };
 }
 
 /** Bodies may be aws-chunked (framing overhead over the object bytes): the decoder bounds them, the store bounds the object size. */
@@ -232,23 +250,58 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       run: async ({ plan, inner }, body, call) => cdcs.CompleteMultipartUpload.run(inner, decoded(body, plan), call as never),
     }),
 
-    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>> }>({
+    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: { context: CofferContext; key: string; head: ObjectHead } }>({
       action: S3_OPERATION_ACTIONS.PutObject,
       scope: 'coffer',
       body: OBJECT_BODY,
       // The size (decoded for aws-chunked), write-once and the data key are settled before the body.
-      prepare: async ({ request, context, key }) => {
-        refuseCopy(request.headers);
+      prepare: async ({ request, context, key, principal }) => {
+        const rawSource = headerValue(request.headers, 'x-amz-copy-source');
+        if (rawSource !== undefined) {
+          // CopyObject: the source is decrypted and re-encrypted under a new data key bound to the
+          // target's coffer and key (the encryption context names both), streaming; reading the source
+          // needs `read` on its coffer, exactly as a GET would.
+          if ([...request.headers.keys()].some((name) => name.startsWith('x-amz-copy-source-'))) {
+            throw new GatewayError('NotImplemented', 'Conditional and ranged copies (x-amz-copy-source-*) are not implemented by this gateway.', { reason: 'copy-conditions' });
+          }
+          const from = copySource(rawSource);
+          authorize(principal, from.coffer, 'read');
+          const sourceContext = await deps.contexts.contextFor(from.coffer, principal);
+          await sourceContext.assumeRole?.();
+          const head = await objects.head(sourceContext, from.key);
+          try {
+            const replace = headerValue(request.headers, 'x-amz-metadata-directive')?.toUpperCase() === 'REPLACE';
+            const attributes = head.manifest.attributes;
+            const contentType = replace ? headerValue(request.headers, 'content-type') : attributes.contentType;
+            const put = await objects.preparePut(context, key, head.manifest.plaintextSize, {
+              ...(contentType === undefined ? {} : { contentType }),
+              metadata: replace ? userMetadata(request.headers) : { ...attributes.metadata },
+            });
+            return { plan: planBody(deps, request), put, source: { context: sourceContext, key: from.key, head } };
+          } catch (error) {
+            head.dataKey.fill(0);
+            throw error;
+          }
+        }
         const plan = planBody(deps, request);
         if (plan.size > MAX_PART_PLAINTEXT) throw new GatewayError('EntityTooLarge', `A PutObject body may hold at most ${MAX_PART_PLAINTEXT} bytes; use a multipart upload.`);
         const put = await objects.preparePut(context, key, plan.size, { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers), checksum: () => plan.checksum() });
         return { plan, put };
       },
-      run: async ({ plan, put }, body) => {
+      run: async ({ plan, put, source }, body) => {
+        if (source !== undefined) {
+          // A copy has no request body to store (any sent is verified and discarded).
+          if (body !== undefined) await readBodyCapped(decoded(body, plan), 0);
+          const { etag } = await objects.put(put, Readable.from(objects.read(source.context, source.key, source.head)));
+          return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyObjectResult', body: { LastModified: new Date().toISOString(), ETag: etag } } };
+        }
         const { etag } = await objects.put(put, decoded(body, plan));
         return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
       },
-      release: ({ put }) => put.dataKey.fill(0),
+      release: ({ put, source }) => {
+        put.dataKey.fill(0);
+        source?.head.dataKey.fill(0);
+      },
     }),
 
     GetObject: readObject,

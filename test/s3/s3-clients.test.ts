@@ -10,7 +10,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { RunningGateway } from '../../src/app/serve';
 import { DEMO_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, SCRATCH_BUCKET, startS3Gateway, type S3Gateway } from '../support/s3-gateway';
@@ -115,6 +115,21 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     // The demo coffer's listing does not see the scratch coffer's objects (same upstream bucket, own prefix).
     const demo = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: 'many/' }));
     expect(demo.KeyCount).toBe(0);
+  });
+
+  test('CopyObject decrypts and re-encrypts across coffers (metadata copied or replaced); a source without read grant is AccessDenied', async () => {
+    const body = randomBytes(200_000);
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'copy/source', Body: body, ContentType: 'application/x-test', Metadata: { origin: 'demo' } }));
+    const copied = await s3.send(new CopyObjectCommand({ Bucket: SCRATCH, Key: 'copy/target', CopySource: `${BUCKET}/copy/source` }));
+    expect(copied.CopyObjectResult?.ETag).toBe(`"${md5(body)}"`);
+    const got = await s3.send(new GetObjectCommand({ Bucket: SCRATCH, Key: 'copy/target' }));
+    expect(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).equals(body)).toBe(true);
+    expect([got.ContentType, got.Metadata]).toEqual(['application/x-test', { origin: 'demo' }]);
+    await s3.send(new CopyObjectCommand({ Bucket: SCRATCH, Key: 'copy/replaced', CopySource: `${BUCKET}/copy/source`, MetadataDirective: 'REPLACE', Metadata: { origin: 'replaced' } }));
+    expect((await s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key: 'copy/replaced' }))).Metadata).toEqual({ origin: 'replaced' });
+    expect(await code(s3.send(new CopyObjectCommand({ Bucket: SCRATCH, Key: 'copy/denied', CopySource: 'nope-1250000000/x' })))).toBe('AccessDenied');
+    expect(await code(s3.send(new CopyObjectCommand({ Bucket: BUCKET, Key: 'copy/source', CopySource: `${SCRATCH}/copy/target` })))).toBe('AccessDenied');
+    expect(await code(s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key: 'copy/denied' })))).not.toBe('OK');
   });
 
   test('a bucket the access key is not granted: 403 AccessDenied (no existence oracle)', async () => {

@@ -16,7 +16,10 @@ import { parseCofferConfig } from '../config/schema';
 import { EmbeddedUpstream } from '../embedded-upstream';
 import { createEgress } from '../egress';
 import { createCdcsDialect } from '../cdcs/cdcs-dialect';
-import { createOperationHandler } from '../operations/run-operation';
+import { createOperationHandler, type PipelineOptions } from '../operations/run-operation';
+import { createSigV4Authenticator } from '../auth/sigv4-authenticator';
+import { createS3Dialect } from '../s3/s3-dialect';
+import { createDialectSwitch } from './dialect-switch';
 import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
 import { CofferLifecycle } from '../store/coffer-lifecycle';
@@ -99,7 +102,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   const metrics = createMetrics();
   const now = Date.now;
 
-  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
+  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants, ...(key.keyOnlyPathCoffer === undefined ? {} : { keyOnlyPathCoffer: key.keyOnlyPathCoffer }) }));
   const definitions: CofferDefinition[] = [];
   const localKeyrings = createLocalKeyrings(config.keyring);
   closers.add(() => localKeyrings.dispose());
@@ -108,6 +111,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   let demoCredentials: CofferGateway['demoCredentials'];
   let embedded: EmbeddedUpstream | undefined;
   let demoCoffer: CofferConfig | undefined;
+  let scratchCoffer: CofferConfig | undefined;
   if (config.demo.enabled) {
     // The embedded upstream is a real (loopback) S3 endpoint, so the demo coffer takes exactly the
     // code path a production coffer takes: S3 store, SigV4, the same S3 rules.
@@ -121,13 +125,30 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       role: { type: 'static' },
       kms: { type: 'local', keyId: 'demo' },
     });
+    // The scratch coffer, built the same way: the same embedded bucket under its own prefix (no demo
+    // layout key starts with it), overwrite and delete allowed.
+    scratchCoffer = parseCofferConfig({
+      upstream: { endpoint: embedded.endpoint, bucket: 'coffer-demo', prefix: 'scratch/', forcePathStyle: true, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE, credentials: upstreamKeys },
+      role: { type: 'static' },
+      kms: { type: 'local', keyId: 'demo' },
+      writeOnce: false,
+    });
     demoCredentials = {
       secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
       secretKey: config.demo.secretKey ?? generatedSecret(32),
       coffer: config.demo.coffer,
       secretKeyGenerated: config.demo.secretKey === undefined,
     };
-    credentials.push({ secretId: demoCredentials.secretId, secretKey: demoCredentials.secretKey, grants: [{ coffer: config.demo.coffer, actions: ['*'] }] });
+    // Both demo coffers; the README's path-style COS SDK example signs /<Key> only, accepted for the demo coffer alone.
+    credentials.push({
+      secretId: demoCredentials.secretId,
+      secretKey: demoCredentials.secretKey,
+      grants: [
+        { coffer: config.demo.coffer, actions: ['*'] },
+        { coffer: config.demo.scratchCoffer, actions: ['*'] },
+      ],
+      keyOnlyPathCoffer: config.demo.coffer,
+    });
   }
   // Metrics and logs come in through hooks, so src/roles, src/keys and src/auth stay free of prom-client.
   const roleEvents: UpstreamCofferDeps['roleEvents'] = {
@@ -138,6 +159,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   };
   const upstreamCoffers = [
     ...(demoCoffer === undefined ? [] : [createUpstreamCoffer(config.demo.coffer, demoCoffer, config, { localKeys, roleEvents }, { location: 'local' })]),
+    ...(scratchCoffer === undefined ? [] : [createUpstreamCoffer(config.demo.scratchCoffer, scratchCoffer, config, { localKeys, roleEvents }, { location: 'local' })]),
     ...Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents })),
   ];
   definitions.push(...upstreamCoffers);
@@ -145,9 +167,11 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
 
   const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
   const jwt = config.auth.jwt;
+  // One store of access keys for both dialects: a SecretId is an S3 access key id, its SecretKey the secret.
+  const credentialStore = new InMemoryCredentialStore(credentials);
   const authenticate = createAuthenticate({
     cos: createCosAuthenticator({
-      credentials: new InMemoryCredentialStore(credentials),
+      credentials: credentialStore,
       now,
       skewSeconds: config.auth.cos.maxClockSkewSeconds,
       maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
@@ -175,12 +199,15 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     decorateKeys: (keys) => countingKeyProvider(keys, { calls: metrics.keyProviderCalls, seconds: metrics.keyProviderSeconds }),
     decorateStore: (store) => trackingUploadStore(store, { readStreams: metrics.upstreamReadStreams, requestSeconds: metrics.upstreamRequestSeconds }),
   });
+  // One store core for both dialects (one manifest cache, one listing-summary cache).
+  const service = new MultipartService();
+  const objects = new ObjectService();
   const dialect = createCdcsDialect({
     server: config.server,
     authenticate,
     coffers: registry,
-    service: new MultipartService(),
-    objects: new ObjectService(),
+    service,
+    objects,
     lifecycle,
     policies,
     policyListing: {
@@ -194,20 +221,33 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     startedAt: new Date(),
     metrics,
   });
-  const handle = createOperationHandler(dialect, { coffers: registry, policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) }, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
+  // One pipeline for both dialects: grants + coffer policies, the kept-alive Complete.
+  const pipelineOptions: PipelineOptions = { coffers: registry, policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) }, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() };
+  // The S3 dialect on the same listener, coffers, access keys and store (src/app/dialect-switch.ts picks per request).
+  const s3Dialect = createS3Dialect({
+    server: config.server,
+    authenticator: createSigV4Authenticator({ credentials: credentialStore, now, skewSeconds: config.auth.cos.maxClockSkewSeconds }),
+    coffers: registry,
+    service,
+    objects,
+    ...(pipelineOptions.policies === undefined ? {} : { policyAuthority: pipelineOptions.policies }),
+    startedAt: new Date(),
+    metrics,
+  });
+  const dialects = createDialectSwitch({ router: dialect.router, handle: createOperationHandler(dialect, pipelineOptions) }, { router: s3Dialect.router, handle: createOperationHandler(s3Dialect, pipelineOptions) });
   // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
   const onAnswered = createRequestObserver({
     log,
     metrics,
     coffers: servedCoffers,
     objectData: {
-      in: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.body?.objectData === true ? [name] : []))),
-      out: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : []))),
+      in: new Set([dialect.operations, s3Dialect.operations].flatMap((table) => Object.entries(table).flatMap(([name, entry]) => (entry.body?.objectData === true ? [name] : [])))),
+      out: new Set([dialect.operations, s3Dialect.operations].flatMap((table) => Object.entries(table).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : [])))),
     },
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
   closers.add(() => egress.stop());
-  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialect.router, handle, renderError: dialect.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
+  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialects.router, handle: dialects.handle, renderError: dialects.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
   // A check still in flight at close (a first data-key round trip creates the keyring's key file)
   // must end before the keyring and the upstream behind it close — nothing may write to the data
   // directory after close() resolved — but must not hold up the drain: stopped first, settled after it.

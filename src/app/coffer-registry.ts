@@ -30,6 +30,8 @@ export interface CofferDefinition {
    * AssumeRoleFailed. Absent when the coffer signs with fixed keys that cannot fail.
    */
   readonly assumeRole?: (sessionName: string) => Promise<void>;
+  /** false: the coffer allows overwrite and delete (CofferContext.writeOnce). Default true. */
+  readonly writeOnce?: boolean;
 }
 
 /** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
@@ -58,6 +60,7 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
           maxPartSize: definition.maxPartSize,
           ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
           ...(lifecycle === undefined ? {} : { expiry: async (created: string) => lifecycle.isExpired(created, await lifecycle.lifetimeMs(built as CofferContext)) }),
+          ...(definition.writeOnce === false ? { writeOnce: false } : {}),
         };
         built = context;
         if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);

@@ -73,6 +73,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
     },
     destroy: () => sts?.destroy(),
     prefix: coffer.upstream.prefix,
+    writeOnce: coffer.writeOnce,
     minPartSize: coffer.upstream.minPartSize,
     maxPartSize: coffer.upstream.maxPartSize,
     storeFor: (sessionName) =>

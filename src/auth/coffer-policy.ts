@@ -251,9 +251,28 @@ function statementMatches(statement: PolicyStatement, request: PolicyRequest): b
   );
 }
 
-/** The CDCS API name a policy uses for a gateway operation (HEAD Object is CheckObject); undefined: policies do not govern it. */
+/**
+ * Operations of either dialect named by the CDCS API a policy speaks of. The S3 dialect acts on the
+ * same coffers, so a policy must govern it too: a deny written for GetCoffer also stops an S3 listing.
+ * Deleting (S3 DeleteObject/DeleteObjects, in coffers that allow it) is governed as PutObject — both
+ * replace what a key holds; CDCS has no delete API of its own.
+ */
+const POLICY_ALIASES: Readonly<Record<string, PolicyApiName>> = {
+  HeadObject: 'CheckObject',
+  ListObjects: 'GetCoffer',
+  ListObjectsV2: 'GetCoffer',
+  HeadBucket: 'GetCoffer',
+  GetBucketLocation: 'GetCoffer',
+  ListBuckets: 'GetService',
+  CreateBucket: 'PutCoffer',
+  CreateMultipartUpload: 'InitiateMultipartUpload',
+  DeleteObject: 'PutObject',
+  DeleteObjects: 'PutObject',
+};
+
+/** The CDCS API name a policy uses for a gateway operation of either dialect (HEAD Object is CheckObject); undefined: policies do not govern it. */
 export function policyActionOf(operationName: string): PolicyApiName | undefined {
-  const name = operationName === 'HeadObject' ? 'CheckObject' : operationName;
+  const name = POLICY_ALIASES[operationName] ?? operationName;
   return (POLICY_API_NAMES as readonly string[]).includes(name) ? (name as PolicyApiName) : undefined;
 }
 
@@ -265,8 +284,9 @@ export interface PolicyPrincipalMapping {
 }
 
 /** The qcs principals an authenticated caller is (none when configuration maps it to none). */
-export function policyPrincipalsOf(caller: { readonly method: 'cos-signature' | 'jwt'; readonly id: string }, mappings: readonly PolicyPrincipalMapping[]): string[] {
-  return mappings.filter((m) => (caller.method === 'cos-signature' ? m.accessKey === caller.id : m.jwtSubject === caller.id)).map((m) => m.principal);
+export function policyPrincipalsOf(caller: { readonly method: 'cos-signature' | 'sigv4' | 'jwt'; readonly id: string }, mappings: readonly PolicyPrincipalMapping[]): string[] {
+  // COS and SigV4 signatures are made with the same access keys: both map by SecretId.
+  return mappings.filter((m) => (caller.method === 'jwt' ? m.jwtSubject === caller.id : m.accessKey === caller.id)).map((m) => m.principal);
 }
 
 /** Whether some allow statement names one of `principals` (or `*`): GetService lists such a coffer as one the caller may use. */

@@ -30,7 +30,7 @@ import {
 } from './cos-signature';
 import { COFFER_NAME } from '../config/schema';
 import { isAllowed } from './authorize';
-import type { CredentialStore } from './credential-store';
+import type { CosCredential, CredentialStore } from './credential-store';
 import { ACTIONS, type Grant, type Principal, toSessionName } from './principal';
 
 export interface CosAuthenticatorOptions {
@@ -112,7 +112,7 @@ export function createCosAuthenticator(options: CosAuthenticatorOptions): CosAut
       // time. A form that matched but does not bind the coffer is refused with its reason (not secret:
       // it only depends on the client's configuration and the key's grants).
       let matched: Candidate | undefined;
-      for (const candidate of candidatePaths(request, credential.grants, options.acceptKeyOnlyPath === true, isCoffer)) {
+      for (const candidate of candidatePaths(request, credential, options.acceptKeyOnlyPath === true, isCoffer)) {
         const httpString = encodeOrReject(() => buildHttpString({ method: request.method, pathname: candidate.pathname, params, headers }));
         const expected = Buffer.from(computeSignature(signKey, buildStringToSign(fields.keyTime, httpString)), 'hex');
         // Both buffers are 20 bytes: parse guaranteed 40 hex digits, HMAC-SHA1 gives 20 bytes.
@@ -238,11 +238,11 @@ interface Candidate {
  * reach, because that signature is also the full-path signature of another request
  * (`/<A>/<K>` is both key `<A>/<K>` key-only and key `<K>` in coffer `<A>`).
  */
-function candidatePaths(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): Candidate[] {
+function candidatePaths(request: AuthRequest, credential: Pick<CosCredential, 'grants' | 'keyOnlyPathCoffer'>, acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): Candidate[] {
   const { coffer, key } = request;
   if (coffer === undefined) return [{ pathname: '/', form: 'full' }];
   const keyOnly: Candidate = { pathname: key === undefined ? '/' : `/${key}`, form: 'key-only' };
-  const refusal = keyOnlyRefusal(request, grants, acceptKeyOnlyPath, isCoffer);
+  const refusal = keyOnlyRefusal(request, credential, acceptKeyOnlyPath, isCoffer);
   const keyOnlyCandidate = refusal === undefined ? keyOnly : { ...keyOnly, refusal };
   if (request.addressing === 'virtual-hosted') return [keyOnlyCandidate];
   const full: Candidate[] = key === undefined ? [{ pathname: `/${coffer}`, form: 'full' }, { pathname: `/${coffer}/`, form: 'full' }] : [{ pathname: `/${coffer}/${key}`, form: 'full' }];
@@ -261,12 +261,14 @@ function onlyCoffer(grants: readonly Grant[]): string | undefined {
   return names.size === 1 && only !== '*' ? only : undefined;
 }
 
-function keyOnlyRefusal(request: AuthRequest, grants: readonly Grant[], acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): string | undefined {
+function keyOnlyRefusal(request: AuthRequest, credential: Pick<CosCredential, 'grants' | 'keyOnlyPathCoffer'>, acceptKeyOnlyPath: boolean, isCoffer: (name: string) => boolean): string | undefined {
   const { coffer, key } = request;
+  const { grants } = credential;
   if (request.addressing !== 'virtual-hosted') {
     const advice = 'sign the full path /<Coffer>/<Key>, or address the coffer by host (virtual-hosted: Domain "{Bucket}.cos.{Region}.myqcloud.com" with Ip, or Proxy).';
     if (!acceptKeyOnlyPath) return `The signature covers /<Key> without the coffer, which this gateway does not accept for path-style requests (auth.cos.acceptKeyOnlyPath); ${advice}`;
-    if (onlyCoffer(grants) !== coffer) return `The signature covers /<Key> without the coffer, and this access key can reach more than one coffer, so it does not say which; ${advice}`;
+    // The key binds the coffer: its one key-only coffer (configured), else the only coffer its grants name.
+    if ((credential.keyOnlyPathCoffer ?? onlyCoffer(grants)) !== coffer) return `The signature covers /<Key> without the coffer, and this access key's key-only signatures are not bound to this coffer (it can reach more than one coffer and keyOnlyPathCoffer names another, or none); ${advice}`;
     const operationParams = request.query.filter(([name]) => !isCosAuthField(name) && !UNSIGNED_QUERY_PARAMS.has(name));
     if (key === undefined && operationParams.length === 0) return `A signature over "GET /" without parameters is a GetService signature; it never lists a coffer. List with at least one parameter (the SDK's getBucket always sends prefix=), or ${advice}`;
   }

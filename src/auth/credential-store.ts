@@ -10,6 +10,8 @@ export interface CosCredential {
   /** Non-enumerable on records made here, so JSON.stringify / console.log of a record omit it. */
   readonly secretKey: string;
   readonly grants: readonly Grant[];
+  /** The one coffer key-only (`/<Key>`) path-style COS signatures of this key may address (see cos-authenticator.ts). */
+  readonly keyOnlyPathCoffer?: string;
 }
 
 export interface CredentialStore {
@@ -22,6 +24,7 @@ export interface CredentialConfig {
   readonly secretId: string;
   readonly secretKey: string;
   readonly grants: readonly Grant[];
+  readonly keyOnlyPathCoffer?: string;
 }
 
 const SECRET_ID = /^[A-Za-z0-9_.-]{1,128}$/;
@@ -31,7 +34,7 @@ const SECRET_ID = /^[A-Za-z0-9_.-]{1,128}$/;
  * (a config dump, an error that carries the record, a debug print of the store).
  */
 function toCredential(config: CredentialConfig, where: string): CosCredential {
-  const record = { secretId: config.secretId, grants: validateGrants(config.grants, where) };
+  const record = { secretId: config.secretId, grants: validateGrants(config.grants, where), ...(config.keyOnlyPathCoffer === undefined ? {} : { keyOnlyPathCoffer: config.keyOnlyPathCoffer }) };
   Object.defineProperty(record, 'secretKey', { value: config.secretKey, enumerable: false });
   return Object.freeze(record) as CosCredential;
 }

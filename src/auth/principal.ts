@@ -20,8 +20,8 @@ export interface Grant {
  * logged; `sessionName` is already safe for an STS RoleSessionName.
  */
 export interface Principal {
-  readonly method: 'cos-signature' | 'jwt';
-  /** SecretId for COS signatures, the `sub` claim for JWTs. */
+  readonly method: 'cos-signature' | 'sigv4' | 'jwt';
+  /** SecretId for COS signatures (the access key id for SigV4), the `sub` claim for JWTs. */
   readonly id: string;
   readonly grants: readonly Grant[];
   /** Sanitised for STS RoleSessionName: only `[\w+=,.@-]`, 2..64 characters. */

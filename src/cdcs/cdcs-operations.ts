@@ -125,7 +125,15 @@ async function* resume(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffe
  * read before the answer is returned (so before the status line), so a missing data object or a
  * first segment that fails authentication is a proper XML error rather than a 200 cut short.
  */
-async function objectAnswer(objects: ObjectService, request: GatewayRequest<Of<'GetObject'> | Of<'HeadObject'>>, context: CofferContext, key: string, head: ObjectHead): Promise<Answer> {
+export async function objectAnswer(
+  objects: ObjectService,
+  request: GatewayRequest<{ readonly name: 'GetObject' | 'HeadObject' }>,
+  context: CofferContext,
+  key: string,
+  head: ObjectHead,
+  // The S3 dialect answers user metadata as x-amz-meta-* and may add headers (x-amz-checksum-*).
+  dialect: { readonly metadataPrefix: string; readonly headers?: Readonly<Record<string, string>> } = { metadataPrefix: 'x-cos-meta-' },
+): Promise<Answer> {
   const size = head.manifest.plaintextSize;
   const validators = { etag: head.etag, lastModified: head.lastModified };
   const headers: Record<string, string | number> = {
@@ -134,7 +142,8 @@ async function objectAnswer(objects: ObjectService, request: GatewayRequest<Of<'
     'content-type': head.manifest.attributes.contentType ?? 'application/octet-stream',
     'accept-ranges': 'bytes',
   };
-  for (const [name, value] of Object.entries(head.manifest.attributes.metadata)) headers[`x-cos-meta-${name}`] = value;
+  for (const [name, value] of Object.entries(head.manifest.attributes.metadata)) headers[`${dialect.metadataPrefix}${name}`] = value;
+  Object.assign(headers, dialect.headers ?? {});
   Object.assign(headers, responseOverrides(request.target));
   const conditions = conditionalHeaders(request.headers);
   const outcome = evaluatePreconditions(conditions, validators);

@@ -144,5 +144,8 @@ export function renderCdcsResult(result: OperationResult): string {
       return toXml(listObjectsResult(result));
     case 'ListCoffers':
       return toXml(listCoffersResult(result));
+    case 'S3':
+      // Only S3-dialect entries answer these; a CDCS entry never does.
+      throw new Error(`The S3 document ${result.root} has no CDCS rendering.`);
   }
 }

@@ -28,6 +28,7 @@ export { GiB, KiB, MiB, COFFER_NAME, isLoopbackHost, jsonSchemaOverrides, type C
 export { UNSUPPORTED_FIELDS, type JwtAlgorithm } from './schema/auth-jwt';
 export {
   DEMO_DEFAULT_COFFER,
+  DEMO_SCRATCH_COFFER,
   LOG_LEVELS,
   REDACTED,
   SECRET_FIELD_NAMES,

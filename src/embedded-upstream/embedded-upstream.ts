@@ -58,7 +58,8 @@ interface Target {
   readonly bucket: string;
   readonly key: string;
   readonly query: Record<string, string>;
-  readonly canonicalPath: string;
+  /** The decoded path; SigV4's canonical URI is it encoded once, canonically. */
+  readonly path: string;
 }
 
 export class EmbeddedUpstream extends EventEmitter<EmbeddedUpstreamEvents> {
@@ -138,7 +139,7 @@ export class EmbeddedUpstream extends EventEmitter<EmbeddedUpstreamEvents> {
     try {
       const target = parseTarget(req.url ?? '');
       resource = `/${target.bucket}${target.key === '' ? '' : `/${target.key}`}`;
-      const payload = await this.verifier.verify({ method: req.method ?? 'GET', canonicalPath: target.canonicalPath, query: target.query, headers: req.headers });
+      const payload = await this.verifier.verify({ method: req.method ?? 'GET', path: target.path, query: target.query, headers: req.headers });
       if (target.bucket !== this.bucket) throw s3Errors.noSuchBucket();
       if (Buffer.byteLength(target.key, 'utf8') > MAX_KEY_BYTES) throw new S3Error('KeyTooLongError', 400, 'Your key is too long.');
       await this.route(req, res, target, payload);
@@ -414,8 +415,7 @@ function parseTarget(url: string): Target {
     if (name in query) throw s3Errors.invalidArgument(`Duplicate query parameter ${name}`);
     query[name] = value;
   }
-  // SigV4's canonical URI for S3: the decoded path encoded once, canonically.
-  return { bucket, key, query, canonicalPath: encodeKeyPath(path) };
+  return { bucket, key, query, path };
 }
 
 function readMetadata(req: IncomingMessage): Record<string, string> {

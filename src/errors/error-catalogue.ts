@@ -64,7 +64,15 @@ export const ERROR_CATALOGUE = {
   // Appended for coffer policies (issue 16): S3's and COS's code for a policy document that is not valid.
   MalformedPolicy: { status: 400, message: 'The policy is not valid.', fault: 'client' },
   NoSuchCofferPolicy: { status: 404, message: 'The coffer has no policy.', fault: 'client' },
-  NotImplemented: { status: 501, message: "The coffer's upstream does not implement this.", fault: 'server' },
+  // 501: an S3 operation this gateway does not implement, or a coffer API the upstream does not (lifecycle).
+  NotImplemented: { status: 501, message: 'The request needs functionality that this gateway or its upstream does not implement.', fault: 'server' },
+  // Appended for the S3 dialect (SigV4, aws-chunked bodies; issue 15).
+  AuthorizationHeaderMalformed: { status: 400, message: 'The AWS4-HMAC-SHA256 Authorization header is malformed.', fault: 'client' },
+  AuthorizationQueryParametersError: { status: 400, message: 'The X-Amz-* query parameters of the presigned URL are malformed.', fault: 'client' },
+  XAmzContentSHA256Mismatch: { status: 400, message: "The provided 'x-amz-content-sha256' header does not match what was computed.", fault: 'client' },
+  InvalidChunkedBody: { status: 400, message: 'The aws-chunked body is malformed.', fault: 'client' },
+  BucketAlreadyOwnedByYou: { status: 409, message: 'The bucket exists and is yours.', fault: 'client' },
+  NoSuchBucket: { status: 404, message: 'The specified bucket does not exist.', fault: 'client' },
   // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a
   // download the client abandoned is not counted as a gateway failure.
   ClientClosedRequest: { status: 499, message: 'The client closed the connection before the answer was complete.', fault: 'client' },

@@ -60,6 +60,12 @@ export interface ObjectAttributes {
   readonly metadata: Readonly<Record<string, string>>;
   /** ISO-8601 time the object was completed. */
   readonly created: string;
+  /**
+   * The S3 additional checksum the client sent and the gateway verified over the plaintext
+   * (`x-amz-checksum-<algorithm>`, header or aws-chunked trailer), base64 as S3 answers it. Absent
+   * for objects written without one (and for every multipart object).
+   */
+  readonly checksum?: { readonly algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256'; readonly value: string };
 }
 
 export interface ObjectManifest {

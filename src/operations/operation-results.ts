@@ -10,4 +10,6 @@ export type OperationResult =
   | ({ readonly kind: 'CompleteMultipartUpload' } & Parameters<typeof completeResult>[0])
   | ({ readonly kind: 'ListMultipartUploads' } & Parameters<typeof listUploadsResult>[0])
   | ({ readonly kind: 'ListObjects' } & Parameters<typeof listObjectsResult>[0])
-  | ({ readonly kind: 'ListCoffers' } & Parameters<typeof listCoffersResult>[0]);
+  | ({ readonly kind: 'ListCoffers' } & Parameters<typeof listCoffersResult>[0])
+  /** An S3-dialect document (src/s3/s3-responses.ts): root element name and content, rendered with S3's namespace. */
+  | { readonly kind: 'S3'; readonly root: string; readonly body: Readonly<Record<string, unknown>> };

@@ -50,7 +50,8 @@ export function bodyFramingOf(method: string, headers: HeaderMap): BodyFraming {
     if (!DIGITS.test(raw) || !Number.isSafeInteger(Number(raw))) throw new GatewayError('InvalidArgument', 'Content-Length is not a non-negative integer.');
     framing = { kind: 'length', length: Number(raw) };
   } else if (encodings.length > 0) {
-    if (method === 'PUT') throw new GatewayError('MissingContentLength', 'Content-Length is required; chunked transfer encoding is not accepted for PUT.');
+    // An S3 aws-chunked body declares its object size up front (x-amz-decoded-content-length), which is what the store needs.
+    if (method === 'PUT' && !isAwsChunked(headers)) throw new GatewayError('MissingContentLength', 'Content-Length is required; chunked transfer encoding is not accepted for PUT.');
     if (encodings.join(',').trim().toLowerCase() !== 'chunked') throw new GatewayError('InvalidRequest', 'Only "Transfer-Encoding: chunked" is supported.');
     framing = { kind: 'chunked' };
   } else if (method === 'PUT') {
@@ -62,6 +63,12 @@ export function bodyFramingOf(method: string, headers: HeaderMap): BodyFraming {
     throw new GatewayError('InvalidRequest', `A ${method} request must not carry a body.`);
   }
   return framing;
+}
+
+/** An S3 streamed body (src/http/aws-chunked-decoder.ts): a STREAMING-* payload type with `x-amz-decoded-content-length`. */
+function isAwsChunked(headers: HeaderMap): boolean {
+  const payload = headers.get('x-amz-content-sha256') ?? [];
+  return payload.length === 1 && (payload[0] as string).startsWith('STREAMING-') && (headers.get('x-amz-decoded-content-length') ?? []).length === 1;
 }
 
 /** Refuses, before any byte is read, a body whose declared length is over `maxBytes` (EntityTooLarge). */

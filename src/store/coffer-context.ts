@@ -24,6 +24,17 @@ export interface CofferContext {
    * the coffer's lifecycle configuration (store/coffer-lifecycle.ts). Absent: objects never expire.
    */
   readonly expiry?: (created: string) => Promise<boolean>;
+  /**
+   * Write-once (the default, and CDCS's contract): a key is created at most once and never deleted by
+   * a client. `false` (coffers.<name>.writeOnce: false): PutObject and Complete replace an existing
+   * object and DeleteObject removes it (src/store/write-once.ts, docs/FORMAT.md §8).
+   */
+  readonly writeOnce?: boolean;
+}
+
+/** Whether the coffer allows overwrite and delete. */
+export function isMutable(context: Pick<CofferContext, 'writeOnce'>): boolean {
+  return context.writeOnce === false;
 }
 
 /** KMS encryption context of an object: the names, and nothing else (docs/FORMAT.md §2). */

@@ -14,12 +14,12 @@ import { readObjectRange } from '../crypto/object-reader';
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError, type IntegrityFailure } from '../format/integrity-error';
 import { openListingSummary } from '../format/listing-summary';
-import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
+import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, type KeyEnvelope, type ObjectAttributes, type ObjectManifest } from '../format/manifest';
 import { cofferKey } from './coffer-key';
 import { unwrapEnvelope } from './unwrap-envelope';
 import { DataKeyMaterial } from '../keys/data-key-material';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
-import { encryptionContext, type CofferContext } from './coffer-context';
+import { encryptionContext, isMutable, type CofferContext } from './coffer-context';
 import { encryptAndStore } from './encrypt-and-store';
 import { isNotFound, type StoredObject } from './ports';
 import { readSmallObject } from './read-small-object';
@@ -59,6 +59,8 @@ export interface PreparedPut {
   readonly contentMd5?: Buffer;
   readonly contentType?: string;
   readonly metadata: Readonly<Record<string, string>>;
+  /** The client's verified checksum, read once the body has ended (stored in the manifest's attributes). */
+  readonly checksum?: () => ObjectAttributes['checksum'];
   readonly envelope: KeyEnvelope;
   /** Disposed when `put` ends, or by whoever abandons the prepared put. */
   readonly dataKey: DataKeyMaterial;
@@ -107,6 +109,12 @@ export function checkUserMetadata(contentType: string | undefined, metadata: Rea
   if (contentType !== undefined && Buffer.byteLength(contentType) > 1024) throw new GatewayError('InvalidArgument', 'Content-Type is longer than 1024 bytes.');
 }
 
+/** The verified checksum as a manifest attribute (none when the client sent none). */
+function checksumAttribute(prepared: PreparedPut): Pick<ObjectAttributes, 'checksum'> {
+  const checksum = prepared.checksum?.();
+  return checksum === undefined ? {} : { checksum: { algorithm: checksum.algorithm, value: checksum.value } };
+}
+
 export class ObjectService {
   private readonly now: () => number;
   private readonly randomBytes: (size: number) => Buffer;
@@ -126,7 +134,7 @@ export class ObjectService {
 
   // ── PutObject ───────────────────────────────────────────────────────────────────────────────
   /** Everything PutObject decides before reading the body: size, write-once, the data key (one KMS call). */
-  async preparePut(context: CofferContext, key: string, plaintextLength: number, options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string> } = {}): Promise<PreparedPut> {
+  async preparePut(context: CofferContext, key: string, plaintextLength: number, options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string>; checksum?: () => ObjectAttributes['checksum'] } = {}): Promise<PreparedPut> {
     if (plaintextLength > MAX_PART_PLAINTEXT || partCiphertextLength(plaintextLength) > context.maxPartSize) {
       throw new GatewayError('EntityTooLarge', `A PutObject body may hold at most ${Math.min(MAX_PART_PLAINTEXT, maxPlaintextFor(context.maxPartSize))} bytes; use a multipart upload.`);
     }
@@ -142,6 +150,7 @@ export class ObjectService {
       plaintextLength,
       ...(options.contentMd5 === undefined ? {} : { contentMd5: options.contentMd5 }),
       ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
+      ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
       metadata,
       envelope: { provider: context.keys.name, keyId: dataKey.keyId, wrappedKey: dataKey.wrapped, context: context_ },
       dataKey: new DataKeyMaterial(dataKey.plaintext),
@@ -173,7 +182,7 @@ export class ObjectService {
         kind: 'single',
         plaintextSize: plaintextLength,
         ciphertextSize: partCiphertextLength(plaintextLength),
-        attributes: { ...(prepared.contentType === undefined ? {} : { contentType: prepared.contentType }), metadata: prepared.metadata, created: new Date(this.now()).toISOString() },
+        attributes: { ...(prepared.contentType === undefined ? {} : { contentType: prepared.contentType }), metadata: prepared.metadata, created: new Date(this.now()).toISOString(), ...checksumAttribute(prepared) },
         parts: [{ partNumber: 1, plaintextLength, offset: 0, salt, md5 }],
       };
       try {
@@ -189,11 +198,27 @@ export class ObjectService {
     }
   }
 
+  // ── DeleteObject ────────────────────────────────────────────────────────────────────────────
+  /**
+   * Removes the object: its manifest is deleted (idempotent: deleting a key that does not exist
+   * succeeds, as in S3). Only in a coffer that allows delete; write-once coffers refuse with
+   * AccessDenied before anything is touched. The data object is left to `coffer-gateway gc`, like a
+   * replaced one (src/store/write-once.ts): a GET in flight may still be reading it.
+   */
+  async delete(context: CofferContext, key: string): Promise<void> {
+    if (!isMutable(context)) {
+      throw new GatewayError('AccessDenied', 'This coffer is write-once: objects cannot be deleted (they expire through lifecycle rules). Use a coffer with writeOnce: false.', { reason: 'write-once' });
+    }
+    await context.store.deleteObjects([context.layout.manifest(key)]);
+    this.manifests.delete(`${context.coffer}\u0000${key}`);
+  }
+
   // ── HeadObject / GetObject ──────────────────────────────────────────────────────────────────
   /** The verified manifest and the data key of `key`; NoSuchKey when the manifest does not exist. */
   async head(context: CofferContext, key: string): Promise<ObjectHead> {
     const cacheKey = `${context.coffer}\u0000${key}`;
-    const cached = this.manifests.get(cacheKey);
+    // A manifest of a coffer that allows overwrite can change under its key (on any replica): always read it.
+    const cached = isMutable(context) ? undefined : this.manifests.get(cacheKey);
     // An expired cached manifest may since have been replaced by a new object of the same key: read again.
     if (cached !== undefined && (await isExpiredIn(context, cached.manifest.attributes.created))) this.manifests.delete(cacheKey);
     else if (cached !== undefined) {

@@ -14,12 +14,13 @@ import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifes
 import { isExpiredIn } from './coffer-lifecycle';
 import { cofferKey } from './coffer-key';
 import { unwrapEnvelope } from './unwrap-envelope';
-import type { CofferContext } from './coffer-context';
+import { isMutable, type CofferContext } from './coffer-context';
 import { isNotFound, isPreconditionFailed } from './ports';
 import { readSmallObject } from './read-small-object';
 
-/** An existing live object or an open upload of the same key → 409 ObjectAlreadyExists. An expired object does not count (lifecycle). */
+/** An existing live object or an open upload of the same key → 409 ObjectAlreadyExists. An expired object does not count (lifecycle); nothing to check in a coffer that allows overwrite. */
 export async function assertWritable(context: CofferContext, key: string): Promise<void> {
+  if (isMutable(context)) return;
   const [existing, open] = await Promise.all([
     context.store.headObject(context.layout.manifest(key)),
     context.store.listObjects(context.layout.uploadRecordsOf(key), { delimiter: '/', maxKeys: 1 }),
@@ -32,6 +33,11 @@ export async function assertWritable(context: CofferContext, key: string): Promi
  * Seals and creates the manifest — the step that makes the object exist. The listing summary is sealed
  * under the coffer key (created on the coffer's first write). A 412 means the key already holds a
  * manifest: see {@link classifyStoredManifest} for what each kind of stored manifest means.
+ *
+ * In a coffer that allows overwrite the manifest is written unconditionally: the last Complete or
+ * PutObject wins, as in S3. The replaced object's data object is then named by no manifest and is
+ * removed by `coffer-gateway gc` after its minimum age — not here, because a GET that read the old
+ * manifest a moment ago may still be streaming that data object.
  */
 export async function commitManifest(context: CofferContext, key: string, manifest: ObjectManifest, envelope: KeyEnvelope, dataKey: Buffer): Promise<void> {
   const listingKey = (await cofferKey(context, { create: true })) as Buffer;
@@ -44,7 +50,7 @@ export async function commitManifest(context: CofferContext, key: string, manife
   }
   for (let attempt = 1; ; attempt += 1) {
     try {
-      await context.store.putObject(context.layout.manifest(key), { body: sealed }, { createOnly: true });
+      await context.store.putObject(context.layout.manifest(key), { body: sealed }, { createOnly: !isMutable(context) });
       return;
     } catch (error) {
       if (!isPreconditionFailed(error)) throw error;

@@ -1,4 +1,6 @@
-import { evaluatePolicy, parseCofferPolicy, policyMayAllow, wildcardMatches, type PolicyApiName, type PolicyDecision } from '../../src/auth/coffer-policy';
+import { OPERATION_ACTIONS } from '../../src/cdcs/route';
+import { S3_OPERATION_ACTIONS } from '../../src/s3/s3-route';
+import { evaluatePolicy, parseCofferPolicy, policyActionOf, policyMayAllow, wildcardMatches, type PolicyApiName, type PolicyDecision } from '../../src/auth/coffer-policy';
 import { GatewayError } from '../../src/errors/gateway-error';
 
 const COFFER = 'examplecoffer-1250000000';
@@ -117,4 +119,20 @@ test('policyMayAllow (GetService): some allow statement names the caller or *; a
   expect(policyMayAllow(p, [BOB])).toBe(false);
   expect(policyMayAllow(policy([statement('allow', ['*'], ['*'], [res('*')])]), [BOB])).toBe(true);
   expect(policyMayAllow(undefined, [ALICE])).toBe(false);
+});
+
+describe('policyActionOf covers both dialects', () => {
+  // A coffer operation a policy cannot name would escape every deny: each routed operation of the
+  // CDCS and S3 dialects maps to the CDCS API a policy speaks of.
+  test('every CDCS and S3 operation maps to a policy API name', () => {
+    const names = [...Object.keys(OPERATION_ACTIONS), ...Object.keys(S3_OPERATION_ACTIONS)];
+    expect(names.filter((name) => policyActionOf(name) === undefined)).toEqual([]);
+  });
+
+  test('S3 names take the CDCS API of the same effect', () => {
+    expect(policyActionOf('ListObjectsV2')).toBe('GetCoffer');
+    expect(policyActionOf('HeadObject')).toBe('CheckObject');
+    expect(policyActionOf('CreateMultipartUpload')).toBe('InitiateMultipartUpload');
+    expect(policyActionOf('DeleteObjects')).toBe('PutObject');
+  });
 });

@@ -278,10 +278,10 @@ describe('PutObject, HeadObject, conditional GETs, GetCoffer, GetService', () =>
     expect((await send('GET', `/${COFFER}?encoding-type=base64`)).code).toBe('InvalidArgument');
   });
 
-  test('GetService lists the coffers the credentials may use', async () => {
+  test('GetService lists the coffers the credentials may use (the demo key reaches the demo and scratch coffers)', async () => {
     const answer = await send('GET', '/');
     expect(answer.status).toBe(200);
-    expect([...answer.body.matchAll(/<Name>([^<]*)<\/Name>/g)].map((m) => m[1])).toEqual([COFFER]);
+    expect([...answer.body.matchAll(/<Name>([^<]*)<\/Name>/g)].map((m) => m[1])).toEqual([COFFER, 'scratch-1250000000']);
   });
 });
 

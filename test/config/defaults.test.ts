@@ -1,11 +1,11 @@
-import { DEMO_DEFAULT_COFFER, GiB, MiB, loadConfig } from '../../src/config';
+import { DEMO_DEFAULT_COFFER, DEMO_SCRATCH_COFFER, GiB, MiB, loadConfig } from '../../src/config';
 import { CONFIG_PATH, baseConfig, fakeFs, load, problemsOf } from './helpers';
 
 describe('defaults', () => {
   test('loadConfig with no file and no environment yields the embedded demo configuration', () => {
     const config = loadConfig({ env: {}, readFile: fakeFs({}) });
     expect(config.embeddedUpstream).toEqual({ enabled: true, directory: './data/upstream' });
-    expect(config.demo).toEqual({ enabled: true, coffer: DEMO_DEFAULT_COFFER }); // credentials are generated at start
+    expect(config.demo).toEqual({ enabled: true, coffer: DEMO_DEFAULT_COFFER, scratchCoffer: DEMO_SCRATCH_COFFER }); // credentials are generated at start
     expect(config.keyring).toEqual({ directory: './data/keyring', create: true });
     expect(config.coffers).toEqual({});
     expect(config.server).toEqual({

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
+import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { send, signed } from '../support/cos-signed-request';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -98,6 +99,24 @@ test('putBucketPolicy: allow with a prefix, deny beats a configured grant, only 
 
   const got = await owner.getBucketPolicy({ Bucket, Region });
   expect(got.Policy).toEqual(POLICY);
+});
+
+test('the policy governs the S3 dialect too: a denied prefix stays denied to S3 GET, HEAD and CopyObject (the copy source obeys its policy like a GET)', async () => {
+  await owner.putObject({ Bucket, Region, Key: 'locked/secret.txt', Body: 'secret' });
+  const s3 = new S3Client({ endpoint: `http://127.0.0.1:${gateway.port}`, region: Region, forcePathStyle: true, credentials: { accessKeyId: BOB.secretId, secretAccessKey: BOB.secretKey } });
+  const s3Status = (promise: Promise<unknown>): Promise<number> => promise.then(() => 200, (error: { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode ?? -1);
+  try {
+    expect(await s3Status(s3.send(new GetObjectCommand({ Bucket, Key: 'locked/secret.txt' })))).toBe(403);
+    expect(await s3Status(s3.send(new HeadObjectCommand({ Bucket, Key: 'locked/secret.txt' })))).toBe(403);
+    // Copying the denied object to a key Bob may read would hand him its bytes: refused, nothing written.
+    expect(await s3Status(s3.send(new CopyObjectCommand({ Bucket, Key: 'free/stolen.txt', CopySource: `${Bucket}/locked/secret.txt` })))).toBe(403);
+    expect(await statusOf(owner.headObject({ Bucket, Region, Key: 'free/stolen.txt' }))).toBe(404);
+    // Controls: what the policy does not deny works through S3.
+    expect(await s3Status(s3.send(new CopyObjectCommand({ Bucket, Key: 'free/copied.txt', CopySource: `${Bucket}/free/a.txt` })))).toBe(200);
+    expect(await s3Status(s3.send(new GetObjectCommand({ Bucket, Key: 'free/copied.txt' })))).toBe(200);
+  } finally {
+    s3.destroy();
+  }
 });
 
 test('a malformed policy is refused and the stored one kept; deleteBucketPolicy removes it', async () => {

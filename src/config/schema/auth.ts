@@ -1,6 +1,6 @@
 /** The `auth` section: COS-style signatures, access keys (SecretId/SecretKey and their grants), and `auth.jwt`. */
 import { z } from 'zod';
-import { bool, exactlyOne, inlineSecret, int, secretFile, whenValid, type ConfigIo } from './building-blocks';
+import { bool, cofferName, exactlyOne, inlineSecret, int, secretFile, whenValid, type ConfigIo } from './building-blocks';
 import { grantSchema } from './auth-grants';
 import { jwtSchema } from './auth-jwt';
 
@@ -15,6 +15,10 @@ function accessKeySchema(io: ConfigIo) {
       secretKeyFile: secretFile(io, 16).optional(),
       /** What requests signed with this key may do. */
       grants: z.array(grantSchema()).min(1, 'must list at least one grant'),
+      /** With auth.cos.acceptKeyOnlyPath: the one coffer for which this key's path-style COS signatures
+       * may cover `/<Key>` only (cos-nodejs-sdk-v5 3.x with Domain "host/{Bucket}"), even when its
+       * grants reach more coffers. Default: only when the grants name exactly one coffer. */
+      keyOnlyPathCoffer: cofferName().optional(),
     })
     .superRefine((key, ctx) => exactlyOne(ctx, key, 'secretKey', 'secretKeyFile'), whenValid('secretKey', 'secretKeyFile'))
     .transform(({ secretKey, secretKeyFile, ...rest }) => ({

@@ -1,6 +1,6 @@
 /** One coffer of `coffers` (upstream, role, kms) and the checks across its parts; resolved regions. */
 import { z } from 'zod';
-import { problem, whenValid, type ConfigIo } from './building-blocks';
+import { bool, problem, whenValid, type ConfigIo } from './building-blocks';
 import { AWS_KMS_KEY_ID, kmsSchema } from './coffer-kms';
 import { roleSchema } from './coffer-role';
 import { upstreamSchema } from './coffer-upstream';
@@ -14,6 +14,9 @@ export function cofferSchema(io: ConfigIo) {
       role: roleSchema().prefault({ type: 'static' }),
       /** Key-encryption key protecting the per-object data keys. */
       kms: kmsSchema(),
+      /** Write-once (default, CDCS's contract): a key is created once and never deleted by clients.
+       * false: overwrite and DeleteObject are allowed (what S3 tools such as restic and rclone sync need). */
+      writeOnce: bool().default(true),
     })
     .superRefine((coffer, ctx) => {
       if (coffer.kms.type !== 'aws-kms') return;

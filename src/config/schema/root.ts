@@ -18,6 +18,7 @@ export const REDACTED = '[redacted]';
 export const SECRET_FIELD_NAMES: ReadonlySet<string> = new Set(['secretKey', 'secretAccessKey', 'keyPem']);
 
 export const DEMO_DEFAULT_COFFER = 'demo-1250000000';
+export const DEMO_SCRATCH_COFFER = 'scratch-1250000000';
 
 export const LOG_LEVELS = ['silent', 'error', 'warn', 'info', 'debug', 'trace'] as const;
 
@@ -59,6 +60,9 @@ export function createConfigSchema(io: ConfigIo) {
           enabled: bool().default(false),
           /** Name of the demo coffer; must not also appear in `coffers`. */
           coffer: cofferName().default(DEMO_DEFAULT_COFFER),
+          /** A second demo coffer on the embedded upstream that allows overwrite and delete (writeOnce
+           * false), for S3 tools that delete (restic locks and prune, rclone sync); the demo key reaches both. */
+          scratchCoffer: cofferName().default(DEMO_SCRATCH_COFFER),
           /** SecretId of the demo access key (env COFFER_DEMO_SECRET_ID); generated at start when unset. */
           secretId: z.string().regex(/^[A-Za-z0-9._-]{3,128}$/, 'must be 3 to 128 letters, digits, ".", "_" or "-"').optional(),
           /** SecretKey of the demo access key (env COFFER_DEMO_SECRET_KEY). When neither is set, a fresh
@@ -124,18 +128,26 @@ export function createConfigSchema(io: ConfigIo) {
       if (!config.demo.enabled) return;
       if (!config.embeddedUpstream.enabled) crossProblem(ctx, 'requires embeddedUpstream.enabled', ['demo', 'enabled']);
       if (Object.hasOwn(config.coffers, config.demo.coffer)) crossProblem(ctx, 'is also configured in coffers', ['demo', 'coffer']);
+      if (Object.hasOwn(config.coffers, config.demo.scratchCoffer)) crossProblem(ctx, 'is also configured in coffers', ['demo', 'scratchCoffer']);
+      if (config.demo.scratchCoffer === config.demo.coffer) crossProblem(ctx, 'must differ from demo.coffer', ['demo', 'scratchCoffer']);
       if ((config.demo.secretId === undefined) !== (config.demo.secretKey === undefined)) {
         crossProblem(ctx, 'set both demo.secretId and demo.secretKey (COFFER_DEMO_SECRET_ID / COFFER_DEMO_SECRET_KEY), or neither to have them generated at start', ['demo', 'secretKey']);
       }
     }, whenValid('demo', 'embeddedUpstream', 'coffers', ['server', 'host']))
     .superRefine((config, ctx) => {
       const known = new Set(Object.keys(config.coffers));
-      if (config.demo.enabled) known.add(config.demo.coffer);
+      if (config.demo.enabled) known.add(config.demo.coffer).add(config.demo.scratchCoffer);
       const checkGrants = (grants: readonly { coffer: string }[], path: PropertyKey[]) =>
         grants.forEach((grant, i) => {
           if (grant.coffer !== '*' && !known.has(grant.coffer)) crossProblem(ctx, 'is not a configured coffer', [...path, i, 'coffer']);
         });
       config.auth.accessKeys.forEach((key, i) => checkGrants(key.grants, ['auth', 'accessKeys', i, 'grants']));
+      config.auth.accessKeys.forEach((key, i) => {
+        // The key-only coffer must be one the key's grants reach; it binds the coffer only then.
+        if (key.keyOnlyPathCoffer !== undefined && !key.grants.some((grant) => grant.coffer === key.keyOnlyPathCoffer || grant.coffer === '*')) {
+          crossProblem(ctx, "is not a coffer this key's grants name", ['auth', 'accessKeys', i, 'keyOnlyPathCoffer']);
+        }
+      });
       config.auth.jwt?.rules.forEach((rule, i) => checkGrants(rule.grants, ['auth', 'jwt', 'rules', i, 'grants']));
     }, whenValid('coffers', 'demo', 'auth'))
     .superRefine((config, ctx) => {

@@ -1,0 +1,377 @@
+/**
+ * The S3 operations table (src/operations/operation-table.ts): the same store calls as the CDCS
+ * table (src/cdcs/cdcs-operations.ts) — same coffers, same at-rest format, so an object written in
+ * one dialect is read in the other — with S3's names, headers (`x-amz-meta-*`) and bodies: every body
+ * goes through the plan decided before it (src/http/s3-request-body.ts: signed SHA-256, aws-chunked
+ * decoding with chunk signatures, checksums), whose failure destroys the store's write before it
+ * ends, so nothing is stored.
+ */
+import { pipeline, Readable } from 'node:stream';
+import { authorize } from '../auth/authorize';
+import { COFFER_NAME } from '../config/schema';
+import { percentDecode, validateObjectKey } from '../cdcs/request-target';
+import type { CofferResolver, PolicyAuthority } from '../operations/run-operation';
+import type { SignedPayload } from '../auth/sigv4-authenticator';
+import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
+import { queryValues, type RequestTarget } from '../cdcs/request-target';
+import { GatewayError } from '../errors/gateway-error';
+import { MAX_PART_PLAINTEXT } from '../format/part-format';
+import { checksumHeader } from '../http/object-checksum';
+import { planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
+import { operation, type OperationTable } from '../operations/operation-table';
+import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
+import { headerValue, type RequestHeaders } from '../server/request-headers';
+import type { MultipartService } from '../store/multipart-service';
+import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
+import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
+import { isMutable, type CofferContext } from '../store/coffer-context';
+import { parseDeleteObjects } from './delete-objects-request';
+import { S3_OPERATION_ACTIONS, type S3Operation, type S3OperationName } from './s3-route';
+
+export interface S3OperationsDependencies extends CdcsOperationsDependencies {
+  /** Contexts of other coffers (CopyObject's source), authorized here like the pipeline authorizes the target. */
+  readonly contexts: CofferResolver;
+  /** The coffers' policies (the same authority the pipeline consults): CopyObject's source obeys its coffer's policy like a GET. */
+  readonly policyAuthority?: PolicyAuthority;
+  /** The payload the request's SigV4 signature declared (set by the dialect's authentication). */
+  readonly payloadOf: (request: GatewayRequest<NamedOperation>) => SignedPayload;
+}
+
+type Of<Name extends S3OperationName> = Extract<S3Operation, { readonly name: Name }>;
+
+function contentMd5(headers: RequestHeaders): Buffer | undefined {
+  const raw = headerValue(headers, 'content-md5');
+  if (raw === undefined) return undefined;
+  const digest = Buffer.from(raw, 'base64');
+  if (digest.length !== 16 || digest.toString('base64') !== raw.trim()) throw new GatewayError('InvalidDigest');
+  return digest;
+}
+
+/** `x-amz-meta-*` → user metadata (the same attribute COS keeps for `x-cos-meta-*`). */
+function userMetadata(headers: RequestHeaders): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const name of headers.keys()) {
+    if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = headerValue(headers, name) as string;
+  }
+  return metadata;
+}
+
+function queryValue(target: RequestTarget, name: string): string | null | undefined {
+  return queryValues(target, name)[0];
+}
+
+function numberParam(target: RequestTarget, name: string, fallback: number): number {
+  const raw = queryValue(target, name);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  if (!/^\d{1,9}$/.test(raw)) throw new GatewayError('InvalidArgument', `${name} must be a non-negative integer.`);
+  return Number(raw);
+}
+
+/** A ListObjectsV2 continuation token: the last key of the page, opaque to the client. */
+const tokenOf = (marker: string): string => Buffer.from(marker, 'utf8').toString('base64url');
+function markerOfToken(token: string): string {
+  const marker = Buffer.from(token, 'base64url').toString('utf8');
+  if (tokenOf(marker) !== token) throw new GatewayError('InvalidArgument', 'The continuation token is not valid.');
+  return marker;
+}
+
+/** The request body, planned before it is read (decided in `prepare`). */
+function planBody(deps: S3OperationsDependencies, request: GatewayRequest<NamedOperation>): S3RequestBody {
+  return planS3RequestBody(request, deps.payloadOf(request), request.framing.kind === 'length' ? request.framing.length : undefined);
+}
+
+/** The object bytes of an accepted body: the raw body through the plan's decoder; any failure destroys the result (never ends it). */
+function decoded(body: Readable | undefined, plan: S3RequestBody): Readable {
+  if (body === undefined) throw new GatewayError('InternalError', 'The body was not accepted.');
+  return pipeline(body, plan.decoder, () => undefined);
+}
+
+function refuseCopy(headers: RequestHeaders): void {
+  if (headerValue(headers, 'x-amz-copy-source') !== undefined) {
+    throw new GatewayError('NotImplemented', 'UploadPartCopy (x-amz-copy-source on a part) is not implemented by this gateway yet.', { reason: 'copy' });
+  }
+}
+
+/** `x-amz-copy-source: [/]<bucket>/<key>` (URL-encoded, no versionId): the source coffer and key, validated like a request target's. */
+function copySource(raw: string): { coffer: string; key: string } {
+  const path = raw.startsWith('/') ? raw.slice(1) : raw;
+  if (path.includes('?')) throw new GatewayError('NotImplemented', 'Copying a version (versionId) is not implemented by this gateway.', { reason: 'copy-version' });
+  const slash = path.indexOf('/');
+  if (slash <= 0 || slash === path.length - 1) throw new GatewayError('InvalidArgument', 'x-amz-copy-source must be <bucket>/<key>.', { reason: 'copy-source' });
+  const coffer = percentDecode(path.slice(0, slash), 'copy source bucket');
+  const key = percentDecode(path.slice(slash + 1), 'copy source key');
+  if (!COFFER_NAME.test(coffer)) throw new GatewayError('NoSuchBucket', 'The copy source bucket does not exist.', { reason: 'copy-source' });
+  validateObjectKey(key);
+  return { coffer, key };
+}
+
+/** Bodies may be aws-chunked (framing overhead over the object bytes): the decoder bounds them, the store bounds the object size. */
+const OBJECT_BODY = { objectData: true } as const;
+
+export function createS3Operations(deps: S3OperationsDependencies): OperationTable<S3Operation> {
+  const { service, objects } = deps;
+  // Entries whose answers are the same data in both dialects (the renderer makes them S3 XML).
+  const cdcs = createCdcsOperations(deps);
+
+  const readObject = operation<Of<'GetObject'> | Of<'HeadObject'>, ObjectHead>({
+    action: 'read',
+    scope: 'coffer',
+    objectDataOut: true,
+    prepare: ({ context, key }) => objects.head(context, key),
+    run: (head, _body, { request, context, key }) => objectAnswer(objects, request, context, key, head, { metadataPrefix: 'x-amz-meta-', headers: storedChecksumHeaders(request.headers, head) }),
+    release: (head) => head.dataKey.dispose(),
+  });
+
+  return {
+    ListBuckets: cdcs.GetService as unknown as OperationTable<S3Operation>['ListBuckets'],
+    ListMultipartUploads: cdcs.ListMultipartUploads as unknown as OperationTable<S3Operation>['ListMultipartUploads'],
+    ListParts: cdcs.ListParts as unknown as OperationTable<S3Operation>['ListParts'],
+    AbortMultipartUpload: cdcs.AbortMultipartUpload as unknown as OperationTable<S3Operation>['AbortMultipartUpload'],
+
+    HeadBucket: operation<Of<'HeadBucket'>, undefined>({
+      action: S3_OPERATION_ACTIONS.HeadBucket,
+      scope: 'coffer',
+      prepare: async () => undefined,
+      run: async (_prepared, _body, { coffer }) => {
+        const location = deps.coffers.list().find((c) => c.name === coffer)?.location ?? '';
+        return { kind: 'empty', status: 200, headers: { 'x-amz-bucket-region': location } };
+      },
+    }),
+
+    CreateBucket: operation<Of<'CreateBucket'>, undefined>({
+      action: S3_OPERATION_ACTIONS.CreateBucket,
+      scope: 'coffer',
+      // Reached only for a coffer this gateway serves and the principal may write: it exists and is theirs.
+      prepare: async () => {
+        throw new GatewayError('BucketAlreadyOwnedByYou', 'The bucket is a coffer configured on this gateway; it exists and you may use it.', { reason: 'configured-coffer' });
+      },
+      run: async () => ({ kind: 'empty', status: 200 }),
+    }),
+
+    GetBucketLocation: operation<Of<'GetBucketLocation'>, undefined>({
+      action: S3_OPERATION_ACTIONS.GetBucketLocation,
+      scope: 'coffer',
+      prepare: async () => undefined,
+      run: async (_prepared, _body, { coffer }) => {
+        const location = deps.coffers.list().find((c) => c.name === coffer)?.location ?? '';
+        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'LocationConstraint', body: { '#text': location } } };
+      },
+    }),
+
+    ListObjects: cdcs.GetCoffer as unknown as OperationTable<S3Operation>['ListObjects'],
+
+    ListObjectsV2: operation<Of<'ListObjectsV2'>, undefined>({
+      action: S3_OPERATION_ACTIONS.ListObjectsV2,
+      scope: 'coffer',
+      prepare: async () => undefined,
+      run: async (_prepared, _body, { request, context, coffer, principal }) => {
+        const { target } = request;
+        const maxKeys = Math.min(numberParam(target, 'max-keys', 1000), 1000);
+        const prefix = queryValue(target, 'prefix') ?? '';
+        const delimiter = queryValue(target, 'delimiter') || undefined;
+        const token = queryValue(target, 'continuation-token') ?? undefined;
+        const startAfter = queryValue(target, 'start-after') ?? undefined;
+        const encodingType = queryValue(target, 'encoding-type');
+        if (encodingType !== undefined && encodingType !== null && encodingType !== '' && encodingType !== 'url') throw new GatewayError('InvalidArgument', 'encoding-type must be "url".');
+        const fetchOwner = queryValue(target, 'fetch-owner') === 'true';
+        const marker = token !== undefined && token !== null && token !== '' ? markerOfToken(token) : (startAfter ?? '');
+        const page = await objects.list(context, { prefix, delimiter, marker, maxKeys });
+        const url = encodingType === 'url';
+        const encode = (value: string): string => (url ? encodeURIComponent(value) : value);
+        const last = page.nextMarker ?? page.objects.at(-1)?.key ?? page.commonPrefixes.at(-1);
+        const body: Record<string, unknown> = {
+          Name: coffer,
+          Prefix: encode(prefix),
+          ...(delimiter === undefined ? {} : { Delimiter: encode(delimiter) }),
+          MaxKeys: maxKeys,
+          KeyCount: page.objects.length + page.commonPrefixes.length,
+          IsTruncated: page.isTruncated ? 'true' : 'false',
+          ...(token === undefined || token === null ? {} : { ContinuationToken: token }),
+          ...(page.isTruncated && last !== undefined ? { NextContinuationToken: tokenOf(last) } : {}),
+          ...(startAfter === undefined || startAfter === null ? {} : { StartAfter: encode(startAfter) }),
+          ...(url ? { EncodingType: 'url' } : {}),
+          Contents: page.objects.map((object) => ({
+            Key: encode(object.key),
+            LastModified: object.lastModified.toISOString(),
+            ETag: object.etag,
+            Size: object.size,
+            ...(fetchOwner ? { Owner: { ID: principal.id, DisplayName: principal.id } } : {}),
+            StorageClass: 'STANDARD',
+          })),
+          CommonPrefixes: page.commonPrefixes.map((prefix_) => ({ Prefix: encode(prefix_) })),
+        };
+        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'ListBucketResult', body } };
+      },
+    }),
+
+    CreateMultipartUpload: operation<Of<'CreateMultipartUpload'>, { contentType: string | undefined; metadata: Record<string, string> }>({
+      action: S3_OPERATION_ACTIONS.CreateMultipartUpload,
+      scope: 'coffer',
+      prepare: async ({ request }) => {
+        const contentType = headerValue(request.headers, 'content-type');
+        const metadata = userMetadata(request.headers);
+        checkUserMetadata(contentType, metadata);
+        return { contentType, metadata };
+      },
+      run: async (attributes, _body, { context, coffer, key }) => {
+        const record = await service.initiate(context, key, attributes);
+        return { kind: 'document', status: 200, result: { kind: 'InitiateMultipartUpload', coffer, key, uploadId: record.uploadId } };
+      },
+    }),
+
+    UploadPart: operation<Of<'UploadPart'>, { plan: S3RequestBody; part: Awaited<ReturnType<MultipartService['prepareUploadPart']>> }>({
+      action: S3_OPERATION_ACTIONS.UploadPart,
+      scope: 'coffer',
+      body: OBJECT_BODY,
+      prepare: async ({ request, context, key, operation: { uploadId, partNumber } }) => {
+        refuseCopy(request.headers);
+        const plan = planBody(deps, request);
+        const part = await service.prepareUploadPart(context, key, uploadId, partNumber, plan.size, contentMd5(request.headers));
+        return { plan, part };
+      },
+      run: async ({ plan, part }, body) => {
+        deps.metrics?.inFlightParts.inc();
+        const timer = deps.metrics?.partSeconds.startTimer({ storage: part.storage });
+        try {
+          const etag = await service.uploadPart(part, decoded(body, plan));
+          return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
+        } finally {
+          deps.metrics?.inFlightParts.dec();
+          timer?.();
+        }
+      },
+      release: ({ part }) => part.dataKey.dispose(),
+    }),
+
+    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, { plan: S3RequestBody; inner: unknown }>({
+      action: S3_OPERATION_ACTIONS.CompleteMultipartUpload,
+      scope: 'coffer',
+      body: { objectData: false },
+      prepare: async (call) => ({ plan: planBody(deps, call.request), inner: await cdcs.CompleteMultipartUpload.prepare(call as never) }),
+      // The XML body is verified against the signed SHA-256 as it is read, then Complete runs as in CDCS.
+      run: async ({ plan, inner }, body, call) => cdcs.CompleteMultipartUpload.run(inner, decoded(body, plan), call as never),
+    }),
+
+    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: { context: CofferContext; key: string; head: ObjectHead } }>({
+      action: S3_OPERATION_ACTIONS.PutObject,
+      scope: 'coffer',
+      body: OBJECT_BODY,
+      // The size (decoded for aws-chunked), write-once and the data key are settled before the body.
+      prepare: async ({ request, context, key, principal }) => {
+        const rawSource = headerValue(request.headers, 'x-amz-copy-source');
+        if (rawSource !== undefined) {
+          // CopyObject: the source is decrypted and re-encrypted under a new data key bound to the
+          // target's coffer and key (the encryption context names both), streaming; reading the source
+          // needs `read` on its coffer, exactly as a GET would.
+          if ([...request.headers.keys()].some((name) => name.startsWith('x-amz-copy-source-'))) {
+            throw new GatewayError('NotImplemented', 'Conditional and ranged copies (x-amz-copy-source-*) are not implemented by this gateway.', { reason: 'copy-conditions' });
+          }
+          const from = copySource(rawSource);
+          authorize(principal, from.coffer, 'read');
+          const sourceContext = await deps.contexts.contextFor(from.coffer, principal);
+          await sourceContext.assumeRole?.();
+          if (deps.policyAuthority !== undefined) {
+            // A deny in the source coffer's policy stops the copy as it stops a GET (grants alone allow reading the source).
+            const decision = await deps.policyAuthority.decide(sourceContext, { principals: deps.policyAuthority.principalsOf(principal), action: 'GetObject', key: from.key, ...(request.remoteAddress === undefined ? {} : { sourceIp: request.remoteAddress }) });
+            if (decision === 'deny') throw new GatewayError('AccessDenied', "The source coffer's policy denies reading this object.", { reason: 'policy-deny' });
+          }
+          const head = await objects.head(sourceContext, from.key);
+          try {
+            const replace = headerValue(request.headers, 'x-amz-metadata-directive')?.toUpperCase() === 'REPLACE';
+            const attributes = head.manifest.attributes;
+            const contentType = replace ? headerValue(request.headers, 'content-type') : attributes.contentType;
+            const put = await objects.preparePut(context, key, head.manifest.plaintextSize, {
+              ...(contentType === undefined ? {} : { contentType }),
+              metadata: replace ? userMetadata(request.headers) : { ...attributes.metadata },
+            });
+            return { plan: planBody(deps, request), put, source: { context: sourceContext, key: from.key, head } };
+          } catch (error) {
+            head.dataKey.dispose();
+            throw error;
+          }
+        }
+        const plan = planBody(deps, request);
+        if (plan.size > MAX_PART_PLAINTEXT) throw new GatewayError('EntityTooLarge', `A PutObject body may hold at most ${MAX_PART_PLAINTEXT} bytes; use a multipart upload.`);
+        const put = await objects.preparePut(context, key, plan.size, { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers), checksum: () => plan.checksum() });
+        return { plan, put };
+      },
+      run: async ({ plan, put, source }, body) => {
+        if (source !== undefined) {
+          // A copy has no request body to store (any sent is verified and discarded).
+          if (body !== undefined) await readBodyCapped(decoded(body, plan), 0);
+          const { etag } = await objects.put(put, Readable.from(objects.read(source.context, source.key, source.head)));
+          return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyObjectResult', body: { LastModified: new Date().toISOString(), ETag: etag } } };
+        }
+        const { etag } = await objects.put(put, decoded(body, plan));
+        return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
+      },
+      release: ({ put, source }) => {
+        put.dataKey.dispose();
+        source?.head.dataKey.dispose();
+      },
+    }),
+
+    GetObject: readObject,
+    HeadObject: readObject,
+
+    DeleteObject: operation<Of<'DeleteObject'>, undefined>({
+      action: S3_OPERATION_ACTIONS.DeleteObject,
+      scope: 'coffer',
+      // A write-once coffer refuses before anything is touched.
+      prepare: async ({ context }) => refuseWriteOnce(context),
+      run: async (_prepared, _body, { context, key }) => {
+        await objects.delete(context, key);
+        return { kind: 'empty', status: 204 };
+      },
+    }),
+
+    DeleteObjects: operation<Of<'DeleteObjects'>, S3RequestBody>({
+      action: S3_OPERATION_ACTIONS.DeleteObjects,
+      scope: 'coffer',
+      body: { maxBytes: MAX_XML_BODY_BYTES, objectData: false },
+      prepare: async ({ request, context }) => {
+        refuseWriteOnce(context);
+        return planBody(deps, request);
+      },
+      run: async (plan, body, { context }) => {
+        const request = parseDeleteObjects(await readBodyCapped(decoded(body, plan)));
+        const deleted: Array<Record<string, unknown>> = [];
+        const errors: Array<Record<string, unknown>> = [];
+        for (const key of request.keys) {
+          try {
+            await objects.delete(context, key);
+            if (!request.quiet) deleted.push({ Key: key });
+          } catch (error) {
+            if (!(error instanceof GatewayError)) throw error;
+            errors.push({ Key: key, Code: error.code, Message: error.message });
+          }
+        }
+        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'DeleteResult', body: { Deleted: deleted, Error: errors } } };
+      },
+    }),
+  };
+}
+
+function refuseWriteOnce(context: CofferContext): undefined {
+  if (!isMutable(context)) {
+    throw new GatewayError('AccessDenied', 'This bucket is write-once: objects cannot be deleted (they expire through lifecycle rules). Use a bucket with writeOnce: false.', { reason: 'write-once' });
+  }
+  return undefined;
+}
+
+/**
+ * `x-amz-checksum-mode: ENABLED` on a whole-object GET/HEAD: the checksum stored (authenticated) in
+ * the manifest. Not for ranges: it covers the whole object, and SDKs check it against the bytes they
+ * receive.
+ */
+function storedChecksumHeaders(headers: RequestHeaders, head: ObjectHead): Record<string, string> {
+  const checksum = head.manifest.attributes.checksum;
+  if (checksum === undefined || headerValue(headers, 'x-amz-checksum-mode')?.toUpperCase() !== 'ENABLED' || headerValue(headers, 'range') !== undefined) return {};
+  return { [checksumHeader(checksum.algorithm)]: checksum.value };
+}
+
+/** The verified checksum echoed as S3 does on a write. */
+function checksumHeaders(plan: S3RequestBody): Record<string, string> {
+  const checksum = plan.checksum();
+  return checksum === undefined ? {} : { [checksumHeader(checksum.algorithm)]: checksum.value };
+}

@@ -16,6 +16,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, ty
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { caProblem } from '../egress/ca-checks';
+import { LOOPBACK_ORIGINS, parseOriginPattern } from '../http/origin-pattern';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -827,6 +828,28 @@ function kmsSchema() {
   );
 }
 
+/**
+ * CORS for browser clients (src/server/browser-cors.ts): the web origins whose pages may call a coffer.
+ * Checked here to be in the form browsers send, so a request only ever compares strings.
+ */
+function corsSchema(defaultOrigins: readonly string[]) {
+  return z
+    .strictObject({
+      /** Origins exactly as browsers send them: "https://app.example.com", "http://localhost:8080"
+       * (lower case, no default port, no path or trailing slash); "<scheme>://<host>:*" for any port.
+       * "*" is not accepted. Empty: no browser page may call the coffer. */
+      allowedOrigins: z
+        .array(
+          z.string().refine((text) => parseOriginPattern(text) !== undefined, {
+            error: 'must be an origin as browsers send it: "https://app.example.com" or "http://localhost:8080" (lower case, no default port, no path or trailing slash), or "<scheme>://<host>:*" for any port; "*" is not accepted',
+          }),
+        )
+        .max(100)
+        .default([...defaultOrigins]),
+    })
+    .prefault({});
+}
+
 function cofferSchema(io: ConfigIo) {
   return z
     .strictObject({
@@ -836,6 +859,8 @@ function cofferSchema(io: ConfigIo) {
       role: roleSchema().prefault({ type: 'static' }),
       /** Key-encryption key protecting the per-object data keys. */
       kms: kmsSchema(),
+      /** Which browser pages may call this coffer (CORS). Default: none. */
+      cors: corsSchema([]),
     })
     .superRefine((coffer, ctx) => {
       if (coffer.kms.type !== 'aws-kms') return;
@@ -906,6 +931,9 @@ export function createConfigSchema(io: ConfigIo) {
           /** SecretKey of the demo access key (env COFFER_DEMO_SECRET_KEY). When neither is set, a fresh
            * random pair is generated at start and printed once. A secret. */
           secretKey: inlineSecret(16).optional(),
+          /** Which browser pages may call the demo coffer (CORS). Default: pages served from this
+           * machine (localhost, 127.0.0.1, [::1]) on any port, so the browser example works as is. */
+          cors: corsSchema(LOOPBACK_ORIGINS),
         })
         .prefault({}),
       /** KMS client behaviour (all coffers). */

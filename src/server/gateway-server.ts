@@ -41,6 +41,7 @@ import { renderError } from '../errors/render-error';
 import { describeError } from '../observability/logger';
 import type { Logger } from '../observability/logger';
 import { bodyFramingOf, checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
+import { isCorsResponseHeader, isPreflight, type BrowserCors } from './browser-cors';
 import { WriteStallTracker, sweepIntervalMs } from './response-idle-guard';
 import { checkOperationParameters, checkQueryNames, queryParameterRules, type QueryParameterRules } from '../cdcs/query-parameters';
 import { parseRequestTarget, resourceOf, type RequestTarget } from '../cdcs/request-target';
@@ -112,6 +113,8 @@ export interface GatewayServerOptions {
   readonly onConnect?: ConnectHandler;
   /** Called when the connection cap sheds a waiting connection or answers a newcomer 503 SlowDown. */
   readonly onConnectionShed?: (how: 'waiting-closed' | 'newcomer-refused') => void;
+  /** CORS for browser clients (src/server/browser-cors.ts). Absent: no CORS headers; a preflight is 405 like any OPTIONS. */
+  readonly cors?: BrowserCors;
 }
 
 /**
@@ -394,7 +397,8 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
         return;
       }
       const rendered = renderError(error, { resource, requestId, traceId });
-      for (const name of res.getHeaderNames()) res.removeHeader(name); // e.g. an ETag set before the failure
+      // e.g. an ETag set before the failure; the CORS headers stay, so a page can read the error.
+      for (const name of res.getHeaderNames()) if (!isCorsResponseHeader(name)) res.removeHeader(name);
       // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable;
       // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a
       // second request), so its connection is not reused either.
@@ -413,10 +417,19 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
       const target = parseRequestTarget(rawTarget, { acceptAbsoluteForm: config.acceptAbsoluteForm, hostHeader: headers['host']?.[0], virtualHostSuffixes: config.virtualHostSuffixes });
       resource = target.pathname;
       checkTunnelHost(tunnelHosts.get(req.socket), target.authority);
-      checkQueryNames(target.query, parameterRules);
-      const operation = route(req.method ?? '', target);
-      checkOperationParameters(operation.name, target.query, parameterRules);
-      prepared = { target, operation, framing: bodyFramingOf(req.method ?? '', headers) };
+      if (options.cors !== undefined && isPreflight(req.method, headers)) {
+        // Answered from the configuration alone (browser-cors.ts): no handler, no upstream.
+        const preflightFraming = bodyFramingOf('OPTIONS', headers);
+        if (preflightFraming.kind === 'chunked' || (preflightFraming.kind === 'length' && preflightFraming.length > 0)) throw new GatewayError('InvalidRequest', 'A CORS preflight must not carry a body.');
+        options.cors.answerPreflight(req, res, headers, target.coffer);
+        log?.info({ requestId, traceId, coffer: target.coffer, status: res.statusCode }, 'CORS preflight answered');
+      } else {
+        options.cors?.decorate(req, res, headers, target.coffer);
+        checkQueryNames(target.query, parameterRules);
+        const operation = route(req.method ?? '', target);
+        checkOperationParameters(operation.name, target.query, parameterRules);
+        prepared = { target, operation, framing: bodyFramingOf(req.method ?? '', headers) };
+      }
     } catch (error) {
       fail(error);
     }

@@ -35,6 +35,7 @@ interface CorsOptions {
   optionsSuccessStatus: number;
 }
 type CorsMiddleware = (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void;
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- typed above, not through @types/cors (see CorsOptions)
 const cors = require('cors') as (options: CorsOptions) => CorsMiddleware;
 
 /** The methods CDCS operations use (HEAD is implied by GET for browsers, listed for clarity). */

@@ -169,7 +169,6 @@ export interface FixtureGateway {
   /** A single PutObject through the gateway. */
   put(coffer: string, key: string, data: Buffer): Promise<string>;
   /** The COS SDK client talking to the gateway (multipartInit, multipartUpload, … for open uploads). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly cos: any;
   download(coffer: string, key: string): Promise<Buffer>;
   stop(): Promise<void>;

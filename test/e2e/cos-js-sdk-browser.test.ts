@@ -10,7 +10,6 @@
  * The same page served under a name that is not loopback (mapped to 127.0.0.1 inside the browser
  * only) is refused by the browser: the gateway's CORS answer is what decides.
  */
-import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +20,7 @@ import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { cos, type CosTarget } from '../support/cos-http-client';
+import { md5Etag, sha256 } from '../support/digests';
 import { describeWithChromium, launchChromium } from '../support/headless-chromium';
 
 const Bucket = 'demo-1250000000';
@@ -70,7 +70,6 @@ function pattern(size: number): Buffer {
   for (let i = 0; i < size; i++) bytes[i] = (i * 31 + 7) % 251;
   return bytes;
 }
-const sha256Hex = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 interface SdkError {
   readonly code?: string;
@@ -167,7 +166,7 @@ describeWithChromium('cos-js-sdk-v5 in headless Chromium, from a page on another
     expect(put.error).toBeUndefined();
     expect(put.data?.['statusCode']).toBe(200);
     // The SDK reads both from response headers: only there if the gateway exposes them.
-    expect(put.data?.['ETag']).toBe(`"${createHash('md5').update('hello from a web page').digest('hex')}"`);
+    expect(put.data?.['ETag']).toBe(md5Etag('hello from a web page'));
     expect(put.data?.['RequestId']).toMatch(/^[0-9a-f]{32}$/);
 
     const get = await sdkCall(page, 'getObject', { Bucket, Region, Key: key }, addressing);
@@ -204,7 +203,7 @@ describeWithChromium('cos-js-sdk-v5 in headless Chromium, from a page on another
     expect(result.uploaded.data?.['ETag']).toMatch(/^"[0-9a-f]{32}-3"$/);
     expect(result.downloadError).toBeUndefined();
     expect(result.downloadedBytes).toBe(size);
-    expect(result.downloadedSha256).toBe(sha256Hex(pattern(size)));
+    expect(result.downloadedSha256).toBe(sha256(pattern(size)));
     await page.close();
   });
 

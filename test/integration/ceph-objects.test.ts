@@ -19,6 +19,7 @@ import { partCiphertextLength } from '../../src/format/part-format';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
+import { sha256 } from '../support/digests';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -31,7 +32,6 @@ const BUCKET = `coffer-objects-${randomBytes(4).toString('hex')}`;
 const PREFIX = 'coffer/';
 const SECRET_ID = 'AKIDobjects';
 const SECRET_KEY = 'objects-secret-key-0123456789';
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 interface UpstreamRequest {
   method: string;

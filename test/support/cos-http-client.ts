@@ -3,7 +3,6 @@
  * stalls, resets) — the official SDK hides all of that. Requests are signed with the gateway's own
  * `signCosRequest` over `/<Coffer>/<Key>`, exactly what a header-signed SDK request carries.
  */
-import { createHash } from 'node:crypto';
 import { request, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
 import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
 
@@ -26,8 +25,8 @@ export interface CosResponse {
 /** The answer, or 'reset' when the connection failed before a complete response arrived. */
 export type CosAnswer = CosResponse | 'reset';
 
-/** The quoted MD5 hex a part's (or a single-part upload's) ETag is. */
-export const md5Etag = (data: Buffer): string => `"${createHash('md5').update(data).digest('hex')}"`;
+/** The quoted MD5 hex a part's (or a single-part upload's) ETag is (test/support/digests.ts). */
+export { md5Etag } from './digests';
 
 /** A signed request, nothing attached: the caller handles the response (e.g. to stop reading it). */
 export function signedRequest(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], length = 0, headers: Record<string, string> = {}): ClientRequest {

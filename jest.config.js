@@ -45,16 +45,7 @@ const UNIT = [
 ].map((path) => `**/test/${path}.test.ts`);
 
 /** Ceph, child processes, browsers, helm, the container image (paths under test/). */
-const SYSTEM = [
-  'integration/**/*',
-  'e2e/**/*',
-  'cli/**/*',
-  'cli',
-  'deploy/**/*',
-  'helm/**/*',
-  'egress/egress-end-to-end',
-  'egress/certificate-authority',
-].map((path) => `**/test/${path}.test.ts`);
+const SYSTEM = ['integration/**/*', 'e2e/**/*', 'cli/**/*', 'cli', 'deploy/**/*', 'helm/**/*', 'egress/egress-end-to-end', 'egress/certificate-authority'].map((path) => `**/test/${path}.test.ts`);
 
 const logCapture = { setupFilesAfterEnv: ['<rootDir>/test/support/log-capture/capture-setup.ts'] };
 

@@ -47,18 +47,7 @@ const ALLOWED_METHODS = ['GET', 'HEAD', 'PUT', 'POST', 'DELETE'] as const;
  * the SDK correct its clock after RequestTimeTooSkewed. User metadata (`x-cos-meta-*`) cannot be
  * listed by prefix, so it stays unreadable to pages.
  */
-export const EXPOSED_HEADERS = [
-  'ETag',
-  'Content-Range',
-  'Accept-Ranges',
-  'Content-Disposition',
-  'Content-Encoding',
-  'Date',
-  'Retry-After',
-  'x-cos-request-id',
-  'x-cdcs-request-id',
-  'x-cdcs-trace-id',
-] as const;
+export const EXPOSED_HEADERS = ['ETag', 'Content-Range', 'Accept-Ranges', 'Content-Disposition', 'Content-Encoding', 'Date', 'Retry-After', 'x-cos-request-id', 'x-cdcs-request-id', 'x-cdcs-trace-id'] as const;
 
 /**
  * How long a browser may reuse a preflight answer. Chromium caps it at 2 hours; 10 minutes keeps a

@@ -11,7 +11,25 @@ test('origins in the serialization browsers send are accepted, as exact patterns
 });
 
 test('anything a browser would not send as Origin is refused: wildcards, paths, upper case, default ports, other schemes', () => {
-  for (const text of ['*', 'null', '', 'https://*.example.com', 'https://app.example.com/', 'https://app.example.com/path', 'https://APP.example.com', 'HTTPS://app.example.com', 'https://app.example.com:443', 'http://app.example.com:80', 'ftp://app.example.com', 'file:///tmp', 'app.example.com', 'https://user@app.example.com', 'http://localhost:8080:*', 'https://app.example.com?x', ' https://app.example.com']) {
+  for (const text of [
+    '*',
+    'null',
+    '',
+    'https://*.example.com',
+    'https://app.example.com/',
+    'https://app.example.com/path',
+    'https://APP.example.com',
+    'HTTPS://app.example.com',
+    'https://app.example.com:443',
+    'http://app.example.com:80',
+    'ftp://app.example.com',
+    'file:///tmp',
+    'app.example.com',
+    'https://user@app.example.com',
+    'http://localhost:8080:*',
+    'https://app.example.com?x',
+    ' https://app.example.com',
+  ]) {
     expect({ text, pattern: parseOriginPattern(text) }).toEqual({ text, pattern: undefined });
   }
 });
@@ -19,7 +37,17 @@ test('anything a browser would not send as Origin is refused: wildcards, paths, 
 test('an exact pattern matches only that exact string', () => {
   const allowed = patterns('https://app.example.com');
   expect(originAllowed('https://app.example.com', allowed)).toBe(true);
-  for (const origin of ['https://app.example.com.evil.net', 'https://app.example.co', 'http://app.example.com', 'https://app.example.com:8443', 'https://APP.example.com', 'https://app.example.com/', 'xhttps://app.example.com', 'null', '']) {
+  for (const origin of [
+    'https://app.example.com.evil.net',
+    'https://app.example.co',
+    'http://app.example.com',
+    'https://app.example.com:8443',
+    'https://APP.example.com',
+    'https://app.example.com/',
+    'xhttps://app.example.com',
+    'null',
+    '',
+  ]) {
     expect({ origin, allowed: originAllowed(origin, allowed) }).toEqual({ origin, allowed: false });
   }
 });
@@ -27,7 +55,16 @@ test('an exact pattern matches only that exact string', () => {
 test('an any-port pattern matches that scheme and host with no port or a decimal port, and nothing else', () => {
   const allowed = patterns('http://localhost:*');
   for (const origin of ['http://localhost', 'http://localhost:1', 'http://localhost:5173', 'http://localhost:65535']) expect(originAllowed(origin, allowed)).toBe(true);
-  for (const origin of ['http://localhost.evil.net', 'http://localhost.evil.net:80', 'http://localhost:', 'http://localhost:80x', 'http://localhost:5173/', 'http://localhost:123456', 'https://localhost:5173', 'http://localhost:5173.evil.net']) {
+  for (const origin of [
+    'http://localhost.evil.net',
+    'http://localhost.evil.net:80',
+    'http://localhost:',
+    'http://localhost:80x',
+    'http://localhost:5173/',
+    'http://localhost:123456',
+    'https://localhost:5173',
+    'http://localhost:5173.evil.net',
+  ]) {
     expect({ origin, allowed: originAllowed(origin, allowed) }).toEqual({ origin, allowed: false });
   }
 });

@@ -5,15 +5,13 @@
  * exactly, the headers the SDK reads exposed on answers and errors alike, never credentials.
  * The real browser SDK in Chromium: test/e2e/cos-js-sdk-browser.test.ts.
  */
-import express from 'express';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCofferGateway, type CofferGateway } from '../../src';
-import { createLogger } from '../../src/observability/logger';
 import { openCos, type CosResponse, type CosTarget } from '../support/cos-http-client';
+import { startTestGateway } from '../support/test-gateway';
 import { rawExchange } from './helpers';
 
 const DEMO = 'demo-1250000000';
@@ -42,32 +40,25 @@ beforeAll(async () => {
     res.writeHead(200, { 'content-length': '0' }).end();
   });
   const upstreamPort = await listening(upstream);
-  const gateway: CofferGateway = await createCofferGateway(
-    {
-      server: { port: 0, adminPort: 0 },
-      keyring: { directory: join(directory, 'keyring') },
-      embeddedUpstream: { enabled: true, directory: join(directory, 'upstream') },
-      // The demo coffer keeps its default CORS origins (loopback, any port).
-      demo: { enabled: true, coffer: DEMO, secretId: SECRET_ID, secretKey: SECRET_KEY },
-      coffers: {
-        [SHOP]: {
-          upstream: { endpoint: `http://127.0.0.1:${upstreamPort}`, bucket: 'shop', credentials: { accessKeyId: 'AKIDUPSTREAM0001', secretAccessKey: 'upstream-secret-0123456789abcdef' } },
-          kms: { type: 'local', keyId: 'shop' },
-          cors: { allowedOrigins: [SHOP_ORIGIN, 'http://127.0.0.1:*'] },
-        },
+  // Mounted as a user mounts it (Express, attach): the CORS handling lives inside the gateway's handler.
+  const started = await startTestGateway({
+    server: { port: 0, adminPort: 0 },
+    keyring: { directory: join(directory, 'keyring') },
+    embeddedUpstream: { enabled: true, directory: join(directory, 'upstream') },
+    // The demo coffer keeps its default CORS origins (loopback, any port).
+    demo: { enabled: true, coffer: DEMO, secretId: SECRET_ID, secretKey: SECRET_KEY },
+    coffers: {
+      [SHOP]: {
+        upstream: { endpoint: `http://127.0.0.1:${upstreamPort}`, bucket: 'shop', credentials: { accessKeyId: 'AKIDUPSTREAM0001', secretAccessKey: 'upstream-secret-0123456789abcdef' } },
+        kms: { type: 'local', keyId: 'shop' },
+        cors: { allowedOrigins: [SHOP_ORIGIN, 'http://127.0.0.1:*'] },
       },
-      auth: { accessKeys: [{ secretId: 'AKIDshop0001', secretKey: SECRET_KEY, grants: [{ coffer: SHOP, actions: ['*'] }] }] },
     },
-    { log: createLogger('silent') },
-  );
-  opened.push(() => gateway.close());
-  await gateway.dependenciesAttempted;
-  // Mounted as a user mounts it: the CORS handling lives inside the gateway's handler.
-  const app = express();
-  app.use(gateway.handler);
-  const server = createServer(app);
-  gateway.attach(server);
-  port = await listening(server);
+    auth: { accessKeys: [{ secretId: 'AKIDshop0001', secretKey: SECRET_KEY, grants: [{ coffer: SHOP, actions: ['*'] }] }] },
+  });
+  opened.push(() => started.close());
+  await started.gateway.dependenciesAttempted;
+  port = started.port;
 });
 
 afterAll(async () => {
@@ -99,7 +90,10 @@ async function signedFrom(origin: string, coffer: string, method: string, key: s
   return answer;
 }
 
-const exposed = (headers: IncomingHttpHeaders): string[] => String(headers['access-control-expose-headers'] ?? '').split(',').map((name) => name.trim().toLowerCase());
+const exposed = (headers: IncomingHttpHeaders): string[] =>
+  String(headers['access-control-expose-headers'] ?? '')
+    .split(',')
+    .map((name) => name.trim().toLowerCase());
 
 describe('preflight', () => {
   test('an allowed origin gets 204 with its own origin, the methods and the requested headers; no Authorization, no upstream call', async () => {

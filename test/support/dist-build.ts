@@ -28,8 +28,7 @@ export function ensureCliBuilt(): void {
     }
   }
   try {
-    const newest = (dir: string): number =>
-      Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
+    const newest = (dir: string): number => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
     if (!existsSync(stamp) || !existsSync(CLI) || statSync(stamp).mtimeMs < newest(join(ROOT, 'src'))) {
       execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
       writeFileSync(stamp, '');

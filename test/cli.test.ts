@@ -39,6 +39,8 @@ interface ServeProcess {
   readonly target: CosTarget;
   readonly adminPort: number;
   readonly exited: Promise<number | null>;
+  /** Everything written to stdout so far (the JSON log lines). */
+  stdout(): string;
   stderr(): string;
   /** Resolves once stderr matches `pattern`. */
   stderrMatches(pattern: RegExp): Promise<void>;
@@ -94,6 +96,7 @@ async function serve(configFile: string, cwd: string): Promise<ServeProcess> {
     target: { port: ports.port, coffer: COFFER, ...KEYS },
     adminPort: ports.adminPort,
     exited,
+    stdout: () => stdout,
     stderr: () => stderr,
     stderrMatches: async (pattern) => {
       while (!pattern.test(stderr)) {
@@ -205,5 +208,35 @@ describe('SIGTERM to `cli.js serve`', () => {
     expect(await gateway.exited).toBe(0);
     // The stated bound (README): the grace period, then the reset, then exit — generously within 10 s more.
     expect(Date.now() - signalled).toBeLessThan(graceMs + 10_000);
+  });
+});
+
+describe('the audit line in the log of `cli.js serve` (what `npm start` runs), at the default level', () => {
+  let directory: string;
+  beforeEach(() => (directory = mkdtempSync(join(tmpdir(), 'coffer-cli-audit-'))));
+  afterEach(() => rmSync(directory, { recursive: true, force: true }));
+
+  test('one line per request: principal, coffer, key, operation, status, code, bytes in/out, duration, request id; no secret', async () => {
+    const gateway = await serve(writeConfig(directory, 1_000), directory);
+    const body = randomBytes(4096);
+    const put = await cos(gateway.target, 'PUT', 'audit/served.bin', [], body);
+    const unsigned = await fetch(`http://127.0.0.1:${gateway.target.port}/${COFFER}/audit/served.bin`);
+    expect([put.status, unsigned.status]).toEqual([200, 401]);
+    const auditOf = (requestId: string) =>
+      gateway
+        .stdout()
+        .split('\n')
+        .filter((line) => line.includes(requestId))
+        .map((line) => JSON.parse(line) as Record<string, unknown>)
+        .filter((entry) => entry['msg'] === 'request');
+    // The line is written when the response has closed; the client may see the answer a moment before.
+    for (let i = 0; i < 100 && auditOf(unsigned.headers.get('x-cos-request-id') as string).length === 0; i += 1) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(auditOf(put.headers['x-cos-request-id'] as string)).toEqual([
+      expect.objectContaining({ level: 'info', principal: KEYS.secretId, coffer: COFFER, key: 'audit/served.bin', operation: 'PutObject', status: 200, code: 'OK', bytesIn: body.length, bytesOut: 0, durationMs: expect.any(Number) }),
+    ]);
+    expect(auditOf(unsigned.headers.get('x-cos-request-id') as string)).toEqual([expect.objectContaining({ level: 'info', coffer: COFFER, operation: 'GetObject', status: 401 })]);
+    expect(gateway.stdout()).not.toContain(KEYS.secretKey);
+    gateway.child.kill('SIGTERM');
+    expect(await gateway.exited).toBe(0);
   });
 });

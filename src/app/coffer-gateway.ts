@@ -6,18 +6,18 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { readFileSync } from 'node:fs';
 import { cofferDependencyCheck, watchDependencies } from '../server/admin/dependency-checks';
 import { createAuthenticate } from '../auth/authenticate';
 import { createCosAuthenticator } from '../auth/cos-authenticator';
 import { InMemoryCredentialStore, type CredentialConfig } from '../auth/credential-store';
-import { createJwtAuthenticator } from '../auth/jwt-authenticator';
-import { createJwtKeyResolver } from '../auth/jwt-key-source';
-import type { GatewayConfig } from '../config';
+import { createConfiguredJwtAuthenticator } from './jwt-authentication';
+import type { CofferConfig, GatewayConfig } from '../config';
+import { parseCofferConfig } from '../config/schema';
 import { EmbeddedUpstream } from '../embedded-upstream';
-import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import { createEgress } from '../egress';
-import { createCdcsHandler } from '../cdcs/cdcs-handler';
+import { createCdcsDialect } from '../cdcs/cdcs-dialect';
+import { createOperationHandler } from '../operations/run-operation';
+import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
 import { DataKeyCache } from '../keys/data-key-cache';
 import { createLocalKeyrings } from '../keys/local-keyring';
@@ -32,6 +32,7 @@ import { parseConfig } from '../config/load-config';
 import { MultipartService } from '../store/multipart-service';
 import { ObjectService } from '../store/object-service';
 import { createUpstreamCoffer, type UpstreamCofferDeps } from './upstream-coffer';
+import { Closers } from './closers';
 
 
 export interface CofferGateway {
@@ -89,18 +90,18 @@ export async function createCofferGateway(config: unknown, options: CofferGatewa
 
 /** Builds the gateway from an already validated configuration (`loadConfig`'s result). */
 export async function buildCofferGateway(config: GatewayConfig, options: { log?: Logger } = {}): Promise<CofferGateway> {
-  // What has been opened so far, undone in reverse if a later step fails (a JWKS that cannot be read):
-  // a failed build leaves no directory lock, timer or client behind.
-  const undo: Array<() => unknown> = [];
+  // What has been opened so far: undone in reverse if a later step fails (a JWKS that cannot be read),
+  // so a failed build leaves no directory lock, timer or client behind — and by close(), the same list.
+  const closers = new Closers();
   try {
-    return await buildOrThrow(config, options, undo);
+    return await buildOrThrow(config, options, closers);
   } catch (error) {
-    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    await closers.closeAll().catch(() => undefined);
     throw error;
   }
 }
 
-async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, undo: Array<() => unknown>): Promise<CofferGateway> {
+async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, closers: Closers): Promise<CofferGateway> {
   const log = options.log ?? createLogger(config.logging.level);
   const metrics = createMetrics();
   const now = Date.now;
@@ -108,25 +109,24 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
   const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants }));
   const definitions: CofferDefinition[] = [];
   const localKeyrings = createLocalKeyrings(config.keyring);
-  undo.push(() => localKeyrings.dispose());
+  closers.add(() => localKeyrings.dispose());
   const localKeys = (keyId: string) => localKeyrings.forKeyId(keyId);
 
   let demoCredentials: CofferGateway['demoCredentials'];
   let embedded: EmbeddedUpstream | undefined;
+  let demoCoffer: CofferConfig | undefined;
   if (config.demo.enabled) {
     // The embedded upstream is a real (loopback) S3 endpoint, so the demo coffer takes exactly the
     // code path a production coffer takes: S3 store, SigV4, the same S3 rules.
     const upstreamKeys = { accessKeyId: `EMBEDDED${generatedSecret(16)}`, secretAccessKey: generatedSecret(40) };
     embedded = await EmbeddedUpstream.start({ directory: config.embeddedUpstream.directory, bucket: 'coffer-demo', ...upstreamKeys, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE });
-    undo.push(() => embedded?.close());
-    const store = new S3UpstreamStore({ endpoint: embedded.endpoint, region: 'us-east-1', bucket: 'coffer-demo', forcePathStyle: true, credentials: async () => upstreamKeys });
-    definitions.push({
-      name: config.demo.coffer,
-      location: 'local',
-      minPartSize: EMBEDDED_MIN_PART_SIZE,
-      maxPartSize: EMBEDDED_MAX_PART_SIZE,
-      storeFor: () => store,
-      keysFor: () => localKeys('demo'),
+    closers.add(() => embedded?.close());
+    // Built below by createUpstreamCoffer like every configured coffer: an S3 upstream (this one on
+    // loopback), static credentials, the local keyring — validated by the same coffer schema.
+    demoCoffer = parseCofferConfig({
+      upstream: { endpoint: embedded.endpoint, bucket: 'coffer-demo', forcePathStyle: true, minPartSize: EMBEDDED_MIN_PART_SIZE, maxPartSize: EMBEDDED_MAX_PART_SIZE, credentials: upstreamKeys },
+      role: { type: 'static' },
+      kms: { type: 'local', keyId: 'demo' },
     });
     demoCredentials = {
       secretId: config.demo.secretId ?? `AKID${generatedSecret(32)}`,
@@ -143,10 +143,12 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     onRefreshFailure: ({ coffer, reason, servingCached }) =>
       log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
   };
-  const upstreamCoffers = Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents }));
+  const upstreamCoffers = [
+    ...(demoCoffer === undefined ? [] : [createUpstreamCoffer(config.demo.coffer, demoCoffer, config, { localKeys, roleEvents }, { location: 'local' })]),
+    ...Object.entries(config.coffers).map(([name, coffer]) => createUpstreamCoffer(name, coffer, config, { localKeys, roleEvents })),
+  ];
   definitions.push(...upstreamCoffers);
-  const closeCoffers = (): void => upstreamCoffers.forEach((coffer) => coffer.destroy()); // STS clients and their sockets
-  undo.push(closeCoffers);
+  closers.add(() => upstreamCoffers.forEach((coffer) => coffer.destroy())); // STS clients and their sockets
 
   const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
   const jwt = config.auth.jwt;
@@ -159,47 +161,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
       acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
       isCoffer: (name) => servedCoffers.has(name),
     }),
-    jwt:
-      jwt === undefined
-        ? undefined
-        : createJwtAuthenticator({
-            keys: await createJwtKeyResolver(
-              jwt.jwks !== undefined
-                ? {
-                    kind: 'jwks-url',
-                    url: jwt.jwks.url,
-                    ...(jwt.jwks.caPem === undefined ? {} : { ca: jwt.jwks.caPem }),
-                    // Projected service-account tokens rotate: read the file on every fetch.
-                    ...(jwt.jwks.tokenFile === undefined ? {} : { bearerToken: () => readFileSync(jwt.jwks?.tokenFile as string, 'utf8').trim() }),
-                    maxAgeMs: jwt.jwks.cacheMaxAgeSeconds * 1000,
-                    cooldownMs: jwt.jwks.cooldownSeconds * 1000,
-                    timeoutMs: jwt.jwks.timeoutMs,
-                  }
-                : {
-                    kind: 'static',
-                    keys: [
-                      ...(jwt.keys ?? []).map((jwk) => ({ jwk: jwk as never })),
-                      ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string })),
-                    ],
-                  },
-              {
-                now,
-                onJwksEvent: (event) => {
-                  if (event.type === 'refreshed') metrics.jwksFetches.inc({ result: 'ok' });
-                  if (event.type === 'refresh-failed') {
-                    metrics.jwksFetches.inc({ result: 'error' });
-                    log.warn({ reason: event.reason }, 'JWKS fetch failed; the previous key set stays in use');
-                  }
-                },
-              },
-            ),
-            algorithms: jwt.algorithms,
-            issuer: jwt.issuer,
-            audience: jwt.audiences,
-            clockToleranceSeconds: jwt.clockToleranceSeconds,
-            rules: jwt.rules,
-            now,
-          }),
+    jwt: jwt === undefined ? undefined : await createConfiguredJwtAuthenticator(jwt, { now, metrics, log }),
   });
 
   // Either setting at 0 disables the cache (documented in the schema): every unwrap then goes to KMS.
@@ -215,25 +177,42 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
     decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
   });
-  const handle = createCdcsHandler({
+  const dialect = createCdcsDialect({
+    server: config.server,
     authenticate,
     coffers: registry,
     service: new MultipartService(),
     objects: new ObjectService(),
     startedAt: new Date(),
     metrics,
+  });
+  const handle = createOperationHandler(dialect, { coffers: registry, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
+  // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
+  const onAnswered = createRequestObserver({
     log,
-    completeKeepAliveMs: config.server.completeKeepAliveMs,
+    metrics,
+    coffers: servedCoffers,
+    objectData: {
+      in: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.body?.objectData === true ? [name] : []))),
+      out: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : []))),
+    },
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
-  undo.push(() => egress.stop());
+  closers.add(() => egress.stop());
   const cors = createBrowserCors(allowedOriginsByCoffer(config));
-  const frontEnd = createGatewayFrontEnd({ server: config.server, handle, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }), cors });
+  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialect.router, handle, renderError: dialect.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }), cors });
+  // A check still in flight at close (a first data-key round trip creates the keyring's key file)
+  // must end before the keyring and the upstream behind it close — nothing may write to the data
+  // directory after close() resolved — but must not hold up the drain: stopped first, settled after it.
+  let checksInFlight: Promise<void> = Promise.resolve();
+  closers.add(() => checksInFlight);
+  closers.add(() => frontEnd.close(config.server.shutdownGraceMs));
   const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
     onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
     onPassed: (check) => log.info({ check }, 'dependency check passed'),
   });
-  undo.push(() => dependencies.stop());
+  checksInFlight = dependencies.passed; // resolves once stopped and no attempt is running
+  closers.add(() => dependencies.stop());
   log.debug({ coffers: registry.names() }, 'coffer-gateway built');
   return {
     handler: frontEnd.handler,
@@ -246,13 +225,6 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     dependenciesChecked: dependencies.passed,
     dependenciesAttempted: dependencies.attempted,
     notReadyReason: () => dependencies.notReadyReason(),
-    close: async () => {
-      dependencies.stop();
-      egress.stop();
-      await frontEnd.close(config.server.shutdownGraceMs);
-      await embedded?.close();
-      closeCoffers();
-      localKeyrings.dispose();
-    },
+    close: () => closers.closeAll(),
   };
 }

@@ -10,7 +10,8 @@ import type { KeyProvider } from '../keys/key-provider';
 import type { CofferContext } from '../store/coffer-context';
 import type { UploadStore } from '../store/ports';
 import { upstreamLayout } from '../store/upstream-layout';
-import type { CofferDirectory, CofferResolver } from '../cdcs/cdcs-handler';
+import type { CofferDirectory } from '../cdcs/cdcs-operations';
+import type { CofferResolver } from '../operations/run-operation';
 
 export interface CofferDefinition {
   readonly name: string;

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createAdminServer } from '../server/admin/admin-server';
 import { buildCofferGateway, type CofferGateway } from './coffer-gateway';
+import { Closers } from './closers';
 import type { GatewayConfig } from '../config';
 import { createGatewayListener } from '../server/gateway-server';
 import { startTlsReloader } from '../server/tls-reloader';
@@ -44,19 +45,23 @@ export interface RunningGateway {
 }
 
 export async function startGateway(config: GatewayConfig, options: { log?: Logger } = {}): Promise<RunningGateway> {
-  const gateway = await buildCofferGateway(config, options);
-  // What start-up has opened since, undone in reverse if a later step fails (a port in use): a failed
-  // start leaves no listener, directory lock or timer behind.
-  const undo: Array<() => unknown> = [() => gateway.close()];
+  // What start-up opens, undone in reverse by a failed start (a port in use: no listener, directory
+  // lock or timer left behind) and by stop() alike. The admin listener goes first so it closes last:
+  // /readyz answers 503 (not a refused connection) for the whole drain.
+  const closers = new Closers();
+  let admin: ReturnType<typeof createAdminServer> | undefined;
+  closers.add(() => admin?.close());
   try {
-    return await listen(config, gateway, undo);
+    const gateway = await buildCofferGateway(config, options);
+    closers.add(() => gateway.close());
+    return await listen(config, gateway, closers, (created) => (admin = created));
   } catch (error) {
-    for (const step of undo.reverse()) await Promise.resolve(step()).catch(() => undefined);
+    await closers.closeAll().catch(() => undefined);
     throw error;
   }
 }
 
-async function listen(config: GatewayConfig, gateway: CofferGateway, undo: Array<() => unknown>): Promise<RunningGateway> {
+async function listen(config: GatewayConfig, gateway: CofferGateway, closers: Closers, adminCreated: (admin: ReturnType<typeof createAdminServer>) => void): Promise<RunningGateway> {
   const { log, metrics } = gateway;
   const app = express();
   app.disable('x-powered-by');
@@ -65,6 +70,7 @@ async function listen(config: GatewayConfig, gateway: CofferGateway, undo: Array
   gateway.attach(data.server);
   let state: string | undefined = 'starting';
   const admin = createAdminServer({ registry: metrics.registry, readiness: { notReadyReason: () => state ?? gateway.notReadyReason() } });
+  adminCreated(admin);
   const tls = config.server.tls;
   const tlsReloader =
     tls === undefined
@@ -79,7 +85,11 @@ async function listen(config: GatewayConfig, gateway: CofferGateway, undo: Array
           onCertificate: (notAfter) => metrics.tlsCertificateNotAfter.set(notAfter),
           log,
         });
-  undo.push(() => tlsReloader?.stop());
+  closers.add(() => tlsReloader?.stop());
+  // Newest first on stop: readiness turns false before anything else closes.
+  closers.add(() => {
+    state = 'draining';
+  });
   const { port } = await data.listen();
   const adminPort = await admin.listen(config.server.adminHost, config.server.adminPort);
   state = undefined;
@@ -92,12 +102,7 @@ async function listen(config: GatewayConfig, gateway: CofferGateway, undo: Array
     ...(gateway.egressCaFile === undefined ? {} : { egressCaFile: gateway.egressCaFile }),
     dependenciesChecked: gateway.dependenciesChecked,
     dependenciesAttempted: gateway.dependenciesAttempted,
-    stop: async () => {
-      state = 'draining';
-      tlsReloader?.stop();
-      // Drains and closes the data listener (attached), then releases the gateway's resources.
-      await gateway.close();
-      await admin.close();
-    },
+    // Readiness false, TLS reload off, the gateway drained and released (its own closers), the admin listener last.
+    stop: () => closers.closeAll(),
   };
 }

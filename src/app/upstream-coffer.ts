@@ -35,7 +35,8 @@ export interface UpstreamCoffer extends CofferDefinition {
   readonly destroy: () => void;
 }
 
-export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: UpstreamCofferDeps): UpstreamCoffer {
+/** `location`: what GetService reports for the coffer (default: the upstream's region). */
+export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: UpstreamCofferDeps, options: { readonly location?: string } = {}): UpstreamCoffer {
   const upstreamCredentials = coffer.upstream.credentials;
   // The gateway's own credentials: configured for this upstream, else the AWS default chain (IRSA, instance role, env).
   const base: AwsCredentialIdentityProvider =
@@ -58,7 +59,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
   const kms = coffer.kms;
   return {
     name,
-    location: coffer.upstream.region,
+    location: options.location ?? coffer.upstream.region,
     config: coffer,
     credentialsFor,
     assumeRole: async (sessionName) => {

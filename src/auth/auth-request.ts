@@ -4,6 +4,8 @@
  * and a duplicated signed header must be visible to be rejected), and the coffer/key it will act
  * on, so that authentication, authorization and forwarding all use the same decoded key.
  */
+import { readHeaders } from '../server/request-headers';
+
 export interface AuthRequest {
   /** HTTP method as received (`PUT`, `GET`, ...). */
   readonly method: string;
@@ -22,18 +24,8 @@ export interface AuthRequest {
   readonly headers: ReadonlyMap<string, readonly string[]>;
 }
 
-/** Builds the header map from Node's `rawHeaders` (`[name, value, name, value, ...]`). */
-export function headersFromRaw(rawHeaders: readonly string[]): Map<string, string[]> {
-  const headers = new Map<string, string[]>();
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
-    const value = rawHeaders[i + 1] as string;
-    const values = headers.get(name);
-    if (values === undefined) headers.set(name, [value]);
-    else values.push(value);
-  }
-  return headers;
-}
+/** Builds the header map from Node's `rawHeaders` (the one shape: src/server/request-headers.ts). */
+export const headersFromRaw = readHeaders;
 
 /** All values of one header (empty when absent). */
 export function headerValues(request: Pick<AuthRequest, 'headers'>, name: string): readonly string[] {

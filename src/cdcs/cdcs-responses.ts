@@ -5,6 +5,8 @@
  */
 import { encodeQueryComponent } from '../upstream/s3-encoding';
 import type { PartSummary } from '../store/multipart-service';
+import type { OperationResult } from '../operations/operation-results';
+import { toXml } from './xml';
 
 export function initiateResult(coffer: string, key: string, uploadId: string): Record<string, unknown> {
   return { InitiateMultipartUploadResult: { Bucket: coffer, Coffer: coffer, Key: key, UploadId: uploadId } };
@@ -125,4 +127,22 @@ export function listCoffersResult(input: { owner: string; coffers: ReadonlyArray
       Buckets: { Bucket: input.coffers.map((c) => ({ Name: c.name, Location: c.location, CreationDate: c.created.toISOString() })) },
     },
   };
+}
+
+/** A result document (src/operations/operation-results.ts) as CDCS XML, declaration included. */
+export function renderCdcsResult(result: OperationResult): string {
+  switch (result.kind) {
+    case 'InitiateMultipartUpload':
+      return toXml(initiateResult(result.coffer, result.key, result.uploadId));
+    case 'ListParts':
+      return toXml(listPartsResult(result));
+    case 'CompleteMultipartUpload':
+      return toXml(completeResult(result));
+    case 'ListMultipartUploads':
+      return toXml(listUploadsResult(result));
+    case 'ListObjects':
+      return toXml(listObjectsResult(result));
+    case 'ListCoffers':
+      return toXml(listCoffersResult(result));
+  }
 }

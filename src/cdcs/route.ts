@@ -52,11 +52,6 @@ export function actionOf(operation: Operation): Action {
   return OPERATION_ACTIONS[operation.name];
 }
 
-/** Whether the operation reads a request body (and so needs the body framing checks and the idle guard). */
-export function expectsBody(operation: Operation): boolean {
-  return operation.name === 'PutObject' || operation.name === 'UploadPart' || operation.name === 'CompleteMultipartUpload';
-}
-
 /** The one value of a parameter: undefined when absent, InvalidArgument when repeated. */
 function single(target: RequestTarget, name: string): string | null | undefined {
   const values = queryValues(target, name);

@@ -135,7 +135,7 @@ export async function decryptCommand(args: readonly string[], io: CliIo): Promis
       io.stderr.write(`coffer-gateway decrypt: ${key}: ${total} bytes verified${range === undefined ? '' : ` (range ${start}-${end} of ${size})`}, ETag ${objectEtag(head.manifest)}${toStdout ? '' : `, written to ${output}`}.\n`);
       return EXIT_OK;
     } finally {
-      head.dataKey.fill(0);
+      head.dataKey.dispose();
     }
   } finally {
     opened.close();

@@ -1054,3 +1054,11 @@ export type CofferKmsConfig = CofferConfig['kms'];
 export type EgressConfig = GatewayConfig['egress'];
 /** The raw input shape (before defaults and file reading), e.g. for typed test fixtures. */
 export type GatewayConfigInput = z.input<ConfigSchema>;
+
+/**
+ * One coffer's configuration built by the program rather than read from a file (the embedded demo
+ * coffer), validated and defaulted by the same coffer schema as configured coffers. It reads no files.
+ */
+export function parseCofferConfig(raw: z.input<ReturnType<typeof cofferSchema>>): CofferConfig {
+  return cofferSchema({ readFile: () => { throw new Error('a program-built coffer reads no files'); } }).parse(raw);
+}

@@ -12,8 +12,8 @@ export type EncryptionContext = Readonly<Record<string, string>>;
 
 export interface DataKey {
   /**
-   * 32-byte AES-256 key. Owned by the caller, who should `fill(0)` it when done (best effort: the GC may
-   * already have copied it). Never log it or put it in an error message.
+   * 32-byte AES-256 key, a fresh buffer. The store wraps it at once in a DataKeyMaterial
+   * (data-key-material.ts), which zeroes it on dispose. Never log it or put it in an error message.
    */
   plaintext: Buffer;
   /** The data key sealed under the master key; non-secret, stored next to the ciphertext. */

@@ -6,10 +6,10 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 
 export interface GatewayMetrics {
   readonly registry: Registry;
-  readonly requests: Counter<'operation' | 'code'>;
-  readonly bytesIn: Counter<'operation'>;
-  readonly bytesOut: Counter<'operation'>;
-  readonly requestSeconds: Histogram<'operation'>;
+  readonly requests: Counter<'operation' | 'code' | 'status' | 'coffer'>;
+  readonly bytesIn: Counter<'operation' | 'coffer'>;
+  readonly bytesOut: Counter<'operation' | 'coffer'>;
+  readonly requestSeconds: Histogram<'operation' | 'code' | 'status' | 'coffer'>;
   readonly partSeconds: Histogram<'storage'>;
   readonly inFlightParts: Gauge;
   readonly upstreamErrors: Counter<'code'>;
@@ -74,13 +74,13 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     .set(1);
   return {
     registry,
-    requests: new Counter({ name: 'coffer_gateway_requests_total', help: 'CDCS requests by operation and result code (OK or the error code).', labelNames: ['operation', 'code'], registers: [registry] }),
-    bytesIn: new Counter({ name: 'coffer_gateway_plaintext_bytes_in_total', help: 'Plaintext bytes received from clients.', labelNames: ['operation'], registers: [registry] }),
-    bytesOut: new Counter({ name: 'coffer_gateway_plaintext_bytes_out_total', help: 'Verified plaintext bytes sent to clients.', labelNames: ['operation'], registers: [registry] }),
+    requests: new Counter({ name: 'coffer_gateway_requests_total', help: 'Answered requests (refusals before routing included: operation Unknown) by operation, result code (OK or the error code), HTTP status (0: reset before a status line) and coffer (a configured coffer, - for none, other for any unserved name).', labelNames: ['operation', 'code', 'status', 'coffer'], registers: [registry] }),
+    bytesIn: new Counter({ name: 'coffer_gateway_plaintext_bytes_in_total', help: 'Plaintext object bytes received from clients (successful PutObject and UploadPart), by operation and coffer.', labelNames: ['operation', 'coffer'], registers: [registry] }),
+    bytesOut: new Counter({ name: 'coffer_gateway_plaintext_bytes_out_total', help: 'Verified plaintext object bytes sent to clients (completed GetObject answers), by operation and coffer.', labelNames: ['operation', 'coffer'], registers: [registry] }),
     requestSeconds: new Histogram({
       name: 'coffer_gateway_request_duration_seconds',
-      help: 'Time from request headers to the end of the response.',
-      labelNames: ['operation'],
+      help: 'Time from request headers to the end of the response, by operation, code, status and coffer (as requests_total).',
+      labelNames: ['operation', 'code', 'status', 'coffer'],
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     }),

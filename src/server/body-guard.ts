@@ -21,9 +21,10 @@ import type { IncomingMessage } from 'node:http';
 import { Readable } from 'node:stream';
 import { performance } from 'node:perf_hooks';
 import { GatewayError } from '../errors/gateway-error';
+import type { RequestHeaders } from './request-headers';
 
-/** Lower-case header name → every value received, in order (built from rawHeaders). */
-export type HeaderMap = Readonly<Record<string, readonly string[]>>;
+/** Lower-case header name → every value received, in order (built once from rawHeaders). */
+export type HeaderMap = RequestHeaders;
 
 export type BodyFraming =
   | { readonly kind: 'none' }
@@ -38,8 +39,8 @@ const DIGITS = /^[0-9]{1,16}$/;
  * normally already have refused (kept here as a second line: the parser is a dependency).
  */
 export function bodyFramingOf(method: string, headers: HeaderMap): BodyFraming {
-  const lengths = headers['content-length'] ?? [];
-  const encodings = headers['transfer-encoding'] ?? [];
+  const lengths = headers.get('content-length') ?? [];
+  const encodings = headers.get('transfer-encoding') ?? [];
   if (lengths.length > 1) throw new GatewayError('InvalidArgument', 'Content-Length appears more than once.');
   if (lengths.length === 1 && encodings.length > 0) throw new GatewayError('InvalidRequest', 'Content-Length and Transfer-Encoding cannot be combined.');
 
@@ -116,6 +117,11 @@ class GuardedBody extends Readable {
     source.on('close', this.#onClose);
     if (source.readableEnded) queueMicrotask(this.#onEnd);
     else if (source.destroyed) queueMicrotask(this.#onClose);
+  }
+
+  /** Body bytes received from the client so far (the audit line's bytes in). */
+  get bytesReceived(): number {
+    return this.#received;
   }
 
   override _read(): void {
@@ -228,7 +234,7 @@ function ignore(): void {}
  * (so a 100-continue client can be refused before it sends); every other failure is an `error` on
  * the returned stream, always a GatewayError.
  */
-export function guardBody(source: BodySource, options: BodyGuardOptions): Readable {
+export function guardBody(source: BodySource, options: BodyGuardOptions): Readable & { readonly bytesReceived: number } {
   checkDeclaredSize(options.framing, options.maxBytes);
   return new GuardedBody(source, options);
 }

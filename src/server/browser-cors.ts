@@ -20,6 +20,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { GatewayError } from '../errors/gateway-error';
 import { originAllowed, type OriginPattern } from '../http/origin-pattern';
+import type { RequestHeaders } from './request-headers';
 
 /**
  * The `cors` package, as far as this module uses it. Typed here rather than through @types/cors:
@@ -61,8 +62,8 @@ export function isCorsResponseHeader(name: string): boolean {
 }
 
 /** Whether the request is a CORS preflight (Fetch standard: OPTIONS with Origin and Access-Control-Request-Method). */
-export function isPreflight(method: string | undefined, headers: Readonly<Record<string, string[]>>): boolean {
-  return method === 'OPTIONS' && headers['origin'] !== undefined && headers['access-control-request-method'] !== undefined;
+export function isPreflight(method: string | undefined, headers: RequestHeaders): boolean {
+  return method === 'OPTIONS' && headers.has('origin') && headers.has('access-control-request-method');
 }
 
 export interface BrowserCors {
@@ -71,15 +72,15 @@ export interface BrowserCors {
    * 204 with the CORS headers when the origin is allowed, else throws AccessDenied (the same answer
    * for an unknown coffer). Only for requests `isPreflight` accepts.
    */
-  answerPreflight(req: IncomingMessage, res: ServerResponse, headers: Readonly<Record<string, string[]>>, coffer: string | undefined): void;
+  answerPreflight(req: IncomingMessage, res: ServerResponse, headers: RequestHeaders, coffer: string | undefined): void;
   /** Sets the CORS headers of an actual request's answer when its origin is allowed for `coffer`; else nothing. */
-  decorate(req: IncomingMessage, res: ServerResponse, headers: Readonly<Record<string, string[]>>, coffer: string | undefined): void;
+  decorate(req: IncomingMessage, res: ServerResponse, headers: RequestHeaders, coffer: string | undefined): void;
 }
 
 /** `allowedOrigins`: coffer name → the origins whose pages may call it (configuration, parsed). */
 export function createBrowserCors(allowedOrigins: ReadonlyMap<string, readonly OriginPattern[]>): BrowserCors {
-  const allowed = (headers: Readonly<Record<string, string[]>>, coffer: string | undefined): boolean => {
-    const origins = headers['origin'];
+  const allowed = (headers: RequestHeaders, coffer: string | undefined): boolean => {
+    const origins = headers.get('origin');
     if (coffer === undefined || origins?.length !== 1) return false;
     return originAllowed(origins[0] as string, allowedOrigins.get(coffer) ?? []);
   };

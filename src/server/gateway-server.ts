@@ -17,11 +17,16 @@
  *   drop connections outright.
  * - Every response carries `x-cdcs-request-id` and `x-cos-request-id` (the SDK reads only the latter)
  *   with the same random id, and `Date`.
- * - The request target is parsed and routed, and the body framing checked, BEFORE `handle` runs; those
- *   errors are answered here. With `Expect: 100-continue` nothing is sent until the handler accepts
- *   (`writeContinue()` / `bodyGuard()`), so a refusal costs the client no body bytes.
- * - `renderError` is the one place errors become answers. Once headers are out, an error can only
- *   reset the connection: a client must never take a truncated answer for a complete one.
+ * - The request is built once (gateway-exchange.ts): headers read once, the target parsed and routed
+ *   by the dialect's router, the body framing checked — all BEFORE `handle` runs; those errors take
+ *   the same error path as the handler's. With `Expect: 100-continue` nothing is sent until the
+ *   handler accepts the body (`request.acceptBody()`), so a refusal costs the client no body bytes.
+ * - `fail` is the one error path and the only caller of the renderer: an error becomes an XML
+ *   answer; once a kept-alive 200 is out it ends that XML body; once any other status line is out it
+ *   can only reset the connection (a client must never take a truncated answer for a complete one).
+ * - Every request is reported exactly once (`onAnswered`: metrics and the audit line,
+ *   src/observability/request-observer.ts) when both its handler and its response are done —
+ *   refusals before the handler and malformed HTTP included.
  * - A client that stops reading its answer (output pending, nothing flushed for
  *   `responseIdleTimeoutMs`) has its connection reset, which also ends the upstream read feeding it
  *   (response-idle-guard.ts).
@@ -32,20 +37,23 @@ import { STATUS_CODES, createServer, type IncomingMessage, type Server, type Ser
 import { createServer as createTlsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { Server as TlsServer } from 'node:tls';
-import type { Readable, Duplex } from 'node:stream';
-import type { Action } from '../auth/principal';
+import type { Duplex } from 'node:stream';
 import type { GatewayConfig } from '../config/schema';
 import { refuseConnect, type ConnectHandler, type ServeTunnel } from '../egress/connect-interceptor';
 import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { renderError } from '../errors/render-error';
 import { describeError } from '../observability/logger';
 import type { Logger } from '../observability/logger';
-import { bodyFramingOf, checkDeclaredSize, guardBody, type BodyFraming } from './body-guard';
+import pino from 'pino';
+import { bodyFramingOf } from './body-guard';
+import { createGatewayRequest, GatewayResponse, type GatewayRequest, type NamedOperation } from './gateway-exchange';
+import { readHeaders, type RequestHeaders } from './request-headers';
+import { createRequestObserver } from '../observability/request-observer';
 import { isCorsResponseHeader, isPreflight, type BrowserCors } from './browser-cors';
 import { WriteStallTracker, sweepIntervalMs } from './response-idle-guard';
-import { checkOperationParameters, checkQueryNames, queryParameterRules, type QueryParameterRules } from '../cdcs/query-parameters';
-import { parseRequestTarget, resourceOf, type RequestTarget } from '../cdcs/request-target';
-import { actionOf, route, type Operation } from '../cdcs/route';
+import { queryParameterRules, type QueryParameterRules } from '../cdcs/query-parameters';
+import { resourceOf, type RequestTarget } from '../cdcs/request-target';
+import { createCdcsRouter } from '../cdcs/cdcs-router';
 
 /** More header lines than any S3/COS client sends; above it → 431 (Node would silently drop lines past its own cap). */
 export const MAX_HEADER_COUNT = 200;
@@ -73,37 +81,56 @@ function tcpSocketOf(socket: Duplex): Socket {
   return ((socket as { _parent?: Socket })._parent ?? socket) as Socket;
 }
 
-export interface HandlerContext {
-  readonly requestId: string;
-  readonly traceId: string;
-  readonly req: IncomingMessage;
-  readonly res: ServerResponse;
-  readonly target: RequestTarget;
-  readonly operation: Operation;
-  /** What authorization must allow for `operation`. */
-  readonly action: Action;
-  /** Lower-case name → every value, in order, from rawHeaders (duplicates visible). Null prototype. */
-  readonly headers: Record<string, string[]>;
-  /** How the body is framed (already validated: PUT has a Content-Length). */
-  readonly framing: BodyFraming;
-  /** The client sent `Expect: 100-continue` and waits for `writeContinue()` before sending the body. */
-  readonly expectContinue: boolean;
-  /** Sends `100 Continue` once, only if the client asked for it. Call it only after deciding to accept. */
-  writeContinue(): void;
-  /**
-   * The body, guarded (idle timeout, short body → GatewayError). Checks `maxBytes` against
-   * Content-Length first (EntityTooLarge, before any 100), then sends 100 Continue if expected.
-   * At most once per request.
-   */
-  bodyGuard(options?: { readonly maxBytes?: number }): Readable;
+/**
+ * Which operation a request is, in a dialect's terms (CDCS: src/cdcs/cdcs-router.ts). Both steps may
+ * throw a GatewayError; the listener answers it like any other error. `parseTarget` runs first so the
+ * CONNECT-tunnel host check sees the parsed authority before the query is judged.
+ */
+export interface RequestRouter<Operation extends NamedOperation = NamedOperation> {
+  parseTarget(rawTarget: string, headers: RequestHeaders): RequestTarget;
+  route(method: string, target: RequestTarget): Operation;
 }
 
-/** Answers one request; resolves once the response has ended. Throwing renders the error (or resets, after headers). */
-export type GatewayHandler = (context: HandlerContext) => Promise<void>;
+/**
+ * Answers one request; resolves once the answer is written (or handed to a stream that ends it).
+ * Throwing hands the error to the listener's one error path (`fail`), which renders it, ends a
+ * kept-alive body with it, or resets the connection — whatever the response has committed to.
+ */
+export type GatewayHandler<Operation extends NamedOperation = NamedOperation> = (request: GatewayRequest<Operation>, response: GatewayResponse) => Promise<void>;
 
-export interface GatewayServerOptions {
+/** One answered request, reported exactly once (refusals before the handler and malformed HTTP included). */
+export interface AnsweredRequest {
+  readonly requestId: string;
+  readonly traceId: string;
+  readonly method: string;
+  /** Undefined when the request was refused before it could be routed. */
+  readonly operation: string | undefined;
+  /** Coffer and key as the target named them (undefined when absent or unparsable). */
+  readonly coffer: string | undefined;
+  readonly key: string | undefined;
+  readonly principal: string | undefined;
+  /** The status line sent; 0 when the connection was reset before one went out. */
+  readonly status: number;
+  /** `OK`, or the error code (also when the error ended a committed answer or reset it). */
+  readonly code: string;
+  readonly reason: string | undefined;
+  /** The error's class and message, for server faults only (never a client-controlled secret: messages are ours). */
+  readonly error: { readonly name: string; readonly message: string } | undefined;
+  readonly fault: 'client' | 'server' | undefined;
+  readonly bytesIn: number;
+  readonly bytesOut: number;
+  readonly durationSeconds: number;
+}
+
+export interface GatewayServerOptions<Operation extends NamedOperation = NamedOperation> {
   readonly server: GatewayConfig['server'];
-  readonly handle: GatewayHandler;
+  readonly handle: GatewayHandler<Operation>;
+  /** Default: the CDCS router (with `queryParameters`). */
+  readonly router?: RequestRouter<Operation>;
+  /** How an error becomes an answer (the dialect's error XML). Default: the CDCS renderer (src/errors/render-error.ts). */
+  readonly renderError?: typeof renderError;
+  /** Called once per answered request: the one place metrics and the audit line come from (src/observability/request-observer.ts). */
+  readonly onAnswered?: (answered: AnsweredRequest) => void;
   readonly logger?: Logger;
   /** Called when a connection is reset because its client stopped reading (the gateway counts these). */
   readonly onResponseIdleTimeout?: () => void;
@@ -155,29 +182,21 @@ export interface GatewayServer {
 
 const newId = (): string => randomBytes(16).toString('hex');
 
-function headerRecord(rawHeaders: readonly string[]): Record<string, string[]> {
-  // Null prototype: a header called `__proto__` or `constructor` must be an ordinary entry.
-  const headers = Object.create(null) as Record<string, string[]>;
-  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-    const name = (rawHeaders[i] as string).toLowerCase();
-    const value = rawHeaders[i + 1] as string;
-    (headers[name] ??= []).push(value);
-  }
-  return headers;
-}
+/** For a front end built without a logger (tests of the listener alone). */
+const silentLog = pino({ level: 'silent' });
 
 const TRACEPARENT = /^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$/;
 
 /** A caller's W3C trace id when exactly one valid `traceparent` came, so logs join up; else a fresh one. */
-function traceIdOf(headers: Record<string, string[]>): string {
-  const values = headers['traceparent'];
+function traceIdOf(headers: RequestHeaders): string {
+  const values = headers.get('traceparent');
   const match = values?.length === 1 ? TRACEPARENT.exec((values[0] as string).trim()) : null;
   const traceId = match?.[1];
   return traceId !== undefined && !/^0+$/.test(traceId) ? traceId : newId();
 }
 
 /** Checks Node leaves to us (requireHostHeader is off so these answers carry request ids too). */
-function checkHeaders(req: IncomingMessage, headers: Record<string, string[]>): void {
+function checkHeaders(req: IncomingMessage, headers: RequestHeaders): void {
   // llhttp still parses `GET / HTTP/2.0` and HTTP/0.9 (`GET /`) lines as requests.
   if (req.httpVersionMajor !== 1 || (req.httpVersionMinor !== 0 && req.httpVersionMinor !== 1)) {
     throw new GatewayError('InvalidRequest', 'Only HTTP/1.0 and HTTP/1.1 are supported.');
@@ -185,7 +204,7 @@ function checkHeaders(req: IncomingMessage, headers: Record<string, string[]>): 
   if (req.rawHeaders.length / 2 > MAX_HEADER_COUNT) {
     throw new GatewayError('RequestHeaderFieldsTooLarge', `More than ${MAX_HEADER_COUNT} header lines.`);
   }
-  const hosts = headers['host']?.length ?? 0;
+  const hosts = headers.get('host')?.length ?? 0;
   if (hosts > 1) throw new GatewayError('InvalidRequest', 'Host appears more than once.');
   if (hosts === 0 && req.httpVersionMajor === 1 && req.httpVersionMinor >= 1) throw new GatewayError('InvalidRequest', 'HTTP/1.1 requests need a Host header.');
 }
@@ -267,7 +286,7 @@ export function createListener(config: GatewayConfig['server'], listener: (req: 
 }
 
 /** The front end on its own listener (`createListener` + `attach`): what the HTTP tests run. */
-export function createGatewayServer(options: GatewayServerOptions): GatewayServer {
+export function createGatewayServer<Operation extends NamedOperation = NamedOperation>(options: GatewayServerOptions<Operation>): GatewayServer {
   const frontEnd = createGatewayFrontEnd(options);
   const listener = createGatewayListener(options.server, frontEnd.handler);
   frontEnd.attach(listener.server);
@@ -295,10 +314,14 @@ export function createGatewayListener(config: GatewayConfig['server'], listener:
   };
 }
 
-export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFrontEnd {
+export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOperation>(options: GatewayServerOptions<Operation>): GatewayFrontEnd {
   const config = options.server;
   const log = options.logger;
-  const parameterRules = options.queryParameters ?? queryParameterRules();
+  const router: RequestRouter<Operation> = options.router ?? (createCdcsRouter(config, options.queryParameters ?? queryParameterRules()) as unknown as RequestRouter<Operation>);
+  /** Every answered request goes here once: the caller's observer (metrics and the audit line), or the audit line alone. */
+  /** The one error renderer; `fail` (and the malformed-HTTP answer, which has no request) are its only callers. */
+  const render = options.renderError ?? renderError;
+  const answered = options.onAnswered ?? (log === undefined ? () => undefined : createRequestObserver({ log }));
   const sockets = new Set<Socket>();
   /** Connections within the cap (TCP sockets), with their request state; over-cap ones are not in it. */
   const admitted = new Map<Socket, ConnectionState>();
@@ -351,6 +374,7 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    const startedAt = performance.now();
     // Without `attach` Node has already answered an Expect itself (100, or 417): nothing is awaited then.
     const expect = expectations.get(req) ?? 'none';
     const connection = tcpSocketOf(req.socket);
@@ -363,40 +387,51 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
     liveResponses.set(res, req.socket);
     const requestId = newId();
     requestIds.set(res, requestId);
-    const headers = headerRecord(req.rawHeaders);
+    const method = req.method ?? '';
+    const headers = readHeaders(req.rawHeaders);
     const traceId = traceIdOf(headers);
+    const requestLog = log?.child({ requestId }) ?? silentLog;
     // As the client sent it: a router that mounted this handler below a path rewrote req.url.
     const rawTarget = (req as { originalUrl?: string }).originalUrl ?? req.url ?? '';
     let resource = resourceOf(rawTarget);
+    let target: RequestTarget | undefined;
+    /** Known once routed: a refusal after routing (framing: 411) is still counted under its operation. */
+    let operation: Operation | undefined;
+    let request: GatewayRequest<Operation> | undefined;
+    const response = new GatewayResponse(res, method);
     res.setHeader('x-cdcs-request-id', requestId);
     res.setHeader('x-cos-request-id', requestId);
     res.setHeader('date', new Date().toUTCString());
     // Late errors (client gone) must not crash the process; the guard reports body failures itself.
-    req.on('error', (error) => log?.debug({ requestId, err: error.message }, 'request stream error'));
-    res.on('error', (error) => log?.debug({ requestId, err: error.message }, 'response stream error'));
+    req.on('error', (error) => requestLog.debug({ err: error.message }, 'request stream error'));
+    res.on('error', (error) => requestLog.debug({ err: error.message }, 'response stream error'));
 
     const responseClosed = new Promise<void>((resolve) => res.once('close', resolve));
     let handlerDone: Promise<void> = Promise.resolve();
     let handlerStarted = false;
+    /** The error this request ended with (answered, told in a committed body, or reset); undefined = OK. */
+    let outcome: { readonly error: unknown } | undefined;
     void responseClosed.then(() => {
       if (connectionState !== undefined && --connectionState.requests === 0) connectionState.waitingSince = performance.now();
       liveResponses.delete(res);
       if (activeResponse.get(req.socket) === res) activeResponse.delete(req.socket);
     });
 
+    /** The one error path: whatever failed, before or inside the handler, ends here. */
     const fail = (error: unknown): void => {
-      const gatewayError = isGatewayError(error) ? error : undefined;
-      if (gatewayError === undefined || gatewayError.fault === 'server') {
-        log?.error({ requestId, traceId, code: gatewayError?.code ?? 'InternalError', reason: gatewayError?.reason, err: gatewayError ? undefined : describeError(error) }, 'request failed');
-      } else {
-        log?.info({ requestId, traceId, code: gatewayError.code, reason: gatewayError.reason }, 'request refused');
-      }
-      if (res.headersSent || res.destroyed || res.writableEnded || req.socket.destroyed) {
+      outcome ??= { error };
+      const inBody = response.errorFitsInBody;
+      if (!inBody && (res.headersSent || res.destroyed || res.writableEnded || req.socket.destroyed)) {
         // The status line is gone: only a reset tells the client the answer is incomplete.
         res.destroy();
         return;
       }
-      const rendered = renderError(error, { resource, requestId, traceId });
+      const rendered = render(error, { resource, requestId, traceId });
+      if (inBody) {
+        // A kept-alive 200 is out: the error is told as the rest of its XML body (the SDK reads it as an error).
+        response.endBodyWithError(rendered.body);
+        return;
+      }
       // e.g. an ETag set before the failure; the CORS headers stay, so a page can read the error.
       for (const name of res.getHeaderNames()) if (!isCorsResponseHeader(name)) res.removeHeader(name);
       // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable;
@@ -404,77 +439,51 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
       // second request), so its connection is not reused either.
       const closeAfter = !handlerStarted || !req.complete || closing !== undefined;
       res.writeHead(rendered.status, { ...rendered.headers, ...(closeAfter ? { connection: 'close' } : {}) });
-      res.end(req.method === 'HEAD' ? undefined : rendered.body);
+      res.end(method === 'HEAD' ? undefined : rendered.body);
     };
 
-    let prepared: { target: RequestTarget; operation: Operation; framing: BodyFraming } | undefined;
     try {
       if (overCap.has(connection)) throw overCapError();
       if (closing !== undefined) throw new GatewayError('ServiceUnavailable', 'The gateway is shutting down; retry.');
       if (expect === 'unsupported') throw new GatewayError('ExpectationFailed');
       checkHeaders(req, headers);
       // The request identity, parsed once: authentication verifies it, routing and the handler act on it.
-      const target = parseRequestTarget(rawTarget, { acceptAbsoluteForm: config.acceptAbsoluteForm, hostHeader: headers['host']?.[0], virtualHostSuffixes: config.virtualHostSuffixes });
+      target = router.parseTarget(rawTarget, headers);
       resource = target.pathname;
       checkTunnelHost(tunnelHosts.get(req.socket), target.authority);
-      if (options.cors !== undefined && isPreflight(req.method, headers)) {
-        // Answered from the configuration alone (browser-cors.ts): no handler, no upstream.
+      if (options.cors !== undefined && isPreflight(method, headers)) {
+        // Answered from the configuration alone (browser-cors.ts): no operation, no upstream; reported
+        // once like every answer (onAnswered), without an operation.
         const preflightFraming = bodyFramingOf('OPTIONS', headers);
         if (preflightFraming.kind === 'chunked' || (preflightFraming.kind === 'length' && preflightFraming.length > 0)) throw new GatewayError('InvalidRequest', 'A CORS preflight must not carry a body.');
         options.cors.answerPreflight(req, res, headers, target.coffer);
-        log?.info({ requestId, traceId, coffer: target.coffer, status: res.statusCode }, 'CORS preflight answered');
       } else {
         options.cors?.decorate(req, res, headers, target.coffer);
-        checkQueryNames(target.query, parameterRules);
-        const operation = route(req.method ?? '', target);
-        checkOperationParameters(operation.name, target.query, parameterRules);
-        prepared = { target, operation, framing: bodyFramingOf(req.method ?? '', headers) };
+        operation = router.route(method, target);
+        const framing = bodyFramingOf(method, headers);
+        request = createGatewayRequest<Operation>(
+          req,
+          { id: requestId, traceId, method, headers, target, operation, framing, expectContinue: expect === 'continue', log: requestLog },
+          { idleTimeoutMs: config.requestIdleTimeoutMs, minRate: { bytesPerSecond: config.minBodyRateBytesPerSecond, graceMs: config.minBodyRateGraceMs } },
+          () => {
+            // Only the body's reader decides to accept; a client that asked for nothing gets nothing.
+            if (expect === 'continue' && !res.headersSent) res.writeContinue();
+          },
+        );
       }
     } catch (error) {
       fail(error);
     }
 
-    if (prepared !== undefined) {
-      const { target, operation, framing } = prepared;
-      let continued = false;
-      let guarded = false;
-      const writeContinue = (): void => {
-        if (expect !== 'continue' || continued || res.headersSent) return;
-        continued = true;
-        res.writeContinue();
-      };
-      const context: HandlerContext = {
-        requestId,
-        traceId,
-        req,
-        res,
-        target,
-        operation,
-        action: actionOf(operation),
-        headers,
-        framing,
-        expectContinue: expect === 'continue',
-        writeContinue,
-        bodyGuard: (guardOptions) => {
-          if (guarded) throw new GatewayError('InternalError', 'The request body was requested twice.');
-          guarded = true;
-          checkDeclaredSize(framing, guardOptions?.maxBytes);
-          writeContinue();
-          return guardBody(req, {
-            idleTimeoutMs: config.requestIdleTimeoutMs,
-            framing,
-            minRate: { bytesPerSecond: config.minBodyRateBytesPerSecond, graceMs: config.minBodyRateGraceMs },
-            ...(guardOptions?.maxBytes === undefined ? {} : { maxBytes: guardOptions.maxBytes }),
-          });
-        },
-      };
+    if (request !== undefined) {
+      const accepted = request;
       handlerDone = Promise.resolve()
         .then(() => {
           // The parser may already have failed on bytes that followed the headers in the same
           // packet (a broken chunk): that connection is gone, so no handler work is started for it.
           if (req.socket.destroyed) throw new GatewayError('IncompleteBody', 'The connection closed before the request was handled.');
           handlerStarted = true;
-          return options.handle(context);
+          return options.handle(accepted, response);
         })
         .then(
           () => {
@@ -484,12 +493,33 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
           fail,
         )
         .catch((error: unknown) => {
-          log?.error({ requestId, err: describeError(error) }, 'error while answering');
+          requestLog.error({ err: describeError(error) }, 'error while answering');
           res.destroy();
         });
     }
 
-    void Promise.all([handlerDone, responseClosed]).then(release);
+    void Promise.all([handlerDone, responseClosed]).then(() => {
+      const error = outcome?.error;
+      const known = error === undefined ? undefined : isGatewayError(error) ? error : undefined;
+      answered({
+        requestId,
+        traceId,
+        method,
+        operation: operation?.name,
+        coffer: target?.coffer,
+        key: target?.key,
+        principal: request?.principal,
+        status: res.headersSent ? res.statusCode : 0,
+        code: error === undefined ? 'OK' : (known?.code ?? 'InternalError'),
+        reason: known?.reason,
+        error: error !== undefined && known === undefined ? describeError(error) : undefined,
+        fault: error === undefined ? undefined : (known?.fault ?? 'server'),
+        bytesIn: request?.bodyBytesRead ?? 0,
+        bytesOut: response.bodyBytesWritten,
+        durationSeconds: (performance.now() - startedAt) / 1000,
+      });
+      release();
+    });
   };
 
   const attach = (server: Server): void => {
@@ -573,8 +603,24 @@ export function createGatewayFrontEnd(options: GatewayServerOptions): GatewayFro
       answeredSockets.add(socket);
       const requestId = newId();
       const gatewayError = clientErrorOf(error);
-      log?.info({ requestId, code: gatewayError.code, parserError: error.code }, 'malformed request refused');
-      const rendered = renderError(gatewayError, { resource: '/', requestId, traceId: requestId });
+      const rendered = render(gatewayError, { resource: '/', requestId, traceId: requestId });
+      answered({
+        requestId,
+        traceId: requestId,
+        method: '',
+        operation: undefined,
+        coffer: undefined,
+        key: undefined,
+        principal: undefined,
+        status: rendered.status,
+        code: gatewayError.code,
+        reason: error.code ?? 'parse-error',
+        error: undefined,
+        fault: gatewayError.fault,
+        bytesIn: 0,
+        bytesOut: Buffer.byteLength(rendered.body),
+        durationSeconds: 0,
+      });
       const head = [`HTTP/1.1 ${rendered.status} ${STATUS_CODES[rendered.status] ?? ''}`];
       for (const [name, value] of Object.entries(rendered.headers)) head.push(`${name}: ${value}`);
       head.push('connection: close', '', '');

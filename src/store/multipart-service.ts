@@ -22,6 +22,7 @@ import { encryptAndStore } from './encrypt-and-store';
 import { readSmallObject } from './read-small-object';
 import { decodeUploadRecord, encodeUploadRecord, uploadRecordEnvelope, type UploadRecord } from './upload-record';
 import { unwrapEnvelope } from './unwrap-envelope';
+import { DataKeyMaterial } from '../keys/data-key-material';
 import { boundedMap } from '../util/bounded-map';
 import { assertWritable, classifyStoredManifest, commitManifest } from './write-once';
 
@@ -50,8 +51,19 @@ export interface PreparedPart {
   readonly plaintextLength: number;
   readonly storage: 'direct' | 'staged';
   readonly contentMd5?: Buffer;
-  readonly dataKey: Buffer;
+  /** Disposed when the part upload ends (`uploadPart`), or by whoever abandons the prepared part. */
+  readonly dataKey: DataKeyMaterial;
 }
+
+export interface CompletedUpload {
+  readonly etag: string;
+  readonly manifest: ObjectManifest;
+  readonly copiedBytes: number;
+  readonly fillerBytes: number;
+}
+
+/** What `beginCompletion` leaves to do: nothing (a retried Complete whose manifest had landed), or the assembly. */
+export type Completion = { readonly kind: 'completed'; readonly result: CompletedUpload } | { readonly kind: 'assembly'; assemble(): Promise<CompletedUpload> };
 
 export class MultipartService {
   private readonly records = new Map<string, UploadRecord>();
@@ -61,7 +73,8 @@ export class MultipartService {
   // ── Initiate ────────────────────────────────────────────────────────────────────────────────
   async initiate(context: CofferContext, key: string, options: { contentType?: string; metadata?: Record<string, string> } = {}): Promise<UploadRecord> {
     await assertWritable(context, key);
-    const dataKey = await context.keys.generateDataKey(encryptionContext(context.coffer, key));
+    const generated = await context.keys.generateDataKey(encryptionContext(context.coffer, key));
+    const dataKey = new DataKeyMaterial(generated.plaintext);
     try {
       const uploadId = this.deps.randomBytes(16).toString('hex');
       const { uploadId: upstreamUploadId } = await context.store.createMultipartUpload(context.layout.data(key, uploadId));
@@ -70,16 +83,16 @@ export class MultipartService {
         coffer: context.coffer,
         key,
         upstreamUploadId,
-        envelope: { provider: context.keys.name, keyId: dataKey.keyId, wrappedKey: dataKey.wrapped, context: encryptionContext(context.coffer, key) },
+        envelope: { provider: context.keys.name, keyId: generated.keyId, wrappedKey: generated.wrapped, context: encryptionContext(context.coffer, key) },
         contentType: options.contentType,
         metadata: options.metadata ?? {},
         initiated: new Date(this.deps.now()).toISOString(),
       };
-      await context.store.putObject(context.layout.uploadRecord(key, uploadId), { body: encodeUploadRecord(record, dataKey.plaintext) });
+      await context.store.putObject(context.layout.uploadRecord(key, uploadId), { body: encodeUploadRecord(record, dataKey.bytes) });
       this.records.set(uploadId, record);
       return record;
     } finally {
-      dataKey.plaintext.fill(0);
+      dataKey.dispose();
     }
   }
 
@@ -97,11 +110,11 @@ export class MultipartService {
     // its envelope wraps, and bound to this coffer, key and upload id (FORMAT §8.1).
     const dataKey = await unwrapEnvelope(context, key, uploadRecordEnvelope(bytes));
     try {
-      const record = decodeUploadRecord(bytes, { coffer: context.coffer, key, uploadId }, dataKey);
+      const record = decodeUploadRecord(bytes, { coffer: context.coffer, key, uploadId }, dataKey.bytes);
       this.records.set(uploadId, record);
       return record;
     } finally {
-      dataKey.fill(0);
+      dataKey.dispose();
     }
   }
 
@@ -128,7 +141,7 @@ export class MultipartService {
     try {
       const { md5, upstreamEtag } = await encryptAndStore({
         body,
-        dataKey: prepared.dataKey,
+        dataKey: prepared.dataKey.bytes,
         objectId: Buffer.from(record.uploadId, 'hex'),
         partNumber,
         plaintextLength,
@@ -140,7 +153,7 @@ export class MultipartService {
             ? context.store.uploadPart(context.layout.data(record.key, record.uploadId), record.upstreamUploadId, partNumber, upload)
             : context.store.putObject(context.layout.stagedPart(record.uploadId, partNumber, salt.toString('base64url')), upload),
       });
-      scope = partRecordScope(record, prepared.dataKey);
+      scope = partRecordScope(record, prepared.dataKey.bytes);
       const partRecord: PartRecord = {
         partNumber,
         salt,
@@ -155,7 +168,7 @@ export class MultipartService {
       if (prepared.storage === 'staged') await this.removeSupersededStagedParts(context, record, partNumber, scope);
       return `"${md5.toString('hex')}"`;
     } finally {
-      prepared.dataKey.fill(0);
+      prepared.dataKey.dispose();
       scope?.recordKey.fill(0);
     }
   }
@@ -203,11 +216,11 @@ export class MultipartService {
     const record = await this.loadRecord(context, key, uploadId);
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
     let current: Map<number, PartRecord>;
-    const scope = partRecordScope(record, dataKey);
+    const scope = partRecordScope(record, dataKey.bytes);
     try {
       current = await this.currentParts(context, record, scope);
     } finally {
-      dataKey.fill(0);
+      dataKey.dispose();
       scope.recordKey.fill(0);
     }
     const maxParts = Math.min(Math.max(options.maxParts ?? 1000, 0), 1000);
@@ -245,27 +258,49 @@ export class MultipartService {
 
   // ── Complete ────────────────────────────────────────────────────────────────────────────────
   /**
-   * `onAssembly` runs once the request is known to be valid (parts, order, sizes, write-once) and the
-   * slow phase begins — copying staged parts, completing upstream, committing the manifest — so the
-   * HTTP layer can keep the connection alive from there on (src/http/keep-alive-answer.ts).
+   * Complete in two steps, so the HTTP layer can keep the connection alive through the slow one
+   * without the store knowing about HTTP: `beginCompletion` checks everything that makes the request
+   * valid (parts, order, sizes, write-once) and answers a retried Complete whose manifest already
+   * landed; what is left — copying staged parts, completing upstream, committing the manifest — is
+   * the returned `assemble`, which the caller runs at once (it holds the upload's data key until it
+   * ends).
    */
-  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>, options: { onAssembly?: () => void } = {}): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
+  async beginCompletion(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<Completion> {
     const record = await this.loadRecord(context, key, uploadId);
     if (requested.length === 0) throw new GatewayError('MalformedXML', 'CompleteMultipartUpload needs at least one part.');
     for (let i = 1; i < requested.length; i += 1) {
       if ((requested[i] as { partNumber: number }).partNumber <= (requested[i - 1] as { partNumber: number }).partNumber) throw new GatewayError('InvalidPartOrder');
     }
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
+    let handedToAssembly = false;
     try {
-      return await this.completeWithKey(context, key, record, requested, dataKey, options);
+      const checked = await this.checkCompletion(context, key, record, requested, dataKey);
+      if (checked.kind === 'completed') return checked;
+      handedToAssembly = true;
+      return {
+        kind: 'assembly',
+        assemble: async () => {
+          try {
+            return await this.assemble(context, key, record, checked.chosen, dataKey);
+          } finally {
+            dataKey.dispose();
+          }
+        },
+      };
     } finally {
-      dataKey.fill(0);
+      if (!handedToAssembly) dataKey.dispose();
     }
   }
 
-  private async completeWithKey(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: Buffer, options: { onAssembly?: () => void }): Promise<{ etag: string; manifest: ObjectManifest; copiedBytes: number; fillerBytes: number }> {
+  /** Both steps of Complete at once (the command line and tests; the gateway keeps the connection alive between them). */
+  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<CompletedUpload> {
+    const completion = await this.beginCompletion(context, key, uploadId, requested);
+    return completion.kind === 'completed' ? completion.result : completion.assemble();
+  }
+
+  private async checkCompletion(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: DataKeyMaterial): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
     const uploadId = record.uploadId;
-    const scope = partRecordScope(record, dataKey);
+    const scope = partRecordScope(record, dataKey.bytes);
     let current: Map<number, PartRecord>;
     try {
       current = await this.currentParts(context, record, scope);
@@ -284,11 +319,11 @@ export class MultipartService {
     });
     if (await context.store.headObject(context.layout.manifest(key))) {
       // Verified, never judged by the object id in the clear: a planted manifest is an IntegrityError and the upload is kept.
-      const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey);
+      const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey.bytes);
       if (stored.kind === 'ours') {
         // A retried Complete: this upload's manifest landed but the cleanup (or the answer) did not.
         await this.cleanUp(context, record);
-        return { etag: objectEtag(stored.manifest), manifest: stored.manifest, copiedBytes: 0, fillerBytes: 0 };
+        return { kind: 'completed', result: { etag: objectEtag(stored.manifest), manifest: stored.manifest, copiedBytes: 0, fillerBytes: 0 } };
       }
       if (stored.kind === 'theirs') {
         // Another upload created the key since this one began: this one can never complete, so release its storage.
@@ -297,8 +332,12 @@ export class MultipartService {
       }
     }
 
+    return { kind: 'assembly', chosen };
+  }
+
+  private async assemble(context: CofferContext, key: string, record: UploadRecord, chosen: readonly PartRecord[], dataKey: DataKeyMaterial): Promise<CompletedUpload> {
+    const uploadId = record.uploadId;
     const plan = planAssembly(chosen, context.minPartSize);
-    options.onAssembly?.();
     const dataObjectKey = context.layout.data(key, uploadId);
     const upstreamEtags = new Map((await context.store.listParts(dataObjectKey, record.upstreamUploadId).catch(() => [])).map((p) => [p.partNumber, p.etag]));
     const byNumber = new Map(chosen.map((p) => [p.partNumber, p]));
@@ -330,7 +369,7 @@ export class MultipartService {
       parts: chosen.map((p): ManifestPart => ({ partNumber: p.partNumber, plaintextLength: p.plaintextLength, offset: plan.offsets.get(p.partNumber) as number, salt: p.salt, md5: p.md5 })),
     };
     try {
-      await commitManifest(context, key, manifest, record.envelope, dataKey);
+      await commitManifest(context, key, manifest, record.envelope, dataKey.bytes);
     } catch (error) {
       // Another upload of this key completed first: this one's data object would never be read.
       if (error instanceof GatewayError && error.code === 'ObjectAlreadyExists') {
@@ -402,7 +441,7 @@ function partRecordScope(record: UploadRecord, dataKey: Buffer): PartRecordScope
  * (or another part's) stop Complete here rather than producing an object whose reads would fail.
  * O(1) memory: only the 100-byte header is held.
  */
-async function* concatenate(context: CofferContext, uploadId: string, dataKey: Buffer, sources: ReadonlyArray<{ upstreamKey: string; record: PartRecord }>, filler: number): AsyncGenerator<Buffer> {
+async function* concatenate(context: CofferContext, uploadId: string, dataKey: DataKeyMaterial, sources: ReadonlyArray<{ upstreamKey: string; record: PartRecord }>, filler: number): AsyncGenerator<Buffer> {
   for (const { upstreamKey, record } of sources) {
     const object = await context.store.getObject(upstreamKey);
     let header = Buffer.alloc(0);
@@ -410,7 +449,7 @@ async function* concatenate(context: CofferContext, uploadId: string, dataKey: B
       if (header.length < PART_HEADER_SIZE) {
         header = Buffer.concat([header, chunk as Buffer]);
         if (header.length < PART_HEADER_SIZE) continue;
-        verifyPartHeader(dataKey, decodePartHeader(header), { objectId: Buffer.from(uploadId, 'hex'), partNumber: record.partNumber, plaintextLength: record.plaintextLength, salt: record.salt }).encryptionKey.fill(0);
+        verifyPartHeader(dataKey.bytes, decodePartHeader(header), { objectId: Buffer.from(uploadId, 'hex'), partNumber: record.partNumber, plaintextLength: record.plaintextLength, salt: record.salt }).encryptionKey.fill(0);
         yield header;
         continue;
       }

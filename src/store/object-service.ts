@@ -17,6 +17,7 @@ import { openListingSummary } from '../format/listing-summary';
 import { MANIFEST_V1, objectEtag, openManifest, parseSealedManifest, peekManifestV1, type KeyEnvelope, type ObjectManifest } from '../format/manifest';
 import { cofferKey } from './coffer-key';
 import { unwrapEnvelope } from './unwrap-envelope';
+import { DataKeyMaterial } from '../keys/data-key-material';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
 import { encryptionContext, type CofferContext } from './coffer-context';
 import { encryptAndStore } from './encrypt-and-store';
@@ -44,8 +45,8 @@ export interface ObjectHead {
   readonly etag: string;
   /** When the object was completed (the manifest's authenticated `created`), as HTTP sends it: whole seconds. */
   readonly lastModified: Date;
-  /** The object's data key; the caller must `fill(0)` it when done. */
-  readonly dataKey: Buffer;
+  /** The object's data key; whoever ends the read disposes it. */
+  readonly dataKey: DataKeyMaterial;
   readonly dataObjectKey: string;
 }
 
@@ -58,7 +59,8 @@ export interface PreparedPut {
   readonly contentType?: string;
   readonly metadata: Readonly<Record<string, string>>;
   readonly envelope: KeyEnvelope;
-  readonly dataKey: Buffer;
+  /** Disposed when `put` ends, or by whoever abandons the prepared put. */
+  readonly dataKey: DataKeyMaterial;
 }
 
 export interface ListedObject {
@@ -139,7 +141,7 @@ export class ObjectService {
       ...(options.contentType === undefined ? {} : { contentType: options.contentType }),
       metadata,
       envelope: { provider: context.keys.name, keyId: dataKey.keyId, wrappedKey: dataKey.wrapped, context: context_ },
-      dataKey: dataKey.plaintext,
+      dataKey: new DataKeyMaterial(dataKey.plaintext),
     };
   }
 
@@ -154,7 +156,7 @@ export class ObjectService {
     try {
       const { md5 } = await encryptAndStore({
         body,
-        dataKey: prepared.dataKey,
+        dataKey: prepared.dataKey.bytes,
         objectId,
         partNumber: 1,
         plaintextLength,
@@ -172,7 +174,7 @@ export class ObjectService {
         parts: [{ partNumber: 1, plaintextLength, offset: 0, salt, md5 }],
       };
       try {
-        await commitManifest(context, key, manifest, prepared.envelope, prepared.dataKey);
+        await commitManifest(context, key, manifest, prepared.envelope, prepared.dataKey.bytes);
       } catch (error) {
         // Without a manifest the data object is never read: remove it (best effort; an orphan is inert).
         await context.store.deleteObjects([dataObjectKey]).catch(() => undefined);
@@ -180,7 +182,7 @@ export class ObjectService {
       }
       return { etag: objectEtag(manifest) };
     } finally {
-      prepared.dataKey.fill(0);
+      prepared.dataKey.dispose();
     }
   }
 
@@ -205,9 +207,9 @@ export class ObjectService {
     const dataKey = await unwrapEnvelope(context, key, envelope);
     let manifest: ObjectManifest;
     try {
-      manifest = openManifest(sealed, dataKey, { coffer: context.coffer, key });
+      manifest = openManifest(sealed, dataKey.bytes, { coffer: context.coffer, key });
     } catch (error) {
-      dataKey.fill(0);
+      dataKey.dispose();
       throw error;
     }
     // Parsed part entries cost ~3× their 68 stored bytes.
@@ -215,7 +217,7 @@ export class ObjectService {
     return this.headOf(context, key, manifest, dataKey);
   }
 
-  private headOf(context: CofferContext, key: string, manifest: ObjectManifest, dataKey: Buffer): ObjectHead {
+  private headOf(context: CofferContext, key: string, manifest: ObjectManifest, dataKey: DataKeyMaterial): ObjectHead {
     return { manifest, etag: objectEtag(manifest), lastModified: wholeSeconds(manifest.attributes.created), dataKey, dataObjectKey: context.layout.data(key, manifest.objectId.toString('hex')) };
   }
 
@@ -227,7 +229,7 @@ export class ObjectService {
   read(context: CofferContext, key: string, head: ObjectHead, start?: number, end?: number): AsyncGenerator<Buffer> {
     return readObjectRange({
       manifest: head.manifest,
-      dataKey: head.dataKey,
+      dataKey: head.dataKey.bytes,
       ...(start === undefined ? {} : { start }),
       ...(end === undefined ? {} : { end }),
       fetchRange: async (from, to) => {

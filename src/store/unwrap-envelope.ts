@@ -1,6 +1,7 @@
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError } from '../format/integrity-error';
 import type { KeyEnvelope } from '../format/manifest';
+import { DataKeyMaterial } from '../keys/data-key-material';
 import { encryptionContext, type CofferContext } from './coffer-context';
 
 /**
@@ -8,11 +9,12 @@ import { encryptionContext, type CofferContext } from './coffer-context';
  * from the coffer and key being served, never taken from the envelope (FORMAT §6). A wrapped key the
  * key service rejects as not matching (KMS InvalidCiphertextException, a keyring AEAD failure) is a
  * record moved from another key or replaced: stored data that fails authentication, reported as such.
- * Other key-service failures (denied, throttled, unreachable) stay KMSFailed.
+ * Other key-service failures (denied, throttled, unreachable) stay KMSFailed. The caller owns (and
+ * disposes) the returned material.
  */
-export async function unwrapEnvelope(context: CofferContext, key: string, envelope: KeyEnvelope): Promise<Buffer> {
+export async function unwrapEnvelope(context: CofferContext, key: string, envelope: KeyEnvelope): Promise<DataKeyMaterial> {
   try {
-    return await context.keys.decryptDataKey(envelope.wrappedKey, encryptionContext(context.coffer, key), envelope.keyId);
+    return new DataKeyMaterial(await context.keys.decryptDataKey(envelope.wrappedKey, encryptionContext(context.coffer, key), envelope.keyId));
   } catch (error) {
     if (error instanceof GatewayError && error.code === 'KMSFailed' && error.reason === 'invalid-ciphertext') {
       throw new IntegrityError('envelope-rejected', 'a stored wrapped data key does not unwrap for this coffer and key');

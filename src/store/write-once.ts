@@ -95,11 +95,11 @@ export async function classifyStoredManifest(context: CofferContext, key: string
     throw error;
   });
   try {
-    openManifest(bytes, theirKey, place);
+    openManifest(bytes, theirKey.bytes, place);
     return { kind: 'theirs' };
   } catch {
     throw new IntegrityError('manifest-conflict', 'the key holds a manifest that fails authentication');
   } finally {
-    theirKey.fill(0);
+    theirKey.dispose();
   }
 }

@@ -3,7 +3,7 @@
  * app's own routes, on a server the app owns — `attach` is what makes that server a gateway listener.
  */
 import express from 'express';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -137,6 +137,18 @@ test('close() drains and closes the attached server', async () => {
   const { server } = await mounted(gateway);
   await gateway.close();
   expect(server.listening).toBe(false);
+});
+
+test('close() resolves only once the start-up readiness check in flight has ended: nothing is written into the data directory afterwards', async () => {
+  // Closed while the first readiness check is creating the keyring's key file: it has just made the
+  // keyring directory (the afterEach rmSync of this file used to meet ENOTEMPTY under load).
+  const gateway = await createCofferGateway(config(), { log: createLogger('silent') });
+  while (!existsSync(join(directory, 'keyring'))) await new Promise((resolve) => setImmediate(resolve));
+  await gateway.close();
+  const listing = (): string[] => readdirSync(directory, { recursive: true, encoding: 'utf8' }).sort();
+  const atClose = listing();
+  await gateway.dependenciesAttempted;
+  expect(listing()).toEqual(atClose);
 });
 
 test('the configuration object is validated by the configuration schema: every problem named by its path, nothing opened', async () => {

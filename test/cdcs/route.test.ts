@@ -1,6 +1,6 @@
 import { GatewayError } from '../../src/errors/gateway-error';
 import { parseRequestTarget } from '../../src/cdcs/request-target';
-import { OPERATION_ACTIONS, actionOf, expectsBody, route, type Operation } from '../../src/cdcs/route';
+import { OPERATION_ACTIONS, actionOf, route, type Operation } from '../../src/cdcs/route';
 
 const C = 'demo-1250000000';
 const ID = '0123456789abcdef0123456789abcdef';
@@ -167,11 +167,7 @@ describe('actions', () => {
     expect(OPERATION_ACTIONS[name]).toBe(action);
   });
 
-  test('actionOf and expectsBody', () => {
+  test('actionOf', () => {
     expect(actionOf(routeOf('HEAD', `/${C}/k`))).toBe('read');
-    expect(expectsBody(routeOf('PUT', `/${C}/k`))).toBe(true);
-    expect(expectsBody(routeOf('POST', `/${C}/k?uploadId=${ID}`))).toBe(true);
-    expect(expectsBody(routeOf('POST', `/${C}/k?uploads`))).toBe(false);
-    expect(expectsBody(routeOf('GET', `/${C}/k`))).toBe(false);
   });
 });

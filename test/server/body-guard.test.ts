@@ -3,7 +3,8 @@ import { pipeline } from 'node:stream/promises';
 import { GatewayError } from '../../src/errors/gateway-error';
 import { bodyFramingOf, guardBody, type BodyFraming, type HeaderMap } from '../../src/server/body-guard';
 
-function framing(method: string, headers: HeaderMap): BodyFraming | string {
+function framing(method: string, fields: Readonly<Record<string, readonly string[]>>): BodyFraming | string {
+  const headers: HeaderMap = new Map(Object.entries(fields));
   try {
     return bodyFramingOf(method, headers);
   } catch (error) {
@@ -13,7 +14,7 @@ function framing(method: string, headers: HeaderMap): BodyFraming | string {
 }
 
 describe('bodyFramingOf', () => {
-  test.each<[string, HeaderMap, BodyFraming | string]>([
+  test.each<[string, Readonly<Record<string, readonly string[]>>, BodyFraming | string]>([
     ['PUT', { 'content-length': ['5'] }, { kind: 'length', length: 5 }],
     ['PUT', { 'content-length': ['0'] }, { kind: 'length', length: 0 }],
     ['PUT', { 'content-length': ['5368709120'] }, { kind: 'length', length: 5368709120 }],

@@ -52,9 +52,9 @@ export async function closeGateways(): Promise<void> {
 }
 
 /** A handler that reads the whole body (guarded) and answers 200 with the byte count. */
-export const echoHandler: GatewayHandler = async ({ res, bodyGuard }) => {
+export const echoHandler: GatewayHandler = async ({ acceptBody }, { raw: res }) => {
   let bytes = 0;
-  for await (const chunk of bodyGuard() as AsyncIterable<Buffer>) bytes += chunk.length;
+  for await (const chunk of acceptBody() as AsyncIterable<Buffer>) bytes += chunk.length;
   const body = `ok ${bytes}`;
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': String(body.length) });
   res.end(body);
@@ -115,4 +115,27 @@ export function rawHeader(text: string, name: string): string | undefined {
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Sends `head` (with `Expect: 100-continue`) and writes `body` only if `100 Continue` comes first; collects everything answered. */
+export function expectContinueExchange(port: number, head: string, body: string, waitMs = 300): Promise<{ text: string; sentBody: boolean }> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1', () => socket.write(head));
+    let text = '';
+    let sentBody = false;
+    socket.on('data', (chunk: Buffer) => {
+      text += chunk.toString('latin1');
+      if (!sentBody && text.startsWith('HTTP/1.1 100 Continue\r\n\r\n')) {
+        sentBody = true;
+        socket.write(body);
+      }
+    });
+    socket.on('error', () => undefined);
+    socket.on('end', () => socket.end());
+    const timer = setTimeout(() => socket.destroy(), waitMs + 1000);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve({ text, sentBody });
+    });
+  });
 }

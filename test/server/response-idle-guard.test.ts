@@ -83,7 +83,7 @@ describe('a handler that is slow to answer', () => {
 
   test('is not cut off: nothing is pending while it works', async () => {
     const { port } = await startGateway(
-      async ({ res }) => {
+      async (_request, { raw: res }) => {
         await sleep(2500);
         res.writeHead(200, { 'content-length': '2' }).end('ok');
       },

@@ -103,14 +103,14 @@ describe('malformed and smuggling requests', () => {
 
   test('a broken chunk that arrives after the handler started fails the body, never a 2xx', async () => {
     let bodyError: unknown;
-    const { port, handle } = await startGateway(async (context) => {
+    const { port, handle } = await startGateway(async (context, response) => {
       try {
-        for await (const chunk of context.bodyGuard() as AsyncIterable<Buffer>) void chunk;
+        for await (const chunk of context.acceptBody() as AsyncIterable<Buffer>) void chunk;
       } catch (error) {
         bodyError = error;
         throw error;
       }
-      context.res.end('unexpected success');
+      response.raw.end('unexpected success');
     });
     const answer = await rawExchange(port, [`POST ${COMPLETE} HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n`, 'zz\r\n'], { pauseMs: 150 });
     expect(handle).toHaveBeenCalledTimes(1);

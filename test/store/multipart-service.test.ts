@@ -417,7 +417,7 @@ describe('upload records against an attacker with write access to the upstream',
     const u = await openUpload();
     await u.completeElsewhere();
     const head = await new ObjectService().head(u.context, u.key);
-    head.dataKey.fill(0);
+    head.dataKey.dispose();
     expect(head.manifest.attributes).toMatchObject({ contentType: 'application/octet-stream', metadata: { origin: 'client' } });
   });
 });

@@ -54,7 +54,7 @@ async function read(objects: ObjectService, context: CofferContext, key: string,
   try {
     for await (const chunk of objects.read(context, key, head, start, end)) out.push(chunk);
   } finally {
-    head.dataKey.fill(0);
+    head.dataKey.dispose();
   }
   return Buffer.concat(out);
 }
@@ -71,7 +71,7 @@ describe('PutObject', () => {
     const head = await objects.head(context, 'backups/a.tar');
     expect(head.manifest).toMatchObject({ kind: 'single', plaintextSize: data.length, attributes: { contentType: 'application/x-tar', metadata: { owner: 'ops' } } });
     expect(head.etag).toBe(etag);
-    head.dataKey.fill(0);
+    head.dataKey.dispose();
     expect(await read(objects, context, 'backups/a.tar')).toEqual(data);
     expect(await read(objects, context, 'backups/a.tar', 65530, 65540)).toEqual(data.subarray(65530, 65541));
     expect(upstreamKeys(store).every((k) => k.startsWith('pre/m/') || k.startsWith('pre/d/') || k === 'pre/k/coffer-key')).toBe(true);

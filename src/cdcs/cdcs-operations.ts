@@ -1,0 +1,301 @@
+/**
+ * The CDCS operations table (src/operations/operation-table.ts): per operation, what `prepare`
+ * decides before the body and what `run` does with it. The router (route.ts) has already checked the
+ * operation's query parameters; authentication, authorization, the coffer context and the role are
+ * done by the pipeline (src/operations/run-operation.ts) before `prepare`.
+ */
+import { isAllowed } from '../auth/authorize';
+import { GatewayError } from '../errors/gateway-error';
+import { MAX_PART_PLAINTEXT } from '../format/part-format';
+import { evaluatePreconditions, rangeApplies, type ConditionalHeaders } from '../http/conditional-request';
+import { decideRange } from '../http/range-header';
+import type { GatewayMetrics } from '../observability/metrics';
+import { operation, type Answer, type AnswerHeaders, type OperationTable } from '../operations/operation-table';
+import type { GatewayRequest } from '../server/gateway-exchange';
+import { headerValue, type RequestHeaders } from '../server/request-headers';
+import type { CofferContext } from '../store/coffer-context';
+import type { MultipartService } from '../store/multipart-service';
+import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
+import { RESPONSE_OVERRIDES } from './query-parameters';
+import { queryValues, type RequestTarget } from './request-target';
+import type { Operation, OperationName } from './route';
+import { OPERATION_ACTIONS } from './route';
+import { parseCompleteMultipartUpload, readBodyCapped } from './xml';
+
+export interface CofferDirectory {
+  /** Every coffer this gateway serves, for GetService (which then keeps those the principal may use). */
+  list(): ReadonlyArray<{ readonly name: string; readonly location: string }>;
+}
+
+export interface CdcsOperationsDependencies {
+  readonly coffers: CofferDirectory;
+  readonly service: MultipartService;
+  readonly objects: ObjectService;
+  /** Reported as every coffer's CreationDate in GetService (the gateway does not create coffers). */
+  readonly startedAt?: Date;
+  /** Operation-specific measurements (parts in flight, part time, Complete's copies); requests and bytes are counted by the audit wrapper. */
+  readonly metrics?: GatewayMetrics;
+}
+
+type Of<Name extends OperationName> = Extract<Operation, { readonly name: Name }>;
+
+/** The PUT's declared length (the listener has already refused a PUT without a valid Content-Length: 411/400). */
+function contentLengthOf(request: GatewayRequest): number {
+  if (request.framing.kind !== 'length') throw new GatewayError('MissingContentLength');
+  return request.framing.length;
+}
+
+function contentMd5(headers: RequestHeaders): Buffer | undefined {
+  const raw = headerValue(headers, 'content-md5');
+  if (raw === undefined) return undefined;
+  const digest = Buffer.from(raw, 'base64');
+  if (digest.length !== 16 || digest.toString('base64') !== raw.trim()) throw new GatewayError('InvalidDigest');
+  return digest;
+}
+
+function userMetadata(headers: RequestHeaders): Record<string, string> {
+  const metadata: Record<string, string> = {};
+  for (const name of headers.keys()) {
+    if (name.startsWith('x-cos-meta-')) metadata[name.slice('x-cos-meta-'.length)] = headerValue(headers, name) as string;
+  }
+  return metadata;
+}
+
+/** The single value of a query parameter (the router already refused duplicates of the ones it reads). */
+function queryValue(target: RequestTarget, name: string): string | null | undefined {
+  return queryValues(target, name)[0];
+}
+
+function numberParam(target: RequestTarget, name: string, fallback: number): number {
+  const raw = queryValue(target, name);
+  if (raw === undefined || raw === null || raw === '') return fallback;
+  if (!/^\d{1,9}$/.test(raw)) throw new GatewayError('InvalidArgument', `${name} must be a non-negative integer.`);
+  return Number(raw);
+}
+
+function conditionalHeaders(headers: RequestHeaders): ConditionalHeaders {
+  return {
+    ifMatch: headerValue(headers, 'if-match'),
+    ifNoneMatch: headerValue(headers, 'if-none-match'),
+    ifModifiedSince: headerValue(headers, 'if-modified-since'),
+    ifUnmodifiedSince: headerValue(headers, 'if-unmodified-since'),
+    ifRange: headerValue(headers, 'if-range'),
+  };
+}
+
+/**
+ * The `response-*` parameters of GetObject/HeadObject (S3, COS): they replace the stored header in
+ * this answer. Every parameter the router accepts is acted on (query-parameters.ts). A value must
+ * be printable ASCII: it becomes a header verbatim.
+ */
+function responseOverrides(target: RequestTarget): Record<string, string> {
+  const overrides: Record<string, string> = {};
+  for (const [parameter, header] of Object.entries(RESPONSE_OVERRIDES)) {
+    const value = queryValue(target, parameter);
+    if (value === undefined || value === null) continue;
+    if (!/^[\t\x20-\x7e]*$/.test(value)) throw new GatewayError('InvalidArgument', `${parameter} must be printable ASCII.`);
+    overrides[header] = value;
+  }
+  return overrides;
+}
+
+async function* resume(first: IteratorResult<Buffer>, rest: AsyncGenerator<Buffer>): AsyncGenerator<Buffer> {
+  if (first.done === true) return;
+  yield first.value;
+  yield* rest;
+}
+
+/**
+ * HEAD/GET of an object: preconditions, then the range, then the body. The first verified chunk is
+ * read before the answer is returned (so before the status line), so a missing data object or a
+ * first segment that fails authentication is a proper XML error rather than a 200 cut short.
+ */
+async function objectAnswer(objects: ObjectService, request: GatewayRequest<Of<'GetObject'> | Of<'HeadObject'>>, context: CofferContext, key: string, head: ObjectHead): Promise<Answer> {
+  const size = head.manifest.plaintextSize;
+  const validators = { etag: head.etag, lastModified: head.lastModified };
+  const headers: Record<string, string | number> = {
+    etag: head.etag,
+    'last-modified': head.lastModified.toUTCString(),
+    'content-type': head.manifest.attributes.contentType ?? 'application/octet-stream',
+    'accept-ranges': 'bytes',
+  };
+  for (const [name, value] of Object.entries(head.manifest.attributes.metadata)) headers[`x-cos-meta-${name}`] = value;
+  Object.assign(headers, responseOverrides(request.target));
+  const conditions = conditionalHeaders(request.headers);
+  const outcome = evaluatePreconditions(conditions, validators);
+  if (outcome === 'failed') throw new GatewayError('PreconditionFailed');
+  if (outcome === 'not-modified') return { kind: 'empty', status: 304, headers: { etag: head.etag, 'last-modified': headers['last-modified'] as string } };
+  if (request.operation.name === 'HeadObject') return { kind: 'empty', status: 200, headers: { ...headers, 'content-length': size } };
+  const range = rangeApplies(conditions, validators) ? decideRange(headerValue(request.headers, 'range'), size) : ({ kind: 'whole' } as const);
+  // A 416 carries `Content-Range: bytes */<size>` (RFC 9110 §15.5.17).
+  if (range.kind === 'unsatisfiable') throw new GatewayError('InvalidRange', undefined, { headers: { 'content-range': `bytes */${size}` } });
+  const [start, end] = range.kind === 'partial' ? [range.start, range.end] : [0, size - 1];
+  const status = range.kind === 'partial' ? 206 : 200;
+  const partialHeaders: AnswerHeaders = status === 206 ? { 'content-range': `bytes ${start}-${end}/${size}` } : {};
+  if (size === 0) return { kind: 'empty', status, headers: { ...headers, 'content-length': 0 } };
+  const chunks = objects.read(context, key, head, start, end);
+  const first = await chunks.next();
+  return { kind: 'object', status, headers: { ...headers, 'content-length': end - start + 1, ...partialHeaders }, chunks: resume(first, chunks) };
+}
+
+const noBody = async (): Promise<undefined> => undefined;
+
+export function createCdcsOperations(deps: CdcsOperationsDependencies): OperationTable<Operation> {
+  const { service, objects, metrics } = deps;
+  const readObject = operation<Of<'GetObject'> | Of<'HeadObject'>, ObjectHead>({
+    action: 'read',
+    scope: 'coffer',
+    objectDataOut: true,
+    prepare: ({ context, key }) => objects.head(context, key),
+    run: (head, _body, { request, context, key }) => objectAnswer(objects, request, context, key, head),
+    release: (head) => head.dataKey.dispose(),
+  });
+  return {
+    GetService: operation<Of<'GetService'>, undefined>({
+      action: OPERATION_ACTIONS.GetService,
+      scope: 'service',
+      prepare: noBody,
+      // The answer lists only the coffers the principal may use for anything.
+      run: async (_prepared, _body, { principal }) => {
+        const created = deps.startedAt ?? new Date(0);
+        const coffers = deps.coffers
+          .list()
+          .filter((coffer) => (['read', 'write', 'list'] as const).some((action) => isAllowed(principal.grants, coffer.name, action)))
+          .map((coffer) => ({ ...coffer, created }));
+        return { kind: 'document', status: 200, result: { kind: 'ListCoffers', owner: principal.id, coffers } };
+      },
+    }),
+
+    GetCoffer: operation<Of<'GetCoffer'>, undefined>({
+      action: OPERATION_ACTIONS.GetCoffer,
+      scope: 'coffer',
+      prepare: noBody,
+      run: async (_prepared, _body, { request, context, coffer, principal }) => {
+        const { target } = request;
+        const maxKeys = Math.min(numberParam(target, 'max-keys', 1000), 1000);
+        const prefix = queryValue(target, 'prefix') ?? '';
+        const delimiter = queryValue(target, 'delimiter') || undefined;
+        const marker = queryValue(target, 'marker') ?? '';
+        const encodingType = queryValue(target, 'encoding-type');
+        if (encodingType !== undefined && encodingType !== null && encodingType !== '' && encodingType !== 'url') throw new GatewayError('InvalidArgument', 'encoding-type must be "url".');
+        const page = await objects.list(context, { prefix, delimiter, marker, maxKeys });
+        for (const damaged of page.objects.filter((o) => o.damaged === true)) {
+          const reason = damaged.damagedReason ?? 'malformed';
+          metrics?.integrityFailures.inc({ reason });
+          request.log.error({ operation: request.operation.name, key: damaged.key, reason }, 'listed manifest failed its integrity check');
+        }
+        return { kind: 'document', status: 200, result: { kind: 'ListObjects', coffer, prefix, delimiter, marker, maxKeys, encodingType: encodingType === 'url' ? 'url' : undefined, ...page, owner: principal.id } };
+      },
+    }),
+
+    ListMultipartUploads: operation<Of<'ListMultipartUploads'>, undefined>({
+      action: OPERATION_ACTIONS.ListMultipartUploads,
+      scope: 'coffer',
+      prepare: noBody,
+      run: async (_prepared, _body, { request, context, coffer }) => {
+        const { target } = request;
+        const maxUploads = Math.min(numberParam(target, 'max-uploads', 1000), 1000);
+        const prefix = queryValue(target, 'prefix') ?? '';
+        const keyMarker = queryValue(target, 'key-marker') ?? '';
+        const uploadIdMarker = queryValue(target, 'upload-id-marker') ?? '';
+        const listed = await service.listUploads(context, { prefix, keyMarker: keyMarker || undefined, uploadIdMarker: uploadIdMarker || undefined, maxUploads });
+        return { kind: 'document', status: 200, result: { kind: 'ListMultipartUploads', coffer, prefix, keyMarker, uploadIdMarker, maxUploads, ...listed } };
+      },
+    }),
+
+    InitiateMultipartUpload: operation<Of<'InitiateMultipartUpload'>, { contentType: string | undefined; metadata: Record<string, string> }>({
+      action: OPERATION_ACTIONS.InitiateMultipartUpload,
+      scope: 'coffer',
+      prepare: async ({ request }) => {
+        const contentType = headerValue(request.headers, 'content-type');
+        const metadata = userMetadata(request.headers);
+        checkUserMetadata(contentType, metadata);
+        return { contentType, metadata };
+      },
+      run: async (attributes, _body, { context, coffer, key }) => {
+        const record = await service.initiate(context, key, attributes);
+        return { kind: 'document', status: 200, result: { kind: 'InitiateMultipartUpload', coffer, key, uploadId: record.uploadId } };
+      },
+    }),
+
+    UploadPart: operation<Of<'UploadPart'>, Awaited<ReturnType<MultipartService['prepareUploadPart']>>>({
+      action: OPERATION_ACTIONS.UploadPart,
+      scope: 'coffer',
+      body: { maxBytes: MAX_PART_PLAINTEXT, objectData: true },
+      prepare: ({ request, context, key, operation: { uploadId, partNumber } }) => service.prepareUploadPart(context, key, uploadId, partNumber, contentLengthOf(request), contentMd5(request.headers)),
+      run: async (prepared, body) => {
+        metrics?.inFlightParts.inc();
+        const timer = metrics?.partSeconds.startTimer({ storage: prepared.storage });
+        try {
+          const etag = await service.uploadPart(prepared, body as NonNullable<typeof body>);
+          return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0 } };
+        } finally {
+          metrics?.inFlightParts.dec();
+          timer?.();
+        }
+      },
+      release: (prepared) => prepared.dataKey.dispose(),
+    }),
+
+    ListParts: operation<Of<'ListParts'>, undefined>({
+      action: OPERATION_ACTIONS.ListParts,
+      scope: 'coffer',
+      prepare: noBody,
+      run: async (_prepared, _body, { request, context, coffer, key, principal, operation: { uploadId } }) => {
+        const maxParts = Math.min(numberParam(request.target, 'max-parts', 1000), 1000);
+        const marker = numberParam(request.target, 'part-number-marker', 0);
+        const listed = await service.listParts(context, key, uploadId, { maxParts, partNumberMarker: marker });
+        return { kind: 'document', status: 200, result: { kind: 'ListParts', coffer, key, uploadId, parts: listed.parts, maxParts, partNumberMarker: marker, isTruncated: listed.isTruncated, nextPartNumberMarker: listed.nextPartNumberMarker, initiator: principal.id } };
+      },
+    }),
+
+    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, undefined>({
+      action: OPERATION_ACTIONS.CompleteMultipartUpload,
+      scope: 'coffer',
+      body: { objectData: false },
+      // NoSuchUpload before the body is read.
+      prepare: async ({ context, key, operation: { uploadId } }) => {
+        await service.loadRecord(context, key, uploadId);
+        return undefined;
+      },
+      run: async (_prepared, body, { request, context, coffer, key, operation: { uploadId } }) => {
+        const parts = parseCompleteMultipartUpload(await readBodyCapped(body as NonNullable<typeof body>));
+        const completion = await service.beginCompletion(context, key, uploadId, parts);
+        const finish = (result: Awaited<ReturnType<MultipartService['complete']>>, keptAlive: boolean) => {
+          metrics?.completeCopiedBytes.inc(result.copiedBytes);
+          request.log.info({ copiedBytes: result.copiedBytes, fillerBytes: result.fillerBytes, parts: parts.length, keptAlive }, 'upload completed');
+          return { kind: 'CompleteMultipartUpload', location: `${coffer}/${key}`, coffer, key, etag: result.etag } as const;
+        };
+        if (completion.kind === 'completed') return { kind: 'document', status: 200, result: finish(completion.result, false) };
+        // The slow phase (copies, upstream Complete, manifest): the HTTP layer keeps the connection alive meanwhile.
+        return { kind: 'kept-alive', work: async (keptAlive) => finish(await completion.assemble(), keptAlive()) };
+      },
+    }),
+
+    AbortMultipartUpload: operation<Of<'AbortMultipartUpload'>, undefined>({
+      action: OPERATION_ACTIONS.AbortMultipartUpload,
+      scope: 'coffer',
+      prepare: noBody,
+      run: async (_prepared, _body, { context, key, operation: { uploadId } }) => {
+        await service.abort(context, key, uploadId);
+        return { kind: 'empty', status: 204 };
+      },
+    }),
+
+    PutObject: operation<Of<'PutObject'>, Awaited<ReturnType<ObjectService['preparePut']>>>({
+      action: OPERATION_ACTIONS.PutObject,
+      scope: 'coffer',
+      body: { maxBytes: MAX_PART_PLAINTEXT, objectData: true },
+      // Write-once, size and the data key are settled before the body.
+      prepare: ({ request, context, key }) => objects.preparePut(context, key, contentLengthOf(request), { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers) }),
+      run: async (prepared, body) => {
+        const { etag } = await objects.put(prepared, body as NonNullable<typeof body>);
+        return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0 } };
+      },
+      release: (prepared) => prepared.dataKey.dispose(),
+    }),
+
+    GetObject: readObject,
+    HeadObject: readObject,
+  };
+}

@@ -243,6 +243,7 @@ async function peerCase(config: string, sink: { child: ChildProcess; port: numbe
   const gateway = await spawn('gateway', sdkConfig);
   children.push(gateway.child);
   // Loaded lazily: a devDependency, used only as the gateway's client here.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- untyped, and loaded only when this bench runs
   const COS = require('cos-nodejs-sdk-v5');
   const cos = new COS({ SecretId: BENCH_SECRET_ID, SecretKey: BENCH_SECRET_KEY, Protocol: 'http:', Domain: `127.0.0.1:${gateway.port}/{Bucket}` });
   const environment = rcloneEnvironment(sink.port);

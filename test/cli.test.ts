@@ -8,7 +8,7 @@
  * shared dist/ another test may be running from), so the test always runs the current code.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Socket } from 'node:net';
@@ -18,6 +18,7 @@ import { loadConfig } from '../src/config';
 import { createLogger } from '../src/observability/logger';
 import { startGateway } from '../src/app/serve';
 import { completeBody, cos, initiate, listedEtags, md5Etag, openCos, type CosAnswer, type CosTarget } from './support/cos-http-client';
+import { sha256 } from './support/digests';
 
 const ROOT = join(__dirname, '..');
 const MiB = 1024 * 1024;
@@ -125,7 +126,6 @@ async function terminate(gateway: ServeProcess): Promise<void> {
   expect((await fetch(`http://127.0.0.1:${gateway.adminPort}/readyz`)).status).toBe(503);
 }
 
-const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex');
 
 describe('SIGTERM to `cli.js serve`', () => {
   let directory: string;

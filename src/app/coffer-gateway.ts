@@ -32,6 +32,8 @@ import { countingKeyProvider } from '../observability/counting-key-provider';
 import { trackingUploadStore } from '../observability/tracking-upload-store';
 import { createMetrics, type GatewayMetrics } from '../observability/metrics';
 import { createGatewayFrontEnd, type GatewayFrontEnd } from '../server/gateway-server';
+import { createBrowserCors } from '../server/browser-cors';
+import { parseOriginPattern, type OriginPattern } from '../http/origin-pattern';
 import { parseConfig } from '../config/load-config';
 import { MultipartService } from '../store/multipart-service';
 import { ObjectService } from '../store/object-service';
@@ -74,6 +76,14 @@ const EMBEDDED_MAX_PART_SIZE = 5 * 1024 ** 3;
 
 function generatedSecret(length: number): string {
   return randomBytes(length).toString('base64url').replace(/[-_]/g, 'x').slice(0, length);
+}
+
+/** Each served coffer's CORS origins (`coffers.<name>.cors`, `demo.cors`), already validated by the schema. */
+function allowedOriginsByCoffer(config: GatewayConfig): Map<string, OriginPattern[]> {
+  const patterns = (origins: readonly string[]): OriginPattern[] => origins.flatMap((text) => parseOriginPattern(text) ?? []);
+  const byCoffer = new Map(Object.entries(config.coffers).map(([name, coffer]) => [name, patterns(coffer.cors.allowedOrigins)]));
+  if (config.demo.enabled) byCoffer.set(config.demo.coffer, patterns(config.demo.cors.allowedOrigins));
+  return byCoffer;
 }
 
 /**
@@ -247,7 +257,8 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   });
   const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
   closers.add(() => egress.stop());
-  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialects.router, handle: dialects.handle, renderError: dialects.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
+  const cors = createBrowserCors(allowedOriginsByCoffer(config));
+  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialects.router, handle: dialects.handle, renderError: dialects.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }), cors });
   // A check still in flight at close (a first data-key round trip creates the keyring's key file)
   // must end before the keyring and the upstream behind it close — nothing may write to the data
   // directory after close() resolved — but must not hold up the drain: stopped first, settled after it.

@@ -22,6 +22,7 @@ interface ExpressApp {
   use(handler: CofferGateway['handler']): void;
   disable(setting: string): void;
 }
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- typed above, not through @types/express (see ExpressApp)
 const express = require('express') as () => ExpressApp;
 
 export interface RunningGateway {

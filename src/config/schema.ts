@@ -17,7 +17,7 @@
  *   `whenValid`) → schema/building-blocks.ts.
  * - A section built by its own function → schema/<section>.ts (server, egress, auth, lifecycle,
  *   policies, coffer); a part of a section → schema/<section>-<part>.ts (auth-grants, auth-jwt,
- *   coffer-upstream, coffer-role, coffer-kms). A new field goes into the file of its section; a new
+ *   coffer-upstream, coffer-role, coffer-kms, coffer-cors). A new field goes into the file of its section; a new
  *   section gets its own file and one line in root.ts.
  * - The top-level object, the small top-level sections written inline in it (keyring,
  *   embeddedUpstream, demo, kms, sts, roles, logging), checks across sections (root superRefine with

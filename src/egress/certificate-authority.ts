@@ -170,7 +170,7 @@ function createLocalCaFiles(directory: string, pair: { readonly certPem: string;
       const code = (error as NodeJS.ErrnoException).code;
       // Someone else's pair is there now (or the directory holds other files): use what is there.
       if ((code === 'ENOTEMPTY' || code === 'EEXIST') && existsSync(join(directory, LOCAL_CA_CERT_FILE))) return false;
-      throw new Error(`Cannot create the local egress CA in ${directory} (${code ?? 'error'}): it must be absent or an empty directory on the same file system as its parent; or configure egress.ca.`);
+      throw new Error(`Cannot create the local egress CA in ${directory} (${code ?? 'error'}): it must be absent or an empty directory on the same file system as its parent; or configure egress.ca.`, { cause: error });
     }
   } finally {
     rmSync(staging, { recursive: true, force: true });

@@ -122,6 +122,7 @@ export function createConnectInterceptor(options: ConnectInterceptorOptions): Co
     if (head.length > 0) socket.unshift(head);
     let sniMismatch = false;
     let settled = false;
+    // eslint-disable-next-line prefer-const -- assigned below `settle`, which may run before it is
     let timer: NodeJS.Timeout | undefined;
     const settle = (result: HandshakeResult, detail?: Record<string, unknown>): void => {
       if (settled) return;

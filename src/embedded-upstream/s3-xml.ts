@@ -5,6 +5,7 @@ import { s3Errors } from './s3-error';
 export const S3_NS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 export function xmlEscape(value: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this escapes
   return value.replace(/[&<>"'\u0000-\u0008\u000b\u000c\u000e-\u001f\r]/g, (char) => {
     switch (char) {
       case '&':

@@ -58,6 +58,7 @@ function packageVersion(): string {
   // From dist/src/observability (the build) or src/observability (ts-jest): the package root is two or three up.
   for (const candidate of ['../../../package.json', '../../package.json']) {
     try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports -- a path known only at run time (build or ts-jest)
       const manifest = require(candidate) as { name?: unknown; version?: unknown };
       if (manifest.name === 'coffer-gateway' && typeof manifest.version === 'string') return manifest.version;
     } catch {

@@ -49,6 +49,7 @@ import { bodyFramingOf } from './body-guard';
 import { createGatewayRequest, GatewayResponse, type GatewayRequest, type NamedOperation } from './gateway-exchange';
 import { readHeaders, type RequestHeaders } from './request-headers';
 import { createRequestObserver } from '../observability/request-observer';
+import { isCorsResponseHeader, isPreflight, type BrowserCors } from './browser-cors';
 import { WriteStallTracker, sweepIntervalMs } from './response-idle-guard';
 import { queryParameterRules, type QueryParameterRules } from '../cdcs/query-parameters';
 import { resourceOf, type RequestTarget } from '../cdcs/request-target';
@@ -139,6 +140,8 @@ export interface GatewayServerOptions<Operation extends NamedOperation = NamedOp
   readonly onConnect?: ConnectHandler;
   /** Called when the connection cap sheds a waiting connection or answers a newcomer 503 SlowDown. */
   readonly onConnectionShed?: (how: 'waiting-closed' | 'newcomer-refused') => void;
+  /** CORS for browser clients (src/server/browser-cors.ts). Absent: no CORS headers; a preflight is 405 like any OPTIONS. */
+  readonly cors?: BrowserCors;
 }
 
 /**
@@ -429,7 +432,8 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
         response.endBodyWithError(rendered.body);
         return;
       }
-      for (const name of res.getHeaderNames()) res.removeHeader(name); // e.g. an ETag set before the failure
+      // e.g. an ETag set before the failure; the CORS headers stay, so a page can read the error.
+      for (const name of res.getHeaderNames()) if (!isCorsResponseHeader(name)) res.removeHeader(name);
       // An unread body (refused 100-continue, or a failure mid-body) leaves the connection unusable;
       // a request refused before the handler may be malformed framing-wise (a GET with a body hiding a
       // second request), so its connection is not reused either.
@@ -447,17 +451,26 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
       target = router.parseTarget(rawTarget, headers);
       resource = target.pathname;
       checkTunnelHost(tunnelHosts.get(req.socket), target.authority);
-      operation = router.route(method, target);
-      const framing = bodyFramingOf(method, headers);
-      request = createGatewayRequest<Operation>(
-        req,
-        { id: requestId, traceId, method, headers, target, operation, framing, expectContinue: expect === 'continue', log: requestLog, ...(req.socket.remoteAddress === undefined ? {} : { remoteAddress: req.socket.remoteAddress }) },
-        { idleTimeoutMs: config.requestIdleTimeoutMs, minRate: { bytesPerSecond: config.minBodyRateBytesPerSecond, graceMs: config.minBodyRateGraceMs } },
-        () => {
-          // Only the body's reader decides to accept; a client that asked for nothing gets nothing.
-          if (expect === 'continue' && !res.headersSent) res.writeContinue();
-        },
-      );
+      if (options.cors !== undefined && isPreflight(method, headers)) {
+        // Answered from the configuration alone (browser-cors.ts): no operation, no upstream; reported
+        // once like every answer (onAnswered), without an operation.
+        const preflightFraming = bodyFramingOf('OPTIONS', headers);
+        if (preflightFraming.kind === 'chunked' || (preflightFraming.kind === 'length' && preflightFraming.length > 0)) throw new GatewayError('InvalidRequest', 'A CORS preflight must not carry a body.');
+        options.cors.answerPreflight(req, res, headers, target.coffer);
+      } else {
+        options.cors?.decorate(req, res, headers, target.coffer);
+        operation = router.route(method, target);
+        const framing = bodyFramingOf(method, headers);
+        request = createGatewayRequest<Operation>(
+          req,
+          { id: requestId, traceId, method, headers, target, operation, framing, expectContinue: expect === 'continue', log: requestLog, ...(req.socket.remoteAddress === undefined ? {} : { remoteAddress: req.socket.remoteAddress }) },
+          { idleTimeoutMs: config.requestIdleTimeoutMs, minRate: { bytesPerSecond: config.minBodyRateBytesPerSecond, graceMs: config.minBodyRateGraceMs } },
+          () => {
+            // Only the body's reader decides to accept; a client that asked for nothing gets nothing.
+            if (expect === 'continue' && !res.headersSent) res.writeContinue();
+          },
+        );
+      }
     } catch (error) {
       fail(error);
     }

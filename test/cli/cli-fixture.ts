@@ -5,9 +5,9 @@
  * (startGateway) for writing objects through the official COS SDK, and two ways to run a command:
  * in-process with captured output, or as a real `node dist/src/cli.js` child process.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -35,35 +35,8 @@ export const ROLE_ARN = 'arn:aws:iam::111122223333:role/coffer-cli';
 const ACCESS = { secretId: 'AKIDcli', secretKey: 'cli-test-secret-key-0123456789' };
 const REGION = 'us-east-1';
 
-/**
- * `npm run build` once per jest run: jest runs test files in parallel workers, so the build is
- * serialised with a lock directory and skipped when dist/ is newer than every source file.
- */
-export function ensureCliBuilt(): void {
-  mkdirSync(join(ROOT, 'dist'), { recursive: true });
-  const lock = join(ROOT, 'dist', '.cli-build-lock');
-  const stamp = join(ROOT, 'dist', '.cli-build-stamp');
-  const sleeper = new Int32Array(new SharedArrayBuffer(4));
-  for (let waited = 0; ; waited += 200) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (waited > 180_000) throw new Error('timed out waiting for another test file to build dist/');
-      Atomics.wait(sleeper, 0, 0, 200);
-    }
-  }
-  try {
-    const newest = (dir: string): number =>
-      Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs)));
-    if (!existsSync(stamp) || !existsSync(CLI) || statSync(stamp).mtimeMs < newest(join(ROOT, 'src'))) {
-      execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'pipe' });
-      writeFileSync(stamp, '');
-    }
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
-}
+/** Builds dist/ unless it is current (test/support/dist-build.ts; the system tier's global setup already did, once per run). */
+export { ensureCliBuilt } from '../support/dist-build';
 
 export interface CommandResult {
   readonly code: number;
@@ -196,7 +169,6 @@ export interface FixtureGateway {
   /** A single PutObject through the gateway. */
   put(coffer: string, key: string, data: Buffer): Promise<string>;
   /** The COS SDK client talking to the gateway (multipartInit, multipartUpload, … for open uploads). */
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly cos: any;
   download(coffer: string, key: string): Promise<Buffer>;
   stop(): Promise<void>;

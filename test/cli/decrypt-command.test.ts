@@ -3,7 +3,7 @@
  * several parts) are recovered byte-exact without the gateway — from the upstream bucket and from
  * downloaded files — and tampered data never yields an unverified byte.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { upstreamLayout } from '../../src/store/upstream-layout';
@@ -22,8 +22,8 @@ import {
   type CliFixture,
   type FixtureGateway,
 } from './cli-fixture';
+import { sha256 } from '../support/digests';
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 let fixture: CliFixture;
 let gateway: FixtureGateway;
 const objects = new Map<string, Buffer>();

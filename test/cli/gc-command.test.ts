@@ -5,7 +5,7 @@
  * --min-age and kept while younger; an open upload's data object is kept; a dry run deletes nothing
  * and reports the same orphans; nothing outside `d/` is ever touched; no KMS call is made.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { parseSealedManifest } from '../../src/format/manifest';
 import { classifyDataObject, parseDuration, parseDataObject } from '../../src/cli/gc-command';
 import type { UploadStore } from '../../src/store/ports';
@@ -25,8 +25,8 @@ import {
   type CliFixture,
   type FixtureGateway,
 } from './cli-fixture';
+import { sha256 } from '../support/digests';
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const HEX_KEY = 'a/0123456789abcdef0123456789abcdef';
 const HEX_KEY_B = `${HEX_KEY}/b`;
 const layout = upstreamLayout(PREFIXES[LOCAL_COFFER]);

@@ -25,7 +25,7 @@ test('on a terminal: a bar with percentage, amounts and rate, redrawn at most ev
   progress.done();
   const frames = terminal.text.split('\r\x1b[K').filter((f) => f !== '');
   expect(frames).toHaveLength(2);
-  expect(frames[0]).toMatch(/^decrypt \[#+\.+\]  25% 1\.00 MiB\/4\.00 MiB 1\.00 MiB\/s$/);
+  expect(frames[0]).toMatch(/^decrypt \[#+\.+\] {2}25% 1\.00 MiB\/4\.00 MiB 1\.00 MiB\/s$/);
   expect(frames[1]).toMatch(/^decrypt \[#+\] 100% 4\.00 MiB\/4\.00 MiB 2\.00 MiB\/s$/);
   expect(terminal.text.endsWith('\r\x1b[K')).toBe(true);
 });

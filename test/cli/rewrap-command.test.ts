@@ -4,7 +4,7 @@
  * a second run skips everything, a failed or killed run is finished by the next, and the gateway keeps
  * reading every object byte-exact — unwrapping under the key each envelope names.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
@@ -31,8 +31,8 @@ import {
   type FixtureGateway,
 } from './cli-fixture';
 import type { TestKmsKey } from '../support/kms-test-server';
+import { sha256 } from '../support/digests';
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 let fixture: CliFixture;
 let gateway: FixtureGateway;
 const objects = new Map<string, Buffer>();

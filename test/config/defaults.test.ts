@@ -5,7 +5,8 @@ describe('defaults', () => {
   test('loadConfig with no file and no environment yields the embedded demo configuration', () => {
     const config = loadConfig({ env: {}, readFile: fakeFs({}) });
     expect(config.embeddedUpstream).toEqual({ enabled: true, directory: './data/upstream' });
-    expect(config.demo).toEqual({ enabled: true, coffer: DEMO_DEFAULT_COFFER, scratchCoffer: DEMO_SCRATCH_COFFER }); // credentials are generated at start
+    // credentials are generated at start; browser pages on this machine may call the demo coffer (CORS)
+    expect(config.demo).toEqual({ enabled: true, coffer: DEMO_DEFAULT_COFFER, scratchCoffer: DEMO_SCRATCH_COFFER, cors: { allowedOrigins: ['http://localhost:*', 'http://127.0.0.1:*', 'http://[::1]:*'] } });
     expect(config.keyring).toEqual({ directory: './data/keyring', create: true });
     expect(config.coffers).toEqual({});
     expect(config.server).toEqual({

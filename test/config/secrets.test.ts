@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, REDACTED, loadConfig, redactConfig } from '../../src/config';
-import { INLINE_SECRET, baseConfig, fakeFs, fixture, load, problemsOf } from './helpers';
+import { INLINE_SECRET, baseConfig, fixture, load, problemsOf } from './helpers';
 
 const FILE_SECRET = 'file-Secret-Value-abcdef0123456789';
 
@@ -82,7 +82,7 @@ describe('secret values never appear in problems', () => {
       { secretId: 'AKID2', secretKey: SECRETS.spaced, grants: [{ coffer: '*', actions: ['*'] }] },
       { secretId: 'AKID3', secretKeyFile: '/s/spaced', grants: [{ coffer: '*', actions: ['*'] }] },
       { secretId: 'AKID4', secretKeyFile: '/s/short', grants: [{ coffer: '*', actions: ['*'] }] },
-      { secretId: 'AKID5', secretKey: 12345678901234567890, grants: [{ coffer: '*', actions: ['*'] }] },
+      { secretId: 'AKID5', secretKey: 1234567890123456, grants: [{ coffer: '*', actions: ['*'] }] },
       { secretId: SECRETS.secretId, secretKey: INLINE_SECRET, secretkey: SECRETS.unknownKey, grants: [{ coffer: '*', actions: ['*'] }] },
       { secretId: 'AKID7', secretKeyFile: '/s/empty', grants: [{ coffer: '*', actions: ['*'] }] },
     ];
@@ -113,7 +113,7 @@ describe('secret values never appear in problems', () => {
     ]);
     const everything = [String(error), (error as Error).stack ?? '', JSON.stringify(error), ...problems].join('\n');
     for (const secret of Object.values(SECRETS)) expect(everything).not.toContain(secret);
-    expect(everything).not.toContain('12345678901234567890');
+    expect(everything).not.toContain('1234567890123456');
   });
 });
 

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
+import { sha256 } from '../support/digests';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -23,7 +24,6 @@ const Bucket = 'demo-1250000000';
 const Region = 'ap-guangzhou';
 const SecretId = 'AKIDe2eConfigurations';
 const SecretKey = 'e2e-configurations-secret-key-0123456789';
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 let directory: string;
 let gateway: RunningGateway;

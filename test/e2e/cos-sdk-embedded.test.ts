@@ -9,12 +9,12 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { createLogger } from '../../src/observability/logger';
+import { sha256 } from '../support/digests';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
 
 const MiB = 1024 * 1024;
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const Bucket = 'demo-1250000000';
 const Region = 'ap-guangzhou';
 

@@ -4,9 +4,9 @@
  * with the TLS server purpose and host name, name constraints enforced), a configured RSA intermediate
  * whose chain is served without its root, and the CA problems the configuration refuses.
  */
-import { X509Certificate } from 'node:crypto';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { caProblem, ensureLocalCertificateAuthority, loadCertificateAuthority, LOCAL_CA_CERT_FILE, LOCAL_CA_KEY_FILE } from '../../src/egress/certificate-authority';
@@ -60,7 +60,7 @@ describe('the local CA (embedded default)', () => {
     const [a, b, c] = await Promise.all([ensureLocalCertificateAuthority(directory), ensureLocalCertificateAuthority(directory), ensureLocalCertificateAuthority(directory)]);
     expect(new Set([a, b, c].map((x) => x.authority.certificatePem)).size).toBe(1);
     expect([a, b, c].filter((x) => x.created)).toHaveLength(1);
-    expect(require('node:fs').readdirSync(scratch).filter((name: string) => name.startsWith('.'))).toEqual([]);
+    expect(readdirSync(scratch).filter((name: string) => name.startsWith('.'))).toEqual([]);
   });
 
   test('half a CA (one of the two files) is refused, naming the missing file; nothing is overwritten', async () => {
@@ -88,7 +88,7 @@ describe('the local CA (embedded default)', () => {
     expect(new Date(certificate.validTo).getTime()).toBeGreaterThan(before + 3600_000 - 60_000);
     expect(new Date(certificate.validFrom).getTime()).toBeLessThanOrEqual(before);
     expect(leaf.keyPem).toContain('BEGIN PRIVATE KEY');
-    expect(certificate.checkPrivateKey(require('node:crypto').createPrivateKey(leaf.keyPem))).toBe(true);
+    expect(certificate.checkPrivateKey(createPrivateKey(leaf.keyPem))).toBe(true);
     // The leaf chain holds only the leaf: the root is the client's trust anchor, never sent.
     expect(leaf.certChainPem.match(/BEGIN CERTIFICATE/g)).toHaveLength(1);
 
@@ -117,7 +117,7 @@ describe('the local CA (embedded default)', () => {
 describe('a configured CA (files, e.g. a cert-manager Secret)', () => {
   test('an RSA intermediate under a root: leaves carry the intermediate, not the root, and verify against the root', async () => {
     const directory = fresh();
-    require('node:fs').mkdirSync(directory);
+    mkdirSync(directory);
     openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'root.key', '-out', 'root.pem', '-days', '2', '-subj', '/CN=test root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], directory);
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'int.key', '-out', 'int.csr', '-subj', '/CN=test egress intermediate'], directory);
     writeFileSync(join(directory, 'ext.cnf'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n');
@@ -139,7 +139,7 @@ describe('a configured CA (files, e.g. a cert-manager Secret)', () => {
 
   test('what cannot be an egress CA is named, without quoting the files', () => {
     const directory = fresh();
-    require('node:fs').mkdirSync(directory);
+    mkdirSync(directory);
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.pem', '-days', '2', '-subj', '/CN=not a ca', '-addext', 'basicConstraints=critical,CA:FALSE'], directory);
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=a ca'], directory);
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'nosign.key', '-out', 'nosign.pem', '-days', '2', '-subj', '/CN=no sign', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature'], directory);

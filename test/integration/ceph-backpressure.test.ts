@@ -18,14 +18,14 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
-import { createServer, request as httpRequest, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { initiate, signedRequest, type CosTarget } from '../support/cos-http-client';
+import { startUpstreamForwarder, type UpstreamForwarder } from '../support/upstream-forwarder';
 
 const ROOT = join(__dirname, '..', '..');
 const MiB = 1024 * 1024;
@@ -68,7 +68,7 @@ describeWithCeph('backpressure: a fast client, an upstream at 1 MiB/s, the gatew
   const ceph = cephRgw() as NonNullable<ReturnType<typeof cephRgw>>;
   let directory: string;
   let child: ChildProcess;
-  let proxy: Server;
+  let proxy: UpstreamForwarder;
   let gatewayPort: number;
   let proxyPort: number;
   /** Body bytes of part uploads the proxy has read from the gateway. */
@@ -84,22 +84,17 @@ describeWithCeph('backpressure: a fast client, an upstream at 1 MiB/s, the gatew
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     s3.destroy();
-    const upstream = new URL(ceph.endpoint);
-    proxy = createServer((req, res) => {
-      const isPart = req.method === 'PUT' && (req.url ?? '').includes('partNumber=');
-      const forward = httpRequest({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode as number, answer.headers);
-        answer.pipe(res);
-      });
-      forward.on('error', () => res.destroy());
-      req.on('error', () => forward.destroy());
-      if (isPart) {
+    proxy = await startUpstreamForwarder({
+      target: ceph.endpoint,
+      // Part bodies go upstream at UPSTREAM_BYTES_PER_SECOND; everything else unchanged.
+      intercept: ({ req, forward }) => {
+        if (req.method !== 'PUT' || !(req.url ?? '').includes('partNumber=')) return false;
         partSocket = req.socket;
-        req.pipe(throttle(UPSTREAM_BYTES_PER_SECOND, (n) => (proxyRead += n))).pipe(forward);
-      } else req.pipe(forward);
+        forward(req.pipe(throttle(UPSTREAM_BYTES_PER_SECOND, (n) => (proxyRead += n))));
+        return true;
+      },
     });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
-    proxyPort = (proxy.address() as AddressInfo).port;
+    proxyPort = proxy.port;
     const config = join(directory, 'config.json');
     writeFileSync(
       config,
@@ -131,8 +126,7 @@ describeWithCeph('backpressure: a fast client, an upstream at 1 MiB/s, the gatew
 
   afterAll(async () => {
     child?.kill('SIGKILL');
-    await new Promise((resolve) => proxy?.close(resolve));
-    proxy?.closeAllConnections();
+    await proxy?.close();
     rmSync(directory, { recursive: true, force: true });
   });
 

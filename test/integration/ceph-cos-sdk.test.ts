@@ -2,7 +2,7 @@
  * The official COS SDK through the gateway to a real Ceph RADOS Gateway — with S3's 5 MiB minimum
  * part size and with 1 MiB (as COS allows) — plus the contract errors Ceph itself would get wrong.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
+import { sha256 } from '../support/digests';
 
 // A bucket per run: the shared cluster (COFFER_TEST_CEPH) outlives runs, and coffers are write-once.
 const BIG_BUCKET = `coffer-big-${randomBytes(4).toString('hex')}`;
@@ -21,7 +22,6 @@ const COS = require('cos-nodejs-sdk-v5');
 
 const MiB = 1024 * 1024;
 const Region = 'ap-guangzhou';
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const coffers = { big: 'ceph5-1250000000', small: 'ceph1-1250000000' } as const;
 /** A fresh key prefix per run: the buckets persist on the shared Ceph and coffers are write-once. */
 const RUN_PREFIX = `coffer-${randomBytes(6).toString('hex')}/`;

@@ -3,7 +3,7 @@
  * (JSON 1.1, SigV4 checked, encryption context enforced) — over Ceph RGW, driven by the COS SDK.
  * Proves one KMS call per upload, one Decrypt per other replica, and 409 KMSFailed before any upload.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { startKmsTestServer, type KmsTestServer } from '../support/kms-test-server';
+import { sha256 } from '../support/digests';
 
 // A bucket per run: the shared cluster (COFFER_TEST_CEPH) outlives runs, and coffers are write-once.
 const KMS_BUCKET = `coffer-kms-${randomBytes(4).toString('hex')}`;
@@ -23,7 +24,6 @@ const COS = require('cos-nodejs-sdk-v5');
 const MiB = 1024 * 1024;
 const Bucket = 'kms-1250000000';
 const Region = 'ap-guangzhou';
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describeWithCeph('AWS KMS-keyed coffer on Ceph RGW', () => {
   let directory: string;

@@ -20,13 +20,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:net';
 import { CreateBucketCommand, ListMultipartUploadsCommand, ListObjectsV2Command, ListPartsCommand, S3Client } from '@aws-sdk/client-s3';
-import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { upstreamLayout } from '../../src/store/upstream-layout';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { completeBody, cos, initiate, listedEtags, md5Etag, openCos, signedRequestHead, type CosAnswer, type CosTarget } from '../support/cos-http-client';
 import { load } from '../config/helpers';
+import { sha256 } from '../support/digests';
 
 const MiB = 1024 * 1024;
 const PART = 6 * MiB;
@@ -34,7 +34,6 @@ const Bucket = 'lost-1250000000';
 const BUCKET = `coffer-lost-${randomBytes(4).toString('hex')}`;
 const PREFIX = 'coffer/';
 const KEY = { secretId: 'AKIDnothingLost', secretKey: 'nothing-lost-secret-key-0123456789' };
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 const layout = upstreamLayout(PREFIX);
 

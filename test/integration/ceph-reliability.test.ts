@@ -4,7 +4,7 @@
  * previous version of that part intact and nothing partial upstream; the retried upload completes
  * byte-exact.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
+import { md5Etag, sha256 } from '../support/digests';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -23,8 +24,6 @@ const MiB = 1024 * 1024;
 const REPLICAS_BUCKET = `coffer-replicas-${randomBytes(4).toString('hex')}`;
 const Bucket = 'replicas-1250000000';
 const Region = 'ap-guangzhou';
-const md5 = (b: Buffer): string => `"${createHash('md5').update(b).digest('hex')}"`;
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
   const ceph = cephRgw() as NonNullable<ReturnType<typeof cephRgw>>;
@@ -67,13 +66,13 @@ describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
     const init = await clients[0].multipartInit({ Bucket, Region, Key });
     for (const [i, body] of parts.entries()) {
       const answer = await clients[i % 3].multipartUpload({ Bucket, Region, Key, UploadId: init.UploadId, PartNumber: i + 1, Body: body });
-      expect(answer.ETag).toBe(md5(body));
+      expect(answer.ETag).toBe(md5Etag(body));
     }
     const listed = await clients[2].multipartListPart({ Bucket, Region, Key, UploadId: init.UploadId });
-    expect(listed.Part.map((p: any) => p.ETag)).toEqual(parts.map(md5));
+    expect(listed.Part.map((p: any) => p.ETag)).toEqual(parts.map(md5Etag));
     const uploads = await clients[1].multipartList({ Bucket, Region });
     expect(uploads.Upload.map((u: any) => u.UploadId)).toContain(init.UploadId);
-    await clients[1].multipartComplete({ Bucket, Region, Key, UploadId: init.UploadId, Parts: parts.map((p, i) => ({ PartNumber: i + 1, ETag: md5(p) })) });
+    await clients[1].multipartComplete({ Bucket, Region, Key, UploadId: init.UploadId, Parts: parts.map((p, i) => ({ PartNumber: i + 1, ETag: md5Etag(p) })) });
     for (const client of clients) expect(sha256((await client.getObject({ Bucket, Region, Key })).Body)).toBe(sha256(Buffer.concat(parts)));
   });
 
@@ -99,11 +98,11 @@ describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
       });
       await new Promise((r) => setTimeout(r, 200));
       const listed = await clients[2].multipartListPart({ Bucket, Region, Key, UploadId: init.UploadId });
-      expect(listed.Part.map((p: any) => [p.PartNumber, p.ETag, p.Size])).toEqual([['1', md5(first), String(first.length)]]);
+      expect(listed.Part.map((p: any) => [p.PartNumber, p.ETag, p.Size])).toEqual([['1', md5Etag(first), String(first.length)]]);
     }
     const second = randomBytes(200);
     await clients[2].multipartUpload({ Bucket, Region, Key, UploadId: init.UploadId, PartNumber: 2, Body: second });
-    await clients[0].multipartComplete({ Bucket, Region, Key, UploadId: init.UploadId, Parts: [{ PartNumber: 1, ETag: md5(first) }, { PartNumber: 2, ETag: md5(second) }] });
+    await clients[0].multipartComplete({ Bucket, Region, Key, UploadId: init.UploadId, Parts: [{ PartNumber: 1, ETag: md5Etag(first) }, { PartNumber: 2, ETag: md5Etag(second) }] });
     expect(sha256((await clients[1].getObject({ Bucket, Region, Key })).Body)).toBe(sha256(Buffer.concat([first, second])));
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
     const left = await s3.send(new ListObjectsV2Command({ Bucket: REPLICAS_BUCKET, Prefix: 'p/' }));

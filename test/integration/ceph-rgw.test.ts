@@ -18,9 +18,9 @@ import {
   type CompletedPart,
 } from '@aws-sdk/client-s3';
 import { addCephGateway, cephRgw, describeWithCeph, stopCephGateway, type CephRgw } from '../support/ceph-rgw';
+import { sha256 } from '../support/digests';
 
 const MiB = 1024 * 1024;
-const sha256 = (data: Uint8Array): string => createHash('sha256').update(data).digest('hex');
 
 function client(endpoint: string, ceph: CephRgw, secretAccessKey = ceph.secretAccessKey): S3Client {
   return new S3Client({

@@ -23,6 +23,7 @@ import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { completeBody, cos, initiate, listedEtags, md5Etag, openCos, type CosTarget } from '../support/cos-http-client';
 import { startS3TestProxy, type S3TestProxy, type S3TestProxyRequest } from '../support/s3-test-proxy';
 import { TEST_ACCOUNT_ID, TestCredentialStore, startStsTestServer, type IssuedCredentials, type StsTestServer } from '../support/sts-test-server';
+import { sha256 } from '../support/digests';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -46,7 +47,6 @@ const KEYS = {
 } as const;
 type KeyName = keyof typeof KEYS;
 
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 const codeOf = (xml: string): string | undefined => /<Code>([^<]+)<\/Code>/.exec(xml)?.[1];
 

@@ -9,8 +9,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -19,6 +18,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
+import { startUpstreamForwarder, type UpstreamForwarder } from '../support/upstream-forwarder';
 
 const MiB = 1024 * 1024;
 const COFFER = 'faults-1250000000';
@@ -31,65 +31,61 @@ const BUCKET = `coffer-faults-${randomBytes(4).toString('hex')}`;
 
 describeWithCeph('upstream faults mid-part', () => {
   let directory: string;
-  let proxy: Server;
+  let proxy: UpstreamForwarder;
   let mode: Mode = 'pass';
   const stalled: Array<import('node:http').ServerResponse> = [];
   let gateway: RunningGateway;
 
   beforeAll(async () => {
     const ceph = cephRgw() as NonNullable<ReturnType<typeof cephRgw>>;
-    const upstream = new URL(ceph.endpoint);
     directory = mkdtempSync(join(tmpdir(), 'coffer-faults-'));
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     // Forwards requests unchanged (the SigV4 signature covers the Host it was sent to), except part uploads when armed.
-    proxy = createServer((req, res) => {
-      const isPart = req.method === 'PUT' && (req.url ?? '').includes('partNumber=');
-      if (isPart && mode === 'stall') {
-        req.resume(); // takes every byte, never answers: only the gateway's idle timeout ends this
-        stalled.push(res);
-        return;
-      }
-      if (isPart && mode === 'internal-error-half-way') {
-        // Takes half the body, then answers 500 and closes, as a failing upstream node would.
+    proxy = await startUpstreamForwarder({
+      target: ceph.endpoint,
+      intercept: ({ req, res, forward }) => {
+        const isPart = req.method === 'PUT' && (req.url ?? '').includes('partNumber=');
+        if (!isPart || mode === 'pass') return false;
+        if (mode === 'stall') {
+          req.resume(); // takes every byte, never answers: only the gateway's idle timeout ends this
+          stalled.push(res);
+          return true;
+        }
+        if (mode === 'internal-error-half-way') {
+          // Takes half the body, then answers 500 and closes, as a failing upstream node would.
+          const half = Number(req.headers['content-length']) / 2;
+          let seen = 0;
+          req.on('data', (chunk: Buffer) => {
+            seen += chunk.length;
+            if (seen >= half && !res.headersSent) {
+              res.writeHead(500, { 'content-type': 'application/xml', connection: 'close' }).end('<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>');
+              req.socket.end();
+            }
+          });
+          return true;
+        }
+        if (mode === 'slow-down') {
+          req.resume();
+          res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
+          return true;
+        }
+        // reset-half-way: half the body goes upstream, then the connection to the gateway is reset.
+        const out = forward(null);
         const half = Number(req.headers['content-length']) / 2;
         let seen = 0;
         req.on('data', (chunk: Buffer) => {
           seen += chunk.length;
-          if (seen >= half && !res.headersSent) {
-            res.writeHead(500, { 'content-type': 'application/xml', connection: 'close' }).end('<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>');
-            req.socket.end();
-          }
-        });
-        return;
-      }
-      if (isPart && mode === 'slow-down') {
-        req.resume();
-        res.writeHead(503, { 'content-type': 'application/xml' }).end('<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>');
-        return;
-      }
-      const forward = request({ host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
-        res.writeHead(answer.statusCode as number, answer.headers);
-        answer.pipe(res);
-      });
-      forward.on('error', () => res.destroy());
-      if (isPart && mode === 'reset-half-way') {
-        const half = Number(req.headers['content-length']) / 2;
-        let seen = 0;
-        req.on('data', (chunk: Buffer) => {
-          seen += chunk.length;
-          if (seen < half) forward.write(chunk);
+          if (seen < half) out.write(chunk);
           else {
-            forward.destroy();
+            out.destroy();
             // An RST from the upstream side, not a FIN: the gateway's own destroy path must handle it.
             req.socket.resetAndDestroy();
           }
         });
-        return;
-      }
-      req.pipe(forward);
+        return true;
+      },
     });
-    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
     const file = join(directory, 'config.json');
     writeFileSync(
       file,
@@ -97,7 +93,7 @@ describeWithCeph('upstream faults mid-part', () => {
         server: { port: 0, adminPort: 0 },
         auth: { accessKeys: [{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: COFFER, actions: ['*'] }] }] },
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [COFFER]: { upstream: { endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, region: ceph.region, bucket: BUCKET, idleTimeoutMs: IDLE_TIMEOUT_MS, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
+        coffers: { [COFFER]: { upstream: { endpoint: proxy.endpoint, region: ceph.region, bucket: BUCKET, idleTimeoutMs: IDLE_TIMEOUT_MS, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
@@ -108,7 +104,7 @@ describeWithCeph('upstream faults mid-part', () => {
   afterAll(async () => {
     for (const res of stalled) res.destroy();
     await gateway?.stop();
-    await new Promise((resolve) => proxy?.close(resolve));
+    await proxy?.close();
     rmSync(directory, { recursive: true, force: true });
   });
 

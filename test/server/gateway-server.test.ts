@@ -77,7 +77,7 @@ describe('request ids, Date and the handler context', () => {
 
   test('a valid W3C traceparent becomes the trace id; otherwise a fresh one is minted', async () => {
     const traceIds: string[] = [];
-    const { port } = await startGateway(async (ctx, response) => {
+    const { port } = await startGateway(async (ctx, _response) => {
       traceIds.push(ctx.traceId);
       throw new GatewayError('NoSuchKey');
     });
@@ -250,7 +250,7 @@ describe('Expect: 100-continue', () => {
   const head = (length: number): string => `PUT /${COFFER}/k?partNumber=1&uploadId=${UPLOAD_ID} HTTP/1.1\r\nHost: h\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
 
   test('a handler that refuses answers the error with no 100 and Connection: close; no body byte is sent', async () => {
-    const { port, handle } = await startGateway(async (ctx, response) => {
+    const { port, handle } = await startGateway(async (ctx, _response) => {
       expect(ctx.expectContinue).toBe(true);
       await sleep(20); // e.g. resolving the data key
       throw new GatewayError('KMSFailed', undefined, { reason: 'access-denied' });

@@ -12,10 +12,9 @@ import { ObjectService } from '../../src/store/object-service';
 import { CDCS_MIN_PART_SIZE, MultipartService } from '../../src/store/multipart-service';
 import { upstreamLayout } from '../../src/store/upstream-layout';
 import { MemoryUploadStore } from '../support/memory-upload-store';
+import { md5Etag, sha256 } from '../support/digests';
 
 const MiB = 1024 * 1024;
-const md5 = (b: Buffer): string => `"${createHash('md5').update(b).digest('hex')}"`;
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 let directory: string;
 beforeAll(() => {
@@ -68,9 +67,9 @@ describe('multipart upload over an upstream with a 5 MiB minimum', () => {
     const { uploadId } = await service.initiate(context, key, { contentType: 'application/x-tar', metadata: { origin: 'test' } });
     const etags = new Map<number, string>();
     for (const index of [3, 0, 7, 1, 6, 2, 5, 4]) etags.set(index + 1, await putPart(service, context, key, uploadId, index + 1, parts[index] as Buffer));
-    expect(etags.get(1)).toBe(md5(parts[0] as Buffer));
+    expect(etags.get(1)).toBe(md5Etag(parts[0] as Buffer));
     const listed = await service.listParts(context, key, uploadId);
-    expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual(parts.map((p, i) => [i + 1, md5(p), p.length]));
+    expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual(parts.map((p, i) => [i + 1, md5Etag(p), p.length]));
 
     const result = await service.complete(context, key, uploadId, parts.map((_, i) => ({ partNumber: i + 1, etag: etags.get(i + 1) as string })));
     expect(result.etag).toMatch(/^"[0-9a-f]{32}-8"$/);
@@ -138,10 +137,10 @@ describe('multipart upload over an upstream with a 5 MiB minimum', () => {
     const second = randomBytes(6 * MiB);
     await putPart(service, context, key, uploadId, 1, first);
     await expectCode(putPart(service, context, key, uploadId, 1, second, createHash('md5').update(first).digest()), 'BadDigest');
-    expect((await service.listParts(context, key, uploadId)).parts[0]?.etag).toBe(md5(first));
+    expect((await service.listParts(context, key, uploadId)).parts[0]?.etag).toBe(md5Etag(first));
     await putPart(service, context, key, uploadId, 1, second, createHash('md5').update(second).digest());
-    expect((await service.listParts(context, key, uploadId)).parts[0]?.etag).toBe(md5(second));
-    await service.complete(context, key, uploadId, [{ partNumber: 1, etag: md5(second) }]);
+    expect((await service.listParts(context, key, uploadId)).parts[0]?.etag).toBe(md5Etag(second));
+    await service.complete(context, key, uploadId, [{ partNumber: 1, etag: md5Etag(second) }]);
     expect(sha256(await readBack(context, key))).toBe(sha256(second));
   });
 
@@ -155,7 +154,7 @@ describe('multipart upload over an upstream with a 5 MiB minimum', () => {
     broken.push(randomBytes(3 * MiB));
     setImmediate(() => broken.destroy(new GatewayError('IncompleteBody')));
     await expectCode(service.uploadPart(prepared, broken), 'IncompleteBody');
-    expect((await service.listParts(context, 'k', uploadId)).parts.map((p) => p.etag)).toEqual([md5(good)]);
+    expect((await service.listParts(context, 'k', uploadId)).parts.map((p) => p.etag)).toEqual([md5Etag(good)]);
     expect([...store.uploads.values()][0]?.parts.size).toBe(1);
   });
 
@@ -172,11 +171,11 @@ describe('multipart upload over an upstream with a 5 MiB minimum', () => {
     await putPart(service, context, 'k', uploadId, 1, small);
     await putPart(service, context, 'k', uploadId, 2, big);
     await expectCode(service.complete(context, 'k', uploadId, []), 'MalformedXML');
-    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5(big) }, { partNumber: 1, etag: md5(small) }]), 'InvalidPartOrder');
-    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(big) }]), 'InvalidPart');
-    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 3, etag: md5(big) }]), 'InvalidPart');
-    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(small) }, { partNumber: 2, etag: md5(big) }]), 'EntityTooSmall');
-    await service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5(big) }]);
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5Etag(big) }, { partNumber: 1, etag: md5Etag(small) }]), 'InvalidPartOrder');
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5Etag(big) }]), 'InvalidPart');
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 3, etag: md5Etag(big) }]), 'InvalidPart');
+    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5Etag(small) }, { partNumber: 2, etag: md5Etag(big) }]), 'EntityTooSmall');
+    await service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5Etag(big) }]);
     await expectCode(service.initiate(context, 'k'), 'ObjectAlreadyExists');
     await expectCode(service.listParts(context, 'k', uploadId), 'NoSuchUpload');
     await expectCode(service.abort(context, 'k', uploadId), 'NoSuchUpload');
@@ -314,7 +313,7 @@ describe('superseded staged uploads of a part are removed (issue 10 item 5)', ()
     expect(under(context.layout.partRecordPrefix(uploadId))).toHaveLength(1);
     const last = randomBytes(100);
     await putPart(service, context, 'k', uploadId, 2, last);
-    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(versions[2] as Buffer) }, { partNumber: 2, etag: md5(last) }]);
+    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5Etag(versions[2] as Buffer) }, { partNumber: 2, etag: md5Etag(last) }]);
     expect(sha256(await readBack(context, 'k'))).toBe(sha256(Buffer.concat([versions[2] as Buffer, last])));
   });
 
@@ -328,11 +327,11 @@ describe('superseded staged uploads of a part are removed (issue 10 item 5)', ()
     await putPart(service, context, 'k', uploadId, 1, big);
     expect(store.stats.byOperation.get('listObjects') ?? 0).toBe(lists);
     expect(staged()).toHaveLength(1); // superseded, kept until the next staged upload or Complete
-    expect((await service.listParts(context, 'k', uploadId)).parts.map((p) => p.etag)).toEqual([md5(big)]);
+    expect((await service.listParts(context, 'k', uploadId)).parts.map((p) => p.etag)).toEqual([md5Etag(big)]);
     const last = randomBytes(MiB);
     await putPart(service, context, 'k', uploadId, 1, last);
     expect(staged()).toHaveLength(1);
-    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5(last) }]);
+    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5Etag(last) }]);
     expect(sha256(await readBack(context, 'k'))).toBe(sha256(last));
   });
 
@@ -346,7 +345,7 @@ describe('superseded staged uploads of a part are removed (issue 10 item 5)', ()
       await Promise.all(mixed.map((version) => putPart(service, context, 'k', uploadId, 1, version)));
       const listed = (await service.listParts(context, 'k', uploadId)).parts;
       expect(listed).toHaveLength(1);
-      const winner = mixed.find((version) => md5(version) === listed[0]?.etag) as Buffer;
+      const winner = mixed.find((version) => md5Etag(version) === listed[0]?.etag) as Buffer;
       expect(winner).toBeDefined();
       // Every upload prunes the staged uploads older than the newest record it sees, so at most the newest staged copy is left.
       expect([...store.objects.keys()].filter((name) => name.startsWith(`coffers/demo/s/${uploadId}/`)).length).toBeLessThanOrEqual(1);

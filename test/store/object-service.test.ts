@@ -168,7 +168,7 @@ describe('PutObject', () => {
 
   test('a Complete that finds its key created meanwhile answers 409 and aborts the upload', async () => {
     const fixture = setup();
-    const { store, context, objects, multipart } = fixture;
+    const { store, context, multipart } = fixture;
     const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
     // Another replica's PUT of the key, which passed its check before this upload existed (made in a
     // twin bucket with the same keyring, then its manifest copied: a genuine manifest of this key).
@@ -180,7 +180,7 @@ describe('PutObject', () => {
 
   test('a Complete that loses the create race at the last step answers 409 and removes its data object and records', async () => {
     const fixture = setup();
-    const { store, context, objects, multipart } = fixture;
+    const { store, context, multipart } = fixture;
     const { uploadId, etag } = await openUploadWithOnePart(fixture, 'mixed');
     const theirs = await genuineManifestOf('mixed');
     // The other manifest lands between this Complete's check and its create.

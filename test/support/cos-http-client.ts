@@ -1,11 +1,11 @@
 /**
  * A minimal COS-signed HTTP client for tests that need control over the socket (half-sent bodies,
- * stalls, resets) — the official SDK hides all of that. Requests are signed with the gateway's own
- * `signCosRequest` over `/<Coffer>/<Key>`, exactly what a header-signed SDK request carries.
+ * stalls, resets) — the official SDK hides all of that. Requests are signed by the one test signer
+ * (`signed` of cos-signed-request.ts, the gateway's own `signCosRequest`) over `/<Coffer>/<Key>`,
+ * exactly what a header-signed SDK request carries.
  */
-import { createHash } from 'node:crypto';
 import { request, type ClientRequest, type IncomingHttpHeaders } from 'node:http';
-import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
+import { signed } from './cos-signed-request';
 
 export interface CosTarget {
   readonly port: number;
@@ -26,15 +26,19 @@ export interface CosResponse {
 /** The answer, or 'reset' when the connection failed before a complete response arrived. */
 export type CosAnswer = CosResponse | 'reset';
 
-/** The quoted MD5 hex a part's (or a single-part upload's) ETag is. */
-export const md5Etag = (data: Buffer): string => `"${createHash('md5').update(data).digest('hex')}"`;
+/** The quoted MD5 hex a part's (or a single-part upload's) ETag is (test/support/digests.ts). */
+export { md5Etag } from './digests';
+
+/** The Authorization header of a request signed over `pathname`, the parameters and Host only. */
+function authorizationFor(target: CosTarget, method: string, pathname: string, params: ReadonlyArray<readonly [string, string]>, host: string): string {
+  return signed({ method, signedPath: pathname, params, host, path: pathname, mode: 'header', credentials: target }).authorization as string;
+}
 
 /** A signed request, nothing attached: the caller handles the response (e.g. to stop reading it). */
 export function signedRequest(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], length = 0, headers: Record<string, string> = {}): ClientRequest {
   const host = `127.0.0.1:${target.port}`;
-  const now = Math.floor(Date.now() / 1000);
   const pathname = `/${target.coffer}/${key}`;
-  const { authorization } = signCosRequest({ method, pathname, params, headers: [['host', host]], secretId: target.secretId, secretKey: target.secretKey, keyTime: formatKeyTime(now - 60, now + 600) });
+  const authorization = authorizationFor(target, method, pathname, params, host);
   const query = params.map(([n, v]) => (v === '' ? n : `${n}=${encodeURIComponent(v)}`)).join('&');
   return request({ host: '127.0.0.1', port: target.port, method, path: `${pathname}${query ? `?${query}` : ''}`, headers: { ...headers, host, authorization, 'content-length': String(length) }, agent: false });
 }
@@ -46,9 +50,8 @@ export function signedRequest(target: CosTarget, method: string, key: string, pa
  */
 export function signedRequestHead(target: CosTarget, method: string, key: string, params: ReadonlyArray<readonly [string, string]> = [], headers: ReadonlyArray<readonly [string, string]> = []): string {
   const host = `127.0.0.1:${target.port}`;
-  const now = Math.floor(Date.now() / 1000);
   const pathname = `/${target.coffer}/${key}`;
-  const { authorization } = signCosRequest({ method, pathname, params, headers: [['host', host]], secretId: target.secretId, secretKey: target.secretKey, keyTime: formatKeyTime(now - 60, now + 600) });
+  const authorization = authorizationFor(target, method, pathname, params, host);
   const query = params.map(([n, v]) => (v === '' ? n : `${n}=${encodeURIComponent(v)}`)).join('&');
   const lines = [`${method} ${pathname}${query ? `?${query}` : ''} HTTP/1.1`, `Host: ${host}`, `Authorization: ${authorization}`, ...headers.map(([n, v]) => `${n}: ${v}`)];
   return `${lines.join('\r\n')}\r\n\r\n`;

@@ -1,5 +1,5 @@
 /**
- * Jest global teardown of the whole run: stops the Ceph cluster, then scans every log line the run's
+ * Jest global teardown of the system tier (jest.config.js): stops the Ceph cluster, then scans every log line the run's
  * gateways wrote for every secret the tests used, and fails the run on a leak (kind and place only).
  */
 import { rmSync } from 'node:fs';
@@ -8,6 +8,14 @@ import { LOG_CAPTURE_ENV, captureDirectory, scanCapturedLogs } from './log-captu
 
 export default async function runTeardown(): Promise<void> {
   await cephGlobalTeardown();
+  scanRunLogs();
+}
+
+/**
+ * Scans the run's captured logs once (the first tier's teardown does it, for every tier: they share
+ * one capture directory), and fails the run on a leak.
+ */
+export function scanRunLogs(): void {
   const directory = captureDirectory();
   if (directory === undefined) return;
   delete process.env[LOG_CAPTURE_ENV];

@@ -14,9 +14,10 @@
  * Clocks: credential expiry uses the injected `now` (tests move it); the SigV4 request-time check uses the
  * real clock, because the SDK signs with the real clock.
  */
-import { createHash, createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sha256 } from './digests';
 
 // ---------------------------------------------------------------------------------------------------
 // Shared: identities
@@ -93,7 +94,6 @@ export interface SigV4Expectation {
   readonly allowUnsignedPayload?: boolean;
 }
 
-const sha256Hex = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 const hmac = (key: Buffer | string, data: string): Buffer => createHmac('sha256', key).update(data, 'utf8').digest();
 
 /** RFC 3986 encoding as SigV4 wants it (encodeURIComponent leaves !'()* alone). */
@@ -158,7 +158,7 @@ export function verifySigV4(req: http.IncomingMessage, body: Buffer, expect: Sig
   if (scopeService !== expect.service) return fail('scope', `Credential should be scoped to correct service: '${expect.service}'.`);
   if (Math.abs(Date.now() - requestTime) > 15 * 60_000) return fail('skew', 'Signature expired: the request time is more than 15 minutes from the server time.');
 
-  const payloadHash = sha256Hex(body);
+  const payloadHash = sha256(body);
   const declared = req.headers['x-amz-content-sha256'];
   const unsigned = expect.allowUnsignedPayload === true && declared === 'UNSIGNED-PAYLOAD';
   if (declared !== undefined && declared !== payloadHash && !unsigned) return fail('payload', 'The provided x-amz-content-sha256 header does not match what was computed.');
@@ -192,7 +192,7 @@ export function verifySigV4(req: http.IncomingMessage, body: Buffer, expect: Sig
     declared ?? payloadHash,
   ].join('\n');
   const scope = `${scopeDate}/${scopeRegion}/${scopeService}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256Hex(canonicalRequest)].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
   const signingKey = hmac(hmac(hmac(hmac(`AWS4${identity.secretAccessKey}`, scopeDate), scopeRegion), scopeService), 'aws4_request');
   const expected = createHmac('sha256', signingKey).update(stringToSign, 'utf8').digest();
   const given = Buffer.from(signature, 'hex');

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { GatewayError } from '../../src/errors/gateway-error';
 import { UpstreamNotFoundError } from '../../src/upstream/upstream-store';
 import { bodyOf, MiB, pattern, readAll, startFixture, type Fixture } from './embedded-fixture';
+import { md5Hex } from '../support/digests';
 
 let fx: Fixture;
 beforeAll(async () => {
@@ -14,7 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => fx.close());
 
-const md5Hex = (b: Buffer): string => createHash('md5').update(b).digest('hex');
 
 test('putObject (buffer and stream), headObject, getObject with metadata', async () => {
   const small = Buffer.from('hello upstream');

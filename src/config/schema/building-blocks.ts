@@ -181,6 +181,7 @@ export function keyPrefix() {
     const issues: string[] = [];
     if (prefix.startsWith('/')) issues.push('must not start with "/"');
     if (!prefix.endsWith('/')) issues.push('must end with "/"');
+    // eslint-disable-next-line no-control-regex -- control characters are what this refuses
     if (/[\u0000-\u001f\u007f]/.test(prefix)) issues.push('must not contain control characters');
     const segments = prefix.replace(/^\/+/, '').replace(/\/$/, '').split('/');
     if (segments.some((s) => s === '')) issues.push('must not contain "//"');

@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { bool, problem, whenValid, type ConfigIo } from './building-blocks';
 import { AWS_KMS_KEY_ID, kmsSchema } from './coffer-kms';
+import { corsSchema } from './coffer-cors';
 import { roleSchema } from './coffer-role';
 import { upstreamSchema } from './coffer-upstream';
 
@@ -17,6 +18,8 @@ export function cofferSchema(io: ConfigIo) {
       /** Write-once (default, CDCS's contract): a key is created once and never deleted by clients.
        * false: overwrite and DeleteObject are allowed (what S3 tools such as restic and rclone sync need). */
       writeOnce: bool().default(true),
+      /** Which browser pages may call this coffer (CORS). Default: none. */
+      cors: corsSchema([]),
     })
     .superRefine((coffer, ctx) => {
       if (coffer.kms.type !== 'aws-kms') return;

@@ -4,6 +4,8 @@
  * sections (superRefine + `whenValid` + `crossProblem`), and the exported configuration types.
  */
 import { z } from 'zod';
+import { LOOPBACK_ORIGINS } from '../../http/origin-pattern';
+import { corsSchema } from './coffer-cors';
 import { bool, cofferName, crossProblem, inlineSecret, int, whenValid, type ConfigIo } from './building-blocks';
 import { authSchema } from './auth';
 import { cofferSchema } from './coffer';
@@ -68,6 +70,9 @@ export function createConfigSchema(io: ConfigIo) {
           /** SecretKey of the demo access key (env COFFER_DEMO_SECRET_KEY). When neither is set, a fresh
            * random pair is generated at start and printed once. A secret. */
           secretKey: inlineSecret(16).optional(),
+          /** Which browser pages may call the demo coffer (CORS). Default: pages served from this
+           * machine (localhost, 127.0.0.1, [::1]) on any port, so the browser example works as is. */
+          cors: corsSchema(LOOPBACK_ORIGINS),
         })
         .prefault({}),
       /** KMS client behaviour (all coffers). */

@@ -60,7 +60,7 @@ async function step(name: string, run: () => Promise<unknown> | undefined): Prom
   try {
     await run();
   } catch (error) {
-    throw new Error(`${name}: ${reasonOf(error)}`);
+    throw new Error(`${name}: ${reasonOf(error)}`, { cause: error });
   }
 }
 

@@ -33,8 +33,13 @@ export interface Leak {
   readonly line: number;
 }
 
-/** Creates the run's capture directory and publishes it to the test workers through the environment. */
+/**
+ * Creates the run's capture directory and publishes it to the test workers through the environment;
+ * returns the one already started when another tier's global setup did (one directory per run).
+ */
 export function startLogCapture(): string {
+  const started = captureDirectory();
+  if (started !== undefined) return started;
   const directory = mkdtempSync(join(tmpdir(), 'coffer-test-logs-'));
   process.env[LOG_CAPTURE_ENV] = directory;
   return directory;

@@ -34,7 +34,7 @@ const UNIT = [
   'egress/{connect-target,leaf-certificate-cache}',
   'errors/*',
   'format/*',
-  'http/*',
+  'http/{conditional-request,origin-pattern,range-header,s3-request-body}',
   'keys/{aws-errors,data-key-material,local-keyring}',
   'observability/{logger,run-log-scan}',
   'server/admin/dependency-checks',
@@ -45,7 +45,7 @@ const UNIT = [
 ].map((path) => `**/test/${path}.test.ts`);
 
 /** Ceph, child processes, browsers, helm, the container image (paths under test/). */
-const SYSTEM = ['integration/**/*', 'e2e/**/*', 'cli/**/*', 'cli', 'deploy/**/*', 'helm/**/*', 'egress/egress-end-to-end', 'egress/certificate-authority'].map((path) => `**/test/${path}.test.ts`);
+const SYSTEM = ['integration/**/*', 'e2e/**/*', 's3/{s3-clients,s3-tools}', 'cli/**/*', 'cli', 'deploy/**/*', 'helm/**/*', 'egress/egress-end-to-end', 'egress/certificate-authority'].map((path) => `**/test/${path}.test.ts`);
 
 const logCapture = { setupFilesAfterEnv: ['<rootDir>/test/support/log-capture/capture-setup.ts'] };
 

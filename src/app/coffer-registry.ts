@@ -48,9 +48,9 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
       let context = contexts.get(cacheKey);
       if (context === undefined) {
         const lifecycle = options.lifecycle;
-        let built: CofferContext | undefined;
         const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
-        context = {
+        // `built` is referred to by its own expiry check (called later, never during construction).
+        const built: CofferContext = {
           coffer,
           store: (options.decorateStore ?? ((s: UploadStore) => s))(definition.storeFor(principal.sessionName)),
           layout: upstreamLayout(definition.prefix ?? ''),
@@ -59,10 +59,10 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
           minPartSize: definition.minPartSize,
           maxPartSize: definition.maxPartSize,
           ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
-          ...(lifecycle === undefined ? {} : { expiry: async (created: string) => lifecycle.isExpired(created, await lifecycle.lifetimeMs(built as CofferContext)) }),
+          ...(lifecycle === undefined ? {} : { expiry: async (created: string) => lifecycle.isExpired(created, await lifecycle.lifetimeMs(built)) }),
           ...(definition.writeOnce === false ? { writeOnce: false } : {}),
         };
-        built = context;
+        context = built;
         if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
         contexts.set(cacheKey, context);
       }

@@ -6,15 +6,27 @@
  * for the bytes of every part (the main thread measured ~2.3× a plain passthrough's per MiB). On
  * workers the part's bytes use the other cores, and one process scales with the CPUs it may use.
  *
- * How, with bounded memory: a pool of workers (one per CPU the process may use, started on first
- * use); each stream is pinned to the least busy worker, which keeps the stream's MD5 and GCM state
- * and handles its messages in order. A stream owns BLOCKS_PER_STREAM blocks of BLOCK_SIZE bytes:
- * incoming chunks are copied into the current block (socket chunks are slices of shared pools and
- * cannot be transferred); a full block is transferred (zero-copy) to the worker, which hashes it,
- * encrypts it and transfers the block and the ciphertext pieces back (joined into one buffer here).
- * A block is reused only when the stream's reader has room for more (its ciphertext was pushed
- * without exceeding the high-water mark, or the reader has asked for more since) — so a stream holds
- * at most its blocks, their ciphertext and the readable side's high-water mark, whatever the part size.
+ * How, with bounded memory and without per-block allocation: a pool of workers (one per CPU the
+ * process may use, started on first use); each stream is pinned to the least busy worker, which keeps
+ * the stream's MD5 and GCM state and handles its messages in order. Plaintext and ciphertext travel in
+ * SharedArrayBuffer blocks from a process-wide pool, never in transferred or fresh buffers: incoming
+ * chunks are copied into the stream's current input block (socket chunks are slices of shared pools
+ * and cannot be handed over); a full block goes to the worker with an output block, and the worker
+ * hashes it, encrypts it into the output block and answers with the length. The ciphertext is pushed
+ * as a view of the output block; the consumer hands it back with `release(chunk)` once it is done
+ * with it (streamedPut does, when the socket has taken it), and the block is reused. A consumer that
+ * never releases (a test collecting chunks) gets a fresh output block each time instead — never a
+ * block that is overwritten under it. An input block is reused only when the stream's reader has room
+ * for more (its ciphertext was pushed without exceeding the high-water mark, or the reader has asked
+ * for more since), so a stream holds at most its input blocks, their ciphertext and the readable
+ * side's high-water mark, whatever the part size.
+ *
+ * Why no fresh buffers: V8 counts external (ArrayBuffer) memory allocated since the last full GC
+ * against the old generation's limit. Transferring ~9 ciphertext pieces per block and joining them
+ * allocated ~2 MiB of external memory per MiB moved on the request thread (plus the socket's own reads),
+ * and under CPU contention V8 settled, in about half the processes, into a mark-compact every ~100 ms
+ * with four helper threads — ~3.5 ms/MiB of GC, the unexplained half of the gateway's CPU per MiB
+ * (docs/development/benchmarks.md). With shared blocks the request thread allocates only the socket's reads.
  *
  * The bytes are exactly PartEncryptor's (docs/FORMAT.md; the format vectors are checked against
  * both): the header is built here, on the main thread, with the same code; the worker runs the same
@@ -30,10 +42,13 @@ import { PartLengthError, type PartEncryptorOptions } from './part-encryptor';
 
 export const CRYPTO_BLOCK_SIZE = 256 * 1024;
 const BLOCKS_PER_STREAM = 2;
+const TAG_SIZE = 16;
+/** A block's ciphertext: its plaintext and at most one tag per segment it closes (blocks start on segment boundaries). */
+const outputSize = (inputSize: number): number => inputSize + TAG_SIZE * Math.ceil(inputSize / SEGMENT_SIZE);
+/** Idle full-size blocks kept for reuse, per kind (beyond it, and for the smaller blocks of small parts, a returned block is left to the GC). */
+const MAX_IDLE_BLOCKS = 8;
 
-type WorkerReply =
-  | { type: 'data'; id: number; block: ArrayBuffer; pieces: Uint8Array[] }
-  | { type: 'final'; id: number; digest: Uint8Array; pieces: Uint8Array[] };
+type WorkerReply = { type: 'data'; id: number; length: number } | { type: 'final'; id: number; digest: Uint8Array; tail: Uint8Array };
 
 // Plain CommonJS, evaluated by the worker: no build step, no file to locate at run time (also under jest).
 const WORKER_SOURCE = `
@@ -60,10 +75,6 @@ function closeSegment(stream, pieces) {
   stream.cipher = undefined;
   stream.index += 1;
 }
-// Transfers a buffer's memory when it is the whole of its ArrayBuffer (never a slice of Node's pool).
-function transferable(buffer) {
-  return buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength ? [buffer.buffer] : [];
-}
 parentPort.on('message', (message) => {
   if (message.type === 'open') {
     const raw = Buffer.from(message.key);
@@ -74,28 +85,33 @@ parentPort.on('message', (message) => {
   const stream = streams.get(message.id);
   if (stream === undefined) return;
   if (message.type === 'update') {
-    const plaintext = new Uint8Array(message.block, 0, message.length);
+    // Both blocks are shared memory: nothing is allocated for the plaintext, and the ciphertext is
+    // copied into the output block (cipher.update has no "into" form; the copy costs ~0.03 ms/MiB).
+    const plaintext = new Uint8Array(message.input, 0, message.length);
+    const output = Buffer.from(message.output);
     stream.md5.update(plaintext);
-    const pieces = [];
     let offset = 0;
+    let written = 0;
     while (offset < plaintext.length) {
       const cipher = stream.cipher ?? openSegment(stream);
       const take = Math.min(SEGMENT_SIZE - stream.fill, plaintext.length - offset);
-      pieces.push(cipher.update(plaintext.subarray(offset, offset + take)));
+      written += cipher.update(plaintext.subarray(offset, offset + take)).copy(output, written);
       offset += take;
       stream.fill += take;
-      if (stream.fill === SEGMENT_SIZE && stream.index < stream.segments - 1) closeSegment(stream, pieces);
+      if (stream.fill === SEGMENT_SIZE && stream.index < stream.segments - 1) {
+        const pieces = [];
+        closeSegment(stream, pieces);
+        for (const piece of pieces) written += piece.copy(output, written);
+      }
     }
-    // The pieces themselves move to the main thread (no concat here): garbage in this isolate would
-    // be freed only by its rare GCs (it allocates few JS objects), holding tens of MB of dead buffers.
-    parentPort.postMessage({ type: 'data', id: message.id, block: message.block, pieces }, [message.block, ...pieces.flatMap(transferable)]);
+    parentPort.postMessage({ type: 'data', id: message.id, length: written });
   } else if (message.type === 'finish') {
     streams.delete(message.id);
     // The final segment is closed here (never early), so an empty part still gets its one empty, final segment.
     if (stream.cipher === undefined) openSegment(stream);
     const pieces = [];
     closeSegment(stream, pieces);
-    parentPort.postMessage({ type: 'final', id: message.id, digest: stream.md5.digest(), pieces }, pieces.flatMap(transferable));
+    parentPort.postMessage({ type: 'final', id: message.id, digest: stream.md5.digest(), tail: Buffer.concat(pieces) });
   } else if (message.type === 'drop') {
     streams.delete(message.id);
   }
@@ -103,12 +119,29 @@ parentPort.on('message', (message) => {
 `;
 
 interface StreamHandlers {
-  data(block: ArrayBuffer, output: Buffer): void;
-  final(digest: Buffer, output: Buffer): void;
+  data(length: number): void;
+  final(digest: Buffer, tail: Buffer): void;
   fail(error: Error): void;
 }
 
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/** Full-size shared blocks kept for reuse across streams, by size (input blocks, and output blocks with their tags). */
+const idleBlocks = new Map<number, Buffer[]>([
+  [CRYPTO_BLOCK_SIZE, []],
+  [outputSize(CRYPTO_BLOCK_SIZE), []],
+]);
+
+/** A view of a whole shared block of `size` bytes: an idle one, or a new one. */
+function takeBlock(size: number): Buffer {
+  return idleBlocks.get(size)?.pop() ?? Buffer.from(new SharedArrayBuffer(size));
+}
+
+/** Returns a whole block nobody uses any more (the worker has answered for it and its reader released it). */
+function returnBlock(block: Buffer): void {
+  const idle = idleBlocks.get(block.length);
+  if (idle !== undefined && idle.length < MAX_IDLE_BLOCKS) idle.push(block);
+}
 
 /** One worker thread and the streams pinned to it; unref'd (never keeps the process alive) while it has none. */
 class CryptoWorker {
@@ -136,10 +169,8 @@ class CryptoWorker {
     worker.on('message', (message: WorkerReply) => {
       const stream = this.streams.get(message.id);
       if (stream === undefined) return;
-      // One push per block: handing ~9 pieces (ciphertext runs and tags) on separately costs more than one copy.
-      const output = Buffer.concat(message.pieces);
-      if (message.type === 'data') stream.data(message.block, output);
-      else stream.final(asBuffer(message.digest), output);
+      if (message.type === 'data') stream.data(message.length);
+      else stream.final(asBuffer(message.digest), asBuffer(message.tail));
     });
     const fail = (error: Error): void => {
       if (this.worker !== worker) return;
@@ -200,11 +231,19 @@ export class OffloadedPartEncryptor extends Transform {
   private readonly worker: CryptoWorker;
   private readonly plaintextLength: number;
   private readonly verifyDigest: ((digest: Buffer) => Error | undefined) | undefined;
+  /** Input blocks are this size (smaller for a part smaller than a block), output blocks `outputSize` of it. */
+  private readonly blockSize: number;
   private header: Buffer | undefined;
   private received = 0;
-  private readonly free: ArrayBuffer[] = [];
-  /** Blocks back from the worker whose ciphertext the reader has not asked past yet. */
-  private readonly held: ArrayBuffer[] = [];
+  /** Input blocks this stream may fill (it takes at most BLOCKS_PER_STREAM from the shared pool). */
+  private readonly free: Buffer[] = [];
+  private blocksTaken = 0;
+  /** Input blocks back from the worker whose ciphertext the reader has not asked past yet. */
+  private readonly held: Buffer[] = [];
+  /** Blocks with the worker, in order: the worker answers each stream's messages in order. */
+  private readonly inFlight: Array<{ input: Buffer; output: Buffer }> = [];
+  /** Output blocks pushed to the reader and not yet released, by their shared memory. */
+  private readonly lent = new Map<ArrayBufferLike, Buffer>();
   private current: Buffer | undefined;
   private fill = 0;
   private waiting: { resolve: () => void; reject: (error: Error) => void } | undefined;
@@ -218,25 +257,31 @@ export class OffloadedPartEncryptor extends Transform {
     this.plaintextLength = options.plaintextLength;
     this.ciphertextLength = partCiphertextLength(options.plaintextLength);
     this.verifyDigest = options.verifyDigest;
+    this.blockSize = Math.max(1, Math.min(CRYPTO_BLOCK_SIZE, options.plaintextLength));
     const keys = derivePartKeys(options.dataKey, options, this.salt);
     this.header = encodePartHeader({ ...options, salt: this.salt, commitment: keys.commitment });
     // The key goes to the worker in its own ArrayBuffer (transferred), and this copy is wiped.
     const key = new ArrayBuffer(keys.encryptionKey.length);
     keys.encryptionKey.copy(Buffer.from(key));
     keys.encryptionKey.fill(0);
-    for (let i = 0; i < BLOCKS_PER_STREAM; i += 1) this.free.push(new ArrayBuffer(CRYPTO_BLOCK_SIZE));
     this.worker = pickWorker();
     this.worker.register(this.id, {
-      data: (block, output) => {
-        if (this.released) return;
-        if (this.push(output)) this.free.push(block);
-        else this.held.push(block);
-        this.wake();
-      },
-      final: (digest, output) => this.onFinal(digest, output),
+      data: (length) => this.onData(length),
+      final: (digest, tail) => this.onFinal(digest, tail),
       fail: (error) => this.onWorkerFailure(error),
     });
     this.worker.post({ type: 'open', id: this.id, key, segments: segmentCount(options.plaintextLength) }, [key]);
+  }
+
+  /**
+   * The reader is done with a chunk this stream pushed (e.g. the socket has taken it): its output
+   * block may be reused. Anything else (the header, a chunk released twice) is ignored.
+   */
+  release(chunk: Buffer): void {
+    const block = this.lent.get(chunk.buffer);
+    if (block === undefined) return;
+    this.lent.delete(chunk.buffer);
+    returnBlock(block);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -266,7 +311,9 @@ export class OffloadedPartEncryptor extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
+    const detached = !this.released;
     this.close(true);
+    if (detached) this.returnInputBlocks();
     callback(error);
   }
 
@@ -274,21 +321,26 @@ export class OffloadedPartEncryptor extends Transform {
   private copyIn(chunk: Buffer, offset: number, callback: TransformCallback): void {
     while (offset < chunk.length) {
       if (this.current === undefined) {
-        const block = this.free.pop();
+        const block = this.free.pop() ?? (this.blocksTaken < BLOCKS_PER_STREAM ? this.takeInputBlock() : undefined);
         if (block === undefined) {
           const from = offset;
           new Promise<void>((resolve, reject) => (this.waiting = { resolve, reject })).then(() => this.copyIn(chunk, from, callback), callback);
           return;
         }
-        this.current = Buffer.from(block);
+        this.current = block;
         this.fill = 0;
       }
       const copied = chunk.copy(this.current, this.fill, offset);
       this.fill += copied;
       offset += copied;
-      if (this.fill === CRYPTO_BLOCK_SIZE) this.sendBlock();
+      if (this.fill === this.blockSize) this.sendBlock();
     }
     callback();
+  }
+
+  private takeInputBlock(): Buffer {
+    this.blocksTaken += 1;
+    return takeBlock(this.blockSize);
   }
 
   private sendHeader(): void {
@@ -298,11 +350,21 @@ export class OffloadedPartEncryptor extends Transform {
   }
 
   private sendBlock(): void {
-    const block = (this.current as Buffer).buffer as ArrayBuffer;
-    const length = this.fill;
+    const input = this.current as Buffer;
+    const output = takeBlock(outputSize(this.blockSize));
+    this.inFlight.push({ input, output });
+    this.worker.post({ type: 'update', id: this.id, input: input.buffer, output: output.buffer, length: this.fill });
     this.current = undefined;
     this.fill = 0;
-    this.worker.post({ type: 'update', id: this.id, block, length }, [block]);
+  }
+
+  private onData(length: number): void {
+    const { input, output } = this.inFlight.shift() as { input: Buffer; output: Buffer };
+    if (this.released) return;
+    this.lent.set(output.buffer, output);
+    if (this.push(output.subarray(0, length))) this.free.push(input);
+    else this.held.push(input);
+    this.wake();
   }
 
   private wake(): void {
@@ -312,16 +374,24 @@ export class OffloadedPartEncryptor extends Transform {
     waiting.resolve();
   }
 
-  private onFinal(digest: Buffer, output: Buffer): void {
+  private onFinal(digest: Buffer, tail: Buffer): void {
     this.close(false);
+    this.returnInputBlocks();
     const finishing = this.finishing;
     if (finishing === undefined) return;
     this.digest = digest;
     // Failing here keeps the final segment (and its tag) from leaving, so the upstream never gets a complete body.
     const rejection = this.verifyDigest?.(digest);
     if (rejection !== undefined) return finishing.callback(rejection);
-    this.push(output);
+    this.push(tail);
     finishing.callback();
+  }
+
+  /** The input blocks not with the worker (every one, once it has answered "final") go back to the shared pool. */
+  private returnInputBlocks(): void {
+    for (const block of [...this.free.splice(0), ...this.held.splice(0)]) returnBlock(block);
+    if (this.current !== undefined) returnBlock(this.current);
+    this.current = undefined;
   }
 
   private onWorkerFailure(error: Error): void {
@@ -333,6 +403,10 @@ export class OffloadedPartEncryptor extends Transform {
     this.finishing?.callback(error);
   }
 
+  /**
+   * Detaches from the worker. Blocks still with the worker (a destroyed stream) are left to the GC:
+   * the worker may still be reading or writing them.
+   */
   private close(tellWorker: boolean): void {
     if (this.released) return;
     this.released = true;

@@ -29,6 +29,7 @@ import { createGatewayFrontEnd, type GatewayFrontEnd } from '../server/gateway-s
 import { parseConfig } from '../config/load-config';
 import { MultipartService } from '../store/multipart-service';
 import { ObjectService } from '../store/object-service';
+import { derivedPartsInFlight, memoryLimit, PartsInFlight } from '../store/parts-in-flight';
 import { createUpstreamCoffer, type UpstreamCofferDeps } from './upstream-coffer';
 
 
@@ -205,11 +206,12 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
     decorateKeys: (keys) => countingKeyProvider(keys, metrics.keyProviderCalls),
     decorateStore: (store) => trackingUploadStore(store, metrics.upstreamReadStreams),
   });
+  const partsInFlight = partsInFlightCap(config.server.maxPartsInFlight, log);
   const handle = createCdcsHandler({
     authenticate,
     coffers: registry,
-    service: new MultipartService(),
-    objects: new ObjectService(),
+    service: new MultipartService({ now: Date.now, randomBytes, partsInFlight }),
+    objects: new ObjectService({ partsInFlight }),
     startedAt: new Date(),
     metrics,
     log,
@@ -244,4 +246,16 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, un
       localKeyrings.dispose();
     },
   };
+}
+
+/** The cap on part bodies in flight: configured, or derived from the memory limit (logged either way). */
+function partsInFlightCap(configured: number | undefined, log: Logger): PartsInFlight {
+  if (configured !== undefined) {
+    log.info({ maxPartsInFlight: configured, source: 'configured' }, 'parts in flight capped');
+    return new PartsInFlight(configured);
+  }
+  const limit = memoryLimit();
+  const cap = derivedPartsInFlight(limit.bytes);
+  log.info({ maxPartsInFlight: cap, source: limit.source, memoryLimitBytes: limit.bytes }, 'parts in flight capped');
+  return new PartsInFlight(cap);
 }

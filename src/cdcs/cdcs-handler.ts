@@ -175,6 +175,7 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
     case 'UploadPart': {
       const length = contentLengthOf(ctx);
       const prepared = await service.prepareUploadPart(context, key, operation.uploadId, operation.partNumber, length, contentMd5(ctx.req));
+      ctx.res.once('close', () => prepared.slot.release()); // the cap's slot, also when the upload never starts
       // Everything that can refuse the part has run: only now the client may send the body (100 Continue).
       const body = ctx.bodyGuard({ maxBytes: MAX_PART_PLAINTEXT });
       deps.metrics?.inFlightParts.inc();
@@ -233,6 +234,7 @@ async function execute(deps: HandlerDependencies, ctx: RequestContext, operation
     case 'PutObject': {
       const length = contentLengthOf(ctx);
       const prepared = await deps.objects.preparePut(context, key, length, { contentMd5: contentMd5(ctx.req), contentType: single(ctx.req, 'content-type'), metadata: userMetadata(ctx.req) });
+      ctx.res.once('close', () => prepared.slot.release()); // the cap's slot, also when the put never starts
       // Write-once, size and the data key are settled: only now the client may send the body (100 Continue).
       const body = ctx.bodyGuard({ maxBytes: MAX_PART_PLAINTEXT });
       const { etag } = await deps.objects.put(prepared, body);

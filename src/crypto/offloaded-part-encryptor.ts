@@ -34,6 +34,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { derivePartKeys } from '../format/part-keys';
@@ -45,6 +47,8 @@ const BLOCKS_PER_STREAM = 2;
 const TAG_SIZE = 16;
 /** A block's ciphertext: its plaintext and at most one tag per segment it closes (blocks start on segment boundaries). */
 const outputSize = (inputSize: number): number => inputSize + TAG_SIZE * Math.ceil(inputSize / SEGMENT_SIZE);
+/** Bytes of ciphertext a crypto worker produces between its young-generation collections (see the worker source). */
+const COLLECT_EVERY = 4 * 1024 * 1024;
 /** Idle full-size blocks kept for reuse, per kind (beyond it, and for the smaller blocks of small parts, a returned block is left to the GC). */
 const MAX_IDLE_BLOCKS = 8;
 
@@ -56,6 +60,16 @@ const { parentPort } = require('node:worker_threads');
 const { createCipheriv, createHash, createSecretKey } = require('node:crypto');
 const SEGMENT_SIZE = ${SEGMENT_SIZE};
 const streams = new Map();
+// cipher.update allocates each ciphertext run in this isolate, where it dies as soon as it is copied
+// into the shared output block. This isolate allocates almost no JS objects, so V8 would collect those
+// buffers only when their external memory reached its 64 MB trigger — tens of MB of dead ciphertext per
+// worker in RSS. A young-generation collection (microseconds: nearly nothing is live) after every
+// COLLECT_EVERY bytes bounds them instead (here nothing waits across streams: each run dies at once). node:v8 documents setting flags at run time; --expose-gc
+// only makes gc() available to contexts created afterwards (this one, through node:vm).
+const COLLECT_EVERY = ${COLLECT_EVERY};
+require('node:v8').setFlagsFromString('--expose-gc');
+const collectGarbage = require('node:vm').runInNewContext('gc');
+let sinceCollection = 0;
 // docs/FORMAT.md: 7 zero bytes, the segment index (uint32 big-endian), 1 on the final segment.
 function segmentNonce(index, final) {
   const nonce = Buffer.alloc(12);
@@ -105,6 +119,11 @@ parentPort.on('message', (message) => {
       }
     }
     parentPort.postMessage({ type: 'data', id: message.id, length: written });
+    sinceCollection += written;
+    if (sinceCollection >= COLLECT_EVERY) {
+      sinceCollection = 0;
+      collectGarbage({ type: 'minor' });
+    }
   } else if (message.type === 'finish') {
     streams.delete(message.id);
     // The final segment is closed here (never early), so an empty part still gets its one empty, final segment.
@@ -131,6 +150,35 @@ const idleBlocks = new Map<number, Buffer[]>([
   [CRYPTO_BLOCK_SIZE, []],
   [outputSize(CRYPTO_BLOCK_SIZE), []],
 ]);
+
+/**
+ * A young-generation collection of this isolate, every COLLECT_EVERY bytes of plaintext handed to the
+ * workers. Why: the request bodies arrive as a fresh Buffer per socket read (Node's HTTP parser copies
+ * each one), dead as soon as it is copied into a block — but collected only when the young generation
+ * fills with JS objects, which this path allocates few of: ~15 MB of dead reads piled up between
+ * collections. V8 counts external memory allocated since the last full GC against the old
+ * generation's limit, so under CPU contention (when V8 keeps that limit close to the ~25 MB live heap)
+ * the pile triggered a full mark-compact every ~100 ms (~2–3.5 ms of helper-thread CPU per MiB). A
+ * collection here costs well under a millisecond (almost nothing in the young generation is live) and
+ * keeps the pile, and RSS, to a few MB. (node:v8 documents setting flags at run time; --expose-gc only
+ * makes gc() available to contexts created afterwards, this one through node:vm.)
+ */
+let collectYoungGeneration: ((options: { type: 'minor' }) => void) | undefined;
+/** Streams between construction and their end (final answer or destruction). */
+let openStreams = 0;
+let sinceCollection = 0;
+function countTowardsCollection(bytes: number): void {
+  sinceCollection += bytes;
+  // Per open stream: a chunk waiting in a stream's buffers lives while the other streams move their
+  // bytes too, and must not survive two collections (it would be promoted, and freed only by a full GC).
+  if (sinceCollection < COLLECT_EVERY * Math.max(1, openStreams)) return;
+  sinceCollection = 0;
+  if (collectYoungGeneration === undefined) {
+    setFlagsFromString('--expose-gc');
+    collectYoungGeneration = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  }
+  collectYoungGeneration({ type: 'minor' });
+}
 
 /** A view of a whole shared block of `size` bytes: an idle one, or a new one. */
 function takeBlock(size: number): Buffer {
@@ -265,6 +313,7 @@ export class OffloadedPartEncryptor extends Transform {
     keys.encryptionKey.copy(Buffer.from(key));
     keys.encryptionKey.fill(0);
     this.worker = pickWorker();
+    openStreams += 1;
     this.worker.register(this.id, {
       data: (length) => this.onData(length),
       final: (digest, tail) => this.onFinal(digest, tail),
@@ -354,6 +403,7 @@ export class OffloadedPartEncryptor extends Transform {
     const output = takeBlock(outputSize(this.blockSize));
     this.inFlight.push({ input, output });
     this.worker.post({ type: 'update', id: this.id, input: input.buffer, output: output.buffer, length: this.fill });
+    countTowardsCollection(this.fill);
     this.current = undefined;
     this.fill = 0;
   }
@@ -396,6 +446,8 @@ export class OffloadedPartEncryptor extends Transform {
 
   private onWorkerFailure(error: Error): void {
     this.failure = error;
+    // The worker is gone (its streams were dropped with it): only the count of open streams is left to settle.
+    if (!this.released) openStreams -= 1;
     this.released = true;
     const waiting = this.waiting;
     this.waiting = undefined;
@@ -410,6 +462,7 @@ export class OffloadedPartEncryptor extends Transform {
   private close(tellWorker: boolean): void {
     if (this.released) return;
     this.released = true;
+    openStreams -= 1;
     this.worker.unregister(this.id, tellWorker);
   }
 }

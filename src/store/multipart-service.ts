@@ -18,6 +18,7 @@ import { planAssembly } from './assembly-plan';
 import { encryptionContext, type CofferContext } from './coffer-context';
 import { currentParts, decodePartRecordName, encodePartRecordName, newestFirst, normaliseEtag, partRecordKey, type PartRecord, type PartRecordScope } from './part-record';
 import { isNotFound } from './ports';
+import type { PartSlot, PartsInFlight } from './parts-in-flight';
 import { encryptAndStore } from './encrypt-and-store';
 import { readSmallObject } from './read-small-object';
 import { decodeUploadRecord, encodeUploadRecord, uploadRecordEnvelope, type UploadRecord } from './upload-record';
@@ -34,6 +35,8 @@ export const CDCS_MIN_PART_SIZE = 1024 * 1024;
 export interface ServiceDependencies {
   readonly now: () => number;
   readonly randomBytes: (size: number) => Buffer;
+  /** The cap on part bodies received at once, shared with PutObject (src/store/parts-in-flight.ts); none: no cap. */
+  readonly partsInFlight?: PartsInFlight;
 }
 
 export interface PartSummary {
@@ -51,7 +54,11 @@ export interface PreparedPart {
   readonly storage: 'direct' | 'staged';
   readonly contentMd5?: Buffer;
   readonly dataKey: Buffer;
+  /** This part's place among the parts in flight: released when the upload ends (or by the caller, if it never starts). */
+  readonly slot: PartSlot;
 }
+
+const NO_SLOT: PartSlot = { release: () => undefined };
 
 export class MultipartService {
   private readonly records = new Map<string, UploadRecord>();
@@ -113,11 +120,18 @@ export class MultipartService {
     if (stored > context.maxPartSize) {
       throw new GatewayError('EntityTooLarge', `After encryption this part would exceed the upstream's ${context.maxPartSize}-byte part limit.`);
     }
-    const record = await this.loadRecord(context, key, uploadId);
-    const dataKey = await unwrapEnvelope(context, key, record.envelope);
-    // Below the CDCS minimum a part can only be the last one, which S3 accepts small: stream it directly.
-    const storage = plaintextLength < CDCS_MIN_PART_SIZE || stored >= context.minPartSize ? 'direct' : 'staged';
-    return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey };
+    // Before any upstream or KMS call and before 100 Continue: beyond the cap, 503 SlowDown and no body byte read.
+    const slot = this.deps.partsInFlight?.admit() ?? NO_SLOT;
+    try {
+      const record = await this.loadRecord(context, key, uploadId);
+      const dataKey = await unwrapEnvelope(context, key, record.envelope);
+      // Below the CDCS minimum a part can only be the last one, which S3 accepts small: stream it directly.
+      const storage = plaintextLength < CDCS_MIN_PART_SIZE || stored >= context.minPartSize ? 'direct' : 'staged';
+      return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey, slot };
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
   }
 
   /** Encrypts and stores the body; resolves to the part's ETag (quoted plaintext MD5) once its record is durable. */
@@ -157,6 +171,7 @@ export class MultipartService {
     } finally {
       prepared.dataKey.fill(0);
       scope?.recordKey.fill(0);
+      prepared.slot.release();
     }
   }
 

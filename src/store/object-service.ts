@@ -20,6 +20,7 @@ import { unwrapEnvelope } from './unwrap-envelope';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
 import { encryptionContext, type CofferContext } from './coffer-context';
 import { encryptAndStore } from './encrypt-and-store';
+import type { PartSlot, PartsInFlight } from './parts-in-flight';
 import { isNotFound, type StoredObject } from './ports';
 import { readSmallObject } from './read-small-object';
 import { assertWritable, commitManifest } from './write-once';
@@ -37,6 +38,8 @@ export interface ObjectServiceOptions {
   readonly cacheTtlMs?: number;
   /** Manifests fetched in parallel for one listing page (default 16). */
   readonly listingConcurrency?: number;
+  /** The cap on part bodies received at once, shared with UploadPart (src/store/parts-in-flight.ts); none: no cap. */
+  readonly partsInFlight?: PartsInFlight;
 }
 
 export interface ObjectHead {
@@ -59,6 +62,8 @@ export interface PreparedPut {
   readonly metadata: Readonly<Record<string, string>>;
   readonly envelope: KeyEnvelope;
   readonly dataKey: Buffer;
+  /** This body's place among the parts in flight: released when the put ends (or by the caller, if it never starts). */
+  readonly slot: PartSlot;
 }
 
 export interface ListedObject {
@@ -108,6 +113,7 @@ export class ObjectService {
   private readonly manifests: BoundedCache<CachedManifest>;
   private readonly summaries: BoundedCache<Summary>;
   private readonly listingConcurrency: number;
+  private readonly partsInFlight: PartsInFlight | undefined;
 
   constructor(options: ObjectServiceOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -117,6 +123,7 @@ export class ObjectService {
     // Summaries are ~200 bytes each; 16 MiB keeps ~80k listed objects.
     this.summaries = new BoundedCache({ maxBytes: 16 * 1024 * 1024, ttlMs, now: this.now }, () => 200);
     this.listingConcurrency = options.listingConcurrency ?? 16;
+    this.partsInFlight = options.partsInFlight;
   }
 
   // ── PutObject ───────────────────────────────────────────────────────────────────────────────
@@ -127,10 +134,19 @@ export class ObjectService {
     }
     const metadata = options.metadata ?? {};
     checkUserMetadata(options.contentType, metadata);
-    await assertWritable(context, key);
+    // Before any upstream or KMS call and before 100 Continue: beyond the cap, 503 SlowDown and no body byte read.
+    const slot = this.partsInFlight?.admit() ?? { release: () => undefined };
+    let dataKey: Awaited<ReturnType<CofferContext['keys']['generateDataKey']>>;
     const context_ = encryptionContext(context.coffer, key);
-    const dataKey = await context.keys.generateDataKey(context_);
+    try {
+      await assertWritable(context, key);
+      dataKey = await context.keys.generateDataKey(context_);
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
     return {
+      slot,
       context,
       key,
       objectId: this.randomBytes(16),
@@ -181,6 +197,7 @@ export class ObjectService {
       return { etag: objectEtag(manifest) };
     } finally {
       prepared.dataKey.fill(0);
+      prepared.slot.release();
     }
   }
 

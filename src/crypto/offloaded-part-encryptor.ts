@@ -49,8 +49,10 @@ const TAG_SIZE = 16;
 const outputSize = (inputSize: number): number => inputSize + TAG_SIZE * Math.ceil(inputSize / SEGMENT_SIZE);
 /** Bytes of ciphertext a crypto worker produces between its young-generation collections (see the worker source). */
 const COLLECT_EVERY = 4 * 1024 * 1024;
-/** Idle full-size blocks kept for reuse, per kind (beyond it, and for the smaller blocks of small parts, a returned block is left to the GC). */
+/** Idle blocks kept for reuse per kind once the pool has been quiet for IDLE_TRIM_MS (a burst's extra blocks are let go then). */
 const MAX_IDLE_BLOCKS = 8;
+const IDLE_TRIM_MS = 10_000;
+const OUTPUT_BLOCK_SIZE = outputSize(CRYPTO_BLOCK_SIZE);
 
 type WorkerReply = { type: 'data'; id: number; length: number } | { type: 'final'; id: number; digest: Uint8Array; tail: Uint8Array };
 
@@ -145,11 +147,27 @@ interface StreamHandlers {
 
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 
-/** Full-size shared blocks kept for reuse across streams, by size (input blocks, and output blocks with their tags). */
+/**
+ * Shared blocks kept for reuse across streams: input blocks, and output blocks (with room for the
+ * tags). Every stream, small parts included, uses these two sizes, so every block comes back here.
+ *
+ * Why the pool never drops a block while blocks are in demand: SharedArrayBuffer memory is not counted
+ * by V8's external-memory heuristics, and a block's JS wrapper lives long enough to be promoted to the
+ * old generation. A dropped block is therefore freed only by a full GC that nothing else prompts:
+ * dropping and re-allocating under load (32 concurrent parts) grew RSS past 1 GB in a measured run.
+ * So returned blocks are all kept, and only when the pool has had no use for IDLE_TRIM_MS is it cut
+ * back to MAX_IDLE_BLOCKS per kind (a burst's blocks, let go once).
+ */
 const idleBlocks = new Map<number, Buffer[]>([
   [CRYPTO_BLOCK_SIZE, []],
-  [outputSize(CRYPTO_BLOCK_SIZE), []],
+  [OUTPUT_BLOCK_SIZE, []],
 ]);
+let trimTimer: NodeJS.Timeout | undefined;
+
+function trimIdleBlocks(): void {
+  trimTimer = undefined;
+  for (const idle of idleBlocks.values()) idle.splice(MAX_IDLE_BLOCKS);
+}
 
 /**
  * A young-generation collection of this isolate, every COLLECT_EVERY bytes of plaintext handed to the
@@ -180,15 +198,18 @@ function countTowardsCollection(bytes: number): void {
   collectYoungGeneration({ type: 'minor' });
 }
 
-/** A view of a whole shared block of `size` bytes: an idle one, or a new one. */
+/** A view of a whole shared block of `size` (CRYPTO_BLOCK_SIZE or OUTPUT_BLOCK_SIZE) bytes: an idle one, or a new one. */
 function takeBlock(size: number): Buffer {
+  // In use again: the trim waits for the next quiet period.
+  if (trimTimer !== undefined) trimTimer.refresh();
   return idleBlocks.get(size)?.pop() ?? Buffer.from(new SharedArrayBuffer(size));
 }
 
 /** Returns a whole block nobody uses any more (the worker has answered for it and its reader released it). */
 function returnBlock(block: Buffer): void {
-  const idle = idleBlocks.get(block.length);
-  if (idle !== undefined && idle.length < MAX_IDLE_BLOCKS) idle.push(block);
+  idleBlocks.get(block.length)?.push(block);
+  if (trimTimer === undefined) trimTimer = setTimeout(trimIdleBlocks, IDLE_TRIM_MS).unref();
+  else trimTimer.refresh();
 }
 
 /** One worker thread and the streams pinned to it; unref'd (never keeps the process alive) while it has none. */
@@ -279,7 +300,7 @@ export class OffloadedPartEncryptor extends Transform {
   private readonly worker: CryptoWorker;
   private readonly plaintextLength: number;
   private readonly verifyDigest: ((digest: Buffer) => Error | undefined) | undefined;
-  /** Input blocks are this size (smaller for a part smaller than a block), output blocks `outputSize` of it. */
+  /** A block is sent when it holds this many bytes (fewer than it can for a part smaller than a block). */
   private readonly blockSize: number;
   private header: Buffer | undefined;
   private received = 0;
@@ -389,7 +410,7 @@ export class OffloadedPartEncryptor extends Transform {
 
   private takeInputBlock(): Buffer {
     this.blocksTaken += 1;
-    return takeBlock(this.blockSize);
+    return takeBlock(CRYPTO_BLOCK_SIZE);
   }
 
   private sendHeader(): void {
@@ -400,7 +421,7 @@ export class OffloadedPartEncryptor extends Transform {
 
   private sendBlock(): void {
     const input = this.current as Buffer;
-    const output = takeBlock(outputSize(this.blockSize));
+    const output = takeBlock(OUTPUT_BLOCK_SIZE);
     this.inFlight.push({ input, output });
     this.worker.post({ type: 'update', id: this.id, input: input.buffer, output: output.buffer, length: this.fill });
     countTowardsCollection(this.fill);

@@ -160,6 +160,31 @@ describe('ciphertext in reused shared blocks', () => {
     expect(blocks.size).toBeLessThanOrEqual(6);
   });
 
+  test('blocks released late all come back: a stream holding many at once leaves them to the next, which allocates none', async () => {
+    // Each stream keeps every ciphertext chunk until its end (a slow upstream socket), then releases
+    // them all: its 16 output blocks are out at once. A pool that let blocks go under such load (they
+    // are freed only by a full GC nothing prompts) would make the next stream allocate again.
+    const stream = async (): Promise<Set<ArrayBufferLike>> => {
+      const plaintext = randomBytes(16 * CRYPTO_BLOCK_SIZE);
+      const encryptor = new OffloadedPartEncryptor(identity({ plaintextLength: plaintext.length }));
+      const chunks: Buffer[] = [];
+      await pipeline(Readable.from(chunked(plaintext, [40_000])), encryptor, new Writable({
+        write: (chunk: Buffer, _encoding, callback) => {
+          chunks.push(chunk);
+          callback();
+        },
+      }));
+      for (const chunk of chunks) encryptor.release(chunk);
+      return new Set(chunks.filter((chunk) => chunk.buffer.byteLength >= CRYPTO_BLOCK_SIZE).map((chunk) => chunk.buffer));
+    };
+    const first = await stream();
+    expect(first.size).toBe(16);
+    for (let round = 0; round < 2; round += 1) {
+      const later = await stream();
+      expect([...later].filter((block) => !first.has(block))).toEqual([]);
+    }
+  });
+
   test('a chunk never released is never overwritten, and releasing a foreign chunk or twice is harmless', async () => {
     const plaintext = randomBytes(6 * CRYPTO_BLOCK_SIZE);
     const options = identity({ plaintextLength: plaintext.length });

@@ -4,13 +4,13 @@
  *   passthrough <sinkPort>   express 5 + http-proxy-middleware 4 in front of the sink
  *   gateway <configJson>     coffer-gateway with one coffer on the sink (BENCH_CRYPTO_WORKERS: crypto pool size)
  * Each prints `{"port":N}` when listening and answers the IPC messages 'rss' (peak RSS), 'idle-rss'
- * (RSS now) and 'cpu' (CPU time used so far: all threads, and the main thread alone).
+ * (RSS now) and 'cpu' (CPU time used so far: all threads, the main thread alone, and per kind of thread).
  */
 import { loadConfig } from '../src/config';
 import { setCryptoWorkerCount } from '../src/crypto/offloaded-part-encryptor';
 import { createLogger } from '../src/observability/logger';
 import { startGateway } from '../src/app/serve';
-import { procCpuMs } from './bench-support';
+import { procCpuMs, threadCpuMs } from './bench-support';
 import { startSink } from './s3-sink';
 
 async function main(): Promise<void> {
@@ -44,7 +44,7 @@ async function main(): Promise<void> {
       // All threads of the process (the crypto workers included), user + system; and the main thread
       // alone (the event loop: sockets, HTTP parsing, whatever crypto runs inline), from /proc.
       const usage = process.cpuUsage();
-      process.send?.({ cpuMs: (usage.user + usage.system) / 1000, mainMs: procCpuMs(`/proc/self/task/${process.pid}/stat`) });
+      process.send?.({ cpuMs: (usage.user + usage.system) / 1000, mainMs: procCpuMs(`/proc/self/task/${process.pid}/stat`), threads: threadCpuMs('self') });
     }
   });
   // Exit normally on kill(), so `--cpu-prof` runs (NODE_OPTIONS) write their profiles.

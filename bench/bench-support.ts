@@ -58,6 +58,25 @@ export function procCpuMs(statPath: string, children = false): number {
   return (ticks * 1000) / CLOCK_TICKS;
 }
 
+/**
+ * CPU ms per kind of thread of a process, from /proc/<pid>/task/<tid>/stat, by thread name (Node 24
+ * names them): "MainThread" (the event loop), "WorkerThread" (worker_threads: the crypto workers),
+ * "V8Worker" (V8's platform threads: parallel scavenges, concurrent marking, compilation), "libuv-worker".
+ */
+export function threadCpuMs(pid: number | 'self'): Record<string, number> {
+  const totals: Record<string, number> = {};
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = text.slice(text.indexOf('(') + 1, text.lastIndexOf(')'));
+      totals[name] = (totals[name] ?? 0) + procCpuMs(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return totals;
+}
+
 /** The process ids whose parent is `pid` (nginx's workers under its master). */
 export function childPids(pid: number): number[] {
   return readdirSync('/proc')

@@ -34,15 +34,25 @@ interface CpuTally {
   server: number;
   /** The server's main thread alone (the event loop); for nginx, its single-threaded worker. */
   serverMain: number;
+  /** A Node server's CPU by kind of thread (threadCpuMs): where the rest of its CPU went. */
+  serverThreads: Record<string, number>;
   sink: number;
 }
-const newCpuTally = (): CpuTally => ({ client: 0, server: 0, serverMain: 0, sink: 0 });
+const newCpuTally = (): CpuTally => ({ client: 0, server: 0, serverMain: 0, serverThreads: {}, sink: 0 });
 
-/** CPU ms used so far by a server: all its threads, and its main thread alone. */
-type CpuProbe = () => Promise<{ all: number; main: number }>;
+/** CPU ms used so far by a server: all its threads, its main thread alone, and per kind of thread (Node servers). */
+type CpuProbe = () => Promise<{ all: number; main: number; threads?: Record<string, number> }>;
 const nodeProbe = (child: ChildProcess): CpuProbe => async () => {
-  const reply = await ask<{ cpuMs: number; mainMs: number }>(child, 'cpu');
-  return { all: reply.cpuMs, main: reply.mainMs };
+  const reply = await ask<{ cpuMs: number; mainMs: number; threads: Record<string, number> }>(child, 'cpu');
+  return { all: reply.cpuMs, main: reply.mainMs, threads: reply.threads };
+};
+
+/** "main 1.90, crypto workers 2.05, V8 helpers (GC) 0.31" — a Node server's CPU ms per MiB by kind of thread. */
+const threadBreakdown = (tally: CpuTally, bytes?: number): string => {
+  const t = tally.serverThreads;
+  const named = [['main', t['MainThread']], ['crypto workers', t['WorkerThread']], ['V8 helpers (GC)', t['V8Worker']]] as const;
+  const other = Object.entries(t).filter(([name]) => !['MainThread', 'WorkerThread', 'V8Worker'].includes(name)).reduce((sum, [, ms]) => sum + ms, 0);
+  return [...named, ['other', other] as const].map(([name, ms]) => `${name} ${fixed(perMiB(ms ?? 0, bytes), 0)}`).join(', ');
 };
 
 /** CPU ms this (the client) process has used so far, all threads. */
@@ -60,6 +70,7 @@ async function withCpu<T>(tally: CpuTally, server: CpuProbe, sink: ChildProcess,
   const after = await server();
   tally.server += after.all - before.server.all;
   tally.serverMain += after.main - before.server.main;
+  for (const [name, ms] of Object.entries(after.threads ?? {})) tally.serverThreads[name] = (tally.serverThreads[name] ?? 0) + ms - (before.server.threads?.[name] ?? 0);
   tally.sink += (await sinkCpu()) - before.sink;
   return result;
 }
@@ -159,6 +170,7 @@ async function egressCase(scratch: string, sink: { child: ChildProcess; port: nu
   const perMiB = (ms: number): string => (ms / ((ROUNDS * PART) / MiB)).toFixed(2).padStart(5);
   for (const [name, tally] of [['direct', cpu.direct], ['intercepted', cpu.intercepted]] as const) {
     process.stdout.write(`  CPU ms per MiB ${name.padEnd(11)}: client ${perMiB(tally.client)}, gateway ${perMiB(tally.server)}, sink ${perMiB(tally.sink)}\n`);
+    process.stdout.write(`    gateway by thread: ${threadBreakdown(tally)}\n`);
   }
   gateway.child.kill();
 }
@@ -208,6 +220,7 @@ async function uploadPathCase(config: string, sink: { child: ChildProcess; port:
     const total = tally.client + tally.server + tally.sink;
     process.stdout.write(`  CPU ms per MiB with ${name.padEnd(8)}: client ${fixed(perMiB(tally.client))}, server ${fixed(perMiB(tally.server))} (main thread ${fixed(perMiB(tally.serverMain))}), sink ${fixed(perMiB(tally.sink))}, all ${fixed(perMiB(total))}\n`);
   }
+  process.stdout.write(`  gateway CPU ms per MiB by thread: ${threadBreakdown(cpu.gateway)}\n`);
   const capacity = (tally: CpuTally): number => ((2 * 1000) / perMiB(tally.client + tally.server + tally.sink)) * (MiB / 1e6);
   process.stdout.write(`  two cores at that cost move at most ${capacity(cpu.express).toFixed(0)} MB/s through express, ${capacity(cpu.gateway).toFixed(0)} MB/s through the gateway (ceiling ratio ${(capacity(cpu.gateway) / capacity(cpu.express)).toFixed(2)}×)\n`);
   const floorMs = perMiB(cpu.express.server) + perMiB(floor.md5) + perMiB(floor.encryptor);
@@ -318,6 +331,7 @@ async function cryptoWorkersCase(config: string, sink: { child: ChildProcess; po
     const bytes = ROUNDS * concurrent * size;
     process.stdout.write(rateLine(`coffer-gateway, ${label}, aggregate`, runs[index] as number[]));
     process.stdout.write(`  CPU ms per MiB: gateway ${fixed(perMiB(tally.server, bytes))} (main thread ${fixed(perMiB(tally.serverMain, bytes))}), client ${fixed(perMiB(tally.client, bytes))}, sink ${fixed(perMiB(tally.sink, bytes))}\n`);
+    process.stdout.write(`    gateway by thread: ${threadBreakdown(tally, bytes)}\n`);
   }
   process.stdout.write(`2 workers vs 1: ${(median(runs[1] as number[]) / median(runs[0] as number[])).toFixed(2)}× aggregate (client, gateway and sink share the same 2 cores here)\n`);
   for (const gateway of gateways) gateway.child.kill();

@@ -37,6 +37,7 @@ import { parseOriginPattern, type OriginPattern } from '../http/origin-pattern';
 import { parseConfig } from '../config/load-config';
 import { MultipartService } from '../store/multipart-service';
 import { ObjectService } from '../store/object-service';
+import { derivedPartsInFlight, memoryLimit, PartsInFlight } from '../store/parts-in-flight';
 import { createUpstreamCoffer, type UpstreamCofferDeps } from './upstream-coffer';
 import { Closers } from './closers';
 
@@ -210,8 +211,10 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     decorateStore: (store) => trackingUploadStore(store, { readStreams: metrics.upstreamReadStreams, requestSeconds: metrics.upstreamRequestSeconds }),
   });
   // One store core for both dialects (one manifest cache, one listing-summary cache).
-  const service = new MultipartService();
-  const objects = new ObjectService();
+  // The cap on part bodies in flight, shared by UploadPart and PutObject of both dialects (docs/operations/sizing.md).
+  const partsInFlight = partsInFlightCap(config.server.maxPartsInFlight, log);
+  const service = new MultipartService({ now: Date.now, randomBytes, partsInFlight });
+  const objects = new ObjectService({ partsInFlight });
   const dialect = createCdcsDialect({
     server: config.server,
     authenticate,
@@ -285,4 +288,16 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     notReadyReason: () => dependencies.notReadyReason(),
     close: () => closers.closeAll(),
   };
+}
+
+/** The cap on part bodies in flight: configured, or derived from the memory limit (logged either way). */
+function partsInFlightCap(configured: number | undefined, log: Logger): PartsInFlight {
+  if (configured !== undefined) {
+    log.info({ maxPartsInFlight: configured, source: 'configured' }, 'parts in flight capped');
+    return new PartsInFlight(configured);
+  }
+  const limit = memoryLimit();
+  const cap = derivedPartsInFlight(limit.bytes);
+  log.info({ maxPartsInFlight: cap, source: limit.source, memoryLimitBytes: limit.bytes }, 'parts in flight capped');
+  return new PartsInFlight(cap);
 }

@@ -292,7 +292,11 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
           timer?.();
         }
       },
-      release: (prepared) => prepared.dataKey.dispose(),
+      // The data key, and the part's place among the parts in flight (also when the body never came).
+      release: (prepared) => {
+        prepared.dataKey.dispose();
+        prepared.slot.release();
+      },
     }),
 
     ListParts: operation<Of<'ListParts'>, undefined>({
@@ -350,7 +354,11 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         const { etag } = await objects.put(prepared, body as NonNullable<typeof body>);
         return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0 } };
       },
-      release: (prepared) => prepared.dataKey.dispose(),
+      // The data key, and the part's place among the parts in flight (also when the body never came).
+      release: (prepared) => {
+        prepared.dataKey.dispose();
+        prepared.slot.release();
+      },
     }),
 
     GetObject: readObject,

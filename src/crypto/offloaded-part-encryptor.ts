@@ -6,15 +6,27 @@
  * for the bytes of every part (the main thread measured ~2.3× a plain passthrough's per MiB). On
  * workers the part's bytes use the other cores, and one process scales with the CPUs it may use.
  *
- * How, with bounded memory: a pool of workers (one per CPU the process may use, started on first
- * use); each stream is pinned to the least busy worker, which keeps the stream's MD5 and GCM state
- * and handles its messages in order. A stream owns BLOCKS_PER_STREAM blocks of BLOCK_SIZE bytes:
- * incoming chunks are copied into the current block (socket chunks are slices of shared pools and
- * cannot be transferred); a full block is transferred (zero-copy) to the worker, which hashes it,
- * encrypts it and transfers the block and the ciphertext pieces back (joined into one buffer here).
- * A block is reused only when the stream's reader has room for more (its ciphertext was pushed
- * without exceeding the high-water mark, or the reader has asked for more since) — so a stream holds
- * at most its blocks, their ciphertext and the readable side's high-water mark, whatever the part size.
+ * How, with bounded memory and without per-block allocation: a pool of workers (one per CPU the
+ * process may use, started on first use); each stream is pinned to the least busy worker, which keeps
+ * the stream's MD5 and GCM state and handles its messages in order. Plaintext and ciphertext travel in
+ * SharedArrayBuffer blocks from a process-wide pool, never in transferred or fresh buffers: incoming
+ * chunks are copied into the stream's current input block (socket chunks are slices of shared pools
+ * and cannot be handed over); a full block goes to the worker with an output block, and the worker
+ * hashes it, encrypts it into the output block and answers with the length. The ciphertext is pushed
+ * as a view of the output block; the consumer hands it back with `release(chunk)` once it is done
+ * with it (streamedPut does, when the socket has taken it), and the block is reused. A consumer that
+ * never releases (a test collecting chunks) gets a fresh output block each time instead — never a
+ * block that is overwritten under it. An input block is reused only when the stream's reader has room
+ * for more (its ciphertext was pushed without exceeding the high-water mark, or the reader has asked
+ * for more since), so a stream holds at most its input blocks, their ciphertext and the readable
+ * side's high-water mark, whatever the part size.
+ *
+ * Why no fresh buffers: V8 counts external (ArrayBuffer) memory allocated since the last full GC
+ * against the old generation's limit. Transferring ~9 ciphertext pieces per block and joining them
+ * allocated ~2 MiB of external memory per MiB moved on the request thread (plus the socket's own reads),
+ * and under CPU contention V8 settled, in about half the processes, into a mark-compact every ~100 ms
+ * with four helper threads — ~3.5 ms/MiB of GC, the unexplained half of the gateway's CPU per MiB
+ * (docs/development/benchmarks.md). With shared blocks the request thread allocates only the socket's reads.
  *
  * The bytes are exactly PartEncryptor's (docs/FORMAT.md; the format vectors are checked against
  * both): the header is built here, on the main thread, with the same code; the worker runs the same
@@ -22,6 +34,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Transform, type TransformCallback } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { derivePartKeys } from '../format/part-keys';
@@ -30,10 +44,17 @@ import { PartLengthError, type PartEncryptorOptions } from './part-encryptor';
 
 export const CRYPTO_BLOCK_SIZE = 256 * 1024;
 const BLOCKS_PER_STREAM = 2;
+const TAG_SIZE = 16;
+/** A block's ciphertext: its plaintext and at most one tag per segment it closes (blocks start on segment boundaries). */
+const outputSize = (inputSize: number): number => inputSize + TAG_SIZE * Math.ceil(inputSize / SEGMENT_SIZE);
+/** Bytes of ciphertext a crypto worker produces between its young-generation collections (see the worker source). */
+const COLLECT_EVERY = 4 * 1024 * 1024;
+/** Idle blocks kept for reuse per kind once the pool has been quiet for IDLE_TRIM_MS (a burst's extra blocks are let go then). */
+const MAX_IDLE_BLOCKS = 8;
+const IDLE_TRIM_MS = 10_000;
+const OUTPUT_BLOCK_SIZE = outputSize(CRYPTO_BLOCK_SIZE);
 
-type WorkerReply =
-  | { type: 'data'; id: number; block: ArrayBuffer; pieces: Uint8Array[] }
-  | { type: 'final'; id: number; digest: Uint8Array; pieces: Uint8Array[] };
+type WorkerReply = { type: 'data'; id: number; length: number } | { type: 'final'; id: number; digest: Uint8Array; tail: Uint8Array };
 
 // Plain CommonJS, evaluated by the worker: no build step, no file to locate at run time (also under jest).
 const WORKER_SOURCE = `
@@ -41,6 +62,16 @@ const { parentPort } = require('node:worker_threads');
 const { createCipheriv, createHash, createSecretKey } = require('node:crypto');
 const SEGMENT_SIZE = ${SEGMENT_SIZE};
 const streams = new Map();
+// cipher.update allocates each ciphertext run in this isolate, where it dies as soon as it is copied
+// into the shared output block. This isolate allocates almost no JS objects, so V8 would collect those
+// buffers only when their external memory reached its 64 MB trigger — tens of MB of dead ciphertext per
+// worker in RSS. A young-generation collection (microseconds: nearly nothing is live) after every
+// COLLECT_EVERY bytes bounds them instead (here nothing waits across streams: each run dies at once). node:v8 documents setting flags at run time; --expose-gc
+// only makes gc() available to contexts created afterwards (this one, through node:vm).
+const COLLECT_EVERY = ${COLLECT_EVERY};
+require('node:v8').setFlagsFromString('--expose-gc');
+const collectGarbage = require('node:vm').runInNewContext('gc');
+let sinceCollection = 0;
 // docs/FORMAT.md: 7 zero bytes, the segment index (uint32 big-endian), 1 on the final segment.
 function segmentNonce(index, final) {
   const nonce = Buffer.alloc(12);
@@ -60,10 +91,6 @@ function closeSegment(stream, pieces) {
   stream.cipher = undefined;
   stream.index += 1;
 }
-// Transfers a buffer's memory when it is the whole of its ArrayBuffer (never a slice of Node's pool).
-function transferable(buffer) {
-  return buffer.byteOffset === 0 && buffer.byteLength === buffer.buffer.byteLength ? [buffer.buffer] : [];
-}
 parentPort.on('message', (message) => {
   if (message.type === 'open') {
     const raw = Buffer.from(message.key);
@@ -74,28 +101,38 @@ parentPort.on('message', (message) => {
   const stream = streams.get(message.id);
   if (stream === undefined) return;
   if (message.type === 'update') {
-    const plaintext = new Uint8Array(message.block, 0, message.length);
+    // Both blocks are shared memory: nothing is allocated for the plaintext, and the ciphertext is
+    // copied into the output block (cipher.update has no "into" form; the copy costs ~0.03 ms/MiB).
+    const plaintext = new Uint8Array(message.input, 0, message.length);
+    const output = Buffer.from(message.output);
     stream.md5.update(plaintext);
-    const pieces = [];
     let offset = 0;
+    let written = 0;
     while (offset < plaintext.length) {
       const cipher = stream.cipher ?? openSegment(stream);
       const take = Math.min(SEGMENT_SIZE - stream.fill, plaintext.length - offset);
-      pieces.push(cipher.update(plaintext.subarray(offset, offset + take)));
+      written += cipher.update(plaintext.subarray(offset, offset + take)).copy(output, written);
       offset += take;
       stream.fill += take;
-      if (stream.fill === SEGMENT_SIZE && stream.index < stream.segments - 1) closeSegment(stream, pieces);
+      if (stream.fill === SEGMENT_SIZE && stream.index < stream.segments - 1) {
+        const pieces = [];
+        closeSegment(stream, pieces);
+        for (const piece of pieces) written += piece.copy(output, written);
+      }
     }
-    // The pieces themselves move to the main thread (no concat here): garbage in this isolate would
-    // be freed only by its rare GCs (it allocates few JS objects), holding tens of MB of dead buffers.
-    parentPort.postMessage({ type: 'data', id: message.id, block: message.block, pieces }, [message.block, ...pieces.flatMap(transferable)]);
+    parentPort.postMessage({ type: 'data', id: message.id, length: written });
+    sinceCollection += written;
+    if (sinceCollection >= COLLECT_EVERY) {
+      sinceCollection = 0;
+      collectGarbage({ type: 'minor' });
+    }
   } else if (message.type === 'finish') {
     streams.delete(message.id);
     // The final segment is closed here (never early), so an empty part still gets its one empty, final segment.
     if (stream.cipher === undefined) openSegment(stream);
     const pieces = [];
     closeSegment(stream, pieces);
-    parentPort.postMessage({ type: 'final', id: message.id, digest: stream.md5.digest(), pieces }, pieces.flatMap(transferable));
+    parentPort.postMessage({ type: 'final', id: message.id, digest: stream.md5.digest(), tail: Buffer.concat(pieces) });
   } else if (message.type === 'drop') {
     streams.delete(message.id);
   }
@@ -103,12 +140,77 @@ parentPort.on('message', (message) => {
 `;
 
 interface StreamHandlers {
-  data(block: ArrayBuffer, output: Buffer): void;
-  final(digest: Buffer, output: Buffer): void;
+  data(length: number): void;
+  final(digest: Buffer, tail: Buffer): void;
   fail(error: Error): void;
 }
 
 const asBuffer = (bytes: Uint8Array): Buffer => Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+
+/**
+ * Shared blocks kept for reuse across streams: input blocks, and output blocks (with room for the
+ * tags). Every stream, small parts included, uses these two sizes, so every block comes back here.
+ *
+ * Why the pool never drops a block while blocks are in demand: SharedArrayBuffer memory is not counted
+ * by V8's external-memory heuristics, and a block's JS wrapper lives long enough to be promoted to the
+ * old generation. A dropped block is therefore freed only by a full GC that nothing else prompts:
+ * dropping and re-allocating under load (32 concurrent parts) grew RSS past 1 GB in a measured run.
+ * So returned blocks are all kept, and only when the pool has had no use for IDLE_TRIM_MS is it cut
+ * back to MAX_IDLE_BLOCKS per kind (a burst's blocks, let go once).
+ */
+const idleBlocks = new Map<number, Buffer[]>([
+  [CRYPTO_BLOCK_SIZE, []],
+  [OUTPUT_BLOCK_SIZE, []],
+]);
+let trimTimer: NodeJS.Timeout | undefined;
+
+function trimIdleBlocks(): void {
+  trimTimer = undefined;
+  for (const idle of idleBlocks.values()) idle.splice(MAX_IDLE_BLOCKS);
+}
+
+/**
+ * A young-generation collection of this isolate, every COLLECT_EVERY bytes of plaintext handed to the
+ * workers. Why: the request bodies arrive as a fresh Buffer per socket read (Node's HTTP parser copies
+ * each one), dead as soon as it is copied into a block — but collected only when the young generation
+ * fills with JS objects, which this path allocates few of: ~15 MB of dead reads piled up between
+ * collections. V8 counts external memory allocated since the last full GC against the old
+ * generation's limit, so under CPU contention (when V8 keeps that limit close to the ~25 MB live heap)
+ * the pile triggered a full mark-compact every ~100 ms (~2–3.5 ms of helper-thread CPU per MiB). A
+ * collection here costs well under a millisecond (almost nothing in the young generation is live) and
+ * keeps the pile, and RSS, to a few MB. (node:v8 documents setting flags at run time; --expose-gc only
+ * makes gc() available to contexts created afterwards, this one through node:vm.)
+ */
+let collectYoungGeneration: ((options: { type: 'minor' }) => void) | undefined;
+/** Streams between construction and their end (final answer or destruction). */
+let openStreams = 0;
+let sinceCollection = 0;
+function countTowardsCollection(bytes: number): void {
+  sinceCollection += bytes;
+  // Per open stream: a chunk waiting in a stream's buffers lives while the other streams move their
+  // bytes too, and must not survive two collections (it would be promoted, and freed only by a full GC).
+  if (sinceCollection < COLLECT_EVERY * Math.max(1, openStreams)) return;
+  sinceCollection = 0;
+  if (collectYoungGeneration === undefined) {
+    setFlagsFromString('--expose-gc');
+    collectYoungGeneration = runInNewContext('gc') as (options: { type: 'minor' }) => void;
+  }
+  collectYoungGeneration({ type: 'minor' });
+}
+
+/** A view of a whole shared block of `size` (CRYPTO_BLOCK_SIZE or OUTPUT_BLOCK_SIZE) bytes: an idle one, or a new one. */
+function takeBlock(size: number): Buffer {
+  // In use again: the trim waits for the next quiet period.
+  if (trimTimer !== undefined) trimTimer.refresh();
+  return idleBlocks.get(size)?.pop() ?? Buffer.from(new SharedArrayBuffer(size));
+}
+
+/** Returns a whole block nobody uses any more (the worker has answered for it and its reader released it). */
+function returnBlock(block: Buffer): void {
+  idleBlocks.get(block.length)?.push(block);
+  if (trimTimer === undefined) trimTimer = setTimeout(trimIdleBlocks, IDLE_TRIM_MS).unref();
+  else trimTimer.refresh();
+}
 
 /** One worker thread and the streams pinned to it; unref'd (never keeps the process alive) while it has none. */
 class CryptoWorker {
@@ -136,10 +238,8 @@ class CryptoWorker {
     worker.on('message', (message: WorkerReply) => {
       const stream = this.streams.get(message.id);
       if (stream === undefined) return;
-      // One push per block: handing ~9 pieces (ciphertext runs and tags) on separately costs more than one copy.
-      const output = Buffer.concat(message.pieces);
-      if (message.type === 'data') stream.data(message.block, output);
-      else stream.final(asBuffer(message.digest), output);
+      if (message.type === 'data') stream.data(message.length);
+      else stream.final(asBuffer(message.digest), asBuffer(message.tail));
     });
     const fail = (error: Error): void => {
       if (this.worker !== worker) return;
@@ -200,11 +300,19 @@ export class OffloadedPartEncryptor extends Transform {
   private readonly worker: CryptoWorker;
   private readonly plaintextLength: number;
   private readonly verifyDigest: ((digest: Buffer) => Error | undefined) | undefined;
+  /** A block is sent when it holds this many bytes (fewer than it can for a part smaller than a block). */
+  private readonly blockSize: number;
   private header: Buffer | undefined;
   private received = 0;
-  private readonly free: ArrayBuffer[] = [];
-  /** Blocks back from the worker whose ciphertext the reader has not asked past yet. */
-  private readonly held: ArrayBuffer[] = [];
+  /** Input blocks this stream may fill (it takes at most BLOCKS_PER_STREAM from the shared pool). */
+  private readonly free: Buffer[] = [];
+  private blocksTaken = 0;
+  /** Input blocks back from the worker whose ciphertext the reader has not asked past yet. */
+  private readonly held: Buffer[] = [];
+  /** Blocks with the worker, in order: the worker answers each stream's messages in order. */
+  private readonly inFlight: Array<{ input: Buffer; output: Buffer }> = [];
+  /** Output blocks pushed to the reader and not yet released, by their shared memory. */
+  private readonly lent = new Map<ArrayBufferLike, Buffer>();
   private current: Buffer | undefined;
   private fill = 0;
   private waiting: { resolve: () => void; reject: (error: Error) => void } | undefined;
@@ -218,25 +326,32 @@ export class OffloadedPartEncryptor extends Transform {
     this.plaintextLength = options.plaintextLength;
     this.ciphertextLength = partCiphertextLength(options.plaintextLength);
     this.verifyDigest = options.verifyDigest;
+    this.blockSize = Math.max(1, Math.min(CRYPTO_BLOCK_SIZE, options.plaintextLength));
     const keys = derivePartKeys(options.dataKey, options, this.salt);
     this.header = encodePartHeader({ ...options, salt: this.salt, commitment: keys.commitment });
     // The key goes to the worker in its own ArrayBuffer (transferred), and this copy is wiped.
     const key = new ArrayBuffer(keys.encryptionKey.length);
     keys.encryptionKey.copy(Buffer.from(key));
     keys.encryptionKey.fill(0);
-    for (let i = 0; i < BLOCKS_PER_STREAM; i += 1) this.free.push(new ArrayBuffer(CRYPTO_BLOCK_SIZE));
     this.worker = pickWorker();
+    openStreams += 1;
     this.worker.register(this.id, {
-      data: (block, output) => {
-        if (this.released) return;
-        if (this.push(output)) this.free.push(block);
-        else this.held.push(block);
-        this.wake();
-      },
-      final: (digest, output) => this.onFinal(digest, output),
+      data: (length) => this.onData(length),
+      final: (digest, tail) => this.onFinal(digest, tail),
       fail: (error) => this.onWorkerFailure(error),
     });
     this.worker.post({ type: 'open', id: this.id, key, segments: segmentCount(options.plaintextLength) }, [key]);
+  }
+
+  /**
+   * The reader is done with a chunk this stream pushed (e.g. the socket has taken it): its output
+   * block may be reused. Anything else (the header, a chunk released twice) is ignored.
+   */
+  release(chunk: Buffer): void {
+    const block = this.lent.get(chunk.buffer);
+    if (block === undefined) return;
+    this.lent.delete(chunk.buffer);
+    returnBlock(block);
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -266,7 +381,9 @@ export class OffloadedPartEncryptor extends Transform {
   }
 
   override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
+    const detached = !this.released;
     this.close(true);
+    if (detached) this.returnInputBlocks();
     callback(error);
   }
 
@@ -274,21 +391,26 @@ export class OffloadedPartEncryptor extends Transform {
   private copyIn(chunk: Buffer, offset: number, callback: TransformCallback): void {
     while (offset < chunk.length) {
       if (this.current === undefined) {
-        const block = this.free.pop();
+        const block = this.free.pop() ?? (this.blocksTaken < BLOCKS_PER_STREAM ? this.takeInputBlock() : undefined);
         if (block === undefined) {
           const from = offset;
           new Promise<void>((resolve, reject) => (this.waiting = { resolve, reject })).then(() => this.copyIn(chunk, from, callback), callback);
           return;
         }
-        this.current = Buffer.from(block);
+        this.current = block;
         this.fill = 0;
       }
       const copied = chunk.copy(this.current, this.fill, offset);
       this.fill += copied;
       offset += copied;
-      if (this.fill === CRYPTO_BLOCK_SIZE) this.sendBlock();
+      if (this.fill === this.blockSize) this.sendBlock();
     }
     callback();
+  }
+
+  private takeInputBlock(): Buffer {
+    this.blocksTaken += 1;
+    return takeBlock(CRYPTO_BLOCK_SIZE);
   }
 
   private sendHeader(): void {
@@ -298,11 +420,22 @@ export class OffloadedPartEncryptor extends Transform {
   }
 
   private sendBlock(): void {
-    const block = (this.current as Buffer).buffer as ArrayBuffer;
-    const length = this.fill;
+    const input = this.current as Buffer;
+    const output = takeBlock(OUTPUT_BLOCK_SIZE);
+    this.inFlight.push({ input, output });
+    this.worker.post({ type: 'update', id: this.id, input: input.buffer, output: output.buffer, length: this.fill });
+    countTowardsCollection(this.fill);
     this.current = undefined;
     this.fill = 0;
-    this.worker.post({ type: 'update', id: this.id, block, length }, [block]);
+  }
+
+  private onData(length: number): void {
+    const { input, output } = this.inFlight.shift() as { input: Buffer; output: Buffer };
+    if (this.released) return;
+    this.lent.set(output.buffer, output);
+    if (this.push(output.subarray(0, length))) this.free.push(input);
+    else this.held.push(input);
+    this.wake();
   }
 
   private wake(): void {
@@ -312,20 +445,30 @@ export class OffloadedPartEncryptor extends Transform {
     waiting.resolve();
   }
 
-  private onFinal(digest: Buffer, output: Buffer): void {
+  private onFinal(digest: Buffer, tail: Buffer): void {
     this.close(false);
+    this.returnInputBlocks();
     const finishing = this.finishing;
     if (finishing === undefined) return;
     this.digest = digest;
     // Failing here keeps the final segment (and its tag) from leaving, so the upstream never gets a complete body.
     const rejection = this.verifyDigest?.(digest);
     if (rejection !== undefined) return finishing.callback(rejection);
-    this.push(output);
+    this.push(tail);
     finishing.callback();
+  }
+
+  /** The input blocks not with the worker (every one, once it has answered "final") go back to the shared pool. */
+  private returnInputBlocks(): void {
+    for (const block of [...this.free.splice(0), ...this.held.splice(0)]) returnBlock(block);
+    if (this.current !== undefined) returnBlock(this.current);
+    this.current = undefined;
   }
 
   private onWorkerFailure(error: Error): void {
     this.failure = error;
+    // The worker is gone (its streams were dropped with it): only the count of open streams is left to settle.
+    if (!this.released) openStreams -= 1;
     this.released = true;
     const waiting = this.waiting;
     this.waiting = undefined;
@@ -333,9 +476,14 @@ export class OffloadedPartEncryptor extends Transform {
     this.finishing?.callback(error);
   }
 
+  /**
+   * Detaches from the worker. Blocks still with the worker (a destroyed stream) are left to the GC:
+   * the worker may still be reading or writing them.
+   */
   private close(tellWorker: boolean): void {
     if (this.released) return;
     this.released = true;
+    openStreams -= 1;
     this.worker.unregister(this.id, tellWorker);
   }
 }

@@ -240,7 +240,10 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
           timer?.();
         }
       },
-      release: ({ part }) => part.dataKey.dispose(),
+      release: ({ part }) => {
+        part.dataKey.dispose();
+        part.slot.release();
+      },
     }),
 
     CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, { plan: S3RequestBody; inner: unknown }>({
@@ -280,11 +283,13 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
             const replace = headerValue(request.headers, 'x-amz-metadata-directive')?.toUpperCase() === 'REPLACE';
             const attributes = head.manifest.attributes;
             const contentType = replace ? headerValue(request.headers, 'content-type') : attributes.contentType;
+            // Planned before preparePut: nothing may throw between taking the data key and slot and handing them to release.
+            const plan = planBody(deps, request);
             const put = await objects.preparePut(context, key, head.manifest.plaintextSize, {
               ...(contentType === undefined ? {} : { contentType }),
               metadata: replace ? userMetadata(request.headers) : { ...attributes.metadata },
             });
-            return { plan: planBody(deps, request), put, source: { context: sourceContext, key: from.key, head } };
+            return { plan, put, source: { context: sourceContext, key: from.key, head } };
           } catch (error) {
             head.dataKey.dispose();
             throw error;
@@ -307,6 +312,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       },
       release: ({ put, source }) => {
         put.dataKey.dispose();
+        put.slot.release();
         source?.head.dataKey.dispose();
       },
     }),

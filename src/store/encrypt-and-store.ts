@@ -40,7 +40,10 @@ export async function encryptAndStore(input: EncryptAndStoreInput): Promise<{ md
   // Errors travel through the promises below; this keeps an error that fires before the store attaches its own listener from going unhandled.
   ciphertext.on('error', () => undefined);
   const encrypting = pipeline(input.body, encryptor, ciphertext);
-  const storing = input.store({ body: ciphertext, contentLength: encryptor.ciphertextLength, ...(input.signal === undefined ? {} : { signal: input.signal }) });
+  // The store hands each ciphertext chunk back once the upstream socket has taken it, so the
+  // encryptor reuses its shared output blocks instead of allocating (see offloaded-part-encryptor.ts).
+  const release = (chunk: Buffer): void => encryptor.release(chunk);
+  const storing = input.store({ body: ciphertext, contentLength: encryptor.ciphertextLength, release, ...(input.signal === undefined ? {} : { signal: input.signal }) });
   const [stored, encrypted] = await Promise.allSettled([
     storing.catch((error: unknown) => {
       ciphertext.destroy(error as Error);

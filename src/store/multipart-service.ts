@@ -18,6 +18,7 @@ import { planAssembly } from './assembly-plan';
 import { encryptionContext, type CofferContext } from './coffer-context';
 import { currentParts, decodePartRecordName, encodePartRecordName, newestFirst, normaliseEtag, partRecordKey, type PartRecord, type PartRecordScope } from './part-record';
 import { isNotFound } from './ports';
+import type { PartSlot, PartsInFlight } from './parts-in-flight';
 import { encryptAndStore } from './encrypt-and-store';
 import { readSmallObject } from './read-small-object';
 import { decodeUploadRecord, encodeUploadRecord, uploadRecordEnvelope, type UploadRecord } from './upload-record';
@@ -36,6 +37,8 @@ export const CDCS_MIN_PART_SIZE = 1024 * 1024;
 export interface ServiceDependencies {
   readonly now: () => number;
   readonly randomBytes: (size: number) => Buffer;
+  /** The cap on part bodies received at once, shared with PutObject (src/store/parts-in-flight.ts); none: no cap. */
+  readonly partsInFlight?: PartsInFlight;
 }
 
 export interface PartSummary {
@@ -54,6 +57,8 @@ export interface PreparedPart {
   readonly contentMd5?: Buffer;
   /** Disposed when the part upload ends (`uploadPart`), or by whoever abandons the prepared part. */
   readonly dataKey: DataKeyMaterial;
+  /** This part's place among the parts in flight: released when the upload ends (or by the caller, if it never starts). */
+  readonly slot: PartSlot;
 }
 
 export interface CompletedUpload {
@@ -65,6 +70,8 @@ export interface CompletedUpload {
 
 /** What `beginCompletion` leaves to do: nothing (a retried Complete whose manifest had landed), or the assembly. */
 export type Completion = { readonly kind: 'completed'; readonly result: CompletedUpload } | { readonly kind: 'assembly'; assemble(): Promise<CompletedUpload> };
+
+const NO_SLOT: PartSlot = { release: () => undefined };
 
 export class MultipartService {
   private readonly records = new Map<string, UploadRecord>();
@@ -127,11 +134,18 @@ export class MultipartService {
     if (stored > context.maxPartSize) {
       throw new GatewayError('EntityTooLarge', `After encryption this part would exceed the upstream's ${context.maxPartSize}-byte part limit.`);
     }
-    const record = await this.loadRecord(context, key, uploadId);
-    const dataKey = await unwrapEnvelope(context, key, record.envelope);
-    // Below the CDCS minimum a part can only be the last one, which S3 accepts small: stream it directly.
-    const storage = plaintextLength < CDCS_MIN_PART_SIZE || stored >= context.minPartSize ? 'direct' : 'staged';
-    return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey };
+    // Before any upstream or KMS call and before 100 Continue: beyond the cap, 503 SlowDown and no body byte read.
+    const slot = this.deps.partsInFlight?.admit() ?? NO_SLOT;
+    try {
+      const record = await this.loadRecord(context, key, uploadId);
+      const dataKey = await unwrapEnvelope(context, key, record.envelope);
+      // Below the CDCS minimum a part can only be the last one, which S3 accepts small: stream it directly.
+      const storage = plaintextLength < CDCS_MIN_PART_SIZE || stored >= context.minPartSize ? 'direct' : 'staged';
+      return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey, slot };
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
   }
 
   /** Encrypts and stores the body; resolves to the part's ETag (quoted plaintext MD5) once its record is durable. */
@@ -171,6 +185,7 @@ export class MultipartService {
     } finally {
       prepared.dataKey.dispose();
       scope?.recordKey.fill(0);
+      prepared.slot.release();
     }
   }
 

@@ -21,6 +21,7 @@ import { DataKeyMaterial } from '../keys/data-key-material';
 import { MAX_PART_PLAINTEXT, partCiphertextLength } from '../format/part-format';
 import { encryptionContext, isMutable, type CofferContext } from './coffer-context';
 import { encryptAndStore } from './encrypt-and-store';
+import type { PartSlot, PartsInFlight } from './parts-in-flight';
 import { isNotFound, type StoredObject } from './ports';
 import { readSmallObject } from './read-small-object';
 import { assertWritable, commitManifest } from './write-once';
@@ -39,6 +40,8 @@ export interface ObjectServiceOptions {
   readonly cacheTtlMs?: number;
   /** Manifests fetched in parallel for one listing page (default 16). */
   readonly listingConcurrency?: number;
+  /** The cap on part bodies received at once, shared with UploadPart (src/store/parts-in-flight.ts); none: no cap. */
+  readonly partsInFlight?: PartsInFlight;
 }
 
 export interface ObjectHead {
@@ -64,6 +67,8 @@ export interface PreparedPut {
   readonly envelope: KeyEnvelope;
   /** Disposed when `put` ends, or by whoever abandons the prepared put. */
   readonly dataKey: DataKeyMaterial;
+  /** This body's place among the parts in flight: released when the put ends (or by the caller, if it never starts). */
+  readonly slot: PartSlot;
 }
 
 export interface ListedObject {
@@ -121,6 +126,7 @@ export class ObjectService {
   private readonly manifests: BoundedCache<CachedManifest>;
   private readonly summaries: BoundedCache<Summary>;
   private readonly listingConcurrency: number;
+  private readonly partsInFlight: PartsInFlight | undefined;
 
   constructor(options: ObjectServiceOptions = {}) {
     this.now = options.now ?? Date.now;
@@ -130,6 +136,7 @@ export class ObjectService {
     // Summaries are ~200 bytes each; 16 MiB keeps ~80k listed objects.
     this.summaries = new BoundedCache({ maxBytes: 16 * 1024 * 1024, ttlMs, now: this.now }, () => 200);
     this.listingConcurrency = options.listingConcurrency ?? 16;
+    this.partsInFlight = options.partsInFlight;
   }
 
   // ── PutObject ───────────────────────────────────────────────────────────────────────────────
@@ -140,10 +147,19 @@ export class ObjectService {
     }
     const metadata = options.metadata ?? {};
     checkUserMetadata(options.contentType, metadata);
-    await assertWritable(context, key);
+    // Before any upstream or KMS call and before 100 Continue: beyond the cap, 503 SlowDown and no body byte read.
+    const slot = this.partsInFlight?.admit() ?? { release: () => undefined };
+    let dataKey: Awaited<ReturnType<CofferContext['keys']['generateDataKey']>>;
     const context_ = encryptionContext(context.coffer, key);
-    const dataKey = await context.keys.generateDataKey(context_);
+    try {
+      await assertWritable(context, key);
+      dataKey = await context.keys.generateDataKey(context_);
+    } catch (error) {
+      slot.release();
+      throw error;
+    }
     return {
+      slot,
       context,
       key,
       objectId: this.randomBytes(16),
@@ -195,6 +211,7 @@ export class ObjectService {
       return { etag: objectEtag(manifest) };
     } finally {
       prepared.dataKey.dispose();
+      prepared.slot.release();
     }
   }
 

@@ -395,6 +395,7 @@ export class S3UpstreamStore implements UpstreamStore {
       body: upload.body,
       contentLength: upload.contentLength,
       signal: upload.signal,
+      ...(upload.release === undefined ? {} : { release: upload.release }),
       idleTimeoutMs: this.idleTimeoutMs,
     });
     return { etag: result.etag };

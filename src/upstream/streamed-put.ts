@@ -34,6 +34,8 @@ export interface StreamedPutRequest {
   readonly body: Readable;
   readonly contentLength: number;
   readonly signal?: AbortSignal;
+  /** Called with each body chunk once its write has completed (StreamedUpload.release). */
+  readonly release?: (chunk: Buffer) => void;
   /** No byte sent or received for this long → destroy, GatewayTimeout. */
   readonly idleTimeoutMs: number;
 }
@@ -49,7 +51,7 @@ const noop = (): void => {};
 
 export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResult> {
   return new Promise<StreamedPutResult>((resolve, reject) => {
-    const { body, contentLength, signal } = input;
+    const { body, contentLength, signal, release } = input;
     // Whatever happens to the body after we are done must not become an unhandled 'error'.
     body.on('error', noop);
     if (signal?.aborted) {
@@ -62,6 +64,7 @@ export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResul
     let sent = 0;
     let bodyComplete = false;
     let held: Buffer | undefined;
+    let heldFrom: Buffer | undefined;
     let response: IncomingMessage | undefined;
 
     const outgoing = (input.protocol === 'https:' ? httpsRequest : httpRequest)({
@@ -113,9 +116,16 @@ export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResul
         // hold a complete request and store it, even if the body then turns out too long or fails in
         // its final flush (e.g. a digest check) — and destroy() would come too late.
         held = chunk.subarray(chunk.length - 1);
+        heldFrom = chunk;
         now = chunk.subarray(0, chunk.length - 1);
       }
-      if (now.length > 0 && !outgoing.write(now)) body.pause();
+      // The chunk is released only after a successful write (a failed one may still reference it) and,
+      // when its last byte is held back, only after that byte is written too.
+      const done = release === undefined || held !== undefined ? undefined : (error?: Error | null): void => {
+        if (error == null) release(chunk);
+      };
+      if (now.length > 0 && !outgoing.write(now, done)) body.pause();
+      else if (now.length === 0) done?.();
     }
     function onEnd(): void {
       if (sent !== contentLength) {
@@ -125,7 +135,10 @@ export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResul
       bodyComplete = true;
       if (response === undefined) {
         if (held === undefined) outgoing.end();
-        else outgoing.end(held);
+        else {
+          const from = heldFrom as Buffer;
+          outgoing.end(held, () => release?.(from));
+        }
       }
     }
     function onBodyError(error: Error): void {

@@ -59,6 +59,13 @@ export interface StreamedUpload {
   contentMd5?: string;
   /** Aborting destroys the upstream request; the previous version of the object/part stays intact. */
   signal?: AbortSignal;
+  /**
+   * Called with each body chunk once the upstream connection has taken it (its write completed), so
+   * the producer may reuse the chunk's memory (the part encryptor's shared output blocks). Optional
+   * both ways: a producer that passes none gets nothing called, a store that never calls it costs the
+   * producer fresh memory, never correctness.
+   */
+  release?: (chunk: Buffer) => void;
 }
 
 /**

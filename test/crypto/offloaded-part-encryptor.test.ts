@@ -137,3 +137,74 @@ test('bounded memory: with a reader that does not read, the encryptor stops acce
   await drained;
   expect(accepted).toBe(size);
 });
+
+describe('ciphertext in reused shared blocks', () => {
+  test('a reader that releases each chunk gets the same bytes while the encryptor reuses a few output blocks', async () => {
+    const plaintext = randomBytes(40 * CRYPTO_BLOCK_SIZE + 123);
+    const options = identity({ plaintextLength: plaintext.length });
+    const encryptor = new OffloadedPartEncryptor(options);
+    const copies: Buffer[] = [];
+    const blocks = new Set<ArrayBufferLike>();
+    await pipeline(Readable.from(chunked(plaintext, [65_536, 1000])), encryptor, new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        // As the socket does: done with the bytes (here: copied), then hand the chunk back.
+        copies.push(Buffer.from(chunk));
+        blocks.add(chunk.buffer);
+        encryptor.release(chunk);
+        callback();
+      },
+    }));
+    expectSameBytes(Buffer.concat(copies), await encryptPart(options, plaintext));
+    // The header and the final tag are their own small buffers; the 41 blocks of ciphertext came in
+    // a handful of shared output blocks, not one fresh buffer each.
+    expect(blocks.size).toBeLessThanOrEqual(6);
+  });
+
+  test('blocks released late all come back: a stream holding many at once leaves them to the next, which allocates none', async () => {
+    // Each stream keeps every ciphertext chunk until its end (a slow upstream socket), then releases
+    // them all: its 16 output blocks are out at once. A pool that let blocks go under such load (they
+    // are freed only by a full GC nothing prompts) would make the next stream allocate again.
+    const stream = async (): Promise<Set<ArrayBufferLike>> => {
+      const plaintext = randomBytes(16 * CRYPTO_BLOCK_SIZE);
+      const encryptor = new OffloadedPartEncryptor(identity({ plaintextLength: plaintext.length }));
+      const chunks: Buffer[] = [];
+      await pipeline(Readable.from(chunked(plaintext, [40_000])), encryptor, new Writable({
+        write: (chunk: Buffer, _encoding, callback) => {
+          chunks.push(chunk);
+          callback();
+        },
+      }));
+      for (const chunk of chunks) encryptor.release(chunk);
+      return new Set(chunks.filter((chunk) => chunk.buffer.byteLength >= CRYPTO_BLOCK_SIZE).map((chunk) => chunk.buffer));
+    };
+    const first = await stream();
+    expect(first.size).toBe(16);
+    for (let round = 0; round < 2; round += 1) {
+      const later = await stream();
+      expect([...later].filter((block) => !first.has(block))).toEqual([]);
+    }
+  });
+
+  test('a chunk never released is never overwritten, and releasing a foreign chunk or twice is harmless', async () => {
+    const plaintext = randomBytes(6 * CRYPTO_BLOCK_SIZE);
+    const options = identity({ plaintextLength: plaintext.length });
+    const encryptor = new OffloadedPartEncryptor(options);
+    const kept: Buffer[] = [];
+    let index = 0;
+    await pipeline(Readable.from(chunked(plaintext, [50_000])), encryptor, new Writable({
+      write: (chunk: Buffer, _encoding, callback) => {
+        // Every other chunk is kept without being released (and copied only at the end); the rest are
+        // copied, released twice, and a foreign buffer is released too.
+        if (index++ % 2 === 0) kept.push(chunk);
+        else {
+          kept.push(Buffer.from(chunk));
+          encryptor.release(chunk);
+          encryptor.release(chunk);
+          encryptor.release(randomBytes(16));
+        }
+        callback();
+      },
+    }));
+    expectSameBytes(Buffer.concat(kept), await encryptPart(options, plaintext));
+  });
+});

@@ -93,6 +93,33 @@ test('a 64 MiB part streams from a generator without being buffered', async () =
   await fx.store.abortMultipartUpload(key, uploadId);
 });
 
+test('each body chunk is released once the upstream connection has taken it, the last only after the body ended', async () => {
+  const key = 's1/released-chunks';
+  const { uploadId } = await fx.store.createMultipartUpload(key);
+  const chunks = Array.from({ length: 12 }, (_, i) => pattern(512 * 1024 + i, 40 + i));
+  const total = chunks.reduce((sum, chunk) => sum + chunk.length, 0);
+  const released: Buffer[] = [];
+  let ended = false;
+  let releasedBeforeEnd: boolean | undefined;
+  const body = Readable.from(chunks, { objectMode: false });
+  body.on('end', () => (ended = true));
+  const { etag } = await fx.store.uploadPart(key, uploadId, 1, {
+    body,
+    contentLength: total,
+    release: (chunk) => {
+      if (chunk === chunks[chunks.length - 1]) releasedBeforeEnd = !ended;
+      released.push(chunk);
+    },
+  });
+  expect(etag).toBe(md5Etag(Buffer.concat(chunks)));
+  // Every chunk exactly once, as the same object (the producer recognises its memory), in order.
+  expect(released.length).toBe(chunks.length);
+  released.forEach((chunk, i) => expect(chunk).toBe(chunks[i]));
+  // The chunk whose last byte was held back is released only after that byte went out, at the end.
+  expect(releasedBeforeEnd).toBe(false);
+  await fx.store.abortMultipartUpload(key, uploadId);
+});
+
 test('a body that errors at 50 % destroys the upstream request; the previous part version stays', async () => {
   const key = 's2/errors-half-way';
   const { uploadId, old, oldEtag } = await partWithOldVersion(key);

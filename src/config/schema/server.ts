@@ -94,6 +94,12 @@ export function serverSchema(io: ConfigIo) {
        * beyond the cap; past that they are dropped).
        */
       maxConnections: int(1, 1_000_000).default(1024),
+      /**
+       * Part bodies (UploadPart, PutObject) received at once; beyond it a request is answered 503
+       * SlowDown with Retry-After before its body (before 100 Continue). Unset: derived from the memory
+       * limit (cgroup memory.max, else the host's memory) — docs/operations/sizing.md has the formula.
+       */
+      maxPartsInFlight: int(1, 1_000_000).optional(),
       /** Largest request header block in bytes (Node `maxHeaderSize`); larger → 431. */
       maxHeaderBytes: int(1024, 1_048_576).default(16_384),
       /**

@@ -40,7 +40,7 @@ const UNIT = [
   'server/admin/dependency-checks',
   'server/{body-guard,request-headers}',
   'smoke/*',
-  'store/*',
+  'store/{assembly-plan,bounded-cache,coffer-key,coffer-lifecycle,coffer-policies,multipart-service,object-service,part-record,upload-record}',
   'util/*',
 ].map((path) => `**/test/${path}.test.ts`);
 

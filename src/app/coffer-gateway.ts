@@ -16,6 +16,8 @@ import { parseCofferConfig } from '../config/schema';
 import { EmbeddedUpstream } from '../embedded-upstream';
 import { createEgress } from '../egress';
 import { createCdcsDialect } from '../cdcs/cdcs-dialect';
+import type { CofferCreation } from '../cdcs/cdcs-operations';
+import { GatewayError } from '../errors/gateway-error';
 import { createOperationHandler } from '../operations/run-operation';
 import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
@@ -34,6 +36,9 @@ import { MultipartService } from '../store/multipart-service';
 import { ObjectService } from '../store/object-service';
 import { createUpstreamCoffer, type UpstreamCofferDeps } from './upstream-coffer';
 import { Closers } from './closers';
+import { classCollisions, CofferClasses, cofferClassesOf } from './coffer-classes';
+import { parseCofferPolicy } from '../auth/coffer-policy';
+import { ConfigError } from '../config/config-error';
 
 
 export interface CofferGateway {
@@ -144,6 +149,14 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   closers.add(() => upstreamCoffers.forEach((coffer) => coffer.destroy())); // STS clients and their sockets
 
   const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
+  // Coffer classes: coffers created at run time (app/coffer-classes.ts); their names never collide with configured ones.
+  const classList = cofferClassesOf(config);
+  const collisions = classCollisions(classList, [...servedCoffers]);
+  if (collisions.length > 0) throw new ConfigError(collisions);
+  const classes = new CofferClasses(classList, { config, deps: { localKeys, roleEvents } });
+  closers.add(() => classes.destroy());
+  // A name some class admits may be a coffer (created on any replica): the conservative answer for key-only signatures and egress.
+  const mayBeCoffer = (name: string): boolean => servedCoffers.has(name) || classes.admits(name);
   const jwt = config.auth.jwt;
   const authenticate = createAuthenticate({
     cos: createCosAuthenticator({
@@ -152,7 +165,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       skewSeconds: config.auth.cos.maxClockSkewSeconds,
       maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
       acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
-      isCoffer: (name) => servedCoffers.has(name),
+      isCoffer: mayBeCoffer,
     }),
     jwt: jwt === undefined ? undefined : await createConfiguredJwtAuthenticator(jwt, { now, metrics, log }),
   });
@@ -172,6 +185,9 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   const policies = new CofferPolicies({ cacheTtlMs: config.policies.cacheSeconds * 1000 });
   const registry = createCofferRegistry(definitions, dataKeyCache, {
     lifecycle,
+    classes,
+    startedAt: new Date(),
+    onRejectedRegistration: (coffer, error) => log.error({ coffer, err: error instanceof Error ? error.message : String(error) }, 'a coffer registration failed its integrity check; coffer not listed'),
     decorateKeys: (keys) => countingKeyProvider(keys, { calls: metrics.keyProviderCalls, seconds: metrics.keyProviderSeconds }),
     decorateStore: (store) => trackingUploadStore(store, { readStreams: metrics.upstreamReadStreams, requestSeconds: metrics.upstreamRequestSeconds }),
   });
@@ -191,8 +207,31 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
         return policies.mayAllow(context, principals);
       },
     },
-    startedAt: new Date(),
     metrics,
+    ...(classes.enabled
+      ? {
+          creation: {
+            classOf: (coffer: string) => classes.classOf(coffer),
+            create: async (coffer: string, principal: Parameters<typeof registry.contextFor>[1], creatorPrincipals: readonly string[]) => {
+              const created = await classes.create(classes.classOf(coffer), coffer, principal, async (fresh) => {
+                if (creatorPrincipals.length === 0) return;
+                // The creator's principals may do everything in their coffer (as a COS bucket's owner may).
+                const appId = /-([0-9]+)$/.exec(coffer)?.[1] as string;
+                const text = JSON.stringify({ version: '2.0', Statement: [{ Principal: { qcs: creatorPrincipals }, Effect: 'allow', Action: ['name/cdcs:*'], Resource: [`qcs::cdcs::uid/${appId}:${coffer}/*`] }] });
+                await policies.put(registry.contextOfCreated(fresh, principal), parseCofferPolicy(Buffer.from(text, 'utf8'), coffer));
+              });
+              return { generation: created.registration.generation };
+            },
+            remove: async (context, principal) => {
+              const created = await classes.lookup(context.coffer, principal.sessionName);
+              if (created === undefined) throw new GatewayError('NoSuchCoffer');
+              await classes.remove(created, principal.sessionName);
+              policies.forget(context.coffer);
+              lifecycle.forget(context.coffer);
+            },
+          } satisfies CofferCreation,
+        }
+      : {}),
   });
   const handle = createOperationHandler(dialect, { coffers: registry, policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) }, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() });
   // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
@@ -205,7 +244,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       out: new Set(Object.entries(dialect.operations).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : []))),
     },
   });
-  const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
+  const egress = await createEgress(config, { isServedCoffer: mayBeCoffer, metrics, log });
   closers.add(() => egress.stop());
   const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialect.router, handle, renderError: dialect.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }) });
   // A check still in flight at close (a first data-key round trip creates the keyring's key file)

@@ -16,6 +16,7 @@ import { X509Certificate, createPrivateKey, createPublicKey, type JsonWebKey, ty
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { caProblem } from '../egress/ca-checks';
+import { cofferClassesSchema } from './coffer-classes-schema';
 
 export const KiB = 1024;
 export const MiB = 1024 * KiB;
@@ -1006,6 +1007,8 @@ export function createConfigSchema(io: ConfigIo) {
       lifecycle: lifecycleSchema(),
       /** Coffer policies: who each caller is to a policy, how long replicas cache a coffer's policy. */
       policies: policiesSchema(),
+      /** Coffer classes: where PUT Coffer may create coffers at run time (src/config/coffer-classes-schema.ts). */
+      cofferClasses: cofferClassesSchema(cofferSchema(io)),
       logging: z
         .strictObject({
           /** Log level. */

@@ -13,7 +13,7 @@ import type { OperationCall } from '../../src/operations/operation-table';
 import { MultipartService } from '../../src/store/multipart-service';
 import { ObjectService } from '../../src/store/object-service';
 
-const table = createCdcsOperations({ coffers: { list: () => [] }, service: new MultipartService(), objects: new ObjectService() });
+const table = createCdcsOperations({ coffers: { list: async () => [], isConfigured: () => false }, service: new MultipartService(), objects: new ObjectService() });
 const entries = Object.entries(table);
 
 test('one entry per routed operation, with the action of OPERATION_ACTIONS', () => {
@@ -21,18 +21,18 @@ test('one entry per routed operation, with the action of OPERATION_ACTIONS', () 
   for (const [name, entry] of entries) expect([name, entry.action]).toEqual([name, OPERATION_ACTIONS[name as keyof typeof OPERATION_ACTIONS]]);
 });
 
-test('only PutObject, UploadPart, Complete and the lifecycle and policy PUTs accept a body; only GetService is service-scoped', () => {
-  expect(entries.filter(([, entry]) => entry.body !== undefined).map(([name]) => name).sort()).toEqual(['CompleteMultipartUpload', 'PutCofferLifecycle', 'PutCofferPolicy', 'PutObject', 'UploadPart']);
+test('only PutObject, UploadPart, Complete, PUT Coffer and the lifecycle and policy PUTs accept a body; only GetService and PutCoffer (the coffer does not exist yet) are service-scoped', () => {
+  expect(entries.filter(([, entry]) => entry.body !== undefined).map(([name]) => name).sort()).toEqual(['CompleteMultipartUpload', 'PutCoffer', 'PutCofferLifecycle', 'PutCofferPolicy', 'PutObject', 'UploadPart']);
   expect(entries.filter(([, entry]) => entry.body?.objectData === true).map(([name]) => name).sort()).toEqual(['PutObject', 'UploadPart']);
   expect(entries.filter(([, entry]) => entry.objectDataOut === true).map(([name]) => name).sort()).toEqual(['GetObject', 'HeadObject']);
-  expect(entries.filter(([, entry]) => entry.scope === 'service').map(([name]) => name)).toEqual(['GetService']);
+  expect(entries.filter(([, entry]) => entry.scope === 'service').map(([name]) => name).sort()).toEqual(['GetService', 'PutCoffer']);
 });
 
 const coffers = ['granted-1250000000', 'by-policy-1250000000', 'unreadable-1250000000', 'other-1250000000'];
 const caller: Principal = { method: 'cos-signature', id: 'AKIDcaller', sessionName: 'AKIDcaller', grants: [{ coffer: 'granted-1250000000', actions: ['manage'] }] };
 
 async function listed(deps: Partial<CdcsOperationsDependencies>, principal: Principal = caller): Promise<string[]> {
-  const table = createCdcsOperations({ coffers: { list: () => coffers.map((name) => ({ name, location: 'x' })) }, service: new MultipartService(), objects: new ObjectService(), ...deps });
+  const table = createCdcsOperations({ coffers: { list: async () => coffers.map((name) => ({ name, location: 'x', created: new Date(0), configured: true })), isConfigured: () => true }, service: new MultipartService(), objects: new ObjectService(), ...deps });
   const call = { principal, request: { log: createLogger('silent') }, operation: { name: 'GetService' } } as unknown as OperationCall<Extract<Operation, { name: 'GetService' }>>;
   const answer = await table.GetService.run(undefined, undefined, call);
   if (answer.kind !== 'document' || answer.result.kind !== 'ListCoffers') throw new Error('not a coffer list');

@@ -24,7 +24,7 @@ const STATIC = 'static-1250000000';
 const UPSTREAM_KEYS = { accessKeyId: 'EMBEDDEDcoffers0001', secretAccessKey: 'embedded-coffers-secret-0123456789abcdef' };
 const ADMIN = { secretId: 'AKIDcofferAdmin', secretKey: 'coffer-admin-secret-0123456789' };
 const CREATOR = { secretId: 'AKIDcofferCreator', secretKey: 'coffer-creator-secret-0123456789', principal: 'qcs::cam::uin/100000000001:uin/100000000033' };
-const STRANGER = { secretId: 'AKIDcofferStranger', secretKey: 'coffer-stranger-secret-0123456789' };
+const STRANGER = { secretId: 'AKIDcofferStranger', secretKey: 'coffer-stranger-secret-0123456789', principal: 'qcs::cam::uin/100000000001:uin/100000000044' };
 const MiB = 1024 * 1024;
 
 let directory: string;
@@ -61,7 +61,8 @@ function configFor(name: string, overrides: Record<string, unknown> = {}): strin
       },
       // A day is a second and nothing is cached, so an object expires within the test.
       lifecycle: { dayLengthSeconds: 1, cacheSeconds: 0 },
-      policies: { principals: [{ accessKey: CREATOR.secretId, principal: CREATOR.principal }] },
+      // The stranger is a policy principal too, but not one of the class's creators.
+      policies: { principals: [{ accessKey: CREATOR.secretId, principal: CREATOR.principal }, { accessKey: STRANGER.secretId, principal: STRANGER.principal }] },
       ...overrides,
     }),
   );
@@ -119,6 +120,7 @@ test('an empty coffer is deleted (204): registration, policy and leftovers go, o
   await admin.putBucketPolicy({ Bucket, Region, Policy: { version: '2.0', Statement: [{ Principal: { qcs: [CREATOR.principal] }, Effect: 'allow', Action: ['name/cdcs:GetObject'], Resource: [`qcs::cdcs::uid/1250000000:${Bucket}/*`] }] } });
   // An upload opened and aborted leaves the coffer empty.
   const upload = await admin.multipartInit({ Bucket, Region, Key: 'aborted.bin' });
+  expect(await codeOf(admin.deleteBucket({ Bucket, Region }))).toBe('409 CofferNotEmpty'); // an open upload alone
   await admin.multipartAbort({ Bucket, Region, Key: 'aborted.bin', UploadId: upload.UploadId });
   expect(await statusOf(sdk(replicaB, ADMIN).getBucket({ Bucket, Region }))).toBe(200); // replica B resolves (and caches) it
   const result = await admin.deleteBucket({ Bucket, Region });

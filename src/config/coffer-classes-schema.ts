@@ -7,9 +7,12 @@
  */
 import { z } from 'zod';
 
-/** A pattern that either compiles as an anchored regular expression or is a glob (`*` any run, `?` one character). */
+/**
+ * A class's name pattern: starting with "^", a regular expression (anchored at both ends, "$" or
+ * not); anything else, a glob (`*` any run of characters, `?` one character, everything else literal).
+ */
 export function cofferNamePattern(raw: string): RegExp {
-  if (raw.startsWith('^') || raw.endsWith('$') || /[\\()[\]{}|+]/.test(raw)) return new RegExp(`^(?:${raw.replace(/^\^/, '').replace(/\$$/, '')})$`);
+  if (raw.startsWith('^')) return new RegExp(`^(?:${raw.slice(1).replace(/\$$/, '')})$`);
   const escaped = raw.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '*' ? '.*' : c === '?' ? '.' : `\\${c}`));
   return new RegExp(`^${escaped}$`);
 }
@@ -24,9 +27,9 @@ export function cofferClassesSchema<CofferSchema extends z.ZodType>(coffer: Coff
       z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'must be a class name: lowercase letters, digits and "-"'),
       z.strictObject({
         /**
-         * The coffer names of this class: a glob (`*`, `?`), or a regular expression (starts with "^",
-         * ends with "$" or uses regex syntax); always anchored at both ends. A name must also be a valid
-         * coffer name ("<name>-<APPID>").
+         * The coffer names of this class: a glob (`*`, `?`, e.g. "team-*-1250000000"), or a regular
+         * expression if it starts with "^"; anchored at both ends either way. A name must also be a
+         * valid coffer name ("<name>-<APPID>").
          */
         pattern: z.string().min(1).superRefine((raw, ctx) => {
           try {
@@ -42,7 +45,7 @@ export function cofferClassesSchema<CofferSchema extends z.ZodType>(coffer: Coff
          * this class; a caller with the `manage` action on every coffer (a `*` grant) may too. The
          * creator's principals get a coffer policy allowing them `name/cdcs:*` on the new coffer.
          */
-        creators: z.array(z.string().min(1)).default([]),
+        creators: z.array(z.string().regex(/^qcs::cam::\S+$/, 'must be a principal such as "qcs::cam::uin/100000000001:uin/100000000011"')).default([]),
       }),
     )
     .default({});

@@ -35,18 +35,19 @@ describe('cofferClasses configuration', () => {
     expect(loaded?.coffer.role).toEqual({ type: 'static' });
   });
 
-  test('problems: a bad regular expression, an unknown field, a bad principal, a bad class name', () => {
+  test.each([
+    ['a bad regular expression', { team: { pattern: '^team-(', coffer: classCoffer } }, 'cofferClasses.team.pattern: must be a glob or a valid regular expression'],
+    ['a creator that is not a principal', { team: { pattern: 'team-*', coffer: classCoffer, creators: ['uin/1'] } }, 'cofferClasses.team.creators[0]: must be a principal such as "qcs::cam::uin/100000000001:uin/100000000011"'],
+    ['a bad class name', { Bad_Name: { pattern: 'x-*', coffer: classCoffer } }, 'cofferClasses.Bad_Name: invalid name, must be a class name: lowercase letters, digits and "-"'],
+  ])('problem: %s', (_what, classes, problem) => {
     const config = baseConfig();
-    config.cofferClasses = {
-      team: { pattern: '^team-(', coffer: classCoffer, creators: ['uin/1'] },
-      Bad_Name: { pattern: 'x-*', coffer: { ...classCoffer, extra: 1 } },
-    };
-    expect(problemsOf(() => load(config))).toEqual(
-      expect.arrayContaining([
-        'cofferClasses.team.pattern: must be a glob or a valid regular expression',
-        'cofferClasses.team.creators[0]: must be a principal such as "qcs::cam::uin/100000000001:uin/100000000011"',
-      ]),
-    );
-    expect(problemsOf(() => load(config)).some((p) => p.startsWith('cofferClasses.Bad_Name'))).toBe(true);
+    config.cofferClasses = classes;
+    expect(problemsOf(() => load(config))).toEqual([problem]);
+  });
+
+  test('problem: an unknown field in the class coffer', () => {
+    const config = baseConfig();
+    config.cofferClasses = { team: { pattern: 'team-*', coffer: { ...classCoffer, extra: 1 } } };
+    expect(problemsOf(() => load(config)).some((p) => p.startsWith('cofferClasses.team.coffer'))).toBe(true);
   });
 });

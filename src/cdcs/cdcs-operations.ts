@@ -449,7 +449,11 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       body: { maxBytes: MAX_PUT_COFFER_BODY_BYTES, objectData: false },
       prepare: async ({ coffer, principal }) => {
         const creation = creationOf(deps);
-        if (deps.coffers.isConfigured(coffer)) throw new GatewayError('CofferAlreadyExists', 'A configured coffer has this name.');
+        if (deps.coffers.isConfigured(coffer)) {
+          // Only a caller who may use the configured coffer learns that it exists.
+          if (!ACTIONS.some((action) => isAllowed(principal.grants, coffer, action))) throw new GatewayError('AccessDenied', 'The credentials do not allow creating this coffer.', { reason: 'not-a-creator' });
+          throw new GatewayError('CofferAlreadyExists', 'A configured coffer has this name.');
+        }
         const cofferClass = creation.classOf(coffer);
         const principals = deps.policyListing?.principalsOf(principal) ?? [];
         const creator = principals.some((p) => cofferClass.creators.includes(p));

@@ -62,3 +62,30 @@ describe('GetService lists the coffers the caller may use', () => {
     expect(asked).toEqual([]);
   });
 });
+
+describe('PutCoffer decides before the body', () => {
+  const creation = { classOf: () => ({ name: 'team', creators: ['qcs::cam::uin/1:uin/2'] }), create: async () => ({ generation: '0' }), remove: async () => undefined };
+  const prepare = (principal: Principal, configured: boolean, principals: readonly string[] = []): Promise<unknown> => {
+    const table = createCdcsOperations({
+      coffers: { list: async () => [], isConfigured: () => configured },
+      creation,
+      policyListing: { principalsOf: () => principals, mayUse: async () => false },
+      service: new MultipartService(),
+      objects: new ObjectService(),
+    });
+    return table.PutCoffer.prepare({ principal, coffer: 'granted-1250000000' } as unknown as OperationCall<Extract<Operation, { name: 'PutCoffer' }>>);
+  };
+  const codeOf = (promise: Promise<unknown>): Promise<string> => promise.then(() => 'ok', (error: { code?: string }) => error.code ?? 'thrown');
+
+  test('a configured name: 409 CofferAlreadyExists only to a caller who may use that coffer; 403 to others (they learn nothing)', async () => {
+    expect(await codeOf(prepare(caller, true))).toBe('CofferAlreadyExists');
+    expect(await codeOf(prepare({ ...caller, grants: [{ coffer: 'other-1250000000', actions: ['*'] }] }, true))).toBe('AccessDenied');
+  });
+
+  test('a class name: a creator principal or a "*" manage grant may create; others get 403', async () => {
+    expect(await codeOf(prepare({ ...caller, grants: [] }, false, ['qcs::cam::uin/1:uin/2']))).toBe('ok');
+    expect(await codeOf(prepare({ ...caller, grants: [{ coffer: '*', actions: ['manage'] }] }, false))).toBe('ok');
+    expect(await codeOf(prepare({ ...caller, grants: [{ coffer: '*', actions: ['read', 'write', 'list'] }] }, false))).toBe('AccessDenied');
+    expect(await codeOf(prepare({ ...caller, grants: [] }, false, ['qcs::cam::uin/1:uin/3']))).toBe('AccessDenied');
+  });
+});

@@ -133,6 +133,8 @@ export class CofferClasses {
         const page = await context.store.listObjects(recordPrefix, { ...(token === undefined ? {} : { continuationToken: token }), maxKeys: 1000 });
         for (const object of page.objects) {
           const name = object.key.slice(recordPrefix.length);
+          // A key no coffer of this class could have is not a registration (nothing to open or report).
+          if (!COFFER_NAME.test(name) || !cofferClass.pattern.test(name)) continue;
           try {
             const registration = await this.readRegistration(cofferClass, name, sessionName);
             if (registration !== undefined) found.push(this.createdCoffer(cofferClass, registration));
@@ -192,6 +194,13 @@ export class CofferClasses {
     const cofferClass = this.classes.find((c) => c.name === created.registration.class);
     if (cofferClass === undefined) throw new GatewayError('InternalError', 'The coffer class of a created coffer is gone.');
     const classContext = this.classContext(cofferClass, sessionName);
+    // The caller checked the generation it had cached; if the name has since been deleted and created
+    // again (on another replica), this registration is not that coffer's: leave it.
+    const current = await this.readRegistration(cofferClass, created.registration.coffer, sessionName);
+    if (current?.generation !== created.registration.generation) {
+      this.resolved.delete(created.registration.coffer);
+      throw new GatewayError('NoSuchCoffer', 'The coffer was deleted (and perhaps created again) meanwhile.', { reason: 'registration-changed' });
+    }
     await classContext.store.deleteObjects([this.recordKey(cofferClass, created.registration.coffer)]);
     this.resolved.delete(created.registration.coffer);
     const store = created.definition.storeFor(sessionName);

@@ -141,6 +141,18 @@ test('an empty coffer is deleted (204): registration, policy and leftovers go, o
   expect(await codeOf(admin.getBucketPolicy({ Bucket, Region }))).toMatch(/^404/);
 });
 
+test("a replica deleting from a stale cache never deletes the coffer created again under the name meanwhile", async () => {
+  const Bucket = 'team-again-1250000000';
+  await sdk(replicaA, ADMIN).putBucket({ Bucket, Region });
+  expect(await statusOf(sdk(replicaB, ADMIN).getBucket({ Bucket, Region }))).toBe(200); // B caches this generation (5 s)
+  await sdk(replicaA, ADMIN).deleteBucket({ Bucket, Region });
+  await sdk(replicaA, ADMIN).putBucket({ Bucket, Region });
+  await sdk(replicaA, ADMIN).putObject({ Bucket, Region, Key: 'keep.txt', Body: 'keep' });
+  // B still holds the old, empty generation: its delete must not take the new coffer.
+  expect(await codeOf(sdk(replicaB, ADMIN).deleteBucket({ Bucket, Region }))).toBe('404 NoSuchCoffer');
+  expect(Buffer.from((await sdk(replicaA, ADMIN).getObject({ Bucket, Region, Key: 'keep.txt' })).Body).toString()).toBe('keep');
+});
+
 test('a creator (the class names their principal) may create and then use their coffer through its policy; others may not create', async () => {
   const Bucket = 'team-creator-1250000000';
   expect(await codeOf(sdk(replicaA, STRANGER).putBucket({ Bucket, Region }))).toBe('403 AccessDenied');

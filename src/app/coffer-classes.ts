@@ -212,11 +212,6 @@ export class CofferClasses {
     }
   }
 
-  /** Forgets what this replica knows of `name` (after its own create or delete). */
-  forget(name: string): void {
-    this.resolved.delete(name);
-  }
-
   private remember(name: string, created: CreatedCoffer | undefined): void {
     if (this.resolved.size >= MAX_LISTED) this.resolved.delete(this.resolved.keys().next().value as string);
     this.resolved.set(name, { created, until: this.now() + (this.options.cacheTtlMs ?? DEFAULT_REGISTRY_CACHE_MS) });

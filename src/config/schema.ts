@@ -1007,7 +1007,6 @@ export function createConfigSchema(io: ConfigIo) {
       lifecycle: lifecycleSchema(),
       /** Coffer policies: who each caller is to a policy, how long replicas cache a coffer's policy. */
       policies: policiesSchema(),
-      /** Coffer classes: where PUT Coffer may create coffers at run time (src/config/coffer-classes-schema.ts). */
       cofferClasses: cofferClassesSchema(cofferSchema(io)),
       logging: z
         .strictObject({

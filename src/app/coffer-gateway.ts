@@ -20,6 +20,8 @@ import { createOperationHandler, type PipelineOptions } from '../operations/run-
 import { createSigV4Authenticator } from '../auth/sigv4-authenticator';
 import { createS3Dialect } from '../s3/s3-dialect';
 import { createDialectSwitch } from './dialect-switch';
+import type { CofferCreation } from '../cdcs/cdcs-operations';
+import { GatewayError } from '../errors/gateway-error';
 import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
 import { CofferLifecycle } from '../store/coffer-lifecycle';
@@ -40,6 +42,9 @@ import { ObjectService } from '../store/object-service';
 import { derivedPartsInFlight, memoryLimit, PartsInFlight } from '../store/parts-in-flight';
 import { createUpstreamCoffer, type UpstreamCofferDeps } from './upstream-coffer';
 import { Closers } from './closers';
+import { classCollisions, CofferClasses, cofferClassesOf } from './coffer-classes';
+import { parseCofferPolicy } from '../auth/coffer-policy';
+import { ConfigError } from '../config/config-error';
 
 
 export interface CofferGateway {
@@ -177,6 +182,14 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   closers.add(() => upstreamCoffers.forEach((coffer) => coffer.destroy())); // STS clients and their sockets
 
   const servedCoffers: ReadonlySet<string> = new Set(definitions.map((definition) => definition.name));
+  // Coffer classes: coffers created at run time (app/coffer-classes.ts); their names never collide with configured ones.
+  const classList = cofferClassesOf(config);
+  const collisions = classCollisions(classList, [...servedCoffers]);
+  if (collisions.length > 0) throw new ConfigError(collisions);
+  const classes = new CofferClasses(classList, { config, deps: { localKeys, roleEvents } });
+  closers.add(() => classes.destroy());
+  // A name some class admits may be a coffer (created on any replica): the conservative answer for key-only signatures and egress.
+  const mayBeCoffer = (name: string): boolean => servedCoffers.has(name) || classes.admits(name);
   const jwt = config.auth.jwt;
   // One store of access keys for both dialects: a SecretId is an S3 access key id, its SecretKey the secret.
   const credentialStore = new InMemoryCredentialStore(credentials);
@@ -187,7 +200,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       skewSeconds: config.auth.cos.maxClockSkewSeconds,
       maxValiditySeconds: config.auth.cos.maxSignatureValiditySeconds,
       acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
-      isCoffer: (name) => servedCoffers.has(name),
+      isCoffer: mayBeCoffer,
     }),
     jwt: jwt === undefined ? undefined : await createConfiguredJwtAuthenticator(jwt, { now, metrics, log }),
   });
@@ -207,6 +220,9 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   const policies = new CofferPolicies({ cacheTtlMs: config.policies.cacheSeconds * 1000 });
   const registry = createCofferRegistry(definitions, dataKeyCache, {
     lifecycle,
+    classes,
+    startedAt: new Date(),
+    onRejectedRegistration: (coffer, error) => log.error({ coffer, err: error instanceof Error ? error.message : String(error) }, 'a coffer registration failed its integrity check; coffer not listed'),
     decorateKeys: (keys) => countingKeyProvider(keys, { calls: metrics.keyProviderCalls, seconds: metrics.keyProviderSeconds }),
     decorateStore: (store) => trackingUploadStore(store, { readStreams: metrics.upstreamReadStreams, requestSeconds: metrics.upstreamRequestSeconds }),
   });
@@ -231,8 +247,31 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
         return policies.mayAllow(context, principals);
       },
     },
-    startedAt: new Date(),
     metrics,
+    ...(classes.enabled
+      ? {
+          creation: {
+            classOf: (coffer: string) => classes.classOf(coffer),
+            create: async (coffer: string, principal: Parameters<typeof registry.contextFor>[1], creatorPrincipals: readonly string[]) => {
+              const created = await classes.create(classes.classOf(coffer), coffer, principal, async (fresh) => {
+                if (creatorPrincipals.length === 0) return;
+                // The creator's principals may do everything in their coffer (as a COS bucket's owner may).
+                const appId = /-([0-9]+)$/.exec(coffer)?.[1] as string;
+                const text = JSON.stringify({ version: '2.0', Statement: [{ Principal: { qcs: creatorPrincipals }, Effect: 'allow', Action: ['name/cdcs:*'], Resource: [`qcs::cdcs::uid/${appId}:${coffer}/*`] }] });
+                await policies.put(registry.contextOfCreated(fresh, principal), parseCofferPolicy(Buffer.from(text, 'utf8'), coffer));
+              });
+              return { generation: created.registration.generation };
+            },
+            remove: async (context, principal) => {
+              const created = await classes.lookup(context.coffer, principal.sessionName);
+              if (created === undefined) throw new GatewayError('NoSuchCoffer');
+              await classes.remove(created, principal.sessionName);
+              policies.forget(context.coffer);
+              lifecycle.forget(context.coffer);
+            },
+          } satisfies CofferCreation,
+        }
+      : {}),
   });
   // One pipeline for both dialects: grants + coffer policies, the kept-alive Complete.
   const pipelineOptions: PipelineOptions = { coffers: registry, policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) }, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() };
@@ -244,7 +283,6 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     service,
     objects,
     ...(pipelineOptions.policies === undefined ? {} : { policyAuthority: pipelineOptions.policies }),
-    startedAt: new Date(),
     metrics,
   });
   const dialects = createDialectSwitch({ router: dialect.router, handle: createOperationHandler(dialect, pipelineOptions) }, { router: s3Dialect.router, handle: createOperationHandler(s3Dialect, pipelineOptions) });
@@ -258,7 +296,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       out: new Set([dialect.operations, s3Dialect.operations].flatMap((table) => Object.entries(table).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : [])))),
     },
   });
-  const egress = await createEgress(config, { isServedCoffer: (coffer) => servedCoffers.has(coffer), metrics, log });
+  const egress = await createEgress(config, { isServedCoffer: mayBeCoffer, metrics, log });
   closers.add(() => egress.stop());
   const cors = createBrowserCors(allowedOriginsByCoffer(config));
   const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialects.router, handle: dialects.handle, renderError: dialects.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }), cors });

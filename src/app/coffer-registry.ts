@@ -13,6 +13,7 @@ import type { UploadStore } from '../store/ports';
 import { upstreamLayout } from '../store/upstream-layout';
 import type { CofferDirectory } from '../cdcs/cdcs-operations';
 import type { CofferResolver } from '../operations/run-operation';
+import type { CofferClasses, CreatedCoffer } from './coffer-classes';
 
 export interface CofferDefinition {
   readonly name: string;
@@ -34,39 +35,58 @@ export interface CofferDefinition {
   readonly writeOnce?: boolean;
 }
 
-/** `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider. */
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore; lifecycle?: CofferLifecycle } = {}): CofferResolver & CofferDirectory & { names(): string[] } {
+/**
+ * `cache` undefined: no data-key cache (kms.dataKeyCache* = 0); every unwrap goes to the key provider.
+ * `classes`: coffers created at run time (app/coffer-classes.ts); a name no configured coffer has is
+ * looked up there.
+ */
+export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore; lifecycle?: CofferLifecycle; classes?: CofferClasses; startedAt?: Date; onRejectedRegistration?: (coffer: string, error: unknown) => void } = {}): CofferResolver & CofferDirectory & { names(): string[]; contextOfCreated(created: CreatedCoffer, principal: Principal): CofferContext } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
+  const startedAt = options.startedAt ?? new Date(0);
+  // A created coffer's contexts are per generation: one deleted and created again starts afresh.
+  const contextOf = (coffer: string, definition: CofferDefinition, generation: string, principal: Principal): CofferContext => {
+    const cacheKey = `${coffer}\u0000${generation}\u0000${principal.sessionName}`;
+    let context = contexts.get(cacheKey);
+    if (context === undefined) {
+      const lifecycle = options.lifecycle;
+      const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
+      // `built` is referred to by its own expiry check (called later, never during construction).
+      const built: CofferContext = {
+        coffer,
+        store: (options.decorateStore ?? ((s: UploadStore) => s))(definition.storeFor(principal.sessionName)),
+        layout: upstreamLayout(definition.prefix ?? ''),
+        // One cache for all coffers, scoped per coffer: a wrapped key is only ever unwrapped in its own coffer's scope.
+        keys: cache === undefined ? inner : cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
+        minPartSize: definition.minPartSize,
+        maxPartSize: definition.maxPartSize,
+        ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
+        ...(lifecycle === undefined ? {} : { expiry: async (created: string) => lifecycle.isExpired(created, await lifecycle.lifetimeMs(built)) }),
+        ...(definition.writeOnce === false ? { writeOnce: false } : {}),
+      };
+      context = built;
+      if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
+      contexts.set(cacheKey, context);
+    }
+    return context;
+  };
   return {
     names: () => [...byName.keys()],
-    list: () => definitions.map((d) => ({ name: d.name, location: d.location ?? '' })),
+    list: async (principal) => [
+      // A configured coffer's CreationDate is when this gateway started (the configuration creates it).
+      ...definitions.map((d) => ({ name: d.name, location: d.location ?? '', created: startedAt, configured: true })),
+      ...(options.classes === undefined
+        ? []
+        : (await options.classes.list(principal.sessionName, options.onRejectedRegistration ?? (() => undefined))).map((c) => ({ name: c.registration.coffer, location: c.definition.location ?? '', created: new Date(c.registration.created), configured: false }))),
+    ],
+    isConfigured: (coffer) => byName.has(coffer),
     async contextFor(coffer: string, principal: Principal): Promise<CofferContext> {
       const definition = byName.get(coffer);
-      if (definition === undefined) throw new GatewayError('NoSuchCoffer');
-      const cacheKey = `${coffer}\u0000${principal.sessionName}`;
-      let context = contexts.get(cacheKey);
-      if (context === undefined) {
-        const lifecycle = options.lifecycle;
-        const inner = (options.decorateKeys ?? ((k: KeyProvider) => k))(definition.keysFor(principal.sessionName));
-        // `built` is referred to by its own expiry check (called later, never during construction).
-        const built: CofferContext = {
-          coffer,
-          store: (options.decorateStore ?? ((s: UploadStore) => s))(definition.storeFor(principal.sessionName)),
-          layout: upstreamLayout(definition.prefix ?? ''),
-          // One cache for all coffers, scoped per coffer: a wrapped key is only ever unwrapped in its own coffer's scope.
-          keys: cache === undefined ? inner : cachingKeyProvider(inner, { maxAgeMs: 0, maxEntries: 0, cache, scope: `${coffer}:${inner.name}` }),
-          minPartSize: definition.minPartSize,
-          maxPartSize: definition.maxPartSize,
-          ...(definition.assumeRole === undefined ? {} : { assumeRole: definition.assumeRole.bind(definition, principal.sessionName) }),
-          ...(lifecycle === undefined ? {} : { expiry: async (created: string) => lifecycle.isExpired(created, await lifecycle.lifetimeMs(built)) }),
-          ...(definition.writeOnce === false ? { writeOnce: false } : {}),
-        };
-        context = built;
-        if (contexts.size >= (options.maxSessions ?? 1000)) contexts.delete(contexts.keys().next().value as string);
-        contexts.set(cacheKey, context);
-      }
-      return context;
+      if (definition !== undefined) return contextOf(coffer, definition, '', principal);
+      const created = await options.classes?.lookup(coffer, principal.sessionName);
+      if (created === undefined) throw new GatewayError('NoSuchCoffer');
+      return contextOf(coffer, created.definition, created.registration.generation, principal);
     },
+    contextOfCreated: (created, principal) => contextOf(created.registration.coffer, created.definition, created.registration.generation, principal),
   };
 }

@@ -29,16 +29,31 @@ import { MAX_POLICY_BYTES, parseCofferPolicy } from '../auth/coffer-policy';
 import { createHash } from 'node:crypto';
 
 export interface CofferDirectory {
-  /** Every coffer this gateway serves, for GetService (which then keeps those the principal may use). */
-  list(): ReadonlyArray<{ readonly name: string; readonly location: string }>;
+  /** Every coffer this gateway serves — configured and created — for GetService (which then keeps those the principal may use). */
+  list(principal: Principal): Promise<ReadonlyArray<{ readonly name: string; readonly location: string; readonly created: Date; readonly configured: boolean }>>;
+  /** Whether the coffer is configured (static): those cannot be deleted or created. */
+  isConfigured(coffer: string): boolean;
 }
+
+/** Creating and deleting coffers within the configured coffer classes (app/coffer-classes.ts). */
+export interface CofferCreation {
+  /** The one class admitting the name (InvalidCofferName otherwise): its name and who may create in it. */
+  classOf(coffer: string): { readonly name: string; readonly creators: readonly string[] };
+  /** Records the coffer (CofferAlreadyExists when it exists); `creatorPrincipals` non-empty: the new coffer's policy allows them everything. */
+  create(coffer: string, principal: Principal, creatorPrincipals: readonly string[]): Promise<{ readonly generation: string }>;
+  /** Removes an empty created coffer: its registration, bucket lifecycle rules, records and leftovers. */
+  remove(context: CofferContext, principal: Principal): Promise<void>;
+}
+
+/** PUT Coffer's body is optional; the class decides location and encryption, so a body is refused (below) — this caps what is read of it. */
+const MAX_PUT_COFFER_BODY_BYTES = 64 * 1024;
 
 export interface CdcsOperationsDependencies {
   readonly coffers: CofferDirectory;
+  /** PUT Coffer / DELETE Coffer; absent (no coffer classes configured): those answer NotImplemented. */
+  readonly creation?: CofferCreation;
   readonly service: MultipartService;
   readonly objects: ObjectService;
-  /** Reported as every coffer's CreationDate in GetService (the gateway does not create coffers). */
-  readonly startedAt?: Date;
   /** Coffer lifecycle (PutCofferLifecycle / GetCofferLifecycle); absent: those answer NotImplemented. */
   readonly lifecycle?: CofferLifecycle;
   /** Coffer policies (Put/Get/DeleteCofferPolicy); absent: those answer NotImplemented. */
@@ -181,6 +196,22 @@ function jsonAnswer(text: string): Answer {
   };
 }
 
+function creationOf(deps: CdcsOperationsDependencies): CofferCreation {
+  if (deps.creation === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer classes configured, so coffers cannot be created or deleted through the API.', { reason: 'no-coffer-classes' });
+  return deps.creation;
+}
+
+/** Whether a created coffer still holds a live object (expired ones are gone: CDCS deletes a coffer once every object has expired). */
+async function hasLiveObject(objects: ObjectService, context: CofferContext): Promise<boolean> {
+  let marker = '';
+  for (;;) {
+    const page = await objects.list(context, { prefix: '', marker, maxKeys: 1000 });
+    if (page.objects.length > 0 || page.commonPrefixes.length > 0) return true;
+    if (!page.isTruncated || page.nextMarker === undefined) return false;
+    marker = page.nextMarker;
+  }
+}
+
 function lifecycleOf(deps: CdcsOperationsDependencies): CofferLifecycle {
   if (deps.lifecycle === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer lifecycle support configured.');
   return deps.lifecycle;
@@ -203,10 +234,10 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       prepare: noBody,
       // The answer lists only the coffers the principal may use for anything: by a grant, or by the coffer's policy.
       run: async (_prepared, _body, { principal, request }) => {
-        const created = deps.startedAt ?? new Date(0);
         const principals = deps.policyListing?.principalsOf(principal) ?? [];
+        const all = await deps.coffers.list(principal);
         const listed = await Promise.all(
-          deps.coffers.list().map(async (coffer) => {
+          all.map(async (coffer) => {
             if (ACTIONS.some((action) => isAllowed(principal.grants, coffer.name, action))) return true;
             if (deps.policyListing === undefined || principals.length === 0) return false;
             // One coffer that cannot be read (upstream down, a record that fails authentication) is left out, not the whole answer.
@@ -216,10 +247,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
             });
           }),
         );
-        const coffers = deps.coffers
-          .list()
-          .filter((_coffer, index) => listed[index] === true)
-          .map((coffer) => ({ ...coffer, created }));
+        const coffers = all.filter((_coffer, index) => listed[index] === true).map(({ name, location, created }) => ({ name, location, created }));
         return { kind: 'document', status: 200, result: { kind: 'ListCoffers', owner: principal.id, coffers } };
       },
     }),
@@ -428,6 +456,50 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         const policy = await policies.get(context);
         if (policy === undefined) throw new GatewayError('NoSuchCofferPolicy');
         return jsonAnswer(policy.text);
+      },
+    }),
+
+    PutCoffer: operation<Of<'PutCoffer'>, { readonly creation: CofferCreation; readonly creatorPrincipals: readonly string[] }>({
+      action: OPERATION_ACTIONS.PutCoffer,
+      // The coffer does not exist yet: no context to resolve; authorization is decided here, per class.
+      scope: 'service',
+      body: { maxBytes: MAX_PUT_COFFER_BODY_BYTES, objectData: false },
+      prepare: async ({ coffer, principal }) => {
+        const creation = creationOf(deps);
+        if (deps.coffers.isConfigured(coffer)) {
+          // Only a caller who may use the configured coffer learns that it exists.
+          if (!ACTIONS.some((action) => isAllowed(principal.grants, coffer, action))) throw new GatewayError('AccessDenied', 'The credentials do not allow creating this coffer.', { reason: 'not-a-creator' });
+          throw new GatewayError('CofferAlreadyExists', 'A configured coffer has this name.');
+        }
+        const cofferClass = creation.classOf(coffer);
+        const principals = deps.policyListing?.principalsOf(principal) ?? [];
+        const creator = principals.some((p) => cofferClass.creators.includes(p));
+        // `manage` on a name no configured coffer has can only come from a "*" grant.
+        if (!creator && !isAllowed(principal.grants, coffer, 'manage')) throw new GatewayError('AccessDenied', 'The credentials do not allow creating coffers in this coffer class.', { reason: 'not-a-creator' });
+        return { creation, creatorPrincipals: creator ? principals : [] };
+      },
+      run: async ({ creation, creatorPrincipals }, body, { request, coffer, principal }) => {
+        const bytes = await readBodyCapped(body as NonNullable<typeof body>, MAX_PUT_COFFER_BODY_BYTES);
+        if (bytes.toString('utf8').trim().length > 0) throw new GatewayError('InvalidArgument', "The coffer's class decides its location and encryption; PUT Coffer takes no settings (send no body).", { reason: 'put-coffer-body' });
+        const { generation } = await creation.create(coffer, principal, creatorPrincipals);
+        request.log.info({ coffer, principal: principal.id, generation }, 'coffer created');
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0, location: `/${coffer}` } };
+      },
+    }),
+
+    DeleteCoffer: operation<Of<'DeleteCoffer'>, CofferCreation>({
+      action: OPERATION_ACTIONS.DeleteCoffer,
+      scope: 'coffer',
+      prepare: async ({ coffer }) => {
+        if (deps.coffers.isConfigured(coffer)) throw new GatewayError('MethodNotAllowed', 'A configured coffer cannot be deleted through the API; remove it from the configuration.', { reason: 'configured-coffer' });
+        return creationOf(deps);
+      },
+      run: async (creation, _body, { request, context, coffer, principal }) => {
+        if (await hasLiveObject(objects, context)) throw new GatewayError('CofferNotEmpty', 'The coffer has live objects; it can be deleted once every object has expired.');
+        if ((await service.listUploads(context, { maxUploads: 1 })).uploads.length > 0) throw new GatewayError('CofferNotEmpty', 'The coffer has open multipart uploads; complete or abort them first.');
+        await creation.remove(context, principal);
+        request.log.info({ coffer, principal: principal.id }, 'coffer deleted');
+        return { kind: 'empty', status: 204, headers: {} };
       },
     }),
 

@@ -52,6 +52,8 @@ export const OPERATION_PARAMETERS: Readonly<Record<OperationName, readonly strin
   PutCofferPolicy: ['policy'],
   GetCofferPolicy: ['policy'],
   DeleteCofferPolicy: ['policy'],
+  PutCoffer: [],
+  DeleteCoffer: [],
 };
 
 /** Every operation parameter the gateway knows. */

@@ -28,7 +28,9 @@ export type Operation =
   | { readonly name: 'GetCofferLifecycle' }
   | { readonly name: 'PutCofferPolicy' }
   | { readonly name: 'GetCofferPolicy' }
-  | { readonly name: 'DeleteCofferPolicy' };
+  | { readonly name: 'DeleteCofferPolicy' }
+  | { readonly name: 'PutCoffer' }
+  | { readonly name: 'DeleteCoffer' };
 
 export type OperationName = Operation['name'];
 
@@ -58,6 +60,10 @@ export const OPERATION_ACTIONS: Readonly<Record<OperationName, Action>> = {
   PutCofferPolicy: 'manage',
   GetCofferPolicy: 'manage',
   DeleteCofferPolicy: 'manage',
+  // Creating and deleting coffers are the coffer owner's settings too. PutCoffer is service-scoped (the
+  // coffer does not exist yet): it checks `manage` on the new name itself, or the class's creators.
+  PutCoffer: 'manage',
+  DeleteCoffer: 'manage',
 };
 
 export function actionOf(operation: Operation): Action {
@@ -111,6 +117,8 @@ export function route(method: string, target: RequestTarget): Operation {
       throw notAllowed(`${method} on a coffer's policy`);
     }
     if (method === 'GET') return has('uploads') ? { name: 'ListMultipartUploads' } : { name: 'GetCoffer' };
+    if (method === 'PUT') return { name: 'PutCoffer' };
+    if (method === 'DELETE') return { name: 'DeleteCoffer' };
     throw notAllowed(`${method} on a coffer`);
   }
 

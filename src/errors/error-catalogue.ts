@@ -73,6 +73,10 @@ export const ERROR_CATALOGUE = {
   InvalidChunkedBody: { status: 400, message: 'The aws-chunked body is malformed.', fault: 'client' },
   BucketAlreadyOwnedByYou: { status: 409, message: 'The bucket exists and is yours.', fault: 'client' },
   NoSuchBucket: { status: 404, message: 'The specified bucket does not exist.', fault: 'client' },
+  // Appended for PUT Coffer / DELETE Coffer (issue 16): codes of the CDCS error list.
+  InvalidCofferName: { status: 400, message: 'The coffer name is not valid here.', fault: 'client' },
+  CofferAlreadyExists: { status: 409, message: 'A coffer of this name already exists.', fault: 'client' },
+  CofferNotEmpty: { status: 409, message: 'The coffer is not empty: it has live objects or open multipart uploads.', fault: 'client' },
   // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a
   // download the client abandoned is not counted as a gateway failure.
   ClientClosedRequest: { status: 499, message: 'The client closed the connection before the answer was complete.', fault: 'client' },

@@ -14,7 +14,8 @@ import { randomBytes } from 'node:crypto';
 import { IntegrityError } from './integrity-error';
 import { bindingOf, deriveRecordKey, openRecord, sealRecord } from './sealed-record';
 
-export type CofferRecordKind = 'lifecycle' | 'policy';
+/** `registration`: a created coffer's record in its class's registry (sealed under the class key, bound to the coffer name). */
+export type CofferRecordKind = 'lifecycle' | 'policy' | 'registration';
 
 const SALT_SIZE = 16;
 /** Records are a few hundred bytes; anything far larger is not one. */

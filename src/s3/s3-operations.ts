@@ -132,8 +132,8 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       action: S3_OPERATION_ACTIONS.HeadBucket,
       scope: 'coffer',
       prepare: async () => undefined,
-      run: async (_prepared, _body, { coffer }) => {
-        const location = deps.coffers.list().find((c) => c.name === coffer)?.location ?? '';
+      run: async (_prepared, _body, { coffer, principal }) => {
+        const location = (await deps.coffers.list(principal)).find((c) => c.name === coffer)?.location ?? '';
         return { kind: 'empty', status: 200, headers: { 'x-amz-bucket-region': location } };
       },
     }),
@@ -152,8 +152,8 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       action: S3_OPERATION_ACTIONS.GetBucketLocation,
       scope: 'coffer',
       prepare: async () => undefined,
-      run: async (_prepared, _body, { coffer }) => {
-        const location = deps.coffers.list().find((c) => c.name === coffer)?.location ?? '';
+      run: async (_prepared, _body, { coffer, principal }) => {
+        const location = (await deps.coffers.list(principal)).find((c) => c.name === coffer)?.location ?? '';
         return { kind: 'document', status: 200, result: { kind: 'S3', root: 'LocationConstraint', body: { '#text': location } } };
       },
     }),

@@ -151,6 +151,11 @@ export class CofferLifecycle {
     return lifetimeMs;
   }
 
+  /** Drops what this replica cached for the coffer (it was deleted: a coffer created again under its name starts without). */
+  forget(coffer: string): void {
+    this.cached.delete(coffer);
+  }
+
   /** Whether an object completed at `created` (ISO-8601, sealed) has expired under `lifetimeMs`. */
   isExpired(created: string, lifetimeMs: number | undefined): boolean {
     if (lifetimeMs === undefined) return false;

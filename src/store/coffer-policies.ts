@@ -86,6 +86,11 @@ export class CofferPolicies {
     return hit.policy;
   }
 
+  /** Drops what this replica cached for the coffer (it was deleted: a coffer created again under its name starts without). */
+  forget(coffer: string): void {
+    this.cached.delete(coffer);
+  }
+
   /** The policy's decision for one request (the policy cached per coffer for cacheTtlMs). */
   async decide(context: CofferContext, request: { readonly principals: readonly string[]; readonly action: PolicyApiName; readonly key: string | undefined; readonly sourceIp?: string }): Promise<PolicyDecision> {
     const policy = await this.cachedPolicy(context);

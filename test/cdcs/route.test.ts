@@ -135,11 +135,9 @@ describe('route: uploadId', () => {
 describe('route: methods that are not allowed', () => {
   test.each([
     ['DELETE', `/${C}/k`],
-    ['DELETE', `/${C}`],
     ['DELETE', '/'],
     ['PUT', '/'],
     ['HEAD', '/'],
-    ['PUT', `/${C}`],
     ['POST', `/${C}`],
     ['HEAD', `/${C}`],
     ['POST', `/${C}/k`],
@@ -194,12 +192,19 @@ describe('route: coffer lifecycle', () => {
   });
 });
 
+describe('route: PUT Coffer / DELETE Coffer', () => {
+  test('PUT and DELETE on a coffer (no sub-resource) create and delete it; both need `manage`', () => {
+    expect(routeOf('PUT', `/${C}`)).toEqual({ name: 'PutCoffer' });
+    expect(routeOf('DELETE', `/${C}`)).toEqual({ name: 'DeleteCoffer' });
+    expect(actionOf({ name: 'PutCoffer' })).toBe('manage');
+    expect(actionOf({ name: 'DeleteCoffer' })).toBe('manage');
+  });
+});
+
 describe('route: coffer policy', () => {
   test.each([
     ['POST', `/${C}?policy`, '405 MethodNotAllowed'],
     ['GET', `/${C}?policy&policy`, '400 InvalidArgument'],
-    // DeleteCoffer is not implemented: a DELETE on a coffer without ?policy stays 405.
-    ['DELETE', `/${C}`, '405 MethodNotAllowed'],
   ])('%s %s → %s', (method, raw, expected) => {
     expect(codeOf(method, raw)).toBe(expected);
   });

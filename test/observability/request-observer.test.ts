@@ -109,7 +109,7 @@ test('a successful PutObject: one audit line naming principal, coffer, key, oper
 
 test('refusals before any operation runs are counted and logged once: 405 on a coffer, 411 on a routed PUT, an unparsable target', async () => {
   const before405 = await requestsTotal({ operation: 'Unknown', code: 'MethodNotAllowed', status: '405', coffer: DEMO });
-  const notAllowed = await rawExchange(gateway.port, [`DELETE /${DEMO} HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n`]);
+  const notAllowed = await rawExchange(gateway.port, [`POST /${DEMO} HTTP/1.1\r\nHost: h\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`]);
   expect(notAllowed.statuses).toEqual([405]);
   expect(await auditLinesOf(idOf(notAllowed.text))).toEqual([expect.objectContaining({ level: 'info', status: 405, code: 'MethodNotAllowed', operation: 'Unknown', coffer: DEMO })]);
   expect(await requestsTotal({ operation: 'Unknown', code: 'MethodNotAllowed', status: '405', coffer: DEMO })).toBe(before405 + 1);

@@ -12,6 +12,7 @@ import { cofferSchema } from './coffer';
 import { egressSchema } from './egress';
 import { lifecycleSchema } from './lifecycle';
 import { policiesSchema } from './policies';
+import { cofferClassesSchema } from './coffer-classes';
 import { serverSchema } from './server';
 
 /** What secrets are replaced with by `redactConfig`. */
@@ -122,6 +123,7 @@ export function createConfigSchema(io: ConfigIo) {
       lifecycle: lifecycleSchema(),
       /** Coffer policies: who each caller is to a policy, how long replicas cache a coffer's policy. */
       policies: policiesSchema(),
+      cofferClasses: cofferClassesSchema(cofferSchema(io)),
       logging: z
         .strictObject({
           /** Log level. */

@@ -53,7 +53,10 @@ const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf
 export function procCpuMs(statPath: string, children = false): number {
   // The command name (field 2) may hold spaces; the fields after its closing parenthesis start at field 3.
   const text = readFileSync(statPath, 'utf8');
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ').map(Number);
+  const fields = text
+    .slice(text.lastIndexOf(')') + 2)
+    .split(' ')
+    .map(Number);
   const ticks = (fields[11] as number) + (fields[12] as number) + (children ? (fields[13] as number) + (fields[14] as number) : 0);
   return (ticks * 1000) / CLOCK_TICKS;
 }
@@ -136,7 +139,9 @@ export function benchConfig(sinkPort: number, keyringDirectory: string): string 
     server: { port: 0, adminPort: 0 },
     auth: { accessKeys: [{ secretId: BENCH_SECRET_ID, secretKey: BENCH_SECRET_KEY, grants: [{ coffer: BENCH_COFFER, actions: ['*'] }] }] },
     keyring: { directory: keyringDirectory },
-    coffers: { [BENCH_COFFER]: { upstream: { endpoint: `http://127.0.0.1:${sinkPort}`, bucket: 'bench', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'bench' } } },
+    coffers: {
+      [BENCH_COFFER]: { upstream: { endpoint: `http://127.0.0.1:${sinkPort}`, bucket: 'bench', credentials: { accessKeyId: 'bench', secretAccessKey: 'bench-secret' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'bench' } },
+    },
   });
 }
 

@@ -146,7 +146,11 @@ export function rcloneUpload(environment: NodeJS.ProcessEnv, name: string, body:
     child.once('error', reject);
     child.once('exit', (code) => {
       if (code !== 0) return reject(new Error(`rclone rcat exited with ${code}`));
-      const fields = output.slice(output.lastIndexOf(')') + 2).trim().split(' ').map(Number);
+      const fields = output
+        .slice(output.lastIndexOf(')') + 2)
+        .trim()
+        .split(' ')
+        .map(Number);
       resolve(((fields[13] as number) + (fields[14] as number)) * (1000 / clockTicks()));
     });
     body.pipe(child.stdin);

@@ -55,15 +55,19 @@ async function main(): Promise<void> {
     const cdcs: number[] = [];
     const s3: number[] = [];
     for (let round = 0; round < ROUNDS; round += 1) {
-      cdcs.push(await rate((i) => {
-        const path = `/${COFFER}/small/cdcs-${round}-${i}`;
-        return put(gateway.port, path, signed('PUT', gateway.port, path, []), body);
-      }));
-      s3.push(await rate(async (i) => {
-        const path = `/${COFFER}/small/s3-${round}-${i}`;
-        const request_ = await sigv4.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', path, query: {}, headers: { host, 'x-amz-content-sha256': sha256 } });
-        return put(gateway.port, path, request_.headers as Record<string, string>, body);
-      }));
+      cdcs.push(
+        await rate((i) => {
+          const path = `/${COFFER}/small/cdcs-${round}-${i}`;
+          return put(gateway.port, path, signed('PUT', gateway.port, path, []), body);
+        }),
+      );
+      s3.push(
+        await rate(async (i) => {
+          const path = `/${COFFER}/small/s3-${round}-${i}`;
+          const request_ = await sigv4.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', path, query: {}, headers: { host, 'x-amz-content-sha256': sha256 } });
+          return put(gateway.port, path, request_.headers as Record<string, string>, body);
+        }),
+      );
     }
     process.stdout.write(`\nsmall PutObject: ${OBJECT_BYTES} B objects, ${REQUESTS} sequential requests per round, ${ROUNDS} interleaved rounds\n\n`);
     process.stdout.write(`${'CDCS PutObject (COS signature)'.padEnd(52)} ${median(cdcs).toFixed(0).padStart(6)} req/s  (runs: ${cdcs.map((v) => v.toFixed(0)).join(', ')})\n`);

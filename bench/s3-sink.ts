@@ -54,7 +54,10 @@ export function startSink(port = 0, dataDirectory?: string): Promise<{ port: num
       // CompleteMultipartUpload (rclone's multipart uploads end with it).
       const parts = partSizes.get(query.get('uploadId') as string);
       partSizes.delete(query.get('uploadId') as string);
-      completedSizes.set(path, [...(parts?.values() ?? [])].reduce((sum, size) => sum + size, 0));
+      completedSizes.set(
+        path,
+        [...(parts?.values() ?? [])].reduce((sum, size) => sum + size, 0),
+      );
       drain(false, () => res.writeHead(200, { 'content-type': 'application/xml' }).end(`<CompleteMultipartUploadResult><Bucket>b</Bucket><Key>${path}</Key><ETag>"complete-${Date.now()}-1"</ETag></CompleteMultipartUploadResult>`));
     } else if (req.method === 'PUT' && query.has('partNumber')) {
       const uploadId = query.get('uploadId') as string;

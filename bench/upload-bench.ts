@@ -27,8 +27,6 @@ const BIG_PART = Number(process.env['BENCH_BIG_PART_BYTES'] ?? 5 * GiB - 1310516
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 import { BENCH_COFFER as COFFER } from './bench-support';
 
-
-
 interface CpuTally {
   client: number;
   server: number;
@@ -42,16 +40,24 @@ const newCpuTally = (): CpuTally => ({ client: 0, server: 0, serverMain: 0, serv
 
 /** CPU ms used so far by a server: all its threads, its main thread alone, and per kind of thread (Node servers). */
 type CpuProbe = () => Promise<{ all: number; main: number; threads?: Record<string, number> }>;
-const nodeProbe = (child: ChildProcess): CpuProbe => async () => {
-  const reply = await ask<{ cpuMs: number; mainMs: number; threads: Record<string, number> }>(child, 'cpu');
-  return { all: reply.cpuMs, main: reply.mainMs, threads: reply.threads };
-};
+const nodeProbe =
+  (child: ChildProcess): CpuProbe =>
+  async () => {
+    const reply = await ask<{ cpuMs: number; mainMs: number; threads: Record<string, number> }>(child, 'cpu');
+    return { all: reply.cpuMs, main: reply.mainMs, threads: reply.threads };
+  };
 
 /** "main 1.90, crypto workers 2.05, V8 helpers (GC) 0.31" — a Node server's CPU ms per MiB by kind of thread. */
 const threadBreakdown = (tally: CpuTally, bytes?: number): string => {
   const t = tally.serverThreads;
-  const named = [['main', t['MainThread']], ['crypto workers', t['WorkerThread']], ['V8 helpers (GC)', t['V8Worker']]] as const;
-  const other = Object.entries(t).filter(([name]) => !['MainThread', 'WorkerThread', 'V8Worker'].includes(name)).reduce((sum, [, ms]) => sum + ms, 0);
+  const named = [
+    ['main', t['MainThread']],
+    ['crypto workers', t['WorkerThread']],
+    ['V8 helpers (GC)', t['V8Worker']],
+  ] as const;
+  const other = Object.entries(t)
+    .filter(([name]) => !['MainThread', 'WorkerThread', 'V8Worker'].includes(name))
+    .reduce((sum, [, ms]) => sum + ms, 0);
   return [...named, ['other', other] as const].map(([name, ms]) => `${name} ${fixed(perMiB(ms ?? 0, bytes), 0)}`).join(', ');
 };
 
@@ -104,7 +110,10 @@ async function initiate(port: number): Promise<{ key: string; uploadId: string }
 }
 
 async function gatewayPart(port: number, upload: { key: string; uploadId: string }, partNumber: number, size: number): Promise<void> {
-  const params: Array<[string, string]> = [['partNumber', String(partNumber)], ['uploadId', upload.uploadId]];
+  const params: Array<[string, string]> = [
+    ['partNumber', String(partNumber)],
+    ['uploadId', upload.uploadId],
+  ];
   const [status, body] = await sendRepeated(port, 'PUT', `/${COFFER}/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, signed('PUT', port, `/${COFFER}/${upload.key}`, params), size);
   if (status !== 200) throw new Error(`UploadPart answered ${status}: ${body}`);
 }
@@ -136,7 +145,10 @@ function openTunnel(port: number, ca: string): Promise<TLSSocket> {
 /** UploadPart as the SDK sends it through the gateway as https proxy: a new tunnel, TLS, a virtual-hosted request. */
 async function interceptedPart(port: number, ca: string, upload: { key: string; uploadId: string }, partNumber: number, size: number): Promise<void> {
   const tls = await openTunnel(port, ca);
-  const params: Array<[string, string]> = [['partNumber', String(partNumber)], ['uploadId', upload.uploadId]];
+  const params: Array<[string, string]> = [
+    ['partNumber', String(partNumber)],
+    ['uploadId', upload.uploadId],
+  ];
   const now = Math.floor(Date.now() / 1000);
   const { authorization } = signCosRequest({ method: 'PUT', pathname: `/${upload.key}`, params, headers: [['host', EGRESS_HOST]], secretId: BENCH_SECRET_ID, secretKey: BENCH_SECRET_KEY, keyTime: formatKeyTime(now - 60, now + 3600) });
   const [status, body] = await sendRepeated(port, 'PUT', `/${upload.key}?partNumber=${partNumber}&uploadId=${upload.uploadId}`, { host: EGRESS_HOST, authorization }, size, { connection: tls });
@@ -168,7 +180,10 @@ async function egressCase(scratch: string, sink: { child: ChildProcess; port: nu
   process.stdout.write(`${'UploadPart through CONNECT + TLS (leaf cert)'.padEnd(48)} ${median(intercepted).toFixed(0).padStart(6)} MB/s  (runs: ${intercepted.map((v) => v.toFixed(0)).join(', ')})\n`);
   process.stdout.write(`ratio intercepted vs direct: ${(median(intercepted) / median(direct)).toFixed(2)}×\n`);
   const perMiB = (ms: number): string => (ms / ((ROUNDS * PART) / MiB)).toFixed(2).padStart(5);
-  for (const [name, tally] of [['direct', cpu.direct], ['intercepted', cpu.intercepted]] as const) {
+  for (const [name, tally] of [
+    ['direct', cpu.direct],
+    ['intercepted', cpu.intercepted],
+  ] as const) {
     process.stdout.write(`  CPU ms per MiB ${name.padEnd(11)}: client ${perMiB(tally.client)}, gateway ${perMiB(tally.server)}, sink ${perMiB(tally.sink)}\n`);
     process.stdout.write(`    gateway by thread: ${threadBreakdown(tally)}\n`);
   }
@@ -213,18 +228,26 @@ async function uploadPathCase(config: string, sink: { child: ChildProcess; port:
   process.stdout.write(rateLine('express + http-proxy-middleware passthrough', runs.express));
   if (nginx !== undefined) process.stdout.write(rateLine('nginx passthrough (proxy_request_buffering off)', runs.nginx));
   process.stdout.write(rateLine('coffer-gateway UploadPart (auth, MD5, encrypt, SigV4)', runs.gateway));
-  process.stdout.write(`throughput vs express: ${(median(runs.gateway) / median(runs.express)).toFixed(2)}×${nginx === undefined ? '' : `, vs nginx: ${(median(runs.gateway) / median(runs.nginx)).toFixed(2)}×`} (not a target: on two shared cores the CPU per byte below sets it)\n`);
+  process.stdout.write(
+    `throughput vs express: ${(median(runs.gateway) / median(runs.express)).toFixed(2)}×${nginx === undefined ? '' : `, vs nginx: ${(median(runs.gateway) / median(runs.nginx)).toFixed(2)}×`} (not a target: on two shared cores the CPU per byte below sets it)\n`,
+  );
   // Where the cores went: CPU milliseconds per MiB moved, per process, summed over the rounds.
   const contenders = [['express', cpu.express], ...(nginx === undefined ? [] : [['nginx', cpu.nginx] as const]), ['gateway', cpu.gateway]] as const;
   for (const [name, tally] of contenders) {
     const total = tally.client + tally.server + tally.sink;
-    process.stdout.write(`  CPU ms per MiB with ${name.padEnd(8)}: client ${fixed(perMiB(tally.client))}, server ${fixed(perMiB(tally.server))} (main thread ${fixed(perMiB(tally.serverMain))}), sink ${fixed(perMiB(tally.sink))}, all ${fixed(perMiB(total))}\n`);
+    process.stdout.write(
+      `  CPU ms per MiB with ${name.padEnd(8)}: client ${fixed(perMiB(tally.client))}, server ${fixed(perMiB(tally.server))} (main thread ${fixed(perMiB(tally.serverMain))}), sink ${fixed(perMiB(tally.sink))}, all ${fixed(perMiB(total))}\n`,
+    );
   }
   process.stdout.write(`  gateway CPU ms per MiB by thread: ${threadBreakdown(cpu.gateway)}\n`);
   const capacity = (tally: CpuTally): number => ((2 * 1000) / perMiB(tally.client + tally.server + tally.sink)) * (MiB / 1e6);
-  process.stdout.write(`  two cores at that cost move at most ${capacity(cpu.express).toFixed(0)} MB/s through express, ${capacity(cpu.gateway).toFixed(0)} MB/s through the gateway (ceiling ratio ${(capacity(cpu.gateway) / capacity(cpu.express)).toFixed(2)}×)\n`);
+  process.stdout.write(
+    `  two cores at that cost move at most ${capacity(cpu.express).toFixed(0)} MB/s through express, ${capacity(cpu.gateway).toFixed(0)} MB/s through the gateway (ceiling ratio ${(capacity(cpu.gateway) / capacity(cpu.express)).toFixed(2)}×)\n`,
+  );
   const floorMs = perMiB(cpu.express.server) + perMiB(floor.md5) + perMiB(floor.encryptor);
-  process.stdout.write(`  floor of forward + hash + encrypt: express server ${fixed(perMiB(cpu.express.server), 0)} + MD5 alone ${fixed(perMiB(floor.md5), 0)} + encryptor alone ${fixed(perMiB(floor.encryptor), 0)} = ${fixed(floorMs, 0)} ms/MiB\n`);
+  process.stdout.write(
+    `  floor of forward + hash + encrypt: express server ${fixed(perMiB(cpu.express.server), 0)} + MD5 alone ${fixed(perMiB(floor.md5), 0)} + encryptor alone ${fixed(perMiB(floor.encryptor), 0)} = ${fixed(floorMs, 0)} ms/MiB\n`,
+  );
   const overFloor = perMiB(cpu.gateway.server) / floorMs;
   reportTarget(`gateway CPU per MiB vs that floor: ${fixed(perMiB(cpu.gateway.server), 0)} / ${fixed(floorMs, 0)} = ${overFloor.toFixed(2)}×  (target ≤ 1.10×)`, overFloor <= 1.1);
   const mainRatio = cpu.gateway.serverMain / cpu.express.serverMain;
@@ -264,17 +287,31 @@ async function peerCase(config: string, sink: { child: ChildProcess; port: numbe
   const cpu = { rclone: 0, rcloneSink: 0, gateway: newCpuTally() };
   for (let round = 0; round < ROUNDS; round += 1) {
     const sinkBefore = (await nodeProbe(sink.child)()).all;
-    runs.rclone.push(await timed(async () => {
-      cpu.rclone += await rcloneUpload(environment, `peer-${round}-${Date.now()}.bin`, Readable.from(repeatedMiB(PART)));
-    }, PART));
+    runs.rclone.push(
+      await timed(async () => {
+        cpu.rclone += await rcloneUpload(environment, `peer-${round}-${Date.now()}.bin`, Readable.from(repeatedMiB(PART)));
+      }, PART),
+    );
     cpu.rcloneSink += (await nodeProbe(sink.child)()).all - sinkBefore;
-    runs.gateway.push(await withCpu(cpu.gateway, nodeProbe(gateway.child), sink.child, () => timed(() => new Promise<void>((resolve, reject) => {
-      cos.putObject({ Bucket: COFFER, Region: 'ap-guangzhou', Key: `bench/peer-${round}-${Date.now()}.bin`, Body: Readable.from(repeatedMiB(PART)), ContentLength: PART }, (error: Error | null) => (error === null ? resolve() : reject(error)));
-    }), PART)));
+    runs.gateway.push(
+      await withCpu(cpu.gateway, nodeProbe(gateway.child), sink.child, () =>
+        timed(
+          () =>
+            new Promise<void>((resolve, reject) => {
+              cos.putObject({ Bucket: COFFER, Region: 'ap-guangzhou', Key: `bench/peer-${round}-${Date.now()}.bin`, Body: Readable.from(repeatedMiB(PART)), ContentLength: PART }, (error: Error | null) =>
+                error === null ? resolve() : reject(error),
+              );
+            }),
+          PART,
+        ),
+      ),
+    );
   }
   process.stdout.write(rateLine('rclone 1.60 crypt remote → S3 (rcat, defaults)', runs.rclone));
   process.stdout.write(rateLine('COS SDK putObject → coffer-gateway → S3', runs.gateway));
-  process.stdout.write(`  CPU ms per MiB, rclone: ${fixed(perMiB(cpu.rclone))} (sink ${fixed(perMiB(cpu.rcloneSink))}); SDK client ${fixed(perMiB(cpu.gateway.client))} + gateway ${fixed(perMiB(cpu.gateway.server))} = ${fixed(perMiB(cpu.gateway.client + cpu.gateway.server))} (sink ${fixed(perMiB(cpu.gateway.sink))})\n`);
+  process.stdout.write(
+    `  CPU ms per MiB, rclone: ${fixed(perMiB(cpu.rclone))} (sink ${fixed(perMiB(cpu.rcloneSink))}); SDK client ${fixed(perMiB(cpu.gateway.client))} + gateway ${fixed(perMiB(cpu.gateway.server))} = ${fixed(perMiB(cpu.gateway.client + cpu.gateway.server))} (sink ${fixed(perMiB(cpu.gateway.sink))})\n`,
+  );
   const speed = median(runs.gateway) / median(runs.rclone);
   reportTarget(`throughput, gateway path vs rclone crypt: ${speed.toFixed(2)}×  (target > 1×)`, speed > 1);
   const cost = (cpu.gateway.client + cpu.gateway.server) / cpu.rclone;
@@ -298,9 +335,12 @@ async function memoryCase(config: string, children: ChildProcess[]): Promise<voi
   gateway = await spawn('gateway', config);
   children.push(gateway.child);
   const many = await initiate(gateway.port);
-  const concurrentRate = await timed(async () => {
-    await Promise.all(Array.from({ length: 32 }, (_, i) => gatewayPart(gateway.port, many, i + 1, 64 * MiB)));
-  }, 32 * 64 * MiB);
+  const concurrentRate = await timed(
+    async () => {
+      await Promise.all(Array.from({ length: 32 }, (_, i) => gatewayPart(gateway.port, many, i + 1, 64 * MiB)));
+    },
+    32 * 64 * MiB,
+  );
   const manyRss = (await ask<{ rssMb: number }>(gateway.child, 'rss')).rssMb;
   reportTarget(`32 concurrent 64 MiB parts: ${concurrentRate.toFixed(0)} MB/s aggregate, gateway peak RSS ${manyRss.toFixed(0)} MB (target ≤ 260 MB)`, manyRss <= 260);
   gateway.child.kill();
@@ -321,9 +361,13 @@ async function cryptoWorkersCase(config: string, sink: { child: ChildProcess; po
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const [index, gateway] of gateways.entries()) {
       const upload = await initiate(gateway.port);
-      runs[index]?.push(await withCpu(cpu[index] as CpuTally, nodeProbe(gateway.child), sink.child, () => timed(async () => {
-        await Promise.all(Array.from({ length: concurrent }, (_, i) => gatewayPart(gateway.port, upload, i + 1, size)));
-      }, concurrent * size)));
+      runs[index]?.push(
+        await withCpu(cpu[index] as CpuTally, nodeProbe(gateway.child), sink.child, () =>
+          timed(async () => {
+            await Promise.all(Array.from({ length: concurrent }, (_, i) => gatewayPart(gateway.port, upload, i + 1, size)));
+          }, concurrent * size),
+        ),
+      );
     }
   }
   for (const [index, label] of ['1 crypto worker', '2 crypto workers'].entries()) {
@@ -387,9 +431,13 @@ async function clusterCase(config: string, sink: { child: ChildProcess; port: nu
   for (let round = 0; round < ROUNDS; round += 1) {
     for (const [index, gateway] of clusters.entries()) {
       const upload = await initiate(gateway.port);
-      runs[index]?.push(await withCpu(cpu[index] as CpuTally, gateway.cpu, sink.child, () => timed(async () => {
-        await Promise.all(Array.from({ length: concurrent }, (_, i) => gatewayPart(gateway.port, upload, i + 1, size)));
-      }, concurrent * size)));
+      runs[index]?.push(
+        await withCpu(cpu[index] as CpuTally, gateway.cpu, sink.child, () =>
+          timed(async () => {
+            await Promise.all(Array.from({ length: concurrent }, (_, i) => gatewayPart(gateway.port, upload, i + 1, size)));
+          }, concurrent * size),
+        ),
+      );
     }
   }
   for (const [index, label] of ['serve --workers 1', 'serve --workers 2'].entries()) {

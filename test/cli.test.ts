@@ -109,7 +109,17 @@ async function serve(configFile: string, cwd: string): Promise<ServeProcess> {
 
 /** A part upload that has been accepted (100 Continue came: the gateway is handling it) and sent `first` of its bytes. */
 async function startPart(target: CosTarget, uploadId: string, partNumber: number, body: Buffer, first: number): Promise<{ finish(): void; done: Promise<CosAnswer>; socket: Socket }> {
-  const call = openCos(target, 'PUT', 'term.bin', [['partNumber', String(partNumber)], ['uploadId', uploadId]], body.length, { expect: '100-continue' });
+  const call = openCos(
+    target,
+    'PUT',
+    'term.bin',
+    [
+      ['partNumber', String(partNumber)],
+      ['uploadId', uploadId],
+    ],
+    body.length,
+    { expect: '100-continue' },
+  );
   call.req.flushHeaders();
   await new Promise<void>((resolve, reject) => {
     call.req.once('continue', resolve);
@@ -125,7 +135,6 @@ async function terminate(gateway: ServeProcess): Promise<void> {
   await gateway.stderrMatches(/SIGTERM: draining for up to \d+ ms/);
   expect((await fetch(`http://127.0.0.1:${gateway.adminPort}/readyz`)).status).toBe(503);
 }
-
 
 describe('SIGTERM to `cli.js serve`', () => {
   let directory: string;
@@ -164,7 +173,20 @@ describe('SIGTERM to `cli.js serve`', () => {
     const gateway = await serve(configFile, directory);
     const uploadId = await initiate(gateway.target, 'term.bin');
     const v1 = randomBytes(6 * MiB);
-    expect((await cos(gateway.target, 'PUT', 'term.bin', [['partNumber', '1'], ['uploadId', uploadId]], v1)).status).toBe(200);
+    expect(
+      (
+        await cos(
+          gateway.target,
+          'PUT',
+          'term.bin',
+          [
+            ['partNumber', '1'],
+            ['uploadId', uploadId],
+          ],
+          v1,
+        )
+      ).status,
+    ).toBe(200);
     const stalled = await startPart(gateway.target, uploadId, 1, randomBytes(6 * MiB), 3 * MiB);
 
     await terminate(gateway);

@@ -46,7 +46,6 @@ import { classCollisions, CofferClasses, cofferClassesOf } from './coffer-classe
 import { parseCofferPolicy } from '../auth/coffer-policy';
 import { ConfigError } from '../config/config-error';
 
-
 export interface CofferGateway {
   /** Express-compatible `(req, res, next)`: answers every request it is given (mount it last, at the root). */
   readonly handler: GatewayFrontEnd['handler'];
@@ -118,7 +117,12 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   const metrics = createMetrics();
   const now = Date.now;
 
-  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({ secretId: key.secretId, secretKey: key.secretKey, grants: key.grants, ...(key.keyOnlyPathCoffer === undefined ? {} : { keyOnlyPathCoffer: key.keyOnlyPathCoffer }) }));
+  const credentials: CredentialConfig[] = config.auth.accessKeys.map((key) => ({
+    secretId: key.secretId,
+    secretKey: key.secretKey,
+    grants: key.grants,
+    ...(key.keyOnlyPathCoffer === undefined ? {} : { keyOnlyPathCoffer: key.keyOnlyPathCoffer }),
+  }));
   const definitions: CofferDefinition[] = [];
   const localKeyrings = createLocalKeyrings(config.keyring);
   closers.add(() => localKeyrings.dispose());
@@ -170,8 +174,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   const roleEvents: UpstreamCofferDeps['roleEvents'] = {
     onAssumeRole: ({ coffer, result }) => metrics.assumeRoleCalls.inc({ coffer, result }),
     onLookup: ({ coffer, outcome }) => metrics.roleCredentialLookups.inc({ coffer, outcome }),
-    onRefreshFailure: ({ coffer, reason, servingCached }) =>
-      log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
+    onRefreshFailure: ({ coffer, reason, servingCached }) => log.warn({ coffer, reason, servingCached }, servingCached ? 'STS AssumeRole failed; serving the cached credentials until they expire' : 'STS AssumeRole failed'),
   };
   const upstreamCoffers = [
     ...(demoCoffer === undefined ? [] : [createUpstreamCoffer(config.demo.coffer, demoCoffer, config, { localKeys, roleEvents }, { location: 'local' })]),
@@ -274,7 +277,12 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       : {}),
   });
   // One pipeline for both dialects: grants + coffer policies, the kept-alive Complete.
-  const pipelineOptions: PipelineOptions = { coffers: registry, policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) }, keepAliveMs: config.server.completeKeepAliveMs, onKeptAlive: () => metrics.completeKeepAlives.inc() };
+  const pipelineOptions: PipelineOptions = {
+    coffers: registry,
+    policies: { principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals), decide: (context, request) => policies.decide(context, request) },
+    keepAliveMs: config.server.completeKeepAliveMs,
+    onKeptAlive: () => metrics.completeKeepAlives.inc(),
+  };
   // The S3 dialect on the same listener, coffers, access keys and store (src/app/dialect-switch.ts picks per request).
   const s3Dialect = createS3Dialect({
     server: config.server,
@@ -299,7 +307,18 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   const egress = await createEgress(config, { isServedCoffer: mayBeCoffer, metrics, log });
   closers.add(() => egress.stop());
   const cors = createBrowserCors(allowedOriginsByCoffer(config));
-  const frontEnd = createGatewayFrontEnd({ server: config.server, router: dialects.router, handle: dialects.handle, renderError: dialects.renderError, onAnswered, logger: log, onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(), onConnect: egress.onConnect, onConnectionShed: (how) => metrics.connectionsShed.inc({ how }), cors });
+  const frontEnd = createGatewayFrontEnd({
+    server: config.server,
+    router: dialects.router,
+    handle: dialects.handle,
+    renderError: dialects.renderError,
+    onAnswered,
+    logger: log,
+    onResponseIdleTimeout: () => metrics.responseIdleTimeouts.inc(),
+    onConnect: egress.onConnect,
+    onConnectionShed: (how) => metrics.connectionsShed.inc({ how }),
+    cors,
+  });
   // A check still in flight at close (a first data-key round trip creates the keyring's key file)
   // must end before the keyring and the upstream behind it close — nothing may write to the data
   // directory after close() resolved — but must not hold up the drain: stopped first, settled after it.

@@ -40,7 +40,19 @@ export interface CofferDefinition {
  * `classes`: coffers created at run time (app/coffer-classes.ts); a name no configured coffer has is
  * looked up there.
  */
-export function createCofferRegistry(definitions: readonly CofferDefinition[], cache: DataKeyCache | undefined, options: { maxSessions?: number; decorateKeys?: (keys: KeyProvider) => KeyProvider; decorateStore?: (store: UploadStore) => UploadStore; lifecycle?: CofferLifecycle; classes?: CofferClasses; startedAt?: Date; onRejectedRegistration?: (coffer: string, error: unknown) => void } = {}): CofferResolver & CofferDirectory & { names(): string[]; contextOfCreated(created: CreatedCoffer, principal: Principal): CofferContext } {
+export function createCofferRegistry(
+  definitions: readonly CofferDefinition[],
+  cache: DataKeyCache | undefined,
+  options: {
+    maxSessions?: number;
+    decorateKeys?: (keys: KeyProvider) => KeyProvider;
+    decorateStore?: (store: UploadStore) => UploadStore;
+    lifecycle?: CofferLifecycle;
+    classes?: CofferClasses;
+    startedAt?: Date;
+    onRejectedRegistration?: (coffer: string, error: unknown) => void;
+  } = {},
+): CofferResolver & CofferDirectory & { names(): string[]; contextOfCreated(created: CreatedCoffer, principal: Principal): CofferContext } {
   const byName = new Map(definitions.map((d) => [d.name, d]));
   const contexts = new Map<string, CofferContext>();
   const startedAt = options.startedAt ?? new Date(0);
@@ -77,7 +89,12 @@ export function createCofferRegistry(definitions: readonly CofferDefinition[], c
       ...definitions.map((d) => ({ name: d.name, location: d.location ?? '', created: startedAt, configured: true })),
       ...(options.classes === undefined
         ? []
-        : (await options.classes.list(principal.sessionName, options.onRejectedRegistration ?? (() => undefined))).map((c) => ({ name: c.registration.coffer, location: c.definition.location ?? '', created: new Date(c.registration.created), configured: false }))),
+        : (await options.classes.list(principal.sessionName, options.onRejectedRegistration ?? (() => undefined))).map((c) => ({
+            name: c.registration.coffer,
+            location: c.definition.location ?? '',
+            created: new Date(c.registration.created),
+            configured: false,
+          }))),
     ],
     isConfigured: (coffer) => byName.has(coffer),
     async contextFor(coffer: string, principal: Principal): Promise<CofferContext> {

@@ -27,10 +27,7 @@ export async function createConfiguredJwtAuthenticator(jwt: NonNullable<GatewayC
           }
         : {
             kind: 'static',
-            keys: [
-              ...(jwt.keys ?? []).map((jwk) => ({ jwk: jwk as never })),
-              ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string })),
-            ],
+            keys: [...(jwt.keys ?? []).map((jwk) => ({ jwk: jwk as never })), ...(jwt.publicKeyPems ?? []).map((pem) => ({ pem, alg: jwt.algorithms[0] as string }))],
           },
       {
         now,

@@ -39,10 +39,7 @@ export interface UpstreamCoffer extends CofferDefinition {
 export function createUpstreamCoffer(name: string, coffer: CofferConfig, config: GatewayConfig, deps: UpstreamCofferDeps, options: { readonly location?: string } = {}): UpstreamCoffer {
   const upstreamCredentials = coffer.upstream.credentials;
   // The gateway's own credentials: configured for this upstream, else the AWS default chain (IRSA, instance role, env).
-  const base: AwsCredentialIdentityProvider =
-    upstreamCredentials !== undefined
-      ? async () => ({ accessKeyId: upstreamCredentials.accessKeyId, secretAccessKey: upstreamCredentials.secretAccessKey })
-      : defaultProvider();
+  const base: AwsCredentialIdentityProvider = upstreamCredentials !== undefined ? async () => ({ accessKeyId: upstreamCredentials.accessKeyId, secretAccessKey: upstreamCredentials.secretAccessKey }) : defaultProvider();
   const role = coffer.role;
   const sts =
     role.type === 'sts'

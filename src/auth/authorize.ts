@@ -3,11 +3,7 @@ import type { Action, Grant, Principal } from './principal';
 
 /** True when one of the grants allows `action` on `coffer`; only exact names and `'*'` match (no patterns). */
 export function isAllowed(grants: readonly Grant[], coffer: string, action: Action): boolean {
-  return grants.some(
-    (grant) =>
-      (grant.coffer === '*' || grant.coffer === coffer) &&
-      grant.actions.some((allowed) => allowed === '*' || allowed === action),
-  );
+  return grants.some((grant) => (grant.coffer === '*' || grant.coffer === coffer) && grant.actions.some((allowed) => allowed === '*' || allowed === action));
 }
 
 /**

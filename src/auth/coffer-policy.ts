@@ -49,9 +49,7 @@ const MAX_LIST = 100;
 const DATE_OPERATORS = ['date_not_equal', 'date_greater_than', 'date_greater_than_equal', 'date_less_than', 'date_less_than_equal'] as const;
 type DateOperator = (typeof DATE_OPERATORS)[number];
 
-export type PolicyCondition =
-  | { readonly operator: 'ip_equal' | 'ip_not_equal'; readonly ranges: BlockList }
-  | { readonly operator: DateOperator; readonly times: readonly number[] };
+export type PolicyCondition = { readonly operator: 'ip_equal' | 'ip_not_equal'; readonly ranges: BlockList } | { readonly operator: DateOperator; readonly times: readonly number[] };
 
 export interface PolicyStatement {
   readonly principals: readonly string[];

@@ -7,15 +7,7 @@
  */
 import { GatewayError } from '../errors/gateway-error';
 
-export const COS_AUTH_FIELDS = [
-  'q-sign-algorithm',
-  'q-ak',
-  'q-sign-time',
-  'q-key-time',
-  'q-header-list',
-  'q-url-param-list',
-  'q-signature',
-] as const;
+export const COS_AUTH_FIELDS = ['q-sign-algorithm', 'q-ak', 'q-sign-time', 'q-key-time', 'q-header-list', 'q-url-param-list', 'q-signature'] as const;
 
 export type CosAuthFieldName = (typeof COS_AUTH_FIELDS)[number];
 

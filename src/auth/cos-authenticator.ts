@@ -20,14 +20,7 @@ import { timingSafeEqual } from 'node:crypto';
 import { GatewayError } from '../errors/gateway-error';
 import { type AuthRequest, headerValues } from './auth-request';
 import { type CosAuthFields, hasPresignedFields, parseAuthorizationHeader, parsePresignedQuery, isCosAuthField } from './cos-auth-fields';
-import {
-  buildHttpString,
-  buildStringToSign,
-  computeSignature,
-  cosEncodeName,
-  deriveSignKey,
-  type SignedPair,
-} from './cos-signature';
+import { buildHttpString, buildStringToSign, computeSignature, cosEncodeName, deriveSignKey, type SignedPair } from './cos-signature';
 import { COFFER_NAME } from '../config/schema';
 import { isAllowed } from './authorize';
 import type { CosCredential, CredentialStore } from './credential-store';
@@ -215,8 +208,7 @@ function signedParams(request: AuthRequest, paramList: readonly string[]): Signe
   return pairs;
 }
 
-const HOST_UNSIGNED_HINT =
-  ' cos-nodejs-sdk-v5 2.12.x does not sign host for domains other than COS ones; use cos-nodejs-sdk-v5 2.13 or later (3.x works).';
+const HOST_UNSIGNED_HINT = ' cos-nodejs-sdk-v5 2.12.x does not sign host for domains other than COS ones; use cos-nodejs-sdk-v5 2.13 or later (3.x works).';
 
 interface Candidate {
   readonly pathname: string;
@@ -245,7 +237,13 @@ function candidatePaths(request: AuthRequest, credential: Pick<CosCredential, 'g
   const refusal = keyOnlyRefusal(request, credential, acceptKeyOnlyPath, isCoffer);
   const keyOnlyCandidate = refusal === undefined ? keyOnly : { ...keyOnly, refusal };
   if (request.addressing === 'virtual-hosted') return [keyOnlyCandidate];
-  const full: Candidate[] = key === undefined ? [{ pathname: `/${coffer}`, form: 'full' }, { pathname: `/${coffer}/`, form: 'full' }] : [{ pathname: `/${coffer}/${key}`, form: 'full' }];
+  const full: Candidate[] =
+    key === undefined
+      ? [
+          { pathname: `/${coffer}`, form: 'full' },
+          { pathname: `/${coffer}/`, form: 'full' },
+        ]
+      : [{ pathname: `/${coffer}/${key}`, form: 'full' }];
   return [...full, keyOnlyCandidate];
 }
 
@@ -268,12 +266,15 @@ function keyOnlyRefusal(request: AuthRequest, credential: Pick<CosCredential, 'g
     const advice = 'sign the full path /<Coffer>/<Key>, or address the coffer by host (virtual-hosted: Domain "{Bucket}.cos.{Region}.myqcloud.com" with Ip, or Proxy).';
     if (!acceptKeyOnlyPath) return `The signature covers /<Key> without the coffer, which this gateway does not accept for path-style requests (auth.cos.acceptKeyOnlyPath); ${advice}`;
     // The key binds the coffer: its one key-only coffer (configured), else the only coffer its grants name.
-    if ((credential.keyOnlyPathCoffer ?? onlyCoffer(grants)) !== coffer) return `The signature covers /<Key> without the coffer, and this access key's key-only signatures are not bound to this coffer (it can reach more than one coffer and keyOnlyPathCoffer names another, or none); ${advice}`;
+    if ((credential.keyOnlyPathCoffer ?? onlyCoffer(grants)) !== coffer)
+      return `The signature covers /<Key> without the coffer, and this access key's key-only signatures are not bound to this coffer (it can reach more than one coffer and keyOnlyPathCoffer names another, or none); ${advice}`;
     const operationParams = request.query.filter(([name]) => !isCosAuthField(name) && !UNSIGNED_QUERY_PARAMS.has(name));
-    if (key === undefined && operationParams.length === 0) return `A signature over "GET /" without parameters is a GetService signature; it never lists a coffer. List with at least one parameter (the SDK's getBucket always sends prefix=), or ${advice}`;
+    if (key === undefined && operationParams.length === 0)
+      return `A signature over "GET /" without parameters is a GetService signature; it never lists a coffer. List with at least one parameter (the SDK's getBucket always sends prefix=), or ${advice}`;
   }
   const first = key?.split('/')[0];
-  if (first !== undefined && reaches(grants, first, isCoffer)) return `The signed path /${key} starts with the name of a coffer this access key can reach, so it is also the signature of a request to that coffer; a key-only signature is not accepted for it. Sign the full path /<Coffer>/<Key> (path-style).`;
+  if (first !== undefined && reaches(grants, first, isCoffer))
+    return `The signed path /${key} starts with the name of a coffer this access key can reach, so it is also the signature of a request to that coffer; a key-only signature is not accepted for it. Sign the full path /<Coffer>/<Key> (path-style).`;
   return undefined;
 }
 

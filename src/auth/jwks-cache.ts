@@ -4,23 +4,13 @@
  * expired entries cannot turn into a fetch storm against the issuer), single-flight fetching, and an
  * injected clock and fetcher so all of it is testable. Key selection is jose's createLocalJWKSet.
  */
-import {
-  createLocalJWKSet,
-  type CryptoKey,
-  type FlattenedJWSInput,
-  type JSONWebKeySet,
-  type JWK,
-  type JWSHeaderParameters,
-} from 'jose';
+import { createLocalJWKSet, type CryptoKey, type FlattenedJWSInput, type JSONWebKeySet, type JWK, type JWSHeaderParameters } from 'jose';
 import { GatewayError } from '../errors/gateway-error';
 
 /** Returns the parsed JSON body of the JWKS endpoint, or throws; see jwks-http-fetcher.ts. */
 export type FetchJwks = () => Promise<unknown>;
 
-export type JwksCacheEvent =
-  | { readonly type: 'refreshed'; readonly keys: number }
-  | { readonly type: 'refresh-failed'; readonly reason: string }
-  | { readonly type: 'refresh-skipped'; readonly reason: 'cooldown' };
+export type JwksCacheEvent = { readonly type: 'refreshed'; readonly keys: number } | { readonly type: 'refresh-failed'; readonly reason: string } | { readonly type: 'refresh-skipped'; readonly reason: 'cooldown' };
 
 export interface JwksCacheOptions {
   readonly fetchJwks: FetchJwks;
@@ -130,10 +120,7 @@ export function toVerificationKeySet(body: unknown): JSONWebKeySet {
   if (typeof body !== 'object' || body === null || !Array.isArray((body as { keys?: unknown }).keys)) {
     throw new Error('JWKS body has no "keys" array');
   }
-  const keys = ((body as { keys: unknown[] }).keys).filter(
-    (key): key is JWK =>
-      typeof key === 'object' && key !== null && (key as JWK).kty !== 'oct' && !('d' in key) && (key as JWK).use !== 'enc',
-  );
+  const keys = (body as { keys: unknown[] }).keys.filter((key): key is JWK => typeof key === 'object' && key !== null && (key as JWK).kty !== 'oct' && !('d' in key) && (key as JWK).use !== 'enc');
   return { keys };
 }
 

@@ -40,10 +40,7 @@ export function createJwksHttpFetcher(options: JwksHttpFetcherOptions): FetchJwk
   };
 }
 
-function get(
-  url: URL,
-  options: { headers: Record<string, string>; ca: string | Buffer | undefined; timeoutMs: number; maxBytes: number },
-): Promise<string> {
+function get(url: URL, options: { headers: Record<string, string>; ca: string | Buffer | undefined; timeoutMs: number; maxBytes: number }): Promise<string> {
   return new Promise((resolve, reject) => {
     // Settle exactly once: after a failure, late 'end'/'error' events of a destroyed socket are ignored.
     let settled = false;

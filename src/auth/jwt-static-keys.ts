@@ -7,9 +7,7 @@ import { createLocalJWKSet, exportJWK, importSPKI, importX509, type JWK } from '
 import type { JwtKeyResolver } from './jwks-cache';
 import { toVerificationKeySet } from './jwks-cache';
 
-export type StaticJwtKey =
-  | { readonly jwk: JWK }
-  | { readonly pem: string; /** Required: a PEM does not say which algorithm it is for. */ readonly alg: string; readonly kid?: string };
+export type StaticJwtKey = { readonly jwk: JWK } | { readonly pem: string; /** Required: a PEM does not say which algorithm it is for. */ readonly alg: string; readonly kid?: string };
 
 export async function createStaticKeyResolver(keys: readonly StaticJwtKey[]): Promise<JwtKeyResolver> {
   if (keys.length === 0) throw new Error('at least one static JWT key is required');
@@ -23,9 +21,7 @@ export async function createStaticKeyResolver(keys: readonly StaticJwtKey[]): Pr
 
 async function toJwk(key: StaticJwtKey): Promise<JWK> {
   if ('jwk' in key) return { ...key.jwk };
-  const imported = key.pem.includes('BEGIN CERTIFICATE')
-    ? await importX509(key.pem, key.alg, { extractable: true })
-    : await importSPKI(key.pem, key.alg, { extractable: true });
+  const imported = key.pem.includes('BEGIN CERTIFICATE') ? await importX509(key.pem, key.alg, { extractable: true }) : await importSPKI(key.pem, key.alg, { extractable: true });
   const jwk = await exportJWK(imported);
   return key.kid === undefined ? { ...jwk, alg: key.alg } : { ...jwk, alg: key.alg, kid: key.kid };
 }

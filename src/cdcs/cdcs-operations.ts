@@ -335,7 +335,11 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         const maxParts = Math.min(numberParam(request.target, 'max-parts', 1000), 1000);
         const marker = numberParam(request.target, 'part-number-marker', 0);
         const listed = await service.listParts(context, key, uploadId, { maxParts, partNumberMarker: marker });
-        return { kind: 'document', status: 200, result: { kind: 'ListParts', coffer, key, uploadId, parts: listed.parts, maxParts, partNumberMarker: marker, isTruncated: listed.isTruncated, nextPartNumberMarker: listed.nextPartNumberMarker, initiator: principal.id } };
+        return {
+          kind: 'document',
+          status: 200,
+          result: { kind: 'ListParts', coffer, key, uploadId, parts: listed.parts, maxParts, partNumberMarker: marker, isTruncated: listed.isTruncated, nextPartNumberMarker: listed.nextPartNumberMarker, initiator: principal.id },
+        };
       },
     }),
 
@@ -377,7 +381,8 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       scope: 'coffer',
       body: { maxBytes: MAX_PART_PLAINTEXT, objectData: true },
       // Write-once, size and the data key are settled before the body.
-      prepare: ({ request, context, key }) => objects.preparePut(context, key, contentLengthOf(request), { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers) }),
+      prepare: ({ request, context, key }) =>
+        objects.preparePut(context, key, contentLengthOf(request), { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers) }),
       run: async (prepared, body) => {
         const { etag } = await objects.put(prepared, body as NonNullable<typeof body>);
         return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0 } };
@@ -426,9 +431,14 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         }
         const rendered = renderLifecycleDocument(stored);
         const bytes = Buffer.from(rendered.body, 'utf8');
-        return { kind: 'object', status: 200, headers: { 'content-type': rendered.contentType, 'content-length': bytes.length }, chunks: (async function* () {
-          yield bytes;
-        })() };
+        return {
+          kind: 'object',
+          status: 200,
+          headers: { 'content-type': rendered.contentType, 'content-length': bytes.length },
+          chunks: (async function* () {
+            yield bytes;
+          })(),
+        };
       },
     }),
 

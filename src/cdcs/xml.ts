@@ -130,7 +130,16 @@ export function parseXmlDocument(body: Buffer, root: string, arrayPaths: readonl
   }
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw malformed('DOCTYPE and entity declarations are not accepted.');
   const arrays = new Set(arrayPaths);
-  const documentParser = new XMLParser({ ignoreAttributes: true, ignoreDeclaration: true, ignorePiTags: true, parseTagValue: false, trimValues: true, processEntities: true, htmlEntities: true, isArray: (_name, jpath) => typeof jpath === 'string' && arrays.has(jpath) });
+  const documentParser = new XMLParser({
+    ignoreAttributes: true,
+    ignoreDeclaration: true,
+    ignorePiTags: true,
+    parseTagValue: false,
+    trimValues: true,
+    processEntities: true,
+    htmlEntities: true,
+    isArray: (_name, jpath) => typeof jpath === 'string' && arrays.has(jpath),
+  });
   let document: unknown;
   try {
     document = documentParser.parse(text, true);

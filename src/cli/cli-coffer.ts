@@ -44,10 +44,7 @@ export interface OpenedCoffer {
 export function openCoffer(config: GatewayConfig, name: string, sessionName: string, options: { trustKeyIds?: readonly string[] } = {}): OpenedCoffer {
   const configured = config.coffers[name];
   // `trustKeyIds`: keys this run may unwrap under beyond the configuration (rewrap's target, to verify what it wrote).
-  const settings =
-    configured?.kms.type === 'aws-kms' && options.trustKeyIds !== undefined
-      ? { ...configured, kms: { ...configured.kms, previousKeyIds: [...configured.kms.previousKeyIds, ...options.trustKeyIds] } }
-      : configured;
+  const settings = configured?.kms.type === 'aws-kms' && options.trustKeyIds !== undefined ? { ...configured, kms: { ...configured.kms, previousKeyIds: [...configured.kms.previousKeyIds, ...options.trustKeyIds] } } : configured;
   if (settings === undefined) {
     const configured = Object.keys(config.coffers);
     const demo = config.demo.enabled && config.demo.coffer === name ? ' It is the demo coffer of the embedded default, whose upstream only the running gateway can open.' : '';

@@ -85,10 +85,7 @@ export async function decryptCommand(args: readonly string[], io: CliIo): Promis
   const config = loadCliConfig(values.config, io);
   const opened = openCoffer(config, cofferName, 'coffer-gateway-decrypt');
   try {
-    const store =
-      manifestFile !== undefined && dataFile !== undefined
-        ? downloadedObjectStore({ manifestKey: opened.layout.manifest(key), manifestFile, dataPrefix: opened.layout.dataPrefix(key), dataFile })
-        : opened.store();
+    const store = manifestFile !== undefined && dataFile !== undefined ? downloadedObjectStore({ manifestKey: opened.layout.manifest(key), manifestFile, dataPrefix: opened.layout.dataPrefix(key), dataFile }) : opened.store();
     const context = opened.context(store);
     const service = new ObjectService();
     // Manifest fetched, data key unwrapped under the key the envelope names, MAC verified.

@@ -241,7 +241,10 @@ async function checkUpstream(checks: Checks, opened: OpenedCoffer, quick: boolea
     let completed = false;
     try {
       const parts: Array<{ partNumber: number; etag: string }> = [];
-      for (const [partNumber, size] of [[1, minPartSize], [2, 1]] as const) {
+      for (const [partNumber, size] of [
+        [1, minPartSize],
+        [2, 1],
+      ] as const) {
         const { etag } = await store.uploadPart(partsKey, uploadId, partNumber, { body: Readable.from([Buffer.alloc(size)]), contentLength: size });
         parts.push({ partNumber, etag });
       }

@@ -302,12 +302,11 @@ export async function gcCommand(args: readonly string[], io: CliIo): Promise<num
     const scope = `coffer ${cofferName}${prefix === '' ? '' : ` (prefix ${JSON.stringify(prefix)})`}`;
     const live = `${counts.live} live${counts.open === 0 ? '' : ` (${counts.open} of open uploads)`}`;
     const young = `${counts.young} younger than ${minAgeText} kept`;
-    const extra = [
-      counts.unrecognised === 0 ? '' : `, ${counts.unrecognised} unrecognised names kept`,
-      counts.revived === 0 ? '' : `, ${counts.revived} kept because they became live during the run`,
-    ].join('');
+    const extra = [counts.unrecognised === 0 ? '' : `, ${counts.unrecognised} unrecognised names kept`, counts.revived === 0 ? '' : `, ${counts.revived} kept because they became live during the run`].join('');
     if (dryRun) {
-      io.stdout.write(`gc dry run, ${scope}: ${counts.seen} data objects, ${live}, ${counts.orphans} orphans: ${counts.wouldDelete} would be deleted (${counts.bytes} bytes would be reclaimed), ${young}${extra}, ${counts.errors} errors. Nothing was deleted.\n`);
+      io.stdout.write(
+        `gc dry run, ${scope}: ${counts.seen} data objects, ${live}, ${counts.orphans} orphans: ${counts.wouldDelete} would be deleted (${counts.bytes} bytes would be reclaimed), ${young}${extra}, ${counts.errors} errors. Nothing was deleted.\n`,
+      );
     } else {
       io.stdout.write(`gc, ${scope}: ${counts.seen} data objects, ${live}, ${counts.orphans} orphans: ${counts.deleted} deleted (${counts.bytes} bytes reclaimed), ${young}${extra}, ${counts.errors} errors.\n`);
     }

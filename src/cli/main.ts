@@ -21,7 +21,7 @@ interface Command {
 const COMMANDS: Readonly<Record<string, Command>> = {
   serve: { summary: 'Run the gateway (data plane on server.port, health and metrics on server.adminPort).', run: serveCommand },
   decrypt: { summary: 'Recover an object without a running gateway: from the upstream bucket, or from downloaded files.', run: decryptCommand },
-  rewrap: { summary: 'Key rotation: rewrap every object\'s data key under another KMS / keyring key (manifests only).', run: rewrapCommand },
+  rewrap: { summary: "Key rotation: rewrap every object's data key under another KMS / keyring key (manifests only).", run: rewrapCommand },
   doctor: { summary: 'Check the configuration and, per coffer, the role, the key provider and the upstream bucket.', run: doctorCommand },
   gc: { summary: 'Delete orphaned data objects (written, but no manifest or open upload refers to them).', run: gcCommand },
 };

@@ -134,8 +134,7 @@ export function schemaAt(root: z.ZodType, path: ConfigPath): z.ZodType | undefin
 
 // ---------------------------------------------------------------------------------------------
 
-const isPlainObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 function compareNatural(a: string, b: string): number {
   return a.localeCompare(b, 'en', { numeric: true });
@@ -161,12 +160,7 @@ function parseValue(raw: string, stringOnly: boolean): unknown {
  * Resolves `COFFER__A__B…` segments to a configuration path against the schema and the current raw
  * configuration (for existing map keys). Returns a problem string instead when it cannot.
  */
-function resolveSegments(
-  schema: z.ZodType,
-  raw: Record<string, unknown>,
-  variable: string,
-  segments: readonly string[],
-): { path: ConfigPath; stringOnly: boolean } | string {
+function resolveSegments(schema: z.ZodType, raw: Record<string, unknown>, variable: string, segments: readonly string[]): { path: ConfigPath; stringOnly: boolean } | string {
   const path: (string | number)[] = [];
   let current: z.ZodType = schema;
   let value: unknown = raw;

@@ -141,7 +141,10 @@ function distance(a: string, b: string): number {
 }
 
 function suggestion(schema: z.ZodType, objectPath: readonly PropertyKey[], key: string): string {
-  const at = schemaAt(schema, objectPath.filter((s): s is string | number => typeof s !== 'symbol'));
+  const at = schemaAt(
+    schema,
+    objectPath.filter((s): s is string | number => typeof s !== 'symbol'),
+  );
   if (at === undefined) return '';
   const names = fieldNames(describeSchema(at));
   // Valid in another variant of a discriminated union (e.g. roleArn with type static).
@@ -197,7 +200,7 @@ export function loadConfig(options: LoadConfigOptions = {}): GatewayConfig {
   const file = options.file !== undefined && options.file !== '' ? options.file : env['COFFER_CONFIG'] || undefined;
   const problems: string[] = [];
 
-  const fromFile = file === undefined ? structuredClone(EMBEDDED_PRESET) as Record<string, unknown> : readConfigFile(file, readFile, problems);
+  const fromFile = file === undefined ? (structuredClone(EMBEDDED_PRESET) as Record<string, unknown>) : readConfigFile(file, readFile, problems);
   const raw = fromFile ?? {};
   const schema = createConfigSchema({ readFile });
   const overrides = applyEnvOverrides(schema, raw, env);

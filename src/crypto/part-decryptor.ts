@@ -7,16 +7,7 @@ import { createDecipheriv, createSecretKey, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { IntegrityError } from '../format/integrity-error';
 import { derivePartKeys, verifyPartHeader } from '../format/part-keys';
-import {
-  PART_HEADER_SIZE,
-  SEGMENT_CIPHERTEXT_SIZE,
-  TAG_SIZE,
-  decodePartHeader,
-  segmentCount,
-  segmentNonce,
-  segmentPlaintextLength,
-  type PartIdentity,
-} from '../format/part-format';
+import { PART_HEADER_SIZE, SEGMENT_CIPHERTEXT_SIZE, TAG_SIZE, decodePartHeader, segmentCount, segmentNonce, segmentPlaintextLength, type PartIdentity } from '../format/part-format';
 
 export interface ExpectedPart extends PartIdentity {
   /** The part upload's salt as recorded in the manifest; binds the read to exactly that upload. */

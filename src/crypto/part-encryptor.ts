@@ -8,15 +8,7 @@
 import { createCipheriv, createSecretKey, randomBytes, type CipherGCM, type KeyObject } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
 import { derivePartKeys } from '../format/part-keys';
-import {
-  SALT_SIZE,
-  SEGMENT_SIZE,
-  encodePartHeader,
-  partCiphertextLength,
-  segmentCount,
-  segmentNonce,
-  type PartIdentity,
-} from '../format/part-format';
+import { SALT_SIZE, SEGMENT_SIZE, encodePartHeader, partCiphertextLength, segmentCount, segmentNonce, type PartIdentity } from '../format/part-format';
 
 export interface PartEncryptorOptions extends PartIdentity {
   readonly dataKey: Buffer;

@@ -9,20 +9,9 @@ import { isIP } from 'node:net';
 import { cofferOfAuthority } from '../cdcs/request-target';
 
 /** The `result` label of coffer_gateway_connect_total. */
-export type ConnectResult =
-  | 'intercepted'
-  | 'refused_disabled'
-  | 'refused_malformed'
-  | 'refused_port'
-  | 'refused_ip_literal'
-  | 'refused_host'
-  | 'refused_unknown_coffer'
-  | 'refused_issuance_rate'
-  | 'failed_issuance';
+export type ConnectResult = 'intercepted' | 'refused_disabled' | 'refused_malformed' | 'refused_port' | 'refused_ip_literal' | 'refused_host' | 'refused_unknown_coffer' | 'refused_issuance_rate' | 'failed_issuance';
 
-export type ConnectTarget =
-  | { readonly accepted: true; readonly host: string; readonly coffer: string }
-  | { readonly accepted: false; readonly result: ConnectResult; readonly reason: string };
+export type ConnectTarget = { readonly accepted: true; readonly host: string; readonly coffer: string } | { readonly accepted: false; readonly result: ConnectResult; readonly reason: string };
 
 export interface ConnectTargetRules {
   readonly virtualHostSuffixes: readonly string[];
@@ -55,7 +44,10 @@ export function classifyConnectTarget(rawTarget: string, rules: ConnectTargetRul
     return refused('refused_host', 'The host is under a coffer endpoint domain but does not name a valid coffer ("<name>-<APPID>").');
   }
   if (coffer === undefined) {
-    return refused('refused_host', 'Only coffer endpoints are reachable through this gateway (<coffer>.cos.<region>.myqcloud.com, <coffer>.cos.<region>.tencentcos.cn, <coffer>.cdcs.<region>.myqcloud.com or a configured suffix); it opens no tunnels to other hosts.');
+    return refused(
+      'refused_host',
+      'Only coffer endpoints are reachable through this gateway (<coffer>.cos.<region>.myqcloud.com, <coffer>.cos.<region>.tencentcos.cn, <coffer>.cdcs.<region>.myqcloud.com or a configured suffix); it opens no tunnels to other hosts.',
+    );
   }
   if (!rules.isServedCoffer(coffer)) return refused('refused_unknown_coffer', 'The host names a coffer this gateway does not serve.');
   return { accepted: true, host, coffer };

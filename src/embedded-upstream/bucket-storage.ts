@@ -136,7 +136,10 @@ export class BucketStorage {
     for (const uploadId of await fs.readdir(this.uploadsDir)) {
       if (!UPLOAD_ID.test(uploadId)) continue;
       const dir = join(this.uploadsDir, uploadId);
-      const record = await fs.readFile(join(dir, 'upload.json'), 'utf8').then((text) => JSON.parse(text) as { key: string; metadata: Record<string, string>; initiated: string }).catch(() => undefined);
+      const record = await fs
+        .readFile(join(dir, 'upload.json'), 'utf8')
+        .then((text) => JSON.parse(text) as { key: string; metadata: Record<string, string>; initiated: string })
+        .catch(() => undefined);
       if (record === undefined) continue;
       const upload: Upload = { uploadId, key: record.key, metadata: record.metadata, initiated: new Date(record.initiated), parts: new Map() };
       for (const name of await fs.readdir(dir)) {

@@ -9,18 +9,7 @@
  * against the body it reads (UNSIGNED-PAYLOAD accepted; STREAMING-* refused as not implemented).
  */
 import type { IncomingHttpHeaders } from 'node:http';
-import {
-  canonicalRequest,
-  credentialScope,
-  hmacHex,
-  parseAmzDate,
-  parseAuthorizationHeader,
-  sameSignature,
-  SigV4FormatError,
-  type SigV4Fields,
-  signingKeyFor,
-  stringToSign,
-} from '../auth/sigv4-signature';
+import { canonicalRequest, credentialScope, hmacHex, parseAmzDate, parseAuthorizationHeader, sameSignature, SigV4FormatError, type SigV4Fields, signingKeyFor, stringToSign } from '../auth/sigv4-signature';
 import { S3Error, s3Errors } from './s3-error';
 
 export interface SigV4VerifierConfig {

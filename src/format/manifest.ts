@@ -16,13 +16,7 @@
 import { createHash, createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
 import { IntegrityError } from './integrity-error';
 import { SEALED_OVERHEAD, bindingOf, deriveRecordKey, openRecord, sealRecord } from './sealed-record';
-import {
-  DATA_KEY_SIZE,
-  MAX_PART_NUMBER,
-  OBJECT_ID_SIZE,
-  SALT_SIZE,
-  partCiphertextLength,
-} from './part-format';
+import { DATA_KEY_SIZE, MAX_PART_NUMBER, OBJECT_ID_SIZE, SALT_SIZE, partCiphertextLength } from './part-format';
 
 export const MANIFEST_MAGIC = Buffer.from('CFGM', 'ascii');
 const MANIFEST_MAC_LABEL = Buffer.from('coffer-gateway/v1 manifest mac', 'ascii');

@@ -134,4 +134,3 @@ class DigestVerifier extends Transform {
     }, callback);
   }
 }
-

@@ -8,14 +8,7 @@
 import { awsClientConfig, type AwsClientOptions } from '../util/aws-client-config';
 import { DecryptCommand, DescribeKeyCommand, GenerateDataKeyCommand, KMSClient, ReEncryptCommand, type KMSClientConfig } from '@aws-sdk/client-kms';
 import { GatewayError } from '../errors/gateway-error';
-import {
-  DEFAULT_RETRY_POLICY,
-  describeAwsError,
-  withAwsRetry,
-  type RetryHooks,
-  type RetryOutcomeError,
-  type RetryPolicy,
-} from '../util/aws-errors';
+import { DEFAULT_RETRY_POLICY, describeAwsError, withAwsRetry, type RetryHooks, type RetryOutcomeError, type RetryPolicy } from '../util/aws-errors';
 import { DATA_KEY_BYTES, type DataKey, type EncryptionContext, type KeyProvider, type KeyRewrapper, type RewrappedKey } from './key-provider';
 
 /** Per-call options: the retry loop's deadline signal, which cancels the SDK request. */
@@ -29,23 +22,32 @@ export interface KmsCallOptions {
  * fake for the data path need not implement them.
  */
 export interface KmsApi {
-  generateDataKey(input: {
-    KeyId: string;
-    KeySpec: 'AES_256';
-    EncryptionContext: Record<string, string>;
-  }, options?: KmsCallOptions): Promise<{ CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string }>;
-  decrypt(input: {
-    KeyId: string;
-    CiphertextBlob: Uint8Array;
-    EncryptionContext: Record<string, string>;
-  }, options?: KmsCallOptions): Promise<{ Plaintext?: Uint8Array; KeyId?: string }>;
-  reEncrypt?(input: {
-    CiphertextBlob: Uint8Array;
-    SourceKeyId: string;
-    SourceEncryptionContext: Record<string, string>;
-    DestinationKeyId: string;
-    DestinationEncryptionContext: Record<string, string>;
-  }, options?: KmsCallOptions): Promise<{ CiphertextBlob?: Uint8Array; KeyId?: string }>;
+  generateDataKey(
+    input: {
+      KeyId: string;
+      KeySpec: 'AES_256';
+      EncryptionContext: Record<string, string>;
+    },
+    options?: KmsCallOptions,
+  ): Promise<{ CiphertextBlob?: Uint8Array; Plaintext?: Uint8Array; KeyId?: string }>;
+  decrypt(
+    input: {
+      KeyId: string;
+      CiphertextBlob: Uint8Array;
+      EncryptionContext: Record<string, string>;
+    },
+    options?: KmsCallOptions,
+  ): Promise<{ Plaintext?: Uint8Array; KeyId?: string }>;
+  reEncrypt?(
+    input: {
+      CiphertextBlob: Uint8Array;
+      SourceKeyId: string;
+      SourceEncryptionContext: Record<string, string>;
+      DestinationKeyId: string;
+      DestinationEncryptionContext: Record<string, string>;
+    },
+    options?: KmsCallOptions,
+  ): Promise<{ CiphertextBlob?: Uint8Array; KeyId?: string }>;
   describeKey?(input: { KeyId: string }, options?: KmsCallOptions): Promise<{ KeyMetadata?: { Arn?: string; Enabled?: boolean; KeyState?: string } }>;
 }
 
@@ -117,24 +119,14 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
   const failure =
     (operation: string) =>
     ({ error, classification, attempts }: RetryOutcomeError): GatewayError =>
-      new GatewayError(
-        'KMSFailed',
-        `KMS ${operation} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeAwsError(error)}.`,
-        { reason: classification.reason },
-      );
+      new GatewayError('KMSFailed', `KMS ${operation} failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeAwsError(error)}.`, { reason: classification.reason });
 
-  const invalidResponse = (operation: string): GatewayError =>
-    new GatewayError('KMSFailed', `KMS ${operation} returned an unusable response.`, { reason: 'invalid-response' });
+  const invalidResponse = (operation: string): GatewayError => new GatewayError('KMSFailed', `KMS ${operation} returned an unusable response.`, { reason: 'invalid-response' });
 
   return {
     name: 'aws-kms',
     async generateDataKey(context: EncryptionContext): Promise<DataKey> {
-      const output = await withAwsRetry(
-        (_, abortSignal) => api.generateDataKey({ KeyId: options.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context } }, { abortSignal }),
-        policy,
-        failure('GenerateDataKey'),
-        hooks,
-      );
+      const output = await withAwsRetry((_, abortSignal) => api.generateDataKey({ KeyId: options.keyId, KeySpec: 'AES_256', EncryptionContext: { ...context } }, { abortSignal }), policy, failure('GenerateDataKey'), hooks);
       const plaintext = takeKey(output.Plaintext);
       if (!plaintext || plaintext.length !== DATA_KEY_BYTES || !output.CiphertextBlob || output.CiphertextBlob.length === 0) {
         plaintext?.fill(0);
@@ -148,12 +140,7 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
       // only when configuration lists it (kms.previousKeyIds): otherwise anyone able to write the bucket
       // could point an object at a KMS key of their own that the gateway's role may use, and forge it.
       // The encryption context still binds every wrapped key to its coffer and object key.
-      const output = await withAwsRetry(
-        (_, abortSignal) => api.decrypt({ KeyId: acceptedKeyId(keyId), CiphertextBlob: wrapped, EncryptionContext: { ...context } }, { abortSignal }),
-        policy,
-        failure('Decrypt'),
-        hooks,
-      );
+      const output = await withAwsRetry((_, abortSignal) => api.decrypt({ KeyId: acceptedKeyId(keyId), CiphertextBlob: wrapped, EncryptionContext: { ...context } }, { abortSignal }), policy, failure('Decrypt'), hooks);
       const plaintext = takeKey(output.Plaintext);
       if (!plaintext || plaintext.length !== DATA_KEY_BYTES) {
         plaintext?.fill(0);
@@ -179,8 +166,7 @@ export function createAwsKmsKeyProvider(options: AwsKmsKeyProviderOptions): AwsK
       // ReEncrypt: the plaintext data key never leaves KMS. Same context on both sides: a rewrap
       // changes the key-encryption key, never what the data key is bound to.
       const output = await withAwsRetry(
-        (_, abortSignal) =>
-          reEncrypt({ CiphertextBlob: wrapped, SourceKeyId: acceptedKeyId(fromKeyId), SourceEncryptionContext: { ...context }, DestinationKeyId: toKeyId, DestinationEncryptionContext: { ...context } }, { abortSignal }),
+        (_, abortSignal) => reEncrypt({ CiphertextBlob: wrapped, SourceKeyId: acceptedKeyId(fromKeyId), SourceEncryptionContext: { ...context }, DestinationKeyId: toKeyId, DestinationEncryptionContext: { ...context } }, { abortSignal }),
         policy,
         failure('ReEncrypt'),
         hooks,

@@ -61,16 +61,7 @@ export function dataKeyCacheKey(scope: string, wrapped: Buffer, context: Encrypt
   const scopeBytes = Buffer.from(scope, 'utf8');
   const ctx = canonicalContext(context);
   const keyIdBytes = Buffer.from(keyId ?? '', 'utf8');
-  return createHash('sha256')
-    .update(u32(scopeBytes.length))
-    .update(scopeBytes)
-    .update(u32(wrapped.length))
-    .update(wrapped)
-    .update(u32(ctx.length))
-    .update(ctx)
-    .update(u32(keyIdBytes.length))
-    .update(keyIdBytes)
-    .digest('base64');
+  return createHash('sha256').update(u32(scopeBytes.length)).update(scopeBytes).update(u32(wrapped.length)).update(wrapped).update(u32(ctx.length)).update(ctx).update(u32(keyIdBytes.length)).update(keyIdBytes).digest('base64');
 }
 
 export class DataKeyCache {

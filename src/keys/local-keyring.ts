@@ -327,7 +327,11 @@ export function createLocalKeyring(options: LocalKeyringOptions): LocalKeyring {
       }
     },
     dispose(): void {
-      for (const pending of loaded.values()) pending.then((key) => key.fill(0), () => undefined);
+      for (const pending of loaded.values())
+        pending.then(
+          (key) => key.fill(0),
+          () => undefined,
+        );
       loaded.clear();
     },
     wrapCount,

@@ -78,9 +78,24 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     .set(1);
   return {
     registry,
-    requests: new Counter({ name: 'coffer_gateway_requests_total', help: 'Answered requests (refusals before routing included: operation Unknown) by operation, result code (OK or the error code), HTTP status (0: reset before a status line) and coffer (a configured coffer, - for none, other for any unserved name).', labelNames: ['operation', 'code', 'status', 'coffer'], registers: [registry] }),
-    bytesIn: new Counter({ name: 'coffer_gateway_plaintext_bytes_in_total', help: 'Plaintext object bytes received from clients (successful PutObject and UploadPart), by operation and coffer.', labelNames: ['operation', 'coffer'], registers: [registry] }),
-    bytesOut: new Counter({ name: 'coffer_gateway_plaintext_bytes_out_total', help: 'Verified plaintext object bytes sent to clients (completed GetObject answers), by operation and coffer.', labelNames: ['operation', 'coffer'], registers: [registry] }),
+    requests: new Counter({
+      name: 'coffer_gateway_requests_total',
+      help: 'Answered requests (refusals before routing included: operation Unknown) by operation, result code (OK or the error code), HTTP status (0: reset before a status line) and coffer (a configured coffer, - for none, other for any unserved name).',
+      labelNames: ['operation', 'code', 'status', 'coffer'],
+      registers: [registry],
+    }),
+    bytesIn: new Counter({
+      name: 'coffer_gateway_plaintext_bytes_in_total',
+      help: 'Plaintext object bytes received from clients (successful PutObject and UploadPart), by operation and coffer.',
+      labelNames: ['operation', 'coffer'],
+      registers: [registry],
+    }),
+    bytesOut: new Counter({
+      name: 'coffer_gateway_plaintext_bytes_out_total',
+      help: 'Verified plaintext object bytes sent to clients (completed GetObject answers), by operation and coffer.',
+      labelNames: ['operation', 'coffer'],
+      registers: [registry],
+    }),
     requestSeconds: new Histogram({
       name: 'coffer_gateway_request_duration_seconds',
       help: 'Time from request headers to the end of the response, by operation, code, status and coffer (as requests_total).',
@@ -97,7 +112,12 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
     }),
     inFlightParts: new Gauge({ name: 'coffer_gateway_parts_in_flight', help: 'Part uploads currently streaming.', registers: [registry] }),
     upstreamErrors: new Counter({ name: 'coffer_gateway_upstream_errors_total', help: 'Failed upstream requests by mapped error code.', labelNames: ['code'], registers: [registry] }),
-    keyProviderCalls: new Counter({ name: 'coffer_gateway_key_provider_calls_total', help: 'Calls that reached KMS or the local keyring (data-key cache misses and generations).', labelNames: ['provider', 'operation', 'result'], registers: [registry] }),
+    keyProviderCalls: new Counter({
+      name: 'coffer_gateway_key_provider_calls_total',
+      help: 'Calls that reached KMS or the local keyring (data-key cache misses and generations).',
+      labelNames: ['provider', 'operation', 'result'],
+      registers: [registry],
+    }),
     keyProviderSeconds: new Histogram({
       name: 'coffer_gateway_key_provider_duration_seconds',
       help: 'Time of calls that reached KMS or the local keyring, by provider, operation and result (bounded retries included).',
@@ -112,10 +132,19 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300],
       registers: [registry],
     }),
-    completeKeepAlives: new Counter({ name: 'coffer_gateway_complete_kept_alive_total', help: 'CompleteMultipartUpload answers committed to 200 early and kept alive with whitespace (assembly outlasted server.completeKeepAliveMs).', registers: [registry] }),
+    completeKeepAlives: new Counter({
+      name: 'coffer_gateway_complete_kept_alive_total',
+      help: 'CompleteMultipartUpload answers committed to 200 early and kept alive with whitespace (assembly outlasted server.completeKeepAliveMs).',
+      registers: [registry],
+    }),
     completeCopiedBytes: new Counter({ name: 'coffer_gateway_complete_copied_bytes_total', help: 'Upstream bytes written a second time at Complete: staged parts copied into upstream parts, plus filler.', registers: [registry] }),
     integrityFailures: new Counter({ name: 'coffer_gateway_integrity_failures_total', help: 'Stored data that failed authentication, by reason.', labelNames: ['reason'], registers: [registry] }),
-    dataKeyCacheLookups: new Counter({ name: 'coffer_gateway_data_key_cache_lookups_total', help: 'Data-key cache lookups by result (hit, miss; an expired entry is a miss). Misses become key-provider Decrypt calls.', labelNames: ['result'], registers: [registry] }),
+    dataKeyCacheLookups: new Counter({
+      name: 'coffer_gateway_data_key_cache_lookups_total',
+      help: 'Data-key cache lookups by result (hit, miss; an expired entry is a miss). Misses become key-provider Decrypt calls.',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     assumeRoleCalls: new Counter({ name: 'coffer_gateway_sts_assume_role_total', help: 'STS AssumeRole operations (retries included) by coffer and result (ok, error).', labelNames: ['coffer', 'result'], registers: [registry] }),
     roleCredentialLookups: new Counter({
       name: 'coffer_gateway_role_credentials_total',
@@ -124,15 +153,40 @@ export function createMetrics(options: { defaultMetrics?: boolean } = {}): Gatew
       registers: [registry],
     }),
     jwksFetches: new Counter({ name: 'coffer_gateway_jwks_fetches_total', help: 'JWKS fetches by result (ok, error); a failed fetch keeps the previous key set.', labelNames: ['result'], registers: [registry] }),
-    tlsReloads: new Counter({ name: 'coffer_gateway_tls_reloads_total', help: 'Reloads of the data-plane TLS certificate after its files changed, by result (success, failure: the previous certificate stays).', labelNames: ['result'], registers: [registry] }),
+    tlsReloads: new Counter({
+      name: 'coffer_gateway_tls_reloads_total',
+      help: 'Reloads of the data-plane TLS certificate after its files changed, by result (success, failure: the previous certificate stays).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     tlsCertificateNotAfter: new Gauge({ name: 'coffer_gateway_tls_certificate_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the data-plane TLS certificate being served.', registers: [registry] }),
     responseIdleTimeouts: new Counter({ name: 'coffer_gateway_response_idle_timeouts_total', help: 'Connections reset because the client read nothing of a pending response for server.responseIdleTimeoutMs.', registers: [registry] }),
-    connectionsShed: new Counter({ name: 'coffer_gateway_connections_shed_total', help: 'At server.maxConnections: how=waiting-closed (a connection without a request closed for a newcomer), how=newcomer-refused (answered 503 SlowDown).', labelNames: ['how'], registers: [registry] }),
+    connectionsShed: new Counter({
+      name: 'coffer_gateway_connections_shed_total',
+      help: 'At server.maxConnections: how=waiting-closed (a connection without a request closed for a newcomer), how=newcomer-refused (answered 503 SlowDown).',
+      labelNames: ['how'],
+      registers: [registry],
+    }),
     upstreamReadStreams: new Gauge({ name: 'coffer_gateway_upstream_read_streams_open', help: 'Upstream GET bodies currently open; a value that stays up without traffic is a leak.', registers: [registry] }),
-    connects: new Counter({ name: 'coffer_gateway_connect_total', help: 'CONNECT requests by result: intercepted (TLS terminated for a coffer endpoint), or refused_* / failed_issuance (answered 403, 400 or 503; no tunnel is ever opened).', labelNames: ['result'], registers: [registry] }),
-    egressHandshakes: new Counter({ name: 'coffer_gateway_egress_tls_handshakes_total', help: 'TLS handshakes inside intercepted CONNECT tunnels by result (ok, sni_mismatch, failed: e.g. a client that does not trust the egress CA, timeout).', labelNames: ['result'], registers: [registry] }),
+    connects: new Counter({
+      name: 'coffer_gateway_connect_total',
+      help: 'CONNECT requests by result: intercepted (TLS terminated for a coffer endpoint), or refused_* / failed_issuance (answered 403, 400 or 503; no tunnel is ever opened).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    egressHandshakes: new Counter({
+      name: 'coffer_gateway_egress_tls_handshakes_total',
+      help: 'TLS handshakes inside intercepted CONNECT tunnels by result (ok, sni_mismatch, failed: e.g. a client that does not trust the egress CA, timeout).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     egressCertificatesIssued: new Counter({ name: 'coffer_gateway_egress_certificates_issued_total', help: 'Leaf certificates issued by the egress CA (cache misses and renewals).', registers: [registry] }),
-    egressCaReloads: new Counter({ name: 'coffer_gateway_egress_ca_reloads_total', help: 'Reloads of the configured egress CA after its files changed, by result (success, failure: the previous CA stays).', labelNames: ['result'], registers: [registry] }),
+    egressCaReloads: new Counter({
+      name: 'coffer_gateway_egress_ca_reloads_total',
+      help: 'Reloads of the configured egress CA after its files changed, by result (success, failure: the previous CA stays).',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     egressCaNotAfter: new Gauge({ name: 'coffer_gateway_egress_ca_not_after_seconds', help: 'Expiry (notAfter, unix seconds) of the egress CA certificate in use; leaf certificates never outlive it.', registers: [registry] }),
   };
 }

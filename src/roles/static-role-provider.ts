@@ -7,9 +7,7 @@ import type { RoleCredentials, RoleProvider, RoleRequest } from './role-provider
 
 export function createStaticRoleProvider(credentialsByCoffer: Readonly<Record<string, RoleCredentials>>): RoleProvider {
   // Copied once so later mutation of the configuration object cannot change what we serve.
-  const table = new Map<string, RoleCredentials>(
-    Object.entries(credentialsByCoffer).map(([coffer, credentials]) => [coffer, { ...credentials }]),
-  );
+  const table = new Map<string, RoleCredentials>(Object.entries(credentialsByCoffer).map(([coffer, credentials]) => [coffer, { ...credentials }]));
   return {
     async credentialsFor(request: RoleRequest): Promise<RoleCredentials> {
       const credentials = table.get(request.coffer);

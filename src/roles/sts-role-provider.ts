@@ -15,13 +15,7 @@
 import { awsClientConfig, type AwsClientOptions } from '../util/aws-client-config';
 import { AssumeRoleCommand, STSClient, type STSClientConfig } from '@aws-sdk/client-sts';
 import { GatewayError } from '../errors/gateway-error';
-import {
-  DEFAULT_RETRY_POLICY,
-  describeAwsError,
-  withAwsRetry,
-  type RetryHooks,
-  type RetryPolicy,
-} from '../util/aws-errors';
+import { DEFAULT_RETRY_POLICY, describeAwsError, withAwsRetry, type RetryHooks, type RetryPolicy } from '../util/aws-errors';
 import type { RoleCredentials, RoleProvider, RoleRequest } from './role-provider';
 
 export interface RoleConfig {
@@ -34,12 +28,15 @@ export interface RoleConfig {
 
 /** The one STS call we make; a narrow port so unit tests can pass a plain object. */
 export interface StsApi {
-  assumeRole(input: {
-    RoleArn: string;
-    RoleSessionName: string;
-    DurationSeconds: number;
-    ExternalId?: string;
-  }, options?: { readonly abortSignal?: AbortSignal }): Promise<{
+  assumeRole(
+    input: {
+      RoleArn: string;
+      RoleSessionName: string;
+      DurationSeconds: number;
+      ExternalId?: string;
+    },
+    options?: { readonly abortSignal?: AbortSignal },
+  ): Promise<{
     Credentials?: { AccessKeyId?: string; SecretAccessKey?: string; SessionToken?: string; Expiration?: Date };
   }>;
 }
@@ -162,10 +159,7 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
   const refreshRetryMs = options.refreshRetryMs ?? 5_000;
   const maxEntries = options.maxEntries ?? 10_000;
   const roleFor =
-    typeof options.roles === 'function'
-      ? options.roles
-      : (coffer: string): RoleConfig | undefined =>
-          Object.prototype.hasOwnProperty.call(options.roles, coffer) ? (options.roles as Record<string, RoleConfig>)[coffer] : undefined;
+    typeof options.roles === 'function' ? options.roles : (coffer: string): RoleConfig | undefined => (Object.prototype.hasOwnProperty.call(options.roles, coffer) ? (options.roles as Record<string, RoleConfig>)[coffer] : undefined);
 
   const entries = new Map<string, Entry>();
   const counters = { assumeRoleCalls: 0, refreshFailures: 0, staleServes: 0, hits: 0 };
@@ -192,12 +186,7 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
           { abortSignal },
         ),
       policy,
-      ({ error, classification, attempts }) =>
-        new GatewayError(
-          'AssumeRoleFailed',
-          `STS AssumeRole failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeAwsError(error)}.`,
-          { reason: classification.reason },
-        ),
+      ({ error, classification, attempts }) => new GatewayError('AssumeRoleFailed', `STS AssumeRole failed after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${describeAwsError(error)}.`, { reason: classification.reason }),
       hooks,
     );
     const c = output.Credentials;
@@ -207,7 +196,7 @@ export function createStsRoleProvider(options: StsRoleProviderOptions): StsRoleP
     // Expired on arrival means this host's clock is ahead of STS by more than the session duration:
     // signing with them would fail upstream with a misleading ExpiredToken, so say what is wrong here.
     if (c.Expiration.getTime() <= now()) {
-      throw new GatewayError('AssumeRoleFailed', 'STS AssumeRole returned credentials that have already expired by this host\'s clock (clock skew?).', { reason: 'expired-on-arrival' });
+      throw new GatewayError('AssumeRoleFailed', "STS AssumeRole returned credentials that have already expired by this host's clock (clock skew?).", { reason: 'expired-on-arrival' });
     }
     return { accessKeyId: c.AccessKeyId, secretAccessKey: c.SecretAccessKey, sessionToken: c.SessionToken, expiration: c.Expiration };
   }

@@ -275,7 +275,12 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
           await sourceContext.assumeRole?.();
           if (deps.policyAuthority !== undefined) {
             // A deny in the source coffer's policy stops the copy as it stops a GET (grants alone allow reading the source).
-            const decision = await deps.policyAuthority.decide(sourceContext, { principals: deps.policyAuthority.principalsOf(principal), action: 'GetObject', key: from.key, ...(request.remoteAddress === undefined ? {} : { sourceIp: request.remoteAddress }) });
+            const decision = await deps.policyAuthority.decide(sourceContext, {
+              principals: deps.policyAuthority.principalsOf(principal),
+              action: 'GetObject',
+              key: from.key,
+              ...(request.remoteAddress === undefined ? {} : { sourceIp: request.remoteAddress }),
+            });
             if (decision === 'deny') throw new GatewayError('AccessDenied', "The source coffer's policy denies reading this object.", { reason: 'policy-deny' });
           }
           const head = await objects.head(sourceContext, from.key);
@@ -297,7 +302,12 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         }
         const plan = planBody(deps, request);
         if (plan.size > MAX_PART_PLAINTEXT) throw new GatewayError('EntityTooLarge', `A PutObject body may hold at most ${MAX_PART_PLAINTEXT} bytes; use a multipart upload.`);
-        const put = await objects.preparePut(context, key, plan.size, { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers), checksum: () => plan.checksum() });
+        const put = await objects.preparePut(context, key, plan.size, {
+          contentMd5: contentMd5(request.headers),
+          contentType: headerValue(request.headers, 'content-type'),
+          metadata: userMetadata(request.headers),
+          checksum: () => plan.checksum(),
+        });
         return { plan, put };
       },
       run: async ({ plan, put, source }, body) => {

@@ -26,10 +26,7 @@ import type { RequestHeaders } from './request-headers';
 /** Lower-case header name → every value received, in order (built once from rawHeaders). */
 export type HeaderMap = RequestHeaders;
 
-export type BodyFraming =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'length'; readonly length: number }
-  | { readonly kind: 'chunked' };
+export type BodyFraming = { readonly kind: 'none' } | { readonly kind: 'length'; readonly length: number } | { readonly kind: 'chunked' };
 
 const DIGITS = /^[0-9]{1,16}$/;
 
@@ -176,9 +173,7 @@ class GuardedBody extends Readable {
   };
 
   #shortMessage(): string {
-    return this.#expected === undefined
-      ? `The connection closed after ${this.#received} bytes, before the chunked body ended.`
-      : `The connection closed after ${this.#received} of ${this.#expected} bytes.`;
+    return this.#expected === undefined ? `The connection closed after ${this.#received} bytes, before the chunked body ended.` : `The connection closed after ${this.#received} of ${this.#expected} bytes.`;
   }
 
   #fail(error: GatewayError): void {
@@ -208,10 +203,13 @@ class GuardedBody extends Readable {
     if (budgetMs <= 0) return this.#fail(this.#tooSlow());
     this.#waitStartedAt = performance.now();
     const rateCuts = budgetMs < this.#idleTimeoutMs;
-    this.#timer = setTimeout(() => {
-      this.#disarm();
-      this.#fail(rateCuts ? this.#tooSlow() : new GatewayError('RequestTimeout', `No body bytes arrived for ${this.#idleTimeoutMs} ms.`));
-    }, Math.ceil(Math.min(budgetMs, this.#idleTimeoutMs)));
+    this.#timer = setTimeout(
+      () => {
+        this.#disarm();
+        this.#fail(rateCuts ? this.#tooSlow() : new GatewayError('RequestTimeout', `No body bytes arrived for ${this.#idleTimeoutMs} ms.`));
+      },
+      Math.ceil(Math.min(budgetMs, this.#idleTimeoutMs)),
+    );
     this.#timer.unref();
   }
 

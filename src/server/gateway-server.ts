@@ -67,8 +67,7 @@ const OVER_CAP_REQUEST_MS = 2_000;
 const OVER_CAP_RETRY_AFTER_SECONDS = 1;
 
 /** The answer of a connection accepted over the cap (see the module comment). */
-const overCapError = (): GatewayError =>
-  new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit', headers: { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) } });
+const overCapError = (): GatewayError => new GatewayError('SlowDown', 'The gateway is at its connection limit; retry shortly.', { reason: 'connection-limit', headers: { 'retry-after': String(OVER_CAP_RETRY_AFTER_SECONDS) } });
 
 /** Per admitted connection: requests in progress, and since when it has had none (monotonic ms). */
 interface ConnectionState {
@@ -278,9 +277,7 @@ export function listenerOptions(config: GatewayConfig['server']): ServerOptions 
 /** An http (or, with `server.tls`, https) server built with `listenerOptions`, answering with `listener`. */
 export function createListener(config: GatewayConfig['server'], listener: (req: IncomingMessage, res: ServerResponse) => void): Server {
   const serverOptions = listenerOptions(config);
-  const server: Server = config.tls
-    ? (createTlsServer({ ...serverOptions, cert: config.tls.certPem, key: config.tls.keyPem }) as unknown as Server)
-    : createServer(serverOptions);
+  const server: Server = config.tls ? (createTlsServer({ ...serverOptions, cert: config.tls.certPem, key: config.tls.keyPem }) as unknown as Server) : createServer(serverOptions);
   server.on('request', listener);
   return server;
 }
@@ -485,13 +482,10 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
           handlerStarted = true;
           return options.handle(accepted, response);
         })
-        .then(
-          () => {
-            if (res.writableEnded) return;
-            fail(new GatewayError('InternalError', 'The handler returned without answering.'));
-          },
-          fail,
-        )
+        .then(() => {
+          if (res.writableEnded) return;
+          fail(new GatewayError('InternalError', 'The handler returned without answering.'));
+        }, fail)
         .catch((error: unknown) => {
           requestLog.error({ err: describeError(error) }, 'error while answering');
           res.destroy();

@@ -25,7 +25,26 @@ export function readHeaders(rawHeaders: readonly string[]): Map<string, string[]
  * §5.3) — so a repeated Content-MD5 or Range is judged as the joined (invalid) value, never as one
  * of its parts.
  */
-const SINGLE_VALUED: ReadonlySet<string> = new Set(['content-type', 'content-length', 'host', 'authorization', 'if-modified-since', 'if-unmodified-since', 'user-agent', 'referer', 'etag', 'expires', 'last-modified', 'location', 'max-forwards', 'proxy-authorization', 'retry-after', 'server', 'age', 'from']);
+const SINGLE_VALUED: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-length',
+  'host',
+  'authorization',
+  'if-modified-since',
+  'if-unmodified-since',
+  'user-agent',
+  'referer',
+  'etag',
+  'expires',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'retry-after',
+  'server',
+  'age',
+  'from',
+]);
 
 /** The field's value as one string (see SINGLE_VALUED), or undefined when absent. */
 export function headerValue(headers: RequestHeaders, name: string): string | undefined {

@@ -29,9 +29,7 @@ export interface TlsPair {
   readonly key: string;
 }
 
-export type TlsPairCheck =
-  | { readonly ok: true; readonly notAfter: Date; readonly fingerprint256: string; readonly subject: string }
-  | { readonly ok: false; readonly problem: string };
+export type TlsPairCheck = { readonly ok: true; readonly notAfter: Date; readonly fingerprint256: string; readonly subject: string } | { readonly ok: false; readonly problem: string };
 
 /**
  * Whether `pair` can be served: the leaf certificate parses, the key is an unencrypted private key, the

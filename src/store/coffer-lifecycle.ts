@@ -60,7 +60,10 @@ function lifecycleUnsupported(error: unknown): GatewayError | undefined {
     return new GatewayError('NotImplemented', "The coffer's upstream object store does not support bucket lifecycle rules, so the coffer cannot have a lifecycle configuration.", { reason: 'upstream-lifecycle-unsupported', cause: error });
   }
   if (error.reason === 'upstream-AccessDenied') {
-    return new GatewayError('BadGateway', "The coffer's upstream refused the gateway's lifecycle request (AccessDenied): its credentials need s3:GetLifecycleConfiguration and s3:PutLifecycleConfiguration on the bucket.", { reason: 'upstream-lifecycle-denied', cause: error });
+    return new GatewayError('BadGateway', "The coffer's upstream refused the gateway's lifecycle request (AccessDenied): its credentials need s3:GetLifecycleConfiguration and s3:PutLifecycleConfiguration on the bucket.", {
+      reason: 'upstream-lifecycle-denied',
+      cause: error,
+    });
   }
   return undefined;
 }
@@ -95,7 +98,8 @@ export class CofferLifecycle {
         await store.putLifecycleRules(mergeCofferRules(existing, context.coffer, ours));
         const written = await store.getLifecycleRules();
         if (hasCofferRules(written, context.coffer, context.layout, document.days)) break;
-        if (attempt === RULE_WRITE_ATTEMPTS) throw new GatewayError('ServiceUnavailable', "The coffer's lifecycle rules were overwritten by a concurrent change of the bucket's lifecycle configuration; retry.", { reason: 'lifecycle-rules-contended' });
+        if (attempt === RULE_WRITE_ATTEMPTS)
+          throw new GatewayError('ServiceUnavailable', "The coffer's lifecycle rules were overwritten by a concurrent change of the bucket's lifecycle configuration; retry.", { reason: 'lifecycle-rules-contended' });
       }
     } catch (error) {
       throw lifecycleUnsupported(error) ?? error;

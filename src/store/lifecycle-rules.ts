@@ -62,8 +62,6 @@ export function hasCofferRules(rules: readonly LifecycleRule[], coffer: string, 
   const wanted = cofferLifecycleRules(coffer, layout, days);
   return (
     found.length === wanted.length &&
-    wanted.every((want) =>
-      found.some((rule) => rule.id === want.id && rule.prefix === want.prefix && rule.enabled && rule.expirationDays === want.expirationDays && rule.abortIncompleteUploadDays === want.abortIncompleteUploadDays),
-    )
+    wanted.every((want) => found.some((rule) => rule.id === want.id && rule.prefix === want.prefix && rule.enabled && rule.expirationDays === want.expirationDays && rule.abortIncompleteUploadDays === want.abortIncompleteUploadDays))
   );
 }

@@ -228,7 +228,12 @@ export class MultipartService {
   }
 
   // ── ListParts ───────────────────────────────────────────────────────────────────────────────
-  async listParts(context: CofferContext, key: string, uploadId: string, options: { maxParts?: number; partNumberMarker?: number } = {}): Promise<{ record: UploadRecord; parts: PartSummary[]; isTruncated: boolean; nextPartNumberMarker?: number }> {
+  async listParts(
+    context: CofferContext,
+    key: string,
+    uploadId: string,
+    options: { maxParts?: number; partNumberMarker?: number } = {},
+  ): Promise<{ record: UploadRecord; parts: PartSummary[]; isTruncated: boolean; nextPartNumberMarker?: number }> {
     const record = await this.loadRecord(context, key, uploadId);
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
     let current: Map<number, PartRecord>;
@@ -253,10 +258,13 @@ export class MultipartService {
    */
   private async currentParts(context: CofferContext, record: UploadRecord, scope: PartRecordScope): Promise<Map<number, PartRecord>> {
     const prefix = context.layout.partRecordPrefix(record.uploadId);
-    const [records, upstreamParts] = await Promise.all([this.listAll(context, prefix), context.store.listParts(context.layout.data(record.key, record.uploadId), record.upstreamUploadId).catch((error: unknown) => {
-      if (isNotFound(error)) return [];
-      throw error;
-    })]);
+    const [records, upstreamParts] = await Promise.all([
+      this.listAll(context, prefix),
+      context.store.listParts(context.layout.data(record.key, record.uploadId), record.upstreamUploadId).catch((error: unknown) => {
+        if (isNotFound(error)) return [];
+        throw error;
+      }),
+    ]);
     const decoded = records.map((o) => decodePartRecordName(o.key.slice(prefix.length), scope));
     return currentParts(decoded, new Map(upstreamParts.map((p) => [p.partNumber, p.etag])));
   }
@@ -314,7 +322,13 @@ export class MultipartService {
     return completion.kind === 'completed' ? completion.result : completion.assemble();
   }
 
-  private async checkCompletion(context: CofferContext, key: string, record: UploadRecord, requested: ReadonlyArray<{ partNumber: number; etag: string }>, dataKey: DataKeyMaterial): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
+  private async checkCompletion(
+    context: CofferContext,
+    key: string,
+    record: UploadRecord,
+    requested: ReadonlyArray<{ partNumber: number; etag: string }>,
+    dataKey: DataKeyMaterial,
+  ): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
     const uploadId = record.uploadId;
     const scope = partRecordScope(record, dataKey.bytes);
     let current: Map<number, PartRecord>;
@@ -410,10 +424,7 @@ export class MultipartService {
 
   /** Removes an upload's bookkeeping; the upload record goes last so a crash leaves a retryable upload. */
   private async cleanUp(context: CofferContext, record: UploadRecord): Promise<void> {
-    const keys = [
-      ...(await this.listAll(context, context.layout.partRecordPrefix(record.uploadId))).map((o) => o.key),
-      ...(await this.listAll(context, context.layout.stagedPrefix(record.uploadId))).map((o) => o.key),
-    ];
+    const keys = [...(await this.listAll(context, context.layout.partRecordPrefix(record.uploadId))).map((o) => o.key), ...(await this.listAll(context, context.layout.stagedPrefix(record.uploadId))).map((o) => o.key)];
     if (keys.length > 0) await context.store.deleteObjects(keys);
     await context.store.deleteObjects([context.layout.uploadRecord(record.key, record.uploadId)]);
     this.records.delete(record.uploadId);
@@ -426,7 +437,10 @@ export class MultipartService {
    * so all records under the prefix are read and sorted here. Open uploads are few (each is one
    * in-flight transfer), which keeps this cheap; the cost grows with open uploads, not objects.
    */
-  async listUploads(context: CofferContext, options: { prefix?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads?: number } = {}): Promise<{ uploads: Array<{ key: string; uploadId: string; initiated: Date }>; isTruncated: boolean; nextKeyMarker?: string; nextUploadIdMarker?: string }> {
+  async listUploads(
+    context: CofferContext,
+    options: { prefix?: string; keyMarker?: string; uploadIdMarker?: string; maxUploads?: number } = {},
+  ): Promise<{ uploads: Array<{ key: string; uploadId: string; initiated: Date }>; isTruncated: boolean; nextKeyMarker?: string; nextUploadIdMarker?: string }> {
     const maxUploads = Math.min(Math.max(options.maxUploads ?? 1000, 0), 1000);
     const all = (await this.listAll(context, context.layout.uploadRecordPrefix(options.prefix)))
       .map((object) => ({ parsed: context.layout.parseUploadRecord(object.key), initiated: object.lastModified }))

@@ -141,7 +141,12 @@ export class ObjectService {
 
   // ── PutObject ───────────────────────────────────────────────────────────────────────────────
   /** Everything PutObject decides before reading the body: size, write-once, the data key (one KMS call). */
-  async preparePut(context: CofferContext, key: string, plaintextLength: number, options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string>; checksum?: () => ObjectAttributes['checksum'] } = {}): Promise<PreparedPut> {
+  async preparePut(
+    context: CofferContext,
+    key: string,
+    plaintextLength: number,
+    options: { contentMd5?: Buffer; contentType?: string; metadata?: Record<string, string>; checksum?: () => ObjectAttributes['checksum'] } = {},
+  ): Promise<PreparedPut> {
     if (plaintextLength > MAX_PART_PLAINTEXT || partCiphertextLength(plaintextLength) > context.maxPartSize) {
       throw new GatewayError('EntityTooLarge', `A PutObject body may hold at most ${Math.min(MAX_PART_PLAINTEXT, maxPlaintextFor(context.maxPartSize))} bytes; use a multipart upload.`);
     }
@@ -367,7 +372,6 @@ export class ObjectService {
       (await listingKey?.catch(() => undefined))?.fill(0);
     }
   }
-
 
   /**
    * Size, ETag and time of a listed manifest; undefined if it vanished since the listing (expired).

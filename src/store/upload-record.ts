@@ -33,10 +33,7 @@ function keyAndBinding(dataKey: Buffer, coffer: string, key: string, uploadId: s
 
 export function encodeUploadRecord(record: UploadRecord, dataKey: Buffer, nonce?: Buffer): Buffer {
   const { recordKey, aad } = keyAndBinding(dataKey, record.coffer, record.key, record.uploadId);
-  const secret = Buffer.from(
-    JSON.stringify({ upstreamUploadId: record.upstreamUploadId, ...(record.contentType === undefined ? {} : { contentType: record.contentType }), metadata: record.metadata, initiated: record.initiated }),
-    'utf8',
-  );
+  const secret = Buffer.from(JSON.stringify({ upstreamUploadId: record.upstreamUploadId, ...(record.contentType === undefined ? {} : { contentType: record.contentType }), metadata: record.metadata, initiated: record.initiated }), 'utf8');
   const sealed = sealRecord(recordKey, aad, secret, nonce);
   recordKey.fill(0);
   return Buffer.from(`{"v":2,"envelope":${envelopeJson(record.envelope)},"sealed":"${sealed.toString('base64')}"}`, 'utf8');

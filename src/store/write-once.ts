@@ -21,10 +21,7 @@ import { readSmallObject } from './read-small-object';
 /** An existing live object or an open upload of the same key → 409 ObjectAlreadyExists. An expired object does not count (lifecycle); nothing to check in a coffer that allows overwrite. */
 export async function assertWritable(context: CofferContext, key: string): Promise<void> {
   if (isMutable(context)) return;
-  const [existing, open] = await Promise.all([
-    context.store.headObject(context.layout.manifest(key)),
-    context.store.listObjects(context.layout.uploadRecordsOf(key), { delimiter: '/', maxKeys: 1 }),
-  ]);
+  const [existing, open] = await Promise.all([context.store.headObject(context.layout.manifest(key)), context.store.listObjects(context.layout.uploadRecordsOf(key), { delimiter: '/', maxKeys: 1 })]);
   if (existing !== undefined && !(await storedManifestExpired(context, key))) throw new GatewayError('ObjectAlreadyExists', 'An object with this key exists; coffers are write-once.');
   if (open.objects.length > 0) throw new GatewayError('ObjectAlreadyExists', 'An upload of this key is in progress; coffers are write-once.');
 }
@@ -106,10 +103,7 @@ async function storedManifestExpired(context: CofferContext, key: string): Promi
   return isExpiredIn(context, created);
 }
 
-export type StoredManifestKind =
-  | { readonly kind: 'absent' }
-  | { readonly kind: 'ours'; readonly manifest: ObjectManifest }
-  | { readonly kind: 'theirs'; readonly manifest: ObjectManifest };
+export type StoredManifestKind = { readonly kind: 'absent' } | { readonly kind: 'ours'; readonly manifest: ObjectManifest } | { readonly kind: 'theirs'; readonly manifest: ObjectManifest };
 
 /**
  * What the manifest stored at `key` is, to an upload with object id `objectId` and data key `dataKey`:
@@ -145,7 +139,7 @@ export async function classifyStoredManifest(context: CofferContext, key: string
     }
   }
   const theirKey = await unwrapEnvelope(context, key, sealed.envelope).catch((error: unknown) => {
-    if (error instanceof IntegrityError) throw new IntegrityError('manifest-conflict', "the key holds a manifest whose data key does not unwrap for it");
+    if (error instanceof IntegrityError) throw new IntegrityError('manifest-conflict', 'the key holds a manifest whose data key does not unwrap for it');
     throw error;
   });
   try {

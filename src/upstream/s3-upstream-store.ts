@@ -39,16 +39,7 @@ import { GatewayError } from '../errors/gateway-error';
 import { buildQueryString, decodeUrlEncodedListingValue, encodeKeyPath, encodeQueryComponent } from './s3-encoding';
 import { streamedPut } from './streamed-put';
 import { mapUpstreamError } from './upstream-errors';
-import {
-  UpstreamNotFoundError,
-  type StreamedUpload,
-  type UpstreamBody,
-  type UpstreamLifecycleRule,
-  type UpstreamListing,
-  type UpstreamObject,
-  type UpstreamPart,
-  type UpstreamStore,
-} from './upstream-store';
+import { UpstreamNotFoundError, type StreamedUpload, type UpstreamBody, type UpstreamLifecycleRule, type UpstreamListing, type UpstreamObject, type UpstreamPart, type UpstreamStore } from './upstream-store';
 
 export interface UpstreamCredentials {
   accessKeyId: string;
@@ -266,10 +257,7 @@ export class S3UpstreamStore implements UpstreamStore {
       throw new GatewayError('InternalError', 'An upstream range is empty or invalid.', { reason: 'invalid-upstream-range' });
     }
     return this.call(async () => {
-      const result = await this.retrying.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range === undefined ? undefined : `bytes=${range.start}-${range.endExclusive - 1}` }),
-        this.controlOptions,
-      );
+      const result = await this.retrying.send(new GetObjectCommand({ Bucket: this.bucket, Key: key, Range: range === undefined ? undefined : `bytes=${range.start}-${range.endExclusive - 1}` }), this.controlOptions);
       const body = result.Body as Readable | undefined;
       if (body === undefined) throw new GatewayError('BadGateway', 'The upstream object store answered without a body.', { reason: 'upstream-no-body' });
       const size = result.ContentLength ?? 0;
@@ -329,10 +317,7 @@ export class S3UpstreamStore implements UpstreamStore {
     for (let offset = 0; offset < unique.length; offset += DELETE_BATCH) {
       const batch = unique.slice(offset, offset + DELETE_BATCH);
       await this.call(async () => {
-        const result = await this.retrying.send(
-          new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((Key) => ({ Key })) } }),
-          this.controlOptions,
-        );
+        const result = await this.retrying.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Quiet: true, Objects: batch.map((Key) => ({ Key })) } }), this.controlOptions);
         const failed = (result.Errors ?? []).filter((e) => e.Code !== 'NoSuchKey');
         if (failed.length > 0) {
           const code = failed[0]?.Code ?? 'Unknown';

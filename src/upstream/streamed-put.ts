@@ -121,9 +121,12 @@ export function streamedPut(input: StreamedPutRequest): Promise<StreamedPutResul
       }
       // The chunk is released only after a successful write (a failed one may still reference it) and,
       // when its last byte is held back, only after that byte is written too.
-      const done = release === undefined || held !== undefined ? undefined : (error?: Error | null): void => {
-        if (error == null) release(chunk);
-      };
+      const done =
+        release === undefined || held !== undefined
+          ? undefined
+          : (error?: Error | null): void => {
+              if (error == null) release(chunk);
+            };
       if (now.length > 0 && !outgoing.write(now, done)) body.pause();
       else if (now.length === 0) done?.();
     }

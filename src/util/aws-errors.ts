@@ -78,18 +78,7 @@ const BY_NAME: Readonly<Record<string, AwsErrorClass>> = {
 };
 
 /** Socket-level failures: the request may never have reached the service, so a retry is safe. */
-export const NETWORK_CODES: ReadonlySet<string> = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'ENETDOWN',
-  'ECONNABORTED',
-  'UND_ERR_SOCKET',
-]);
+export const NETWORK_CODES: ReadonlySet<string> = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENETDOWN', 'ECONNABORTED', 'UND_ERR_SOCKET']);
 export const TIMEOUT_CODES: ReadonlySet<string> = new Set(['ETIMEDOUT', 'ESOCKETTIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT']);
 export const TIMEOUT_NAMES: ReadonlySet<string> = new Set(['TimeoutError', 'RequestTimeout', 'RequestTimeoutException']);
 
@@ -196,12 +185,7 @@ export class DeadlineExceededError extends Error {
  * GatewayErrors (e.g. a failed AssumeRole inside a credential provider) are passed through untouched and
  * never retried: they were already retried and classified by their own layer.
  */
-export async function withAwsRetry<T>(
-  operation: (attempt: number, signal: AbortSignal) => Promise<T>,
-  policy: RetryPolicy,
-  onFailure: (outcome: RetryOutcomeError) => GatewayError,
-  hooks: RetryHooks = {},
-): Promise<T> {
+export async function withAwsRetry<T>(operation: (attempt: number, signal: AbortSignal) => Promise<T>, policy: RetryPolicy, onFailure: (outcome: RetryOutcomeError) => GatewayError, hooks: RetryHooks = {}): Promise<T> {
   const sleep = hooks.sleep ?? realSleep;
   const random = hooks.random ?? Math.random;
   const now = hooks.now ?? Date.now;

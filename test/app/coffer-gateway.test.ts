@@ -84,8 +84,7 @@ test('mounted beside the app’s own routes: the app answers its routes, the gat
 });
 
 describe('Expect: 100-continue on a mounted gateway: nothing is sent before a refusal', () => {
-  const expecting = (port: number, key: string, headers: ReadonlyArray<readonly [string, string]> = []): string =>
-    signedRequestHead(target(port), 'PUT', key, [], [['Content-Length', '5'], ['Expect', '100-continue'], ...headers]);
+  const expecting = (port: number, key: string, headers: ReadonlyArray<readonly [string, string]> = []): string => signedRequestHead(target(port), 'PUT', key, [], [['Content-Length', '5'], ['Expect', '100-continue'], ...headers]);
 
   test('the app’s own refusing route, the gateway’s refusal (bad signature) and its acceptance', async () => {
     const gateway = await gatewayFor();

@@ -34,7 +34,20 @@ async function decryptsForTwoParts(cacheMaxAgeSeconds: string): Promise<{ decryp
     const target = { port: gateway.port, coffer: 'demo-1250000000', ...KEYS };
     const uploadId = await initiate(target, 'cache.bin');
     for (const partNumber of [1, 2]) {
-      expect((await cos(target, 'PUT', 'cache.bin', [['partNumber', String(partNumber)], ['uploadId', uploadId]], randomBytes(1024))).status).toBe(200);
+      expect(
+        (
+          await cos(
+            target,
+            'PUT',
+            'cache.bin',
+            [
+              ['partNumber', String(partNumber)],
+              ['uploadId', uploadId],
+            ],
+            randomBytes(1024),
+          )
+        ).status,
+      ).toBe(200);
     }
     const sum = async (metric: { get(): Promise<{ values: Array<{ value: number; labels: Record<string, unknown> }> }> }, labels: Record<string, string> = {}) =>
       (await metric.get()).values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((s, v) => s + v.value, 0);

@@ -38,7 +38,14 @@ test('PutObject: the coffer key record and the manifest are created with If-None
 test('CompleteMultipartUpload: the manifest is created with If-None-Match: *', async () => {
   const initiated = await post('multi.bin', [['uploads', '']]);
   const uploadId = /<UploadId>([^<]+)<\/UploadId>/.exec(initiated.text)?.[1] as string;
-  const part = await put('multi.bin', [['partNumber', '1'], ['uploadId', uploadId]], Buffer.from('only part'));
+  const part = await put(
+    'multi.bin',
+    [
+      ['partNumber', '1'],
+      ['uploadId', uploadId],
+    ],
+    Buffer.from('only part'),
+  );
   expect(part.status).toBe(200);
   const listed = await send(recorded.port, signed({ method: 'GET', signedPath: `/${COFFER}/multi.bin`, params: [['uploadId', uploadId]], host: host(), path: `/${COFFER}/multi.bin`, mode: 'header', credentials: KEY }));
   const partEtag = /<ETag>([^<]+)<\/ETag>/.exec(listed.text)?.[1] as string; // ListParts: the part's ETag as the client would echo it

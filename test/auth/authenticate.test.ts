@@ -43,7 +43,15 @@ const COS = 'q-sign-algorithm=sha1&q-ak=AKID&q-sign-time=1;2&q-key-time=1;2&q-he
 describe('detectMethod', () => {
   test.each([
     ['COS header', [['Authorization', COS]], [], 'cos-signature'],
-    ['presigned query', [], [['q-sign-algorithm', 'sha1'], ['q-ak', 'AKID']], 'cos-signature'],
+    [
+      'presigned query',
+      [],
+      [
+        ['q-sign-algorithm', 'sha1'],
+        ['q-ak', 'AKID'],
+      ],
+      'cos-signature',
+    ],
     ['Bearer header', [['Authorization', 'Bearer a.b.c']], [], 'jwt'],
     ['bearer (case-insensitive scheme)', [['authorization', 'bearer a.b.c']], [], 'jwt'],
     ['token query parameter', [], [['access_token', 'a.b.c']], 'jwt'],
@@ -55,7 +63,17 @@ describe('detectMethod', () => {
     ['no credentials', [], [], 'AuthFailed', 401, 'no-credentials'],
     ['Basic scheme', [['Authorization', 'Basic dTpw']], [], 'AuthFailed', 401, 'unsupported-scheme'],
     ['AWS SigV4', [['Authorization', 'AWS4-HMAC-SHA256 Credential=x']], [], 'AuthFailed', 401, 'unsupported-scheme'],
-    ['Authorization twice', [['Authorization', COS], ['authorization', COS]], [], 'MalformedAuthorization', 400, 'duplicate-authorization'],
+    [
+      'Authorization twice',
+      [
+        ['Authorization', COS],
+        ['authorization', COS],
+      ],
+      [],
+      'MalformedAuthorization',
+      400,
+      'duplicate-authorization',
+    ],
     ['Bearer + presigned', [['Authorization', 'Bearer a.b.c']], [['q-signature', 'x']], 'InvalidArgument', 400, 'multiple-auth-methods'],
     ['COS header + token query', [['Authorization', COS]], [['access_token', 'a.b.c']], 'InvalidArgument', 400, 'multiple-auth-methods'],
   ] as [string, [string, string][], [string, string][], string, number, string][])('%s → %s', (_name, headers, query, code, status, reason) => {
@@ -97,9 +115,7 @@ describe('headersFromRaw', () => {
 });
 
 describe('authentication + authorization with real components', () => {
-  const store = new InMemoryCredentialStore([
-    { secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: 'coffer-1250000000', actions: ['write'] }] },
-  ]);
+  const store = new InMemoryCredentialStore([{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: 'coffer-1250000000', actions: ['write'] }] }]);
   const authenticate = createAuthenticate({
     cos: createCosAuthenticator({ credentials: store, now: () => NOW_MS, acceptKeyOnlyPath: true }),
   });

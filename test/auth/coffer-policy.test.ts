@@ -8,7 +8,13 @@ const ALICE = 'qcs::cam::uin/100000000001:uin/100000000011';
 const BOB = 'qcs::cam::uin/100000000001:uin/100000000022';
 const res = (path: string): string => `qcs::cdcs:ap-guangzhou:uid/1250000000:${COFFER}/${path}`;
 const policy = (statements: unknown[], extra: Record<string, unknown> = {}) => parseCofferPolicy(Buffer.from(JSON.stringify({ Statement: statements, version: '2.0', ...extra })), COFFER);
-const statement = (effect: 'allow' | 'deny', principals: string[], actions: string[], resources: string[], condition?: unknown) => ({ Principal: { qcs: principals }, Effect: effect, Action: actions, Resource: resources, ...(condition === undefined ? {} : { Condition: condition }) });
+const statement = (effect: 'allow' | 'deny', principals: string[], actions: string[], resources: string[], condition?: unknown) => ({
+  Principal: { qcs: principals },
+  Effect: effect,
+  Action: actions,
+  Resource: resources,
+  ...(condition === undefined ? {} : { Condition: condition }),
+});
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
@@ -43,7 +49,20 @@ describe('evaluation (CAM: explicit deny wins, then allow, else no opinion)', ()
 
   test('conditions: source IP ranges and times (lower-case element names, as on the language page)', () => {
     const conditional = parseCofferPolicy(
-      Buffer.from(JSON.stringify({ version: '2.0', statement: [{ principal: { qcs: [ALICE] }, effect: 'allow', action: ['name/cdcs:GetObject'], resource: [res('*')], condition: { ip_equal: { 'qcs:ip ': ['10.121.2.0/24', '192.0.2.7'] }, date_less_than: { 'qcs:current_time': '2027-01-01T00:00:00Z' } } }] })),
+      Buffer.from(
+        JSON.stringify({
+          version: '2.0',
+          statement: [
+            {
+              principal: { qcs: [ALICE] },
+              effect: 'allow',
+              action: ['name/cdcs:GetObject'],
+              resource: [res('*')],
+              condition: { ip_equal: { 'qcs:ip ': ['10.121.2.0/24', '192.0.2.7'] }, date_less_than: { 'qcs:current_time': '2027-01-01T00:00:00Z' } },
+            },
+          ],
+        }),
+      ),
       COFFER,
     );
     const decide = (sourceIp: string | undefined, now = NOW) => evaluatePolicy(conditional, { principals: [ALICE], action: 'GetObject', key: 'k', now, ...(sourceIp === undefined ? {} : { sourceIp }) });
@@ -98,7 +117,10 @@ describe('validation: anything the gateway would not act on is MalformedPolicy',
   });
 
   test('the documented example parses and keeps its text for GetCofferPolicy', () => {
-    const text = JSON.stringify({ Statement: [{ Principal: { qcs: ['qcs::cam::uin/100000000001:uin/100000000011'] }, Effect: 'allow', Action: ['name/cdcs:GetCoffer'], Resource: [`qcs::cdcs:ap-guangzhou:uid/1250000000:${COFFER}/*`] }], version: '2.0' });
+    const text = JSON.stringify({
+      Statement: [{ Principal: { qcs: ['qcs::cam::uin/100000000001:uin/100000000011'] }, Effect: 'allow', Action: ['name/cdcs:GetCoffer'], Resource: [`qcs::cdcs:ap-guangzhou:uid/1250000000:${COFFER}/*`] }],
+      version: '2.0',
+    });
     expect(parseCofferPolicy(Buffer.from(text), COFFER).text).toBe(text);
   });
 });

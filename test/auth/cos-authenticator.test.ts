@@ -4,19 +4,7 @@ import type { CosCredential, CredentialStore } from '../../src/auth/credential-s
 import type { Grant } from '../../src/auth/principal';
 import { GatewayError } from '../../src/errors/gateway-error';
 import { renderError } from '../../src/errors/render-error';
-import {
-  editAuthorization,
-  HOST,
-  KEY_TIME,
-  NOW_MS,
-  NOW_S,
-  SECRET_ID,
-  SECRET_KEY,
-  sign,
-  type Signed,
-  withAuthorization,
-  withHeader,
-} from './cos-test-request';
+import { editAuthorization, HOST, KEY_TIME, NOW_MS, NOW_S, SECRET_ID, SECRET_KEY, sign, type Signed, withAuthorization, withHeader } from './cos-test-request';
 
 const GRANTS: Grant[] = [{ coffer: 'coffer-1250000000', actions: ['read', 'write'] }];
 
@@ -48,7 +36,13 @@ async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
 }
 
 /** UploadPart as the SDK sends it: all query params signed, host/content-length/content-md5 signed. */
-const uploadPart = (): Signed => sign({ query: [['partNumber', '1'], ['uploadId', 'abc-123']] });
+const uploadPart = (): Signed =>
+  sign({
+    query: [
+      ['partNumber', '1'],
+      ['uploadId', 'abc-123'],
+    ],
+  });
 
 describe('COS authenticator: valid requests', () => {
   test('round trip: header-signed UploadPart over /<Coffer>/<Key> yields the principal', async () => {
@@ -74,7 +68,13 @@ describe('COS authenticator: valid requests', () => {
   });
 
   test('a retry that adds a signed x-cos-sdk-retry header verifies (list read from the request)', async () => {
-    const { request } = sign({ headers: [['Host', HOST], ['x-cos-sdk-retry', 'true'], ['Content-Type', 'text/plain']] });
+    const { request } = sign({
+      headers: [
+        ['Host', HOST],
+        ['x-cos-sdk-retry', 'true'],
+        ['Content-Type', 'text/plain'],
+      ],
+    });
     await expect(authenticator().authenticate(request)).resolves.toMatchObject({ id: SECRET_ID });
   });
 
@@ -243,18 +243,18 @@ describe('COS authenticator: time window', () => {
   test('default maximum validity is 7 days', async () => {
     const week = 7 * 24 * 3600;
     await expect(authenticator().authenticate(sign({ keyTime: `${NOW_S};${NOW_S + week}` }).request)).resolves.toBeDefined();
-    expect((await rejection(authenticator().authenticate(sign({ keyTime: `${NOW_S};${NOW_S + week + 1}` }).request))).reason).toBe(
-      'validity-too-long',
-    );
+    expect((await rejection(authenticator().authenticate(sign({ keyTime: `${NOW_S};${NOW_S + week + 1}` }).request))).reason).toBe('validity-too-long');
   });
 });
 
 type Case = [name: string, build: () => AuthRequest, code: string, reason?: string];
 
-const header = (edit: (authorization: string) => string | string[]): (() => AuthRequest) => () => {
-  const { request, authorization } = uploadPart();
-  return withAuthorization(request, edit(authorization));
-};
+const header =
+  (edit: (authorization: string) => string | string[]): (() => AuthRequest) =>
+  () => {
+    const { request, authorization } = uploadPart();
+    return withAuthorization(request, edit(authorization));
+  };
 const field = (name: string, value: string | undefined) => header((a) => editAuthorization(a, name, value));
 
 const MALFORMED_CASES: Case[] = [
@@ -386,7 +386,14 @@ const MALFORMED_CASES: Case[] = [
   ['key changed', () => ({ ...uploadPart().request, key: 'dir/other.txt' }), 'SignatureDoesNotMatch', 'mismatch'],
   [
     'signed by another secret key',
-    () => sign({ secretKey: 'another-secret-key-of-32-chars!!', query: [['partNumber', '1'], ['uploadId', 'abc-123']] }).request,
+    () =>
+      sign({
+        secretKey: 'another-secret-key-of-32-chars!!',
+        query: [
+          ['partNumber', '1'],
+          ['uploadId', 'abc-123'],
+        ],
+      }).request,
     'SignatureDoesNotMatch',
     'mismatch',
   ],
@@ -417,9 +424,7 @@ describe('COS authenticator: malformed and wrong signatures', () => {
     // No secret in anything that could be logged: message, reason, or the serialised error.
     const rendered = `${error.message} ${error.reason ?? ''} ${JSON.stringify(error)} ${String(error.stack)}`;
     expect(rendered).not.toContain(SECRET_KEY);
-    const signature = [...(request.headers.get('authorization') ?? []), ...request.query.map(([, v]) => v ?? '')]
-      .join('&')
-      .match(/q-signature=([0-9a-fA-F]{40})/)?.[1];
+    const signature = [...(request.headers.get('authorization') ?? []), ...request.query.map(([, v]) => v ?? '')].join('&').match(/q-signature=([0-9a-fA-F]{40})/)?.[1];
     if (signature !== undefined) expect(rendered).not.toContain(signature);
   });
 

@@ -1,16 +1,4 @@
-import {
-  buildHttpString,
-  buildStringToSign,
-  canonicalNameList,
-  canonicalPairs,
-  computeSignature,
-  cosUrlEncode,
-  deriveSignKey,
-  formatKeyTime,
-  sha1Hex,
-  signCosRequest,
-  type SignedPair,
-} from '../../src/auth/cos-signature';
+import { buildHttpString, buildStringToSign, canonicalNameList, canonicalPairs, computeSignature, cosUrlEncode, deriveSignKey, formatKeyTime, sha1Hex, signCosRequest, type SignedPair } from '../../src/auth/cos-signature';
 
 // Test vectors from the COS signature document, as quoted in shared/reference/cdcs-api.md.
 const SECRET_ID = 'AKIDQjz3ltompVjBni5LitkWHFlFpwkn9U5q';
@@ -59,9 +47,7 @@ describe('COS signature test vectors', () => {
     ];
     const httpString = buildHttpString({ method: 'GET', pathname: PATH, params: getParams, headers });
     expect(sha1Hex(httpString)).toBe('54ecfe22f59d3514fdc764b87a32d8133ea611e6');
-    expect(computeSignature(deriveSignKey(SECRET_KEY, getKeyTime), buildStringToSign(getKeyTime, httpString))).toBe(
-      '01681b8c9d798a678e43b685a9f1bba0f6c0e012',
-    );
+    expect(computeSignature(deriveSignKey(SECRET_KEY, getKeyTime), buildStringToSign(getKeyTime, httpString))).toBe('01681b8c9d798a678e43b685a9f1bba0f6c0e012');
     const signed = signCosRequest({ secretId: SECRET_ID, secretKey: SECRET_KEY, keyTime: getKeyTime, method: 'GET', pathname: PATH, params: getParams, headers });
     expect(signed.signature).toBe('01681b8c9d798a678e43b685a9f1bba0f6c0e012');
     expect(signed.authorization).toContain('&q-url-param-list=response-cache-control;response-content-type&');
@@ -82,7 +68,7 @@ describe('COS signature test vectors', () => {
 });
 
 describe('canonicalisation', () => {
-  test('UrlEncode encodes ! \' ( ) * on top of encodeURIComponent, and UTF-8', () => {
+  test("UrlEncode encodes ! ' ( ) * on top of encodeURIComponent, and UTF-8", () => {
     expect(cosUrlEncode("!'()*")).toBe('%21%27%28%29%2A');
     expect(cosUrlEncode('a b/c~d-e_f.g')).toBe('a%20b%2Fc~d-e_f.g');
     expect(cosUrlEncode('腾')).toBe('%E8%85%BE');
@@ -93,8 +79,20 @@ describe('canonicalisation', () => {
   });
 
   test('names are lower-cased after encoding, values keep upper-case hex, sorted by encoded name', () => {
-    expect(canonicalPairs([['X-Cos-Meta-B', 'v/1'], ['A', ''], ['uploadId', 'ID']])).toBe('a=&uploadid=ID&x-cos-meta-b=v%2F1');
-    expect(canonicalNameList([['X-Cos-Meta-B', ''], ['A', ''], ['uploadId', '']])).toBe('a;uploadid;x-cos-meta-b');
+    expect(
+      canonicalPairs([
+        ['X-Cos-Meta-B', 'v/1'],
+        ['A', ''],
+        ['uploadId', 'ID'],
+      ]),
+    ).toBe('a=&uploadid=ID&x-cos-meta-b=v%2F1');
+    expect(
+      canonicalNameList([
+        ['X-Cos-Meta-B', ''],
+        ['A', ''],
+        ['uploadId', ''],
+      ]),
+    ).toBe('a;uploadid;x-cos-meta-b');
   });
 
   test('valueless parameter counts as name=, and empty parts keep their newline', () => {

@@ -68,13 +68,7 @@ export function sign(spec: SignSpec = {}): Signed {
   return { request, authorization: signed.authorization, queryFields: signed.queryFields };
 }
 
-export function buildRequest(parts: {
-  method: string;
-  coffer: string;
-  key: string | undefined;
-  query: [string, string | null][];
-  headers: [string, string][];
-}): AuthRequest {
+export function buildRequest(parts: { method: string; coffer: string; key: string | undefined; query: [string, string | null][]; headers: [string, string][] }): AuthRequest {
   const headers = new Map<string, string[]>();
   for (const [name, value] of parts.headers) {
     const lower = name.toLowerCase();

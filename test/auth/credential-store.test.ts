@@ -27,7 +27,14 @@ describe('InMemoryCredentialStore', () => {
   });
 
   test.each([
-    ['duplicate SecretId', [{ secretId: 'A', secretKey: KEY, grants: [] }, { secretId: 'A', secretKey: KEY, grants: [] }], /configured twice/],
+    [
+      'duplicate SecretId',
+      [
+        { secretId: 'A', secretKey: KEY, grants: [] },
+        { secretId: 'A', secretKey: KEY, grants: [] },
+      ],
+      /configured twice/,
+    ],
     ['bad SecretId', [{ secretId: 'A B', secretKey: KEY, grants: [] }], /secretId/],
     ['short SecretKey', [{ secretId: 'A', secretKey: 'short', grants: [] }], /secretKey/],
     ['unknown action', [{ secretId: 'A', secretKey: KEY, grants: [{ coffer: 'c', actions: ['delete'] }] }], /unknown action/],

@@ -283,14 +283,18 @@ describe('JWT attacks (static keys)', () => {
     const jwt = await token();
     const viaQuery: AuthRequest = { method: 'GET', coffer: 'c', key: 'k', query: [['access_token', jwt]], headers: new Map() };
     await expect(authenticator.authenticate(viaQuery)).resolves.toMatchObject({ id: SA_SUBJECT });
-    const twice: AuthRequest = { ...viaQuery, query: [['access_token', jwt], ['access_token', jwt]] };
+    const twice: AuthRequest = {
+      ...viaQuery,
+      query: [
+        ['access_token', jwt],
+        ['access_token', jwt],
+      ],
+    };
     expect((await rejection(authenticator.authenticate(twice))).reason).toBe('duplicate-token');
   });
 
   test('valid token that matches no rule → 403 AccessDenied', async () => {
-    const error = await reject(
-      await token({ sub: 'system:serviceaccount:team-b:reader', claims: { 'kubernetes.io': { namespace: 'team-b' } } }),
-    );
+    const error = await reject(await token({ sub: 'system:serviceaccount:team-b:reader', claims: { 'kubernetes.io': { namespace: 'team-b' } } }));
     expect([error.status, error.code, error.reason]).toEqual([403, 'AccessDenied', 'no-matching-rule']);
   });
 
@@ -335,9 +339,7 @@ describe('JWT authenticator configuration', () => {
     const key = await makeKey('k9');
     const privateJwk = await exportJWK(key.privateKey);
     await expect(createJwtKeyResolver({ kind: 'static', keys: [{ jwk: privateJwk }] }, { now: Date.now })).rejects.toThrow(/public/);
-    await expect(createJwtKeyResolver({ kind: 'static', keys: [{ jwk: { kty: 'oct', k: 'c2VjcmV0' } }] }, { now: Date.now })).rejects.toThrow(
-      /public/,
-    );
+    await expect(createJwtKeyResolver({ kind: 'static', keys: [{ jwk: { kty: 'oct', k: 'c2VjcmV0' } }] }, { now: Date.now })).rejects.toThrow(/public/);
   });
 
   test('session names for service accounts and other subjects', () => {

@@ -41,10 +41,12 @@ async function attempt(request: SendableRequest): Promise<{ status: number; upst
 }
 
 const withAuthorization = (authorization: string): SendableRequest => ({ ...target, host: host(), authorization });
-const field = (name: string, value: string | undefined) => (authorization: string): string => {
-  const fields = authorization.split('&').filter((f) => !f.startsWith(`${name}=`));
-  return [...fields, ...(value === undefined ? [] : [`${name}=${value}`])].join('&');
-};
+const field =
+  (name: string, value: string | undefined) =>
+  (authorization: string): string => {
+    const fields = authorization.split('&').filter((f) => !f.startsWith(`${name}=`));
+    return [...fields, ...(value === undefined ? [] : [`${name}=${value}`])].join('&');
+  };
 
 const MALFORMED_COS: Array<[string, (authorization: string) => string]> = [
   ['no q-signature', field('q-signature', undefined)],
@@ -95,8 +97,7 @@ const JWT_ATTACKS: Array<[string, () => Promise<string>]> = [
   ['alg none', async () => `${b64url({ alg: 'none', typ: 'JWT' })}.${b64url({ iss: ISSUER, aud: AUDIENCE, sub: SA_SUBJECT, exp: Math.floor(now() / 1000) + 600 })}.`],
   [
     'HS256 keyed with the public key (algorithm confusion)',
-    async () =>
-      new SignJWT({ sub: SA_SUBJECT }).setProtectedHeader({ alg: 'HS256', kid: signer.kid }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(signer.publicPem)),
+    async () => new SignJWT({ sub: SA_SUBJECT }).setProtectedHeader({ alg: 'HS256', kid: signer.kid }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(signer.publicPem)),
   ],
   ['signed by another key with the same kid', () => mint({ key: stranger, nowMs: now() })],
   ['unknown kid', () => mint({ key: signer, nowMs: now(), kid: 'someone-else' })],
@@ -106,16 +107,22 @@ const JWT_ATTACKS: Array<[string, () => Promise<string>]> = [
   ['wrong audience', () => mint({ key: signer, nowMs: now(), aud: 'another-service' })],
   ['no audience', () => mint({ key: signer, nowMs: now(), aud: null })],
   ['subject no rule matches', () => mint({ key: signer, nowMs: now(), sub: 'system:serviceaccount:team-b:intruder' })],
-  ['payload swapped after signing', async () => {
-    const [header, , signature] = (await mint({ key: signer, nowMs: now(), sub: 'system:serviceaccount:team-b:intruder' })).split('.');
-    return `${header}.${b64url({ iss: ISSUER, aud: AUDIENCE, sub: SA_SUBJECT, exp: Math.floor(now() / 1000) + 600 })}.${signature}`;
-  }],
+  [
+    'payload swapped after signing',
+    async () => {
+      const [header, , signature] = (await mint({ key: signer, nowMs: now(), sub: 'system:serviceaccount:team-b:intruder' })).split('.');
+      return `${header}.${b64url({ iss: ISSUER, aud: AUDIENCE, sub: SA_SUBJECT, exp: Math.floor(now() / 1000) + 600 })}.${signature}`;
+    },
+  ],
   ['signature stripped', async () => (await mint({ key: signer, nowMs: now() })).split('.').slice(0, 2).join('.') + '.'],
-  ['ES256 from an unconfigured key', async () => {
-    const { privateKey, publicKey } = await generateKeyPair('ES256');
-    const jwk = await exportJWK(publicKey);
-    return new SignJWT({ sub: SA_SUBJECT }).setProtectedHeader({ alg: 'ES256', jwk }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(privateKey);
-  }],
+  [
+    'ES256 from an unconfigured key',
+    async () => {
+      const { privateKey, publicKey } = await generateKeyPair('ES256');
+      const jwk = await exportJWK(publicKey);
+      return new SignJWT({ sub: SA_SUBJECT }).setProtectedHeader({ alg: 'ES256', jwk }).setIssuer(ISSUER).setAudience(AUDIENCE).setIssuedAt().setExpirationTime('10m').sign(privateKey);
+    },
+  ],
   ['not a JWT', async () => 'not.a.jwt'],
 ];
 

@@ -79,10 +79,7 @@ export async function signHeader(spec: SigV4Spec = {}): Promise<WireRequest> {
     'x-amz-content-sha256': spec.payloadHash ?? 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
     ...(spec.headers ?? {}),
   };
-  const signed = await signer(spec).sign(
-    { method, protocol: 'http:', hostname: '127.0.0.1', path: encodePath(path), query: spec.query ?? {}, headers },
-    { signingDate: spec.signingDate ?? new Date(NOW_MS) },
-  );
+  const signed = await signer(spec).sign({ method, protocol: 'http:', hostname: '127.0.0.1', path: encodePath(path), query: spec.query ?? {}, headers }, { signingDate: spec.signingDate ?? new Date(NOW_MS) });
   return { method, target: toTarget(path, spec.query ?? {}), headers: Object.entries(signed.headers as Record<string, string>) };
 }
 

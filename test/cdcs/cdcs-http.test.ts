@@ -27,14 +27,25 @@ interface Answer {
 
 function send(method: string, target: string, options: { headers?: Record<string, string>; body?: Buffer; absolute?: boolean; secretKey?: string; expectContinue?: boolean } = {}): Promise<Answer> {
   const [path, query = ''] = target.split('?') as [string, string?];
-  const params = query === '' ? [] : query.split('&').map((p) => {
-    const [n, v = ''] = p.split('=');
-    return [decodeURIComponent(n as string), decodeURIComponent(v)] as [string, string];
-  });
+  const params =
+    query === ''
+      ? []
+      : query.split('&').map((p) => {
+          const [n, v = ''] = p.split('=');
+          return [decodeURIComponent(n as string), decodeURIComponent(v)] as [string, string];
+        });
   // Through a proxy the Host header names the target's authority (the gateway refuses a mismatch).
   const host = options.absolute ? 'cdcs.ap-guangzhou.myqcloud.com' : `127.0.0.1:${gateway.port}`;
   const now = Math.floor(Date.now() / 1000);
-  const signed = signCosRequest({ method, pathname: decodeURIComponent(path), params, headers: [['host', host]], secretId: 'AKIDhttp', secretKey: options.secretKey ?? 'http-demo-secret-key-0123456789', keyTime: formatKeyTime(now - 60, now + 600) });
+  const signed = signCosRequest({
+    method,
+    pathname: decodeURIComponent(path),
+    params,
+    headers: [['host', host]],
+    secretId: 'AKIDhttp',
+    secretKey: options.secretKey ?? 'http-demo-secret-key-0123456789',
+    keyTime: formatKeyTime(now - 60, now + 600),
+  });
   return new Promise((resolve, reject) => {
     const headers: Record<string, string> = { host, authorization: signed.authorization, ...options.headers };
     if (options.expectContinue) headers['expect'] = '100-continue';
@@ -146,10 +157,28 @@ describe('CompleteMultipartUpload', () => {
   });
 
   test('order, unknown parts, small non-last parts; then success', async () => {
-    expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[2, etags[1] as string], [1, etags[0] as string]]) })).code).toBe('InvalidPartOrder');
+    expect(
+      (
+        await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, {
+          body: xml([
+            [2, etags[1] as string],
+            [1, etags[0] as string],
+          ]),
+        })
+      ).code,
+    ).toBe('InvalidPartOrder');
     expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[3, etags[1] as string]]) })).code).toBe('InvalidPart');
     expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[1, etags[1] as string]]) })).code).toBe('InvalidPart');
-    expect((await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[1, etags[0] as string], [2, etags[1] as string]]) })).code).toBe('EntityTooSmall');
+    expect(
+      (
+        await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, {
+          body: xml([
+            [1, etags[0] as string],
+            [2, etags[1] as string],
+          ]),
+        })
+      ).code,
+    ).toBe('EntityTooSmall');
     const done = await send('POST', `/${COFFER}/complete?uploadId=${uploadId}`, { body: xml([[2, etags[1] as string]]) });
     expect(done.status).toBe(200);
     expect(done.body).toContain('<CompleteMultipartUploadResult>');
@@ -209,7 +238,15 @@ describe('PutObject, HeadObject, conditional GETs, GetCoffer, GetService', () =>
     const [closedBefore, internalBefore] = [await count('ClientClosedRequest'), await count('InternalError')];
     const host = `127.0.0.1:${gateway.port}`;
     const now = Math.floor(Date.now() / 1000);
-    const signed = signCosRequest({ method: 'GET', pathname: `/${COFFER}/abandoned.bin`, params: [], headers: [['host', host]], secretId: 'AKIDhttp', secretKey: 'http-demo-secret-key-0123456789', keyTime: formatKeyTime(now - 60, now + 600) });
+    const signed = signCosRequest({
+      method: 'GET',
+      pathname: `/${COFFER}/abandoned.bin`,
+      params: [],
+      headers: [['host', host]],
+      secretId: 'AKIDhttp',
+      secretKey: 'http-demo-secret-key-0123456789',
+      keyTime: formatKeyTime(now - 60, now + 600),
+    });
     await new Promise<void>((resolve, reject) => {
       const req = request({ host: '127.0.0.1', port: gateway.port, path: `/${COFFER}/abandoned.bin`, headers: { host, authorization: signed.authorization } });
       req.on('response', (res) => {

@@ -22,17 +22,42 @@ test('one entry per routed operation, with the action of OPERATION_ACTIONS', () 
 });
 
 test('only PutObject, UploadPart, Complete, PUT Coffer and the lifecycle and policy PUTs accept a body; only GetService and PutCoffer (the coffer does not exist yet) are service-scoped', () => {
-  expect(entries.filter(([, entry]) => entry.body !== undefined).map(([name]) => name).sort()).toEqual(['CompleteMultipartUpload', 'PutCoffer', 'PutCofferLifecycle', 'PutCofferPolicy', 'PutObject', 'UploadPart']);
-  expect(entries.filter(([, entry]) => entry.body?.objectData === true).map(([name]) => name).sort()).toEqual(['PutObject', 'UploadPart']);
-  expect(entries.filter(([, entry]) => entry.objectDataOut === true).map(([name]) => name).sort()).toEqual(['GetObject', 'HeadObject']);
-  expect(entries.filter(([, entry]) => entry.scope === 'service').map(([name]) => name).sort()).toEqual(['GetService', 'PutCoffer']);
+  expect(
+    entries
+      .filter(([, entry]) => entry.body !== undefined)
+      .map(([name]) => name)
+      .sort(),
+  ).toEqual(['CompleteMultipartUpload', 'PutCoffer', 'PutCofferLifecycle', 'PutCofferPolicy', 'PutObject', 'UploadPart']);
+  expect(
+    entries
+      .filter(([, entry]) => entry.body?.objectData === true)
+      .map(([name]) => name)
+      .sort(),
+  ).toEqual(['PutObject', 'UploadPart']);
+  expect(
+    entries
+      .filter(([, entry]) => entry.objectDataOut === true)
+      .map(([name]) => name)
+      .sort(),
+  ).toEqual(['GetObject', 'HeadObject']);
+  expect(
+    entries
+      .filter(([, entry]) => entry.scope === 'service')
+      .map(([name]) => name)
+      .sort(),
+  ).toEqual(['GetService', 'PutCoffer']);
 });
 
 const coffers = ['granted-1250000000', 'by-policy-1250000000', 'unreadable-1250000000', 'other-1250000000'];
 const caller: Principal = { method: 'cos-signature', id: 'AKIDcaller', sessionName: 'AKIDcaller', grants: [{ coffer: 'granted-1250000000', actions: ['manage'] }] };
 
 async function listed(deps: Partial<CdcsOperationsDependencies>, principal: Principal = caller): Promise<string[]> {
-  const table = createCdcsOperations({ coffers: { list: async () => coffers.map((name) => ({ name, location: 'x', created: new Date(0), configured: true })), isConfigured: () => true }, service: new MultipartService(), objects: new ObjectService(), ...deps });
+  const table = createCdcsOperations({
+    coffers: { list: async () => coffers.map((name) => ({ name, location: 'x', created: new Date(0), configured: true })), isConfigured: () => true },
+    service: new MultipartService(),
+    objects: new ObjectService(),
+    ...deps,
+  });
   const call = { principal, request: { log: createLogger('silent') }, operation: { name: 'GetService' } } as unknown as OperationCall<Extract<Operation, { name: 'GetService' }>>;
   const answer = await table.GetService.run(undefined, undefined, call);
   if (answer.kind !== 'document' || answer.result.kind !== 'ListCoffers') throw new Error('not a coffer list');
@@ -75,7 +100,11 @@ describe('PutCoffer decides before the body', () => {
     });
     return table.PutCoffer.prepare({ principal, coffer: 'granted-1250000000' } as unknown as OperationCall<Extract<Operation, { name: 'PutCoffer' }>>);
   };
-  const codeOf = (promise: Promise<unknown>): Promise<string> => promise.then(() => 'ok', (error: { code?: string }) => error.code ?? 'thrown');
+  const codeOf = (promise: Promise<unknown>): Promise<string> =>
+    promise.then(
+      () => 'ok',
+      (error: { code?: string }) => error.code ?? 'thrown',
+    );
 
   test('a configured name: 409 CofferAlreadyExists only to a caller who may use that coffer; 403 to others (they learn nothing)', async () => {
     expect(await codeOf(prepare(caller, true))).toBe('CofferAlreadyExists');

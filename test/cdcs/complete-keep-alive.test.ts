@@ -150,7 +150,16 @@ async function uploadParts(key: string, parts: Buffer[]): Promise<{ uploadId: st
   const uploadId = await initiate(target, key);
   const list: Array<[number, string]> = [];
   for (const [index, part] of parts.entries()) {
-    const answer = await cos(target, 'PUT', key, [['partNumber', String(index + 1)], ['uploadId', uploadId]], part);
+    const answer = await cos(
+      target,
+      'PUT',
+      key,
+      [
+        ['partNumber', String(index + 1)],
+        ['uploadId', uploadId],
+      ],
+      part,
+    );
     expect(answer.status).toBe(200);
     list.push([index + 1, md5Etag(part)]);
   }
@@ -225,7 +234,9 @@ test('the official SDK reads both: a kept-alive success completes sliceUploadFil
   const failedBefore = await keptAlive();
   proxy.hold();
   const completed = new Promise<{ code?: string; statusCode?: number }>((resolve) =>
-    client.multipartComplete({ Bucket: COFFER, Region: 'ap-guangzhou', Key: 'sdk-fails.bin', UploadId: uploadId, Parts: list.map(([PartNumber, ETag]) => ({ PartNumber, ETag })) }, (err: { code?: string; statusCode?: number } | null) => resolve(err ?? {})),
+    client.multipartComplete({ Bucket: COFFER, Region: 'ap-guangzhou', Key: 'sdk-fails.bin', UploadId: uploadId, Parts: list.map(([PartNumber, ETag]) => ({ PartNumber, ETag })) }, (err: { code?: string; statusCode?: number } | null) =>
+      resolve(err ?? {}),
+    ),
   );
   await proxy.held();
   await until(async () => (await keptAlive()) > failedBefore);
@@ -237,7 +248,10 @@ test('the official SDK reads both: a kept-alive success completes sliceUploadFil
 
 test('validation still answers with its real status, however short the keep-alive interval', async () => {
   const { uploadId, list } = await uploadParts('invalid.bin', [randomBytes(MiB), randomBytes(10)]);
-  const wrongEtag = completeBody([[1, list[0]?.[1] as string], [2, '"00000000000000000000000000000000"']]);
+  const wrongEtag = completeBody([
+    [1, list[0]?.[1] as string],
+    [2, '"00000000000000000000000000000000"'],
+  ]);
   const invalid = await cos(target, 'POST', 'invalid.bin', [['uploadId', uploadId]], wrongEtag);
   expect([invalid.status, /<Code>([^<]+)/.exec(invalid.text)?.[1]]).toEqual([400, 'InvalidPart']);
   const unordered = await cos(target, 'POST', 'invalid.bin', [['uploadId', uploadId]], completeBody([...list].reverse()));

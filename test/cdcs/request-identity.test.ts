@@ -31,7 +31,13 @@ beforeAll(async () => {
     coffers: [ALPHA, BETA],
     acceptKeyOnlyPath: true,
     accessKeys: [
-      { ...MULTI, grants: [{ coffer: ALPHA, actions: ['*'] }, { coffer: BETA, actions: ['*'] }] },
+      {
+        ...MULTI,
+        grants: [
+          { coffer: ALPHA, actions: ['*'] },
+          { coffer: BETA, actions: ['*'] },
+        ],
+      },
       { ...SINGLE, grants: [{ coffer: ALPHA, actions: ['*'] }] },
     ],
   });
@@ -114,7 +120,17 @@ function operations(shape: Shape, index: number): Operation[] {
   return [
     { name: 'GetObject', method: 'GET', key: EXISTING, params: [], okStatus: 200 },
     { name: 'ListParts', method: 'GET', key: 'open/upload.bin', params: [['uploadId', openUploadId]], okStatus: 200 },
-    { name: 'UploadPart', method: 'PUT', key: 'open/upload.bin', params: [['partNumber', String(index + 1)], ['uploadId', openUploadId]], body: Buffer.from('part'), okStatus: 200 },
+    {
+      name: 'UploadPart',
+      method: 'PUT',
+      key: 'open/upload.bin',
+      params: [
+        ['partNumber', String(index + 1)],
+        ['uploadId', openUploadId],
+      ],
+      body: Buffer.from('part'),
+      okStatus: 200,
+    },
     { name: 'GetCoffer limited to a prefix', method: 'GET', key: undefined, params: [['prefix', 'public/']], okStatus: 200 },
     { name: 'PutObject', method: 'PUT', key: `new/${shape.addressing}-${shape.mode}-${index}.txt`, params: [], body: Buffer.from('new'), okStatus: 200 },
   ];

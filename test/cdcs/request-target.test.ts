@@ -35,13 +35,38 @@ describe('parseRequestTarget: accepted targets', () => {
     [`/${C}/%2541`, { key: '%41' }],
     // `+` is a literal plus, in the key and in the query
     [`/${C}/a+b`, { key: 'a+b' }],
-    [`/${C}/k?x=a+b&y=%2B`, { query: [['x', 'a+b'], ['y', '+']] }],
+    [
+      `/${C}/k?x=a+b&y=%2B`,
+      {
+        query: [
+          ['x', 'a+b'],
+          ['y', '+'],
+        ],
+      },
+    ],
     // coffer names may be written with escapes; the decoded name is what counts
     [`/demo%2D1250000000/k`, { coffer: C, key: 'k' }],
     [`/${C}/k?uploads`, { query: [['uploads', null]] }],
     [`/${C}/k?uploads=`, { query: [['uploads', '']] }],
-    [`/${C}/k?partNumber=1&uploadId=ab&partNumber=2`, { query: [['partNumber', '1'], ['uploadId', 'ab'], ['partNumber', '2']] }],
-    [`/${C}/k?a=b=c&&%E4%BA%91=%E4%BA%91`, { query: [['a', 'b=c'], ['云', '云']] }],
+    [
+      `/${C}/k?partNumber=1&uploadId=ab&partNumber=2`,
+      {
+        query: [
+          ['partNumber', '1'],
+          ['uploadId', 'ab'],
+          ['partNumber', '2'],
+        ],
+      },
+    ],
+    [
+      `/${C}/k?a=b=c&&%E4%BA%91=%E4%BA%91`,
+      {
+        query: [
+          ['a', 'b=c'],
+          ['云', '云'],
+        ],
+      },
+    ],
     [`/${C}/k?`, { query: [] }],
   ])('%s', (raw, expected) => {
     const target = parseRequestTarget(raw, { acceptAbsoluteForm: true });
@@ -115,7 +140,10 @@ describe('absolute-form', () => {
       pathname: `/${C}/k x`,
       coffer: C,
       key: 'k x',
-      query: [['partNumber', '1'], ['uploadId', 'u']],
+      query: [
+        ['partNumber', '1'],
+        ['uploadId', 'u'],
+      ],
     });
   });
 
@@ -143,7 +171,12 @@ describe('absolute-form', () => {
 
 describe('helpers', () => {
   test('parseQuery keeps order and duplicates', () => {
-    expect(parseQuery('b=2&a&b=1&=v')).toEqual([['b', '2'], ['a', null], ['b', '1'], ['', 'v']]);
+    expect(parseQuery('b=2&a&b=1&=v')).toEqual([
+      ['b', '2'],
+      ['a', null],
+      ['b', '1'],
+      ['', 'v'],
+    ]);
   });
 
   test('the config and the router agree on coffer names', () => {
@@ -201,12 +234,7 @@ describe('exact keys: the BOM is key content; characters XML 1.0 cannot carry an
 describe('virtual-hosted addressing: the host names the coffer, the whole path is the key', () => {
   const hosted = (raw: string, hostHeader: string, suffixes: string[] = []) => parseRequestTarget(raw, { acceptAbsoluteForm: true, hostHeader, virtualHostSuffixes: suffixes });
 
-  test.each([
-    `${C}.cos.ap-guangzhou.myqcloud.com`,
-    `${C}.cos.ap-guangzhou.tencentcos.cn`,
-    `${C}.cdcs.ap-guangzhou.myqcloud.com`,
-    `${C.toUpperCase()}.COS.AP-GUANGZHOU.MYQCLOUD.COM:8080`,
-  ])('origin-form with Host %s', (host) => {
+  test.each([`${C}.cos.ap-guangzhou.myqcloud.com`, `${C}.cos.ap-guangzhou.tencentcos.cn`, `${C}.cdcs.ap-guangzhou.myqcloud.com`, `${C.toUpperCase()}.COS.AP-GUANGZHOU.MYQCLOUD.COM:8080`])('origin-form with Host %s', (host) => {
     expect(hosted('/a/b.txt?uploads', host)).toMatchObject({ addressing: 'virtual-hosted', coffer: C, key: 'a/b.txt', pathname: '/a/b.txt', authority: host.toLowerCase() });
     expect(hosted('/', host)).toMatchObject({ addressing: 'virtual-hosted', coffer: C, pathname: '/' });
     expect(hosted('/', host)).not.toHaveProperty('key');

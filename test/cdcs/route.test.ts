@@ -99,15 +99,7 @@ describe('route: partNumber', () => {
 });
 
 describe('route: uploadId', () => {
-  test.each([
-    ['nope'],
-    [ID.toUpperCase()],
-    [ID.slice(1)],
-    [`${ID}0`],
-    [`${ID.slice(0, 31)}g`],
-    [''],
-    [`${ID}%00`],
-  ])('uploadId=%j → 404 NoSuchUpload for every multipart operation', (id) => {
+  test.each([['nope'], [ID.toUpperCase()], [ID.slice(1)], [`${ID}0`], [`${ID.slice(0, 31)}g`], [''], [`${ID}%00`]])('uploadId=%j → 404 NoSuchUpload for every multipart operation', (id) => {
     expect(codeOf('PUT', `/${C}/k?partNumber=1&uploadId=${id}`)).toBe('404 NoSuchUpload');
     expect(codeOf('GET', `/${C}/k?uploadId=${id}`)).toBe('404 NoSuchUpload');
     expect(codeOf('POST', `/${C}/k?uploadId=${id}`)).toBe('404 NoSuchUpload');

@@ -89,12 +89,21 @@ test('serve --workers 2: two processes answer on the ports, a dead worker is rep
   ensureCliBuilt();
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = join(directory, 'config.json');
-  writeFileSync(config, JSON.stringify({
-    server: { host: '127.0.0.1', port, adminPort },
-    auth: { accessKeys: [{ secretId: 'AKIDcluster', secretKey: 'cluster-secret-key-0123456789', grants: [{ coffer: 'cluster-1250000000', actions: ['*'] }] }] },
-    keyring: { directory: join(directory, 'keyring') },
-    coffers: { 'cluster-1250000000': { upstream: { endpoint: 'http://127.0.0.1:9', bucket: 'cluster', credentials: { accessKeyId: 'cluster', secretAccessKey: 'cluster-secret' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'cluster' } } },
-  }));
+  writeFileSync(
+    config,
+    JSON.stringify({
+      server: { host: '127.0.0.1', port, adminPort },
+      auth: { accessKeys: [{ secretId: 'AKIDcluster', secretKey: 'cluster-secret-key-0123456789', grants: [{ coffer: 'cluster-1250000000', actions: ['*'] }] }] },
+      keyring: { directory: join(directory, 'keyring') },
+      coffers: {
+        'cluster-1250000000': {
+          upstream: { endpoint: 'http://127.0.0.1:9', bucket: 'cluster', credentials: { accessKeyId: 'cluster', secretAccessKey: 'cluster-secret' } },
+          role: { type: 'static' },
+          kms: { type: 'local', keyId: 'cluster' },
+        },
+      },
+    }),
+  );
   let primary = 0;
   const exited: Promise<CommandResult> = runProcess(['serve', '--workers', '2', '-c', config], { onSpawn: (pid) => (primary = pid) });
   try {
@@ -119,9 +128,24 @@ test('serve --workers 2: two processes answer on the ports, a dead worker is rep
     const result = await exited;
     expect(result.code).toBe(0);
     expect(result.stderr).toContain('stopping 2 workers');
-    expect(replaced.filter((pid) => { try { process.kill(pid, 0); return true; } catch { return false; } })).toEqual([]);
+    expect(
+      replaced.filter((pid) => {
+        try {
+          process.kill(pid, 0);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+    ).toEqual([]);
   } finally {
-    if (primary !== 0) for (const pid of [...childrenOf(primary), primary]) try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    if (primary !== 0)
+      for (const pid of [...childrenOf(primary), primary])
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
   }
 });
 

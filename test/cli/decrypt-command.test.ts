@@ -7,21 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { upstreamLayout } from '../../src/store/upstream-layout';
-import {
-  KMS_COFFER,
-  LOCAL_COFFER,
-  MiB,
-  PREFIXES,
-  dataObjectKey,
-  ensureCliBuilt,
-  readUpstream,
-  runInProcess,
-  runProcess,
-  startCliFixture,
-  startFixtureGateway,
-  type CliFixture,
-  type FixtureGateway,
-} from './cli-fixture';
+import { KMS_COFFER, LOCAL_COFFER, MiB, PREFIXES, dataObjectKey, ensureCliBuilt, readUpstream, runInProcess, runProcess, startCliFixture, startFixtureGateway, type CliFixture, type FixtureGateway } from './cli-fixture';
 import { sha256 } from '../support/digests';
 
 let fixture: CliFixture;
@@ -92,7 +78,10 @@ describe('as a child process (node dist/src/cli.js)', () => {
 
 describe('in process', () => {
   test('offline from the downloaded manifest and data object, for both key providers', async () => {
-    for (const [coffer, key] of [[KMS_COFFER, 'backups/db.bin'], [LOCAL_COFFER, 'notes/today.txt']] as const) {
+    for (const [coffer, key] of [
+      [KMS_COFFER, 'backups/db.bin'],
+      [LOCAL_COFFER, 'notes/today.txt'],
+    ] as const) {
       const files = await download(coffer, key);
       const file = outFile();
       const result = await runInProcess(['decrypt', '-c', fixture.configFile, '--coffer', coffer, '--key', key, '--manifest-file', files.manifestFile, '--data-file', files.dataFile, '-o', file]);

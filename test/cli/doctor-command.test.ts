@@ -84,7 +84,15 @@ test('--json, --coffer and --quick', async () => {
   expect(report.ok).toBe(true);
   expect(report.configuration).toEqual({ ok: true, problems: [], coffers: 2 });
   expect(report.coffers.map((c) => [c.coffer, c.checks.map((k) => [k.check, k.status])])).toEqual([
-    [LOCAL_COFFER, [['credentials', 'pass'], ['key provider', 'pass'], ['upstream read', 'pass'], ['upstream write', 'pass']]],
+    [
+      LOCAL_COFFER,
+      [
+        ['credentials', 'pass'],
+        ['key provider', 'pass'],
+        ['upstream read', 'pass'],
+        ['upstream write', 'pass'],
+      ],
+    ],
   ]);
   const unknown = await runInProcess(['doctor', '-c', fixture.configFile, '--coffer', 'nope-1250000000']);
   expect(unknown.code).toBe(1);
@@ -125,7 +133,7 @@ test('a KMS key that refuses the role: key provider ✗, everything else ✓, ex
   expect([...checks].filter(([, [symbol]]) => symbol !== '✓').map(([name]) => name)).toEqual(['key provider']);
 });
 
-test('wrong upstream credentials: upstream read ✗ with the upstream\'s code, the keyring still ✓', async () => {
+test("wrong upstream credentials: upstream read ✗ with the upstream's code, the keyring still ✓", async () => {
   const result = await doctor({ [LOCAL_COFFER]: { upstream: { credentials: { accessKeyId: fixture.upstreamKeys.accessKeyId, secretAccessKey: 'not-the-right-secret-0123' } } } }, 'wrong-creds');
   expect(result.code).toBe(1);
   const checks = checksOf(result.stdout.toString(), LOCAL_COFFER);
@@ -162,7 +170,10 @@ test('a bucket that can be read but not written: upstream write ✗ (AccessDenie
 test('upstream.minPartSize below what the upstream enforces: upstream part size ✗, probe cleaned up', async () => {
   const result = await doctor({ [LOCAL_COFFER]: { upstream: { minPartSize: '1MiB' } } }, 'part-size');
   expect(result.code).toBe(1);
-  expect(checksOf(result.stdout.toString(), LOCAL_COFFER).get('upstream part size')).toEqual(['✗', expect.stringContaining("the upstream refused a 1048576-byte part before the last (upstream.minPartSize is below the upstream's minimum): BadGateway") as string]);
+  expect(checksOf(result.stdout.toString(), LOCAL_COFFER).get('upstream part size')).toEqual([
+    '✗',
+    expect.stringContaining("the upstream refused a 1048576-byte part before the last (upstream.minPartSize is below the upstream's minimum): BadGateway") as string,
+  ]);
   await expectNoProbeLeft();
 });
 

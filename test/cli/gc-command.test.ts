@@ -10,21 +10,7 @@ import { parseSealedManifest } from '../../src/format/manifest';
 import { classifyDataObject, parseDuration, parseDataObject } from '../../src/cli/gc-command';
 import type { UploadStore } from '../../src/store/ports';
 import { upstreamLayout } from '../../src/store/upstream-layout';
-import {
-  KMS_COFFER,
-  LOCAL_COFFER,
-  MiB,
-  PREFIXES,
-  ensureCliBuilt,
-  readUpstream,
-  runInProcess,
-  runProcess,
-  snapshotUpstream,
-  startCliFixture,
-  startFixtureGateway,
-  type CliFixture,
-  type FixtureGateway,
-} from './cli-fixture';
+import { KMS_COFFER, LOCAL_COFFER, MiB, PREFIXES, ensureCliBuilt, readUpstream, runInProcess, runProcess, snapshotUpstream, startCliFixture, startFixtureGateway, type CliFixture, type FixtureGateway } from './cli-fixture';
 import { sha256 } from '../support/digests';
 
 const HEX_KEY = 'a/0123456789abcdef0123456789abcdef';
@@ -262,7 +248,7 @@ test('names that do not parse are reported and kept; nothing outside d/ is touch
   await expectEverythingReadable();
 });
 
-test('a manifest that cannot be decoded keeps its key\'s data objects and fails the run (exit 1)', async () => {
+test("a manifest that cannot be decoded keeps its key's data objects and fails the run (exit 1)", async () => {
   const manifestKey = layout.manifest('put/single.bin');
   const original = await readUpstream(fixture.store, manifestKey);
   const live = await dataKeyOf(LOCAL_COFFER, 'put/single.bin');

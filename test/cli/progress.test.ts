@@ -4,7 +4,10 @@ import { createProgress, formatBytes } from '../../src/cli/progress';
 
 class FakeTerminal extends Writable {
   text = '';
-  constructor(readonly isTTY: boolean, readonly columns = 100) {
+  constructor(
+    readonly isTTY: boolean,
+    readonly columns = 100,
+  ) {
     super();
   }
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: () => void): void {

@@ -15,21 +15,7 @@ import { createLocalKeyring } from '../../src/keys/local-keyring';
 import { buildObject } from '../support/object-builder';
 import type { UploadStore } from '../../src/store/ports';
 import { upstreamLayout } from '../../src/store/upstream-layout';
-import {
-  KMS_COFFER,
-  LOCAL_COFFER,
-  MiB,
-  PREFIXES,
-  ensureCliBuilt,
-  readUpstream,
-  runInProcess,
-  runProcess,
-  snapshotUpstream,
-  startCliFixture,
-  startFixtureGateway,
-  type CliFixture,
-  type FixtureGateway,
-} from './cli-fixture';
+import { KMS_COFFER, LOCAL_COFFER, MiB, PREFIXES, ensureCliBuilt, readUpstream, runInProcess, runProcess, snapshotUpstream, startCliFixture, startFixtureGateway, type CliFixture, type FixtureGateway } from './cli-fixture';
 import type { TestKmsKey } from '../support/kms-test-server';
 import { sha256 } from '../support/digests';
 
@@ -77,7 +63,10 @@ beforeAll(async () => {
   configFile = fixture.configFile;
   gateway = await startFixtureGateway(fixture);
   const sizes: Record<string, number> = { 'big/archive.tar': 3 * MiB + 5, 'small/one-byte': 1 };
-  for (const [coffer, keys] of [[KMS_COFFER, KMS_KEYS], [LOCAL_COFFER, LOCAL_KEYS]] as const) {
+  for (const [coffer, keys] of [
+    [KMS_COFFER, KMS_KEYS],
+    [LOCAL_COFFER, LOCAL_KEYS],
+  ] as const) {
     for (const key of keys) {
       const data = randomBytes(sizes[key] ?? 1000 + key.length);
       await gateway.upload(coffer, key, data);

@@ -73,24 +73,17 @@ describe('defaults', () => {
   });
 
   test('an empty file is an empty configuration, which has no coffer and no credentials', () => {
-    expect(problemsOf(() => load(undefined, { text: '' }))).toEqual([
-      'coffers: no coffer is configured (and the demo coffer is disabled)',
-      'auth: no access key, JWT issuer or demo key is configured, so no request could be authorized',
-    ]);
+    expect(problemsOf(() => load(undefined, { text: '' }))).toEqual(['coffers: no coffer is configured (and the demo coffer is disabled)', 'auth: no access key, JWT issuer or demo key is configured, so no request could be authorized']);
   });
 
   test('a missing or malformed file is reported without quoting its content', () => {
-    expect(problemsOf(() => loadConfig({ file: '/nope.yaml', env: {}, readFile: fakeFs({}) }))).toEqual([
-      'config file "/nope.yaml": cannot read (ENOENT)',
-    ]);
+    expect(problemsOf(() => loadConfig({ file: '/nope.yaml', env: {}, readFile: fakeFs({}) }))).toEqual(['config file "/nope.yaml": cannot read (ENOENT)']);
     const text = 'server:\n  port: 1\n  port: 2\nauth: { secretKey: "super-secret-value\n';
     const problems = problemsOf(() => load(undefined, { text }));
     expect(problems.length).toBeGreaterThanOrEqual(2);
     expect(problems[0]).toMatch(/^config file "\/etc\/coffer-gateway\/config.yaml": YAML\/JSON syntax error DUPLICATE_KEY at line 3, column 3$/);
     expect(problems.join('\n')).not.toContain('super-secret-value');
-    expect(problemsOf(() => load(undefined, { text: '- a\n- b\n' }))).toEqual([
-      `config file "${CONFIG_PATH}": the top level must be a mapping of settings`,
-    ]);
+    expect(problemsOf(() => load(undefined, { text: '- a\n- b\n' }))).toEqual([`config file "${CONFIG_PATH}": the top level must be a mapping of settings`]);
   });
 
   test('JSON files are accepted', () => {

@@ -23,9 +23,7 @@ describe('config: egress', () => {
 
   test('a CA certificate with the key of another certificate is refused without quoting either file (not-a-CA: test/egress/certificate-authority.test.ts)', () => {
     const otherCa = fixture('other.crt');
-    const problems = problemsOf(() =>
-      load({ ...baseConfig(), egress: { enabled: true, ca: { certFile: '/ca/other.crt', keyFile: '/ca/tls.key' } } }, { files: { ...CA_FILES, '/ca/other.crt': otherCa } }),
-    );
+    const problems = problemsOf(() => load({ ...baseConfig(), egress: { enabled: true, ca: { certFile: '/ca/other.crt', keyFile: '/ca/tls.key' } } }, { files: { ...CA_FILES, '/ca/other.crt': otherCa } }));
     expect(problems).toHaveLength(1);
     expect(problems[0]).toBe('egress.ca.certFile: does not match the key in keyFile');
     expect(problems[0]).not.toContain('BEGIN');
@@ -40,11 +38,6 @@ describe('config: egress', () => {
 
   test('bounds are checked', () => {
     const problems = problemsOf(() => load({ ...baseConfig(), egress: { leafValiditySeconds: 60, certificateCacheEntries: 0, issuancePerMinute: 0, handshakeTimeoutMs: 10 } }));
-    expect(problems).toEqual([
-      'egress.leafValiditySeconds: must be at least 600',
-      'egress.certificateCacheEntries: must be at least 1',
-      'egress.issuancePerMinute: must be at least 1',
-      'egress.handshakeTimeoutMs: must be at least 1000',
-    ]);
+    expect(problems).toEqual(['egress.leafValiditySeconds: must be at least 600', 'egress.certificateCacheEntries: must be at least 1', 'egress.issuancePerMinute: must be at least 1', 'egress.handshakeTimeoutMs: must be at least 1000']);
   });
 });

@@ -31,9 +31,7 @@ describe('environment overrides', () => {
   test('a malformed PORT and conflicting settings are reported with the variable name', () => {
     expect(problemsOf(() => noFile({ PORT: 'http' }))).toEqual(['server.port: expected number, got string (from PORT)']);
     expect(problemsOf(() => noFile({ PORT: '99999' }))).toEqual(['server.port: must be at most 65535 (from PORT)']);
-    expect(problemsOf(() => noFile({ PORT: '3000', COFFER__SERVER__PORT: '4000' }))).toEqual([
-      'PORT and COFFER__SERVER__PORT both set server.port to different values; set only one',
-    ]);
+    expect(problemsOf(() => noFile({ PORT: '3000', COFFER__SERVER__PORT: '4000' }))).toEqual(['PORT and COFFER__SERVER__PORT both set server.port to different values; set only one']);
   });
 
   test('the demo credentials come from COFFER_DEMO_SECRET_ID / COFFER_DEMO_SECRET_KEY', () => {
@@ -91,9 +89,7 @@ describe('environment overrides', () => {
     });
     const archive = config.coffers['archive-1250000000'];
     expect(archive?.upstream).toMatchObject({ endpoint: 'https://s3.eu-west-1.amazonaws.com', bucket: 'archive-bucket', minPartSize: 8 * 1024 * 1024 });
-    expect(config.auth.accessKeys).toEqual([
-      { secretId: 'AKIDenv', secretKey: INLINE_SECRET, secretKeyFile: undefined, grants: [{ coffer: 'archive-1250000000', actions: ['write'] }] },
-    ]);
+    expect(config.auth.accessKeys).toEqual([{ secretId: 'AKIDenv', secretKey: INLINE_SECRET, secretKeyFile: undefined, grants: [{ coffer: 'archive-1250000000', actions: ['write'] }] }]);
   });
 
   test('map keys from the environment reuse an existing key from the file', () => {
@@ -106,9 +102,7 @@ describe('environment overrides', () => {
     const withPrefix = baseConfig();
     withPrefix.coffers['demo-1250000000'].upstream.prefix = 'a/';
     expect(load(withPrefix, { env: { COFFER__COFFERS__DEMO_1250000000__UPSTREAM__PREFIX: 'null' } }).coffers['demo-1250000000']?.upstream.prefix).toBeUndefined();
-    expect(problemsOf(() => noFile({ COFFER__AUTH__ACCESS_KEYS__2__SECRET_ID: 'x' }))).toEqual([
-      'COFFER__AUTH__ACCESS_KEYS__2__SECRET_ID: index 2 is beyond the end of auth.accessKeys (length 0)',
-    ]);
+    expect(problemsOf(() => noFile({ COFFER__AUTH__ACCESS_KEYS__2__SECRET_ID: 'x' }))).toEqual(['COFFER__AUTH__ACCESS_KEYS__2__SECRET_ID: index 2 is beyond the end of auth.accessKeys (length 0)']);
   });
 
   test('validation problems of overridden values name the variable', () => {
@@ -119,9 +113,6 @@ describe('environment overrides', () => {
   });
 
   test('a value that cannot be placed is reported', () => {
-    expect(problemsOf(() => load({ ...baseConfig(), server: 5 }, { env: { COFFER__SERVER__PORT: '1' } }))).toEqual([
-      'COFFER__SERVER__PORT: cannot set server.port because server is not a mapping',
-      'server: expected a mapping, got number',
-    ]);
+    expect(problemsOf(() => load({ ...baseConfig(), server: 5 }, { env: { COFFER__SERVER__PORT: '1' } }))).toEqual(['COFFER__SERVER__PORT: cannot set server.port because server is not a mapping', 'server: expected a mapping, got number']);
   });
 });

@@ -39,10 +39,7 @@ describe('every problem is reported at once, with its path', () => {
     const config = baseConfig();
     config.logging = { level: 'loud' };
     config.auth.accessKeys[0].grants.push({ coffer: 'typo-1250000000', actions: ['read'] });
-    expect(problemsOf(() => load(config))).toEqual([
-      'logging.level: must be one of silent, error, warn, info, debug, trace',
-      'auth.accessKeys[0].grants[1].coffer: is not a configured coffer',
-    ]);
+    expect(problemsOf(() => load(config))).toEqual(['logging.level: must be one of silent, error, warn, info, debug, trace', 'auth.accessKeys[0].grants[1].coffer: is not a configured coffer']);
   });
 
   test('server.virtualHostSuffixes: host names of two labels or more, kept lower-case', () => {
@@ -61,11 +58,7 @@ describe('every problem is reported at once, with its path', () => {
     const config = baseConfig();
     config.server = { port: '8080', acceptAbsoluteForm: 'yes' };
     config.auth.accessKeys = { secretId: 'x' };
-    expect(problemsOf(() => load(config))).toEqual([
-      'server.port: expected number, got string',
-      'server.acceptAbsoluteForm: expected boolean, got string',
-      'auth.accessKeys: expected a list, got mapping',
-    ]);
+    expect(problemsOf(() => load(config))).toEqual(['server.port: expected number, got string', 'server.acceptAbsoluteForm: expected boolean, got string', 'auth.accessKeys: expected a list, got mapping']);
   });
 });
 
@@ -116,11 +109,7 @@ describe('unknown keys are rejected at every level', () => {
   test('jwt nested objects report their own unknown keys too', () => {
     const config = baseConfig();
     cases[cases.length - 1]?.[1](config);
-    expect(problemsOf(() => load(config))).toEqual([
-      'auth.jwt.jwks.refresh: unknown key',
-      'auth.jwt.rules[0].role: unknown key',
-      'auth.jwt.issuers: unknown key (did you mean "issuer"?)',
-    ]);
+    expect(problemsOf(() => load(config))).toEqual(['auth.jwt.jwks.refresh: unknown key', 'auth.jwt.rules[0].role: unknown key', 'auth.jwt.issuers: unknown key (did you mean "issuer"?)']);
   });
 });
 

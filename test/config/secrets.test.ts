@@ -39,9 +39,7 @@ describe('secret files', () => {
   test('exactly one of secretKey and secretKeyFile', () => {
     const both = baseConfig();
     both.auth.accessKeys[0].secretKeyFile = '/run/secrets/key';
-    expect(problemsOf(() => load(both, { files: { '/run/secrets/key': FILE_SECRET } }))).toEqual([
-      'auth.accessKeys[0].secretKeyFile: set only one of secretKey and secretKeyFile',
-    ]);
+    expect(problemsOf(() => load(both, { files: { '/run/secrets/key': FILE_SECRET } }))).toEqual(['auth.accessKeys[0].secretKeyFile: set only one of secretKey and secretKeyFile']);
     const neither = baseConfig();
     delete neither.auth.accessKeys[0].secretKey;
     expect(problemsOf(() => load(neither))).toEqual(['auth.accessKeys[0].secretKey: required (set secretKey or secretKeyFile)']);
@@ -51,9 +49,7 @@ describe('secret files', () => {
     const config = { ...baseConfig(), server: { tls: { certFile: '/tls/crt', keyFile: '/tls/key' } } };
     const loaded = load(config, { files: { '/tls/crt': fixture('tls.crt'), '/tls/key': fixture('tls.key') } });
     expect(loaded.server.tls?.keyPem).toContain('PRIVATE KEY');
-    expect(problemsOf(() => load(config, { files: { '/tls/crt': fixture('other.crt'), '/tls/key': fixture('tls.key') } }))).toEqual([
-      'server.tls.keyFile: does not match the certificate in certFile',
-    ]);
+    expect(problemsOf(() => load(config, { files: { '/tls/crt': fixture('other.crt'), '/tls/key': fixture('tls.key') } }))).toEqual(['server.tls.keyFile: does not match the certificate in certFile']);
     expect(problemsOf(() => load(config, { files: { '/tls/crt': fixture('tls.key'), '/tls/key': fixture('tls.crt') } }))).toEqual([
       'server.tls.certFile: file "/tls/crt" is not a PEM certificate',
       'server.tls.keyFile: file "/tls/key" is not an unencrypted PEM private key',
@@ -181,9 +177,7 @@ describe('the loaded configuration', () => {
       writeFileSync(join(dir, 'secret-key'), `${FILE_SECRET}\n`, { mode: 0o600 });
       writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
       expect(loadConfig({ file: join(dir, 'config.json'), env: {} }).auth.accessKeys[0]?.secretKey).toBe(FILE_SECRET);
-      expect(problemsOf(() => loadConfig({ file: join(dir, 'absent.yaml'), env: {} }))).toEqual([
-        `config file ${JSON.stringify(join(dir, 'absent.yaml'))}: cannot read (ENOENT)`,
-      ]);
+      expect(problemsOf(() => loadConfig({ file: join(dir, 'absent.yaml'), env: {} }))).toEqual([`config file ${JSON.stringify(join(dir, 'absent.yaml'))}: cannot read (ENOENT)`]);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

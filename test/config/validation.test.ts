@@ -10,14 +10,7 @@ const withCoffer = (mutate: (coffer: Record<string, any>) => void) => {
 };
 
 describe('coffers', () => {
-  test.each([
-    ['Demo-1250000000'],
-    ['demo'],
-    ['demo-'],
-    ['-demo-1250000000'],
-    ['demo_x-1250000000'],
-    ['demo-1250000000-'],
-  ])('coffer name %s is refused', (name) => {
+  test.each([['Demo-1250000000'], ['demo'], ['demo-'], ['-demo-1250000000'], ['demo_x-1250000000'], ['demo-1250000000-']])('coffer name %s is refused', (name) => {
     const config = baseConfig();
     config.coffers = { [name]: config.coffers['demo-1250000000'] };
     config.auth.accessKeys[0].grants[0].coffer = '*';
@@ -70,12 +63,8 @@ describe('coffers', () => {
       `${COFFER}.upstream.minPartSize: must be at least 1 MiB`,
       `${COFFER}.upstream.maxPartSize: must be at most 5 GiB`,
     ]);
-    expect(problemsOf(() => load(withCoffer((c) => Object.assign(c.upstream, { minPartSize: '1GiB', maxPartSize: '10MiB' }))))).toEqual([
-      `${COFFER}.upstream.minPartSize: must not exceed maxPartSize`,
-    ]);
-    expect(problemsOf(() => load(withCoffer((c) => (c.upstream.minPartSize = '5 megabytes'))))).toEqual([
-      `${COFFER}.upstream.minPartSize: expected a whole number of bytes or a size such as "5MiB" (units B, KiB, MiB, GiB)`,
-    ]);
+    expect(problemsOf(() => load(withCoffer((c) => Object.assign(c.upstream, { minPartSize: '1GiB', maxPartSize: '10MiB' }))))).toEqual([`${COFFER}.upstream.minPartSize: must not exceed maxPartSize`]);
+    expect(problemsOf(() => load(withCoffer((c) => (c.upstream.minPartSize = '5 megabytes'))))).toEqual([`${COFFER}.upstream.minPartSize: expected a whole number of bytes or a size such as "5MiB" (units B, KiB, MiB, GiB)`]);
   });
 
   test('sts role: ARN, duration bounds, region defaulting, refresh margin', () => {
@@ -96,20 +85,12 @@ describe('coffers', () => {
     const arn = 'arn:aws:kms:ap-southeast-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
     const fromArn = load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn })));
     expect(fromArn.coffers['demo-1250000000']?.kms).toEqual({ type: 'aws-kms', keyId: arn, region: 'ap-southeast-1', previousKeyIds: [] });
-    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn, previousKeyIds: ['alias/old'] }))))).toEqual([
-      `${COFFER}.kms.previousKeyIds[0]: must be a KMS key ARN (as recorded in object envelopes)`,
-    ]);
+    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn, previousKeyIds: ['alias/old'] }))))).toEqual([`${COFFER}.kms.previousKeyIds[0]: must be a KMS key ARN (as recorded in object envelopes)`]);
     expect(load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: 'alias/coffer', region: 'us-west-2' }))).coffers['demo-1250000000']?.kms).toMatchObject({ region: 'us-west-2' });
     expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: 'alias/coffer' }))))).toEqual([`${COFFER}.kms.region: required unless kms.keyId is an ARN`]);
-    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn, region: 'us-east-1' }))))).toEqual([
-      `${COFFER}.kms.region: does not match the region of the kms.keyId ARN`,
-    ]);
-    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: 'alias/aws/s3', region: 'us-east-1' }))))).toEqual([
-      `${COFFER}.kms.keyId: must not be an AWS managed key (alias/aws/…)`,
-    ]);
-    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'local', keyId: '../etc/passwd' }))))).toEqual([
-      `${COFFER}.kms.keyId: must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit`,
-    ]);
+    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: arn, region: 'us-east-1' }))))).toEqual([`${COFFER}.kms.region: does not match the region of the kms.keyId ARN`]);
+    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'aws-kms', keyId: 'alias/aws/s3', region: 'us-east-1' }))))).toEqual([`${COFFER}.kms.keyId: must not be an AWS managed key (alias/aws/…)`]);
+    expect(problemsOf(() => load(withCoffer((c) => (c.kms = { type: 'local', keyId: '../etc/passwd' }))))).toEqual([`${COFFER}.kms.keyId: must be 1 to 128 letters, digits, ".", "_" or "-", starting with a letter or digit`]);
   });
 });
 
@@ -132,9 +113,7 @@ describe('auth', () => {
   });
 
   test('algorithm allow-list: asymmetric only, no "none", HS* refused with the reason', () => {
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), algorithms: ['none'] })))).toEqual([
-      expect.stringMatching(/^auth\.jwt\.algorithms\[0\]: must be one of RS256, .*\("none" is never accepted\)$/),
-    ]);
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), algorithms: ['none'] })))).toEqual([expect.stringMatching(/^auth\.jwt\.algorithms\[0\]: must be one of RS256, .*\("none" is never accepted\)$/)]);
     expect(problemsOf(() => load(withJwt({ ...jwtBase(), algorithms: ['ES256', 'HS256', 'HS512'] })))).toEqual([
       'auth.jwt.algorithms[1]: HS256 is not supported: only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too)',
       'auth.jwt.algorithms[2]: HS512 is not supported: only asymmetric algorithms are accepted (a shared HMAC secret would let the gateway mint tokens, too)',
@@ -154,34 +133,22 @@ describe('auth', () => {
   });
 
   test('exactly one key source', () => {
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined })))).toEqual([
-      'auth.jwt: set exactly one key source: jwks, keys or publicKeyFiles',
-    ]);
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), publicKeyFiles: ['/k.pub'] }), { files: { '/k.pub': fixture('jwt-signing.pub') } }))).toEqual([
-      'auth.jwt: set exactly one key source, not jwks and publicKeyFiles',
-    ]);
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined })))).toEqual(['auth.jwt: set exactly one key source: jwks, keys or publicKeyFiles']);
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), publicKeyFiles: ['/k.pub'] }), { files: { '/k.pub': fixture('jwt-signing.pub') } }))).toEqual(['auth.jwt: set exactly one key source, not jwks and publicKeyFiles']);
   });
 
   test('inline JWKs and public key files: public keys only, of a type the algorithms can use', () => {
     const jwk = createPublicKey(fixture('jwt-signing.pub')).export({ format: 'jwk' });
     expect(load(withJwt({ ...jwtBase(), jwks: undefined, keys: [{ ...jwk, kid: 'k1' }] })).auth.jwt?.keySource).toBe('keys');
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined, keys: [{ ...jwk, d: 'secret' }] })))).toEqual([
-      'auth.jwt.keys[0]: must be a public key (private or symmetric key members such as "d" or "k" are refused)',
-    ]);
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined, algorithms: ['RS256'], keys: [jwk] })))).toEqual([
-      'auth.jwt.keys[0]: cannot verify any of auth.jwt.algorithms (key type and algorithms do not match)',
-    ]);
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined, keys: [{ ...jwk, d: 'secret' }] })))).toEqual(['auth.jwt.keys[0]: must be a public key (private or symmetric key members such as "d" or "k" are refused)']);
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined, algorithms: ['RS256'], keys: [jwk] })))).toEqual(['auth.jwt.keys[0]: cannot verify any of auth.jwt.algorithms (key type and algorithms do not match)']);
     const files = { '/k.pub': fixture('jwt-signing.pub'), '/k.key': fixture('tls.key') };
     expect(load(withJwt({ ...jwtBase(), jwks: undefined, publicKeyFiles: ['/k.pub'] }), { files }).auth.jwt?.publicKeyPems).toEqual([fixture('jwt-signing.pub')]);
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined, publicKeyFiles: ['/k.key'] }), { files }))).toEqual([
-      'auth.jwt.publicKeyFiles[0]: file "/k.key" holds a private key; mount only the public key',
-    ]);
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: undefined, publicKeyFiles: ['/k.key'] }), { files }))).toEqual(['auth.jwt.publicKeyFiles[0]: file "/k.key" holds a private key; mount only the public key']);
   });
 
   test('JWKS over plain http only for loopback; rules need subject or claims', () => {
-    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: { url: 'http://issuer.example/jwks' } })))).toEqual([
-      'auth.jwt.jwks.url: must use https:// (plain http is accepted only for loopback hosts)',
-    ]);
+    expect(problemsOf(() => load(withJwt({ ...jwtBase(), jwks: { url: 'http://issuer.example/jwks' } })))).toEqual(['auth.jwt.jwks.url: must use https:// (plain http is accepted only for loopback hosts)']);
     expect(load(withJwt({ ...jwtBase(), jwks: { url: 'http://127.0.0.1:8443/jwks' } })).auth.jwt?.jwks?.url).toBe('http://127.0.0.1:8443/jwks');
     const rules = [{ grants: [{ coffer: '*', actions: ['read'] }] }, { claims: {}, grants: [{ coffer: '*', actions: ['read'] }] }];
     expect(problemsOf(() => load(withJwt({ ...jwtBase(), rules })))).toEqual([
@@ -221,10 +188,7 @@ describe('server and demo', () => {
   });
 
   test('the demo needs the embedded upstream and its own coffer name', () => {
-    expect(problemsOf(() => load({ ...baseConfig(), demo: { enabled: true } }))).toEqual([
-      'demo.enabled: requires embeddedUpstream.enabled',
-      'demo.coffer: is also configured in coffers',
-    ]);
+    expect(problemsOf(() => load({ ...baseConfig(), demo: { enabled: true } }))).toEqual(['demo.enabled: requires embeddedUpstream.enabled', 'demo.coffer: is also configured in coffers']);
   });
 });
 

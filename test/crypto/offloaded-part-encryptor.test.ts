@@ -55,10 +55,12 @@ describe('the same bytes as PartEncryptor, the same MD5 as node:crypto', () => {
     for (const workers of [1, 3]) {
       setCryptoWorkerCount(workers);
       const inputs = Array.from({ length: 8 }, (_, i) => randomBytes(CRYPTO_BLOCK_SIZE + i * 12_345));
-      const results = await Promise.all(inputs.map((plaintext, i) => {
-        const options = identity({ plaintextLength: plaintext.length, partNumber: i + 1 });
-        return offloaded(options, plaintext, [10_000 + i * 999]).then(async (result) => ({ ...result, expected: await encryptPart(options, plaintext) }));
-      }));
+      const results = await Promise.all(
+        inputs.map((plaintext, i) => {
+          const options = identity({ plaintextLength: plaintext.length, partNumber: i + 1 });
+          return offloaded(options, plaintext, [10_000 + i * 999]).then(async (result) => ({ ...result, expected: await encryptPart(options, plaintext) }));
+        }),
+      );
       results.forEach((result, i) => {
         expectSameBytes(result.ciphertext, result.expected);
         expect(result.digest.equals(md5(inputs[i] as Buffer))).toBe(true);
@@ -145,15 +147,19 @@ describe('ciphertext in reused shared blocks', () => {
     const encryptor = new OffloadedPartEncryptor(options);
     const copies: Buffer[] = [];
     const blocks = new Set<ArrayBufferLike>();
-    await pipeline(Readable.from(chunked(plaintext, [65_536, 1000])), encryptor, new Writable({
-      write: (chunk: Buffer, _encoding, callback) => {
-        // As the socket does: done with the bytes (here: copied), then hand the chunk back.
-        copies.push(Buffer.from(chunk));
-        blocks.add(chunk.buffer);
-        encryptor.release(chunk);
-        callback();
-      },
-    }));
+    await pipeline(
+      Readable.from(chunked(plaintext, [65_536, 1000])),
+      encryptor,
+      new Writable({
+        write: (chunk: Buffer, _encoding, callback) => {
+          // As the socket does: done with the bytes (here: copied), then hand the chunk back.
+          copies.push(Buffer.from(chunk));
+          blocks.add(chunk.buffer);
+          encryptor.release(chunk);
+          callback();
+        },
+      }),
+    );
     expectSameBytes(Buffer.concat(copies), await encryptPart(options, plaintext));
     // The header and the final tag are their own small buffers; the 41 blocks of ciphertext came in
     // a handful of shared output blocks, not one fresh buffer each.
@@ -168,12 +174,16 @@ describe('ciphertext in reused shared blocks', () => {
       const plaintext = randomBytes(16 * CRYPTO_BLOCK_SIZE);
       const encryptor = new OffloadedPartEncryptor(identity({ plaintextLength: plaintext.length }));
       const chunks: Buffer[] = [];
-      await pipeline(Readable.from(chunked(plaintext, [40_000])), encryptor, new Writable({
-        write: (chunk: Buffer, _encoding, callback) => {
-          chunks.push(chunk);
-          callback();
-        },
-      }));
+      await pipeline(
+        Readable.from(chunked(plaintext, [40_000])),
+        encryptor,
+        new Writable({
+          write: (chunk: Buffer, _encoding, callback) => {
+            chunks.push(chunk);
+            callback();
+          },
+        }),
+      );
       for (const chunk of chunks) encryptor.release(chunk);
       return new Set(chunks.filter((chunk) => chunk.buffer.byteLength >= CRYPTO_BLOCK_SIZE).map((chunk) => chunk.buffer));
     };
@@ -191,20 +201,24 @@ describe('ciphertext in reused shared blocks', () => {
     const encryptor = new OffloadedPartEncryptor(options);
     const kept: Buffer[] = [];
     let index = 0;
-    await pipeline(Readable.from(chunked(plaintext, [50_000])), encryptor, new Writable({
-      write: (chunk: Buffer, _encoding, callback) => {
-        // Every other chunk is kept without being released (and copied only at the end); the rest are
-        // copied, released twice, and a foreign buffer is released too.
-        if (index++ % 2 === 0) kept.push(chunk);
-        else {
-          kept.push(Buffer.from(chunk));
-          encryptor.release(chunk);
-          encryptor.release(chunk);
-          encryptor.release(randomBytes(16));
-        }
-        callback();
-      },
-    }));
+    await pipeline(
+      Readable.from(chunked(plaintext, [50_000])),
+      encryptor,
+      new Writable({
+        write: (chunk: Buffer, _encoding, callback) => {
+          // Every other chunk is kept without being released (and copied only at the end); the rest are
+          // copied, released twice, and a foreign buffer is released too.
+          if (index++ % 2 === 0) kept.push(chunk);
+          else {
+            kept.push(Buffer.from(chunk));
+            encryptor.release(chunk);
+            encryptor.release(chunk);
+            encryptor.release(randomBytes(16));
+          }
+          callback();
+        },
+      }),
+    );
     expectSameBytes(Buffer.concat(kept), await encryptPart(options, plaintext));
   });
 });

@@ -135,7 +135,11 @@ describe('structural tampering', () => {
   });
 
   test('a header rewritten to claim another part number, object or salt breaks the key commitment', () => {
-    for (const [offset, length] of [[24, 4], [8, 16], [36, 32]] as const) {
+    for (const [offset, length] of [
+      [24, 4],
+      [8, 16],
+      [36, 32],
+    ] as const) {
       const copy = Buffer.from(ciphertext);
       randomBytes(length).copy(copy, offset);
       expect(expectRejected(options.dataKey, copy, plaintext).reason).toBe('commitment-mismatch');

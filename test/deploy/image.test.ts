@@ -70,10 +70,16 @@ describe('Dockerfile', () => {
   test('is multi-stage: production dependencies, a build on them with only the compiler added, clean runtime', () => {
     expect(stages.map((s) => s.name)).toEqual(['prod', 'build', 'runtime']);
     const prod = stages[0] as Stage;
-    expect(find(prod, 'RUN').map((i) => i.args).join('\n')).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    expect(
+      find(prod, 'RUN')
+        .map((i) => i.args)
+        .join('\n'),
+    ).toMatch(/npm ci --omit=dev --ignore-scripts/);
     const build = stages[1] as Stage;
     expect(build.from).toBe('prod');
-    const runs = find(build, 'RUN').map((i) => i.args).join('\n');
+    const runs = find(build, 'RUN')
+      .map((i) => i.args)
+      .join('\n');
     // No dev dependency of the project: the toolchain's own lockfile, then tsc over src/ only.
     expect(runs).toMatch(/cd \/toolchain && npm ci --ignore-scripts/);
     expect(runs).toMatch(/\/toolchain\/node_modules\/\.bin\/tsc -p tsconfig\.image\.json/);
@@ -130,7 +136,9 @@ describe('Dockerfile', () => {
   });
 
   test('read-only root filesystem: HOME and TMPDIR on /tmp, config path from COFFER_CONFIG, no HEALTHCHECK', () => {
-    const env = find(runtime, 'ENV').map((i) => i.args).join(' ');
+    const env = find(runtime, 'ENV')
+      .map((i) => i.args)
+      .join(' ');
     expect(env).toMatch(/HOME=\/tmp/);
     expect(env).toMatch(/TMPDIR=\/tmp/);
     expect(env).toMatch(/NODE_ENV=production/);
@@ -140,7 +148,9 @@ describe('Dockerfile', () => {
   });
 
   test('OCI labels', () => {
-    const labels = find(runtime, 'LABEL').map((i) => i.args).join(' ');
+    const labels = find(runtime, 'LABEL')
+      .map((i) => i.args)
+      .join(' ');
     for (const key of ['title', 'description', 'version', 'revision', 'created', 'licenses', 'source']) {
       expect(labels).toContain(`org.opencontainers.image.${key}=`);
     }
@@ -152,7 +162,10 @@ describe('Dockerfile', () => {
       .map((l) => l.trim())
       .filter((l) => l !== '' && !l.startsWith('#'));
     expect(ignored).toEqual(expect.arrayContaining(['.git', 'node_modules', 'dist', 'data', 'test', '.env']));
-    const copied = stages.flatMap((s) => find(s, 'COPY')).filter((i) => !i.args.includes('--from=')).flatMap((i) => i.args.split(/\s+/).slice(0, -1));
+    const copied = stages
+      .flatMap((s) => find(s, 'COPY'))
+      .filter((i) => !i.args.includes('--from='))
+      .flatMap((i) => i.args.split(/\s+/).slice(0, -1));
     for (const path of copied) {
       expect(ignored).not.toContain(path.replace(/^\.\//, ''));
       expect(existsSync(join(ROOT, path))).toBe(true);

@@ -101,7 +101,10 @@ describe('deploy/egress', () => {
     expect(np.spec.ingress).toBeUndefined();
     const [dns, gateway, ...rest] = np.spec.egress as K8sObject[];
     expect(rest).toEqual([]);
-    expect(dns?.ports).toEqual([{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }]);
+    expect(dns?.ports).toEqual([
+      { port: 53, protocol: 'UDP' },
+      { port: 53, protocol: 'TCP' },
+    ]);
     expect(dns?.to).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }]);
     expect(gateway?.to).toHaveLength(1);
     expect(gateway?.to[0].ipBlock).toBeUndefined();

@@ -40,7 +40,11 @@ let owner: any;
 let alice: any;
 let bob: any;
 
-const statusOf = (promise: Promise<unknown>): Promise<number> => promise.then(() => 200, (error: { statusCode?: number }) => error.statusCode ?? -1);
+const statusOf = (promise: Promise<unknown>): Promise<number> =>
+  promise.then(
+    () => 200,
+    (error: { statusCode?: number }) => error.statusCode ?? -1,
+  );
 
 beforeAll(async () => {
   directory = mkdtempSync(join(tmpdir(), 'coffer-policy-e2e-'));
@@ -59,7 +63,12 @@ beforeAll(async () => {
           { secretId: BOB.secretId, secretKey: BOB.secretKey, grants: [{ coffer: Bucket, actions: ['read', 'write', 'list'] }] },
         ],
       },
-      policies: { principals: [{ accessKey: ALICE.secretId, principal: ALICE.principal }, { accessKey: BOB.secretId, principal: BOB.principal }] },
+      policies: {
+        principals: [
+          { accessKey: ALICE.secretId, principal: ALICE.principal },
+          { accessKey: BOB.secretId, principal: BOB.principal },
+        ],
+      },
     }),
   );
   gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
@@ -104,7 +113,11 @@ test('putBucketPolicy: allow with a prefix, deny beats a configured grant, only 
 test('the policy governs the S3 dialect too: a denied prefix stays denied to S3 GET, HEAD and CopyObject (the copy source obeys its policy like a GET)', async () => {
   await owner.putObject({ Bucket, Region, Key: 'locked/secret.txt', Body: 'secret' });
   const s3 = new S3Client({ endpoint: `http://127.0.0.1:${gateway.port}`, region: Region, forcePathStyle: true, credentials: { accessKeyId: BOB.secretId, secretAccessKey: BOB.secretKey } });
-  const s3Status = (promise: Promise<unknown>): Promise<number> => promise.then(() => 200, (error: { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode ?? -1);
+  const s3Status = (promise: Promise<unknown>): Promise<number> =>
+    promise.then(
+      () => 200,
+      (error: { $metadata?: { httpStatusCode?: number } }) => error.$metadata?.httpStatusCode ?? -1,
+    );
   try {
     expect(await s3Status(s3.send(new GetObjectCommand({ Bucket, Key: 'locked/secret.txt' })))).toBe(403);
     expect(await s3Status(s3.send(new HeadObjectCommand({ Bucket, Key: 'locked/secret.txt' })))).toBe(403);
@@ -126,7 +139,10 @@ test('a malformed policy is refused and the stored one kept; deleteBucketPolicy 
 
   // The CDCS JSON shape as a raw signed request.
   const body = Buffer.from(JSON.stringify(POLICY));
-  const raw = await send(gateway.port, signed({ method: 'PUT', signedPath: `/${Bucket}`, params: [['policy', '']], host: `127.0.0.1:${gateway.port}`, path: `/${Bucket}`, mode: 'header', credentials: OWNER }), body, false, { 'content-type': 'application/json', 'content-md5': createHash('md5').update(body).digest('base64') });
+  const raw = await send(gateway.port, signed({ method: 'PUT', signedPath: `/${Bucket}`, params: [['policy', '']], host: `127.0.0.1:${gateway.port}`, path: `/${Bucket}`, mode: 'header', credentials: OWNER }), body, false, {
+    'content-type': 'application/json',
+    'content-md5': createHash('md5').update(body).digest('base64'),
+  });
   expect(raw.status).toBe(200);
 
   await owner.deleteBucketPolicy({ Bucket, Region });

@@ -33,8 +33,16 @@ let replicaA: RunningGateway;
 let replicaB: RunningGateway;
 let bucketStore: S3UpstreamStore;
 
-const statusOf = (promise: Promise<unknown>): Promise<number> => promise.then(() => 200, (error: { statusCode?: number }) => error.statusCode ?? -1);
-const codeOf = (promise: Promise<unknown>): Promise<string> => promise.then(() => 'ok', (error: { statusCode?: number; code?: string }) => `${error.statusCode} ${error.code}`);
+const statusOf = (promise: Promise<unknown>): Promise<number> =>
+  promise.then(
+    () => 200,
+    (error: { statusCode?: number }) => error.statusCode ?? -1,
+  );
+const codeOf = (promise: Promise<unknown>): Promise<string> =>
+  promise.then(
+    () => 'ok',
+    (error: { statusCode?: number; code?: string }) => `${error.statusCode} ${error.code}`,
+  );
 const sdk = (gateway: RunningGateway, c: { secretId: string; secretKey: string }): any => new COS({ SecretId: c.secretId, SecretKey: c.secretKey, Protocol: 'http:', Proxy: `http://127.0.0.1:${gateway.port}` });
 
 function configFor(name: string, overrides: Record<string, unknown> = {}): string {
@@ -62,7 +70,12 @@ function configFor(name: string, overrides: Record<string, unknown> = {}): strin
       // A day is a second and nothing is cached, so an object expires within the test.
       lifecycle: { dayLengthSeconds: 1, cacheSeconds: 0 },
       // The stranger is a policy principal too, but not one of the class's creators.
-      policies: { principals: [{ accessKey: CREATOR.secretId, principal: CREATOR.principal }, { accessKey: STRANGER.secretId, principal: STRANGER.principal }] },
+      policies: {
+        principals: [
+          { accessKey: CREATOR.secretId, principal: CREATOR.principal },
+          { accessKey: STRANGER.secretId, principal: STRANGER.principal },
+        ],
+      },
       ...overrides,
     }),
   );
@@ -76,7 +89,16 @@ beforeAll(async () => {
   await replicaA.dependenciesAttempted; // the keyring's key file exists before the second replica starts
   replicaB = await startGateway(loadConfig({ file: configFor('b'), env: {} }), { log: createLogger('silent') });
   await replicaB.dependenciesAttempted;
-  bucketStore = new S3UpstreamStore({ endpoint: upstream.endpoint, region: 'us-east-1', bucket: 'coffers', forcePathStyle: true, credentials: async () => UPSTREAM_KEYS, idleTimeoutMs: 10_000, requestTimeoutMs: 10_000, connectTimeoutMs: 10_000 });
+  bucketStore = new S3UpstreamStore({
+    endpoint: upstream.endpoint,
+    region: 'us-east-1',
+    bucket: 'coffers',
+    forcePathStyle: true,
+    credentials: async () => UPSTREAM_KEYS,
+    idleTimeoutMs: 10_000,
+    requestTimeoutMs: 10_000,
+    connectTimeoutMs: 10_000,
+  });
 });
 
 afterAll(async () => {
@@ -99,7 +121,10 @@ test('putBucket creates a coffer on one replica; the other serves it; getService
   await onA.putObject({ Bucket, Region, Key: 'hello.txt', Body: 'hello' });
   let body: string | undefined;
   for (let attempt = 0; attempt < 100 && body === undefined; attempt += 1) {
-    body = await onB.getObject({ Bucket, Region, Key: 'hello.txt' }).then((r: { Body: Buffer }) => Buffer.from(r.Body).toString(), () => undefined);
+    body = await onB.getObject({ Bucket, Region, Key: 'hello.txt' }).then(
+      (r: { Body: Buffer }) => Buffer.from(r.Body).toString(),
+      () => undefined,
+    );
     if (body === undefined) await new Promise((resolve) => setTimeout(resolve, 100));
   }
   expect(body).toBe('hello');
@@ -141,7 +166,7 @@ test('an empty coffer is deleted (204): registration, policy and leftovers go, o
   expect(await codeOf(admin.getBucketPolicy({ Bucket, Region }))).toMatch(/^404/);
 });
 
-test("a replica deleting from a stale cache never deletes the coffer created again under the name meanwhile", async () => {
+test('a replica deleting from a stale cache never deletes the coffer created again under the name meanwhile', async () => {
   const Bucket = 'team-again-1250000000';
   await sdk(replicaA, ADMIN).putBucket({ Bucket, Region });
   expect(await statusOf(sdk(replicaB, ADMIN).getBucket({ Bucket, Region }))).toBe(200); // B caches this generation (5 s)
@@ -204,7 +229,9 @@ test('a planted or tampered registration is refused: the coffer is not served (5
 });
 
 test('configuration: a class admitting a configured coffer name is refused at start-up', () => {
-  const file = configFor('collide', { cofferClasses: { wide: { pattern: '*-1250000000', coffer: { upstream: { endpoint: upstream.endpoint, bucket: 'coffers', prefix: 'wide/', credentials: UPSTREAM_KEYS }, kms: { type: 'local', keyId: 'coffers' } } } } });
+  const file = configFor('collide', {
+    cofferClasses: { wide: { pattern: '*-1250000000', coffer: { upstream: { endpoint: upstream.endpoint, bucket: 'coffers', prefix: 'wide/', credentials: UPSTREAM_KEYS }, kms: { type: 'local', keyId: 'coffers' } } } },
+  });
   return startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') }).then(
     () => {
       throw new Error('started');

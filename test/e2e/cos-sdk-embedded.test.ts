@@ -67,7 +67,12 @@ test('sliceUploadFile of a multi-megabyte file in 1 MB parts; getObject whole an
   expect(uploaded.ETag).toMatch(/-8"$/);
   const whole = await cos.getObject({ Bucket, Region, Key: 'backups/db.bin' });
   expect(sha256(whole.Body)).toBe(sha256(data));
-  for (const [start, end] of [[MiB - 5, MiB + 5], [0, 0], [3 * MiB - 1, 5 * MiB], [data.length - 10, data.length - 1]] as const) {
+  for (const [start, end] of [
+    [MiB - 5, MiB + 5],
+    [0, 0],
+    [3 * MiB - 1, 5 * MiB],
+    [data.length - 10, data.length - 1],
+  ] as const) {
     const ranged = await cos.getObject({ Bucket, Region, Key: 'backups/db.bin', Range: `bytes=${start}-${end}` });
     expect(ranged.statusCode).toBe(206);
     expect(ranged.headers['content-range']).toBe(`bytes ${start}-${end}/${data.length}`);
@@ -103,7 +108,11 @@ test('an interrupted upload resumes: only the missing parts are sent again', asy
 });
 
 test('errors of the contract reach the SDK with their codes', async () => {
-  const error = async (promise: Promise<unknown>): Promise<{ code?: string; statusCode?: number }> => promise.then(() => ({ code: 'none' }), (e: any) => ({ code: e.code, statusCode: e.statusCode }));
+  const error = async (promise: Promise<unknown>): Promise<{ code?: string; statusCode?: number }> =>
+    promise.then(
+      () => ({ code: 'none' }),
+      (e: any) => ({ code: e.code, statusCode: e.statusCode }),
+    );
   expect(await error(cos.multipartInit({ Bucket, Region, Key: 'backups/db.bin' }))).toMatchObject({ code: 'ObjectAlreadyExists', statusCode: 409 });
   expect(await error(cos.multipartUpload({ Bucket, Region, Key: 'nope', UploadId: 'f'.repeat(32), PartNumber: 1, Body: Buffer.alloc(10) }))).toMatchObject({ code: 'NoSuchUpload', statusCode: 404 });
   expect(await error(cos.getObject({ Bucket, Region, Key: 'missing' }))).toMatchObject({ statusCode: 404 });

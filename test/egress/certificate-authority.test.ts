@@ -118,7 +118,10 @@ describe('a configured CA (files, e.g. a cert-manager Secret)', () => {
   test('an RSA intermediate under a root: leaves carry the intermediate, not the root, and verify against the root', async () => {
     const directory = fresh();
     mkdirSync(directory);
-    openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'root.key', '-out', 'root.pem', '-days', '2', '-subj', '/CN=test root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'], directory);
+    openssl(
+      ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'root.key', '-out', 'root.pem', '-days', '2', '-subj', '/CN=test root', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign'],
+      directory,
+    );
     openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'int.key', '-out', 'int.csr', '-subj', '/CN=test egress intermediate'], directory);
     writeFileSync(join(directory, 'ext.cnf'), 'basicConstraints=critical,CA:TRUE,pathlen:0\nkeyUsage=critical,keyCertSign\nsubjectKeyIdentifier=hash\n');
     openssl(['x509', '-req', '-in', 'int.csr', '-CA', 'root.pem', '-CAkey', 'root.key', '-CAcreateserial', '-out', 'int.pem', '-days', '2', '-extfile', 'ext.cnf'], directory);
@@ -140,9 +143,35 @@ describe('a configured CA (files, e.g. a cert-manager Secret)', () => {
   test('what cannot be an egress CA is named, without quoting the files', () => {
     const directory = fresh();
     mkdirSync(directory);
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.pem', '-days', '2', '-subj', '/CN=not a ca', '-addext', 'basicConstraints=critical,CA:FALSE'], directory);
+    openssl(
+      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'leaf.key', '-out', 'leaf.pem', '-days', '2', '-subj', '/CN=not a ca', '-addext', 'basicConstraints=critical,CA:FALSE'],
+      directory,
+    );
     openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=a ca'], directory);
-    openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', 'nosign.key', '-out', 'nosign.pem', '-days', '2', '-subj', '/CN=no sign', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,digitalSignature'], directory);
+    openssl(
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        'nosign.key',
+        '-out',
+        'nosign.pem',
+        '-days',
+        '2',
+        '-subj',
+        '/CN=no sign',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+        '-addext',
+        'keyUsage=critical,digitalSignature',
+      ],
+      directory,
+    );
     openssl(['req', '-x509', '-newkey', 'ed25519', '-nodes', '-keyout', 'ed.key', '-out', 'ed.pem', '-days', '2', '-subj', '/CN=ed ca'], directory);
     const read = (name: string): string => readFileSync(join(directory, name), 'utf8');
     expect(caProblem(read('ca.pem'), read('ca.key'))).toBeUndefined();

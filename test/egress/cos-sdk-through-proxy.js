@@ -20,8 +20,7 @@ async function main() {
   const cos = new COS({ SecretId: input.secretId, SecretKey: input.secretKey, Proxy: input.proxy, ...(input.domain === undefined ? {} : { Domain: input.domain }) });
   const Bucket = input.bucket;
   const Region = input.region;
-  const call = (method, params) =>
-    new Promise((resolve, reject) => cos[method]({ Bucket, Region, ...params }, (error, data) => (error ? reject(error) : resolve(data))));
+  const call = (method, params) => new Promise((resolve, reject) => cos[method]({ Bucket, Region, ...params }, (error, data) => (error ? reject(error) : resolve(data))));
   const out = {};
   const small = randomBytes(1000);
   await call('putObject', { Key: `${input.prefix}small.bin`, Body: small });

@@ -176,7 +176,10 @@ describe('SigV4', () => {
     expect([anonymous.status, code(anonymous)]).toEqual([403, 'AccessDenied']);
     const skewed = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
     const url = new URL(fx.upstream.endpoint);
-    const old = await skewed.sign({ method: 'GET', protocol: 'http:', hostname: url.hostname, path: `/${BUCKET}/k`, query: {}, headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } }, { signingDate: new Date(Date.now() - 3_600_000) });
+    const old = await skewed.sign(
+      { method: 'GET', protocol: 'http:', hostname: url.hostname, path: `/${BUCKET}/k`, query: {}, headers: { host: url.host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } },
+      { signingDate: new Date(Date.now() - 3_600_000) },
+    );
     const tooOld = await raw('GET', `/${BUCKET}/k`, { tamper: (h) => Object.assign(h, old.headers) });
     expect(code(tooOld)).toBe('RequestTimeTooSkewed');
   });

@@ -41,7 +41,7 @@ describe('error rendering', () => {
     expect(parser.parse(rendered.body).Error.Message).toContain('(reason: throttled)');
   });
 
-  test('an error carries its extra headers into the answer (a 416\'s Content-Range) but cannot replace the rendered ones', () => {
+  test("an error carries its extra headers into the answer (a 416's Content-Range) but cannot replace the rendered ones", () => {
     const error = new GatewayError('InvalidRange', undefined, { headers: { 'content-range': 'bytes */5', 'content-type': 'text/html', 'x-cos-request-id': 'forged' } });
     const rendered = renderError(error, context);
     expect(rendered.status).toBe(416);

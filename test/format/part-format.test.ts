@@ -1,14 +1,5 @@
 import fc from 'fast-check';
-import {
-  PART_HEADER_SIZE,
-  SEGMENT_SIZE,
-  decodePartHeader,
-  encodePartHeader,
-  partCiphertextLength,
-  partPlaintextLength,
-  segmentCount,
-  segmentNonce,
-} from '../../src/format/part-format';
+import { PART_HEADER_SIZE, SEGMENT_SIZE, decodePartHeader, encodePartHeader, partCiphertextLength, partPlaintextLength, segmentCount, segmentNonce } from '../../src/format/part-format';
 import { IntegrityError } from '../../src/format/integrity-error';
 
 describe('ciphertext length', () => {

@@ -103,7 +103,6 @@ export function referenceDecryptObject(dk: Buffer, manifest: ReferenceManifest, 
   return Buffer.concat(out);
 }
 
-
 /** §11: u16 length ‖ bytes for each field, after the label. */
 function binding(label: string, fields: Array<string | Buffer>): Buffer {
   const out: Buffer[] = [Buffer.from(label, 'ascii')];
@@ -188,7 +187,13 @@ export function referenceOpenListingSummary(cofferKey: Buffer, coffer: string, k
 }
 
 /** §8.1: a v2 upload record. */
-export function referenceOpenUploadRecord(dk: Buffer, coffer: string, key: string, uploadId: string, record: Buffer): { envelope: unknown; upstreamUploadId: string; contentType?: string; metadata: Record<string, string>; initiated: string } {
+export function referenceOpenUploadRecord(
+  dk: Buffer,
+  coffer: string,
+  key: string,
+  uploadId: string,
+  record: Buffer,
+): { envelope: unknown; upstreamUploadId: string; contentType?: string; metadata: Record<string, string>; initiated: string } {
   const value = JSON.parse(record.toString('utf8'));
   if (value.v !== 2) throw new Error('version');
   const label = 'coffer-gateway/v2 upload record';
@@ -198,7 +203,13 @@ export function referenceOpenUploadRecord(dk: Buffer, coffer: string, key: strin
 }
 
 /** §8.2: a v2 part record name (the part after `p/<uploadId>/`). */
-export function referenceOpenPartRecord(dk: Buffer, coffer: string, key: string, uploadId: string, name: string): { partNumber: number; salt: Buffer; kind: 'd' | 's'; plaintextLength: number; md5: Buffer; completedAt: number; upstreamEtag: string } {
+export function referenceOpenPartRecord(
+  dk: Buffer,
+  coffer: string,
+  key: string,
+  uploadId: string,
+  name: string,
+): { partNumber: number; salt: Buffer; kind: 'd' | 's'; plaintextLength: number; md5: Buffer; completedAt: number; upstreamEtag: string } {
   const [number, sealed] = name.split('/') as [string, string];
   const partNumber = Number(number);
   const label = 'coffer-gateway/v2 part record';

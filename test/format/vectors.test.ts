@@ -16,7 +16,14 @@ import { encryptPart, expectSameBytes } from '../support/crypto-helpers';
 import { rangeSource } from '../support/object-builder';
 import { referenceDecryptObject, referenceDecryptPart, referenceEtag, referenceOpenListingSummary, referenceOpenManifest, referenceOpenManifestV2, referenceOpenPartRecord, referenceOpenUploadRecord } from './reference-decryptor';
 
-interface PartVector { partNumber: number; plaintextLength: number; seed: number; salt: string; ciphertext: string; plaintextSha256: string }
+interface PartVector {
+  partNumber: number;
+  plaintextLength: number;
+  seed: number;
+  salt: string;
+  ciphertext: string;
+  plaintextSha256: string;
+}
 const vectors = JSON.parse(readFileSync(join(__dirname, 'vectors', 'format-v1.json'), 'utf8')) as {
   dataKey: string;
   objectId: string;
@@ -140,7 +147,15 @@ describe('format v2 vectors', () => {
       });
       expect(encodePartRecordName(decoded, scope, fixed(12, 0xa8 + i))).toBe(vector.name);
       const reference = referenceOpenPartRecord(dk, v2.coffer, v2.key, uploadId, vector.name);
-      expect({ ...reference, salt: reference.salt.toString('hex'), md5: reference.md5.toString('hex') }).toEqual({ partNumber: vector.partNumber, salt: vector.salt, kind: vector.kind, plaintextLength: vector.plaintextLength, md5: vector.md5, upstreamEtag: vector.upstreamEtag, completedAt: vector.completedAt });
+      expect({ ...reference, salt: reference.salt.toString('hex'), md5: reference.md5.toString('hex') }).toEqual({
+        partNumber: vector.partNumber,
+        salt: vector.salt,
+        kind: vector.kind,
+        plaintextLength: vector.plaintextLength,
+        md5: vector.md5,
+        upstreamEtag: vector.upstreamEtag,
+        completedAt: vector.completedAt,
+      });
     });
   });
 

@@ -7,20 +7,7 @@ import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import {
-  CHART,
-  NAMESPACE,
-  RELEASE,
-  containersOf,
-  deployValuesFiles,
-  helmLint,
-  helmTemplate,
-  loadRenderedConfig,
-  mountFor,
-  render,
-  type K8sObject,
-  type Rendered,
-} from './helm-support';
+import { CHART, NAMESPACE, RELEASE, containersOf, deployValuesFiles, helmLint, helmTemplate, loadRenderedConfig, mountFor, render, type K8sObject, type Rendered } from './helm-support';
 import { regeneratedValuesSchema } from '../../scripts/generate-chart-schema';
 
 const FULLNAME = `${RELEASE}-coffer-gateway`;
@@ -285,10 +272,7 @@ describe('defaults', () => {
     });
     expect(config.auth.jwt.rules[0].subject).toBe(`system:serviceaccount:${NAMESPACE}:coffer-client`);
     const kubeApi = (r.pod.volumes as K8sObject[]).find((v) => v.name === 'kube-api') as K8sObject;
-    expect(kubeApi.projected.sources).toEqual([
-      { serviceAccountToken: { path: 'token', expirationSeconds: 3600 } },
-      { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-    ]);
+    expect(kubeApi.projected.sources).toEqual([{ serviceAccountToken: { path: 'token', expirationSeconds: 3600 } }, { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } }]);
   });
 
   test('the ServiceAccount does not automount a token and takes workload-identity annotations', () => {
@@ -378,11 +362,33 @@ describe('secret references', () => {
   });
 
   test.each([
-    ['an inline secretKey', { config: { ...WITH_SECRETS.config, auth: { accessKeys: [{ secretId: 'AKIDinline01', secretKey: 'inline-secret-key-1234567890', grants: [{ coffer: '*', actions: ['read'] }] }] } } }, /inline secretKey would be stored in a ConfigMap/],
-    ['an inline secretAccessKey', { config: { auth: WITH_SECRETS.config.auth, coffers: { 'a-1': { upstream: { endpoint: 'http://m:9000', bucket: 'bkt', credentials: { accessKeyId: 'abc', secretAccessKey: 'inline-secret-1234' } }, kms: { type: 'aws-kms', keyId: 'alias/x', region: 'us-east-1' } } } }, secrets: { accessKeys: WITH_SECRETS.secrets.accessKeys } }, /inline secrets would be stored in a ConfigMap/],
+    [
+      'an inline secretKey',
+      { config: { ...WITH_SECRETS.config, auth: { accessKeys: [{ secretId: 'AKIDinline01', secretKey: 'inline-secret-key-1234567890', grants: [{ coffer: '*', actions: ['read'] }] }] } } },
+      /inline secretKey would be stored in a ConfigMap/,
+    ],
+    [
+      'an inline secretAccessKey',
+      {
+        config: {
+          auth: WITH_SECRETS.config.auth,
+          coffers: { 'a-1': { upstream: { endpoint: 'http://m:9000', bucket: 'bkt', credentials: { accessKeyId: 'abc', secretAccessKey: 'inline-secret-1234' } }, kms: { type: 'aws-kms', keyId: 'alias/x', region: 'us-east-1' } } },
+        },
+        secrets: { accessKeys: WITH_SECRETS.secrets.accessKeys },
+      },
+      /inline secrets would be stored in a ConfigMap/,
+    ],
     ['an access key without any SecretKey', { config: WITH_SECRETS.config }, /has no SecretKey: add \{secretId, existingSecret, key\} to secrets.accessKeys/],
-    ['a secret reference to an unknown secretId', { ...WITH_SECRETS, secrets: { ...WITH_SECRETS.secrets, accessKeys: [...WITH_SECRETS.secrets.accessKeys, { secretId: 'AKIDtypo0001', existingSecret: 'x', key: 'y' }] } }, /secretId AKIDtypo0001 is not in config.auth.accessKeys/],
-    ['upstream credentials for an unknown coffer', { ...WITH_SECRETS, secrets: { ...WITH_SECRETS.secrets, upstreamCredentials: [{ coffer: 'nope-1250000000', accessKeyId: 'abc', existingSecret: 'x', key: 'y' }] } }, /coffer nope-1250000000 is not in config.coffers/],
+    [
+      'a secret reference to an unknown secretId',
+      { ...WITH_SECRETS, secrets: { ...WITH_SECRETS.secrets, accessKeys: [...WITH_SECRETS.secrets.accessKeys, { secretId: 'AKIDtypo0001', existingSecret: 'x', key: 'y' }] } },
+      /secretId AKIDtypo0001 is not in config.auth.accessKeys/,
+    ],
+    [
+      'upstream credentials for an unknown coffer',
+      { ...WITH_SECRETS, secrets: { ...WITH_SECRETS.secrets, upstreamCredentials: [{ coffer: 'nope-1250000000', accessKeyId: 'abc', existingSecret: 'x', key: 'y' }] } },
+      /coffer nope-1250000000 is not in config.coffers/,
+    ],
     ['kms.type local without a keyring Secret', { ...WITH_SECRETS, keyring: { existingSecret: '' } }, /uses kms.type local: set keyring.existingSecret/],
     ['tls without a Secret', { ...WITH_SECRETS, tls: { enabled: true, existingSecret: '' } }, /tls.enabled requires tls.existingSecret/],
   ])('refuses %s', (_name, values, message) => {
@@ -392,7 +398,11 @@ describe('secret references', () => {
   });
 
   test('secrets.allowInline lets a test cluster use inline secrets', () => {
-    const values = { config: { ...WITH_SECRETS.config, auth: { accessKeys: [{ secretId: 'AKIDinline01', secretKey: 'inline-secret-key-1234567890', grants: [{ coffer: '*', actions: ['read'] }] }] } }, keyring: WITH_SECRETS.keyring, secrets: { allowInline: true } };
+    const values = {
+      config: { ...WITH_SECRETS.config, auth: { accessKeys: [{ secretId: 'AKIDinline01', secretKey: 'inline-secret-key-1234567890', grants: [{ coffer: '*', actions: ['read'] }] }] } },
+      keyring: WITH_SECRETS.keyring,
+      secrets: { allowInline: true },
+    };
     const config = loadRenderedConfig(render({ values }).configText).config;
     expect(config.auth.accessKeys[0]?.secretKey).toBe('inline-secret-key-1234567890');
   });
@@ -456,13 +466,26 @@ describe('gated objects', () => {
     expect(testPolicy.spec.ingress).toBeUndefined();
     expect(testPolicy.spec.egress).toEqual([
       ...np.spec.egress,
-      { to: [{ podSelector: { matchLabels: r.one('Deployment').spec.selector.matchLabels } }], ports: [{ port: 8080, protocol: 'TCP' }, { port: 9090, protocol: 'TCP' }] },
+      {
+        to: [{ podSelector: { matchLabels: r.one('Deployment').spec.selector.matchLabels } }],
+        ports: [
+          { port: 8080, protocol: 'TCP' },
+          { port: 9090, protocol: 'TCP' },
+        ],
+      },
     ]);
-    expect(render({ values: { networkPolicy: { enabled: true }, tests: { enabled: false } } }).all('NetworkPolicy').map((p) => p.metadata.name)).toEqual([FULLNAME]);
+    expect(
+      render({ values: { networkPolicy: { enabled: true }, tests: { enabled: false } } })
+        .all('NetworkPolicy')
+        .map((p) => p.metadata.name),
+    ).toEqual([FULLNAME]);
     expect(np.spec.egress).toEqual([
       {
         to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
-        ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }],
+        ports: [
+          { port: 53, protocol: 'UDP' },
+          { port: 53, protocol: 'TCP' },
+        ],
       },
       { to: [{ ipBlock: { cidr: '10.1.0.0/16', except: ['10.1.2.0/24'] } }], ports: [{ port: 443, protocol: 'TCP' }] },
       { to: [{ ipBlock: { cidr: '10.2.0.0/24' } }], ports: [{ port: 443, protocol: 'TCP' }] },
@@ -586,8 +609,16 @@ describe('values.schema.json', () => {
     ['an invalid coffer name', { config: { coffers: { Bad_Name: { upstream: { endpoint: 'http://m:9000', bucket: 'bkt' }, kms: { type: 'aws-kms', keyId: 'alias/a' } } } } }, /config.coffers/],
     ['an unknown kms type', { config: { coffers: { 'a-1': { upstream: { endpoint: 'http://m:9000', bucket: 'bkt' }, kms: { type: 'vault', keyId: 'k' } } } } }, /type/],
     ['a bad log level', { config: { logging: { level: 'verbose' } } }, /config.logging.level/],
-    ['an HMAC JWT algorithm (asymmetric only)', { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['HS256'], jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } }, /config.auth.jwt.algorithms.0/],
-    ['an HMAC secret file', { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['RS256'], hmacSecretFile: '/s', jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } }, /Additional property hmacSecretFile is not allowed/],
+    [
+      'an HMAC JWT algorithm (asymmetric only)',
+      { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['HS256'], jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } },
+      /config.auth.jwt.algorithms.0/,
+    ],
+    [
+      'an HMAC secret file',
+      { config: { auth: { jwt: { issuer: 'https://i', audiences: ['a'], algorithms: ['RS256'], hmacSecretFile: '/s', jwks: { url: 'https://i/jwks' }, rules: [{ subject: 's', grants: [{ coffer: '*', actions: ['read'] }] }] } } } },
+      /Additional property hmacSecretFile is not allowed/,
+    ],
     ['a secret reference without its key', { secrets: { accessKeys: [{ secretId: 'AKIDx01', existingSecret: 'x' }] } }, /key is required/],
     ['PORT in extraEnv', { extraEnv: [{ name: 'PORT', value: '1' }] }, /extraEnv/],
     ['a bad image digest', { image: { digest: 'latest' } }, /image.digest/],

@@ -19,7 +19,13 @@ describe('chart: egress (CONNECT interception)', () => {
     expect(mount.subPath).toBeUndefined();
     const volume = (r.pod.volumes as K8sObject[]).find((v) => v.name === 'egress-ca') as K8sObject;
     // defaultMode is written 0440 like the chart's other Secret volumes (octal to Kubernetes' YAML 1.1 parser).
-    expect(volume.secret).toMatchObject({ secretName: 'coffer-egress-ca', items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }] });
+    expect(volume.secret).toMatchObject({
+      secretName: 'coffer-egress-ca',
+      items: [
+        { key: 'tls.crt', path: 'tls.crt' },
+        { key: 'tls.key', path: 'tls.key' },
+      ],
+    });
   });
 
   test('off by default: config.egress.enabled is false (every CONNECT answered 403) and nothing is mounted', () => {
@@ -34,7 +40,11 @@ describe('chart: egress (CONNECT interception)', () => {
     expect(result.output).toContain('egress.enabled requires egress.ca.existingSecret');
   });
 
-  test.each([['enabled', true], ['ca', { certFile: '/x', keyFile: '/y' }], ['localCaDirectory', '/data/ca']])('config.egress.%s is chart-controlled and refused', (field, value) => {
+  test.each([
+    ['enabled', true],
+    ['ca', { certFile: '/x', keyFile: '/y' }],
+    ['localCaDirectory', '/data/ca'],
+  ])('config.egress.%s is chart-controlled and refused', (field, value) => {
     const result = helmTemplate({ values: { config: { egress: { [field]: value } } } });
     expect(result.ok).toBe(false);
     expect(result.output).toMatch(new RegExp(`config\\.egress(\\.${field})?|${field}`));

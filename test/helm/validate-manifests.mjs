@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 
 const modules = {
-  'v1': (kind) => `kubernetes-models/v1/${kind}`,
+  v1: (kind) => `kubernetes-models/v1/${kind}`,
   'apps/v1': (kind) => `kubernetes-models/apps/v1/${kind}`,
   'batch/v1': (kind) => `kubernetes-models/batch/v1/${kind}`,
   'policy/v1': (kind) => `kubernetes-models/policy/v1/${kind}`,

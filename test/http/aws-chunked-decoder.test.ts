@@ -56,20 +56,17 @@ describe('STREAMING-AWS4-HMAC-SHA256-PAYLOAD: the example of AWS SigV4 streaming
     ['Host', 's3.amazonaws.com'],
     ['x-amz-date', '20130524T000000Z'],
     ['x-amz-storage-class', 'REDUCED_REDUNDANCY'],
-    ['Authorization', `AWS4-HMAC-SHA256 Credential=${ACCESS}/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=${SEED}`],
+    [
+      'Authorization',
+      `AWS4-HMAC-SHA256 Credential=${ACCESS}/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;content-length;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class,Signature=${SEED}`,
+    ],
     ['x-amz-content-sha256', 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD'],
     ['Content-Encoding', 'aws-chunked'],
     ['x-amz-decoded-content-length', '66560'],
     ['Content-Length', '66824'],
   ];
   const body = (c1 = CHUNK_1, c2 = CHUNK_2, final = FINAL): Buffer =>
-    Buffer.concat([
-      Buffer.from(`10000;chunk-signature=${c1}\r\n`),
-      Buffer.alloc(65536, 'a'),
-      Buffer.from(`\r\n400;chunk-signature=${c2}\r\n`),
-      Buffer.alloc(1024, 'a'),
-      Buffer.from(`\r\n0;chunk-signature=${final}\r\n\r\n`),
-    ]);
+    Buffer.concat([Buffer.from(`10000;chunk-signature=${c1}\r\n`), Buffer.alloc(65536, 'a'), Buffer.from(`\r\n400;chunk-signature=${c2}\r\n`), Buffer.alloc(1024, 'a'), Buffer.from(`\r\n0;chunk-signature=${final}\r\n\r\n`)]);
 
   async function payload(): Promise<SignedPayload> {
     const authenticator = createSigV4Authenticator({
@@ -106,7 +103,7 @@ describe('STREAMING-AWS4-HMAC-SHA256-PAYLOAD: the example of AWS SigV4 streaming
     expect((await failure(tampered, await options())).code).toBe('SignatureDoesNotMatch');
   });
 
-  test('chunks reordered, a signature replaced by another chunk\'s, the final signature forged → SignatureDoesNotMatch', async () => {
+  test("chunks reordered, a signature replaced by another chunk's, the final signature forged → SignatureDoesNotMatch", async () => {
     const opts = await options();
     expect((await failure(body(CHUNK_2, CHUNK_1), opts)).code).toBe('SignatureDoesNotMatch');
     expect((await failure(body(CHUNK_1, CHUNK_2, CHUNK_2), opts)).code).toBe('SignatureDoesNotMatch');
@@ -189,7 +186,7 @@ describe('STREAMING-UNSIGNED-PAYLOAD-TRAILER as the AWS SDK for JavaScript strea
     expect(captured.body.toString('latin1')).toContain(`x-amz-checksum-crc32:${decoder.verifiedChecksum?.value ?? ''}`);
   });
 
-  test.each(['CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const)('%s trailer: the SDK\'s value equals ours', async (algorithm: ChecksumAlgorithm) => {
+  test.each(['CRC32C', 'CRC64NVME', 'SHA1', 'SHA256'] as const)("%s trailer: the SDK's value equals ours", async (algorithm: ChecksumAlgorithm) => {
     const captured = await captureSdkPut(object, algorithm);
     const { data, decoder } = await decode(captured.body, sdkOptions(captured));
     expect(data.equals(object)).toBe(true);

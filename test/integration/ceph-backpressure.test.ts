@@ -102,7 +102,13 @@ describeWithCeph('backpressure: a fast client, an upstream at 1 MiB/s, the gatew
         server: { host: '127.0.0.1', port: 0, adminHost: '127.0.0.1', adminPort: 0 },
         auth: { accessKeys: [{ ...KEYS, grants: [{ coffer: Bucket, actions: ['*'] }] }] },
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [Bucket]: { upstream: { endpoint: `http://127.0.0.1:${proxyPort}`, region: ceph.region, bucket: BUCKET, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'pressure' } } },
+        coffers: {
+          [Bucket]: {
+            upstream: { endpoint: `http://127.0.0.1:${proxyPort}`, region: ceph.region, bucket: BUCKET, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
+            role: { type: 'static' },
+            kms: { type: 'local', keyId: 'pressure' },
+          },
+        },
       }),
     );
     child = spawn(process.execPath, ['--max-semi-space-size=1', join(build, 'src', 'cli.js'), 'serve', '-c', config], { cwd: directory, env: { PATH: process.env.PATH ?? '', HOME: directory }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -133,7 +139,16 @@ describeWithCeph('backpressure: a fast client, an upstream at 1 MiB/s, the gatew
   test(`bytes held inside the gateway for one streaming part stay ≤ 4 MiB (client ≫ ${UPSTREAM_BYTES_PER_SECOND / MiB} MiB/s upstream)`, async () => {
     const target: CosTarget = { port: gatewayPort, coffer: Bucket, ...KEYS };
     const uploadId = await initiate(target, 'pressure/part.bin');
-    const req = signedRequest(target, 'PUT', 'pressure/part.bin', [['partNumber', '1'], ['uploadId', uploadId]], PART);
+    const req = signedRequest(
+      target,
+      'PUT',
+      'pressure/part.bin',
+      [
+        ['partNumber', '1'],
+        ['uploadId', uploadId],
+      ],
+      PART,
+    );
     req.on('error', () => undefined);
     const body = randomBytes(MiB);
     let queued = 0;

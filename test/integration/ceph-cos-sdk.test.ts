@@ -85,7 +85,11 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
     if (Bucket === coffers.small) expect(extra).toBe(0);
     else expect(extra).toBeGreaterThan(8 * MiB); // the 1 MiB parts were staged and copied once
     expect(sha256((await cos.getObject({ Bucket, Region, Key: 'backups/2026/db.bin' })).Body)).toBe(sha256(data));
-    for (const [start, end] of [[MiB - 3, 2 * MiB + 3], [5 * MiB, 9 * MiB], [0, 10]] as const) {
+    for (const [start, end] of [
+      [MiB - 3, 2 * MiB + 3],
+      [5 * MiB, 9 * MiB],
+      [0, 10],
+    ] as const) {
       const ranged = await cos.getObject({ Bucket, Region, Key: 'backups/2026/db.bin', Range: `bytes=${start}-${end}` });
       expect(sha256(ranged.Body)).toBe(sha256(data.subarray(start, end + 1)));
     }
@@ -113,11 +117,28 @@ describeWithCeph('COS SDK → gateway → Ceph RGW', () => {
   });
 
   test('the gateway enforces what Ceph would not: part order at Complete, unknown uploads at Complete', async () => {
-    const error = (p: Promise<unknown>) => p.then(() => 'none', (e: any) => e.code);
+    const error = (p: Promise<unknown>) =>
+      p.then(
+        () => 'none',
+        (e: any) => e.code,
+      );
     const init = await cos.multipartInit({ Bucket: coffers.big, Region, Key: 'order.bin' });
     const a = await cos.multipartUpload({ Bucket: coffers.big, Region, Key: 'order.bin', UploadId: init.UploadId, PartNumber: 1, Body: randomBytes(6 * MiB) });
     const b = await cos.multipartUpload({ Bucket: coffers.big, Region, Key: 'order.bin', UploadId: init.UploadId, PartNumber: 2, Body: randomBytes(10) });
-    expect(await error(cos.multipartComplete({ Bucket: coffers.big, Region, Key: 'order.bin', UploadId: init.UploadId, Parts: [{ PartNumber: 2, ETag: b.ETag }, { PartNumber: 1, ETag: a.ETag }] }))).toBe('InvalidPartOrder');
+    expect(
+      await error(
+        cos.multipartComplete({
+          Bucket: coffers.big,
+          Region,
+          Key: 'order.bin',
+          UploadId: init.UploadId,
+          Parts: [
+            { PartNumber: 2, ETag: b.ETag },
+            { PartNumber: 1, ETag: a.ETag },
+          ],
+        }),
+      ),
+    ).toBe('InvalidPartOrder');
     expect(await error(cos.multipartComplete({ Bucket: coffers.big, Region, Key: 'order.bin', UploadId: 'e'.repeat(32), Parts: [{ PartNumber: 1, ETag: a.ETag }] }))).toBe('NoSuchUpload');
     await cos.multipartAbort({ Bucket: coffers.big, Region, Key: 'order.bin', UploadId: init.UploadId });
   });

@@ -43,7 +43,11 @@ describeWithCeph('created coffers on Ceph RGW (one lifecycle day = 10 s)', () =>
 
   const ruleIds = async (): Promise<string[]> => ((await s3.send(new GetBucketLifecycleConfigurationCommand({ Bucket: BUCKET }))).Rules ?? []).map((r) => r.ID as string).sort();
   const keysUnder = async (prefix: string): Promise<string[]> => ((await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }))).Contents ?? []).map((o) => o.Key as string);
-  const codeOf = (promise: Promise<unknown>): Promise<string> => promise.then(() => 'ok', (error: { statusCode?: number; code?: string }) => `${error.statusCode} ${error.code}`);
+  const codeOf = (promise: Promise<unknown>): Promise<string> =>
+    promise.then(
+      () => 'ok',
+      (error: { statusCode?: number; code?: string }) => `${error.statusCode} ${error.code}`,
+    );
 
   beforeAll(async () => {
     directory = mkdtempSync(join(tmpdir(), 'coffer-ceph-created-'));
@@ -74,7 +78,7 @@ describeWithCeph('created coffers on Ceph RGW (one lifecycle day = 10 s)', () =>
     rmSync(directory, { recursive: true, force: true });
   });
 
-  test('an expired coffer is deleted with its own lifecycle rules and bytes; the operator\'s and another coffer\'s rules stay', async () => {
+  test("an expired coffer is deleted with its own lifecycle rules and bytes; the operator's and another coffer's rules stay", async () => {
     await admin.putBucket({ Bucket: SHORT, Region });
     await admin.putBucket({ Bucket: KEPT, Region });
     for (const Bucket of [SHORT, KEPT]) {

@@ -92,7 +92,11 @@ describeWithCeph('AWS KMS-keyed coffer on Ceph RGW', () => {
   });
 
   test('KMS throttled beyond the retry budget or denied → 409 KMSFailed, nothing started upstream', async () => {
-    const error = (p: Promise<unknown>) => p.then(() => ({ code: 'none' }), (e: any) => ({ code: e.code, statusCode: e.statusCode }));
+    const error = (p: Promise<unknown>) =>
+      p.then(
+        () => ({ code: 'none' }),
+        (e: any) => ({ code: e.code, statusCode: e.statusCode }),
+      );
     kms.failNext(3, 'ThrottlingException', 'GenerateDataKey');
     const before = kms.calls.length;
     expect(await error(clients[0].multipartInit({ Bucket, Region, Key: 'throttled.bin' }))).toEqual({ code: 'KMSFailed', statusCode: 409 });

@@ -55,7 +55,12 @@ describeWithCeph('coffer lifecycle on Ceph RGW (one lifecycle day = 10 s)', () =
     s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials });
     await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
     // The operator's own rule, which the gateway must keep.
-    await s3.send(new PutBucketLifecycleConfigurationCommand({ Bucket: BUCKET, LifecycleConfiguration: { Rules: [{ ID: 'operator-logs', Filter: { Prefix: 'logs/' }, Status: 'Enabled', Expiration: { Days: 30 }, NoncurrentVersionExpiration: { NoncurrentDays: 5 } }] } }));
+    await s3.send(
+      new PutBucketLifecycleConfigurationCommand({
+        Bucket: BUCKET,
+        LifecycleConfiguration: { Rules: [{ ID: 'operator-logs', Filter: { Prefix: 'logs/' }, Status: 'Enabled', Expiration: { Days: 30 }, NoncurrentVersionExpiration: { NoncurrentDays: 5 } }] },
+      }),
+    );
     const file = join(directory, 'config.yaml');
     writeFileSync(
       file,
@@ -69,7 +74,13 @@ describeWithCeph('coffer lifecycle on Ceph RGW (one lifecycle day = 10 s)', () =
         },
         keyring: { directory: join(directory, 'keyring') },
         lifecycle: { dayLengthSeconds: 10 },
-        coffers: { [COFFER]: { upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: BUCKET, prefix: PREFIX, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'ceph-lifecycle' } } },
+        coffers: {
+          [COFFER]: {
+            upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: BUCKET, prefix: PREFIX, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
+            role: { type: 'static' },
+            kms: { type: 'local', keyId: 'ceph-lifecycle' },
+          },
+        },
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
@@ -134,7 +145,14 @@ describeWithCeph('coffer lifecycle on Ceph RGW (one lifecycle day = 10 s)', () =
     expect(await upstreamKeys('m/')).toEqual([`${PREFIX}m/reports/old.bin`]);
 
     // One day (10 s) after completion the gateway answers 404 and lists nothing.
-    await eventually(async () => (await admin.headObject({ Bucket: COFFER, Region, Key: 'reports/old.bin' }).then(() => 200, (e: { statusCode: number }) => e.statusCode)) === 404, 120);
+    await eventually(
+      async () =>
+        (await admin.headObject({ Bucket: COFFER, Region, Key: 'reports/old.bin' }).then(
+          () => 200,
+          (e: { statusCode: number }) => e.statusCode,
+        )) === 404,
+      120,
+    );
     await expect(admin.getObject({ Bucket: COFFER, Region, Key: 'reports/old.bin' })).rejects.toMatchObject({ statusCode: 404 });
     expect((await admin.getBucket({ Bucket: COFFER, Region })).Contents).toEqual([]);
 

@@ -64,7 +64,7 @@ function rawSend(port: number, data: Buffer, halfClose: boolean): Promise<{ stat
   });
 }
 
-describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own view', () => {
+describeWithCeph("nothing lost, through the gateway, judged from Ceph RGW's own view", () => {
   const ceph = cephRgw() as NonNullable<ReturnType<typeof cephRgw>>;
   let s3: S3Client;
   let gateway: RunningGateway;
@@ -115,11 +115,20 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
     while (!(await condition())) await sleep(25);
   }
 
-  test('cuts at 0, 1, half and N − 1 bytes and Content-Length ± 1 leave part 1 as it was (Ceph\'s view), no 2xx, and no leak; the retry completes byte-exact', async () => {
+  test("cuts at 0, 1, half and N − 1 bytes and Content-Length ± 1 leave part 1 as it was (Ceph's view), no 2xx, and no leak; the retry completes byte-exact", async () => {
     const key = 'lost/part-cuts.bin';
     const uploadId = await initiate(target, key);
     const first = randomBytes(PART);
-    const stored = await cos(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], first);
+    const stored = await cos(
+      target,
+      'PUT',
+      key,
+      [
+        ['partNumber', '1'],
+        ['uploadId', uploadId],
+      ],
+      first,
+    );
     expect(stored.status).toBe(200);
     expect(stored.etag).toBe(md5Etag(first));
     const before = await cephView(key, uploadId, 1);
@@ -139,7 +148,16 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
 
     for (const cut of [0, 1, PART / 2, PART - 1]) {
       const other = randomBytes(PART);
-      const call = openCos(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], PART);
+      const call = openCos(
+        target,
+        'PUT',
+        key,
+        [
+          ['partNumber', '1'],
+          ['uploadId', uploadId],
+        ],
+        PART,
+      );
       call.req.flushHeaders();
       if (cut > 0) await new Promise<void>((resolve) => call.req.write(other.subarray(0, cut), () => resolve()));
       await sleep(150); // let the gateway take the bytes (and start its upstream write) before the cut
@@ -154,7 +172,25 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
     // (IncompleteBody inside the gateway) and, the HTTP server not keeping half-open connections, the
     // connection is closed without an answer: certainly no 2xx, and nothing stored.
     const short = randomBytes(PART);
-    const shortAnswer = await rawSend(gateway.port, Buffer.concat([Buffer.from(signedRequestHead(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], [['Content-Length', String(PART + 1)]])), short]), true);
+    const shortAnswer = await rawSend(
+      gateway.port,
+      Buffer.concat([
+        Buffer.from(
+          signedRequestHead(
+            target,
+            'PUT',
+            key,
+            [
+              ['partNumber', '1'],
+              ['uploadId', uploadId],
+            ],
+            [['Content-Length', String(PART + 1)]],
+          ),
+        ),
+        short,
+      ]),
+      true,
+    );
     expect(shortAnswer.statuses).toEqual([]);
     await unchanged('Content-Length + 1');
 
@@ -164,7 +200,28 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
     // it rather than failing the connection at once (random garbage there gets the connection destroyed).
     const long = Buffer.concat([randomBytes(PART - 1), Buffer.from('G')]);
     const md5 = createHash('md5').update(long).digest('base64');
-    const longAnswer = await rawSend(gateway.port, Buffer.concat([Buffer.from(signedRequestHead(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], [['Content-Length', String(PART - 1)], ['Content-MD5', md5]])), long]), false);
+    const longAnswer = await rawSend(
+      gateway.port,
+      Buffer.concat([
+        Buffer.from(
+          signedRequestHead(
+            target,
+            'PUT',
+            key,
+            [
+              ['partNumber', '1'],
+              ['uploadId', uploadId],
+            ],
+            [
+              ['Content-Length', String(PART - 1)],
+              ['Content-MD5', md5],
+            ],
+          ),
+        ),
+        long,
+      ]),
+      false,
+    );
     expect(longAnswer.statuses[0]).toBe(400);
     expect(longAnswer.text).toContain('<Code>BadDigest</Code>');
     expect(longAnswer.statuses.every((s) => s >= 400)).toBe(true);
@@ -178,9 +235,44 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
     // (d): the client retries part 1 with new bytes; the completed object decrypts byte-exact.
     const retried = randomBytes(PART);
     const tail = randomBytes(1000);
-    expect((await cos(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], retried)).status).toBe(200);
-    expect((await cos(target, 'PUT', key, [['partNumber', '2'], ['uploadId', uploadId]], tail)).status).toBe(200);
-    const completed = await cos(target, 'POST', key, [['uploadId', uploadId]], completeBody([[1, md5Etag(retried)], [2, md5Etag(tail)]]));
+    expect(
+      (
+        await cos(
+          target,
+          'PUT',
+          key,
+          [
+            ['partNumber', '1'],
+            ['uploadId', uploadId],
+          ],
+          retried,
+        )
+      ).status,
+    ).toBe(200);
+    expect(
+      (
+        await cos(
+          target,
+          'PUT',
+          key,
+          [
+            ['partNumber', '2'],
+            ['uploadId', uploadId],
+          ],
+          tail,
+        )
+      ).status,
+    ).toBe(200);
+    const completed = await cos(
+      target,
+      'POST',
+      key,
+      [['uploadId', uploadId]],
+      completeBody([
+        [1, md5Etag(retried)],
+        [2, md5Etag(tail)],
+      ]),
+    );
     expect(completed.status).toBe(200);
     expect(completed.text).not.toContain('<Error>');
     expect(sha256((await cos(target, 'GET', key)).body)).toBe(sha256(Buffer.concat([retried, tail])));
@@ -191,10 +283,28 @@ describeWithCeph('nothing lost, through the gateway, judged from Ceph RGW\'s own
     const uploadId = await initiate(target, key);
     const firstStarted = randomBytes(PART);
     const secondStarted = randomBytes(PART);
-    const slow = openCos(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], PART);
+    const slow = openCos(
+      target,
+      'PUT',
+      key,
+      [
+        ['partNumber', '1'],
+        ['uploadId', uploadId],
+      ],
+      PART,
+    );
     await new Promise<void>((resolve) => slow.req.write(firstStarted.subarray(0, PART / 2), () => resolve()));
     await sleep(150);
-    const fast = await cos(target, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], secondStarted);
+    const fast = await cos(
+      target,
+      'PUT',
+      key,
+      [
+        ['partNumber', '1'],
+        ['uploadId', uploadId],
+      ],
+      secondStarted,
+    );
     expect(fast.status).toBe(200);
     slow.req.end(firstStarted.subarray(PART / 2));
     const late = await slow.done;

@@ -77,7 +77,12 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
     );
     const logSink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        logLines.push(...chunk.toString('utf8').split('\n').filter((line) => line !== ''));
+        logLines.push(
+          ...chunk
+            .toString('utf8')
+            .split('\n')
+            .filter((line) => line !== ''),
+        );
         callback();
       },
     });
@@ -107,7 +112,13 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
           if (settled) return;
           settled = true;
           const body = Buffer.concat(chunks);
-          resolve({ status: res.statusCode as number, headers: res.headers, body, complete: complete && (res.headers['content-length'] === undefined || Number(res.headers['content-length']) === body.length), code: /<Code>([^<]+)<\/Code>/.exec(body.toString('latin1'))?.[1] });
+          resolve({
+            status: res.statusCode as number,
+            headers: res.headers,
+            body,
+            complete: complete && (res.headers['content-length'] === undefined || Number(res.headers['content-length']) === body.length),
+            code: /<Code>([^<]+)<\/Code>/.exec(body.toString('latin1'))?.[1],
+          });
         };
         res.on('data', (chunk: Buffer) => chunks.push(chunk));
         res.on('end', () => finish(true));
@@ -142,7 +153,10 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
     const data = randomBytes(3 * MiB + 777);
     const put = await cos.putObject({ Bucket, Region, Key: 'sdk/put.bin', Body: data, ContentType: 'application/x-backup', Headers: { 'x-cos-meta-source': 'db-1' } });
     expect(put.ETag).toBe(`"${createHash('md5').update(data).digest('hex')}"`);
-    const conflict = await cos.putObject({ Bucket, Region, Key: 'sdk/put.bin', Body: Buffer.from('x') }).then(() => undefined, (e: any) => e);
+    const conflict = await cos.putObject({ Bucket, Region, Key: 'sdk/put.bin', Body: Buffer.from('x') }).then(
+      () => undefined,
+      (e: any) => e,
+    );
     expect([conflict?.statusCode, conflict?.code]).toEqual([409, 'ObjectAlreadyExists']);
 
     const head = await cos.headObject({ Bucket, Region, Key: 'sdk/put.bin' });
@@ -157,9 +171,15 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
       expect(answer.headers['content-range']).toBe(`bytes ${start}-${end}/${data.length}`);
       expect(sha256(answer.Body)).toBe(sha256(data.subarray(start, end + 1)));
     }
-    const notModified = await cos.getObject({ Bucket, Region, Key: 'sdk/put.bin', IfNoneMatch: put.ETag }).then((d: any) => d.statusCode, (e: any) => e.statusCode);
+    const notModified = await cos.getObject({ Bucket, Region, Key: 'sdk/put.bin', IfNoneMatch: put.ETag }).then(
+      (d: any) => d.statusCode,
+      (e: any) => e.statusCode,
+    );
     expect(notModified).toBe(304);
-    const failed = await cos.getObject({ Bucket, Region, Key: 'sdk/put.bin', IfMatch: '"00000000000000000000000000000000"' }).then(() => undefined, (e: any) => e);
+    const failed = await cos.getObject({ Bucket, Region, Key: 'sdk/put.bin', IfMatch: '"00000000000000000000000000000000"' }).then(
+      () => undefined,
+      (e: any) => e,
+    );
     expect([failed?.statusCode, failed?.code]).toEqual([412, 'PreconditionFailed']);
 
     const multi = await multipartObject('sdk/dir/multi.bin', [MiB, MiB, 5000]);
@@ -183,7 +203,14 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
     const data = await multipartObject('costs/ranges.bin', [MiB, MiB, MiB, 123_457]);
     await raw('GET', 'costs/ranges.bin', { range: 'bytes=0-0' }); // learns the layout (manifest)
     const dataKey = await dataKeyOf('costs/ranges.bin');
-    const ranges: Array<[number, number]> = [[0, 0], [MiB - 10, MiB + 10], [2 * MiB + 5, 3 * MiB + 70_000], [data.length - 1, data.length - 1], [123, 123 + MiB - 1], [65536, 131071]];
+    const ranges: Array<[number, number]> = [
+      [0, 0],
+      [MiB - 10, MiB + 10],
+      [2 * MiB + 5, 3 * MiB + 70_000],
+      [data.length - 1, data.length - 1],
+      [123, 123 + MiB - 1],
+      [65536, 131071],
+    ];
     for (let i = 0; i < 20; i += 1) {
       const start = Math.floor(Math.random() * (data.length - MiB));
       ranges.push([start, start + MiB - 1]);
@@ -208,21 +235,27 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
     const PART = MiB;
     const C = partCiphertextLength(PART);
     type Tamper = (victim: { key: string; dataKey: string; manifestKey: string; other: { dataKey: string; manifestKey: string } }) => Promise<void>;
-    const flipDataBit = (at: (length: number) => number): Tamper => async ({ dataKey }) => {
-      const bytes = await getUpstream(dataKey);
-      const index = at(bytes.length);
-      bytes[index] = (bytes[index] as number) ^ 0x10;
-      await putUpstream(dataKey, bytes);
-    };
-    const editData = (edit: (bytes: Buffer, other: Buffer) => Buffer): Tamper => async ({ dataKey, other }) => {
-      await putUpstream(dataKey, edit(await getUpstream(dataKey), await getUpstream(other.dataKey)));
-    };
-    const flipManifestBit = (at: (length: number) => number): Tamper => async ({ manifestKey }) => {
-      const bytes = await getUpstream(manifestKey);
-      const index = at(bytes.length);
-      bytes[index] = (bytes[index] as number) ^ 0x01;
-      await putUpstream(manifestKey, bytes);
-    };
+    const flipDataBit =
+      (at: (length: number) => number): Tamper =>
+      async ({ dataKey }) => {
+        const bytes = await getUpstream(dataKey);
+        const index = at(bytes.length);
+        bytes[index] = (bytes[index] as number) ^ 0x10;
+        await putUpstream(dataKey, bytes);
+      };
+    const editData =
+      (edit: (bytes: Buffer, other: Buffer) => Buffer): Tamper =>
+      async ({ dataKey, other }) => {
+        await putUpstream(dataKey, edit(await getUpstream(dataKey), await getUpstream(other.dataKey)));
+      };
+    const flipManifestBit =
+      (at: (length: number) => number): Tamper =>
+      async ({ manifestKey }) => {
+        const bytes = await getUpstream(manifestKey);
+        const index = at(bytes.length);
+        bytes[index] = (bytes[index] as number) ^ 0x01;
+        await putUpstream(manifestKey, bytes);
+      };
     const cases: Array<[string, Tamper]> = [
       ['a bit of a part header', flipDataBit(() => 40)],
       ['a bit of the first segment', flipDataBit(() => 100 + 5)],
@@ -304,12 +337,23 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
       await cos.multipartUpload({ Bucket, Region, Key: key, UploadId: init.UploadId, PartNumber: 2, Body: first });
       const second = randomBytes(1000);
       const e2 = await cos.multipartUpload({ Bucket, Region, Key: key, UploadId: init.UploadId, PartNumber: 2, Body: second });
-      return { uploadId: init.UploadId as string, parts: [{ PartNumber: 1, ETag: e1.ETag }, { PartNumber: 2, ETag: e2.ETag }], secondEtag: e2.ETag as string };
+      return {
+        uploadId: init.UploadId as string,
+        parts: [
+          { PartNumber: 1, ETag: e1.ETag },
+          { PartNumber: 2, ETag: e2.ETag },
+        ],
+        secondEtag: e2.ETag as string,
+      };
     }
     const counted = async (reason: string): Promise<number> => (await gateway.metrics.integrityFailures.get()).values.filter((v) => v.labels.reason === reason).reduce((sum, v) => sum + v.value, 0);
-    const error = (p: Promise<unknown>) => p.then(() => ({ code: 'none' }), (e: any) => ({ code: e.code, statusCode: e.statusCode }));
+    const error = (p: Promise<unknown>) =>
+      p.then(
+        () => ({ code: 'none' }),
+        (e: any) => ({ code: e.code, statusCode: e.statusCode }),
+      );
 
-    test('a part record naming another upload\'s salt with the second upload\'s MD5: Complete is refused, nothing is stored', async () => {
+    test("a part record naming another upload's salt with the second upload's MD5: Complete is refused, nothing is stored", async () => {
       const key = `attack/part-record-${randomBytes(3).toString('hex')}`;
       const upload = await twoUploadsOfPart2(key);
       const before = await counted('part-record-rejected');

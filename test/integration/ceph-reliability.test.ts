@@ -43,7 +43,13 @@ describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
         auth: { cos: { acceptKeyOnlyPath: true }, accessKeys: [{ secretId: 'AKIDreplicas', secretKey: 'replicas-secret-key-0123456789', grants: [{ coffer: Bucket, actions: ['*'] }] }] },
         // Replicas share the keyring (in production: KMS); they share nothing else.
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [Bucket]: { upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: REPLICAS_BUCKET, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'replicas' } } },
+        coffers: {
+          [Bucket]: {
+            upstream: { endpoint: ceph.endpoint, region: ceph.region, bucket: REPLICAS_BUCKET, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
+            role: { type: 'static' },
+            kms: { type: 'local', keyId: 'replicas' },
+          },
+        },
       }),
     );
     for (let i = 0; i < 3; i += 1) {
@@ -102,7 +108,16 @@ describeWithCeph('statelessness and nothing-lost on Ceph RGW', () => {
     }
     const second = randomBytes(200);
     await clients[2].multipartUpload({ Bucket, Region, Key, UploadId: init.UploadId, PartNumber: 2, Body: second });
-    await clients[0].multipartComplete({ Bucket, Region, Key, UploadId: init.UploadId, Parts: [{ PartNumber: 1, ETag: md5Etag(first) }, { PartNumber: 2, ETag: md5Etag(second) }] });
+    await clients[0].multipartComplete({
+      Bucket,
+      Region,
+      Key,
+      UploadId: init.UploadId,
+      Parts: [
+        { PartNumber: 1, ETag: md5Etag(first) },
+        { PartNumber: 2, ETag: md5Etag(second) },
+      ],
+    });
     expect(sha256((await clients[1].getObject({ Bucket, Region, Key })).Body)).toBe(sha256(Buffer.concat([first, second])));
     const s3 = new S3Client({ endpoint: ceph.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } });
     const left = await s3.send(new ListObjectsV2Command({ Bucket: REPLICAS_BUCKET, Prefix: 'p/' }));

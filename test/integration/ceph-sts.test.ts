@@ -104,8 +104,7 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
     rmSync(directory, { recursive: true, force: true });
   });
 
-  const sdk = (gateway: number, key: KeyName): any =>
-    new COS({ SecretId: KEYS[key].secretId, SecretKey: KEYS[key].secretKey, Protocol: 'http:', Domain: `127.0.0.1:${(gateways[gateway] as RunningGateway).port}/{Bucket}` });
+  const sdk = (gateway: number, key: KeyName): any => new COS({ SecretId: KEYS[key].secretId, SecretKey: KEYS[key].secretKey, Protocol: 'http:', Domain: `127.0.0.1:${(gateways[gateway] as RunningGateway).port}/{Bucket}` });
   const target = (gateway: number, key: KeyName): CosTarget => ({ port: (gateways[gateway] as RunningGateway).port, coffer: Bucket, ...KEYS[key] });
   /** The AssumeRole calls STS saw for a key's session. */
   const assumeCalls = (key: KeyName) => sts.calls.filter((c) => c.action === 'AssumeRole' && c.roleSessionName === KEYS[key].secretId);
@@ -113,7 +112,11 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
   /** A mark in the proxy's log; `since(mark)` is everything that arrived after it. */
   const mark = (): number => proxy.requests.length;
   const since = (from: number): S3TestProxyRequest[] => proxy.requests.slice(from);
-  const sdkError = (p: Promise<unknown>) => p.then(() => ({ code: 'none' }), (e: any) => ({ code: e.code, statusCode: e.statusCode }));
+  const sdkError = (p: Promise<unknown>) =>
+    p.then(
+      () => ({ code: 'none' }),
+      (e: any) => ({ code: e.code, statusCode: e.statusCode }),
+    );
 
   test('the proxy is strict: base keys, unknown keys, a wrong secret or token are refused as S3 would and not forwarded', async () => {
     const from = mark();
@@ -206,7 +209,20 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
     stsLagMs = (DURATION_SECONDS - 10) * 1000;
     const uploadId = await initiate(t, key);
     stsLagMs = 0;
-    const etags = [(await cos(t, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], parts[0])).etag];
+    const etags = [
+      (
+        await cos(
+          t,
+          'PUT',
+          key,
+          [
+            ['partNumber', '1'],
+            ['uploadId', uploadId],
+          ],
+          parts[0],
+        )
+      ).etag,
+    ];
     const [short] = issuedFor('expiry');
     if (short === undefined) throw new Error('no credentials were issued');
     expect(short.expiration.getTime() - Date.now()).toBeLessThan(11_000);
@@ -214,11 +230,37 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
 
     // Inside the refresh window (the last half of a lifetime this short), a few seconds before expiry.
     await sleep(short.expiration.getTime() - 2_500 - Date.now());
-    etags.push((await cos(t, 'PUT', key, [['partNumber', '2'], ['uploadId', uploadId]], parts[1])).etag);
+    etags.push(
+      (
+        await cos(
+          t,
+          'PUT',
+          key,
+          [
+            ['partNumber', '2'],
+            ['uploadId', uploadId],
+          ],
+          parts[1],
+        )
+      ).etag,
+    );
     expect(assumeCalls('expiry').map((c) => c.status)).toEqual([200, 200]);
     // Past expiry of the first credentials: the rest of the upload.
     await sleep(short.expiration.getTime() + 500 - Date.now());
-    etags.push((await cos(t, 'PUT', key, [['partNumber', '3'], ['uploadId', uploadId]], parts[2])).etag);
+    etags.push(
+      (
+        await cos(
+          t,
+          'PUT',
+          key,
+          [
+            ['partNumber', '3'],
+            ['uploadId', uploadId],
+          ],
+          parts[2],
+        )
+      ).etag,
+    );
     const completed = await cos(t, 'POST', key, [['uploadId', uploadId]], completeBody(etags.map((e, i) => [i + 1, e as string])));
     expect(completed.status).toBe(200);
     expect(sha256((await sdk(0, 'expiry').getObject({ Bucket, Region, Key: key })).Body)).toBe(sha256(data));
@@ -234,7 +276,13 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
     const firstFresh = upstream.findIndex((r) => r.accessKeyId === fresh?.accessKeyId);
     expect(lastShort).toBeLessThan(firstFresh);
     // And the proxy would have refused the expired session: it does now.
-    const client = new S3Client({ endpoint: proxy.endpoint, region: ceph.region, forcePathStyle: true, credentials: { accessKeyId: short.accessKeyId, secretAccessKey: short.secretAccessKey, sessionToken: short.sessionToken }, maxAttempts: 1 });
+    const client = new S3Client({
+      endpoint: proxy.endpoint,
+      region: ceph.region,
+      forcePathStyle: true,
+      credentials: { accessKeyId: short.accessKeyId, secretAccessKey: short.secretAccessKey, sessionToken: short.sessionToken },
+      maxAttempts: 1,
+    });
     const refused = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, MaxKeys: 1 })).then(
       () => ({ code: 'none', status: 200 }),
       (e: any) => ({ code: e.name, status: e.$metadata?.httpStatusCode }),
@@ -250,7 +298,16 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
     // Credentials with about 8 s left, so they can expire while the upload record and data key stay cached.
     stsLagMs = (DURATION_SECONDS - 8) * 1000;
     const uploadId = await initiate(t, key);
-    const first = await cos(t, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], original);
+    const first = await cos(
+      t,
+      'PUT',
+      key,
+      [
+        ['partNumber', '1'],
+        ['uploadId', uploadId],
+      ],
+      original,
+    );
     expect(first.status).toBe(200);
     sts.failAlways('AccessDenied');
     stsLagMs = 0;
@@ -261,7 +318,17 @@ describeWithCeph('STS-role coffer on Ceph RGW, behind a strict re-signing proxy'
     const fromProxy = mark();
     const fromSts = sts.calls.length;
     const replacement = randomBytes(MiB + 99);
-    const call = openCos(t, 'PUT', key, [['partNumber', '1'], ['uploadId', uploadId]], replacement.length, { expect: '100-continue', 'content-md5': createHash('md5').update(replacement).digest('base64') });
+    const call = openCos(
+      t,
+      'PUT',
+      key,
+      [
+        ['partNumber', '1'],
+        ['uploadId', uploadId],
+      ],
+      replacement.length,
+      { expect: '100-continue', 'content-md5': createHash('md5').update(replacement).digest('base64') },
+    );
     let continued = false;
     call.req.on('continue', () => {
       continued = true;

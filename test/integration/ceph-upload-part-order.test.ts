@@ -44,7 +44,17 @@ interface ContinueAnswer {
 
 /** An UploadPart with `Expect: 100-continue`: the body is sent only if the gateway says 100 Continue. */
 async function uploadPartExpectingContinue(target: CosTarget, key: string, uploadId: string, partNumber: number, body: Buffer): Promise<ContinueAnswer> {
-  const call = openCos(target, 'PUT', key, [['partNumber', String(partNumber)], ['uploadId', uploadId]], body.length, { expect: '100-continue' });
+  const call = openCos(
+    target,
+    'PUT',
+    key,
+    [
+      ['partNumber', String(partNumber)],
+      ['uploadId', uploadId],
+    ],
+    body.length,
+    { expect: '100-continue' },
+  );
   let continued = false;
   call.req.on('continue', () => {
     continued = true;

@@ -93,7 +93,13 @@ describeWithCeph('upstream faults mid-part', () => {
         server: { port: 0, adminPort: 0 },
         auth: { accessKeys: [{ secretId: SECRET_ID, secretKey: SECRET_KEY, grants: [{ coffer: COFFER, actions: ['*'] }] }] },
         keyring: { directory: join(directory, 'keyring') },
-        coffers: { [COFFER]: { upstream: { endpoint: proxy.endpoint, region: ceph.region, bucket: BUCKET, idleTimeoutMs: IDLE_TIMEOUT_MS, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'faults' } } },
+        coffers: {
+          [COFFER]: {
+            upstream: { endpoint: proxy.endpoint, region: ceph.region, bucket: BUCKET, idleTimeoutMs: IDLE_TIMEOUT_MS, credentials: { accessKeyId: ceph.accessKeyId, secretAccessKey: ceph.secretAccessKey } },
+            role: { type: 'static' },
+            kms: { type: 'local', keyId: 'faults' },
+          },
+        },
       }),
     );
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });
@@ -128,7 +134,16 @@ describeWithCeph('upstream faults mid-part', () => {
     const init = await call('POST', 'faulty.bin', [['uploads', '']]);
     const uploadId = /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(init.body)?.[1] as string;
     const good = randomBytes(6 * MiB);
-    const part = (body: Buffer) => call('PUT', 'faulty.bin', [['partNumber', '1'], ['uploadId', uploadId]], body);
+    const part = (body: Buffer) =>
+      call(
+        'PUT',
+        'faulty.bin',
+        [
+          ['partNumber', '1'],
+          ['uploadId', uploadId],
+        ],
+        body,
+      );
     const first = await part(good);
     expect(first.status).toBe(200);
     const listEtags = async () => [...(await call('GET', 'faulty.bin', [['uploadId', uploadId]])).body.matchAll(/<ETag>([^<]+)<\/ETag>/g)].map((m) => m[1]?.replace(/&quot;/g, '"'));
@@ -154,7 +169,15 @@ describeWithCeph('upstream faults mid-part', () => {
     expect(await listEtags()).toEqual([first.etag]);
 
     const last = randomBytes(1000);
-    const second = await call('PUT', 'faulty.bin', [['partNumber', '2'], ['uploadId', uploadId]], last);
+    const second = await call(
+      'PUT',
+      'faulty.bin',
+      [
+        ['partNumber', '2'],
+        ['uploadId', uploadId],
+      ],
+      last,
+    );
     const xml = `<CompleteMultipartUpload><Part><PartNumber>1</PartNumber><ETag>${first.etag}</ETag></Part><Part><PartNumber>2</PartNumber><ETag>${second.etag}</ETag></Part></CompleteMultipartUpload>`;
     expect((await call('POST', 'faulty.bin', [['uploadId', uploadId]], Buffer.from(xml))).status).toBe(200);
     const back = await call('GET', 'faulty.bin', []);
@@ -171,6 +194,10 @@ describeWithCeph('upstream faults mid-part', () => {
         .on('error', reject)
         .end();
     });
-    expect(createHash('sha256').update(got).digest('hex')).toBe(createHash('sha256').update(Buffer.concat([good, last])).digest('hex'));
+    expect(createHash('sha256').update(got).digest('hex')).toBe(
+      createHash('sha256')
+        .update(Buffer.concat([good, last]))
+        .digest('hex'),
+    );
   });
 });

@@ -3,8 +3,7 @@ import { GatewayError } from '../../src/errors/gateway-error';
 import { createAwsKmsKeyProvider, type KmsApi } from '../../src/keys/aws-kms-key-provider';
 import { backoffDelayMs, classifyAwsError, withAwsRetry } from '../../src/util/aws-errors';
 
-const sdkError = (name: string, status?: number): Error =>
-  Object.assign(new Error(`${name} from service`), { name, $metadata: status === undefined ? {} : { httpStatusCode: status } });
+const sdkError = (name: string, status?: number): Error => Object.assign(new Error(`${name} from service`), { name, $metadata: status === undefined ? {} : { httpStatusCode: status } });
 
 describe('classifyAwsError', () => {
   it.each([
@@ -83,8 +82,7 @@ describe('withAwsRetry', () => {
         return new Promise<never>(() => undefined);
       },
       { ...policy, deadlineMs: 50 },
-      ({ classification, attempts, error: cause }) =>
-        new GatewayError('KMSFailed', `after ${attempts}: ${(cause as Error).name}`, { reason: classification.reason }),
+      ({ classification, attempts, error: cause }) => new GatewayError('KMSFailed', `after ${attempts}: ${(cause as Error).name}`, { reason: classification.reason }),
       { sleep: async () => undefined },
     ).catch((e: unknown) => e as GatewayError);
     expect(error.reason).toBe('timeout');

@@ -39,9 +39,7 @@ afterEach(async () => {
   await kms.close();
 });
 
-function provider(
-  options: { keyId?: string; previousKeyIds?: string[]; retry?: Partial<RetryPolicy>; kms?: Partial<KmsClientOptions> } = {},
-): AwsKmsKeyProvider {
+function provider(options: { keyId?: string; previousKeyIds?: string[]; retry?: Partial<RetryPolicy>; kms?: Partial<KmsClientOptions> } = {}): AwsKmsKeyProvider {
   const p = createAwsKmsKeyProvider({
     keyId: options.keyId ?? key.arn,
     ...(options.previousKeyIds === undefined ? {} : { previousKeyIds: options.previousKeyIds }),
@@ -120,7 +118,7 @@ describe('round trip', () => {
 });
 
 describe('envelope key id and rotation (rewrap)', () => {
-  it('Decrypt names the envelope\'s key only when configured as a previous key; otherwise the coffer\'s key', async () => {
+  it("Decrypt names the envelope's key only when configured as a previous key; otherwise the coffer's key", async () => {
     const next = kms.createKey({ alias: 'alias/coffer-photos-2026' });
     const underNext = await provider({ keyId: next.arn }).generateDataKey(CONTEXT);
     // Configured for the old key and trusting the new one: reading an object already rewrapped to it.

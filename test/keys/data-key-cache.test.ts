@@ -166,7 +166,7 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     expect(cache.stats().size).toBe(0);
   });
 
-  it('the buffer the caller passed to generate stays the caller\'s (cache keeps its own copy)', async () => {
+  it("the buffer the caller passed to generate stays the caller's (cache keeps its own copy)", async () => {
     const { provider } = deferredProvider();
     const cached = cachingKeyProvider(provider, { maxAgeMs: 60_000, maxEntries: 10 });
     const dk = await cached.generateDataKey(CONTEXT);
@@ -175,7 +175,7 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     expect((await cached.decryptDataKey(dk.wrapped, CONTEXT, dk.keyId)).equals(original)).toBe(true);
   });
 
-  it('the provider\'s decrypt buffer is wiped once every waiter has its copy', async () => {
+  it("the provider's decrypt buffer is wiped once every waiter has its copy", async () => {
     const { provider, pending } = deferredProvider();
     const cached = cachingKeyProvider(provider, { maxAgeMs: 60_000, maxEntries: 10 });
     const waiters = [cached.decryptDataKey(Buffer.from('w'), CONTEXT), cached.decryptDataKey(Buffer.from('w'), CONTEXT)];
@@ -201,7 +201,7 @@ describe('DataKeyCache / cachingKeyProvider (fakes, injected clock)', () => {
     expect((await retry).equals(Buffer.alloc(32, 4))).toBe(true);
   });
 
-  it('scopes partition a shared cache (one coffer cannot hit another\'s entries)', async () => {
+  it("scopes partition a shared cache (one coffer cannot hit another's entries)", async () => {
     const shared = new DataKeyCache({ maxAgeMs: 60_000, maxEntries: 10 });
     const a = deferredProvider();
     const b = deferredProvider();

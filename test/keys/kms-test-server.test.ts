@@ -1,12 +1,5 @@
 /** The KMS double must be at least as strict as AWS where the gateway depends on it. */
-import {
-  DecryptCommand,
-  DescribeKeyCommand,
-  EncryptCommand,
-  GenerateDataKeyCommand,
-  KMSClient,
-  ReEncryptCommand,
-} from '@aws-sdk/client-kms';
+import { DecryptCommand, DescribeKeyCommand, EncryptCommand, GenerateDataKeyCommand, KMSClient, ReEncryptCommand } from '@aws-sdk/client-kms';
 import { startKmsTestServer, type KmsTestServer, type TestKmsKey } from '../support/kms-test-server';
 import { TestCredentialStore } from '../support/sts-test-server';
 
@@ -48,7 +41,12 @@ it('rejects unsigned requests, wrong content type and unknown operations with AW
   expect((await raw({ ...target, 'content-type': 'application/json' }, '{}')).json.__type).toBe('SerializationException');
   expect((await raw({ 'x-amz-target': 'TrentService.CreateKey', 'content-type': 'application/x-amz-json-1.1' }, '{}')).json.__type).toBe('UnknownOperationException');
   const forged = await raw(
-    { ...target, 'content-type': 'application/x-amz-json-1.1', 'x-amz-date': '20260101T000000Z', authorization: `AWS4-HMAC-SHA256 Credential=${CREDS.accessKeyId}/20260101/${REGION}/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}` },
+    {
+      ...target,
+      'content-type': 'application/x-amz-json-1.1',
+      'x-amz-date': '20260101T000000Z',
+      authorization: `AWS4-HMAC-SHA256 Credential=${CREDS.accessKeyId}/20260101/${REGION}/kms/aws4_request, SignedHeaders=host;x-amz-date, Signature=${'0'.repeat(64)}`,
+    },
     '{}',
   );
   expect(forged.status).toBe(400);
@@ -106,9 +104,7 @@ it('binds ciphertext to its key and exact context; Encrypt/ReEncrypt/DescribeKey
   tampered[tampered.length - 1]! ^= 1;
   expect(await errorName(client.send(new DecryptCommand({ CiphertextBlob: tampered, EncryptionContext: context })))).toBe('InvalidCiphertextException');
 
-  const moved = await client.send(
-    new ReEncryptCommand({ CiphertextBlob: blob, SourceEncryptionContext: context, DestinationKeyId: other.arn, DestinationEncryptionContext: { v: '2' } }),
-  );
+  const moved = await client.send(new ReEncryptCommand({ CiphertextBlob: blob, SourceEncryptionContext: context, DestinationKeyId: other.arn, DestinationEncryptionContext: { v: '2' } }));
   expect(moved.SourceKeyId).toBe(key.arn);
   expect(moved.KeyId).toBe(other.arn);
   const back = await client.send(new DecryptCommand({ CiphertextBlob: moved.CiphertextBlob!, EncryptionContext: { v: '2' }, KeyId: other.arn }));

@@ -2,15 +2,7 @@ import { promises as fs } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { GatewayError } from '../../src/errors/gateway-error';
-import {
-  canonicalContext,
-  createLocalKeyring,
-  keyBlobAad,
-  parseKeyBlob,
-  unwrapDataKey,
-  WRAP_BLOCK,
-  wrapDataKey,
-} from '../../src/keys/local-keyring';
+import { canonicalContext, createLocalKeyring, keyBlobAad, parseKeyBlob, unwrapDataKey, WRAP_BLOCK, wrapDataKey } from '../../src/keys/local-keyring';
 import vectorFile from './vectors/local-keyring-cgk1.json';
 
 interface Vector {
@@ -245,7 +237,7 @@ describe('local keyring provider (files)', () => {
     expect((await v2.decryptDataKey(old.wrapped, { c: '1' })).equals(old.plaintext)).toBe(true);
   });
 
-  it('decrypt checks the envelope\'s key id against the blob (incorrect-key), and rewraps to another key id', async () => {
+  it("decrypt checks the envelope's key id against the blob (incorrect-key), and rewraps to another key id", async () => {
     const v1 = createLocalKeyring({ directory: dir, keyId: 'v1', create: true });
     const dataKey = await v1.generateDataKey({ c: '1' });
     await expectKmsFailed(v1.decryptDataKey(dataKey.wrapped, { c: '1' }, 'v2'), 'incorrect-key');

@@ -28,7 +28,12 @@ test('representative traffic leaves no secret in the logs', async () => {
   const lines: string[] = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, callback) {
-      lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+      lines.push(
+        ...chunk
+          .toString('utf8')
+          .split('\n')
+          .filter((l) => l !== ''),
+      );
       callback();
     },
   });
@@ -78,7 +83,15 @@ test('representative traffic leaves no secret in the logs', async () => {
     expect(await get(url.replace(/^http:\/\/[^/]+/, '').replace(/q-signature=([0-9a-f])/, (_match, first: string) => `q-signature=${first === '0' ? '1' : '0'}`))).toBe(403);
     // A wrong secret, and a bearer token the gateway does not accept.
     const now = Math.floor(Date.now() / 1000);
-    const wrong = signCosRequest({ method: 'GET', pathname: `/${Bucket}/logs/object.bin`, params: [], headers: [['host', `127.0.0.1:${port}`]], secretId: SECRET_ID, secretKey: 'a-wrong-secret-key-0123456789', keyTime: formatKeyTime(now - 10, now + 600) });
+    const wrong = signCosRequest({
+      method: 'GET',
+      pathname: `/${Bucket}/logs/object.bin`,
+      params: [],
+      headers: [['host', `127.0.0.1:${port}`]],
+      secretId: SECRET_ID,
+      secretKey: 'a-wrong-secret-key-0123456789',
+      keyTime: formatKeyTime(now - 10, now + 600),
+    });
     secrets.push(wrong.authorization, wrong.signature);
     expect(await get(`/${Bucket}/logs/object.bin`, { host: `127.0.0.1:${port}`, authorization: wrong.authorization })).toBe(403);
     const token = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YTpiIn0.c2lnbmF0dXJlLW9mLWEtdG9rZW4';

@@ -52,8 +52,7 @@ async function scrape(gateway: RunningGateway): Promise<(name: string, labels?: 
   const response = await fetch(`http://127.0.0.1:${gateway.adminPort}/metrics`);
   expect(response.status).toBe(200);
   const samples = parseScrape(await response.text());
-  return (name, labels = {}) =>
-    samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
+  return (name, labels = {}) => samples.filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v)).reduce((sum, s) => sum + s.value, 0);
 }
 
 let directory: string;
@@ -125,7 +124,20 @@ test('data-key cache, STS and JWKS series move with real traffic', async () => {
   let uploadId: string;
   try {
     uploadId = await initiate(demo(first), 'metrics.bin');
-    expect((await cos(demo(first), 'PUT', 'metrics.bin', [['partNumber', '1'], ['uploadId', uploadId]], part(1))).status).toBe(200);
+    expect(
+      (
+        await cos(
+          demo(first),
+          'PUT',
+          'metrics.bin',
+          [
+            ['partNumber', '1'],
+            ['uploadId', uploadId],
+          ],
+          part(1),
+        )
+      ).status,
+    ).toBe(200);
     const a = await scrape(first);
     expect(a('coffer_gateway_data_key_cache_lookups_total', { result: 'hit' })).toBe(1);
     expect(a('coffer_gateway_data_key_cache_lookups_total', { result: 'miss' })).toBe(0);
@@ -137,12 +149,38 @@ test('data-key cache, STS and JWKS series move with real traffic', async () => {
   try {
     // Gateway B starts cold: its first part of the upload misses (and unwraps the key, to open the sealed
     // upload record, FORMAT.md §8.1); the part then finds the key in the cache, and so does the next part.
-    expect((await cos(demo(second), 'PUT', 'metrics.bin', [['partNumber', '2'], ['uploadId', uploadId]], part(2))).status).toBe(200);
+    expect(
+      (
+        await cos(
+          demo(second),
+          'PUT',
+          'metrics.bin',
+          [
+            ['partNumber', '2'],
+            ['uploadId', uploadId],
+          ],
+          part(2),
+        )
+      ).status,
+    ).toBe(200);
     let b = await scrape(second);
     expect(b('coffer_gateway_data_key_cache_lookups_total', { result: 'miss' })).toBe(1);
     expect(b('coffer_gateway_data_key_cache_lookups_total', { result: 'hit' })).toBe(1);
     expect(b('coffer_gateway_key_provider_calls_total', { operation: 'Decrypt', result: 'ok' })).toBe(1);
-    expect((await cos(demo(second), 'PUT', 'metrics.bin', [['partNumber', '3'], ['uploadId', uploadId]], part(3))).status).toBe(200);
+    expect(
+      (
+        await cos(
+          demo(second),
+          'PUT',
+          'metrics.bin',
+          [
+            ['partNumber', '3'],
+            ['uploadId', uploadId],
+          ],
+          part(3),
+        )
+      ).status,
+    ).toBe(200);
     b = await scrape(second);
     expect(b('coffer_gateway_data_key_cache_lookups_total', { result: 'hit' })).toBe(2);
     expect(b('coffer_gateway_data_key_cache_lookups_total', { result: 'miss' })).toBe(1);
@@ -181,8 +219,7 @@ test('data-key cache, STS and JWKS series move with real traffic', async () => {
     expect(b('coffer_gateway_sts_assume_role_total', { coffer: STS_COFFER, result: 'ok' })).toBe(readinessAssumes + 1);
 
     // JWKS: the first token fetches the key set; a token with an unknown kid refetches, and that fetch fails.
-    const listUploads = async (token: string) =>
-      (await fetch(`http://127.0.0.1:${second.port}/${DEMO}?uploads`, { headers: { authorization: `Bearer ${token}` } })).status;
+    const listUploads = async (token: string) => (await fetch(`http://127.0.0.1:${second.port}/${DEMO}?uploads`, { headers: { authorization: `Bearer ${token}` } })).status;
     expect(await listUploads(await mint({ key: signingKey, nowMs: Date.now() }))).toBe(200);
     b = await scrape(second);
     expect(b('coffer_gateway_jwks_fetches_total', { result: 'ok' })).toBe(1);

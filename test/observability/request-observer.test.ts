@@ -45,7 +45,13 @@ beforeAll(async () => {
       keyring: { directory: join(directory, 'keyring') },
       auth: { accessKeys: [{ ...DOWN_KEY, grants: [{ coffer: DOWN, actions: ['*'] }] }] },
       // An upstream nobody listens on: every request to it is a server-side failure (BadGateway).
-      coffers: { [DOWN]: { upstream: { endpoint: 'http://127.0.0.1:1', bucket: 'down', credentials: { accessKeyId: 'AKIDDOWNUPSTREAM', secretAccessKey: 'down-upstream-secret-0123456789' } }, role: { type: 'static' }, kms: { type: 'local', keyId: 'down' } } },
+      coffers: {
+        [DOWN]: {
+          upstream: { endpoint: 'http://127.0.0.1:1', bucket: 'down', credentials: { accessKeyId: 'AKIDDOWNUPSTREAM', secretAccessKey: 'down-upstream-secret-0123456789' } },
+          role: { type: 'static' },
+          kms: { type: 'local', keyId: 'down' },
+        },
+      },
     }),
   );
   const sink = new Writable({

@@ -57,12 +57,7 @@ test('trackingUploadStore forwards every argument of every method, and times eac
     expect(received[method]).toEqual(args);
   }
   const observed = (await m.requestSeconds.get()).values.filter((v) => v.metricName === 'upstream_seconds_count');
-  expect(observed).toEqual(
-    expect.arrayContaining([
-      expect.objectContaining({ labels: { operation: 'putObject', result: 'ok' }, value: 1 }),
-      expect.objectContaining({ labels: { operation: 'listParts', result: 'error' }, value: 1 }),
-    ]),
-  );
+  expect(observed).toEqual(expect.arrayContaining([expect.objectContaining({ labels: { operation: 'putObject', result: 'ok' }, value: 1 }), expect.objectContaining({ labels: { operation: 'listParts', result: 'error' }, value: 1 })]));
   expect(observed).toHaveLength(Object.keys(SAMPLE_ARGUMENTS).length);
 });
 
@@ -99,5 +94,10 @@ test('countingKeyProvider forwards every argument (the envelope key id included)
   await provider.decryptDataKey(Buffer.from('w'), context, 'arn:previous');
   expect(received).toEqual([[context], [Buffer.from('w'), context, 'arn:previous']]);
   const counts = (await seconds.get()).values.filter((v) => v.metricName === 'kp_seconds_count').map((v) => [v.labels.operation, v.labels.result, v.value]);
-  expect(counts).toEqual(expect.arrayContaining([['GenerateDataKey', 'ok', 1], ['Decrypt', 'ok', 1]]));
+  expect(counts).toEqual(
+    expect.arrayContaining([
+      ['GenerateDataKey', 'ok', 1],
+      ['Decrypt', 'ok', 1],
+    ]),
+  );
 });

@@ -78,7 +78,12 @@ let port: number;
 beforeEach(async () => {
   events.length = 0;
   keys.length = 0;
-  gateway = createGatewayServer({ server: serverConfig(), router: dialect.router, renderError: dialect.renderError, handle: createOperationHandler(dialect, { coffers: { contextFor: () => Promise.reject(new Error('no coffers here')) }, keepAliveMs: 10_000 }) });
+  gateway = createGatewayServer({
+    server: serverConfig(),
+    router: dialect.router,
+    renderError: dialect.renderError,
+    handle: createOperationHandler(dialect, { coffers: { contextFor: () => Promise.reject(new Error('no coffers here')) }, keepAliveMs: 10_000 }),
+  });
   ({ port } = await gateway.listen());
 });
 afterEach(async () => {
@@ -88,7 +93,7 @@ afterEach(async () => {
 
 const head = (key: string, length: number): string => `PUT /demo-1250000000/${key} HTTP/1.1\r\nHost: h\r\nContent-Length: ${length}\r\nExpect: 100-continue\r\nConnection: close\r\n\r\n`;
 
-test('a refusal in prepare: no 100 Continue, no body byte read, run never runs; the error in the dialect\'s XML', async () => {
+test("a refusal in prepare: no 100 Continue, no body byte read, run never runs; the error in the dialect's XML", async () => {
   const result = await expectContinueExchange(port, head('refuse', 5), 'hello');
   expect(result.sentBody).toBe(false);
   expect(result.text.startsWith('HTTP/1.1 404 ')).toBe(true);
@@ -96,7 +101,7 @@ test('a refusal in prepare: no 100 Continue, no body byte read, run never runs; 
   expect(events).toEqual(['prepare']);
 });
 
-test('a declared body over the entry\'s limit: refused before 100 Continue, and release still disposes the data key', async () => {
+test("a declared body over the entry's limit: refused before 100 Continue, and release still disposes the data key", async () => {
   const result = await expectContinueExchange(port, head('k', 9), '123456789');
   expect(result.sentBody).toBe(false);
   expect(result.text).toContain('<DialectError>EntityTooLarge</DialectError>');

@@ -6,14 +6,7 @@ import { GatewayError } from '../../src/errors/gateway-error';
 import { awsCredentialProvider } from '../../src/roles/aws-credential-provider';
 import type { RoleCredentials } from '../../src/roles/role-provider';
 import { createStaticRoleProvider } from '../../src/roles/static-role-provider';
-import {
-  createStsRoleProvider,
-  sanitizeSessionName,
-  type RefreshFailureEvent,
-  type RoleConfig,
-  type StsRoleProvider,
-  type StsRoleProviderOptions,
-} from '../../src/roles/sts-role-provider';
+import { createStsRoleProvider, sanitizeSessionName, type RefreshFailureEvent, type RoleConfig, type StsRoleProvider, type StsRoleProviderOptions } from '../../src/roles/sts-role-provider';
 import { CONNECTION_RESET, TestCredentialStore, startStsTestServer, type StsTestServer } from '../support/sts-test-server';
 
 const REGION = 'ap-guangzhou-1';
@@ -42,10 +35,7 @@ beforeEach(async () => {
     store,
     region: REGION,
     now: () => clock,
-    roles: [
-      { roleArn: ROLE_A, externalId: 'ext-for-coffer-a', maxSessionDurationSeconds: 3600 },
-      { roleArn: ROLE_B },
-    ],
+    roles: [{ roleArn: ROLE_A, externalId: 'ext-for-coffer-a', maxSessionDurationSeconds: 3600 }, { roleArn: ROLE_B }],
   });
 });
 
@@ -259,7 +249,14 @@ describe('STS failures', () => {
     expect(lookups.slice(2)).toEqual(['a:hit', 'a:stale']);
 
     // A hook that throws never fails the caller.
-    const q = provider({ onLookup: () => { throw new Error('hook'); }, onAssumeRole: () => { throw new Error('hook'); } });
+    const q = provider({
+      onLookup: () => {
+        throw new Error('hook');
+      },
+      onAssumeRole: () => {
+        throw new Error('hook');
+      },
+    });
     sts.script.clear();
     expect((await q.credentialsFor({ coffer: 'b', sessionName: 's' })).accessKeyId).toBe(sts.issued[1]!.accessKeyId);
   });

@@ -59,8 +59,12 @@ it('answers with the AWS AssumeRoleResponse XML shape', async () => {
   );
   const out = await c.send(new AssumeRoleCommand({ RoleArn: ROLE, RoleSessionName: 'shape', DurationSeconds: 900 }));
   const xml = bodies[0]!;
-  expect(xml).toMatch(/^<AssumeRoleResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/">\s*<AssumeRoleResult>\s*<AssumedRoleUser>\s*<AssumedRoleId>AROA[A-Z2-7]{17}:shape<\/AssumedRoleId>\s*<Arn>arn:aws:sts::111122223333:assumed-role\/strict\/shape<\/Arn>/);
-  expect(xml).toMatch(/<Credentials>\s*<AccessKeyId>ASIA[A-Z2-7]{16}<\/AccessKeyId>\s*<SecretAccessKey>[^<]+<\/SecretAccessKey>\s*<SessionToken>[^<]+<\/SessionToken>\s*<Expiration>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ<\/Expiration>\s*<\/Credentials>/);
+  expect(xml).toMatch(
+    /^<AssumeRoleResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/">\s*<AssumeRoleResult>\s*<AssumedRoleUser>\s*<AssumedRoleId>AROA[A-Z2-7]{17}:shape<\/AssumedRoleId>\s*<Arn>arn:aws:sts::111122223333:assumed-role\/strict\/shape<\/Arn>/,
+  );
+  expect(xml).toMatch(
+    /<Credentials>\s*<AccessKeyId>ASIA[A-Z2-7]{16}<\/AccessKeyId>\s*<SecretAccessKey>[^<]+<\/SecretAccessKey>\s*<SessionToken>[^<]+<\/SessionToken>\s*<Expiration>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ<\/Expiration>\s*<\/Credentials>/,
+  );
   expect(xml).toMatch(/<ResponseMetadata>\s*<RequestId>[0-9a-f-]{36}<\/RequestId>\s*<\/ResponseMetadata>\s*<\/AssumeRoleResponse>/);
   expect(out.AssumedRoleUser?.Arn).toBe('arn:aws:sts::111122223333:assumed-role/strict/shape');
   expect(out.Credentials!.Expiration!.getTime()).toBe(Math.floor(clock / 1000) * 1000 + 900_000);
@@ -73,12 +77,13 @@ it('unsigned request → 403 MissingAuthenticationToken as an XML ErrorResponse'
     body: `Action=AssumeRole&Version=2011-06-15&RoleArn=${encodeURIComponent(ROLE)}&RoleSessionName=x1`,
   });
   expect(res.status).toBe(403);
-  expect(await res.text()).toMatch(/^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/">\s*<Error>\s*<Type>Sender<\/Type>\s*<Code>MissingAuthenticationToken<\/Code>\s*<Message>[^<]*<\/Message>\s*<\/Error>\s*<RequestId>[0-9a-f-]{36}<\/RequestId>\s*<\/ErrorResponse>/);
+  expect(await res.text()).toMatch(
+    /^<ErrorResponse xmlns="https:\/\/sts\.amazonaws\.com\/doc\/2011-06-15\/">\s*<Error>\s*<Type>Sender<\/Type>\s*<Code>MissingAuthenticationToken<\/Code>\s*<Message>[^<]*<\/Message>\s*<\/Error>\s*<RequestId>[0-9a-f-]{36}<\/RequestId>\s*<\/ErrorResponse>/,
+  );
 });
 
 it('validates input: session name pattern/length, duration bounds, role maximum', async () => {
-  const assume = (input: Partial<{ RoleSessionName: string; DurationSeconds: number }>) =>
-    errorName(client().send(new AssumeRoleCommand({ RoleArn: ROLE, RoleSessionName: 'ok', ...input })));
+  const assume = (input: Partial<{ RoleSessionName: string; DurationSeconds: number }>) => errorName(client().send(new AssumeRoleCommand({ RoleArn: ROLE, RoleSessionName: 'ok', ...input })));
   expect(await assume({ RoleSessionName: 'a' })).toBe('ValidationError');
   expect(await assume({ RoleSessionName: 'has space' })).toBe('ValidationError');
   expect(await assume({ RoleSessionName: 'x'.repeat(65) })).toBe('ValidationError');

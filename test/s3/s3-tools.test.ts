@@ -69,7 +69,10 @@ describeWithClient('/usr/bin/s3cmd')('s3cmd 2.3', () => {
   const s3cmd = (...args: string[]) => {
     const host = s3.endpoint.replace('http://', '');
     const config = join(s3.directory, 's3cfg');
-    writeFileSync(config, ['[default]', `access_key = ${S3_ACCESS_KEY}`, `secret_key = ${S3_SECRET_KEY}`, `host_base = ${host}`, `host_bucket = ${host}`, 'use_https = False', 'signature_v2 = False', 'bucket_location = us-east-1', ''].join('\n'));
+    writeFileSync(
+      config,
+      ['[default]', `access_key = ${S3_ACCESS_KEY}`, `secret_key = ${S3_SECRET_KEY}`, `host_base = ${host}`, `host_bucket = ${host}`, 'use_https = False', 'signature_v2 = False', 'bucket_location = us-east-1', ''].join('\n'),
+    );
     return runClient('/usr/bin/s3cmd', ['-c', config, ...args], { HOME: s3.directory });
   };
 

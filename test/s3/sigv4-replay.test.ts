@@ -24,7 +24,18 @@ let recorded: RecordedGateway;
 let host: string;
 
 beforeAll(async () => {
-  recorded = await startRecordedGateway({ coffers: [ALPHA, BETA], accessKeys: [{ ...KEY, grants: [{ coffer: ALPHA, actions: ['*'] }, { coffer: BETA, actions: ['*'] }] }] });
+  recorded = await startRecordedGateway({
+    coffers: [ALPHA, BETA],
+    accessKeys: [
+      {
+        ...KEY,
+        grants: [
+          { coffer: ALPHA, actions: ['*'] },
+          { coffer: BETA, actions: ['*'] },
+        ],
+      },
+    ],
+  });
   host = `127.0.0.1:${recorded.port}`;
 });
 
@@ -118,7 +129,10 @@ describe('SigV4 replays are refused before the upstream', () => {
       ...(await refusedWithoutUpstream('other operation (DELETE)', { ...original, method: 'DELETE' })),
       ...(await refusedWithoutUpstream('other operation (HEAD)', { ...original, method: 'HEAD' })),
       ...(await refusedWithoutUpstream('other operation (ListParts)', { ...original, target: `${original.target}&uploadId=${'a'.repeat(32)}` })),
-      ...(await refusedWithoutUpstream('virtual-hosted with another coffer in the host', { ...original, headers: original.headers.map(([n, v]) => [n, n.toLowerCase() === 'host' ? `${BETA}.cos.ap-guangzhou.myqcloud.com` : v] as [string, string]) })),
+      ...(await refusedWithoutUpstream('virtual-hosted with another coffer in the host', {
+        ...original,
+        headers: original.headers.map(([n, v]) => [n, n.toLowerCase() === 'host' ? `${BETA}.cos.ap-guangzhou.myqcloud.com` : v] as [string, string]),
+      })),
     ];
     expect(failures).toEqual([]);
   });
@@ -213,7 +227,7 @@ describe('streamed bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): tampering and tr
   test('chunks swapped → SignatureDoesNotMatch, nothing stored', async () => {
     const { wire, body, chunkStarts } = await streamed('stream/swapped', object);
     const [, second, third] = chunkStarts as [number, number, number, number];
-    const swapped = Buffer.concat([body.subarray(0, second), body.subarray(third, (chunkStarts[3] as number)), body.subarray(second, third), body.subarray(chunkStarts[3] as number)]);
+    const swapped = Buffer.concat([body.subarray(0, second), body.subarray(third, chunkStarts[3] as number), body.subarray(second, third), body.subarray(chunkStarts[3] as number)]);
     const result = await outcome('stream/swapped', wire, swapped);
     expect(result.answer.code).toBe('SignatureDoesNotMatch');
     expect(result.completedWrites).toBe(0);

@@ -206,9 +206,7 @@ describe('guardBody', () => {
   });
 
   test('maxBytes: refused up front for Content-Length, while reading for chunked', async () => {
-    expect(() => guardBody(new PassThrough(), { idleTimeoutMs: 1000, framing: { kind: 'length', length: 11 }, maxBytes: 10 })).toThrow(
-      expect.objectContaining({ code: 'EntityTooLarge' }),
-    );
+    expect(() => guardBody(new PassThrough(), { idleTimeoutMs: 1000, framing: { kind: 'length', length: 11 }, maxBytes: 10 })).toThrow(expect.objectContaining({ code: 'EntityTooLarge' }));
     const source = new PassThrough();
     const body = guardBody(source, { idleTimeoutMs: 1000, framing: { kind: 'chunked' }, maxBytes: 10 });
     source.write(Buffer.alloc(6));

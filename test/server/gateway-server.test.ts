@@ -62,9 +62,7 @@ describe('request ids, Date and the handler context', () => {
       context = ctx;
       response.raw.end();
     });
-    const answer = await rawExchange(port, [
-      `PUT /${COFFER}/a%2F..%2Fb?partNumber=3&uploadId=${UPLOAD_ID} HTTP/1.1\r\nHost: h\r\nX-Cos-Meta-A: 1\r\nx-cos-meta-a: 2\r\n__proto__: p\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
-    ]);
+    const answer = await rawExchange(port, [`PUT /${COFFER}/a%2F..%2Fb?partNumber=3&uploadId=${UPLOAD_ID} HTTP/1.1\r\nHost: h\r\nX-Cos-Meta-A: 1\r\nx-cos-meta-a: 2\r\n__proto__: p\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`]);
     expect(answer.statuses).toEqual([200]);
     expect(context?.target).toMatchObject({ coffer: COFFER, key: 'a/../b', pathname: `/${COFFER}/a/../b` });
     expect(context?.operation).toEqual({ name: 'UploadPart', partNumber: 3, uploadId: UPLOAD_ID });

@@ -48,13 +48,44 @@ test('drain: finished parts are kept, unfinished ones reset, readiness false at 
   const init = (await send(first, 'POST', 'drain.bin', [['uploads', '']])) as { text: string };
   const uploadId = /<UploadId>([0-9a-f]{32})<\/UploadId>/.exec(init.text)?.[1] as string;
   const v1 = randomBytes(6 * MiB);
-  expect(((await send(first, 'PUT', 'drain.bin', [['partNumber', '1'], ['uploadId', uploadId]], v1)) as { status: number }).status).toBe(200);
+  expect(
+    (
+      (await send(
+        first,
+        'PUT',
+        'drain.bin',
+        [
+          ['partNumber', '1'],
+          ['uploadId', uploadId],
+        ],
+        v1,
+      )) as { status: number }
+    ).status,
+  ).toBe(200);
 
   // Part 1 is re-uploaded but the client stalls half-way; part 2 is half-sent and finishes during the drain.
-  const stalled = open(first, 'PUT', 'drain.bin', [['partNumber', '1'], ['uploadId', uploadId]], 6 * MiB);
+  const stalled = open(
+    first,
+    'PUT',
+    'drain.bin',
+    [
+      ['partNumber', '1'],
+      ['uploadId', uploadId],
+    ],
+    6 * MiB,
+  );
   stalled.req.write(randomBytes(3 * MiB));
   const part2 = randomBytes(2 * MiB);
-  const finishing = open(first, 'PUT', 'drain.bin', [['partNumber', '2'], ['uploadId', uploadId]], part2.length);
+  const finishing = open(
+    first,
+    'PUT',
+    'drain.bin',
+    [
+      ['partNumber', '2'],
+      ['uploadId', uploadId],
+    ],
+    part2.length,
+  );
   finishing.req.write(part2.subarray(0, MiB));
   await new Promise((r) => setTimeout(r, 200));
 

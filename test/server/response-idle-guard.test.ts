@@ -122,7 +122,20 @@ describe('a client that stops reading a GET (embedded default gateway)', () => {
     // loopback hold a few MiB each way), so a client that stops reading really stalls the stream.
     const data = randomBytes(SIZE);
     const uploadId = await initiate(target, 'big.bin');
-    expect((await cos(target, 'PUT', 'big.bin', [['partNumber', '1'], ['uploadId', uploadId]], data)).status).toBe(200);
+    expect(
+      (
+        await cos(
+          target,
+          'PUT',
+          'big.bin',
+          [
+            ['partNumber', '1'],
+            ['uploadId', uploadId],
+          ],
+          data,
+        )
+      ).status,
+    ).toBe(200);
     expect((await cos(target, 'POST', 'big.bin', [['uploadId', uploadId]], completeBody([[1, md5Etag(data)]]))).status).toBe(200);
   });
 

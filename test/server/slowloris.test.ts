@@ -115,7 +115,11 @@ describe('slowloris at the connection cap', () => {
         sendCos(target, 'GET', 'loris/object.bin').then((answer) => {
           if (answer === 'reset') answers[i] = { status: 'reset' };
           else {
-            answers[i] = { status: answer.status, ...(answer.headers['retry-after'] === undefined ? {} : { retryAfter: String(answer.headers['retry-after']) }), ...(/<Code>([^<]+)</.exec(answer.text)?.[1] === undefined ? {} : { code: /<Code>([^<]+)</.exec(answer.text)?.[1] as string }) };
+            answers[i] = {
+              status: answer.status,
+              ...(answer.headers['retry-after'] === undefined ? {} : { retryAfter: String(answer.headers['retry-after']) }),
+              ...(/<Code>([^<]+)</.exec(answer.text)?.[1] === undefined ? {} : { code: /<Code>([^<]+)</.exec(answer.text)?.[1] as string }),
+            };
             if (answer.status === 200) expect(sha256(answer.body)).toBe(sha256(object));
           }
         }),

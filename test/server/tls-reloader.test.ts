@@ -258,7 +258,12 @@ describe('the gateway reloads its certificate from a Kubernetes-style Secret vol
     );
     const sink = new Writable({
       write(chunk: Buffer, _encoding, callback) {
-        lines.push(...chunk.toString('utf8').split('\n').filter((l) => l !== ''));
+        lines.push(
+          ...chunk
+            .toString('utf8')
+            .split('\n')
+            .filter((l) => l !== ''),
+        );
         callback();
       },
     });

@@ -31,7 +31,7 @@ function replica(store: MemoryUploadStore, calls: { generate: number; decrypt: n
 }
 
 describe('the coffer key (FORMAT.md §8.6)', () => {
-  test('replicas creating it at once agree on one key (If-None-Match: the losers read the winner\'s record)', async () => {
+  test("replicas creating it at once agree on one key (If-None-Match: the losers read the winner's record)", async () => {
     const store = new MemoryUploadStore();
     const calls = { generate: 0, decrypt: 0 };
     const replicas = Array.from({ length: 6 }, () => replica(store, calls));

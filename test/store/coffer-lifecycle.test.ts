@@ -152,7 +152,7 @@ describe('the lifecycle record is authenticated', () => {
     const entry = a.store.objects.get('pre/k/lifecycle');
     if (entry === undefined) throw new Error('no lifecycle record');
     const original = Buffer.from(entry.data);
-    entry.data.writeUInt8((entry.data.readUInt8(entry.data.length - 20) ^ 1), entry.data.length - 20);
+    entry.data.writeUInt8(entry.data.readUInt8(entry.data.length - 20) ^ 1, entry.data.length - 20);
     expect(await codeOf(a.lifecycle.get(a.context))).toBe('integrity:coffer-record-rejected');
     // Reads of the coffer's objects fail too (the expiry cannot be judged), rather than showing expired objects.
     expect(await codeOf(read(a.objects, a.context, 'first'))).toBe('integrity:coffer-record-rejected');

@@ -30,7 +30,11 @@ function setup(store = new MemoryUploadStore(), coffer = COFFER, prefix = 'g/') 
 }
 
 const decideFor = (policies: CofferPolicies, context: CofferContext, principal: string) => policies.decide(context, { principals: [principal], action: 'GetObject', key: 'k' });
-const reasonOf = (promise: Promise<unknown>) => promise.then(() => undefined, (error: unknown) => (error instanceof IntegrityError ? error.reason : String(error)));
+const reasonOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => undefined,
+    (error: unknown) => (error instanceof IntegrityError ? error.reason : String(error)),
+  );
 
 test('a stored policy decides on every replica; deletion removes it; replicas cache it for cacheTtlMs', async () => {
   const { store, context, policies, advance } = setup();

@@ -71,7 +71,12 @@ describe('multipart upload over an upstream with a 5 MiB minimum', () => {
     const listed = await service.listParts(context, key, uploadId);
     expect(listed.parts.map((p) => [p.partNumber, p.etag, p.size])).toEqual(parts.map((p, i) => [i + 1, md5Etag(p), p.length]));
 
-    const result = await service.complete(context, key, uploadId, parts.map((_, i) => ({ partNumber: i + 1, etag: etags.get(i + 1) as string })));
+    const result = await service.complete(
+      context,
+      key,
+      uploadId,
+      parts.map((_, i) => ({ partNumber: i + 1, etag: etags.get(i + 1) as string })),
+    );
     expect(result.etag).toMatch(/^"[0-9a-f]{32}-8"$/);
     const whole = Buffer.concat(parts);
     expect(sha256(await readBack(context, key))).toBe(sha256(whole));
@@ -171,10 +176,22 @@ describe('multipart upload over an upstream with a 5 MiB minimum', () => {
     await putPart(service, context, 'k', uploadId, 1, small);
     await putPart(service, context, 'k', uploadId, 2, big);
     await expectCode(service.complete(context, 'k', uploadId, []), 'MalformedXML');
-    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5Etag(big) }, { partNumber: 1, etag: md5Etag(small) }]), 'InvalidPartOrder');
+    await expectCode(
+      service.complete(context, 'k', uploadId, [
+        { partNumber: 2, etag: md5Etag(big) },
+        { partNumber: 1, etag: md5Etag(small) },
+      ]),
+      'InvalidPartOrder',
+    );
     await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5Etag(big) }]), 'InvalidPart');
     await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 3, etag: md5Etag(big) }]), 'InvalidPart');
-    await expectCode(service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5Etag(small) }, { partNumber: 2, etag: md5Etag(big) }]), 'EntityTooSmall');
+    await expectCode(
+      service.complete(context, 'k', uploadId, [
+        { partNumber: 1, etag: md5Etag(small) },
+        { partNumber: 2, etag: md5Etag(big) },
+      ]),
+      'EntityTooSmall',
+    );
     await service.complete(context, 'k', uploadId, [{ partNumber: 2, etag: md5Etag(big) }]);
     await expectCode(service.initiate(context, 'k'), 'ObjectAlreadyExists');
     await expectCode(service.listParts(context, 'k', uploadId), 'NoSuchUpload');
@@ -218,7 +235,12 @@ describe('an upstream with a 1 MiB minimum', () => {
     store.beforeRequest = (operation, upstreamKey) => {
       if (operation === 'getObject') read.push(upstreamKey);
     };
-    await service.complete(context, 'k', uploadId, etags.map((etag, i) => ({ partNumber: i + 1, etag })));
+    await service.complete(
+      context,
+      'k',
+      uploadId,
+      etags.map((etag, i) => ({ partNumber: i + 1, etag })),
+    );
     store.beforeRequest = undefined;
     expect(read).toEqual([context.layout.cofferKey()]); // no staged part was read back; only the coffer key record (first write)
     expect(store.stats.partBytes).toBe(parts.reduce((sum, p) => sum + 100 + p.length + 16 * Math.max(1, Math.ceil(p.length / 65536)), 0));
@@ -249,14 +271,19 @@ describe('part records against an attacker with write access to the upstream', (
     return { ...fixture, uploadId, part1, first, second, etag1, etag2, snapshot, records, recordPrefix, stagedPrefix };
   }
 
-  test('the reproduced attack: a planted record naming the first upload\'s salt with the second\'s MD5 is refused; Complete never yields the first bytes', async () => {
+  test("the reproduced attack: a planted record naming the first upload's salt with the second's MD5 is refused; Complete never yields the first bytes", async () => {
     const f = await twoUploadsOfPart2();
     const firstStaged = [...f.snapshot.keys()].find((k) => k.startsWith(f.stagedPrefix)) as string;
     const firstSalt = firstStaged.slice(f.stagedPrefix.length);
     // Put the first upload's bytes back and plant a record (the v1 name layout) that names them with the second's MD5 and a later time.
     f.store.objects.set(firstStaged, f.snapshot.get(firstStaged) as never);
     f.store.objects.set(`${f.recordPrefix}${firstSalt}.s.${MiB}.${f.etag2.slice(1, -1)}.-.${Date.now() + 60_000}`, { data: Buffer.alloc(0), etag: '""', lastModified: new Date() });
-    await expect(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'part-record-rejected' });
+    await expect(
+      f.service.complete(f.context, key, f.uploadId, [
+        { partNumber: 1, etag: f.etag1 },
+        { partNumber: 2, etag: f.etag2 },
+      ]),
+    ).rejects.toMatchObject({ name: 'IntegrityError', reason: 'part-record-rejected' });
     await expect(f.service.listParts(f.context, key, f.uploadId)).rejects.toMatchObject({ reason: 'part-record-rejected' });
     await expectCode(new ObjectService().head(f.context, key), 'NoSuchKey');
   });
@@ -268,7 +295,12 @@ describe('part records against an attacker with write access to the upstream', (
     f.store.objects.delete(name);
     const sealed = name.slice(f.recordPrefix.length);
     f.store.objects.set(`${f.recordPrefix}${sealed.slice(0, 10)}${sealed[10] === 'A' ? 'B' : 'A'}${sealed.slice(11)}`, entry);
-    await expect(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }])).rejects.toMatchObject({ reason: 'part-record-rejected' });
+    await expect(
+      f.service.complete(f.context, key, f.uploadId, [
+        { partNumber: 1, etag: f.etag1 },
+        { partNumber: 2, etag: f.etag2 },
+      ]),
+    ).rejects.toMatchObject({ reason: 'part-record-rejected' });
     f.store.objects.delete([...f.store.objects.keys()].find((k) => k.startsWith(f.recordPrefix)) as string);
     f.store.objects.set(`${f.context.layout.partRecordPrefix(f.uploadId, 3)}${sealed}`, entry);
     await expect(f.service.listParts(f.context, key, f.uploadId)).rejects.toMatchObject({ reason: 'part-record-rejected' });
@@ -278,7 +310,13 @@ describe('part records against an attacker with write access to the upstream', (
     const f = await twoUploadsOfPart2();
     for (const name of f.records()) f.store.objects.delete(name);
     for (const [name, entry] of f.snapshot) f.store.objects.set(name, entry);
-    await expectCode(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }]), 'InvalidPart');
+    await expectCode(
+      f.service.complete(f.context, key, f.uploadId, [
+        { partNumber: 1, etag: f.etag1 },
+        { partNumber: 2, etag: f.etag2 },
+      ]),
+      'InvalidPart',
+    );
     await expectCode(new ObjectService().head(f.context, key), 'NoSuchKey');
   });
 
@@ -287,7 +325,12 @@ describe('part records against an attacker with write access to the upstream', (
     const firstStaged = [...f.snapshot.keys()].find((k) => k.startsWith(f.stagedPrefix)) as string;
     const secondStaged = [...f.store.objects.keys()].find((k) => k.startsWith(f.stagedPrefix)) as string;
     f.store.objects.set(secondStaged, f.snapshot.get(firstStaged) as never);
-    await expect(f.service.complete(f.context, key, f.uploadId, [{ partNumber: 1, etag: f.etag1 }, { partNumber: 2, etag: f.etag2 }])).rejects.toMatchObject({ name: 'IntegrityError', reason: 'header-mismatch' });
+    await expect(
+      f.service.complete(f.context, key, f.uploadId, [
+        { partNumber: 1, etag: f.etag1 },
+        { partNumber: 2, etag: f.etag2 },
+      ]),
+    ).rejects.toMatchObject({ name: 'IntegrityError', reason: 'header-mismatch' });
     await expectCode(new ObjectService().head(f.context, key), 'NoSuchKey');
   });
 
@@ -313,7 +356,10 @@ describe('superseded staged uploads of a part are removed (issue 10 item 5)', ()
     expect(under(context.layout.partRecordPrefix(uploadId))).toHaveLength(1);
     const last = randomBytes(100);
     await putPart(service, context, 'k', uploadId, 2, last);
-    await service.complete(context, 'k', uploadId, [{ partNumber: 1, etag: md5Etag(versions[2] as Buffer) }, { partNumber: 2, etag: md5Etag(last) }]);
+    await service.complete(context, 'k', uploadId, [
+      { partNumber: 1, etag: md5Etag(versions[2] as Buffer) },
+      { partNumber: 2, etag: md5Etag(last) },
+    ]);
     expect(sha256(await readBack(context, 'k'))).toBe(sha256(Buffer.concat([versions[2] as Buffer, last])));
   });
 

@@ -239,7 +239,11 @@ describe('reading', () => {
     await read(objects, context, 'r', 0, 0);
     const gets = store.stats.byOperation.get('getObject') ?? 0;
     const decrypts = calls.decrypt;
-    for (const [from, to] of [[5, 70000], [65536 * 9, 65536 * 10 - 1], [100, 100]] as const) {
+    for (const [from, to] of [
+      [5, 70000],
+      [65536 * 9, 65536 * 10 - 1],
+      [100, 100],
+    ] as const) {
       expect(await read(objects, context, 'r', from, to)).toEqual(data.subarray(from, to + 1));
     }
     expect((store.stats.byOperation.get('getObject') ?? 0) - gets).toBe(3);
@@ -281,7 +285,17 @@ describe('GetCoffer listing', () => {
     const { context, objects, multipart } = fixture;
     const sizes = new Map<string, number>();
     // Keys that look like the gateway's own layout areas must be listed like any other.
-    for (const [key, size] of [['a.txt', 3], ['d/x', 1], ['m/y', 2], ['photos/2025/1.jpg', 70000], ['photos/2025/2.jpg', 5], ['photos/2026/1.jpg', 0], ['p/z', 4], ['u/q', 6], ['zeta', 7]] as const) {
+    for (const [key, size] of [
+      ['a.txt', 3],
+      ['d/x', 1],
+      ['m/y', 2],
+      ['photos/2025/1.jpg', 70000],
+      ['photos/2025/2.jpg', 5],
+      ['photos/2026/1.jpg', 0],
+      ['p/z', 4],
+      ['u/q', 6],
+      ['zeta', 7],
+    ] as const) {
       await put(objects, context, key, randomBytes(size));
       sizes.set(key, size);
     }
@@ -291,9 +305,20 @@ describe('GetCoffer listing', () => {
     const parts = [randomBytes(MiB), randomBytes(12345)];
     const etags: string[] = [];
     for (const [index, part] of parts.entries()) etags.push(await multipart.uploadPart(await multipart.prepareUploadPart(context, 'multi.bin', uploadId, index + 1, part.length), Readable.from([part])));
-    await multipart.complete(context, 'multi.bin', uploadId, etags.map((etag, index) => ({ partNumber: index + 1, etag })));
+    await multipart.complete(
+      context,
+      'multi.bin',
+      uploadId,
+      etags.map((etag, index) => ({ partNumber: index + 1, etag })),
+    );
     sizes.set('multi.bin', MiB + 12345);
-    return { ...fixture, sizes, multipartEtag: `"${createHash('md5').update(Buffer.concat(parts.map((p) => createHash('md5').update(p).digest()))).digest('hex')}-2"` };
+    return {
+      ...fixture,
+      sizes,
+      multipartEtag: `"${createHash('md5')
+        .update(Buffer.concat(parts.map((p) => createHash('md5').update(p).digest())))
+        .digest('hex')}-2"`,
+    };
   }
 
   test('every object with its exact plaintext size and ETag, no bookkeeping, no open upload', async () => {
@@ -315,7 +340,10 @@ describe('GetCoffer listing', () => {
     expect(photos.objects).toEqual([]);
     expect(photos.commonPrefixes).toEqual(['photos/2025/', 'photos/2026/']);
     const year = await objects.list(context, { prefix: 'photos/2025/' });
-    expect(year.objects.map((o) => [o.key, o.size])).toEqual([['photos/2025/1.jpg', 70000], ['photos/2025/2.jpg', 5]]);
+    expect(year.objects.map((o) => [o.key, o.size])).toEqual([
+      ['photos/2025/1.jpg', 70000],
+      ['photos/2025/2.jpg', 5],
+    ]);
   });
 
   test('paging with max-keys and NextMarker visits every entry once, with and without a delimiter', async () => {
@@ -410,7 +438,10 @@ describe('GetCoffer listing', () => {
     expect(await read(new ObjectService(), context, 'legacy')).toEqual(built.plaintext);
     expect(await read(new ObjectService(), context, 'legacy', 69990, 70002)).toEqual(built.plaintext.subarray(69990, 70003));
     const page = await new ObjectService().list(context);
-    expect(page.objects.map((o) => [o.key, o.size, o.damaged === true])).toEqual([['legacy', 70005, false], ['v2-object', 3, false]]);
+    expect(page.objects.map((o) => [o.key, o.size, o.damaged === true])).toEqual([
+      ['legacy', 70005, false],
+      ['v2-object', 3, false],
+    ]);
     // A v1 manifest altered is refused on read.
     const altered = Buffer.from(v1);
     altered[altered.length - 40] = (altered[altered.length - 40] as number) ^ 1;
@@ -418,7 +449,7 @@ describe('GetCoffer listing', () => {
     await expect(read(new ObjectService(), context, 'legacy')).rejects.toMatchObject({ name: 'IntegrityError' });
   });
 
-  test('the coffer key record: another coffer\'s record or an altered one is refused — v2 objects list as damaged, writes fail, nothing is created', async () => {
+  test("the coffer key record: another coffer's record or an altered one is refused — v2 objects list as damaged, writes fail, nothing is created", async () => {
     const { store, context, objects } = setup();
     await put(objects, context, 'first', randomBytes(10));
     const recordKey = context.layout.cofferKey();
@@ -450,6 +481,9 @@ describe('GetCoffer listing', () => {
     await put(objects, context, 'ok', randomBytes(5));
     store.objects.set('pre/m/broken', { data: Buffer.from('not a manifest'), etag: '"x"', lastModified: new Date() });
     const page = await objects.list(context);
-    expect(page.objects.map((o) => [o.key, o.damaged === true])).toEqual([['broken', true], ['ok', false]]);
+    expect(page.objects.map((o) => [o.key, o.damaged === true])).toEqual([
+      ['broken', true],
+      ['ok', false],
+    ]);
   });
 });

@@ -18,11 +18,13 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 
 describe('the cap derived from the memory limit', () => {
-  const files = (contents: Record<string, string>) => (path: string): string => {
-    const text = contents[path];
-    if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
-    return text;
-  };
+  const files =
+    (contents: Record<string, string>) =>
+    (path: string): string => {
+      const text = contents[path];
+      if (text === undefined) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });
+      return text;
+    };
 
   test('cgroup v2 memory.max, then cgroup v1, then the host', () => {
     const host = 16 * GiB;
@@ -77,7 +79,17 @@ describe('a gateway with a cap of 2', () => {
 
   /** An UploadPart admitted by the gateway (its 100 Continue received) whose body is not sent yet. */
   async function admittedPart(uploadId: string, partNumber: number, size: number): Promise<{ send: (body: Buffer) => Promise<number> }> {
-    const call = openCos(target, 'PUT', 'big.bin', [['partNumber', String(partNumber)], ['uploadId', uploadId]], size, { expect: '100-continue' });
+    const call = openCos(
+      target,
+      'PUT',
+      'big.bin',
+      [
+        ['partNumber', String(partNumber)],
+        ['uploadId', uploadId],
+      ],
+      size,
+      { expect: '100-continue' },
+    );
     await new Promise<void>((resolve, reject) => {
       call.req.once('continue', resolve);
       void call.done.then((answer) => reject(new Error(`answered before 100 Continue: ${answer === 'reset' ? 'reset' : answer.status}`)));
@@ -94,7 +106,12 @@ describe('a gateway with a cap of 2', () => {
 
   /** A request with Expect: 100-continue whose body is never sent: what the gateway answers to the headers alone. */
   const headersOnly = (method: string, key: string, params: ReadonlyArray<readonly [string, string]>, length: number) =>
-    rawExchange(target.port, [signedRequestHead(target, method, key, params, [['Content-Length', String(length)], ['Expect', '100-continue']])]);
+    rawExchange(target.port, [
+      signedRequestHead(target, method, key, params, [
+        ['Content-Length', String(length)],
+        ['Expect', '100-continue'],
+      ]),
+    ]);
 
   test('the third concurrent part gets 503 SlowDown with Retry-After before its body; the two admitted complete, and a later one is admitted', async () => {
     const uploadId = await initiate(target, 'big.bin');
@@ -102,7 +119,15 @@ describe('a gateway with a cap of 2', () => {
     const first = await admittedPart(uploadId, 1, size);
     const second = await admittedPart(uploadId, 2, size);
 
-    const third = await headersOnly('PUT', 'big.bin', [['partNumber', '3'], ['uploadId', uploadId]], size);
+    const third = await headersOnly(
+      'PUT',
+      'big.bin',
+      [
+        ['partNumber', '3'],
+        ['uploadId', uploadId],
+      ],
+      size,
+    );
     // No 100 Continue: the client was told before sending a byte of its body.
     expect(third.statuses).toEqual([503]);
     expect(third.text).toContain('<Code>SlowDown</Code>');
@@ -122,13 +147,31 @@ describe('a gateway with a cap of 2', () => {
   test('a slot is freed when its client goes away before sending the body, and when preparation fails', async () => {
     const uploadId = await initiate(target, 'big.bin');
     // Admitted, then the client disconnects without a body byte.
-    const gone = openCos(target, 'PUT', 'big.bin', [['partNumber', '1'], ['uploadId', uploadId]], MiB, { expect: '100-continue' });
+    const gone = openCos(
+      target,
+      'PUT',
+      'big.bin',
+      [
+        ['partNumber', '1'],
+        ['uploadId', uploadId],
+      ],
+      MiB,
+      { expect: '100-continue' },
+    );
     await new Promise<void>((resolve) => gone.req.once('continue', resolve));
     gone.req.destroy();
     await gone.done;
     // Refused in preparation (an unknown upload): NoSuchUpload, and no slot kept.
     for (let i = 0; i < 3; i += 1) {
-      const unknown = await headersOnly('PUT', 'big.bin', [['partNumber', '1'], ['uploadId', '0123456789abcdef0123456789abcdef']], MiB);
+      const unknown = await headersOnly(
+        'PUT',
+        'big.bin',
+        [
+          ['partNumber', '1'],
+          ['uploadId', '0123456789abcdef0123456789abcdef'],
+        ],
+        MiB,
+      );
       expect(unknown.text).toContain('<Code>NoSuchUpload</Code>');
     }
     // Both slots are available: two parts are admitted at once.

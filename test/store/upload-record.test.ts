@@ -27,14 +27,30 @@ describe('upload records, format 2 (FORMAT.md §8.1)', () => {
 
   test('bound to its coffer, key and upload id, and to the data key', () => {
     const bytes = encodeUploadRecord(record, dataKey);
-    for (const other of [{ ...place, coffer: 'other-1250000000' }, { ...place, key: 'a/c' }, { ...place, uploadId: randomBytes(16).toString('hex') }]) {
+    for (const other of [
+      { ...place, coffer: 'other-1250000000' },
+      { ...place, key: 'a/c' },
+      { ...place, uploadId: randomBytes(16).toString('hex') },
+    ]) {
       expect(() => decodeUploadRecord(bytes, other, dataKey)).toThrow(expect.objectContaining({ reason: 'upload-record-rejected' }));
     }
     expect(() => decodeUploadRecord(bytes, place, randomBytes(32))).toThrow(IntegrityError);
   });
 
   test('refuses format 1 records, non-JSON and missing fields', () => {
-    const v1 = Buffer.from(JSON.stringify({ v: 1, uploadId, coffer: record.coffer, key: record.key, upstreamUploadId: 'x', envelope: { ...record.envelope, wrappedKey: record.envelope.wrappedKey.toString('base64') }, contentType: 'text/html', metadata: {}, initiated: 'now' }));
+    const v1 = Buffer.from(
+      JSON.stringify({
+        v: 1,
+        uploadId,
+        coffer: record.coffer,
+        key: record.key,
+        upstreamUploadId: 'x',
+        envelope: { ...record.envelope, wrappedKey: record.envelope.wrappedKey.toString('base64') },
+        contentType: 'text/html',
+        metadata: {},
+        initiated: 'now',
+      }),
+    );
     for (const bytes of [v1, Buffer.from('not json'), Buffer.from('{"v":2}'), Buffer.from('null')]) expect(() => decodeUploadRecord(bytes, place, dataKey)).toThrow(IntegrityError);
   });
 });

@@ -273,9 +273,7 @@ export function cephSkipReason(): string | undefined {
   if (cephRgw() !== undefined) return undefined;
   return (
     process.env[CEPH_SKIP_ENV] ??
-    (cephAvailable()
-      ? 'no Ceph connection info: the jest global setup test/support/ceph/global-setup.ts did not run'
-      : `Ceph is not installed (missing ${cephMissingTools().join(', ')}; bash .ci/install-ceph.sh installs it)`)
+    (cephAvailable() ? 'no Ceph connection info: the jest global setup test/support/ceph/global-setup.ts did not run' : `Ceph is not installed (missing ${cephMissingTools().join(', ')}; bash .ci/install-ceph.sh installs it)`)
   );
 }
 

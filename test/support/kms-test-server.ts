@@ -16,27 +16,10 @@
  */
 import { createCipheriv, createDecipheriv, randomBytes, randomUUID } from 'node:crypto';
 import type http from 'node:http';
-import {
-  CONNECTION_RESET,
-  FailureScript,
-  TEST_ACCOUNT_ID,
-  TestCredentialStore,
-  TestHttpServer,
-  seededRandom,
-  verifySigV4,
-  type FailureRule,
-  type TestIdentity,
-} from './sts-test-server';
+import { CONNECTION_RESET, FailureScript, TEST_ACCOUNT_ID, TestCredentialStore, TestHttpServer, seededRandom, verifySigV4, type FailureRule, type TestIdentity } from './sts-test-server';
 
 export type KmsOperation = 'GenerateDataKey' | 'GenerateDataKeyWithoutPlaintext' | 'Decrypt' | 'Encrypt' | 'ReEncrypt' | 'DescribeKey';
-const OPERATIONS: ReadonlySet<string> = new Set<KmsOperation>([
-  'GenerateDataKey',
-  'GenerateDataKeyWithoutPlaintext',
-  'Decrypt',
-  'Encrypt',
-  'ReEncrypt',
-  'DescribeKey',
-]);
+const OPERATIONS: ReadonlySet<string> = new Set<KmsOperation>(['GenerateDataKey', 'GenerateDataKeyWithoutPlaintext', 'Decrypt', 'Encrypt', 'ReEncrypt', 'DescribeKey']);
 
 /** HTTP status per KMS error type (AWS answers most client errors with 400). */
 const KMS_ERROR_STATUS: Readonly<Record<string, number>> = {
@@ -218,10 +201,7 @@ export class KmsTestServer {
 
   private authorize(key: TestKmsKey, identity: TestIdentity, operation: string): void {
     if (key.allowedPrincipals !== undefined && !key.allowedPrincipals.includes(TestCredentialStore.principalOf(identity))) {
-      throw new KmsError(
-        'AccessDeniedException',
-        `User: ${identity.principalArn} is not authorized to perform: kms:${operation} on resource: ${key.arn} because no resource-based policy allows the kms:${operation} action`,
-      );
+      throw new KmsError('AccessDeniedException', `User: ${identity.principalArn} is not authorized to perform: kms:${operation} on resource: ${key.arn} because no resource-based policy allows the kms:${operation} action`);
     }
   }
 
@@ -385,7 +365,10 @@ export class KmsTestServer {
     const algorithm = (name: string): void => {
       const value = input[name];
       if (value !== undefined && value !== 'SYMMETRIC_DEFAULT') {
-        throw new KmsError('ValidationException', `1 validation error detected: Value '${String(value)}' at '${name}' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]`);
+        throw new KmsError(
+          'ValidationException',
+          `1 validation error detected: Value '${String(value)}' at '${name}' failed to satisfy constraint: Member must satisfy enum value set: [SYMMETRIC_DEFAULT, RSAES_OAEP_SHA_1, RSAES_OAEP_SHA_256, SM2PKE]`,
+        );
       }
     };
     const grantTokens = (): void => {
@@ -410,7 +393,10 @@ export class KmsTestServer {
         }
         if (bytes !== undefined && (typeof bytes !== 'number' || !Number.isInteger(bytes))) throw new KmsError('SerializationException', 'NumberOfBytes must be an integer.');
         if (typeof bytes === 'number' && (bytes < 1 || bytes > 1024)) {
-          throw new KmsError('ValidationException', `1 validation error detected: Value '${bytes}' at 'numberOfBytes' failed to satisfy constraint: Member must have value ${bytes < 1 ? 'greater than or equal to 1' : 'less than or equal to 1024'}`);
+          throw new KmsError(
+            'ValidationException',
+            `1 validation error detected: Value '${bytes}' at 'numberOfBytes' failed to satisfy constraint: Member must have value ${bytes < 1 ? 'greater than or equal to 1' : 'less than or equal to 1024'}`,
+          );
         }
         if ((spec === undefined) === (bytes === undefined)) throw new KmsError('ValidationException', 'Please specify either number of bytes or key spec.');
         const encryptionContext = context('EncryptionContext');

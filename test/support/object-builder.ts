@@ -37,9 +37,7 @@ export async function buildObject(options: BuildOptions): Promise<BuiltObject> {
   const numbers = options.partNumbers ?? options.partSizes.map((_, i) => i + 1);
   const plaintexts = options.partSizes.map((size) => randomBytes(size));
   const salts = options.partSizes.map(() => randomBytes(32));
-  const ciphertexts = await Promise.all(
-    options.partSizes.map((size, i) => encryptPart({ dataKey, objectId, partNumber: numbers[i] as number, plaintextLength: size, salt: salts[i] as Buffer }, plaintexts[i] as Buffer)),
-  );
+  const ciphertexts = await Promise.all(options.partSizes.map((size, i) => encryptPart({ dataKey, objectId, partNumber: numbers[i] as number, plaintextLength: size, salt: salts[i] as Buffer }, plaintexts[i] as Buffer)));
   const order = options.storageOrder ?? options.partSizes.map((_, i) => i);
   const offsets: number[] = [];
   const pieces: Buffer[] = [];
@@ -58,7 +56,9 @@ export async function buildObject(options: BuildOptions): Promise<BuiltObject> {
     plaintextLength: size,
     offset: offsets[i] as number,
     salt: salts[i] as Buffer,
-    md5: createHash('md5').update(plaintexts[i] as Buffer).digest(),
+    md5: createHash('md5')
+      .update(plaintexts[i] as Buffer)
+      .digest(),
   }));
   const plaintext = Buffer.concat(plaintexts);
   const data = Buffer.concat(pieces);

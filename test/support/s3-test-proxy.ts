@@ -118,10 +118,7 @@ function verifyRequest(req: IncomingMessage, body: Buffer, verify: S3TestProxyVe
 
 export async function startS3TestProxy(options: S3TestProxyOptions): Promise<S3TestProxy> {
   const target = new URL(options.target);
-  const signer =
-    options.resignWith === undefined
-      ? undefined
-      : new SignatureV4({ service: 's3', region: options.region, credentials: options.resignWith, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false });
+  const signer = options.resignWith === undefined ? undefined : new SignatureV4({ service: 's3', region: options.region, credentials: options.resignWith, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false, applyChecksum: false });
   const requests: S3TestProxyRequest[] = [];
   const arrivals: Array<{ method: string; path: string; query: string }> = [];
   const now = options.verify?.now ?? Date.now;

@@ -77,9 +77,7 @@ export type SigV4Failure =
   | 'payload' // x-amz-content-sha256 does not match the body
   | 'signature';
 
-export type SigV4Result =
-  | { readonly ok: true; readonly identity: TestIdentity }
-  | { readonly ok: false; readonly failure: SigV4Failure; readonly message: string };
+export type SigV4Result = { readonly ok: true; readonly identity: TestIdentity } | { readonly ok: false; readonly failure: SigV4Failure; readonly message: string };
 
 export interface SigV4Expectation {
   readonly store: TestCredentialStore;
@@ -182,15 +180,12 @@ export function verifySigV4(req: http.IncomingMessage, body: Buffer, expect: Sig
   const q = url.indexOf('?');
   const rawPath = q < 0 ? url : url.slice(0, q);
   const rawQuery = q < 0 ? '' : url.slice(q + 1);
-  const canonicalUri = rawPath.split('/').map((segment) => sigv4Encode(decodeURIComponent(segment))).join('/') || '/';
-  const canonicalRequest = [
-    req.method ?? '',
-    canonicalUri,
-    canonicalQuery(rawQuery),
-    canonicalHeaderLines.join(''),
-    signedHeaderList,
-    declared ?? payloadHash,
-  ].join('\n');
+  const canonicalUri =
+    rawPath
+      .split('/')
+      .map((segment) => sigv4Encode(decodeURIComponent(segment)))
+      .join('/') || '/';
+  const canonicalRequest = [req.method ?? '', canonicalUri, canonicalQuery(rawQuery), canonicalHeaderLines.join(''), signedHeaderList, declared ?? payloadHash].join('\n');
   const scope = `${scopeDate}/${scopeRegion}/${scopeService}/aws4_request`;
   const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, sha256(canonicalRequest)].join('\n');
   const signingKey = hmac(hmac(hmac(hmac(`AWS4${identity.secretAccessKey}`, scopeDate), scopeRegion), scopeService), 'aws4_request');
@@ -402,8 +397,7 @@ const STS_ERRORS: Readonly<Record<string, { status: number; type: 'Sender' | 'Re
   ServiceUnavailable: { status: 503, type: 'Receiver' },
 };
 
-const xmlEscape = (s: string): string =>
-  s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
+const xmlEscape = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;').replace(/'/g, '&apos;');
 
 const ROLE_ARN_PATTERN = /^arn:aws:iam::(\d{12}):role\/(?:[\w+=,.@-]+\/)*([\w+=,.@-]{1,64})$/;
 const SESSION_NAME_PATTERN = /^[\w+=,.@-]*$/;

@@ -15,7 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => fx.close());
 
-
 test('putObject (buffer and stream), headObject, getObject with metadata', async () => {
   const small = Buffer.from('hello upstream');
   const put = await fx.store.putObject('t1/buffer', { body: small }, { metadata: { kind: 'manifest', 'x-coffer': 'v1' } });

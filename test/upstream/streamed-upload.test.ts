@@ -15,7 +15,6 @@ beforeAll(async () => {
 });
 afterAll(async () => fx.close());
 
-
 /** Resolves when the embedded upstream has discarded a body for `key`. */
 function bodyDiscarded(key: string): Promise<string> {
   return new Promise((resolve) => {

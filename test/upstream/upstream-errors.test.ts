@@ -89,12 +89,7 @@ test.each([
 ])('upstream %i %s → %s (control plane and data plane)', async (status, code, gatewayCode, gatewayStatus) => {
   script = xmlError(status, code);
   const store = scriptedStore();
-  for (const call of [
-    () => store.listObjects('p/'),
-    () => store.createMultipartUpload('k'),
-    () => store.uploadPart('k', 'u', 1, bodyOf(Buffer.from('ciphertext'))),
-    () => store.putObject('k', bodyOf(pattern(2 * MiB, 1))),
-  ]) {
+  for (const call of [() => store.listObjects('p/'), () => store.createMultipartUpload('k'), () => store.uploadPart('k', 'u', 1, bodyOf(Buffer.from('ciphertext'))), () => store.putObject('k', bodyOf(pattern(2 * MiB, 1)))]) {
     const error = await call().then(
       () => undefined,
       (e: unknown) => e,
@@ -138,10 +133,11 @@ test('idempotent calls are retried by the SDK; CreateMultipartUpload and Complet
 });
 
 test('data-plane request: explicit Content-Length, never chunked, UNSIGNED-PAYLOAD, S3-encoded path built from config', async () => {
-  script = (req, res) => req.on('end', () => {
-    res.writeHead(200, { etag: '"abc"', 'content-length': '0' });
-    res.end();
-  });
+  script = (req, res) =>
+    req.on('end', () => {
+      res.writeHead(200, { etag: '"abc"', 'content-length': '0' });
+      res.end();
+    });
   const store = scriptedStore();
   const data = pattern(3 * MiB + 3, 2);
   const { etag } = await store.uploadPart('a b/ü+%/../x', 'up/id=1', 7, { ...bodyOf(data), contentMd5: 'AAAAAAAAAAAAAAAAAAAAAA==' });
@@ -157,10 +153,11 @@ test('data-plane request: explicit Content-Length, never chunked, UNSIGNED-PAYLO
 });
 
 test('credentials are asked for on every request (role rotation is honoured)', async () => {
-  script = (req, res) => req.on('end', () => {
-    res.writeHead(200, { etag: '"abc"', 'content-length': '0' });
-    res.end();
-  });
+  script = (req, res) =>
+    req.on('end', () => {
+      res.writeHead(200, { etag: '"abc"', 'content-length': '0' });
+      res.end();
+    });
   let accessKeyId = 'AKIDFIRST';
   const store = scriptedStore({ credentials: async () => ({ accessKeyId, secretAccessKey: SECRET, sessionToken: `token-${accessKeyId}` }) });
   await store.putObject('k', { body: Buffer.from('x') });

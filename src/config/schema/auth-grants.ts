@@ -7,9 +7,7 @@ const ACTIONS = ['read', 'write', 'list', 'manage', '*'] as const;
 export function grantSchema() {
   return z.strictObject({
     /** A coffer name from `coffers` (or the demo coffer), or "*" for every coffer. */
-    coffer: z
-      .string()
-      .refine((c) => c === '*' || COFFER_NAME.test(c), 'must be a coffer name such as "demo-1250000000" or "*"'),
+    coffer: z.string().refine((c) => c === '*' || COFFER_NAME.test(c), 'must be a coffer name such as "demo-1250000000" or "*"'),
     /** Allowed actions: read (GET/HEAD), write (PUT, multipart), list (ListParts, ListMultipartUploads), manage
      * (PutCofferLifecycle / GetCofferLifecycle: expiry removes data, so it is not part of write), or "*". */
     actions: z.array(z.enum(ACTIONS, { error: `must be one of ${ACTIONS.join(', ')}` })).min(1, 'must list at least one action'),

@@ -19,9 +19,7 @@ const UNSUPPORTED_SYMMETRIC = 'only asymmetric algorithms are accepted (a shared
  * Fields that existed once, or that people look for, and are refused with an explanation instead of a
  * bare "unknown key" (dotted path of the object + key → message). load-config.ts uses it.
  */
-export const UNSUPPORTED_FIELDS: ReadonlyMap<string, string> = new Map([
-  ['auth.jwt.hmacSecretFile', `is not supported: ${UNSUPPORTED_SYMMETRIC}; use jwks, keys or publicKeyFiles`],
-]);
+export const UNSUPPORTED_FIELDS: ReadonlyMap<string, string> = new Map([['auth.jwt.hmacSecretFile', `is not supported: ${UNSUPPORTED_SYMMETRIC}; use jwks, keys or publicKeyFiles`]]);
 
 /** Which algorithms a public key can verify, by Node key type. */
 function algorithmsForKey(key: KeyObject): readonly string[] {
@@ -95,11 +93,14 @@ export function jwtSchema(io: ConfigIo) {
       /** What a token matching this rule may do. */
       grants: z.array(grantSchema()).min(1, 'must list at least one grant'),
     })
-    .superRefine((r, ctx) => {
-      if (r.subject === undefined && (r.claims === undefined || Object.keys(r.claims).length === 0)) {
-        problem(ctx, 'needs subject, claims or both (a rule matching every token is refused)');
-      }
-    }, whenValid('subject', 'claims'));
+    .superRefine(
+      (r, ctx) => {
+        if (r.subject === undefined && (r.claims === undefined || Object.keys(r.claims).length === 0)) {
+          problem(ctx, 'needs subject, claims or both (a rule matching every token is refused)');
+        }
+      },
+      whenValid('subject', 'claims'),
+    );
 
   return z
     .strictObject({
@@ -115,9 +116,7 @@ export function jwtSchema(io: ConfigIo) {
         .array(
           z.enum(ASYMMETRIC_ALGORITHMS, {
             error: (issue) =>
-              typeof issue.input === 'string' && /^HS(256|384|512)$/.test(issue.input)
-                ? `${issue.input} is not supported: ${UNSUPPORTED_SYMMETRIC}`
-                : `must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} ("none" is never accepted)`,
+              typeof issue.input === 'string' && /^HS(256|384|512)$/.test(issue.input) ? `${issue.input} is not supported: ${UNSUPPORTED_SYMMETRIC}` : `must be one of ${ASYMMETRIC_ALGORITHMS.join(', ')} ("none" is never accepted)`,
           }),
         )
         .min(1, 'must list at least one algorithm'),
@@ -132,20 +131,23 @@ export function jwtSchema(io: ConfigIo) {
       /** Which tokens get which grants; a token matching several rules gets the union. */
       rules: z.array(rule).min(1, 'must list at least one rule (without rules no token is authorized)'),
     })
-    .superRefine((jwt, ctx) => {
-      const sources = (['jwks', 'keys', 'publicKeyFiles'] as const).filter((s) => jwt[s] !== undefined);
-      if (sources.length !== 1) {
-        problem(ctx, sources.length === 0 ? 'set exactly one key source: jwks, keys or publicKeyFiles' : `set exactly one key source, not ${sources.join(' and ')}`);
-        return;
-      }
-      const checkKey = (key: KeyObject, path: PropertyKey[]) => {
-        if (!algorithmsForKey(key).some((alg) => jwt.algorithms.includes(alg as JwtAlgorithm))) {
-          problem(ctx, 'cannot verify any of auth.jwt.algorithms (key type and algorithms do not match)', path);
+    .superRefine(
+      (jwt, ctx) => {
+        const sources = (['jwks', 'keys', 'publicKeyFiles'] as const).filter((s) => jwt[s] !== undefined);
+        if (sources.length !== 1) {
+          problem(ctx, sources.length === 0 ? 'set exactly one key source: jwks, keys or publicKeyFiles' : `set exactly one key source, not ${sources.join(' and ')}`);
+          return;
         }
-      };
-      jwt.keys?.forEach((jwk, i) => checkKey(createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }), ['keys', i]));
-      jwt.publicKeyFiles?.forEach((file, i) => checkKey(createPublicKey(file.content), ['publicKeyFiles', i]));
-    }, whenValid('jwks', 'keys', 'publicKeyFiles', 'algorithms'))
+        const checkKey = (key: KeyObject, path: PropertyKey[]) => {
+          if (!algorithmsForKey(key).some((alg) => jwt.algorithms.includes(alg as JwtAlgorithm))) {
+            problem(ctx, 'cannot verify any of auth.jwt.algorithms (key type and algorithms do not match)', path);
+          }
+        };
+        jwt.keys?.forEach((jwk, i) => checkKey(createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }), ['keys', i]));
+        jwt.publicKeyFiles?.forEach((file, i) => checkKey(createPublicKey(file.content), ['publicKeyFiles', i]));
+      },
+      whenValid('jwks', 'keys', 'publicKeyFiles', 'algorithms'),
+    )
     .transform(({ publicKeyFiles, ...rest }) => ({
       ...rest,
       /** The configured key source. */

@@ -51,8 +51,7 @@ export function whenValid(...prefixes: (string | readonly string[])[]): { when: 
   };
 }
 
-export const int = (min: number, max: number) =>
-  z.int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+export const int = (min: number, max: number) => z.int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
 
 export const bool = () => z.boolean();
 
@@ -116,8 +115,7 @@ export function isLoopbackHost(host: string): boolean {
   return false;
 }
 
-export const listenHost = () =>
-  z.string().refine((h) => isIP(h) !== 0 || HOSTNAME.test(h), 'must be an IP address or a host name');
+export const listenHost = () => z.string().refine((h) => isIP(h) !== 0 || HOSTNAME.test(h), 'must be an IP address or a host name');
 
 interface UrlRules {
   /** Only the origin is kept; a path other than `/` is refused. */
@@ -150,15 +148,11 @@ export function httpUrl(rules: UrlRules = {}) {
   });
 }
 
-export const region = () =>
-  z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be a region name such as "us-east-1" (letters, digits, "-", "_")');
+export const region = () => z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/, 'must be a region name such as "us-east-1" (letters, digits, "-", "_")');
 
 /** CDCS coffer names: `<name>-<APPID>`, lowercase letters, digits and hyphens, e.g. `demo-1250000000`. */
 export const COFFER_NAME = /^[a-z0-9](?:[a-z0-9-]{0,48}[a-z0-9])?-[0-9]{1,20}$/;
-export const cofferName = () =>
-  z
-    .string()
-    .regex(COFFER_NAME, 'must be a coffer name "<name>-<APPID>": lowercase letters, digits and hyphens, ending in "-" and the numeric APPID (e.g. "demo-1250000000")');
+export const cofferName = () => z.string().regex(COFFER_NAME, 'must be a coffer name "<name>-<APPID>": lowercase letters, digits and hyphens, ending in "-" and the numeric APPID (e.g. "demo-1250000000")');
 
 /** S3 bucket naming rules (general purpose buckets). */
 export function s3Bucket() {
@@ -193,12 +187,7 @@ export function keyPrefix() {
 }
 
 /** An inline secret (SecretKey, secret access key). Never echoed. */
-export const inlineSecret = (minLength: number) =>
-  z
-    .string()
-    .min(minLength, `must be at least ${minLength} characters`)
-    .max(1024, 'must be at most 1024 characters')
-    .regex(/^\S+$/, 'must not contain whitespace');
+export const inlineSecret = (minLength: number) => z.string().min(minLength, `must be at least ${minLength} characters`).max(1024, 'must be at most 1024 characters').regex(/^\S+$/, 'must not contain whitespace');
 
 interface FileContent {
   readonly path: string;

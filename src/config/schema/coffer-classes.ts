@@ -31,13 +31,16 @@ export function cofferClassesSchema<CofferSchema extends z.ZodType>(coffer: Coff
          * expression if it starts with "^"; anchored at both ends either way. A name must also be a
          * valid coffer name ("<name>-<APPID>").
          */
-        pattern: z.string().min(1).superRefine((raw, ctx) => {
-          try {
-            cofferNamePattern(raw);
-          } catch {
-            ctx.addIssue({ code: 'custom', message: 'must be a glob or a valid regular expression' });
-          }
-        }),
+        pattern: z
+          .string()
+          .min(1)
+          .superRefine((raw, ctx) => {
+            try {
+              cofferNamePattern(raw);
+            } catch {
+              ctx.addIssue({ code: 'custom', message: 'must be a glob or a valid regular expression' });
+            }
+          }),
         /** The settings of every coffer created in this class (upstream bucket, endpoint, credentials, role, kms; upstream.prefix = the base prefix). */
         coffer,
         /**

@@ -34,7 +34,10 @@ export function kmsSchema() {
          * is `keyId` or listed here: the name is not authenticated, and honouring any key would let
          * whoever can write the bucket point objects at a key of their own.
          */
-        previousKeyIds: z.array(z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'must be a KMS key ARN (as recorded in object envelopes)')).max(100).default([]),
+        previousKeyIds: z
+          .array(z.string().regex(/^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key\/[A-Za-z0-9-]+$/, 'must be a KMS key ARN (as recorded in object envelopes)'))
+          .max(100)
+          .default([]),
       }),
     ],
     { error: 'type must be "local" or "aws-kms"' },

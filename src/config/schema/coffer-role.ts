@@ -18,9 +18,17 @@ export function roleSchema() {
         roleArn: z.string().regex(ROLE_ARN, 'must be a role ARN such as "arn:aws:iam::123456789012:role/name"'),
         /** ExternalId required by the role's trust policy. */
         // Length apart from the pattern: RE2 (Helm's schema validator) refuses repeat counts above 1000.
-        externalId: z.string().min(2, EXTERNAL_ID_RULE).max(1224, EXTERNAL_ID_RULE).regex(/^[\w+=,.@:/-]+$/, EXTERNAL_ID_RULE).optional(),
+        externalId: z
+          .string()
+          .min(2, EXTERNAL_ID_RULE)
+          .max(1224, EXTERNAL_ID_RULE)
+          .regex(/^[\w+=,.@:/-]+$/, EXTERNAL_ID_RULE)
+          .optional(),
         /** RoleSessionName (shows up in CloudTrail). */
-        sessionName: z.string().regex(/^[\w+=,.@-]{2,64}$/, 'must be 2 to 64 characters of letters, digits or "+=,.@-_"').default('coffer-gateway'),
+        sessionName: z
+          .string()
+          .regex(/^[\w+=,.@-]{2,64}$/, 'must be 2 to 64 characters of letters, digits or "+=,.@-_"')
+          .default('coffer-gateway'),
         /** Lifetime of the assumed credentials (900 to 43200 seconds). */
         durationSeconds: int(900, 43_200).default(3_600),
         /** STS endpoint (e.g. MinIO or LocalStack). Default: the AWS regional endpoint. */

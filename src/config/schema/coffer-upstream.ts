@@ -49,7 +49,10 @@ export function upstreamSchema(io: ConfigIo) {
       /** Static credentials. Absent: the AWS default credential chain (env, web identity, instance role). */
       credentials: credentials.optional(),
     })
-    .superRefine((u, ctx) => {
-      if (u.minPartSize > u.maxPartSize) problem(ctx, 'must not exceed maxPartSize', ['minPartSize']);
-    }, whenValid('minPartSize', 'maxPartSize'));
+    .superRefine(
+      (u, ctx) => {
+        if (u.minPartSize > u.maxPartSize) problem(ctx, 'must not exceed maxPartSize', ['minPartSize']);
+      },
+      whenValid('minPartSize', 'maxPartSize'),
+    );
 }

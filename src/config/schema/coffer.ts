@@ -34,9 +34,6 @@ export function cofferSchema(io: ConfigIo) {
       ...coffer,
       // Resolved defaults, so the runtime never guesses: STS region = upstream region, KMS region from the ARN.
       role: coffer.role.type === 'sts' ? { ...coffer.role, region: coffer.role.region ?? coffer.upstream.region } : coffer.role,
-      kms:
-        coffer.kms.type === 'aws-kms'
-          ? { ...coffer.kms, region: (coffer.kms.region ?? AWS_KMS_KEY_ID.exec(coffer.kms.keyId)?.[1]) as string }
-          : coffer.kms,
+      kms: coffer.kms.type === 'aws-kms' ? { ...coffer.kms, region: (coffer.kms.region ?? AWS_KMS_KEY_ID.exec(coffer.kms.keyId)?.[1]) as string } : coffer.kms,
     }));
 }

@@ -17,10 +17,13 @@ export function egressSchema(io: ConfigIo) {
        */
       reloadIntervalMs: int(1000, 3_600_000).default(10_000),
     })
-    .superRefine((value, ctx) => {
-      const complaint = caProblem(value.certFile.content, value.keyFile.content);
-      if (complaint !== undefined) problem(ctx, complaint, ['certFile']);
-    }, whenValid('certFile', 'keyFile'))
+    .superRefine(
+      (value, ctx) => {
+        const complaint = caProblem(value.certFile.content, value.keyFile.content);
+        if (complaint !== undefined) problem(ctx, complaint, ['certFile']);
+      },
+      whenValid('certFile', 'keyFile'),
+    )
     .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
       reloadIntervalMs,
       certFile: certFile.path,
@@ -51,7 +54,10 @@ export function egressSchema(io: ConfigIo) {
       /** Time allowed for the TLS handshake inside an intercepted tunnel. */
       handshakeTimeoutMs: int(1000, 120_000).default(10_000),
     })
-    .superRefine((egress, ctx) => {
-      if (egress.ca !== undefined && egress.localCaDirectory !== undefined) problem(ctx, 'set only one of ca and localCaDirectory', ['localCaDirectory']);
-    }, whenValid('ca', 'localCaDirectory'));
+    .superRefine(
+      (egress, ctx) => {
+        if (egress.ca !== undefined && egress.localCaDirectory !== undefined) problem(ctx, 'set only one of ca and localCaDirectory', ['localCaDirectory']);
+      },
+      whenValid('ca', 'localCaDirectory'),
+    );
 }

@@ -67,7 +67,10 @@ export function createConfigSchema(io: ConfigIo) {
            * false), for S3 tools that delete (restic locks and prune, rclone sync); the demo key reaches both. */
           scratchCoffer: cofferName().default(DEMO_SCRATCH_COFFER),
           /** SecretId of the demo access key (env COFFER_DEMO_SECRET_ID); generated at start when unset. */
-          secretId: z.string().regex(/^[A-Za-z0-9._-]{3,128}$/, 'must be 3 to 128 letters, digits, ".", "_" or "-"').optional(),
+          secretId: z
+            .string()
+            .regex(/^[A-Za-z0-9._-]{3,128}$/, 'must be 3 to 128 letters, digits, ".", "_" or "-"')
+            .optional(),
           /** SecretKey of the demo access key (env COFFER_DEMO_SECRET_KEY). When neither is set, a fresh
            * random pair is generated at start and printed once. A secret. */
           secretKey: inlineSecret(16).optional(),
@@ -131,72 +134,86 @@ export function createConfigSchema(io: ConfigIo) {
         })
         .prefault({}),
     })
-    .superRefine((config, ctx) => {
-      if (!config.demo.enabled) return;
-      if (!config.embeddedUpstream.enabled) crossProblem(ctx, 'requires embeddedUpstream.enabled', ['demo', 'enabled']);
-      if (Object.hasOwn(config.coffers, config.demo.coffer)) crossProblem(ctx, 'is also configured in coffers', ['demo', 'coffer']);
-      if (Object.hasOwn(config.coffers, config.demo.scratchCoffer)) crossProblem(ctx, 'is also configured in coffers', ['demo', 'scratchCoffer']);
-      if (config.demo.scratchCoffer === config.demo.coffer) crossProblem(ctx, 'must differ from demo.coffer', ['demo', 'scratchCoffer']);
-      if ((config.demo.secretId === undefined) !== (config.demo.secretKey === undefined)) {
-        crossProblem(ctx, 'set both demo.secretId and demo.secretKey (COFFER_DEMO_SECRET_ID / COFFER_DEMO_SECRET_KEY), or neither to have them generated at start', ['demo', 'secretKey']);
-      }
-    }, whenValid('demo', 'embeddedUpstream', 'coffers', ['server', 'host']))
-    .superRefine((config, ctx) => {
-      const known = new Set(Object.keys(config.coffers));
-      if (config.demo.enabled) known.add(config.demo.coffer).add(config.demo.scratchCoffer);
-      const checkGrants = (grants: readonly { coffer: string }[], path: PropertyKey[]) =>
-        grants.forEach((grant, i) => {
-          if (grant.coffer !== '*' && !known.has(grant.coffer)) crossProblem(ctx, 'is not a configured coffer', [...path, i, 'coffer']);
+    .superRefine(
+      (config, ctx) => {
+        if (!config.demo.enabled) return;
+        if (!config.embeddedUpstream.enabled) crossProblem(ctx, 'requires embeddedUpstream.enabled', ['demo', 'enabled']);
+        if (Object.hasOwn(config.coffers, config.demo.coffer)) crossProblem(ctx, 'is also configured in coffers', ['demo', 'coffer']);
+        if (Object.hasOwn(config.coffers, config.demo.scratchCoffer)) crossProblem(ctx, 'is also configured in coffers', ['demo', 'scratchCoffer']);
+        if (config.demo.scratchCoffer === config.demo.coffer) crossProblem(ctx, 'must differ from demo.coffer', ['demo', 'scratchCoffer']);
+        if ((config.demo.secretId === undefined) !== (config.demo.secretKey === undefined)) {
+          crossProblem(ctx, 'set both demo.secretId and demo.secretKey (COFFER_DEMO_SECRET_ID / COFFER_DEMO_SECRET_KEY), or neither to have them generated at start', ['demo', 'secretKey']);
+        }
+      },
+      whenValid('demo', 'embeddedUpstream', 'coffers', ['server', 'host']),
+    )
+    .superRefine(
+      (config, ctx) => {
+        const known = new Set(Object.keys(config.coffers));
+        if (config.demo.enabled) known.add(config.demo.coffer).add(config.demo.scratchCoffer);
+        const checkGrants = (grants: readonly { coffer: string }[], path: PropertyKey[]) =>
+          grants.forEach((grant, i) => {
+            if (grant.coffer !== '*' && !known.has(grant.coffer)) crossProblem(ctx, 'is not a configured coffer', [...path, i, 'coffer']);
+          });
+        config.auth.accessKeys.forEach((key, i) => checkGrants(key.grants, ['auth', 'accessKeys', i, 'grants']));
+        config.auth.accessKeys.forEach((key, i) => {
+          // The key-only coffer must be one the key's grants reach; it binds the coffer only then.
+          if (key.keyOnlyPathCoffer !== undefined && !key.grants.some((grant) => grant.coffer === key.keyOnlyPathCoffer || grant.coffer === '*')) {
+            crossProblem(ctx, "is not a coffer this key's grants name", ['auth', 'accessKeys', i, 'keyOnlyPathCoffer']);
+          }
         });
-      config.auth.accessKeys.forEach((key, i) => checkGrants(key.grants, ['auth', 'accessKeys', i, 'grants']));
-      config.auth.accessKeys.forEach((key, i) => {
-        // The key-only coffer must be one the key's grants reach; it binds the coffer only then.
-        if (key.keyOnlyPathCoffer !== undefined && !key.grants.some((grant) => grant.coffer === key.keyOnlyPathCoffer || grant.coffer === '*')) {
-          crossProblem(ctx, "is not a coffer this key's grants name", ['auth', 'accessKeys', i, 'keyOnlyPathCoffer']);
+        config.auth.jwt?.rules.forEach((rule, i) => checkGrants(rule.grants, ['auth', 'jwt', 'rules', i, 'grants']));
+      },
+      whenValid('coffers', 'demo', 'auth'),
+    )
+    .superRefine(
+      (config, ctx) => {
+        const seen = new Set<string>();
+        if (config.demo.enabled && config.demo.secretId !== undefined) seen.add(config.demo.secretId);
+        config.auth.accessKeys.forEach((key, i) => {
+          if (seen.has(key.secretId)) crossProblem(ctx, 'is used by another access key (or the demo key)', ['auth', 'accessKeys', i, 'secretId']);
+          seen.add(key.secretId);
+        });
+      },
+      whenValid(['auth', 'accessKeys'], 'demo'),
+    )
+    .superRefine(
+      (config, ctx) => {
+        if (Object.keys(config.coffers).length === 0 && !config.demo.enabled) {
+          crossProblem(ctx, 'no coffer is configured (and the demo coffer is disabled)', ['coffers']);
         }
-      });
-      config.auth.jwt?.rules.forEach((rule, i) => checkGrants(rule.grants, ['auth', 'jwt', 'rules', i, 'grants']));
-    }, whenValid('coffers', 'demo', 'auth'))
-    .superRefine((config, ctx) => {
-      const seen = new Set<string>();
-      if (config.demo.enabled && config.demo.secretId !== undefined) seen.add(config.demo.secretId);
-      config.auth.accessKeys.forEach((key, i) => {
-        if (seen.has(key.secretId)) crossProblem(ctx, 'is used by another access key (or the demo key)', ['auth', 'accessKeys', i, 'secretId']);
-        seen.add(key.secretId);
-      });
-    }, whenValid(['auth', 'accessKeys'], 'demo'))
-    .superRefine((config, ctx) => {
-      if (Object.keys(config.coffers).length === 0 && !config.demo.enabled) {
-        crossProblem(ctx, 'no coffer is configured (and the demo coffer is disabled)', ['coffers']);
-      }
-      if (config.auth.accessKeys.length === 0 && config.auth.jwt === undefined && !config.demo.enabled) {
-        crossProblem(ctx, 'no access key, JWT issuer or demo key is configured, so no request could be authorized', ['auth']);
-      }
-    }, whenValid('coffers', 'auth', 'demo'))
-    .superRefine((config, ctx) => {
-      // A mapping of a SecretId no key has would silently map nobody (a typo must not pass).
-      const keys = new Set(config.auth.accessKeys.map((key) => key.secretId));
-      if (config.demo.enabled && config.demo.secretId !== undefined) keys.add(config.demo.secretId);
-      config.policies.principals.forEach((mapping, i) => {
-        if (mapping.accessKey !== undefined && !keys.has(mapping.accessKey)) crossProblem(ctx, 'is not the SecretId of a configured access key', ['policies', 'principals', i, 'accessKey']);
-      });
-    }, whenValid('policies', ['auth', 'accessKeys'], 'demo'))
-    .superRefine((config, ctx) => {
-      for (const [name, coffer] of Object.entries(config.coffers)) {
-        if (coffer.role.type === 'sts' && config.roles.refreshBeforeExpirySeconds >= coffer.role.durationSeconds) {
-          crossProblem(ctx, `must be shorter than coffers.${name}.role.durationSeconds`, ['roles', 'refreshBeforeExpirySeconds']);
+        if (config.auth.accessKeys.length === 0 && config.auth.jwt === undefined && !config.demo.enabled) {
+          crossProblem(ctx, 'no access key, JWT issuer or demo key is configured, so no request could be authorized', ['auth']);
         }
-      }
-    }, whenValid('coffers', 'roles'));
+      },
+      whenValid('coffers', 'auth', 'demo'),
+    )
+    .superRefine(
+      (config, ctx) => {
+        // A mapping of a SecretId no key has would silently map nobody (a typo must not pass).
+        const keys = new Set(config.auth.accessKeys.map((key) => key.secretId));
+        if (config.demo.enabled && config.demo.secretId !== undefined) keys.add(config.demo.secretId);
+        config.policies.principals.forEach((mapping, i) => {
+          if (mapping.accessKey !== undefined && !keys.has(mapping.accessKey)) crossProblem(ctx, 'is not the SecretId of a configured access key', ['policies', 'principals', i, 'accessKey']);
+        });
+      },
+      whenValid('policies', ['auth', 'accessKeys'], 'demo'),
+    )
+    .superRefine(
+      (config, ctx) => {
+        for (const [name, coffer] of Object.entries(config.coffers)) {
+          if (coffer.role.type === 'sts' && config.roles.refreshBeforeExpirySeconds >= coffer.role.durationSeconds) {
+            crossProblem(ctx, `must be shorter than coffers.${name}.role.durationSeconds`, ['roles', 'refreshBeforeExpirySeconds']);
+          }
+        }
+      },
+      whenValid('coffers', 'roles'),
+    );
 }
 
 export type ConfigSchema = ReturnType<typeof createConfigSchema>;
 
-export type DeepReadonly<T> = T extends readonly (infer U)[]
-  ? readonly DeepReadonly<U>[]
-  : T extends object
-    ? { readonly [K in keyof T]: DeepReadonly<T[K]> }
-    : T;
+export type DeepReadonly<T> = T extends readonly (infer U)[] ? readonly DeepReadonly<U>[] : T extends object ? { readonly [K in keyof T]: DeepReadonly<T[K]> } : T;
 
 /** The validated, deep-frozen configuration. */
 export type GatewayConfig = DeepReadonly<z.output<ConfigSchema>>;
@@ -220,5 +237,9 @@ export type GatewayConfigInput = z.input<ConfigSchema>;
  * coffer), validated and defaulted by the same coffer schema as configured coffers. It reads no files.
  */
 export function parseCofferConfig(raw: z.input<ReturnType<typeof cofferSchema>>): CofferConfig {
-  return cofferSchema({ readFile: () => { throw new Error('a program-built coffer reads no files'); } }).parse(raw);
+  return cofferSchema({
+    readFile: () => {
+      throw new Error('a program-built coffer reads no files');
+    },
+  }).parse(raw);
 }

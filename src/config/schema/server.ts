@@ -18,15 +18,18 @@ export function serverSchema(io: ConfigIo) {
        */
       reloadIntervalMs: int(1000, 3_600_000).default(10_000),
     })
-    .superRefine((value, ctx) => {
-      try {
-        if (!new X509Certificate(value.certFile.content).checkPrivateKey(createPrivateKey(value.keyFile.content))) {
+    .superRefine(
+      (value, ctx) => {
+        try {
+          if (!new X509Certificate(value.certFile.content).checkPrivateKey(createPrivateKey(value.keyFile.content))) {
+            problem(ctx, 'does not match the certificate in certFile', ['keyFile']);
+          }
+        } catch {
           problem(ctx, 'does not match the certificate in certFile', ['keyFile']);
         }
-      } catch {
-        problem(ctx, 'does not match the certificate in certFile', ['keyFile']);
-      }
-    }, whenValid('certFile', 'keyFile'))
+      },
+      whenValid('certFile', 'keyFile'),
+    )
     .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
       reloadIntervalMs,
       certFile: certFile.path,
@@ -115,7 +118,12 @@ export function serverSchema(io: ConfigIo) {
        * and `<coffer>.cdcs.<region>.myqcloud.com`. Example: `["cdcs.example.internal"]`.
        */
       virtualHostSuffixes: z
-        .array(z.string().transform((suffix) => suffix.toLowerCase()).refine((suffix) => HOSTNAME.test(suffix) && suffix.includes('.'), 'must be a host name with at least two labels, such as "cdcs.example.internal"'))
+        .array(
+          z
+            .string()
+            .transform((suffix) => suffix.toLowerCase())
+            .refine((suffix) => HOSTNAME.test(suffix) && suffix.includes('.'), 'must be a host name with at least two labels, such as "cdcs.example.internal"'),
+        )
         .default([]),
       /** On SIGTERM: stop accepting, report not-ready, let in-flight requests finish for this long,
        * then reset the rest. */
@@ -123,14 +131,17 @@ export function serverSchema(io: ConfigIo) {
       /** Serve the CDCS API over TLS. Absent: plain HTTP (terminate TLS in front of the gateway). */
       tls: tls.optional(),
     })
-    .superRefine((server, ctx) => {
-      if (server.requestTimeoutMs !== 0 && server.headersTimeoutMs > server.requestTimeoutMs) {
-        problem(ctx, 'must not exceed server.requestTimeoutMs when that is set (Node refuses it)', ['headersTimeoutMs']);
-      }
-      const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
-      const overlap = server.host === server.adminHost || wildcard(server.host) || wildcard(server.adminHost);
-      if (server.port !== 0 && server.port === server.adminPort && overlap) {
-        problem(ctx, 'must differ from server.port', ['adminPort']);
-      }
-    }, whenValid('requestTimeoutMs', 'headersTimeoutMs', 'host', 'port', 'adminHost', 'adminPort'));
+    .superRefine(
+      (server, ctx) => {
+        if (server.requestTimeoutMs !== 0 && server.headersTimeoutMs > server.requestTimeoutMs) {
+          problem(ctx, 'must not exceed server.requestTimeoutMs when that is set (Node refuses it)', ['headersTimeoutMs']);
+        }
+        const wildcard = (h: string) => h === '0.0.0.0' || h === '::';
+        const overlap = server.host === server.adminHost || wildcard(server.host) || wildcard(server.adminHost);
+        if (server.port !== 0 && server.port === server.adminPort && overlap) {
+          problem(ctx, 'must differ from server.port', ['adminPort']);
+        }
+      },
+      whenValid('requestTimeoutMs', 'headersTimeoutMs', 'host', 'port', 'adminHost', 'adminPort'),
+    );
 }

@@ -152,7 +152,11 @@ describe('cofferDependencyCheck', () => {
 
   test.each([
     ['role', { assumeRole: async () => Promise.reject(Object.assign(new Error('AccessDenied for sts:AssumeRole'), { name: 'GatewayError' })) }, /^role: GatewayError: AccessDenied for sts:AssumeRole$/],
-    ['upstream', { storeFor: () => ({ listObjects: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })) }) as unknown as UploadStore }, /^upstream: Error ECONNREFUSED: connect ECONNREFUSED/],
+    [
+      'upstream',
+      { storeFor: () => ({ listObjects: async () => Promise.reject(Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })) }) as unknown as UploadStore },
+      /^upstream: Error ECONNREFUSED: connect ECONNREFUSED/,
+    ],
     ['key provider', { keysFor: () => ({ ...keyring(), decryptDataKey: async () => randomBytes(32) }) }, /^key provider: Error: the unwrapped data key differs from the generated one$/],
     ['key provider', { keysFor: () => ({ ...keyring(), generateDataKey: async () => Promise.reject(new Error('KMS key alias/x not found')) }) }, /^key provider: Error: KMS key alias\/x not found$/],
   ])('names the failing step: %s', async (_step, override, message) => {

@@ -10,17 +10,7 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import {
-  CEPH_BUSY,
-  CEPH_CONNECTION_ENV,
-  CEPH_SKIP_ENV,
-  cephAvailable,
-  cephMissingTools,
-  reclaimOrphanedClusters,
-  runningCephDaemons,
-  startCephRgw,
-  type StartedCephRgw,
-} from '../ceph-rgw';
+import { CEPH_BUSY, CEPH_CONNECTION_ENV, CEPH_SKIP_ENV, cephAvailable, cephMissingTools, reclaimOrphanedClusters, runningCephDaemons, startCephRgw, type StartedCephRgw } from '../ceph-rgw';
 
 interface JestGlobalConfig {
   readonly rootDir: string;

@@ -14,11 +14,12 @@ import type { GatewayMetrics } from '../observability/metrics';
 import { operation, type Answer, type AnswerHeaders, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
+import { contentMd5, numberParam, queryValue, userMetadata } from '../http/request-fields';
 import type { CofferContext } from '../store/coffer-context';
 import type { MultipartService } from '../store/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { RESPONSE_OVERRIDES } from './query-parameters';
-import { queryValues, type RequestTarget } from './request-target';
+import type { RequestTarget } from './request-target';
 import type { Operation, OperationName } from './route';
 import { OPERATION_ACTIONS } from './route';
 import { parseCompleteMultipartUpload, readBodyCapped } from './xml';
@@ -73,34 +74,6 @@ type Of<Name extends OperationName> = Extract<Operation, { readonly name: Name }
 function contentLengthOf(request: GatewayRequest): number {
   if (request.framing.kind !== 'length') throw new GatewayError('MissingContentLength');
   return request.framing.length;
-}
-
-function contentMd5(headers: RequestHeaders): Buffer | undefined {
-  const raw = headerValue(headers, 'content-md5');
-  if (raw === undefined) return undefined;
-  const digest = Buffer.from(raw, 'base64');
-  if (digest.length !== 16 || digest.toString('base64') !== raw.trim()) throw new GatewayError('InvalidDigest');
-  return digest;
-}
-
-function userMetadata(headers: RequestHeaders): Record<string, string> {
-  const metadata: Record<string, string> = {};
-  for (const name of headers.keys()) {
-    if (name.startsWith('x-cos-meta-')) metadata[name.slice('x-cos-meta-'.length)] = headerValue(headers, name) as string;
-  }
-  return metadata;
-}
-
-/** The single value of a query parameter (the router already refused duplicates of the ones it reads). */
-function queryValue(target: RequestTarget, name: string): string | null | undefined {
-  return queryValues(target, name)[0];
-}
-
-function numberParam(target: RequestTarget, name: string, fallback: number): number {
-  const raw = queryValue(target, name);
-  if (raw === undefined || raw === null || raw === '') return fallback;
-  if (!/^\d{1,9}$/.test(raw)) throw new GatewayError('InvalidArgument', `${name} must be a non-negative integer.`);
-  return Number(raw);
 }
 
 function conditionalHeaders(headers: RequestHeaders): ConditionalHeaders {
@@ -294,7 +267,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       scope: 'coffer',
       prepare: async ({ request }) => {
         const contentType = headerValue(request.headers, 'content-type');
-        const metadata = userMetadata(request.headers);
+        const metadata = userMetadata(request.headers, 'x-cos-meta-');
         checkUserMetadata(contentType, metadata);
         return { contentType, metadata };
       },
@@ -382,7 +355,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       body: { maxBytes: MAX_PART_PLAINTEXT, objectData: true },
       // Write-once, size and the data key are settled before the body.
       prepare: ({ request, context, key }) =>
-        objects.preparePut(context, key, contentLengthOf(request), { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers) }),
+        objects.preparePut(context, key, contentLengthOf(request), { contentMd5: contentMd5(request.headers), contentType: headerValue(request.headers, 'content-type'), metadata: userMetadata(request.headers, 'x-cos-meta-') }),
       run: async (prepared, body) => {
         const { etag } = await objects.put(prepared, body as NonNullable<typeof body>);
         return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0 } };

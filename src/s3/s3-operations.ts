@@ -13,7 +13,6 @@ import { percentDecode, validateObjectKey } from '../cdcs/request-target';
 import type { CofferResolver, PolicyAuthority } from '../operations/run-operation';
 import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
-import { queryValues, type RequestTarget } from '../cdcs/request-target';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
 import { checksumHeader } from '../http/object-checksum';
@@ -21,6 +20,7 @@ import { planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
 import { operation, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
+import { contentMd5, numberParam, queryValue, userMetadata } from '../http/request-fields';
 import type { MultipartService } from '../store/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
@@ -38,34 +38,6 @@ export interface S3OperationsDependencies extends CdcsOperationsDependencies {
 }
 
 type Of<Name extends S3OperationName> = Extract<S3Operation, { readonly name: Name }>;
-
-function contentMd5(headers: RequestHeaders): Buffer | undefined {
-  const raw = headerValue(headers, 'content-md5');
-  if (raw === undefined) return undefined;
-  const digest = Buffer.from(raw, 'base64');
-  if (digest.length !== 16 || digest.toString('base64') !== raw.trim()) throw new GatewayError('InvalidDigest');
-  return digest;
-}
-
-/** `x-amz-meta-*` → user metadata (the same attribute COS keeps for `x-cos-meta-*`). */
-function userMetadata(headers: RequestHeaders): Record<string, string> {
-  const metadata: Record<string, string> = {};
-  for (const name of headers.keys()) {
-    if (name.startsWith('x-amz-meta-')) metadata[name.slice('x-amz-meta-'.length)] = headerValue(headers, name) as string;
-  }
-  return metadata;
-}
-
-function queryValue(target: RequestTarget, name: string): string | null | undefined {
-  return queryValues(target, name)[0];
-}
-
-function numberParam(target: RequestTarget, name: string, fallback: number): number {
-  const raw = queryValue(target, name);
-  if (raw === undefined || raw === null || raw === '') return fallback;
-  if (!/^\d{1,9}$/.test(raw)) throw new GatewayError('InvalidArgument', `${name} must be a non-negative integer.`);
-  return Number(raw);
-}
 
 /** A ListObjectsV2 continuation token: the last key of the page, opaque to the client. */
 const tokenOf = (marker: string): string => Buffer.from(marker, 'utf8').toString('base64url');
@@ -209,7 +181,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       scope: 'coffer',
       prepare: async ({ request }) => {
         const contentType = headerValue(request.headers, 'content-type');
-        const metadata = userMetadata(request.headers);
+        const metadata = userMetadata(request.headers, 'x-amz-meta-');
         checkUserMetadata(contentType, metadata);
         return { contentType, metadata };
       },
@@ -292,7 +264,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
             const plan = planBody(deps, request);
             const put = await objects.preparePut(context, key, head.manifest.plaintextSize, {
               ...(contentType === undefined ? {} : { contentType }),
-              metadata: replace ? userMetadata(request.headers) : { ...attributes.metadata },
+              metadata: replace ? userMetadata(request.headers, 'x-amz-meta-') : { ...attributes.metadata },
             });
             return { plan, put, source: { context: sourceContext, key: from.key, head } };
           } catch (error) {
@@ -305,7 +277,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         const put = await objects.preparePut(context, key, plan.size, {
           contentMd5: contentMd5(request.headers),
           contentType: headerValue(request.headers, 'content-type'),
-          metadata: userMetadata(request.headers),
+          metadata: userMetadata(request.headers, 'x-amz-meta-'),
           checksum: () => plan.checksum(),
         });
         return { plan, put };

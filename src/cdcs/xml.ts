@@ -24,17 +24,26 @@ export const MAX_XML_BODY_BYTES = 2 * 1024 * 1024;
 
 const builder = new XMLBuilder({ format: false, suppressEmptyNode: false, processEntities: true });
 
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseTagValue: false,
-  trimValues: true,
-  processEntities: true,
-  // Also decodes numeric references (`&#34;`), exactly once.
-  htmlEntities: true,
-  isArray: (_name, jpath) => jpath === 'CompleteMultipartUpload.Part',
-});
+/**
+ * A parser for request bodies: attributes, declarations and processing instructions ignored, values
+ * kept as text, entities decoded exactly once (`&#34;` too). `arrayPaths` are always arrays.
+ * `trimValues: false` where whitespace is data (S3 keys in DeleteObjects).
+ */
+function requestBodyParser(arrayPaths: readonly string[], options: { readonly trimValues?: boolean } = {}): XMLParser {
+  const arrays = new Set(arrayPaths);
+  return new XMLParser({
+    ignoreAttributes: true,
+    ignoreDeclaration: true,
+    ignorePiTags: true,
+    parseTagValue: false,
+    trimValues: options.trimValues ?? true,
+    processEntities: true,
+    htmlEntities: true,
+    isArray: (_name, jpath) => typeof jpath === 'string' && arrays.has(jpath),
+  });
+}
+
+const completeParser = requestBodyParser(['CompleteMultipartUpload.Part']);
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -81,21 +90,7 @@ function record(value: unknown): Record<string, unknown> | undefined {
  */
 export function parseCompleteMultipartUpload(body: Buffer): CompletePart[] {
   if (body.length > MAX_XML_BODY_BYTES) throw new GatewayError('EntityTooLarge', `The XML body is larger than ${MAX_XML_BODY_BYTES} bytes.`);
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw malformed('The XML body is not valid UTF-8.');
-  }
-  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw malformed('DOCTYPE and entity declarations are not accepted.');
-
-  let document: unknown;
-  try {
-    document = parser.parse(text, true);
-  } catch (error) {
-    if (isGatewayError(error)) throw error;
-    throw malformed('The XML body is not well-formed.');
-  }
+  const document = parseUntrusted(body, completeParser);
   const top = record(document);
   if (top === undefined || Object.keys(top).length !== 1 || !('CompleteMultipartUpload' in top)) {
     throw malformed('The root element must be CompleteMultipartUpload.');
@@ -121,7 +116,15 @@ export function parseCompleteMultipartUpload(body: Buffer): CompletePart[] {
  * UTF-8, no DOCTYPE or entity declarations, well-formed). Elements at `arrayPaths` (e.g.
  * `LifecycleConfiguration.Rule`) are always arrays. Returns the root element's content.
  */
-export function parseXmlDocument(body: Buffer, root: string, arrayPaths: readonly string[]): Record<string, unknown> {
+export function parseXmlDocument(body: Buffer, root: string, arrayPaths: readonly string[], options: { readonly trimValues?: boolean } = {}): Record<string, unknown> {
+  const document = parseUntrusted(body, requestBodyParser(arrayPaths, options));
+  const top = record(document);
+  if (top === undefined || Object.keys(top).length !== 1 || !(root in top)) throw malformed(`The root element must be ${root}.`);
+  return record(top[root]) ?? {};
+}
+
+/** The checks every XML request body passes: UTF-8, no DOCTYPE or entity declarations, well-formed. */
+function parseUntrusted(body: Buffer, parser: XMLParser): unknown {
   let text: string;
   try {
     text = utf8.decode(body);
@@ -129,24 +132,10 @@ export function parseXmlDocument(body: Buffer, root: string, arrayPaths: readonl
     throw malformed('The XML body is not valid UTF-8.');
   }
   if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw malformed('DOCTYPE and entity declarations are not accepted.');
-  const arrays = new Set(arrayPaths);
-  const documentParser = new XMLParser({
-    ignoreAttributes: true,
-    ignoreDeclaration: true,
-    ignorePiTags: true,
-    parseTagValue: false,
-    trimValues: true,
-    processEntities: true,
-    htmlEntities: true,
-    isArray: (_name, jpath) => typeof jpath === 'string' && arrays.has(jpath),
-  });
-  let document: unknown;
   try {
-    document = documentParser.parse(text, true);
-  } catch {
+    return parser.parse(text, true);
+  } catch (error) {
+    if (isGatewayError(error)) throw error;
     throw malformed('The XML body is not well-formed.');
   }
-  const top = record(document);
-  if (top === undefined || Object.keys(top).length !== 1 || !(root in top)) throw malformed(`The root element must be ${root}.`);
-  return record(top[root]) ?? {};
 }

@@ -4,25 +4,12 @@
  * UTF-8, DOCTYPE-free document; anything else is MalformedXML. Keys are validated like keys in a
  * request target (src/cdcs/request-target.ts), so a delete names exactly the keys a GET could.
  */
-import { XMLParser } from 'fast-xml-parser';
 import { validateObjectKey } from '../cdcs/request-target';
-import { GatewayError, isGatewayError } from '../errors/gateway-error';
+import { parseXmlDocument } from '../cdcs/xml';
+import { GatewayError } from '../errors/gateway-error';
 
 export const MAX_DELETE_KEYS = 1000;
 
-const parser = new XMLParser({
-  ignoreAttributes: true,
-  ignoreDeclaration: true,
-  ignorePiTags: true,
-  parseTagValue: false,
-  // Keys are exact: a key of spaces or with edge whitespace is a different key.
-  trimValues: false,
-  processEntities: true,
-  htmlEntities: true,
-  isArray: (_name, jpath) => jpath === 'Delete.Object',
-});
-
-const utf8 = new TextDecoder('utf-8', { fatal: true });
 const malformed = (message: string): GatewayError => new GatewayError('MalformedXML', message);
 
 export interface DeleteObjectsRequest {
@@ -31,22 +18,8 @@ export interface DeleteObjectsRequest {
 }
 
 export function parseDeleteObjects(body: Buffer): DeleteObjectsRequest {
-  let text: string;
-  try {
-    text = utf8.decode(body);
-  } catch {
-    throw malformed('The XML body is not valid UTF-8.');
-  }
-  if (/<!DOCTYPE|<!ENTITY/i.test(text)) throw malformed('DOCTYPE and entity declarations are not accepted.');
-  let document: unknown;
-  try {
-    document = parser.parse(text, true);
-  } catch (error) {
-    if (isGatewayError(error)) throw error;
-    throw malformed('The XML body is not well-formed.');
-  }
-  const root = (document as Record<string, unknown> | undefined)?.['Delete'];
-  if (typeof root !== 'object' || root === null) throw malformed('The root element must be Delete.');
+  // Keys are exact: a key of spaces or with edge whitespace is a different key (values not trimmed).
+  const root = parseXmlDocument(body, 'Delete', ['Delete.Object'], { trimValues: false });
   const { Object: objects, Quiet: quiet } = root as { Object?: unknown; Quiet?: unknown };
   if (!Array.isArray(objects) || objects.length === 0) throw malformed('Delete must list at least one Object.');
   if (objects.length > MAX_DELETE_KEYS) throw malformed(`Delete lists more than ${MAX_DELETE_KEYS} objects.`);

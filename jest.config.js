@@ -31,6 +31,7 @@ const UNIT = [
   'cli/progress',
   'config/*',
   'crypto/*',
+  'docs/*',
   'egress/{connect-target,leaf-certificate-cache}',
   'errors/*',
   'format/*',

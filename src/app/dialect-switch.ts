@@ -6,8 +6,9 @@
  * authentication, the operation table, the answer — is that dialect's; a request can never be
  * verified by one dialect and acted on by the other.
  *
- * Errors before the choice (an unparsable target, malformed HTTP) are rendered once for both: the
- * `<Error>` shapes agree, and `x-amz-request-id` is added so S3 tools show the request id.
+ * Errors before the choice are rendered once for both (the `<Error>` shapes agree, and
+ * `x-amz-request-id` is added so S3 tools show the request id); a target that does not parse in a
+ * SigV4-signed request, and S3 routing errors, carry S3's codes (NoSuchBucket, not NoSuchCoffer).
  */
 import { hasSigV4 } from '../auth/sigv4-authenticator';
 import type { RequestTarget } from '../cdcs/request-target';
@@ -27,17 +28,36 @@ export interface DialectSwitch {
   readonly renderError: (error: unknown, context: ErrorContext) => RenderedError;
 }
 
+/** SigV4 by its header, or by its query parameter before the target is parsed (an error path only). */
+function looksSigV4(rawTarget: string, headers: Parameters<typeof hasSigV4>[0]['headers']): boolean {
+  return hasSigV4({ headers, query: [] }) || /[?&]X-Amz-Algorithm=/.test(rawTarget);
+}
+
 export function createDialectSwitch<Cdcs extends NamedOperation, S3 extends NamedOperation>(cdcs: DialectEndpoint<Cdcs>, s3: DialectEndpoint<S3>): DialectSwitch {
   /** Targets of requests that speak S3 (the parsed target object is the request's identity, kept to the end). */
   const s3Targets = new WeakSet<RequestTarget>();
   return {
     router: {
       parseTarget: (rawTarget, headers) => {
-        const target = cdcs.router.parseTarget(rawTarget, headers);
+        let target: RequestTarget;
+        try {
+          target = cdcs.router.parseTarget(rawTarget, headers);
+        } catch (error) {
+          // A target that does not parse (e.g. a bucket name that is not a coffer name) still gets
+          // the error code of the dialect the client speaks: S3 tools look for NoSuchBucket.
+          throw looksSigV4(rawTarget, headers) ? toS3Error(error) : error;
+        }
         if (hasSigV4({ headers, query: target.query })) s3Targets.add(target);
         return target;
       },
-      route: (method, target) => (s3Targets.has(target) ? s3.router.route(method, target) : cdcs.router.route(method, target)),
+      route: (method, target) => {
+        if (!s3Targets.has(target)) return cdcs.router.route(method, target);
+        try {
+          return s3.router.route(method, target);
+        } catch (error) {
+          throw toS3Error(error);
+        }
+      },
     },
     handle: async (request, response) => {
       if (!s3Targets.has(request.target)) return cdcs.handle(request as GatewayRequest<Cdcs>, response);

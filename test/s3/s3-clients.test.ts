@@ -132,6 +132,16 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     expect(await code(s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key: 'copy/denied' })))).not.toBe('OK');
   });
 
+  test('a bucket name that cannot be a coffer (no -APPID) is NoSuchBucket to S3 clients, as S3 names it, with x-amz-request-id', async () => {
+    const failure = (await s3.send(new ListObjectsV2Command({ Bucket: 'backups' })).then(
+      () => undefined,
+      (error: unknown) => error,
+    )) as S3ServiceException;
+    expect(failure.$metadata.httpStatusCode).toBe(404);
+    expect(failure.name).toBe('NoSuchBucket');
+    expect(failure.$metadata.requestId).toMatch(/\S/);
+  });
+
   test('a bucket the access key is not granted: 403 AccessDenied (no existence oracle)', async () => {
     const failure = await s3.send(new HeadObjectCommand({ Bucket: 'nope-1250000000', Key: 'x' })).catch((error: unknown) => error as S3ServiceException);
     expect(failure.$metadata.httpStatusCode).toBe(403);

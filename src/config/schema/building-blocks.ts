@@ -281,3 +281,37 @@ export function exactlyOne(ctx: Ctx, value: object, inline: string, file: string
   if (hasInline && hasFile) problem(ctx, `set only one of ${inline} and ${file}`, [file]);
   if (!hasInline && !hasFile) problem(ctx, `required (set ${inline} or ${file})`, [inline]);
 }
+
+/**
+ * A certificate and its private key given as files and reloaded when they change (server.tls,
+ * egress.ca): both files read and checked at load; `pairProblem` says what is wrong with the pair, if
+ * anything, and on which field. `reloadIntervalMs`: how often the files are compared with what is in
+ * use (file-system events are seen at once; this is the safety net). A changed pair is used once it
+ * checks out; a bad one keeps the current pair.
+ */
+export function certificateKeyFiles(io: ConfigIo, pairProblem: (certPem: string, keyPem: string) => { readonly message: string; readonly field: 'certFile' | 'keyFile' } | undefined) {
+  return z
+    .strictObject({
+      /** PEM certificate (chain). */
+      certFile: textFile(io, checkCertificate),
+      /** Its unencrypted PEM private key. A secret. */
+      keyFile: textFile(io, checkPrivateKey),
+      reloadIntervalMs: int(1000, 3_600_000).default(10_000),
+    })
+    .superRefine(
+      (value, ctx) => {
+        const complaint = pairProblem(value.certFile.content, value.keyFile.content);
+        if (complaint !== undefined) problem(ctx, complaint.message, [complaint.field]);
+      },
+      whenValid('certFile', 'keyFile'),
+    )
+    .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
+      reloadIntervalMs,
+      certFile: certFile.path,
+      keyFile: keyFile.path,
+      /** The certificate (chain) read from certFile. */
+      certPem: certFile.content,
+      /** The private key read from keyFile (secret; redacted by redactConfig). */
+      keyPem: keyFile.content,
+    }));
+}

@@ -1,38 +1,14 @@
 /** The `egress` section: the gateway as the HTTPS proxy of clients (CONNECT interception, its CA). */
 import { z } from 'zod';
 import { caProblem } from '../../egress/ca-checks';
-import { bool, checkCertificate, checkPrivateKey, int, problem, textFile, whenValid, type ConfigIo } from './building-blocks';
+import { bool, certificateKeyFiles, int, problem, whenValid, type ConfigIo } from './building-blocks';
 
 export function egressSchema(io: ConfigIo) {
-  const ca = z
-    .strictObject({
-      /** PEM CA certificate (optionally followed by its intermediates), e.g. a cert-manager Secret's `tls.crt`. */
-      certFile: textFile(io, checkCertificate),
-      /** Its unencrypted PEM private key (ECDSA P-256/P-384 or RSA ≥ 2048), e.g. `tls.key`. A secret. */
-      keyFile: textFile(io, checkPrivateKey),
-      /**
-       * How often the two files are compared with the CA in use (changes are also seen at once through
-       * file-system events, as for server.tls). A renewed CA that checks out is used for new leaves;
-       * a bad one keeps the current CA (`coffer_gateway_egress_ca_reloads_total{result="failure"}`).
-       */
-      reloadIntervalMs: int(1000, 3_600_000).default(10_000),
-    })
-    .superRefine(
-      (value, ctx) => {
-        const complaint = caProblem(value.certFile.content, value.keyFile.content);
-        if (complaint !== undefined) problem(ctx, complaint, ['certFile']);
-      },
-      whenValid('certFile', 'keyFile'),
-    )
-    .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
-      reloadIntervalMs,
-      certFile: certFile.path,
-      keyFile: keyFile.path,
-      /** The CA certificate (chain) read from certFile. */
-      certPem: certFile.content,
-      /** The CA private key read from keyFile (secret; redacted by redactConfig). */
-      keyPem: keyFile.content,
-    }));
+  // The egress CA (e.g. a cert-manager Secret's tls.crt / tls.key): a CA whose key matches, of a supported type.
+  const ca = certificateKeyFiles(io, (certPem, keyPem) => {
+    const complaint = caProblem(certPem, keyPem);
+    return complaint === undefined ? undefined : { message: complaint, field: 'certFile' };
+  });
   return z
     .strictObject({
       /** Intercept CONNECT to coffer endpoints. When false, every CONNECT is answered 403. */

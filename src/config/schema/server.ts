@@ -1,44 +1,18 @@
 /** The `server` section: the CDCS API listener (timeouts, limits, TLS) and the admin listener. */
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { z } from 'zod';
-import { HOSTNAME, bool, checkCertificate, checkPrivateKey, int, listenHost, problem, textFile, whenValid, type ConfigIo } from './building-blocks';
+import { HOSTNAME, bool, certificateKeyFiles, int, listenHost, problem, whenValid, type ConfigIo } from './building-blocks';
 
 export function serverSchema(io: ConfigIo) {
-  const tls = z
-    .strictObject({
-      /** PEM certificate chain served to clients. */
-      certFile: textFile(io, checkCertificate),
-      /** PEM private key of the certificate (unencrypted). A secret. */
-      keyFile: textFile(io, checkPrivateKey),
-      /**
-       * How often the two files are compared with what is served. Changes are also picked up at once
-       * through file-system events (including Kubernetes' `..data` symlink swap); this period is the
-       * safety net. A changed pair is served once it parses and matches; a bad one keeps the current
-       * certificate (warning + `coffer_gateway_tls_reloads_total{result="failure"}`).
-       */
-      reloadIntervalMs: int(1000, 3_600_000).default(10_000),
-    })
-    .superRefine(
-      (value, ctx) => {
-        try {
-          if (!new X509Certificate(value.certFile.content).checkPrivateKey(createPrivateKey(value.keyFile.content))) {
-            problem(ctx, 'does not match the certificate in certFile', ['keyFile']);
-          }
-        } catch {
-          problem(ctx, 'does not match the certificate in certFile', ['keyFile']);
-        }
-      },
-      whenValid('certFile', 'keyFile'),
-    )
-    .transform(({ certFile, keyFile, reloadIntervalMs }) => ({
-      reloadIntervalMs,
-      certFile: certFile.path,
-      keyFile: keyFile.path,
-      /** The certificate chain read from certFile. */
-      certPem: certFile.content,
-      /** The private key read from keyFile (secret; redacted by redactConfig). */
-      keyPem: keyFile.content,
-    }));
+  // The data-plane certificate: the key must match the certificate.
+  const tls = certificateKeyFiles(io, (certPem, keyPem) => {
+    const mismatch = { message: 'does not match the certificate in certFile', field: 'keyFile' } as const;
+    try {
+      return new X509Certificate(certPem).checkPrivateKey(createPrivateKey(keyPem)) ? undefined : mismatch;
+    } catch {
+      return mismatch;
+    }
+  });
 
   return z
     .strictObject({

@@ -7,11 +7,11 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { connect as tlsConnect } from 'node:tls';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway } from '../../src/app/serve';
+import { collectLogLines } from '../support/log-lines';
 
 const HOST = 'demo-1250000000.cos.ap-guangzhou.myqcloud.com';
 
@@ -34,18 +34,7 @@ function connectAndRead(port: number, target: string): Promise<{ text: string; s
 
 test('refusals are logged with result and reason; the CA key never appears in any log line', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'coffer-egress-logs-'));
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(
-        ...chunk
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l !== ''),
-      );
-      callback();
-    },
-  });
+  const { lines, sink } = collectLogLines();
   const config = loadConfig({ env: { PORT: '0', COFFER__SERVER__ADMIN_PORT: '0', COFFER__KEYRING__DIRECTORY: join(directory, 'keyring'), COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'upstream') } });
   const gateway = await startGateway(config, { log: createLogger('trace', sink) });
   try {

@@ -9,7 +9,6 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { CreateBucketCommand, DeleteObjectCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
 import { loadConfig } from '../../src/config';
@@ -20,6 +19,7 @@ import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cephRgw, describeWithCeph } from '../support/ceph-rgw';
 import { sha256 } from '../support/digests';
 import { startUpstreamForwarder, type ForwardedRequest, type UpstreamForwarder } from '../support/upstream-forwarder';
+import { collectLogLines } from '../support/log-lines';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -50,7 +50,7 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
   let cos: any;
   let s3: S3Client;
   let upstreamRequests: ForwardedRequest[];
-  const logLines: string[] = [];
+  const { lines: logLines, sink: logSink } = collectLogLines();
 
   beforeAll(async () => {
     directory = mkdtempSync(join(tmpdir(), 'coffer-ceph-objects-'));
@@ -75,17 +75,6 @@ describeWithCeph('objects: COS SDK → gateway → Ceph RGW', () => {
         },
       }),
     );
-    const logSink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        logLines.push(
-          ...chunk
-            .toString('utf8')
-            .split('\n')
-            .filter((line) => line !== ''),
-        );
-        callback();
-      },
-    });
     gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('info', logSink) });
     // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
     await gateway.dependenciesAttempted;

@@ -9,11 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { formatKeyTime, signCosRequest } from '../../src/auth/cos-signature';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
+import { collectLogLines } from '../support/log-lines';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -25,18 +25,7 @@ const Region = 'ap-guangzhou';
 
 test('representative traffic leaves no secret in the logs', async () => {
   const directory = mkdtempSync(join(tmpdir(), 'coffer-logs-'));
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(
-        ...chunk
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l !== ''),
-      );
-      callback();
-    },
-  });
+  const { lines, sink } = collectLogLines();
   const config = loadConfig({
     env: {
       PORT: '0',

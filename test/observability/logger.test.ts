@@ -4,27 +4,11 @@
  * fields (test/observability/log-hygiene.test.ts checks real traffic); this is the second line that
  * catches a caller who logs a whole headers object or credentials by mistake.
  */
-import { Writable } from 'node:stream';
 import { createLogger } from '../../src/observability/logger';
-
-function capture(): { lines: string[]; sink: Writable } {
-  const lines: string[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      lines.push(
-        ...chunk
-          .toString('utf8')
-          .split('\n')
-          .filter((l) => l !== ''),
-      );
-      callback();
-    },
-  });
-  return { lines, sink };
-}
+import { collectLogLines } from '../support/log-lines';
 
 test('secret-bearing fields are redacted at every level, nested or not; the rest of the line stays', () => {
-  const { lines, sink } = capture();
+  const { lines, sink } = collectLogLines();
   const log = createLogger('trace', sink);
   const secrets = {
     authorization: 'q-sign-algorithm=sha1&q-ak=AKIDx&q-signature=0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c',

@@ -8,12 +8,12 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cos, type CosTarget } from '../support/cos-http-client';
 import { rawExchange } from '../server/helpers';
+import { collectLogLines } from '../support/log-lines';
 
 const DEMO = 'demo-1250000000';
 const DOWN = 'down-1250000000';
@@ -29,7 +29,7 @@ interface LogLine {
 
 let directory: string;
 let gateway: RunningGateway;
-const lines: LogLine[] = [];
+const log = collectLogLines();
 let demo: CosTarget;
 let down: CosTarget;
 
@@ -54,13 +54,7 @@ beforeAll(async () => {
       },
     }),
   );
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString().split('\n')) if (line.trim() !== '') lines.push(JSON.parse(line) as LogLine);
-      callback();
-    },
-  });
-  gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('info', sink) });
+  gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('info', log.sink) });
   demo = { port: gateway.port, coffer: DEMO, ...KEY };
   down = { port: gateway.port, coffer: DOWN, ...DOWN_KEY };
 });
@@ -85,10 +79,10 @@ async function requestsTotal(labels: Record<string, string>): Promise<number> {
 /** The audit lines of one request, waiting until its report arrived (the report follows the response's close). */
 async function auditLinesOf(requestId: string): Promise<LogLine[]> {
   for (let i = 0; i < 200; i += 1) {
-    const found = lines.filter((line) => line.requestId === requestId && (line.msg === 'request' || line.msg === 'request failed'));
+    const found = log.records<LogLine>().filter((line) => line.requestId === requestId && (line.msg === 'request' || line.msg === 'request failed'));
     if (found.length > 0) {
       await new Promise((resolve) => setTimeout(resolve, 20)); // a second (duplicate) line would be written in the same turn
-      return lines.filter((line) => line.requestId === requestId && (line.msg === 'request' || line.msg === 'request failed'));
+      return log.records<LogLine>().filter((line) => line.requestId === requestId && (line.msg === 'request' || line.msg === 'request failed'));
     }
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -153,5 +147,5 @@ test('a server fault is logged exactly once, at error, with its code and the aud
   const requestId = answer.headers['x-cos-request-id'] as string;
   const logged = await auditLinesOf(requestId);
   expect(logged).toEqual([expect.objectContaining({ level: 'error', msg: 'request failed', principal: DOWN_KEY.secretId, coffer: DOWN, operation: 'GetObject', status: answer.status })]);
-  expect(lines.filter((line) => line.requestId === requestId && line.level === 'error')).toHaveLength(1);
+  expect(log.records<LogLine>().filter((line) => line.requestId === requestId && line.level === 'error')).toHaveLength(1);
 });

@@ -7,7 +7,6 @@
 import { mkdirSync, mkdtempSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { connect, type TLSSocket } from 'node:tls';
 import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config';
@@ -15,6 +14,7 @@ import { checkTlsPair, startTlsReloader, type TlsPair, type TlsReloaderFs } from
 import { createLogger, type Logger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { makeCertificate, type TestCertificate } from '../support/openssl-certs';
+import { collectLogLines } from '../support/log-lines';
 
 let A: TestCertificate;
 let B: TestCertificate;
@@ -201,7 +201,7 @@ describe('the gateway reloads its certificate from a Kubernetes-style Secret vol
   let directory: string;
   let tlsDir: string;
   let gateway: RunningGateway;
-  const lines: string[] = [];
+  const { lines, sink } = collectLogLines();
 
   /** Publishes a pair like the kubelet's atomic writer: a new `..<name>` directory, then `..data` swapped by rename. */
   function publish(name: string, cert: string, key: string): void {
@@ -256,17 +256,6 @@ describe('the gateway reloads its certificate from a Kubernetes-style Secret vol
         keyring: { directory: join(directory, 'keyring') },
       }),
     );
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, callback) {
-        lines.push(
-          ...chunk
-            .toString('utf8')
-            .split('\n')
-            .filter((l) => l !== ''),
-        );
-        callback();
-      },
-    });
     gateway = await startGateway(loadConfig({ file: configFile, env: {} }), { log: createLogger('info', sink) });
     // Start-up readiness checks touch the upstream and the key provider; let their first round finish.
     await gateway.dependenciesAttempted;

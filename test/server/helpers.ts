@@ -1,32 +1,17 @@
 /** Shared helpers for the HTTP front tests: a config, a started server, and a raw-socket client. */
 import { connect } from 'node:net';
 import type { GatewayConfig } from '../../src/config/schema';
+import { serverSchema } from '../../src/config/schema/server';
 import { createGatewayServer, type GatewayHandler, type GatewayServer } from '../../src/server/gateway-server';
 
 export const COFFER = 'demo-1250000000';
 export const UPLOAD_ID = '0123456789abcdef0123456789abcdef';
 
+/** The schema's server defaults (one source of truth), on ephemeral ports. */
+const SERVER_DEFAULTS = serverSchema({ readFile: () => '' }).parse({}) as GatewayConfig['server'];
+
 export function serverConfig(overrides: Partial<GatewayConfig['server']> = {}): GatewayConfig['server'] {
-  return {
-    host: '127.0.0.1',
-    port: 0,
-    adminHost: '127.0.0.1',
-    adminPort: 0,
-    requestIdleTimeoutMs: 60_000,
-    minBodyRateBytesPerSecond: 500,
-    minBodyRateGraceMs: 20_000,
-    responseIdleTimeoutMs: 60_000,
-    completeKeepAliveMs: 10_000,
-    headersTimeoutMs: 20_000,
-    requestTimeoutMs: 0,
-    keepAliveTimeoutMs: 5_000,
-    maxConnections: 1024,
-    maxHeaderBytes: 16_384,
-    acceptAbsoluteForm: true,
-    virtualHostSuffixes: [],
-    shutdownGraceMs: 30_000,
-    ...overrides,
-  };
+  return { ...SERVER_DEFAULTS, port: 0, adminPort: 0, ...overrides };
 }
 
 export interface Started {

@@ -41,7 +41,7 @@ import { isNotFound, type UploadStore } from '../store/ports';
 import { readSmallObject } from '../store/read-small-object';
 import { UPLOAD_ID_PATTERN, upstreamLayout, type UpstreamLayout } from '../store/upstream-layout';
 import { boundedMap } from '../util/bounded-map';
-import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
+import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs } from './args';
 import { CliError, describeError, loadCliConfig, openClasses, openCoffer } from './cli-coffer';
 import type { CofferConfig, GatewayConfig } from '../config';
 import { cofferClassesOf, listGenerationPrefixes, type CofferClass } from '../app/coffer-classes';

@@ -114,6 +114,24 @@ export async function openAnyCoffer(config: GatewayConfig, name: string, session
   }
 }
 
+/**
+ * Offline use (decrypt from downloaded files): the coffer's key provider without any upstream call.
+ * A created coffer's objects are sealed with its class's KMS key under its own name as the encryption
+ * context and AEAD binding, never its generation, so the class's key provider opens them without the
+ * registration; the layout only maps the two downloaded files.
+ */
+export function openCofferOffline(config: GatewayConfig, name: string, sessionName: string): OpenedCoffer {
+  if (config.coffers[name] !== undefined || !cofferClassesOf(config).some((c) => c.pattern.test(name))) return openCoffer(config, name, sessionName);
+  const classes = openClasses(config, sessionName);
+  try {
+    const cofferClass = classes.classes.classOf(name);
+    return openedFrom(name, classes.classes.classUpstream(cofferClass).upstream, upstreamLayout(`${cofferClass.coffer.upstream.prefix ?? ''}${name}/`), sessionName, () => classes.close());
+  } catch (error) {
+    classes.close();
+    throw error;
+  }
+}
+
 /** The coffer classes of a configuration, opened for one command-line run. */
 export interface OpenedClasses {
   readonly classes: CofferClasses;

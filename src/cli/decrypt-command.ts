@@ -14,7 +14,7 @@ import { GatewayError } from '../errors/gateway-error';
 import { objectEtag } from '../format/manifest';
 import { ObjectService } from '../store/object-service';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
-import { CliError, describeError, loadCliConfig, openAnyCoffer } from './cli-coffer';
+import { CliError, describeError, loadCliConfig, openAnyCoffer, openCofferOffline } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, writeChunk, type CliIo } from './cli-io';
 import { downloadedObjectStore } from './downloaded-object-store';
 import { createProgress, formatBytes } from './progress';
@@ -84,9 +84,11 @@ export async function decryptCommand(args: readonly string[], io: CliIo): Promis
   if (!toStdout && existsSync(output) && values.force !== true) throw new CliError(`${output} exists; use --force to replace it.`);
 
   const config = loadCliConfig(values.config, io);
-  const opened = await openAnyCoffer(config, cofferName, 'coffer-gateway-decrypt');
+  const offline = manifestFile !== undefined && dataFile !== undefined;
+  // Offline, nothing is read upstream: not even a created coffer's registration.
+  const opened = offline ? openCofferOffline(config, cofferName, 'coffer-gateway-decrypt') : await openAnyCoffer(config, cofferName, 'coffer-gateway-decrypt');
   try {
-    const store = manifestFile !== undefined && dataFile !== undefined ? downloadedObjectStore({ manifestKey: opened.layout.manifest(key), manifestFile, dataPrefix: opened.layout.dataPrefix(key), dataFile }) : opened.store();
+    const store = offline ? downloadedObjectStore({ manifestKey: opened.layout.manifest(key), manifestFile, dataPrefix: opened.layout.dataPrefix(key), dataFile }) : opened.store();
     const context = opened.context(store);
     const service = new ObjectService();
     // Manifest fetched, data key unwrapped under the key the envelope names, MAC verified.

@@ -9,6 +9,8 @@
  * registrations. A tampered registration is refused by all of them.
  */
 import { randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { decodeCofferKeyRecord } from '../../src/format/coffer-key';
 import { parseSealedManifest } from '../../src/format/manifest';
 import { upstreamLayout } from '../../src/store/upstream-layout';
@@ -33,14 +35,14 @@ let configFile: string;
 /** `<coffer>/<key>` → plaintext, for every object written through the gateway. */
 const objects = new Map<string, Buffer>();
 
-function classesConfig(name: string, kms: Record<string, unknown> = {}): string {
+function classesConfig(name: string, kms: Record<string, unknown> = {}, upstream: Record<string, unknown> = {}): string {
   return fixture.writeConfig(
     name,
     { [KMS_COFFER]: null, [LOCAL_COFFER]: null },
     {
       cofferClasses: {
-        kteam: { pattern: 'kteam-*-1250000000', coffer: fixture.cofferSettings(KMS_COFFER, { upstream: { prefix: KMS_BASE }, kms }) },
-        lteam: { pattern: 'lteam-*-1250000000', coffer: fixture.cofferSettings(LOCAL_COFFER, { upstream: { prefix: LOCAL_BASE } }) },
+        kteam: { pattern: 'kteam-*-1250000000', coffer: fixture.cofferSettings(KMS_COFFER, { upstream: { prefix: KMS_BASE, ...upstream }, kms }) },
+        lteam: { pattern: 'lteam-*-1250000000', coffer: fixture.cofferSettings(LOCAL_COFFER, { upstream: { prefix: LOCAL_BASE, ...upstream } }) },
       },
     },
   );
@@ -103,6 +105,27 @@ describe('decrypt', () => {
     const local = await runInProcess(['decrypt', '-c', configFile, '--coffer', LOCAL_ALPHA, '--key', 'local/small.txt']);
     expect(local.code).toBe(0);
     expect(local.stdout.equals(objects.get(`${LOCAL_ALPHA}/local/small.txt`) as Buffer)).toBe(true);
+  });
+
+  test('offline, from the two downloaded objects, with the class upstream unreachable: no registration needed, byte-exact', async () => {
+    const prefix = await generationPrefix(KMS_BASE, KMS_ALPHA);
+    const layout = upstreamLayout(prefix);
+    const manifest = await readUpstream(fixture.store, layout.manifest('backups/db.bin'));
+    const dataKey = layout.data('backups/db.bin', parseSealedManifest(manifest).objectId.toString('hex'));
+    const manifestFile = join(fixture.directory, 'created-manifest.bin');
+    const dataFile = join(fixture.directory, 'created-data.bin');
+    writeFileSync(manifestFile, manifest);
+    writeFileSync(dataFile, await readUpstream(fixture.store, dataKey));
+    const offline = classesConfig('classes-offline', {}, { endpoint: 'http://127.0.0.1:1' });
+    const args = ['decrypt', '-c', offline, '--coffer', KMS_ALPHA, '--key', 'backups/db.bin', '--manifest-file', manifestFile, '--data-file', dataFile];
+    const result = await runProcess(args);
+    expect(result.stderr).toMatch(/backups\/db\.bin: 2097229 bytes verified/);
+    expect(result.code).toBe(0);
+    expect(sha256(result.stdout)).toBe(sha256(objects.get(`${KMS_ALPHA}/backups/db.bin`) as Buffer));
+    // The data key is bound to the coffer's name: the same files under another created coffer's name do not open.
+    const other = await runInProcess(['decrypt', '-c', offline, '--coffer', KMS_BETA, '--key', 'backups/db.bin', '--manifest-file', manifestFile, '--data-file', dataFile]);
+    expect(other.code).toBe(1);
+    expect(other.stdout.length).toBe(0);
   });
 
   test('a name a class admits but nobody created: exit 1, says so; a configured coffer still works', async () => {

@@ -187,18 +187,19 @@ async function checkKeys(checks: Checks, opened: OpenedCoffer, config: GatewayCo
   });
 }
 
-async function checkUpstream(checks: Checks, opened: OpenedCoffer, quick: boolean): Promise<void> {
+/** `listPrefix`: what the read check lists (a coffer's manifests; a class's registrations). */
+async function checkUpstream(checks: Checks, opened: OpenedCoffer, quick: boolean, listPrefix = opened.layout.manifestPrefix()): Promise<void> {
   const upstream = opened.coffer.config.upstream;
   const where = `bucket ${upstream.bucket} at ${upstream.endpoint}`;
   const store = opened.store();
   const prefix = opened.coffer.prefix ?? '';
   const reachable = await checks.run('upstream read', async () => {
     try {
-      await store.listObjects(opened.layout.manifestPrefix(), { maxKeys: 1 });
+      await store.listObjects(listPrefix, { maxKeys: 1 });
     } catch (error) {
       throw failed(`cannot list ${where}`, error);
     }
-    return `${where}: listed ${opened.layout.manifestPrefix() || '(bucket root)'}`;
+    return `${where}: listed ${listPrefix || '(bucket root)'}`;
   });
   if (!reachable) {
     checks.skip('upstream write', 'skipped: the bucket cannot be read');
@@ -335,7 +336,7 @@ export async function runClassDoctor(config: GatewayConfig, options: { className
           checks.skip('upstream', 'skipped: no credentials to call the upstream with');
           continue;
         }
-        await checkUpstream(checks, registry, options.quick === true);
+        await checkUpstream(checks, registry, options.quick === true, `${classes.classes.registryPrefix(cofferClass)}r/`);
         await checks.run('registrations', async () => {
           const { created, rejected } = await classes.list(cofferClass);
           if (rejected.length > 0) {

@@ -217,6 +217,7 @@ describe('doctor', () => {
     ]);
     const checks = new Map(parsed.classes[0]?.checks.map((c) => [c.check, c.detail]));
     expect(checks.get('registrations')).toBe('2 created coffers; every registration opens under the class key');
+    expect(checks.get('upstream read')).toBe(`bucket coffer-cli at ${fixture.upstream.endpoint}: listed ${KMS_BASE}_registry/r/`);
     expect(checks.get('upstream write')).toMatch(new RegExp(`wrote, read back and deleted ${KMS_BASE}doctor/[0-9a-f]{24}$`));
     const generate = fixture.kms.calls.filter((c) => c.operation === 'GenerateDataKey').at(-1);
     expect(generate?.encryptionContext).toEqual({ coffer: '_class.kteam', key: expect.stringMatching(/^doctor\/[0-9a-f]{24}$/) });

@@ -49,6 +49,7 @@ import { EXIT_FAILURE, EXIT_OK, type CliIo } from './cli-io';
 import { createProgress } from './progress';
 
 export const GC_HELP = `Usage: coffer-gateway gc -c <config> --coffer <name> [--prefix <p>] [--min-age <duration>] [--dry-run]
+       coffer-gateway gc -c <config> --class <class> [--prefix <p>] [--min-age <duration>] [--dry-run]
 
 Deletes orphaned data objects: ciphertext in the upstream bucket that no manifest refers to and no open
 upload owns, left behind when a write was interrupted between storing its data and creating its
@@ -58,7 +59,10 @@ and no KMS call is made.
 
 Options:
 ${CONFIG_HELP}
-      --coffer <name>       The coffer, as configured under \`coffers\`.
+      --coffer <name>       The coffer, as configured under \`coffers\`, or one created in a coffer class
+                            (every generation prefix <base><coffer>/<generation>/ of the name).
+      --class <class>       Every coffer created in this class (\`cofferClasses\`): every generation
+                            prefix under the class's base prefix, current or left by a deletion.
       --prefix <p>          Only data objects of keys starting with <p>. Default: all.
       --min-age <duration>  Delete only orphans older than this: seconds, or a number with s, m, h, d
                             or w (e.g. 90m, 24h, 7d). Default: 24h. A PutObject in flight has its data

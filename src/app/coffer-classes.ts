@@ -30,7 +30,7 @@ import { cofferKey } from '../store/coffer-key';
 import { findCofferRules } from '../store/lifecycle-rules';
 import { isNotFound, isPreconditionFailed, type UploadStore } from '../store/ports';
 import { readSmallObject } from '../store/read-small-object';
-import { upstreamLayout } from '../store/upstream-layout';
+import { upstreamLayout, type UpstreamLayout } from '../store/upstream-layout';
 import { createUpstreamCoffer, type UpstreamCoffer, type UpstreamCofferDeps } from './upstream-coffer';
 
 /** The prefix, under a class's base prefix, of its registry; no coffer name can start with "_". */
@@ -38,6 +38,39 @@ export const REGISTRY_SEGMENT = '_registry/';
 /** How long a replica trusts a registration it read, or its absence (README). */
 export const DEFAULT_REGISTRY_CACHE_MS = 5000;
 const MAX_LISTED = 10_000;
+/** A generation: 16 hex digits, random per creation. */
+export const GENERATION = /^[0-9a-f]{16}$/;
+
+/** Where a created coffer's state lives: `<base prefix><coffer>/<generation>/` (docs/FORMAT.md §8.8). */
+export function generationPrefix(cofferClass: CofferClass, coffer: string, generation: string): string {
+  return `${cofferClass.coffer.upstream.prefix ?? ''}${coffer}/${generation}/`;
+}
+
+/**
+ * Every generation prefix under the class's base prefix — current, and left by a deletion that did
+ * not finish — of the coffer names the class admits (all of them, or only `coffer`), found by listing
+ * alone: no registration is read, so no key is needed (the command line's gc).
+ */
+export async function listGenerationPrefixes(store: UploadStore, cofferClass: CofferClass, coffer?: string): Promise<Array<{ readonly coffer: string; readonly generation: string; readonly prefix: string }>> {
+  const base = cofferClass.coffer.upstream.prefix ?? '';
+  const children = async (prefix: string): Promise<string[]> => {
+    const found: string[] = [];
+    let token: string | undefined;
+    do {
+      const page = await store.listObjects(prefix, { delimiter: '/', maxKeys: 1000, ...(token === undefined ? {} : { continuationToken: token }) });
+      found.push(...page.commonPrefixes.map((p) => p.slice(prefix.length, -1)));
+      token = page.isTruncated ? page.nextContinuationToken : undefined;
+    } while (token !== undefined);
+    return found;
+  };
+  const names = coffer === undefined ? await children(base) : [coffer];
+  const out: Array<{ coffer: string; generation: string; prefix: string }> = [];
+  // `_registry` and anything else no coffer of this class could be named is not a coffer's.
+  for (const name of names.filter((n) => COFFER_NAME.test(n) && cofferClass.pattern.test(n))) {
+    for (const generation of (await children(`${base}${name}/`)).filter((g) => GENERATION.test(g))) out.push({ coffer: name, generation, prefix: generationPrefix(cofferClass, name, generation) });
+  }
+  return out;
+}
 
 export interface CofferClass {
   readonly name: string;
@@ -93,6 +126,30 @@ export class CofferClasses {
     return this.classes.length > 0;
   }
 
+  /** Every configured class (the command line's --class, readiness). */
+  get all(): readonly CofferClass[] {
+    return this.classes;
+  }
+
+  /**
+   * The class's own pseudo-coffer `_class.<class>`: the upstream coffer its registry and class key
+   * are read and written with (one per class, shared with the registry's own lookups), and the
+   * layout under `<base prefix>_registry/` (the class key record is its `k/coffer-key`).
+   */
+  classUpstream(cofferClass: CofferClass): { readonly name: string; readonly upstream: UpstreamCoffer; readonly layout: UpstreamLayout } {
+    let upstream = this.classCoffers.get(cofferClass.name);
+    if (upstream === undefined) {
+      upstream = createUpstreamCoffer(`_class.${cofferClass.name}`, cofferClass.coffer, this.build.config, this.build.deps);
+      this.classCoffers.set(cofferClass.name, upstream);
+    }
+    return { name: `_class.${cofferClass.name}`, upstream, layout: upstreamLayout(this.registryPrefix(cofferClass)) };
+  }
+
+  /** `<base prefix>_registry/`: where a class's class key and registrations live. */
+  registryPrefix(cofferClass: CofferClass): string {
+    return `${this.basePrefix(cofferClass)}${REGISTRY_SEGMENT}`;
+  }
+
   /** Whether some class admits the name (the authenticator's and the egress's "could this be a coffer"). */
   admits(name: string): boolean {
     return this.classes.some((c) => c.pattern.test(name));
@@ -122,10 +179,13 @@ export class CofferClasses {
     return created;
   }
 
-  /** Every created coffer of every class (GetService); a registration that does not open is skipped and reported. */
-  async list(sessionName: string, onRejected: (coffer: string, error: unknown) => void): Promise<CreatedCoffer[]> {
+  /**
+   * Every created coffer of every class (GetService), or of the classes `only` keeps (the command
+   * line's per-class runs); a registration that does not open is skipped and reported.
+   */
+  async list(sessionName: string, onRejected: (coffer: string, error: unknown) => void, only: (cofferClass: CofferClass) => boolean = () => true): Promise<CreatedCoffer[]> {
     const found: CreatedCoffer[] = [];
-    for (const cofferClass of this.classes) {
+    for (const cofferClass of this.classes.filter(only)) {
       const context = this.classContext(cofferClass, sessionName);
       const recordPrefix = this.recordKey(cofferClass, '');
       let token: string | undefined;
@@ -232,7 +292,7 @@ export class CofferClasses {
   }
 
   private defineCreated(cofferClass: CofferClass, registration: Registration): CreatedCoffer {
-    const prefix = `${this.basePrefix(cofferClass)}${registration.coffer}/${registration.generation}/`;
+    const prefix = generationPrefix(cofferClass, registration.coffer, registration.generation);
     const coffer: CofferConfig = { ...cofferClass.coffer, upstream: { ...cofferClass.coffer.upstream, prefix } };
     return { registration, definition: createUpstreamCoffer(registration.coffer, coffer, this.build.config, this.build.deps) };
   }
@@ -242,15 +302,11 @@ export class CofferClasses {
     const cacheKey = `${cofferClass.name}\u0000${sessionName}`;
     let context = this.classContexts.get(cacheKey);
     if (context === undefined) {
-      let upstream = this.classCoffers.get(cofferClass.name);
-      if (upstream === undefined) {
-        upstream = createUpstreamCoffer(`_class.${cofferClass.name}`, cofferClass.coffer, this.build.config, this.build.deps);
-        this.classCoffers.set(cofferClass.name, upstream);
-      }
+      const { name, upstream, layout } = this.classUpstream(cofferClass);
       context = {
-        coffer: `_class.${cofferClass.name}`,
+        coffer: name,
         store: upstream.storeFor(sessionName),
-        layout: upstreamLayout(`${this.basePrefix(cofferClass)}${REGISTRY_SEGMENT}`),
+        layout,
         keys: upstream.keysFor(sessionName),
         minPartSize: upstream.minPartSize,
         maxPartSize: upstream.maxPartSize,
@@ -279,14 +335,16 @@ export class CofferClasses {
       key.fill(0);
     }
     const { coffer, generation, created, creator } = value;
-    if (coffer !== name || value['class'] !== cofferClass.name || typeof generation !== 'string' || !/^[0-9a-f]{16}$/.test(generation) || typeof created !== 'string' || typeof creator !== 'string') {
+    if (coffer !== name || value['class'] !== cofferClass.name || typeof generation !== 'string' || !GENERATION.test(generation) || typeof created !== 'string' || typeof creator !== 'string') {
       throw new IntegrityError('coffer-record-rejected', 'the coffer registration is malformed or names another coffer class');
     }
     return { coffer: name, class: cofferClass.name, generation, created, creator };
   }
 
-  /** Closes the class coffers' STS clients. */
+  /** Closes the class coffers' STS clients and the registry stores (a command-line run must leave no client open). */
   destroy(): void {
+    for (const context of this.classContexts.values()) (context.store as Partial<{ destroy(): void }>).destroy?.();
+    this.classContexts.clear();
     for (const upstream of this.classCoffers.values()) upstream.destroy();
     for (const created of this.known.values()) created.definition.destroy();
   }

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
-import { cofferDependencyCheck, watchDependencies } from '../server/admin/dependency-checks';
+import { classDependencyCheck, cofferDependencyCheck, watchDependencies } from '../server/admin/dependency-checks';
 import { createAuthenticate } from '../auth/authenticate';
 import { createCosAuthenticator } from '../auth/cos-authenticator';
 import { InMemoryCredentialStore, type CredentialConfig } from '../auth/credential-store';
@@ -325,10 +325,17 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   let checksInFlight: Promise<void> = Promise.resolve();
   closers.add(() => checksInFlight);
   closers.add(() => frontEnd.close(config.server.shutdownGraceMs));
-  const dependencies = watchDependencies(definitions.map(cofferDependencyCheck), {
-    onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
-    onPassed: (check) => log.info({ check }, 'dependency check passed'),
-  });
+  const dependencies = watchDependencies(
+    [
+      ...definitions.map((definition) => cofferDependencyCheck(definition)),
+      // Every coffer created in a class depends on the class's role, bucket and KMS key.
+      ...classes.all.map((cofferClass) => classDependencyCheck(cofferClass.name, classes.classUpstream(cofferClass).upstream, classes.registryPrefix(cofferClass))),
+    ],
+    {
+      onFailure: (check, reason, retryInMs) => log.warn({ check, reason, retryInMs }, 'dependency check failed; not ready'),
+      onPassed: (check) => log.info({ check }, 'dependency check passed'),
+    },
+  );
   checksInFlight = dependencies.passed; // resolves once stopped and no attempt is running
   closers.add(() => dependencies.stop());
   log.debug({ coffers: registry.names() }, 'coffer-gateway built');

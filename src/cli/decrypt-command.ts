@@ -14,7 +14,7 @@ import { GatewayError } from '../errors/gateway-error';
 import { objectEtag } from '../format/manifest';
 import { ObjectService } from '../store/object-service';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
-import { CliError, describeError, loadCliConfig, openCoffer } from './cli-coffer';
+import { CliError, describeError, loadCliConfig, openAnyCoffer, openCofferOffline } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, writeChunk, type CliIo } from './cli-io';
 import { downloadedObjectStore } from './downloaded-object-store';
 import { createProgress, formatBytes } from './progress';
@@ -25,12 +25,13 @@ export const DECRYPT_HELP = `Usage:
 
 Recovers an object without a running gateway, verifying everything the gateway verifies (manifest authentication — format 2 AEAD or format 1 MAC —,
 lengths, every part header and segment). Online, the manifest m/<key> and data object d/<key>/<uploadId>
-are read from the coffer's upstream bucket with the coffer's role; offline, from the two files you
-downloaded. Either way the data key is unwrapped by the coffer's KMS key or local keyring.
+are read from the coffer's upstream bucket with the coffer's role (a created coffer's under
+<base prefix><coffer>/<generation>/); offline, from the two files you downloaded. Either way the data key is unwrapped by the coffer's KMS key or local keyring.
 
 Options:
 ${CONFIG_HELP}
-      --coffer <name>        The coffer, as configured under \`coffers\`.
+      --coffer <name>        The coffer, as configured under \`coffers\`, or created at run time in a coffer
+                             class (its registration is read and verified; its current generation is read).
       --key <object key>     The object key (also the KMS encryption context, so it must be exact).
   -o, --output <file>|-      Where the plaintext goes. Default: stdout (refused when stdout is a terminal).
                              A file is written as <file>.partial and renamed when everything verified;
@@ -83,9 +84,11 @@ export async function decryptCommand(args: readonly string[], io: CliIo): Promis
   if (!toStdout && existsSync(output) && values.force !== true) throw new CliError(`${output} exists; use --force to replace it.`);
 
   const config = loadCliConfig(values.config, io);
-  const opened = openCoffer(config, cofferName, 'coffer-gateway-decrypt');
+  const offline = manifestFile !== undefined && dataFile !== undefined;
+  // Offline, nothing is read upstream: not even a created coffer's registration.
+  const opened = offline ? openCofferOffline(config, cofferName, 'coffer-gateway-decrypt') : await openAnyCoffer(config, cofferName, 'coffer-gateway-decrypt');
   try {
-    const store = manifestFile !== undefined && dataFile !== undefined ? downloadedObjectStore({ manifestKey: opened.layout.manifest(key), manifestFile, dataPrefix: opened.layout.dataPrefix(key), dataFile }) : opened.store();
+    const store = offline ? downloadedObjectStore({ manifestKey: opened.layout.manifest(key), manifestFile, dataPrefix: opened.layout.dataPrefix(key), dataFile }) : opened.store();
     const context = opened.context(store);
     const service = new ObjectService();
     // Manifest fetched, data key unwrapped under the key the envelope names, MAC verified.

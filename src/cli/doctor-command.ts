@@ -17,22 +17,28 @@ import type { GatewayConfig } from '../config';
 import { ConfigError } from '../config';
 import { GatewayError } from '../errors/gateway-error';
 import { encryptionContext } from '../store/coffer-context';
-import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, parseCommandArgs } from './args';
+import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs } from './args';
+import { cofferClassesOf } from '../app/coffer-classes';
 import { WRAP_LIMIT, type LocalKeyring } from '../keys/local-keyring';
-import { describeError, loadCliConfig, openCoffer, type OpenedCoffer } from './cli-coffer';
+import { describeError, loadCliConfig, openClasses, openCoffer, type OpenedCoffer } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, type CliIo } from './cli-io';
 
-export const DOCTOR_HELP = `Usage: coffer-gateway doctor [-c <config>] [--coffer <name>] [--quick] [--json]
+export const DOCTOR_HELP = `Usage: coffer-gateway doctor [-c <config>] [--coffer <name> | --class <class>] [--quick] [--json]
 
 Checks the configuration (every problem at once), then for each coffer: its credentials (STS
 AssumeRole, or the static / default-chain credentials), its key provider (a data key generated and
 unwrapped with the coffer's encryption context), its upstream bucket (listed; a probe object
 <prefix>doctor/<random> written, read back and deleted) and the upstream's minimum part size (a
 multipart upload of one upstream.minPartSize part and one 1-byte part, completed and deleted).
+Then the same for each coffer class (\`cofferClasses\`: the bucket, role and KMS key every coffer
+created in it uses; the key check uses the class key's encryption context {coffer: "_class.<class>"},
+the probe is <base prefix>doctor/<random>), and its registrations: every created coffer's must open
+under the class key.
 
 Options:
 ${CONFIG_HELP}
       --coffer <name>   Only this coffer.
+      --class <class>   Only this coffer class.
       --quick           Skip the part-size check (it uploads upstream.minPartSize bytes).
       --json            Machine-readable report on stdout.
   -h, --help            Show this help.
@@ -44,6 +50,7 @@ const OPTIONS = {
   ...CONFIG_OPTION,
   ...HELP_OPTION,
   coffer: { type: 'string' },
+  class: { type: 'string' },
   quick: { type: 'boolean' },
   json: { type: 'boolean' },
 } as const;
@@ -64,10 +71,16 @@ export interface CofferReport {
   readonly checks: CheckResult[];
 }
 
+export interface ClassReport {
+  readonly class: string;
+  readonly checks: CheckResult[];
+}
+
 export interface DoctorReport {
   readonly ok: boolean;
-  readonly configuration: { readonly ok: boolean; readonly problems: readonly string[]; readonly coffers: number };
+  readonly configuration: { readonly ok: boolean; readonly problems: readonly string[]; readonly coffers: number; readonly classes: number };
   readonly coffers: CofferReport[];
+  readonly classes: ClassReport[];
 }
 
 /** `<prefix>doctor/<random>`: outside every area of the layout (one letter and a slash). */
@@ -174,18 +187,19 @@ async function checkKeys(checks: Checks, opened: OpenedCoffer, config: GatewayCo
   });
 }
 
-async function checkUpstream(checks: Checks, opened: OpenedCoffer, quick: boolean): Promise<void> {
+/** `listPrefix`: what the read check lists (a coffer's manifests; a class's registrations). */
+async function checkUpstream(checks: Checks, opened: OpenedCoffer, quick: boolean, listPrefix = opened.layout.manifestPrefix()): Promise<void> {
   const upstream = opened.coffer.config.upstream;
   const where = `bucket ${upstream.bucket} at ${upstream.endpoint}`;
   const store = opened.store();
   const prefix = opened.coffer.prefix ?? '';
   const reachable = await checks.run('upstream read', async () => {
     try {
-      await store.listObjects(opened.layout.manifestPrefix(), { maxKeys: 1 });
+      await store.listObjects(listPrefix, { maxKeys: 1 });
     } catch (error) {
       throw failed(`cannot list ${where}`, error);
     }
-    return `${where}: listed ${opened.layout.manifestPrefix() || '(bucket root)'}`;
+    return `${where}: listed ${listPrefix || '(bucket root)'}`;
   });
   if (!reachable) {
     checks.skip('upstream write', 'skipped: the bucket cannot be read');
@@ -274,6 +288,7 @@ export async function runDoctor(config: GatewayConfig, options: { coffer?: strin
     reports.push({ coffer: name, checks: checks.results });
     if (config.coffers[name] === undefined) {
       if (config.demo.enabled && config.demo.coffer === name) checks.skip('demo coffer', 'embedded upstream and local keyring inside the gateway process; checked when the gateway starts');
+      else if (cofferClassesOf(config).some((c) => c.pattern.test(name))) checks.fail('coffer', `${name} is not configured; a coffer class admits the name: check the class with --class`);
       else checks.fail('coffer', `${name} is not configured`);
       continue;
     }
@@ -296,6 +311,50 @@ export async function runDoctor(config: GatewayConfig, options: { coffer?: strin
   return reports;
 }
 
+/**
+ * Each coffer class: what every coffer created in it depends on — the class's credentials, KMS key
+ * (the class key's encryption context) and bucket (read, probe written under the base prefix, part
+ * size) — checked through the class's own pseudo-coffer, as the gateway reaches its registry; then
+ * its registrations, listed and opened as the gateway's GetService does.
+ */
+export async function runClassDoctor(config: GatewayConfig, options: { className?: string; quick?: boolean } = {}): Promise<ClassReport[]> {
+  const checked: GatewayConfig = { ...config, keyring: { ...config.keyring, create: false } };
+  const classes = openClasses(checked, SESSION);
+  const reports: ClassReport[] = [];
+  try {
+    const selected = options.className === undefined ? classes.classes.all : [classes.cofferClass(options.className)];
+    for (const cofferClass of selected) {
+      const checks = new Checks();
+      reports.push({ class: cofferClass.name, checks: checks.results });
+      const registry = classes.openRegistry(cofferClass);
+      try {
+        const probe = `doctor/${randomBytes(12).toString('hex')}`;
+        const credentials = await checkCredentials(checks, registry);
+        if (credentials || registry.coffer.config.kms.type !== 'aws-kms') await checkKeys(checks, registry, config, probe);
+        else checks.skip('key provider', 'skipped: no credentials to call KMS with');
+        if (!credentials) {
+          checks.skip('upstream', 'skipped: no credentials to call the upstream with');
+          continue;
+        }
+        await checkUpstream(checks, registry, options.quick === true, `${classes.classes.registryPrefix(cofferClass)}r/`);
+        await checks.run('registrations', async () => {
+          const { created, rejected } = await classes.list(cofferClass);
+          if (rejected.length > 0) {
+            const first = rejected[0] as { coffer: string; error: unknown };
+            throw failed(`${rejected.length} of ${created.length + rejected.length} registrations under ${classes.classes.registryPrefix(cofferClass)}r/ do not open under the class key (first: ${first.coffer})`, first.error);
+          }
+          return `${created.length === 1 ? '1 created coffer' : `${created.length} created coffers`}; every registration opens under the class key`;
+        });
+      } finally {
+        registry.close();
+      }
+    }
+  } finally {
+    classes.close();
+  }
+  return reports;
+}
+
 const SYMBOL: Record<CheckStatus, string> = { pass: '✓', fail: '✗', skip: '–' };
 
 export async function doctorCommand(args: readonly string[], io: CliIo): Promise<number> {
@@ -310,23 +369,28 @@ export async function doctorCommand(args: readonly string[], io: CliIo): Promise
     config = loadCliConfig(values.config, io);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    const report: DoctorReport = { ok: false, configuration: { ok: false, problems: error.problems, coffers: 0 }, coffers: [] };
+    const report: DoctorReport = { ok: false, configuration: { ok: false, problems: error.problems, coffers: 0, classes: 0 }, coffers: [], classes: [] };
     if (json) io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
     else io.stdout.write(`✗ configuration: ${error.problems.length === 1 ? '1 problem' : `${error.problems.length} problems`}\n${error.problems.map((p) => `    - ${p}`).join('\n')}\n`);
     return EXIT_FAILURE;
   }
   const cofferCount = Object.keys(config.coffers).length + (config.demo.enabled ? 1 : 0);
-  const coffers = await runDoctor(config, { ...(values.coffer === undefined ? {} : { coffer: values.coffer }), quick: values.quick === true });
-  const all = coffers.flatMap((c) => c.checks);
+  if (values.coffer !== undefined && values.class !== undefined) throw new UsageError('give --coffer or --class, not both.\nRun `coffer-gateway doctor --help` for the options.');
+  const classCount = Object.keys(config.cofferClasses).length;
+  const quick = values.quick === true;
+  const coffers = values.class !== undefined ? [] : await runDoctor(config, { ...(values.coffer === undefined ? {} : { coffer: values.coffer }), quick });
+  const classes = values.coffer !== undefined ? [] : await runClassDoctor(config, { ...(values.class === undefined ? {} : { className: values.class }), quick });
+  const all = [...coffers, ...classes].flatMap((c) => c.checks);
   const failures = all.filter((c) => c.status === 'fail').length;
-  const report: DoctorReport = { ok: failures === 0, configuration: { ok: true, problems: [], coffers: cofferCount }, coffers };
+  const report: DoctorReport = { ok: failures === 0, configuration: { ok: true, problems: [], coffers: cofferCount, classes: classCount }, coffers, classes };
   if (json) {
     io.stdout.write(`${JSON.stringify(report, null, 2)}\n`);
   } else {
-    const lines = [`✓ configuration: valid (${cofferCount === 1 ? '1 coffer' : `${cofferCount} coffers`})`];
-    for (const coffer of coffers) {
-      lines.push(`coffer ${coffer.coffer}`);
-      for (const check of coffer.checks) lines.push(`  ${SYMBOL[check.status]} ${check.check}: ${check.detail}`);
+    const classesText = classCount === 0 ? '' : `, ${classCount === 1 ? '1 coffer class' : `${classCount} coffer classes`}`;
+    const lines = [`✓ configuration: valid (${cofferCount === 1 ? '1 coffer' : `${cofferCount} coffers`}${classesText})`];
+    for (const [heading, checks] of [...coffers.map((c) => [`coffer ${c.coffer}`, c.checks] as const), ...classes.map((c) => [`coffer class ${c.class}`, c.checks] as const)]) {
+      lines.push(heading);
+      for (const check of checks) lines.push(`  ${SYMBOL[check.status]} ${check.check}: ${check.detail}`);
     }
     const passed = all.filter((c) => c.status === 'pass').length;
     lines.push(failures === 0 ? `all ${passed} checks passed` : `${failures} of ${passed + failures} checks failed`);

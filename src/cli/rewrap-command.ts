@@ -26,11 +26,12 @@ import { isValidLocalKeyId } from '../keys/local-keyring';
 import { encryptionContext } from '../store/coffer-context';
 import { isNotFound, type UploadStore } from '../store/ports';
 import { CONFIG_HELP, CONFIG_OPTION, HELP_OPTION, UsageError, parseCommandArgs, required } from './args';
-import { CliError, describeError, loadCliConfig, openCoffer, type OpenedCoffer } from './cli-coffer';
+import { CliError, describeError, loadCliConfig, openAnyCoffer, openClasses, type OpenedCoffer } from './cli-coffer';
 import { EXIT_FAILURE, EXIT_OK, type CliIo } from './cli-io';
 import { createProgress } from './progress';
 
 export const REWRAP_HELP = `Usage: coffer-gateway rewrap -c <config> --coffer <name> --to-key <key id> [--prefix <p>] [--dry-run]
+       coffer-gateway rewrap -c <config> --class <class> --to-key <key id> [--prefix <p>] [--dry-run]
 
 Key rotation: rewraps the data key of every object under the prefix to another key-encryption key and
 writes each manifest back with only its key envelope replaced, and rewraps the coffer key (which seals
@@ -42,9 +43,15 @@ again. First add the new key's ARN to the coffer's kms.previousKeyIds (the gatew
 configured keys); afterwards set kms.keyId to the new key, so new objects use it too, and keep the old
 key in kms.previousKeyIds until a run reports nothing left under it.
 
+Coffers created at run time (PUT Coffer) use their class's key: --class rotates every coffer created
+in the class (each one's objects and coffer key, under its current generation) and then the class key
+(<base prefix>_registry/k/coffer-key, which seals the registrations). Trust the new key in the class's
+coffer.kms.previousKeyIds first and set its coffer.kms.keyId afterwards, as for a configured coffer.
+
 Options:
 ${CONFIG_HELP}
-      --coffer <name>       The coffer, as configured under \`coffers\`.
+      --coffer <name>       The coffer, as configured under \`coffers\`, or one created in a coffer class.
+      --class <class>       Every coffer created in this class (\`cofferClasses\`), and the class key.
       --to-key <key id>     The new key: a KMS key id, key ARN, alias or alias ARN (kms.type aws-kms;
                             the role needs kms:ReEncryptFrom on the old and kms:ReEncryptTo and
                             kms:Decrypt on the new key), or a keyring key id (kms.type local).
@@ -61,6 +68,7 @@ const OPTIONS = {
   ...CONFIG_OPTION,
   ...HELP_OPTION,
   coffer: { type: 'string' },
+  class: { type: 'string' },
   'to-key': { type: 'string' },
   prefix: { type: 'string' },
   'dry-run': { type: 'boolean' },
@@ -201,119 +209,212 @@ async function resolveTarget(opened: OpenedCoffer, toKey: string, dryRun: boolea
   return opened.keys.resolveKeyId(toKey);
 }
 
+interface RewrapCounts {
+  listed: number;
+  rewrapped: number;
+  skipped: number;
+  wouldRewrap: number;
+  gone: number;
+  failed: number;
+}
+
+interface RewrapRun {
+  readonly target: string;
+  readonly dryRun: boolean;
+  readonly prefix: string;
+  readonly concurrency: number;
+  readonly io: CliIo;
+}
+
+/** Writes a line below the progress bar (which is cleared first). */
+type Report = (stream: 'stdout' | 'stderr', line: string) => void;
+
+/**
+ * One coffer, configured or created: every manifest under the prefix (a bounded pool fed page by
+ * page), then its coffer key record. Prints the coffer's summary line; returns its counts.
+ */
+async function rewrapOneCoffer(opened: OpenedCoffer, run: RewrapRun): Promise<RewrapCounts> {
+  const { target, dryRun, prefix, concurrency, io } = run;
+  const store = opened.store();
+  const counts: RewrapCounts = { listed: 0, rewrapped: 0, skipped: 0, wouldRewrap: 0, gone: 0, failed: 0 };
+  const progress = createProgress(io.stderr, { label: dryRun ? 'rewrap (dry run)' : 'rewrap', unit: 'objects' });
+  const report: Report = (stream, line) => {
+    progress.done();
+    io[stream].write(`${line}\n`);
+  };
+
+  const handle = async (key: string): Promise<void> => {
+    let outcome: RewrapOutcome;
+    try {
+      outcome = await rewrapManifest(opened, store, key, target, dryRun);
+    } catch (error) {
+      outcome = { kind: 'failed', reason: error instanceof ObjectFailure ? error.message : describeError(error) };
+    }
+    switch (outcome.kind) {
+      case 'rewrapped':
+        counts.rewrapped += 1;
+        break;
+      case 'skipped':
+        counts.skipped += 1;
+        break;
+      case 'gone':
+        counts.gone += 1;
+        break;
+      case 'would-rewrap':
+        counts.wouldRewrap += 1;
+        report('stdout', `would rewrap ${key}: ${outcome.from} -> ${target}`);
+        break;
+      case 'failed':
+        counts.failed += 1;
+        report('stderr', `✗ ${key}: ${outcome.reason}`);
+        break;
+    }
+    progress.advance(1);
+  };
+
+  // A bounded pool fed page by page: memory stays flat however many objects the prefix holds.
+  const running = new Set<Promise<void>>();
+  try {
+    let token: string | undefined;
+    do {
+      const page = await store.listObjects(opened.layout.manifestPrefix(prefix), { continuationToken: token, maxKeys: 1000 });
+      counts.listed += page.objects.length;
+      progress.total = counts.listed;
+      for (const object of page.objects) {
+        const key = opened.layout.keyOfManifest(object.key);
+        if (key === undefined) continue;
+        const task = handle(key).finally(() => running.delete(task));
+        running.add(task);
+        if (running.size >= concurrency) await Promise.race(running);
+      }
+      token = page.isTruncated ? page.nextContinuationToken : undefined;
+    } while (token !== undefined);
+  } finally {
+    // Also when the listing failed: no manifest write may still be in flight when the clients close.
+    await Promise.all(running);
+    progress.done();
+  }
+
+  // The coffer key (FORMAT §8.6) is wrapped under the key-encryption key too: rotate it with the objects,
+  // or the coffer could neither list nor write once the old key is retired. Not limited by --prefix.
+  if (!(await rewrapRecordKey(opened, run, report, 'the coffer key'))) counts.failed += 1;
+
+  const scope = `coffer ${opened.name}${opened.created === undefined ? '' : ` (class ${opened.created.class}, generation ${opened.created.generation})`}${prefix === '' ? '' : ` (prefix ${JSON.stringify(prefix)})`}`;
+  const gone = counts.gone === 0 ? '' : `, ${counts.gone} gone before they were read`;
+  if (dryRun) {
+    io.stdout.write(`rewrap dry run, ${scope}, to ${target}: ${counts.listed} objects, ${counts.wouldRewrap} would be rewrapped, ${counts.skipped} already under the target key, ${counts.failed} failed${gone}. Nothing was changed.\n`);
+  } else {
+    io.stdout.write(`rewrap, ${scope}, to ${target}: ${counts.listed} objects, ${counts.rewrapped} rewrapped, ${counts.skipped} already under the target key, ${counts.failed} failed${gone}.\n`);
+  }
+  return counts;
+}
+
+/** A coffer key record (a coffer's, or a class's class key): rewrapped, reported; false when it failed. */
+async function rewrapRecordKey(opened: OpenedCoffer, run: RewrapRun, report: Report, what: string): Promise<boolean> {
+  let outcome: RewrapOutcome;
+  try {
+    outcome = await rewrapCofferKey(opened, opened.store(), run.target, run.dryRun);
+  } catch (error) {
+    outcome = { kind: 'failed', reason: error instanceof ObjectFailure ? error.message : describeError(error) };
+  }
+  if (outcome.kind === 'failed') report('stderr', `✗ ${what} (${opened.layout.cofferKey()}): ${outcome.reason}`);
+  else if (outcome.kind === 'would-rewrap') report('stdout', `would rewrap ${what}: ${outcome.from} -> ${run.target}`);
+  else if (outcome.kind === 'rewrapped') report('stdout', `rewrapped ${what} to ${run.target}`);
+  return outcome.kind !== 'failed';
+}
+
+/** The target key, resolved with the keys of the coffer (or class) being rotated; a key that cannot be used is the operator's error. */
+async function targetKey(opened: OpenedCoffer, toKey: string, dryRun: boolean): Promise<string> {
+  try {
+    return await resolveTarget(opened, toKey, dryRun);
+  } catch (error) {
+    if (error instanceof GatewayError) throw new CliError(`the target key ${toKey} cannot be used: ${describeError(error)}`);
+    throw error;
+  } finally {
+    opened.close();
+  }
+}
+
 export async function rewrapCommand(args: readonly string[], io: CliIo): Promise<number> {
   const values = parseCommandArgs('rewrap', args, OPTIONS);
   if (values.help === true) {
     io.stdout.write(REWRAP_HELP);
     return EXIT_OK;
   }
-  const cofferName = required(values.coffer, 'coffer', 'rewrap');
+  if ((values.coffer === undefined) === (values.class === undefined)) throw new UsageError('give either --coffer or --class.\nRun `coffer-gateway rewrap --help` for the options.');
   const toKey = required(values['to-key'], 'to-key', 'rewrap');
   const dryRun = values['dry-run'] === true;
   const prefix = values.prefix ?? '';
   const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) throw new UsageError('--concurrency must be an integer from 1 to 64.');
-
   const config = loadCliConfig(values.config, io);
-  let opened = openCoffer(config, cofferName, 'coffer-gateway-rewrap');
-  try {
-    let target: string;
-    try {
-      target = await resolveTarget(opened, toKey, dryRun);
-    } catch (error) {
-      if (error instanceof GatewayError) throw new CliError(`the target key ${toKey} cannot be used: ${describeError(error)}`);
-      throw error;
-    }
+  const retry = (failed: number): void => {
+    if (!dryRun && failed > 0) io.stdout.write('Run the same command again to retry the failed objects; rewrapped ones are skipped.\n');
+  };
+
+  if (values.coffer !== undefined) {
+    const cofferName = values.coffer;
+    const target = await targetKey(await openAnyCoffer(config, cofferName, SESSION), toKey, dryRun);
     // Reads trust only configured keys (kms.previousKeyIds); this run must also unwrap under its target to verify each rewrite.
-    opened.close();
-    opened = openCoffer(config, cofferName, 'coffer-gateway-rewrap', { trustKeyIds: [target] });
-    const store = opened.store();
-    const counts = { listed: 0, rewrapped: 0, skipped: 0, wouldRewrap: 0, gone: 0, failed: 0 };
-    const progress = createProgress(io.stderr, { label: dryRun ? 'rewrap (dry run)' : 'rewrap', unit: 'objects' });
-    const report = (stream: 'stdout' | 'stderr', line: string): void => {
-      progress.done();
-      io[stream].write(`${line}\n`);
-    };
-
-    const handle = async (key: string): Promise<void> => {
-      let outcome: RewrapOutcome;
-      try {
-        outcome = await rewrapManifest(opened, store, key, target, dryRun);
-      } catch (error) {
-        outcome = { kind: 'failed', reason: error instanceof ObjectFailure ? error.message : describeError(error) };
-      }
-      switch (outcome.kind) {
-        case 'rewrapped':
-          counts.rewrapped += 1;
-          break;
-        case 'skipped':
-          counts.skipped += 1;
-          break;
-        case 'gone':
-          counts.gone += 1;
-          break;
-        case 'would-rewrap':
-          counts.wouldRewrap += 1;
-          report('stdout', `would rewrap ${key}: ${outcome.from} -> ${target}`);
-          break;
-        case 'failed':
-          counts.failed += 1;
-          report('stderr', `✗ ${key}: ${outcome.reason}`);
-          break;
-      }
-      progress.advance(1);
-    };
-
-    // A bounded pool fed page by page: memory stays flat however many objects the prefix holds.
-    const running = new Set<Promise<void>>();
+    const opened = await openAnyCoffer(config, cofferName, SESSION, { trustKeyIds: [target] });
     try {
-      let token: string | undefined;
-      do {
-        const page = await store.listObjects(opened.layout.manifestPrefix(prefix), { continuationToken: token, maxKeys: 1000 });
-        counts.listed += page.objects.length;
-        progress.total = counts.listed;
-        for (const object of page.objects) {
-          const key = opened.layout.keyOfManifest(object.key);
-          if (key === undefined) continue;
-          const task = handle(key).finally(() => running.delete(task));
-          running.add(task);
-          if (running.size >= concurrency) await Promise.race(running);
-        }
-        token = page.isTruncated ? page.nextContinuationToken : undefined;
-      } while (token !== undefined);
+      const counts = await rewrapOneCoffer(opened, { target, dryRun, prefix, concurrency, io });
+      retry(counts.failed);
+      return counts.failed === 0 ? EXIT_OK : EXIT_FAILURE;
     } finally {
-      // Also when the listing failed: no manifest write may still be in flight when the clients close.
-      await Promise.all(running);
-      progress.done();
+      opened.close();
     }
+  }
 
-    // The coffer key (FORMAT §8.6) is wrapped under the key-encryption key too: rotate it with the objects,
-    // or the coffer could neither list nor write once the old key is retired. Not limited by --prefix.
-    let cofferKeyOutcome: RewrapOutcome;
-    try {
-      cofferKeyOutcome = await rewrapCofferKey(opened, store, target, dryRun);
-    } catch (error) {
-      cofferKeyOutcome = { kind: 'failed', reason: error instanceof ObjectFailure ? error.message : describeError(error) };
-    }
-    if (cofferKeyOutcome.kind === 'failed') {
-      counts.failed += 1;
-      report('stderr', `✗ coffer key (${opened.layout.cofferKey()}): ${cofferKeyOutcome.reason}`);
-    } else if (cofferKeyOutcome.kind === 'would-rewrap') {
-      report('stdout', `would rewrap the coffer key: ${cofferKeyOutcome.from} -> ${target}`);
-    } else if (cofferKeyOutcome.kind === 'rewrapped') {
-      report('stdout', `rewrapped the coffer key to ${target}`);
-    }
-
-    const scope = `coffer ${cofferName}${prefix === '' ? '' : ` (prefix ${JSON.stringify(prefix)})`}`;
-    const gone = counts.gone === 0 ? '' : `, ${counts.gone} gone before they were read`;
-    if (dryRun) {
-      io.stdout.write(`rewrap dry run, ${scope}, to ${target}: ${counts.listed} objects, ${counts.wouldRewrap} would be rewrapped, ${counts.skipped} already under the target key, ${counts.failed} failed${gone}. Nothing was changed.\n`);
-    } else {
-      io.stdout.write(`rewrap, ${scope}, to ${target}: ${counts.listed} objects, ${counts.rewrapped} rewrapped, ${counts.skipped} already under the target key, ${counts.failed} failed${gone}.\n`);
-      if (counts.failed > 0) io.stdout.write('Run the same command again to retry the failed objects; rewrapped ones are skipped.\n');
-    }
-    return counts.failed === 0 ? EXIT_OK : EXIT_FAILURE;
+  // --class: every coffer created in the class (each one's objects and coffer key), then the class key.
+  const className = values.class as string;
+  const resolving = openClasses(config, SESSION);
+  let target: string;
+  try {
+    target = await targetKey(resolving.openRegistry(resolving.cofferClass(className)), toKey, dryRun);
   } finally {
-    opened.close();
+    resolving.close();
+  }
+  const classes = openClasses(config, SESSION, { trustKeyIds: [target] });
+  try {
+    const cofferClass = classes.cofferClass(className);
+    const run: RewrapRun = { target, dryRun, prefix, concurrency, io };
+    const report: Report = (stream, line) => io[stream].write(`${line}\n`);
+    const total: RewrapCounts = { listed: 0, rewrapped: 0, skipped: 0, wouldRewrap: 0, gone: 0, failed: 0 };
+    const { created, rejected } = await classes.list(cofferClass);
+    // A registration that does not open names no coffer this run may touch: reported, counted, left alone.
+    for (const { coffer, error } of rejected) report('stderr', `✗ coffer ${coffer}: its registration was refused, not rewrapped: ${describeError(error)}`);
+    for (const one of created) {
+      const opened = classes.open(one);
+      try {
+        const counts = await rewrapOneCoffer(opened, run);
+        for (const field of Object.keys(total) as Array<keyof RewrapCounts>) total[field] += counts[field];
+      } catch (error) {
+        // The coffer's listing failed: the others still rotate (a rerun finishes this one).
+        total.failed += 1;
+        report('stderr', `✗ coffer ${one.registration.coffer}: ${describeError(error)}`);
+      } finally {
+        opened.close();
+      }
+    }
+    // The class key seals every registration: retiring the old key without it would lose the class's coffers.
+    const registry = classes.openRegistry(cofferClass);
+    let classKeyOk: boolean;
+    try {
+      classKeyOk = await rewrapRecordKey(registry, run, report, `the class key of ${cofferClass.name}`);
+    } finally {
+      registry.close();
+    }
+    const failed = total.failed + rejected.length + (classKeyOk ? 0 : 1);
+    const done = dryRun ? `${total.wouldRewrap} would be rewrapped` : `${total.rewrapped} rewrapped`;
+    io.stdout.write(
+      `rewrap${dryRun ? ' dry run' : ''}, class ${cofferClass.name}, to ${target}: ${created.length} coffers (${rejected.length} refused), ${total.listed} objects, ${done}, ${total.skipped} already under the target key, ${failed} failed.${dryRun ? ' Nothing was changed.' : ''}\n`,
+    );
+    retry(failed);
+    return failed === 0 ? EXIT_OK : EXIT_FAILURE;
+  } finally {
+    classes.close();
   }
 }
+
+const SESSION = 'coffer-gateway-rewrap';

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway } from '../../src/app/serve';
+import { EmbeddedUpstream } from '../../src/embedded-upstream';
 
 /** Listening sockets of this process. A closed server's handle is released in a later loop phase (close callbacks), so let a timer turn pass first. */
 async function listeners(): Promise<number> {
@@ -96,6 +97,55 @@ describe('readiness follows the dependencies a coffer cannot work without', () =
       expect(lines.join('')).not.toContain(secretKey);
     } finally {
       await gateway.stop();
+      rmSync(directory, { recursive: true, force: true });
+    }
+  });
+
+  test('a coffer class is a dependency too: its bucket not answering keeps the replica not ready, naming the class; once it answers, ready', async () => {
+    const directory = mkdtempSync(join(tmpdir(), 'coffer-serve-'));
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const deadPort = (closed.address() as AddressInfo).port;
+    await new Promise((resolve) => closed.close(resolve));
+    const keys = { accessKeyId: 'AKIDCLASSREADY0001', secretAccessKey: 'class-ready-secret-0123456789abcdef' };
+    const upstream = await EmbeddedUpstream.start({ directory: join(directory, 'upstream'), bucket: 'ready', ...keys });
+    const coffer = (endpoint: string, prefix: string) => ({ upstream: { endpoint, bucket: 'ready', prefix, forcePathStyle: true, credentials: keys, connectTimeoutMs: 1000 }, kms: { type: 'local', keyId: 'ready' } });
+    const configFile = (name: string, classEndpoint: string): string => {
+      const file = join(directory, `${name}.json`);
+      writeFileSync(
+        file,
+        JSON.stringify({
+          server: { port: 0, adminPort: 0 },
+          auth: { accessKeys: [{ secretId: 'AKIDreadiness0002', secretKey: 'client-secret-0123456789abcdef', grants: [{ coffer: '*', actions: ['*'] }] }] },
+          keyring: { directory: join(directory, 'keyring'), create: true },
+          coffers: { 'static-1250000000': coffer(upstream.endpoint, 'static/') },
+          cofferClasses: { team: { pattern: 'team-*-1250000000', coffer: coffer(classEndpoint, 'created/') } },
+        }),
+      );
+      return file;
+    };
+    try {
+      const broken = await startGateway(loadConfig({ file: configFile('dead-class', `http://127.0.0.1:${deadPort}`), env: {} }), { log: createLogger('silent') });
+      try {
+        await broken.dependenciesAttempted;
+        const answer = await readyz(broken.adminPort);
+        expect(answer.status).toBe(503);
+        // The configured coffer passed; only the class is named.
+        expect(answer.body).toMatch(/^not ready: coffer class team: upstream: .*ECONNREFUSED/);
+        expect(answer.body).not.toContain('(and');
+        expect(answer.body).not.toContain(keys.secretAccessKey);
+      } finally {
+        await broken.stop();
+      }
+      const working = await startGateway(loadConfig({ file: configFile('live-class', upstream.endpoint), env: {} }), { log: createLogger('silent') });
+      try {
+        await working.dependenciesChecked;
+        expect(await readyz(working.adminPort)).toEqual({ status: 200, body: 'ready\n' });
+      } finally {
+        await working.stop();
+      }
+    } finally {
+      await upstream.close();
       rmSync(directory, { recursive: true, force: true });
     }
   });

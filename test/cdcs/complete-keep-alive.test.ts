@@ -6,7 +6,7 @@
  * released only once the client has seen the early 200 and whitespace (or the keep-alive metric moved):
  * the test waits for conditions, never for time.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,6 +17,7 @@ import { EmbeddedUpstream } from '../../src/embedded-upstream';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { completeBody, cos, initiate, md5Etag, signedRequest, type CosTarget } from '../support/cos-http-client';
+import { sha256 } from '../support/digests';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const COS = require('cos-nodejs-sdk-v5');
@@ -25,7 +26,6 @@ const MiB = 1024 * 1024;
 const COFFER = 'slow-1250000000';
 const KEY = { secretId: 'AKIDkeepalive', secretKey: 'keep-alive-secret-key-0123456789' };
 const UPSTREAM_KEYS = { accessKeyId: 'AKIDKEEPALIVEUPSTREAM', secretAccessKey: 'keep-alive-upstream-secret-0123456789' };
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 /**
  * Forwards everything to the embedded upstream, except that an upstream CompleteMultipartUpload

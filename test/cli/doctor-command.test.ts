@@ -82,7 +82,7 @@ test('--json, --coffer and --quick', async () => {
   expect(result.code).toBe(0);
   const report = JSON.parse(result.stdout.toString()) as DoctorReport;
   expect(report.ok).toBe(true);
-  expect(report.configuration).toEqual({ ok: true, problems: [], coffers: 2 });
+  expect(report.configuration).toEqual({ ok: true, problems: [], coffers: 2, classes: 0 });
   expect(report.coffers.map((c) => [c.coffer, c.checks.map((k) => [k.check, k.status])])).toEqual([
     [
       LOCAL_COFFER,

@@ -43,14 +43,21 @@ describe('gc CronJobs', () => {
   const cronJobs = r.all('CronJob');
   const pod = (cronJob: K8sObject) => cronJob.spec.jobTemplate.spec.template.spec;
 
-  test('one per coffer, never two runs at once, with --min-age and the coffer', () => {
-    expect(cronJobs.map((c) => c.metadata.name)).toEqual([`${FULLNAME}-gc-archive-1250000000`, `${FULLNAME}-gc-ledger-1250000000`]);
-    for (const [i, coffer] of ['archive-1250000000', 'ledger-1250000000'].entries()) {
+  test('one per coffer and one per coffer class (every coffer created in it), never two runs at once, with --min-age', () => {
+    expect(cronJobs.map((c) => c.metadata.name)).toEqual([`${FULLNAME}-gc-archive-1250000000`, `${FULLNAME}-gc-ledger-1250000000`, `${FULLNAME}-gc-class-team`]);
+    for (const [i, target] of [
+      ['--coffer', 'archive-1250000000'],
+      ['--coffer', 'ledger-1250000000'],
+      ['--class', 'team'],
+    ].entries()) {
       const cronJob = cronJobs[i] as K8sObject;
       expect(cronJob.spec).toMatchObject({ schedule: '17 3 * * *', timeZone: 'Etc/UTC', concurrencyPolicy: 'Forbid' });
-      expect(pod(cronJob).containers[0].args).toEqual(['gc', '--coffer', coffer, '--min-age', '24h']);
+      expect(pod(cronJob).containers[0].args).toEqual(['gc', ...target, '--min-age', '24h']);
       expect(pod(cronJob).restartPolicy).toBe('Never');
     }
+    // gc.coffers and gc.classes pick some.
+    const picked = render({ valuesFiles: [OPERATIONS], set: { 'gc.coffers[0]': 'ledger-1250000000', 'gc.classes[0]': 'team' } }).all('CronJob');
+    expect(picked.map((c) => c.metadata.name)).toEqual([`${FULLNAME}-gc-ledger-1250000000`, `${FULLNAME}-gc-class-team`]);
   });
 
   test('its own service account (upstream only: the IRSA role of the values), and no key-encryption keys in the pod', () => {
@@ -74,23 +81,30 @@ describe('gc CronJobs', () => {
     }
   });
 
-  test('a listed coffer that is not configured fails the render', () => {
+  test('a listed coffer or class that is not configured fails the render', () => {
     const result = helmTemplate({ valuesFiles: [OPERATIONS], set: { 'gc.coffers[0]': 'nope-1250000000' } });
     expect(result.ok).toBe(false);
     expect(result.output).toMatch(/gc\.coffers: nope-1250000000 is not in config\.coffers/);
+    const unknownClass = helmTemplate({ valuesFiles: [OPERATIONS], set: { 'gc.classes[0]': 'nope' } });
+    expect(unknownClass.ok).toBe(false);
+    expect(unknownClass.output).toMatch(/gc\.classes: nope is not in config\.cofferClasses/);
   });
 });
 
 describe('rewrap Job', () => {
   test('a post-install/post-upgrade hook per run, with its own service account', () => {
     const r = render({ valuesFiles: [OPERATIONS] });
-    const job = r.one('Job');
+    const [job, classJob] = r.all('Job') as [K8sObject, K8sObject];
     expect(job.metadata.name).toBe(`${FULLNAME}-rewrap-archive-1250000000`);
     expect(job.metadata.annotations).toMatchObject({ 'helm.sh/hook': 'post-install,post-upgrade', 'helm.sh/hook-delete-policy': 'before-hook-creation' });
     const spec = job.spec.template.spec;
     expect(spec.containers[0].args).toEqual(['rewrap', '--coffer', 'archive-1250000000', '--to-key', 'arn:aws:kms:eu-central-1:123456789012:key/2222bbbb-12ab-34cd-56ef-1234567890ab']);
     expect(spec.serviceAccountName).toBe(`${FULLNAME}-rewrap`);
     expect(r.all('ServiceAccount').find((a) => a.metadata.name === `${FULLNAME}-rewrap`)?.metadata.annotations['eks.amazonaws.com/role-arn']).toBe('arn:aws:iam::123456789012:role/coffer-gateway-rewrap');
+    // A class run: every coffer created in the class and the class key (rewrap --class).
+    expect(classJob.metadata.name).toBe(`${FULLNAME}-rewrap-class-team`);
+    expect(classJob.spec.template.spec.containers[0].args).toEqual(['rewrap', '--class', 'team', '--to-key', 'arn:aws:kms:eu-central-1:123456789012:key/4444dddd-12ab-34cd-56ef-1234567890ab']);
+    expect(classJob.spec.template.spec.serviceAccountName).toBe(`${FULLNAME}-rewrap`);
   });
 
   test('with the local keyring: the keys are copied in like the gateway pod, prefix and dry run passed on', () => {
@@ -105,6 +119,9 @@ describe('rewrap Job', () => {
     ['no runs', { rewrap: { enabled: true, runs: [] } }, /rewrap.enabled needs rewrap.runs/],
     ['an unknown coffer', { rewrap: { enabled: true, runs: [{ coffer: 'nope-1250000000', toKey: 'k' }] } }, /rewrap.runs\[0\]: coffer nope-1250000000 is not in config.coffers/],
     ['an AWS KMS target the gateway does not trust yet', { rewrap: { enabled: true, runs: [{ coffer: 'ledger-1250000000', toKey: 'alias/other' }] } }, /add alias\/other to config.coffers.ledger-1250000000.kms.previousKeyIds first/],
+    ['an unknown class', { rewrap: { enabled: true, runs: [{ class: 'nope', toKey: 'k' }] } }, /rewrap.runs\[0\]: class nope is not in config.cofferClasses/],
+    ['a class target the gateway does not trust yet', { rewrap: { enabled: true, runs: [{ class: 'team', toKey: 'alias/other' }] } }, /add alias\/other to config.cofferClasses.team.coffer.kms.previousKeyIds first/],
+    ['a run naming both a coffer and a class', { rewrap: { enabled: true, runs: [{ coffer: 'ledger-1250000000', class: 'team', toKey: 'alias/coffer-ledger' }] } }, /rewrap\.runs\[0\]|oneOf/],
   ])('refuses %s', (_name, values, message) => {
     const result = helmTemplate({ valuesFiles: [OPERATIONS], values });
     expect(result.ok).toBe(false);

@@ -8,12 +8,12 @@
  * nothing: no upstream write completes and the key does not exist afterwards. The unaltered requests
  * succeed, so the signatures are good. Requests are signed with the AWS SDK's signer (@smithy/signature-v4).
  */
-import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { startRecordedGateway, type RecordedGateway } from '../support/recorded-gateway';
 import { encodePath, type WireRequest } from '../auth/sigv4-test-request';
+import { sha256 } from '../support/digests';
 
 const ALPHA = 'alpha-1250000000';
 const BETA = 'beta-1250000000';
@@ -44,7 +44,6 @@ afterAll(async () => {
 });
 
 const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: KEY.secretId, secretAccessKey: KEY.secretKey }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
-const sha256 = (data: Buffer | string): string => createHash('sha256').update(data).digest('hex');
 
 function encodeQuery(query: Record<string, string>): string {
   return Object.entries(query)

@@ -8,7 +8,7 @@
  *  - afterwards the gateway serves normally and nothing is left in flight;
  *  - an oversize header block is 431, an oversize request target 414.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -18,11 +18,11 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cos, signedRequestHead, type CosTarget } from '../support/cos-http-client';
+import { sha256 } from '../support/digests';
 
 const COFFER = 'demo-1250000000';
 const KEYS = { secretId: 'AKIDheaderFuzz', secretKey: 'header-fuzz-secret-key-0123456789' };
 const OBJECT = randomBytes(5000);
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 interface RawAnswer {
   /** 0 when the connection ended without a status line. */

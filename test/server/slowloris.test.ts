@@ -10,7 +10,7 @@
  *    dripper is answered 400 RequestTimeout by the minimum body rate, within its bound (grace + the
  *    bytes it sent / rate, plus a generous 5 s for a loaded machine).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -19,6 +19,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { cos, sendCos, signedRequestHead, type CosTarget } from '../support/cos-http-client';
+import { sha256 } from '../support/digests';
 
 const COFFER = 'demo-1250000000';
 const KEYS = { secretId: 'AKIDslowloris', secretKey: 'slowloris-secret-key-0123456789' };
@@ -30,7 +31,6 @@ const DRIP_MS = 250; // one byte per 250 ms: never idle for the 1 s requestIdleT
 const LEGIT_EVERY_MS = 100;
 const LEGIT_REQUESTS = 60;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-const sha256 = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 interface Attacker {
   readonly socket: Socket;

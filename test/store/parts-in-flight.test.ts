@@ -4,15 +4,12 @@
  * Retry-After, before 100 Continue, while the admitted parts complete.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createCofferGateway, type CofferGateway } from '../../src';
-import { createLogger } from '../../src/observability/logger';
 import { BYTES_PER_PART_IN_FLIGHT, IDLE_RSS_BYTES, MEMORY_HEADROOM, derivedPartsInFlight, memoryLimit } from '../../src/store/parts-in-flight';
 import { initiate, openCos, signedRequestHead, type CosTarget } from '../support/cos-http-client';
 import { rawExchange, rawHeader } from '../server/helpers';
+import { startTestGateway, type TestGateway } from '../support/test-gateway';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -50,30 +47,21 @@ describe('a gateway with a cap of 2', () => {
   const SECRET_ID = 'AKIDcapped00001';
   const SECRET_KEY = 'capped-secret-key-0123456789abcdef';
   let directory: string;
-  let gateway: CofferGateway;
+  let running: TestGateway;
   let target: CosTarget;
-  const servers: Array<() => Promise<void>> = [];
 
   beforeEach(async () => {
     directory = mkdtempSync(join(tmpdir(), 'coffer-capped-'));
-    gateway = await createCofferGateway(
-      {
-        server: { port: 0, adminPort: 0, maxPartsInFlight: 2 },
-        keyring: { directory: join(directory, 'keyring') },
-        embeddedUpstream: { enabled: true, directory: join(directory, 'upstream') },
-        demo: { enabled: true, coffer: COFFER, secretId: SECRET_ID, secretKey: SECRET_KEY },
-      },
-      { log: createLogger('silent') },
-    );
-    const server = createServer(gateway.handler);
-    gateway.attach(server);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    servers.push(() => new Promise((resolve) => server.close(() => resolve())));
-    target = { port: (server.address() as AddressInfo).port, coffer: COFFER, secretId: SECRET_ID, secretKey: SECRET_KEY };
+    running = await startTestGateway({
+      server: { port: 0, adminPort: 0, maxPartsInFlight: 2 },
+      keyring: { directory: join(directory, 'keyring') },
+      embeddedUpstream: { enabled: true, directory: join(directory, 'upstream') },
+      demo: { enabled: true, coffer: COFFER, secretId: SECRET_ID, secretKey: SECRET_KEY },
+    });
+    target = { port: running.port, coffer: COFFER, secretId: SECRET_ID, secretKey: SECRET_KEY };
   });
   afterEach(async () => {
-    for (const close of servers.splice(0)) await close();
-    await gateway.close();
+    await running.close();
     rmSync(directory, { recursive: true, force: true });
   });
 

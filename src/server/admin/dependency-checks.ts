@@ -1,7 +1,9 @@
 /**
  * Readiness from the dependencies a coffer cannot work without. A replica turns Ready only once every
  * configured coffer has, from this replica, (1) obtained its role credentials, (2) listed its upstream
- * bucket, and (3) generated and unwrapped a data key with its key provider. Until then `/readyz` says
+ * bucket, and (3) generated and unwrapped a data key with its key provider — and so has every coffer
+ * class (its role, its bucket's registry, its KMS key under the class key's context), which every
+ * coffer created in the class depends on. Until then `/readyz` says
  * which coffer and which check fails, and the checks are retried with exponential backoff — so an
  * install whose upstream or KMS key does not exist (a placeholder, a typo, a missing IAM grant) never
  * looks healthy.
@@ -26,19 +28,22 @@ export interface DependencyCheck {
 /** The role session the checks run under (role credentials are per session). */
 export const READINESS_SESSION = 'coffer-gateway-readiness';
 
-/** Role, upstream listing and key provider of one coffer, in that order (each needs the one before). */
-export function cofferDependencyCheck(definition: CofferDefinition): DependencyCheck {
+/**
+ * Role, upstream listing and key provider of one coffer, in that order (each needs the one before).
+ * `name` and `listPrefix` default to the coffer's (`coffer <name>`, its manifests).
+ */
+export function cofferDependencyCheck(definition: CofferDefinition, options: { readonly name?: string; readonly listPrefix?: string } = {}): DependencyCheck {
   // Built once and reused by every retry: a check retried every 30 s while a dependency is down must not
   // create a new S3 or KMS client (with its sockets) per attempt.
   let clients: { store: ReturnType<CofferDefinition['storeFor']>; keys: ReturnType<CofferDefinition['keysFor']> } | undefined;
-  const layout = upstreamLayout(definition.prefix ?? '');
+  const listPrefix = options.listPrefix ?? upstreamLayout(definition.prefix ?? '').manifestPrefix();
   return {
-    name: `coffer ${definition.name}`,
+    name: options.name ?? `coffer ${definition.name}`,
     run: async () => {
       await step('role', () => definition.assumeRole?.(READINESS_SESSION));
       clients ??= { store: definition.storeFor(READINESS_SESSION), keys: definition.keysFor(READINESS_SESSION) };
       const { store, keys } = clients;
-      await step('upstream', () => store.listObjects(layout.manifestPrefix(), { maxKeys: 1 }));
+      await step('upstream', () => store.listObjects(listPrefix, { maxKeys: 1 }));
       // A context no object can have: the probe key never names a stored object.
       const context = encryptionContext(definition.name, `.coffer-gateway-readiness/${randomBytes(8).toString('hex')}`);
       await step('key provider', async () => {
@@ -54,6 +59,15 @@ export function cofferDependencyCheck(definition: CofferDefinition): DependencyC
       });
     },
   };
+}
+
+/**
+ * A coffer class (app/coffer-classes.ts): checked through its pseudo-coffer `_class.<class>` — the
+ * one the registry reads registrations with — listing its registry and round-tripping a data key under
+ * the class key's encryption context `{coffer: "_class.<class>"}`.
+ */
+export function classDependencyCheck(className: string, classCoffer: CofferDefinition, registryPrefix: string): DependencyCheck {
+  return cofferDependencyCheck(classCoffer, { name: `coffer class ${className}`, listPrefix: registryPrefix });
 }
 
 async function step(name: string, run: () => Promise<unknown> | undefined): Promise<void> {

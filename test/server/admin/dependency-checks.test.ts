@@ -4,7 +4,7 @@
  * Plain-object fakes only; the whole gateway is covered in test/app/serve.test.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { cofferDependencyCheck, READINESS_SESSION, watchDependencies, type DependencyCheck } from '../../../src/server/admin/dependency-checks';
+import { classDependencyCheck, cofferDependencyCheck, READINESS_SESSION, watchDependencies, type DependencyCheck } from '../../../src/server/admin/dependency-checks';
 import type { CofferDefinition } from '../../../src/app/coffer-registry';
 import type { KeyProvider } from '../../../src/keys/key-provider';
 import type { UploadStore } from '../../../src/store/ports';
@@ -161,5 +161,15 @@ describe('cofferDependencyCheck', () => {
     ['key provider', { keysFor: () => ({ ...keyring(), generateDataKey: async () => Promise.reject(new Error('KMS key alias/x not found')) }) }, /^key provider: Error: KMS key alias\/x not found$/],
   ])('names the failing step: %s', async (_step, override, message) => {
     await expect(cofferDependencyCheck(definition(override as Partial<CofferDefinition>)).run()).rejects.toThrow(message);
+  });
+
+  test('a coffer class is checked through its pseudo-coffer: named by the class, its registry listed, the class key context used', async () => {
+    const listed: string[] = [];
+    const keys = keyring();
+    const check = classDependencyCheck('team', definition({ name: '_class.team', prefix: 'created/', listed, keysFor: () => keys }), 'created/_registry/');
+    expect(check.name).toBe('coffer class team');
+    await check.run();
+    expect(listed).toEqual(['created/_registry/']);
+    expect(keys.contexts).toEqual([{ coffer: '_class.team', key: expect.stringMatching(/^\.coffer-gateway-readiness\//) }]);
   });
 });

@@ -286,7 +286,8 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   // The S3 dialect on the same listener, coffers, access keys and store (src/app/dialect-switch.ts picks per request).
   const s3Dialect = createS3Dialect({
     server: config.server,
-    authenticator: createSigV4Authenticator({ credentials: credentialStore, now, skewSeconds: config.auth.cos.maxClockSkewSeconds }),
+    authenticator: createSigV4Authenticator({ credentials: credentialStore, now, skewSeconds: config.auth.cos.maxClockSkewSeconds, region: config.s3.region }),
+    region: config.s3.region,
     coffers: registry,
     service,
     objects,

@@ -35,6 +35,8 @@ export interface S3OperationsDependencies extends CdcsOperationsDependencies {
   readonly policyAuthority?: PolicyAuthority;
   /** The payload the request's SigV4 signature declared (set by the dialect's authentication). */
   readonly payloadOf: (request: GatewayRequest<NamedOperation>) => SignedPayload;
+  /** The gateway's S3 region (config `s3.region`): every bucket is in it. */
+  readonly region: string;
 }
 
 type Of<Name extends S3OperationName> = Extract<S3Operation, { readonly name: Name }>;
@@ -100,14 +102,13 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
     ListParts: cdcs.ListParts as unknown as OperationTable<S3Operation>['ListParts'],
     AbortMultipartUpload: cdcs.AbortMultipartUpload as unknown as OperationTable<S3Operation>['AbortMultipartUpload'],
 
+    // The bucket exists once the pipeline resolved its context (one lookup: the configured coffers'
+    // map, or the registry's cached registration of a created coffer); every bucket is in the gateway's region.
     HeadBucket: operation<Of<'HeadBucket'>, undefined>({
       action: S3_OPERATION_ACTIONS.HeadBucket,
       scope: 'coffer',
       prepare: async () => undefined,
-      run: async (_prepared, _body, { coffer, principal }) => {
-        const location = (await deps.coffers.list(principal)).find((c) => c.name === coffer)?.location ?? '';
-        return { kind: 'empty', status: 200, headers: { 'x-amz-bucket-region': location } };
-      },
+      run: async () => ({ kind: 'empty', status: 200, headers: { 'x-amz-bucket-region': deps.region } }),
     }),
 
     CreateBucket: operation<Of<'CreateBucket'>, undefined>({
@@ -124,10 +125,8 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       action: S3_OPERATION_ACTIONS.GetBucketLocation,
       scope: 'coffer',
       prepare: async () => undefined,
-      run: async (_prepared, _body, { coffer, principal }) => {
-        const location = (await deps.coffers.list(principal)).find((c) => c.name === coffer)?.location ?? '';
-        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'LocationConstraint', body: { '#text': location } } };
-      },
+      // S3 answers an empty LocationConstraint for us-east-1 (clients read it as us-east-1).
+      run: async () => ({ kind: 'document', status: 200, result: { kind: 'S3', root: 'LocationConstraint', body: { '#text': deps.region === 'us-east-1' ? '' : deps.region } } }),
     }),
 
     ListObjects: cdcs.GetCoffer as unknown as OperationTable<S3Operation>['ListObjects'],

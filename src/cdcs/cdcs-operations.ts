@@ -169,7 +169,21 @@ function jsonAnswer(text: string): Answer {
   };
 }
 
-function creationOf(deps: CdcsOperationsDependencies): CofferCreation {
+/**
+ * Who may create `coffer` (PUT Coffer, S3 CreateBucket): the one class admitting the name
+ * (InvalidCofferName otherwise), then a creator of that class or a caller with a "*" grant
+ * (AccessDenied otherwise). Returns the creator's principals, whom the new coffer's policy will allow.
+ */
+export function creatorPrincipalsFor(deps: Pick<CdcsOperationsDependencies, 'policyListing'>, creation: CofferCreation, coffer: string, principal: Principal): readonly string[] {
+  const cofferClass = creation.classOf(coffer);
+  const principals = deps.policyListing?.principalsOf(principal) ?? [];
+  const creator = principals.some((p) => cofferClass.creators.includes(p));
+  // `manage` on a name no configured coffer has can only come from a "*" grant.
+  if (!creator && !isAllowed(principal.grants, coffer, 'manage')) throw new GatewayError('AccessDenied', 'The credentials do not allow creating coffers in this coffer class.', { reason: 'not-a-creator' });
+  return creator ? principals : [];
+}
+
+export function creationOf(deps: Pick<CdcsOperationsDependencies, 'creation'>): CofferCreation {
   if (deps.creation === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer classes configured, so coffers cannot be created or deleted through the API.', { reason: 'no-coffer-classes' });
   return deps.creation;
 }
@@ -454,12 +468,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
           if (!ACTIONS.some((action) => isAllowed(principal.grants, coffer, action))) throw new GatewayError('AccessDenied', 'The credentials do not allow creating this coffer.', { reason: 'not-a-creator' });
           throw new GatewayError('CofferAlreadyExists', 'A configured coffer has this name.');
         }
-        const cofferClass = creation.classOf(coffer);
-        const principals = deps.policyListing?.principalsOf(principal) ?? [];
-        const creator = principals.some((p) => cofferClass.creators.includes(p));
-        // `manage` on a name no configured coffer has can only come from a "*" grant.
-        if (!creator && !isAllowed(principal.grants, coffer, 'manage')) throw new GatewayError('AccessDenied', 'The credentials do not allow creating coffers in this coffer class.', { reason: 'not-a-creator' });
-        return { creation, creatorPrincipals: creator ? principals : [] };
+        return { creation, creatorPrincipals: creatorPrincipalsFor(deps, creation, coffer, principal) };
       },
       run: async ({ creation, creatorPrincipals }, body, { request, coffer, principal }) => {
         const bytes = await readBodyCapped(body as NonNullable<typeof body>, MAX_PUT_COFFER_BODY_BYTES);

@@ -25,6 +25,7 @@ import type { MultipartService } from '../store/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
 import { isMutable, type CofferContext } from '../store/coffer-context';
+import { checkCreateBucketConfiguration, createBucket, MAX_CREATE_BUCKET_BODY_BYTES, prepareCreateBucket, type PreparedCreateBucket } from './bucket-lifecycle';
 import { parseDeleteObjects } from './delete-objects-request';
 import { S3_OPERATION_ACTIONS, type S3Operation, type S3OperationName } from './s3-route';
 
@@ -111,14 +112,33 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       run: async () => ({ kind: 'empty', status: 200, headers: { 'x-amz-bucket-region': deps.region } }),
     }),
 
-    CreateBucket: operation<Of<'CreateBucket'>, undefined>({
+    CreateBucket: operation<Of<'CreateBucket'>, { plan: S3RequestBody; prepared: PreparedCreateBucket }>({
       action: S3_OPERATION_ACTIONS.CreateBucket,
-      scope: 'coffer',
-      // Reached only for a coffer this gateway serves and the principal may write: it exists and is theirs.
-      prepare: async () => {
-        throw new GatewayError('BucketAlreadyOwnedByYou', 'The bucket is a coffer configured on this gateway; it exists and you may use it.', { reason: 'configured-coffer' });
+      // The bucket may not exist yet: no context to resolve; who may create is decided per coffer class (bucket-lifecycle.ts).
+      scope: 'service',
+      body: { maxBytes: MAX_CREATE_BUCKET_BODY_BYTES, objectData: false },
+      prepare: async ({ request, coffer, principal }) => {
+        const plan = planBody(deps, request);
+        return { plan, prepared: await prepareCreateBucket(deps, coffer, principal) };
       },
-      run: async () => ({ kind: 'empty', status: 200 }),
+      run: async ({ plan, prepared }, body, { request, coffer, principal }) => {
+        checkCreateBucketConfiguration(await readBodyCapped(decoded(body, plan), MAX_CREATE_BUCKET_BODY_BYTES), deps.region);
+        const generation = await createBucket(deps, prepared, coffer, principal);
+        request.log.info({ coffer, principal: principal.id, generation }, 'coffer created');
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0, location: `/${coffer}` } };
+      },
+    }),
+
+    DeleteBucket: operation<Of<'DeleteBucket'>, unknown>({
+      action: S3_OPERATION_ACTIONS.DeleteBucket,
+      scope: 'coffer',
+      prepare: async (call) => {
+        if (deps.coffers.isConfigured(call.coffer))
+          throw new GatewayError('AccessDenied', 'This bucket is a coffer configured on this gateway; it cannot be deleted through the API (remove it from the configuration).', { reason: 'configured-coffer' });
+        return cdcs.DeleteCoffer.prepare(call as never);
+      },
+      // As DELETE Coffer: BucketNotEmpty (live objects or open uploads), else the registration and everything under the coffer go; 204.
+      run: async (prepared, body, call) => cdcs.DeleteCoffer.run(prepared, body, call as never),
     }),
 
     GetBucketLocation: operation<Of<'GetBucketLocation'>, undefined>({

@@ -6,7 +6,8 @@
  * Error codes: the catalogue is shared with CDCS; the codes that exist only in CDCS's vocabulary are
  * answered with S3's equivalent (NoSuchCoffer → NoSuchBucket, AuthFailed → AccessDenied 403,
  * ObjectAlreadyExists → AccessDenied 403 naming the write-once coffer, MalformedAuthorization →
- * AuthorizationHeaderMalformed), so S3 tools recognise them.
+ * AuthorizationHeaderMalformed, InvalidCofferName → InvalidBucketName, CofferAlreadyExists →
+ * BucketAlreadyExists, CofferNotEmpty → BucketNotEmpty), so S3 tools recognise them.
  */
 import { XMLBuilder } from 'fast-xml-parser';
 import { GatewayError } from '../errors/gateway-error';
@@ -95,6 +96,13 @@ export function toS3Error(error: unknown): unknown {
       return new GatewayError('AccessDenied', error.message, carry);
     case 'MalformedAuthorization':
       return new GatewayError('AuthorizationHeaderMalformed', error.message, carry);
+    case 'InvalidCofferName':
+      // The coffer classes are this gateway's bucket naming rules: a name none admits is not valid here, whoever asks.
+      return new GatewayError('InvalidBucketName', error.message, carry);
+    case 'CofferAlreadyExists':
+      return new GatewayError('BucketAlreadyExists', undefined, carry);
+    case 'CofferNotEmpty':
+      return new GatewayError('BucketNotEmpty', error.message, carry);
     case 'ObjectAlreadyExists':
       return new GatewayError('AccessDenied', 'This bucket is write-once: an existing object cannot be overwritten (or it is being uploaded). Use a bucket that allows overwrite.', { ...carry, reason: 'write-once' });
     default:

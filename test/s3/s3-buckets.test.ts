@@ -3,10 +3,14 @@
  * upstream sits behind a recording proxy (test/support/recorded-gateway.ts), coffer classes
  * configured: HeadBucket and GetBucketLocation look the one bucket up (no listing of the coffer
  * directory, counted upstream) and answer the gateway's S3 region; a credential scope naming another
- * region is refused before the body and before any upstream request.
+ * region is refused before the body and before any upstream request. CreateBucket and DeleteBucket
+ * create and delete coffers of a coffer class exactly as the CDCS PUT/DELETE Coffer do (the COS SDK
+ * sees them), with S3's answers for existing, foreign, invalid and non-empty buckets and for location
+ * constraints; a refused create writes nothing upstream.
  */
 import { request } from 'node:http';
-import { GetBucketLocationCommand, HeadBucketCommand, HeadObjectCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import { createHash } from 'node:crypto';
+import { CreateBucketCommand, DeleteBucketCommand, GetBucketLocationCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { startRecordedGateway, type RecordedGateway } from '../support/recorded-gateway';
@@ -16,14 +20,33 @@ const COS = require('cos-nodejs-sdk-v5');
 
 const CONFIGURED = 'alpha-1250000000';
 const ADMIN = { secretId: 'AKIDs3Buckets', secretKey: 's3-buckets-secret-key-0123456789' };
+/** A creator of the class; its only configured grant lists the configured coffer. */
+const CREATOR = { secretId: 'AKIDs3Creator', secretKey: 's3-creator-secret-key-0123456789', principal: 'qcs::cam::uin/100000000001:uin/100000000031' };
+/** Another creator of the class, with no grant on the configured coffer. */
+const RIVAL = { secretId: 'AKIDs3Rival', secretKey: 's3-rival-secret-key-0123456789', principal: 'qcs::cam::uin/100000000001:uin/100000000032' };
+/** May read the configured coffer; creates nothing. */
+const READER = { secretId: 'AKIDs3Reader', secretKey: 's3-reader-secret-key-0123456789' };
 
 let recorded: RecordedGateway;
 
 beforeAll(async () => {
   recorded = await startRecordedGateway({
     coffers: [CONFIGURED],
-    accessKeys: [{ ...ADMIN, grants: [{ coffer: '*', actions: ['*'] }] }],
-    cofferClasses: { team: { pattern: 'team-*-1250000000' } },
+    accessKeys: [
+      { ...ADMIN, grants: [{ coffer: '*', actions: ['*'] }] },
+      { secretId: CREATOR.secretId, secretKey: CREATOR.secretKey, grants: [{ coffer: CONFIGURED, actions: ['list'] }] },
+      { secretId: RIVAL.secretId, secretKey: RIVAL.secretKey, grants: [{ coffer: CONFIGURED, actions: ['list'] }] },
+      { ...READER, grants: [{ coffer: CONFIGURED, actions: ['read'] }] },
+    ],
+    cofferClasses: { team: { pattern: 'team-*-1250000000', creators: [CREATOR.principal, RIVAL.principal] } },
+    config: {
+      policies: {
+        principals: [
+          { accessKey: CREATOR.secretId, principal: CREATOR.principal },
+          { accessKey: RIVAL.secretId, principal: RIVAL.principal },
+        ],
+      },
+    },
   });
 });
 
@@ -51,11 +74,24 @@ async function upstreamDuring(gateway: RecordedGateway, action: () => Promise<un
   return gateway.proxy.arrivals.slice(before);
 }
 
+const cosFor = (gateway: RecordedGateway): any => new COS({ SecretId: ADMIN.secretId, SecretKey: ADMIN.secretKey, Protocol: 'http:', Proxy: `http://127.0.0.1:${gateway.port}` });
+
 /** PUT Coffer through the CDCS dialect (the official COS SDK). */
 async function createWithCos(gateway: RecordedGateway, Bucket: string): Promise<void> {
-  const cos = new COS({ SecretId: ADMIN.secretId, SecretKey: ADMIN.secretKey, Protocol: 'http:', Proxy: `http://127.0.0.1:${gateway.port}` });
-  await cos.putBucket({ Bucket, Region: 'ap-guangzhou' });
+  await cosFor(gateway).putBucket({ Bucket, Region: 'ap-guangzhou' });
 }
+
+/** GET Coffer (a listing) through the CDCS dialect: the HTTP status the COS SDK got. */
+const cosListStatus = (gateway: RecordedGateway, Bucket: string): Promise<number> =>
+  cosFor(gateway)
+    .getBucket({ Bucket, Region: 'ap-guangzhou' })
+    .then(
+      () => 200,
+      (error: { statusCode?: number }) => error.statusCode ?? -1,
+    );
+
+/** Upstream writes (PUT, POST, DELETE) among recorded requests. */
+const writes = (requests: ReadonlyArray<{ method: string }>) => requests.filter((r) => r.method !== 'GET' && r.method !== 'HEAD');
 
 describe('HeadBucket and GetBucketLocation: one lookup, the gateway region', () => {
   let s3: S3Client;
@@ -146,3 +182,110 @@ describe('the S3 region (config s3.region)', () => {
     }
   });
 });
+
+describe('CreateBucket and DeleteBucket: coffers of a coffer class', () => {
+  let creator: S3Client;
+  let rival: S3Client;
+  let reader: S3Client;
+  let admin: S3Client;
+  beforeAll(() => {
+    creator = clientFor(recorded, 'us-east-1', CREATOR);
+    rival = clientFor(recorded, 'us-east-1', RIVAL);
+    reader = clientFor(recorded, 'us-east-1', READER);
+    admin = clientFor(recorded, 'us-east-1');
+  });
+  afterAll(() => [creator, rival, reader, admin].forEach((client) => client?.destroy()));
+
+  test('a creator creates a bucket: 200 with Location; the CDCS side sees the coffer; the creator (its policy) and a "*" grant get BucketAlreadyOwnedByYou, another creator BucketAlreadyExists', async () => {
+    const Bucket = 'team-sdk-1250000000';
+    const created = await creator.send(new CreateBucketCommand({ Bucket }));
+    expect(created.Location).toBe(`/${Bucket}`);
+    expect(await cosListStatus(recorded, Bucket)).toBe(200);
+    expect((await creator.send(new ListBucketsCommand({}))).Buckets?.map((b) => b.Name)).toContain(Bucket);
+    await creator.send(new PutObjectCommand({ Bucket, Key: 'hello.txt', Body: 'hello' }));
+    expect((await failureOf(creator.send(new CreateBucketCommand({ Bucket })))).code).toBe('BucketAlreadyOwnedByYou');
+    expect((await failureOf(admin.send(new CreateBucketCommand({ Bucket })))).code).toBe('BucketAlreadyOwnedByYou');
+    const rivalRequests = await upstreamDuring(recorded, async () => {
+      expect(await failureOf(rival.send(new CreateBucketCommand({ Bucket })))).toMatchObject({ code: 'BucketAlreadyExists', status: 409 });
+    });
+    // Decided before anything is written (not by losing the registration's create-only race).
+    expect(writes(rivalRequests)).toEqual([]);
+    // The object is untouched by the refused creates.
+    expect((await creator.send(new HeadObjectCommand({ Bucket, Key: 'hello.txt' }))).ContentLength).toBe(5);
+  });
+
+  test('a configured coffer: BucketAlreadyOwnedByYou to whoever may use it, AccessDenied to others (no existence oracle)', async () => {
+    expect((await failureOf(admin.send(new CreateBucketCommand({ Bucket: CONFIGURED })))).code).toBe('BucketAlreadyOwnedByYou');
+    expect((await failureOf(reader.send(new CreateBucketCommand({ Bucket: CONFIGURED })))).code).toBe('BucketAlreadyOwnedByYou');
+    const other = await startRecordedGateway({ coffers: [CONFIGURED, 'other-1250000000'], accessKeys: [{ ...READER, grants: [{ coffer: 'other-1250000000', actions: ['*'] }] }] });
+    const outsider = clientFor(other, 'us-east-1', READER);
+    try {
+      expect(await failureOf(outsider.send(new CreateBucketCommand({ Bucket: CONFIGURED })))).toMatchObject({ code: 'AccessDenied', status: 403 });
+      // Without coffer classes nothing can be created.
+      expect(await failureOf(outsider.send(new CreateBucketCommand({ Bucket: 'new-1250000000' })))).toMatchObject({ code: 'NotImplemented', status: 501 });
+    } finally {
+      outsider.destroy();
+      await other.stop();
+    }
+  });
+
+  test('refused creates write nothing upstream: a name no class admits (InvalidBucketName), a caller who is no creator (AccessDenied)', async () => {
+    const requests = await upstreamDuring(recorded, async () => {
+      expect(await failureOf(admin.send(new CreateBucketCommand({ Bucket: 'other-1250000000' })))).toMatchObject({ code: 'InvalidBucketName', status: 400 });
+      expect(await failureOf(reader.send(new CreateBucketCommand({ Bucket: 'team-reader-1250000000' })))).toMatchObject({ code: 'AccessDenied', status: 403 });
+    });
+    expect(requests).toEqual([]);
+    expect(await cosListStatus(recorded, 'team-reader-1250000000')).toBe(404);
+  });
+
+  test('LocationConstraint: the gateway region is the empty constraint; another region → IllegalLocationConstraintException, explicit us-east-1 → InvalidLocationConstraint, malformed → MalformedXML; nothing created', async () => {
+    const Bucket = 'team-located-1250000000';
+    const requests = await upstreamDuring(recorded, async () => {
+      expect(await failureOf(admin.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: 'eu-west-1' } })))).toMatchObject({ code: 'IllegalLocationConstraintException', status: 400 });
+      expect(await failureOf(admin.send(new CreateBucketCommand({ Bucket, CreateBucketConfiguration: { LocationConstraint: 'us-east-1' as never } })))).toMatchObject({ code: 'InvalidLocationConstraint', status: 400 });
+      expect(await signedPut(`/${Bucket}`, Buffer.from('<CreateBucketConfiguration><LocationConstraint>'))).toMatchObject({ status: 400, code: 'MalformedXML' });
+    });
+    expect(writes(requests)).toEqual([]);
+    expect(await cosListStatus(recorded, Bucket)).toBe(404);
+    expect(await signedPut(`/${Bucket}`, Buffer.from('<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><LocationConstraint></LocationConstraint></CreateBucketConfiguration>'))).toMatchObject({ status: 200 });
+    expect(await cosListStatus(recorded, Bucket)).toBe(200);
+  });
+
+  test('DeleteBucket: an empty created bucket goes (204; gone on the CDCS side too); a non-empty one is BucketNotEmpty; a configured one and a caller without manage are AccessDenied', async () => {
+    const Bucket = 'team-short-1250000000';
+    await creator.send(new CreateBucketCommand({ Bucket }));
+    expect(await failureOf(reader.send(new DeleteBucketCommand({ Bucket })))).toMatchObject({ code: 'AccessDenied', status: 403 });
+    const deleted = await creator.send(new DeleteBucketCommand({ Bucket }));
+    expect(deleted.$metadata.httpStatusCode).toBe(204);
+    expect((await failureOf(creator.send(new HeadBucketCommand({ Bucket })))).status).toBe(404);
+    expect(await cosListStatus(recorded, Bucket)).toBe(404);
+
+    const Full = 'team-full-1250000000';
+    await creator.send(new CreateBucketCommand({ Bucket: Full }));
+    await creator.send(new PutObjectCommand({ Bucket: Full, Key: 'keep.txt', Body: 'keep' }));
+    expect(await failureOf(creator.send(new DeleteBucketCommand({ Bucket: Full })))).toMatchObject({ code: 'BucketNotEmpty', status: 409 });
+    expect((await creator.send(new HeadObjectCommand({ Bucket: Full, Key: 'keep.txt' }))).ContentLength).toBe(4);
+
+    expect(await failureOf(admin.send(new DeleteBucketCommand({ Bucket: CONFIGURED })))).toMatchObject({ code: 'AccessDenied', status: 403 });
+    expect((await admin.send(new HeadBucketCommand({ Bucket: CONFIGURED }))).BucketRegion).toBe('us-east-1');
+  });
+});
+
+/** A header-signed PUT with `body` by the admin key (for bodies the SDK would not send): status and S3 error code. */
+async function signedPut(path: string, body: Buffer): Promise<{ status: number; code?: string }> {
+  const host = `127.0.0.1:${recorded.port}`;
+  const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: ADMIN.secretId, secretAccessKey: ADMIN.secretKey }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
+  const signed = await signer.sign({ method: 'PUT', protocol: 'http:', hostname: '127.0.0.1', path, headers: { host, 'x-amz-content-sha256': createHash('sha256').update(body).digest('hex'), 'content-length': String(body.length) } });
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port: recorded.port, method: 'PUT', path, headers: signed.headers as Record<string, string> }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => {
+        const code = /<Code>([^<]+)<\/Code>/.exec(Buffer.concat(chunks).toString('utf8'))?.[1];
+        resolve({ status: res.statusCode ?? 0, ...(code === undefined ? {} : { code }) });
+      });
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

@@ -298,7 +298,10 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     ...(pipelineOptions.policies === undefined ? {} : { policyAuthority: pipelineOptions.policies }),
     metrics,
   });
-  const dialects = createDialectSwitch({ router: dialect.router, handle: createOperationHandler(dialect, pipelineOptions) }, { router: s3Dialect.router, handle: createOperationHandler(s3Dialect, pipelineOptions) });
+  const dialects = createDialectSwitch(
+    { router: dialect.router, handle: createOperationHandler(dialect, pipelineOptions), renderError: dialect.renderError },
+    { router: s3Dialect.router, handle: createOperationHandler(s3Dialect, pipelineOptions), renderError: s3Dialect.renderError },
+  );
   // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
   const onAnswered = createRequestObserver({
     log,

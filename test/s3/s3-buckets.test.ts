@@ -6,9 +6,12 @@
  * region is refused before the body and before any upstream request. CreateBucket and DeleteBucket
  * create and delete coffers of a coffer class exactly as the CDCS PUT/DELETE Coffer do (the COS SDK
  * sees them), with S3's answers for existing, foreign, invalid and non-empty buckets and for location
- * constraints; a refused create writes nothing upstream.
+ * constraints; a refused create writes nothing upstream. Every error of an S3 request — also one the
+ * listener refuses before the target is parsed — is rendered by the one S3 renderer; CDCS requests
+ * keep CDCS's.
  */
 import { request } from 'node:http';
+import { connect } from 'node:net';
 import { createHash } from 'node:crypto';
 import { CreateBucketCommand, DeleteBucketCommand, GetBucketLocationCommand, HeadBucketCommand, HeadObjectCommand, ListBucketsCommand, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Hash } from '@smithy/hash-node';
@@ -289,3 +292,66 @@ async function signedPut(path: string, body: Buffer): Promise<{ status: number; 
     req.end(body);
   });
 }
+
+describe('one S3 error renderer for every error of an S3 request', () => {
+  /** The raw answer (status line, headers, body) to `text` sent on a fresh connection. */
+  function raw(text: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+    return new Promise((resolve, reject) => {
+      // Not half-closed: the server would drop the answer of a request still in the handler; `connection: close` ends it.
+      const socket = connect(recorded.port, '127.0.0.1', () => socket.write(text));
+      const chunks: Buffer[] = [];
+      socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+      socket.on('error', reject);
+      socket.on('close', () => {
+        const answer = Buffer.concat(chunks).toString('utf8');
+        const [head = '', body = ''] = answer.split('\r\n\r\n');
+        const [statusLine = '', ...lines] = head.split('\r\n');
+        const headers = Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf(':')).toLowerCase(), line.slice(line.indexOf(':') + 1).trim()]));
+        resolve({ status: Number(statusLine.split(' ')[1]), headers, body });
+      });
+    });
+  }
+
+  const s3Shape = (answer: { headers: Record<string, string>; body: string }, code: string, resource: string): void => {
+    const requestId = answer.headers['x-amz-request-id'] as string;
+    expect(requestId).toMatch(/^[0-9a-f]{32}$/);
+    expect(answer.headers['x-amz-id-2']).toMatch(/\S/);
+    expect(answer.body).toBe(
+      `<?xml version="1.0" encoding="UTF-8"?><Error><Code>${code}</Code>${/<Message>[^<]*<\/Message>/.exec(answer.body)?.[0] ?? '<Message/>'}<Resource>${resource}</Resource><RequestId>${requestId}</RequestId><HostId>${answer.headers['x-amz-id-2']}</HostId></Error>`,
+    );
+    expect(answer.headers['x-cos-request-id']).toBeUndefined();
+  };
+
+  test("an operation's error: S3's <Error> (Code, Message, Resource, RequestId, HostId) with x-amz-request-id and x-amz-id-2", async () => {
+    const host = `127.0.0.1:${recorded.port}`;
+    const signer = new SignatureV4({ service: 's3', region: 'us-east-1', credentials: { accessKeyId: ADMIN.secretId, secretAccessKey: ADMIN.secretKey }, sha256: Hash.bind(null, 'sha256'), uriEscapePath: false });
+    const path = `/${CONFIGURED}/missing`;
+    const signed = await signer.sign({ method: 'GET', protocol: 'http:', hostname: '127.0.0.1', path, headers: { host, 'x-amz-content-sha256': 'UNSIGNED-PAYLOAD' } });
+    const headers = Object.entries(signed.headers as Record<string, string>).map(([name, value]) => `${name}: ${value}\r\n`);
+    const answer = await raw(`GET ${path} HTTP/1.1\r\n${headers.join('')}connection: close\r\n\r\n`);
+    expect(answer.status).toBe(404);
+    s3Shape(answer, 'NoSuchKey', path);
+  });
+
+  test("the listener's refusal before the target is parsed (no Host) and an unparsable bucket name: S3's shape too", async () => {
+    const authorization = `AWS4-HMAC-SHA256 Credential=${ADMIN.secretId}/20250101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=${'0'.repeat(64)}`;
+    const noHost = await raw(`GET /${CONFIGURED}/k HTTP/1.1\r\nauthorization: ${authorization}\r\nconnection: close\r\n\r\n`);
+    expect(noHost.status).toBe(400);
+    s3Shape(noHost, 'InvalidRequest', `/${CONFIGURED}/k`);
+    const badName = await raw(`GET /backups/k HTTP/1.1\r\nhost: 127.0.0.1\r\nauthorization: ${authorization}\r\nconnection: close\r\n\r\n`);
+    expect(badName.status).toBe(404);
+    s3Shape(badName, 'NoSuchBucket', '/backups/k');
+    // A presigned parameter spelled with an escape: the parsed query (decoded) makes it S3, so its error is S3's though the raw text does not say so.
+    const escaped = await raw(`GET /${CONFIGURED}/k?X-Amz%2DAlgorithm=AWS4-HMAC-SHA256 HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`);
+    expect(escaped.status).toBe(400);
+    s3Shape(escaped, 'AuthorizationQueryParametersError', `/${CONFIGURED}/k`);
+  });
+
+  test("a CDCS request's errors keep CDCS's shape (TraceId, x-cos-request-id; no x-amz-id-2)", async () => {
+    const answer = await raw(`GET /${CONFIGURED}/k HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\n\r\n`);
+    expect(answer.status).toBe(401);
+    expect(answer.body).toMatch(/<Code>AuthFailed<\/Code>.*<TraceId>/);
+    expect(answer.headers['x-cos-request-id']).toMatch(/^[0-9a-f]{32}$/);
+    expect(answer.headers['x-amz-id-2']).toBeUndefined();
+  });
+});

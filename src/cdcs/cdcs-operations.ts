@@ -183,6 +183,19 @@ export function creatorPrincipalsFor(deps: Pick<CdcsOperationsDependencies, 'pol
   return creator ? principals : [];
 }
 
+/**
+ * A listing's damaged entries (listed, never hidden: a GET of them fails too) are integrity failures:
+ * counted in `coffer_gateway_integrity_failures_total{reason}` and logged — for every listing of
+ * either dialect (GetCoffer / ListObjects, ListObjectsV2).
+ */
+export function reportDamaged(page: { readonly objects: ReadonlyArray<{ readonly key: string; readonly damaged?: boolean; readonly damagedReason?: string }> }, request: GatewayRequest, metrics: GatewayMetrics | undefined): void {
+  for (const damaged of page.objects.filter((o) => o.damaged === true)) {
+    const reason = damaged.damagedReason ?? 'malformed';
+    metrics?.integrityFailures.inc({ reason });
+    request.log.error({ operation: request.operation.name, key: damaged.key, reason }, 'listed manifest failed its integrity check');
+  }
+}
+
 export function creationOf(deps: Pick<CdcsOperationsDependencies, 'creation'>): CofferCreation {
   if (deps.creation === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer classes configured, so coffers cannot be created or deleted through the API.', { reason: 'no-coffer-classes' });
   return deps.creation;
@@ -252,11 +265,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         const encodingType = queryValue(target, 'encoding-type');
         if (encodingType !== undefined && encodingType !== null && encodingType !== '' && encodingType !== 'url') throw new GatewayError('InvalidArgument', 'encoding-type must be "url".');
         const page = await objects.list(context, { prefix, delimiter, marker, maxKeys });
-        for (const damaged of page.objects.filter((o) => o.damaged === true)) {
-          const reason = damaged.damagedReason ?? 'malformed';
-          metrics?.integrityFailures.inc({ reason });
-          request.log.error({ operation: request.operation.name, key: damaged.key, reason }, 'listed manifest failed its integrity check');
-        }
+        reportDamaged(page, request, metrics);
         return { kind: 'document', status: 200, result: { kind: 'ListObjects', coffer, prefix, delimiter, marker, maxKeys, encodingType: encodingType === 'url' ? 'url' : undefined, ...page, owner: principal.id } };
       },
     }),

@@ -12,7 +12,7 @@ import { COFFER_NAME } from '../config/schema';
 import { percentDecode, validateObjectKey } from '../cdcs/request-target';
 import type { CofferResolver, PolicyAuthority } from '../operations/run-operation';
 import type { SignedPayload } from '../auth/sigv4-authenticator';
-import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
+import { createCdcsOperations, objectAnswer, reportDamaged, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
 import { checksumHeader } from '../http/object-checksum';
@@ -167,6 +167,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         const fetchOwner = queryValue(target, 'fetch-owner') === 'true';
         const marker = token !== undefined && token !== null && token !== '' ? markerOfToken(token) : (startAfter ?? '');
         const page = await objects.list(context, { prefix, delimiter, marker, maxKeys });
+        reportDamaged(page, request, deps.metrics);
         const url = encodingType === 'url';
         const encode = (value: string): string => (url ? encodeURIComponent(value) : value);
         const last = page.nextMarker ?? page.objects.at(-1)?.key ?? page.commonPrefixes.at(-1);

@@ -33,7 +33,8 @@ export interface RecordedGateway {
   stop(): Promise<void>;
 }
 
-const UPSTREAM_KEYS = { accessKeyId: 'AKIDRECORDEDUPSTREAM', secretAccessKey: 'recorded-upstream-secret-0123456789' };
+/** The upstream's own keys (a test that damages stored data writes to the upstream directly with them). */
+export const UPSTREAM_KEYS = { accessKeyId: 'AKIDRECORDEDUPSTREAM', secretAccessKey: 'recorded-upstream-secret-0123456789' };
 const MiB = 1024 * 1024;
 
 /** A coffer (or a class's coffers) on the recorded upstream, under its own prefix. */

@@ -20,7 +20,7 @@ import { createOperationHandler, type PipelineOptions } from '../operations/run-
 import { createSigV4Authenticator } from '../auth/sigv4-authenticator';
 import { createS3Dialect } from '../s3/s3-dialect';
 import { createDialectSwitch } from './dialect-switch';
-import type { CofferCreation } from '../cdcs/cdcs-operations';
+import type { CdcsOperationsDependencies, CofferCreation } from '../cdcs/cdcs-operations';
 import { GatewayError } from '../errors/gateway-error';
 import { createRequestObserver } from '../observability/request-observer';
 import { createCofferRegistry, type CofferDefinition } from './coffer-registry';
@@ -234,6 +234,38 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   const partsInFlight = partsInFlightCap(config.server.maxPartsInFlight, log);
   const service = new MultipartService({ now: Date.now, randomBytes, partsInFlight });
   const objects = new ObjectService({ partsInFlight });
+  // Both dialects: GetService / ListBuckets also list coffers whose policy allows the caller
+  // something; PUT Coffer / CreateBucket and DELETE Coffer / DeleteBucket within the coffer classes.
+  const policyListing: NonNullable<CdcsOperationsDependencies['policyListing']> = {
+    principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals),
+    mayUse: async (coffer, principal, principals) => {
+      const context = await registry.contextFor(coffer, principal);
+      await context.assumeRole?.();
+      return policies.mayAllow(context, principals);
+    },
+  };
+  const creation: CofferCreation | undefined = classes.enabled
+    ? {
+        classOf: (coffer: string) => classes.classOf(coffer),
+        create: async (coffer: string, principal: Parameters<typeof registry.contextFor>[1], creatorPrincipals: readonly string[]) => {
+          const created = await classes.create(classes.classOf(coffer), coffer, principal, async (fresh) => {
+            if (creatorPrincipals.length === 0) return;
+            // The creator's principals may do everything in their coffer (as a COS bucket's owner may).
+            const appId = /-([0-9]+)$/.exec(coffer)?.[1] as string;
+            const text = JSON.stringify({ version: '2.0', Statement: [{ Principal: { qcs: creatorPrincipals }, Effect: 'allow', Action: ['name/cdcs:*'], Resource: [`qcs::cdcs::uid/${appId}:${coffer}/*`] }] });
+            await policies.put(registry.contextOfCreated(fresh, principal), parseCofferPolicy(Buffer.from(text, 'utf8'), coffer));
+          });
+          return { generation: created.registration.generation };
+        },
+        remove: async (context, principal) => {
+          const created = await classes.lookup(context.coffer, principal.sessionName);
+          if (created === undefined) throw new GatewayError('NoSuchCoffer');
+          await classes.remove(created, principal.sessionName);
+          policies.forget(context.coffer);
+          lifecycle.forget(context.coffer);
+        },
+      }
+    : undefined;
   const dialect = createCdcsDialect({
     server: config.server,
     authenticate,
@@ -242,39 +274,9 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
     objects,
     lifecycle,
     policies,
-    policyListing: {
-      principalsOf: (principal) => policyPrincipalsOf(principal, config.policies.principals),
-      mayUse: async (coffer, principal, principals) => {
-        const context = await registry.contextFor(coffer, principal);
-        await context.assumeRole?.();
-        return policies.mayAllow(context, principals);
-      },
-    },
+    policyListing,
     metrics,
-    ...(classes.enabled
-      ? {
-          creation: {
-            classOf: (coffer: string) => classes.classOf(coffer),
-            create: async (coffer: string, principal: Parameters<typeof registry.contextFor>[1], creatorPrincipals: readonly string[]) => {
-              const created = await classes.create(classes.classOf(coffer), coffer, principal, async (fresh) => {
-                if (creatorPrincipals.length === 0) return;
-                // The creator's principals may do everything in their coffer (as a COS bucket's owner may).
-                const appId = /-([0-9]+)$/.exec(coffer)?.[1] as string;
-                const text = JSON.stringify({ version: '2.0', Statement: [{ Principal: { qcs: creatorPrincipals }, Effect: 'allow', Action: ['name/cdcs:*'], Resource: [`qcs::cdcs::uid/${appId}:${coffer}/*`] }] });
-                await policies.put(registry.contextOfCreated(fresh, principal), parseCofferPolicy(Buffer.from(text, 'utf8'), coffer));
-              });
-              return { generation: created.registration.generation };
-            },
-            remove: async (context, principal) => {
-              const created = await classes.lookup(context.coffer, principal.sessionName);
-              if (created === undefined) throw new GatewayError('NoSuchCoffer');
-              await classes.remove(created, principal.sessionName);
-              policies.forget(context.coffer);
-              lifecycle.forget(context.coffer);
-            },
-          } satisfies CofferCreation,
-        }
-      : {}),
+    ...(creation === undefined ? {} : { creation }),
   });
   // One pipeline for both dialects: grants + coffer policies, the kept-alive Complete.
   const pipelineOptions: PipelineOptions = {
@@ -286,14 +288,20 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
   // The S3 dialect on the same listener, coffers, access keys and store (src/app/dialect-switch.ts picks per request).
   const s3Dialect = createS3Dialect({
     server: config.server,
-    authenticator: createSigV4Authenticator({ credentials: credentialStore, now, skewSeconds: config.auth.cos.maxClockSkewSeconds }),
+    authenticator: createSigV4Authenticator({ credentials: credentialStore, now, skewSeconds: config.auth.cos.maxClockSkewSeconds, region: config.s3.region }),
+    region: config.s3.region,
     coffers: registry,
     service,
     objects,
+    policyListing,
+    ...(creation === undefined ? {} : { creation }),
     ...(pipelineOptions.policies === undefined ? {} : { policyAuthority: pipelineOptions.policies }),
     metrics,
   });
-  const dialects = createDialectSwitch({ router: dialect.router, handle: createOperationHandler(dialect, pipelineOptions) }, { router: s3Dialect.router, handle: createOperationHandler(s3Dialect, pipelineOptions) });
+  const dialects = createDialectSwitch(
+    { router: dialect.router, handle: createOperationHandler(dialect, pipelineOptions), renderError: dialect.renderError },
+    { router: s3Dialect.router, handle: createOperationHandler(s3Dialect, pipelineOptions), renderError: s3Dialect.renderError },
+  );
   // Every answered request, once: the audit line and the request metrics (src/observability/request-observer.ts).
   const onAnswered = createRequestObserver({
     log,

@@ -263,6 +263,7 @@ const POLICY_ALIASES: Readonly<Record<string, PolicyApiName>> = {
   GetBucketLocation: 'GetCoffer',
   ListBuckets: 'GetService',
   CreateBucket: 'PutCoffer',
+  DeleteBucket: 'DeleteCoffer',
   CreateMultipartUpload: 'InitiateMultipartUpload',
   DeleteObject: 'PutObject',
   DeleteObjects: 'PutObject',

@@ -83,8 +83,8 @@ export interface SigV4AuthenticatorOptions {
   readonly now: () => number;
   /** Accepted clock difference for header signatures and the start of a presigned window. Default 900 s (S3's). */
   readonly skewSeconds?: number;
-  /** Regions a credential scope may name; undefined accepts any (the gateway has no region of its own to insist on). */
-  readonly regions?: readonly string[];
+  /** The region a credential scope must name (config `s3.region`); undefined accepts any (unit tests of other checks). */
+  readonly region?: string;
 }
 
 export interface SigV4Authenticator {
@@ -109,8 +109,10 @@ export function createSigV4Authenticator(options: SigV4AuthenticatorOptions): Si
       const malformed = fields.form === 'header' ? 'AuthorizationHeaderMalformed' : 'AuthorizationQueryParametersError';
       if (fields.service !== 's3') throw new GatewayError(malformed, `The credential scope names the service "${fields.service}"; this is s3.`, { reason: 'wrong-service' });
       if (fields.amzDate.slice(0, 8) !== fields.shortDate) throw new GatewayError(malformed, 'The credential scope date does not match the request date.', { reason: 'scope-date' });
-      if (options.regions !== undefined && !options.regions.includes(fields.region)) {
-        throw new GatewayError(malformed, `The region "${fields.region}" is wrong; expecting "${options.regions[0] ?? ''}".`, { reason: 'wrong-region' });
+      if (options.region !== undefined && fields.region !== options.region) {
+        // S3's own wording (header form / presigned form), so tools that parse it find the expected region.
+        const what = fields.form === 'header' ? 'The authorization header is malformed' : 'Error parsing the X-Amz-Credential parameter';
+        throw new GatewayError(malformed, `${what}; the region '${fields.region}' is wrong; expecting '${options.region}'`, { reason: 'wrong-region' });
       }
       if (!fields.signedHeaders.includes('host')) throw new GatewayError('AccessDenied', 'The signature must cover the host header.', { reason: 'required-header-unsigned' });
       for (const name of request.headers.keys()) {

@@ -169,7 +169,34 @@ function jsonAnswer(text: string): Answer {
   };
 }
 
-function creationOf(deps: CdcsOperationsDependencies): CofferCreation {
+/**
+ * Who may create `coffer` (PUT Coffer, S3 CreateBucket): the one class admitting the name
+ * (InvalidCofferName otherwise), then a creator of that class or a caller with a "*" grant
+ * (AccessDenied otherwise). Returns the creator's principals, whom the new coffer's policy will allow.
+ */
+export function creatorPrincipalsFor(deps: Pick<CdcsOperationsDependencies, 'policyListing'>, creation: CofferCreation, coffer: string, principal: Principal): readonly string[] {
+  const cofferClass = creation.classOf(coffer);
+  const principals = deps.policyListing?.principalsOf(principal) ?? [];
+  const creator = principals.some((p) => cofferClass.creators.includes(p));
+  // `manage` on a name no configured coffer has can only come from a "*" grant.
+  if (!creator && !isAllowed(principal.grants, coffer, 'manage')) throw new GatewayError('AccessDenied', 'The credentials do not allow creating coffers in this coffer class.', { reason: 'not-a-creator' });
+  return creator ? principals : [];
+}
+
+/**
+ * A listing's damaged entries (listed, never hidden: a GET of them fails too) are integrity failures:
+ * counted in `coffer_gateway_integrity_failures_total{reason}` and logged — for every listing of
+ * either dialect (GetCoffer / ListObjects, ListObjectsV2).
+ */
+export function reportDamaged(page: { readonly objects: ReadonlyArray<{ readonly key: string; readonly damaged?: boolean; readonly damagedReason?: string }> }, request: GatewayRequest, metrics: GatewayMetrics | undefined): void {
+  for (const damaged of page.objects.filter((o) => o.damaged === true)) {
+    const reason = damaged.damagedReason ?? 'malformed';
+    metrics?.integrityFailures.inc({ reason });
+    request.log.error({ operation: request.operation.name, key: damaged.key, reason }, 'listed manifest failed its integrity check');
+  }
+}
+
+export function creationOf(deps: Pick<CdcsOperationsDependencies, 'creation'>): CofferCreation {
   if (deps.creation === undefined) throw new GatewayError('NotImplemented', 'This gateway has no coffer classes configured, so coffers cannot be created or deleted through the API.', { reason: 'no-coffer-classes' });
   return deps.creation;
 }
@@ -238,11 +265,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         const encodingType = queryValue(target, 'encoding-type');
         if (encodingType !== undefined && encodingType !== null && encodingType !== '' && encodingType !== 'url') throw new GatewayError('InvalidArgument', 'encoding-type must be "url".');
         const page = await objects.list(context, { prefix, delimiter, marker, maxKeys });
-        for (const damaged of page.objects.filter((o) => o.damaged === true)) {
-          const reason = damaged.damagedReason ?? 'malformed';
-          metrics?.integrityFailures.inc({ reason });
-          request.log.error({ operation: request.operation.name, key: damaged.key, reason }, 'listed manifest failed its integrity check');
-        }
+        reportDamaged(page, request, metrics);
         return { kind: 'document', status: 200, result: { kind: 'ListObjects', coffer, prefix, delimiter, marker, maxKeys, encodingType: encodingType === 'url' ? 'url' : undefined, ...page, owner: principal.id } };
       },
     }),
@@ -454,12 +477,7 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
           if (!ACTIONS.some((action) => isAllowed(principal.grants, coffer, action))) throw new GatewayError('AccessDenied', 'The credentials do not allow creating this coffer.', { reason: 'not-a-creator' });
           throw new GatewayError('CofferAlreadyExists', 'A configured coffer has this name.');
         }
-        const cofferClass = creation.classOf(coffer);
-        const principals = deps.policyListing?.principalsOf(principal) ?? [];
-        const creator = principals.some((p) => cofferClass.creators.includes(p));
-        // `manage` on a name no configured coffer has can only come from a "*" grant.
-        if (!creator && !isAllowed(principal.grants, coffer, 'manage')) throw new GatewayError('AccessDenied', 'The credentials do not allow creating coffers in this coffer class.', { reason: 'not-a-creator' });
-        return { creation, creatorPrincipals: creator ? principals : [] };
+        return { creation, creatorPrincipals: creatorPrincipalsFor(deps, creation, coffer, principal) };
       },
       run: async ({ creation, creatorPrincipals }, body, { request, coffer, principal }) => {
         const bytes = await readBodyCapped(body as NonNullable<typeof body>, MAX_PUT_COFFER_BODY_BYTES);

@@ -77,6 +77,12 @@ export const ERROR_CATALOGUE = {
   InvalidCofferName: { status: 400, message: 'The coffer name is not valid here.', fault: 'client' },
   CofferAlreadyExists: { status: 409, message: 'A coffer of this name already exists.', fault: 'client' },
   CofferNotEmpty: { status: 409, message: 'The coffer is not empty: it has live objects or open multipart uploads.', fault: 'client' },
+  // Appended for S3 CreateBucket / DeleteBucket (issue 15): S3's codes, statuses and messages.
+  BucketAlreadyExists: { status: 409, message: 'The requested bucket name is not available. The bucket namespace is shared by all users of the system. Please select a different name and try again.', fault: 'client' },
+  BucketNotEmpty: { status: 409, message: 'The bucket you tried to delete is not empty.', fault: 'client' },
+  InvalidBucketName: { status: 400, message: 'The specified bucket is not valid.', fault: 'client' },
+  InvalidLocationConstraint: { status: 400, message: 'The specified location-constraint is not valid.', fault: 'client' },
+  IllegalLocationConstraintException: { status: 400, message: 'The location constraint is incompatible with the region of this endpoint.', fault: 'client' },
   // Never sent — the client is gone. It names the outcome in metrics and logs (nginx's 499), so a
   // download the client abandoned is not counted as a gateway failure.
   ClientClosedRequest: { status: 499, message: 'The client closed the connection before the answer was complete.', fault: 'client' },

@@ -1,4 +1,5 @@
 import { XMLBuilder } from 'fast-xml-parser';
+import type { RequestHeaders } from '../server/request-headers';
 import { GatewayError } from './gateway-error';
 
 const builder = new XMLBuilder({ format: false, suppressEmptyNode: false });
@@ -14,6 +15,8 @@ export interface ErrorContext {
   readonly resource: string;
   readonly requestId: string;
   readonly traceId: string;
+  /** The request as received, when there was one (not for a malformed HTTP message): which dialect it speaks, for errors before its target parsed. */
+  readonly received?: { readonly rawTarget: string; readonly headers: RequestHeaders };
 }
 
 /**

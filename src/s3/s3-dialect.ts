@@ -16,7 +16,7 @@ import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange'
 import type { RequestRouter } from '../server/gateway-server';
 import { headerValue } from '../server/request-headers';
 import { createS3Operations, type S3OperationsDependencies } from './s3-operations';
-import { renderS3Error, renderS3Result, toS3Error } from './s3-responses';
+import { renderS3Error, renderS3Result } from './s3-responses';
 import { routeS3, type S3Operation } from './s3-route';
 
 export interface S3DialectOptions extends Omit<S3OperationsDependencies, 'payloadOf' | 'contexts'> {
@@ -28,13 +28,8 @@ export interface S3DialectOptions extends Omit<S3OperationsDependencies, 'payloa
 export function createS3Router(server: S3DialectOptions['server']): RequestRouter<S3Operation> {
   return {
     parseTarget: (rawTarget, headers) => parseRequestTarget(rawTarget, { acceptAbsoluteForm: server.acceptAbsoluteForm, hostHeader: headerValue(headers, 'host'), virtualHostSuffixes: server.virtualHostSuffixes }),
-    route: (method, target) => {
-      try {
-        return routeS3(method, target);
-      } catch (error) {
-        throw toS3Error(error);
-      }
-    },
+    // Its errors get S3's names where the dialect switch receives them (src/app/dialect-switch.ts).
+    route: routeS3,
   };
 }
 

@@ -12,7 +12,7 @@ import { COFFER_NAME } from '../config/schema';
 import { percentDecode, validateObjectKey } from '../cdcs/request-target';
 import type { CofferResolver, PolicyAuthority } from '../operations/run-operation';
 import type { SignedPayload } from '../auth/sigv4-authenticator';
-import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
+import { createCdcsOperations, objectAnswer, reportDamaged, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
 import { checksumHeader } from '../http/object-checksum';
@@ -25,6 +25,7 @@ import type { MultipartService } from '../store/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
 import { isMutable, type CofferContext } from '../store/coffer-context';
+import { checkCreateBucketConfiguration, createBucket, MAX_CREATE_BUCKET_BODY_BYTES, prepareCreateBucket, type PreparedCreateBucket } from './bucket-lifecycle';
 import { parseDeleteObjects } from './delete-objects-request';
 import { S3_OPERATION_ACTIONS, type S3Operation, type S3OperationName } from './s3-route';
 
@@ -35,6 +36,8 @@ export interface S3OperationsDependencies extends CdcsOperationsDependencies {
   readonly policyAuthority?: PolicyAuthority;
   /** The payload the request's SigV4 signature declared (set by the dialect's authentication). */
   readonly payloadOf: (request: GatewayRequest<NamedOperation>) => SignedPayload;
+  /** The gateway's S3 region (config `s3.region`): every bucket is in it. */
+  readonly region: string;
 }
 
 type Of<Name extends S3OperationName> = Extract<S3Operation, { readonly name: Name }>;
@@ -100,34 +103,50 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
     ListParts: cdcs.ListParts as unknown as OperationTable<S3Operation>['ListParts'],
     AbortMultipartUpload: cdcs.AbortMultipartUpload as unknown as OperationTable<S3Operation>['AbortMultipartUpload'],
 
+    // The bucket exists once the pipeline resolved its context (one lookup: the configured coffers'
+    // map, or the registry's cached registration of a created coffer); every bucket is in the gateway's region.
     HeadBucket: operation<Of<'HeadBucket'>, undefined>({
       action: S3_OPERATION_ACTIONS.HeadBucket,
       scope: 'coffer',
       prepare: async () => undefined,
-      run: async (_prepared, _body, { coffer, principal }) => {
-        const location = (await deps.coffers.list(principal)).find((c) => c.name === coffer)?.location ?? '';
-        return { kind: 'empty', status: 200, headers: { 'x-amz-bucket-region': location } };
+      run: async () => ({ kind: 'empty', status: 200, headers: { 'x-amz-bucket-region': deps.region } }),
+    }),
+
+    CreateBucket: operation<Of<'CreateBucket'>, { plan: S3RequestBody; prepared: PreparedCreateBucket }>({
+      action: S3_OPERATION_ACTIONS.CreateBucket,
+      // The bucket may not exist yet: no context to resolve; who may create is decided per coffer class (bucket-lifecycle.ts).
+      scope: 'service',
+      body: { maxBytes: MAX_CREATE_BUCKET_BODY_BYTES, objectData: false },
+      prepare: async ({ request, coffer, principal }) => {
+        const plan = planBody(deps, request);
+        return { plan, prepared: await prepareCreateBucket(deps, coffer, principal) };
+      },
+      run: async ({ plan, prepared }, body, { request, coffer, principal }) => {
+        checkCreateBucketConfiguration(await readBodyCapped(decoded(body, plan), MAX_CREATE_BUCKET_BODY_BYTES), deps.region);
+        const generation = await createBucket(deps, prepared, coffer, principal);
+        request.log.info({ coffer, principal: principal.id, generation }, 'coffer created');
+        return { kind: 'empty', status: 200, headers: { 'content-length': 0, location: `/${coffer}` } };
       },
     }),
 
-    CreateBucket: operation<Of<'CreateBucket'>, undefined>({
-      action: S3_OPERATION_ACTIONS.CreateBucket,
+    DeleteBucket: operation<Of<'DeleteBucket'>, unknown>({
+      action: S3_OPERATION_ACTIONS.DeleteBucket,
       scope: 'coffer',
-      // Reached only for a coffer this gateway serves and the principal may write: it exists and is theirs.
-      prepare: async () => {
-        throw new GatewayError('BucketAlreadyOwnedByYou', 'The bucket is a coffer configured on this gateway; it exists and you may use it.', { reason: 'configured-coffer' });
+      prepare: async (call) => {
+        if (deps.coffers.isConfigured(call.coffer))
+          throw new GatewayError('AccessDenied', 'This bucket is a coffer configured on this gateway; it cannot be deleted through the API (remove it from the configuration).', { reason: 'configured-coffer' });
+        return cdcs.DeleteCoffer.prepare(call as never);
       },
-      run: async () => ({ kind: 'empty', status: 200 }),
+      // As DELETE Coffer: BucketNotEmpty (live objects or open uploads), else the registration and everything under the coffer go; 204.
+      run: async (prepared, body, call) => cdcs.DeleteCoffer.run(prepared, body, call as never),
     }),
 
     GetBucketLocation: operation<Of<'GetBucketLocation'>, undefined>({
       action: S3_OPERATION_ACTIONS.GetBucketLocation,
       scope: 'coffer',
       prepare: async () => undefined,
-      run: async (_prepared, _body, { coffer, principal }) => {
-        const location = (await deps.coffers.list(principal)).find((c) => c.name === coffer)?.location ?? '';
-        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'LocationConstraint', body: { '#text': location } } };
-      },
+      // S3 answers an empty LocationConstraint for us-east-1 (clients read it as us-east-1).
+      run: async () => ({ kind: 'document', status: 200, result: { kind: 'S3', root: 'LocationConstraint', body: { '#text': deps.region === 'us-east-1' ? '' : deps.region } } }),
     }),
 
     ListObjects: cdcs.GetCoffer as unknown as OperationTable<S3Operation>['ListObjects'],
@@ -148,6 +167,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         const fetchOwner = queryValue(target, 'fetch-owner') === 'true';
         const marker = token !== undefined && token !== null && token !== '' ? markerOfToken(token) : (startAfter ?? '');
         const page = await objects.list(context, { prefix, delimiter, marker, maxKeys });
+        reportDamaged(page, request, deps.metrics);
         const url = encodingType === 'url';
         const encode = (value: string): string => (url ? encodeURIComponent(value) : value);
         const last = page.nextMarker ?? page.objects.at(-1)?.key ?? page.commonPrefixes.at(-1);

@@ -1,22 +1,27 @@
 /**
  * The S3 dialect's answers: result documents in S3's XML (namespace
  * `http://s3.amazonaws.com/doc/2006-03-01/`, element names as the AWS SDKs, aws-cli, rclone, s3cmd
- * and restic parse them) and errors in S3's `<Error>` shape with `x-amz-request-id`.
+ * and restic parse them) and errors in S3's `<Error>` shape (Code, Message, Resource, RequestId,
+ * HostId) with `x-amz-request-id` and `x-amz-id-2` — the one renderer of every S3 request's errors
+ * (src/app/dialect-switch.ts picks it).
  *
  * Error codes: the catalogue is shared with CDCS; the codes that exist only in CDCS's vocabulary are
  * answered with S3's equivalent (NoSuchCoffer → NoSuchBucket, AuthFailed → AccessDenied 403,
  * ObjectAlreadyExists → AccessDenied 403 naming the write-once coffer, MalformedAuthorization →
- * AuthorizationHeaderMalformed), so S3 tools recognise them.
+ * AuthorizationHeaderMalformed, InvalidCofferName → InvalidBucketName, CofferAlreadyExists →
+ * BucketAlreadyExists, CofferNotEmpty → BucketNotEmpty), so S3 tools recognise them.
  */
 import { XMLBuilder } from 'fast-xml-parser';
 import { GatewayError } from '../errors/gateway-error';
-import { renderError, type ErrorContext, type RenderedError } from '../errors/render-error';
+import type { ErrorContext, RenderedError } from '../errors/render-error';
 import type { OperationResult } from '../operations/operation-results';
 import { encodeQueryComponent } from '../upstream/s3-encoding';
 
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 const builder = new XMLBuilder({ format: false, suppressEmptyNode: false, processEntities: true, ignoreAttributes: false, attributeNamePrefix: '@_' });
+/** S3's `<Error>` has no namespace and no attributes. */
+const errorBuilder = new XMLBuilder({ format: false, suppressEmptyNode: false, processEntities: true });
 
 /** One root element with S3's namespace, declaration included. */
 export function s3Xml(root: string, body: Readonly<Record<string, unknown>>): string {
@@ -95,6 +100,13 @@ export function toS3Error(error: unknown): unknown {
       return new GatewayError('AccessDenied', error.message, carry);
     case 'MalformedAuthorization':
       return new GatewayError('AuthorizationHeaderMalformed', error.message, carry);
+    case 'InvalidCofferName':
+      // The coffer classes are this gateway's bucket naming rules: a name none admits is not valid here, whoever asks.
+      return new GatewayError('InvalidBucketName', error.message, carry);
+    case 'CofferAlreadyExists':
+      return new GatewayError('BucketAlreadyExists', undefined, carry);
+    case 'CofferNotEmpty':
+      return new GatewayError('BucketNotEmpty', error.message, carry);
     case 'ObjectAlreadyExists':
       return new GatewayError('AccessDenied', 'This bucket is write-once: an existing object cannot be overwritten (or it is being uploaded). Use a bucket that allows overwrite.', { ...carry, reason: 'write-once' });
     default:
@@ -102,8 +114,29 @@ export function toS3Error(error: unknown): unknown {
   }
 }
 
-/** An error as S3 XML: CDCS's renderer (same `<Error>` shape) with the S3 code and `x-amz-request-id`. */
-export function renderS3Error(error: unknown, context: ErrorContext): RenderedError {
-  const rendered = renderError(toS3Error(error), context);
-  return { ...rendered, headers: { ...rendered.headers, 'x-amz-request-id': context.requestId } };
+/**
+ * An error as S3 answers it: `<Error>` with Code (S3's name, toS3Error), Message, Resource (the path,
+ * never the query: it may carry a presigned signature), RequestId and HostId; the same ids in
+ * `x-amz-request-id` and `x-amz-id-2`, which S3 tools print, and the gateway's own
+ * `x-cdcs-request-id` (its logs and audit line use it). Anything that is not a GatewayError is
+ * InternalError without its message, so internals never leak.
+ */
+export function renderS3Error(error: unknown, context: ErrorContext, now: Date = new Date()): RenderedError {
+  const mapped = toS3Error(error);
+  const known = mapped instanceof GatewayError ? mapped : new GatewayError('InternalError');
+  const message = known.reason === undefined ? known.message : `${known.message} (reason: ${known.reason})`;
+  const body = `<?xml version="1.0" encoding="UTF-8"?>${errorBuilder.build({ Error: { Code: known.code, Message: message, Resource: context.resource, RequestId: context.requestId, HostId: context.traceId } }) as string}`;
+  return {
+    status: known.status,
+    headers: {
+      ...known.headers,
+      'content-type': 'application/xml',
+      'content-length': String(Buffer.byteLength(body)),
+      'x-amz-request-id': context.requestId,
+      'x-amz-id-2': context.traceId,
+      'x-cdcs-request-id': context.requestId,
+      date: now.toUTCString(),
+    },
+    body,
+  };
 }

@@ -22,6 +22,7 @@ export type S3Operation =
   | { readonly name: 'ListBuckets' }
   | { readonly name: 'HeadBucket' }
   | { readonly name: 'CreateBucket' }
+  | { readonly name: 'DeleteBucket' }
   | { readonly name: 'GetBucketLocation' }
   | { readonly name: 'ListObjects' }
   | { readonly name: 'ListObjectsV2' }
@@ -42,7 +43,10 @@ export type S3OperationName = S3Operation['name'];
 export const S3_OPERATION_ACTIONS: Readonly<Record<S3OperationName, Action>> = {
   ListBuckets: 'list',
   HeadBucket: 'list',
-  CreateBucket: 'write',
+  // As CDCS PUT Coffer / DELETE Coffer: the coffer owner's settings. CreateBucket is service-scoped
+  // (the bucket may not exist yet): who may create is decided per coffer class by the entry.
+  CreateBucket: 'manage',
+  DeleteBucket: 'manage',
   GetBucketLocation: 'list',
   ListObjects: 'list',
   ListObjectsV2: 'list',
@@ -66,6 +70,7 @@ export const S3_OPERATION_PARAMETERS: Readonly<Record<S3OperationName, readonly 
   ListBuckets: [],
   HeadBucket: [],
   CreateBucket: [],
+  DeleteBucket: [],
   GetBucketLocation: ['location'],
   ListObjects: [...LISTING, 'marker'],
   ListObjectsV2: [...LISTING, 'list-type', 'continuation-token', 'start-after', 'fetch-owner'],
@@ -175,11 +180,12 @@ function chooseOperation(method: string, target: RequestTarget, has: (name: stri
         if (has('delete')) return { name: 'DeleteObjects' };
         throw notImplemented('POST on a bucket without "delete"');
       case 'PUT':
-        // Tools "make sure" their bucket exists (rclone, aws s3 mb); a configured coffer answers as S3 does for one's own bucket.
+        // Creates a coffer of a coffer class; tools "make sure" their bucket exists (rclone, aws s3 mb) and get BucketAlreadyOwnedByYou.
         return { name: 'CreateBucket' };
+      case 'DELETE':
+        return { name: 'DeleteBucket' };
       default:
-        // DeleteBucket: coffers are configured, not created or deleted by clients.
-        throw notImplemented(`${method} on a bucket (coffers are configured, not created or deleted by clients)`);
+        throw new GatewayError('MethodNotAllowed', `${method} on a bucket is not supported.`);
     }
   }
   const hasUploadId = has('uploadId');

@@ -423,7 +423,7 @@ export function createGatewayFrontEnd<Operation extends NamedOperation = NamedOp
         res.destroy();
         return;
       }
-      const rendered = render(error, { resource, requestId, traceId });
+      const rendered = render(error, { resource, requestId, traceId, received: { rawTarget, headers } });
       if (inBody) {
         // A kept-alive 200 is out: the error is told as the rest of its XML body (the SDK reads it as an error).
         response.endBodyWithError(rendered.body);

@@ -183,9 +183,12 @@ describe('SigV4 authenticator: a signature means one request', () => {
     expect(await codeOf(await signHeader({ service: 'sqs' }))).toBe('AuthorizationHeaderMalformed');
   });
 
-  test('a configured region list refuses others', async () => {
-    const error = await rejection(verify(await signHeader({ region: 'eu-west-1' }), NOW_MS, { regions: ['us-east-1'] }));
-    expect(error.code).toBe('AuthorizationHeaderMalformed');
+  test("the configured region: another region in the scope is malformed, naming the expected one in S3's words", async () => {
+    const error = await rejection(verify(await signHeader({ region: 'eu-west-1' }), NOW_MS, { region: 'us-east-1' }));
+    expect([error.code, error.message]).toEqual(['AuthorizationHeaderMalformed', "The authorization header is malformed; the region 'eu-west-1' is wrong; expecting 'us-east-1'"]);
+    const presigned = await rejection(verify(await presign({ region: 'eu-west-1' }), NOW_MS, { region: 'us-east-1' }));
+    expect([presigned.code, presigned.message]).toEqual(['AuthorizationQueryParametersError', "Error parsing the X-Amz-Credential parameter; the region 'eu-west-1' is wrong; expecting 'us-east-1'"]);
+    expect((await verify(await signHeader(), NOW_MS, { region: 'us-east-1' })).principal.method).toBe('sigv4');
   });
 
   test('the host header differs from the signed one → SignatureDoesNotMatch', async () => {

@@ -112,7 +112,8 @@ test('putBucketPolicy: allow with a prefix, deny beats a configured grant, only 
 
 test('the policy governs the S3 dialect too: a denied prefix stays denied to S3 GET, HEAD and CopyObject (the copy source obeys its policy like a GET)', async () => {
   await owner.putObject({ Bucket, Region, Key: 'locked/secret.txt', Body: 'secret' });
-  const s3 = new S3Client({ endpoint: `http://127.0.0.1:${gateway.port}`, region: Region, forcePathStyle: true, credentials: { accessKeyId: BOB.secretId, secretAccessKey: BOB.secretKey } });
+  // S3 clients sign for the gateway's S3 region (config s3.region, default us-east-1), not the COS region.
+  const s3 = new S3Client({ endpoint: `http://127.0.0.1:${gateway.port}`, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: BOB.secretId, secretAccessKey: BOB.secretKey } });
   const s3Status = (promise: Promise<unknown>): Promise<number> =>
     promise.then(
       () => 200,

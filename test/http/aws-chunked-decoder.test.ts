@@ -133,6 +133,82 @@ describe('STREAMING-AWS4-HMAC-SHA256-PAYLOAD: the example of AWS SigV4 streaming
   });
 });
 
+describe('STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the trailing-header example of AWS SigV4 streaming documentation', () => {
+  // "Signature calculations for trailing headers (chunked uploads)": the same PUT and 66560 bytes of 'a',
+  // now with x-amz-trailer: x-amz-checksum-crc32c; its published seed, chunk and trailer signatures.
+  const ACCESS = 'AKIAIOSFODNN7EXAMPLE';
+  const SECRET = 'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY';
+  const SEED = '106e2a8a18243abcf37539882f36619c00e2dfc72633413f02d3b74544bfeb8e';
+  const CHUNK_1 = 'b474d8862b1487a5145d686f57f013e54db672cee1c953b3010fb58501ef5aa2';
+  const CHUNK_2 = '1c1344b170168f8e65b41376b44b20fe354e373826ccbbe2c1d40a8cae51e5c7';
+  const FINAL = '2ca2aba2005185cf7159c6277faf83795951dd77a3a99e6e65d5c9f85863f992';
+  const TRAILER = 'x-amz-checksum-crc32c:sOO8/Q==';
+  const TRAILER_SIGNATURE = 'd81f82fc3505edab99d459891051a732e8730629a2e4a59689829ca17fe2e435';
+  const headers: Array<[string, string]> = [
+    ['Host', 's3.amazonaws.com'],
+    ['x-amz-date', '20130524T000000Z'],
+    ['x-amz-storage-class', 'REDUCED_REDUNDANCY'],
+    [
+      'Authorization',
+      `AWS4-HMAC-SHA256 Credential=${ACCESS}/20130524/us-east-1/s3/aws4_request,SignedHeaders=content-encoding;host;x-amz-content-sha256;x-amz-date;x-amz-decoded-content-length;x-amz-storage-class;x-amz-trailer,Signature=${SEED}`,
+    ],
+    ['x-amz-content-sha256', 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER'],
+    ['Content-Encoding', 'aws-chunked'],
+    ['x-amz-decoded-content-length', '66560'],
+    ['x-amz-trailer', 'x-amz-checksum-crc32c'],
+  ];
+  /** The body as the example lays it out: chunks, the final 0-byte chunk, the trailer chunk (ended by an empty line, as SDKs send it). */
+  const body = (trailer = TRAILER, trailerSignature = TRAILER_SIGNATURE): Buffer =>
+    Buffer.concat([
+      Buffer.from(`10000;chunk-signature=${CHUNK_1}\r\n`),
+      Buffer.alloc(65536, 'a'),
+      Buffer.from(`\r\n400;chunk-signature=${CHUNK_2}\r\n`),
+      Buffer.alloc(1024, 'a'),
+      Buffer.from(`\r\n0;chunk-signature=${FINAL}\r\n${trailer}\r\nx-amz-trailer-signature:${trailerSignature}\r\n\r\n`),
+    ]);
+
+  async function options(): Promise<AwsChunkedDecoderOptions> {
+    const authenticator = createSigV4Authenticator({
+      credentials: new InMemoryCredentialStore([{ secretId: ACCESS, secretKey: SECRET, grants: [{ coffer: '*', actions: ['*'] }] }]),
+      now: () => Date.UTC(2013, 4, 24, 0, 1),
+      region: 'us-east-1',
+    });
+    const request = { method: 'PUT', coffer: 'examplebucket', key: 'chunkObject.txt', addressing: 'path' as const, query: [], headers: headersFromRaw(headers.flat()), pathname: '/examplebucket/chunkObject.txt' };
+    const signed = (await authenticator.authenticate(request)).payload;
+    if (signed.kind !== 'aws-chunked' || signed.signing === undefined) throw new Error('expected a signed aws-chunked payload');
+    expect(signed).toMatchObject({ trailer: true, signing: { seedSignature: SEED } });
+    return { decodedLength: 66560, signing: signed.signing, trailer: true, trailerChecksum: 'CRC32C' };
+  }
+
+  test('the seed, chunk and trailer signatures verify; the CRC32C is verified and reported; the object is the 66560 bytes', async () => {
+    for (const pieceSize of [66946, 1, 4096]) {
+      const { data, decoder } = await decode(body(), await options(), pieceSize);
+      expect(data.equals(Buffer.alloc(66560, 'a'))).toBe(true);
+      expect(decoder.verifiedChecksum).toEqual({ algorithm: 'CRC32C', value: 'sOO8/Q==' });
+    }
+  });
+
+  test('a tampered trailer value, a tampered trailer signature, a missing trailer or trailer signature → refused before the end', async () => {
+    const opts = await options();
+    // Another checksum (of other bytes) under the same trailer signature.
+    expect((await failure(body('x-amz-checksum-crc32c:AAAAAA=='), opts)).code).toBe('SignatureDoesNotMatch');
+    expect((await failure(body(TRAILER, TRAILER_SIGNATURE.replace(/^d8/, '00')), opts)).code).toBe('SignatureDoesNotMatch');
+    // The final chunk's signature in place of the trailer's.
+    expect((await failure(body(TRAILER, FINAL), opts)).code).toBe('SignatureDoesNotMatch');
+    const text = body().toString('latin1');
+    expect((await failure(Buffer.from(text.replace(`${TRAILER}\r\n`, ''), 'latin1'), opts)).code).toBe('InvalidChunkedBody');
+    expect((await failure(Buffer.from(text.replace(`x-amz-trailer-signature:${TRAILER_SIGNATURE}\r\n`, ''), 'latin1'), opts)).code).toBe('InvalidChunkedBody');
+    // Cut after the final chunk: no trailer at all.
+    expect((await failure(Buffer.from(text.slice(0, text.indexOf(TRAILER)), 'latin1'), opts)).code).toBe('IncompleteBody');
+  });
+
+  test('a data byte changed: its chunk signature fails before the trailer is read', async () => {
+    const tampered = body();
+    tampered[70_000 - 66560] = 'b'.charCodeAt(0);
+    expect((await failure(tampered, await options())).code).toBe('SignatureDoesNotMatch');
+  });
+});
+
 interface Captured {
   headers: IncomingHttpHeaders;
   body: Buffer;

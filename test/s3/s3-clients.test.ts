@@ -2,7 +2,8 @@
  * S3 clients against the gateway as `npm start` runs it (embedded upstream, local keyring, the demo
  * coffer and access key): the AWS SDK for JavaScript on its defaults and aws-cli (the Debian package,
  * /usr/bin/aws). Real HTTP, real signatures, the same at-rest format as the CDCS dialect — an object
- * written with one dialect is read with the other.
+ * written with one dialect is read with the other; `aws s3 mb` / `rb` against a gateway with a coffer
+ * class create and delete coffers the CDCS side sees.
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -13,6 +14,7 @@ import { promisify } from 'node:util';
 import { CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { RunningGateway } from '../../src/app/serve';
+import { startRecordedGateway } from '../support/recorded-gateway';
 import { DEMO_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, SCRATCH_BUCKET, startS3Gateway, type S3Gateway } from '../support/s3-gateway';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -195,6 +197,32 @@ const aws = (...args: string[]) => run(AWS, ['--endpoint-url', endpoint, ...args
     expect(listed).toMatch(/17 sync\/a\.txt/);
     expect(listed).toMatch(/5 sync\/c\.txt/);
     expect(listed).not.toMatch(/b\.txt/);
+  });
+
+  test('s3 mb / s3 rb create and delete a coffer of a coffer class, seen by the COS SDK; mb of an existing bucket reports BucketAlreadyOwnedByYou', async () => {
+    const withClasses = await startRecordedGateway({
+      coffers: ['fixed-1250000000'],
+      accessKeys: [{ secretId: ACCESS_KEY, secretKey: SECRET_KEY, grants: [{ coffer: '*', actions: ['*'] }] }],
+      cofferClasses: { team: { pattern: 'team-*-1250000000' } },
+    });
+    const cli = (...args: string[]) => run(AWS, ['--endpoint-url', `http://127.0.0.1:${withClasses.port}`, ...args], { env: awsEnv() });
+    const cos = new COS({ SecretId: ACCESS_KEY, SecretKey: SECRET_KEY, Protocol: 'http:', Proxy: `http://127.0.0.1:${withClasses.port}` });
+    const cosStatus = (Bucket: string): Promise<number> =>
+      cos.getBucket({ Bucket, Region: 'ap-guangzhou' }).then(
+        () => 200,
+        (error: { statusCode?: number }) => error.statusCode ?? -1,
+      );
+    try {
+      expect((await cli('s3', 'mb', 's3://team-cli-1250000000')).stdout).toMatch(/make_bucket: team-cli-1250000000/);
+      expect(await cosStatus('team-cli-1250000000')).toBe(200);
+      expect((await cli('s3', 'ls')).stdout).toMatch(/team-cli-1250000000/);
+      const again = await cli('s3', 'mb', 's3://team-cli-1250000000').catch((error: { stderr: string }) => error);
+      expect((again as { stderr: string }).stderr).toMatch(/BucketAlreadyOwnedByYou/);
+      expect((await cli('s3', 'rb', 's3://team-cli-1250000000')).stdout).toMatch(/remove_bucket: team-cli-1250000000/);
+      expect(await cosStatus('team-cli-1250000000')).toBe(404);
+    } finally {
+      await withClasses.stop();
+    }
   });
 
   test('both dialects on one object: written with the COS SDK, read with aws-cli, and the reverse', async () => {

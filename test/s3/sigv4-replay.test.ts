@@ -5,10 +5,12 @@
  * another operation, and with expired and future dates. Every replay is refused (400/403) and causes
  * no upstream request (counted at a recording proxy in front of the upstream). Streamed bodies
  * (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) with a tampered or truncated chunk are refused and store
- * nothing: no upstream write completes and the key does not exist afterwards. The unaltered requests
- * succeed, so the signatures are good. Requests are signed with the AWS SDK's signer (@smithy/signature-v4).
+ * nothing: no upstream write completes and the key does not exist afterwards; so are signed trailers
+ * (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER) with a tampered checksum, a tampered trailer signature
+ * or no trailer. The unaltered requests succeed, so the signatures are good. Requests are signed with the AWS SDK's signer (@smithy/signature-v4).
  */
 import { request } from 'node:http';
+import { crc32 } from 'node:zlib';
 import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { startRecordedGateway, type RecordedGateway } from '../support/recorded-gateway';
@@ -164,43 +166,59 @@ describe('SigV4 replays are refused before the upstream', () => {
   });
 });
 
+const CHUNK = 64 * 1024;
+
+/**
+ * A signed aws-chunked upload of `object`: the request and its framed body (chunk signatures by the
+ * SDK's signer). With `trailer`, STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the body ends with the
+ * trailer `x-amz-checksum-crc32` (zlib's CRC32 unless given) and its signature (chained on the final chunk's).
+ */
+async function streamed(key: string, object: Buffer, trailer?: { readonly checksum?: string; readonly alter?: (trailerChunk: string) => string }): Promise<{ wire: WireRequest; body: Buffer; chunkStarts: number[] }> {
+  const signingDate = new Date();
+  const chunks: Buffer[] = [];
+  for (let at = 0; at < object.length; at += CHUNK) chunks.push(object.subarray(at, at + CHUNK));
+  chunks.push(Buffer.alloc(0));
+  const declared: Record<string, string> =
+    trailer === undefined ? { 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD' } : { 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER', 'x-amz-trailer': 'x-amz-checksum-crc32' };
+  // Content-Length is left unsigned (send() sets it from the body), so a truncated body can be sent as such.
+  const wire = await signHeader('PUT', `/${ALPHA}/${key}`, {}, { ...declared, 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(object.length) }, signingDate);
+  let previous = /Signature=([0-9a-f]{64})/.exec(wire.authorization)?.[1] as string;
+  const amzDate = wire.headers.find(([n]) => n === 'x-amz-date')?.[1] as string;
+  const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`;
+  const framed: Buffer[] = [];
+  const chunkStarts: number[] = [];
+  let offset = 0;
+  for (const chunk of chunks) {
+    const signature = await signer.sign(`AWS4-HMAC-SHA256-PAYLOAD\n${amzDate}\n${scope}\n${previous}\n${EMPTY_SHA256}\n${sha256(chunk)}`, { signingDate });
+    previous = signature;
+    const header = Buffer.from(`${chunk.length.toString(16)};chunk-signature=${signature}\r\n`);
+    chunkStarts.push(offset);
+    // The final chunk of a trailer payload is followed by the trailer, not by an empty line.
+    const end = trailer !== undefined && chunk.length === 0 ? '' : '\r\n';
+    framed.push(header, chunk, Buffer.from(end));
+    offset += header.length + chunk.length + end.length;
+  }
+  if (trailer !== undefined) {
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(object));
+    const line = `x-amz-checksum-crc32:${trailer.checksum ?? crc.toString('base64')}`;
+    const signature = await signer.sign(`AWS4-HMAC-SHA256-TRAILER\n${amzDate}\n${scope}\n${previous}\n${sha256(`${line}\n`)}`, { signingDate });
+    const trailerChunk = `${line}\r\nx-amz-trailer-signature:${signature}\r\n\r\n`;
+    framed.push(Buffer.from(trailer.alter?.(trailerChunk) ?? trailerChunk));
+  }
+  return { wire, body: Buffer.concat(framed), chunkStarts };
+}
+
+/** Completed upstream writes (a destroyed one never completes) and whether the key exists afterwards. */
+async function outcome(key: string, wire: WireRequest, body: Buffer): Promise<{ answer: Answer; completedWrites: number; exists: boolean }> {
+  const before = recorded.proxy.requests.filter((r) => r.method === 'PUT').length;
+  const answer = await send(wire, body);
+  const completedWrites = recorded.proxy.requests.filter((r) => r.method === 'PUT').length - before;
+  const head = await send(await signHeader('HEAD', `/${ALPHA}/${key}`, {}, { 'x-amz-content-sha256': EMPTY_SHA256 }));
+  return { answer, completedWrites, exists: head.status === 200 };
+}
+
 describe('streamed bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): tampering and truncation store nothing', () => {
-  const CHUNK = 64 * 1024;
-
-  /** A signed aws-chunked upload of `object`: the request and its framed body (chunk signatures by the SDK's signer). */
-  async function streamed(key: string, object: Buffer): Promise<{ wire: WireRequest; body: Buffer; chunkStarts: number[] }> {
-    const signingDate = new Date();
-    const chunks: Buffer[] = [];
-    for (let at = 0; at < object.length; at += CHUNK) chunks.push(object.subarray(at, at + CHUNK));
-    chunks.push(Buffer.alloc(0));
-    // Content-Length is left unsigned (send() sets it from the body), so a truncated body can be sent as such.
-    const wire = await signHeader('PUT', `/${ALPHA}/${key}`, {}, { 'x-amz-content-sha256': 'STREAMING-AWS4-HMAC-SHA256-PAYLOAD', 'content-encoding': 'aws-chunked', 'x-amz-decoded-content-length': String(object.length) }, signingDate);
-    let previous = /Signature=([0-9a-f]{64})/.exec(wire.authorization)?.[1] as string;
-    const amzDate = wire.headers.find(([n]) => n === 'x-amz-date')?.[1] as string;
-    const scope = `${amzDate.slice(0, 8)}/us-east-1/s3/aws4_request`;
-    const framed: Buffer[] = [];
-    const chunkStarts: number[] = [];
-    let offset = 0;
-    for (const chunk of chunks) {
-      const signature = await signer.sign(`AWS4-HMAC-SHA256-PAYLOAD\n${amzDate}\n${scope}\n${previous}\n${EMPTY_SHA256}\n${sha256(chunk)}`, { signingDate });
-      previous = signature;
-      const header = Buffer.from(`${chunk.length.toString(16)};chunk-signature=${signature}\r\n`);
-      chunkStarts.push(offset);
-      framed.push(header, chunk, Buffer.from('\r\n'));
-      offset += header.length + chunk.length + 2;
-    }
-    return { wire, body: Buffer.concat(framed), chunkStarts };
-  }
-
-  /** Completed upstream writes (a destroyed one never completes) and whether the key exists afterwards. */
-  async function outcome(key: string, wire: WireRequest, body: Buffer): Promise<{ answer: Answer; completedWrites: number; exists: boolean }> {
-    const before = recorded.proxy.requests.filter((r) => r.method === 'PUT').length;
-    const answer = await send(wire, body);
-    const completedWrites = recorded.proxy.requests.filter((r) => r.method === 'PUT').length - before;
-    const head = await send(await signHeader('HEAD', `/${ALPHA}/${key}`, {}, { 'x-amz-content-sha256': EMPTY_SHA256 }));
-    return { answer, completedWrites, exists: head.status === 200 };
-  }
-
   const object = Buffer.from(Array.from({ length: 3 * CHUNK + 1000 }, (_, i) => (i * 31) % 256));
 
   test('the unaltered stream is stored and reads back', async () => {
@@ -237,6 +255,54 @@ describe('streamed bodies (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): tampering and tr
     const { wire, body, chunkStarts } = await streamed('stream/truncated', object);
     const result = await outcome('stream/truncated', wire, body.subarray(0, chunkStarts[2] as number));
     expect([result.answer.status, result.answer.code]).toEqual([400, 'IncompleteBody']);
+    expect(result.completedWrites).toBe(0);
+    expect(result.exists).toBe(false);
+  });
+});
+
+describe('signed trailers (STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER): a tampered or missing trailer stores nothing', () => {
+  const object = Buffer.from(Array.from({ length: 2 * 64 * 1024 + 777 }, (_, i) => (i * 13) % 256));
+
+  test('the unaltered stream is stored, its CRC32 verified and returned with x-amz-checksum-mode: ENABLED', async () => {
+    const { wire, body } = await streamed('trailer/ok', object, {});
+    const result = await outcome('trailer/ok', wire, body);
+    expect(result.answer.status).toBe(200);
+    expect(result.exists).toBe(true);
+    const crc = Buffer.alloc(4);
+    crc.writeUInt32BE(crc32(object));
+    const head = await new Promise<string | undefined>((resolve, reject) => {
+      void signHeader('HEAD', `/${ALPHA}/trailer/ok`, {}, { 'x-amz-content-sha256': EMPTY_SHA256, 'x-amz-checksum-mode': 'ENABLED' }).then((signed) => {
+        const req = request({ host: '127.0.0.1', port: recorded.port, method: 'HEAD', path: signed.target, headers: signed.headers.flat() as unknown as Record<string, string> }, (res) => {
+          res.resume();
+          resolve(res.headers['x-amz-checksum-crc32'] as string | undefined);
+        });
+        req.on('error', reject);
+        req.end();
+      }, reject);
+    });
+    expect(head).toBe(crc.toString('base64'));
+  });
+
+  test.each([
+    // The checksum changed after signing (e.g. to match altered data): the trailer signature no longer covers it.
+    ['a tampered trailer value', 403, 'SignatureDoesNotMatch', { alter: (chunk: string) => chunk.replace(/crc32:[^\r]+/, 'crc32:AAAAAA==') }],
+    ['a tampered trailer signature', 403, 'SignatureDoesNotMatch', { alter: (chunk: string) => chunk.replace(/signature:(.{63})(.)/, (_m, rest: string, last: string) => `signature:${rest}${last === '0' ? '1' : '0'}`) }],
+    // Signed, but not the checksum of the bytes sent.
+    ['a signed checksum that does not match the data', 400, 'BadDigest', { checksum: 'AAAAAA==' }],
+  ])('%s → %d %s, nothing stored', async (what, status, code, trailer: { checksum?: string; alter?: (chunk: string) => string }) => {
+    const key = `trailer/${what.replace(/\W+/g, '-')}`;
+    const { wire, body } = await streamed(key, object, trailer);
+    const result = await outcome(key, wire, body);
+    expect([result.answer.status, result.answer.code]).toEqual([status, code]);
+    expect(result.completedWrites).toBe(0);
+    expect(result.exists).toBe(false);
+  });
+
+  test('no trailer (the body ends after the final chunk) → InvalidChunkedBody, nothing stored', async () => {
+    const { wire, body } = await streamed('trailer/missing', object, {});
+    const text = body.toString('latin1');
+    const result = await outcome('trailer/missing', wire, Buffer.from(`${text.slice(0, text.indexOf('x-amz-checksum-crc32:'))}\r\n`, 'latin1'));
+    expect([result.answer.status, result.answer.code]).toEqual([400, 'InvalidChunkedBody']);
     expect(result.completedWrites).toBe(0);
     expect(result.exists).toBe(false);
   });

@@ -19,6 +19,10 @@ export interface RecordedGatewayOptions {
   readonly acceptKeyOnlyPath?: boolean;
   /** `auth.jwt` of the configuration (bearer tokens), when a test needs it. */
   readonly jwt?: Record<string, unknown>;
+  /** `cofferClasses`: name → pattern and creators; each class's coffers live on the same recorded upstream under `class-<name>/`. */
+  readonly cofferClasses?: Readonly<Record<string, { readonly pattern: string; readonly creators?: readonly string[] }>>;
+  /** Further top-level sections of the configuration (e.g. `s3`, `policies`). */
+  readonly config?: Record<string, unknown>;
 }
 
 export interface RecordedGateway {
@@ -29,8 +33,14 @@ export interface RecordedGateway {
   stop(): Promise<void>;
 }
 
-const UPSTREAM_KEYS = { accessKeyId: 'AKIDRECORDEDUPSTREAM', secretAccessKey: 'recorded-upstream-secret-0123456789' };
+/** The upstream's own keys (a test that damages stored data writes to the upstream directly with them). */
+export const UPSTREAM_KEYS = { accessKeyId: 'AKIDRECORDEDUPSTREAM', secretAccessKey: 'recorded-upstream-secret-0123456789' };
 const MiB = 1024 * 1024;
+
+/** A coffer (or a class's coffers) on the recorded upstream, under its own prefix. */
+function recordedCoffer(endpoint: string, prefix: string): Record<string, unknown> {
+  return { upstream: { endpoint, bucket: 'recorded', prefix, credentials: UPSTREAM_KEYS, minPartSize: MiB }, role: { type: 'static' }, kms: { type: 'local', keyId: 'recorded' } };
+}
 
 export async function startRecordedGateway(options: RecordedGatewayOptions): Promise<RecordedGateway> {
   const directory = mkdtempSync(join(tmpdir(), 'coffer-recorded-'));
@@ -44,16 +54,9 @@ export async function startRecordedGateway(options: RecordedGatewayOptions): Pro
       demo: { enabled: false },
       keyring: { directory: join(directory, 'keyring') },
       auth: { cos: { acceptKeyOnlyPath: options.acceptKeyOnlyPath ?? false }, accessKeys: options.accessKeys, ...(options.jwt === undefined ? {} : { jwt: options.jwt }) },
-      coffers: Object.fromEntries(
-        options.coffers.map((coffer, index) => [
-          coffer,
-          {
-            upstream: { endpoint: proxy.endpoint, bucket: 'recorded', prefix: `coffer-${index}/`, credentials: UPSTREAM_KEYS, minPartSize: MiB },
-            role: { type: 'static' },
-            kms: { type: 'local', keyId: 'recorded' },
-          },
-        ]),
-      ),
+      coffers: Object.fromEntries(options.coffers.map((coffer, index) => [coffer, recordedCoffer(proxy.endpoint, `coffer-${index}/`)])),
+      cofferClasses: Object.fromEntries(Object.entries(options.cofferClasses ?? {}).map(([name, c]) => [name, { pattern: c.pattern, creators: c.creators ?? [], coffer: recordedCoffer(proxy.endpoint, `class-${name}/`) }])),
+      ...options.config,
     }),
   );
   const gateway = await startGateway(loadConfig({ file, env: {} }), { log: createLogger('silent') });

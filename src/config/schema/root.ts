@@ -14,6 +14,7 @@ import { lifecycleSchema } from './lifecycle';
 import { policiesSchema } from './policies';
 import { cofferClassesSchema } from './coffer-classes';
 import { serverSchema } from './server';
+import { s3Schema } from './s3';
 
 /** What secrets are replaced with by `redactConfig`. */
 export const REDACTED = '[redacted]';
@@ -127,6 +128,8 @@ export function createConfigSchema(io: ConfigIo) {
       /** Coffer policies: who each caller is to a policy, how long replicas cache a coffer's policy. */
       policies: policiesSchema(),
       cofferClasses: cofferClassesSchema(cofferSchema(io)),
+      /** The S3 dialect (SigV4 clients): the gateway's region. */
+      s3: s3Schema(),
       logging: z
         .strictObject({
           /** Log level. */

@@ -7,9 +7,6 @@
  * ends, so nothing is stored.
  */
 import { pipeline, Readable } from 'node:stream';
-import { authorize } from '../auth/authorize';
-import { COFFER_NAME } from '../config/schema';
-import { percentDecode, validateObjectKey } from '../cdcs/request-target';
 import type { CofferResolver, PolicyAuthority } from '../operations/run-operation';
 import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
@@ -21,12 +18,13 @@ import { operation, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
 import { contentMd5, numberParam, queryValue, userMetadata } from '../http/request-fields';
-import type { MultipartService } from '../store/multipart-service';
+import type { PreparedPart } from '../store/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
 import { isMutable, type CofferContext } from '../store/coffer-context';
 import { parseDeleteObjects } from './delete-objects-request';
 import { S3_OPERATION_ACTIONS, type S3Operation, type S3OperationName } from './s3-route';
+import { copySourceRange, openCopySource, type CopySource } from './copy-source';
 
 export interface S3OperationsDependencies extends CdcsOperationsDependencies {
   /** Contexts of other coffers (CopyObject's source), authorized here like the pipeline authorizes the target. */
@@ -56,25 +54,6 @@ function planBody(deps: S3OperationsDependencies, request: GatewayRequest<NamedO
 function decoded(body: Readable | undefined, plan: S3RequestBody): Readable {
   if (body === undefined) throw new GatewayError('InternalError', 'The body was not accepted.');
   return pipeline(body, plan.decoder, () => undefined);
-}
-
-function refuseCopy(headers: RequestHeaders): void {
-  if (headerValue(headers, 'x-amz-copy-source') !== undefined) {
-    throw new GatewayError('NotImplemented', 'UploadPartCopy (x-amz-copy-source on a part) is not implemented by this gateway yet.', { reason: 'copy' });
-  }
-}
-
-/** `x-amz-copy-source: [/]<bucket>/<key>` (URL-encoded, no versionId): the source coffer and key, validated like a request target's. */
-function copySource(raw: string): { coffer: string; key: string } {
-  const path = raw.startsWith('/') ? raw.slice(1) : raw;
-  if (path.includes('?')) throw new GatewayError('NotImplemented', 'Copying a version (versionId) is not implemented by this gateway.', { reason: 'copy-version' });
-  const slash = path.indexOf('/');
-  if (slash <= 0 || slash === path.length - 1) throw new GatewayError('InvalidArgument', 'x-amz-copy-source must be <bucket>/<key>.', { reason: 'copy-source' });
-  const coffer = percentDecode(path.slice(0, slash), 'copy source bucket');
-  const key = percentDecode(path.slice(slash + 1), 'copy source key');
-  if (!COFFER_NAME.test(coffer)) throw new GatewayError('NoSuchBucket', 'The copy source bucket does not exist.', { reason: 'copy-source' });
-  validateObjectKey(key);
-  return { coffer, key };
 }
 
 /** Bodies may be aws-chunked (framing overhead over the object bytes): the decoder bounds them, the store bounds the object size. */
@@ -191,20 +170,42 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       },
     }),
 
-    UploadPart: operation<Of<'UploadPart'>, { plan: S3RequestBody; part: Awaited<ReturnType<MultipartService['prepareUploadPart']>> }>({
+    UploadPart: operation<Of<'UploadPart'>, { plan: S3RequestBody; part: PreparedPart; copy?: { source: CopySource; start: number; end: number } }>({
       action: S3_OPERATION_ACTIONS.UploadPart,
       scope: 'coffer',
       body: OBJECT_BODY,
-      prepare: async ({ request, context, key, operation: { uploadId, partNumber } }) => {
-        refuseCopy(request.headers);
+      prepare: async ({ request, context, key, principal, operation: { uploadId, partNumber } }) => {
         const plan = planBody(deps, request);
-        const part = await service.prepareUploadPart(context, key, uploadId, partNumber, plan.size, contentMd5(request.headers));
-        return { plan, part };
+        const rawSource = headerValue(request.headers, 'x-amz-copy-source');
+        if (rawSource === undefined) return { plan, part: await service.prepareUploadPart(context, key, uploadId, partNumber, plan.size, contentMd5(request.headers)) };
+        // UploadPartCopy: the source (grant, policy, conditions), the range and the upload are all
+        // settled here, before a byte of the part is written; the part is then the source's
+        // plaintext, streamed through the same part path as an UploadPart body (copy-source.ts).
+        const source = await openCopySource(deps, request, principal, rawSource);
+        try {
+          const { start, end } = copySourceRange(headerValue(request.headers, 'x-amz-copy-source-range'), source.head.manifest.plaintextSize);
+          if (end - start > MAX_PART_PLAINTEXT) {
+            throw new GatewayError('InvalidRequest', `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PART_PLAINTEXT}`, { reason: 'copy-too-large' });
+          }
+          const part = await service.prepareUploadPart(context, key, uploadId, partNumber, end - start);
+          return { plan, part, copy: { source, start, end } };
+        } catch (error) {
+          source.head.dataKey.dispose();
+          throw error;
+        }
       },
-      run: async ({ plan, part }, body) => {
+      run: async ({ plan, part, copy }, body) => {
         deps.metrics?.inFlightParts.inc();
         const timer = deps.metrics?.partSeconds.startTimer({ storage: part.storage });
         try {
+          if (copy !== undefined) {
+            // A copy has no request body to store (any sent is verified and discarded).
+            if (body !== undefined) await readBodyCapped(decoded(body, plan), 0);
+            const { source, start, end } = copy;
+            const plaintext = end > start ? Readable.from(objects.read(source.context, source.key, source.head, start, end - 1)) : Readable.from([]);
+            const etag = await service.uploadPart(part, plaintext);
+            return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyPartResult', body: { LastModified: new Date().toISOString(), ETag: etag } } };
+          }
           const etag = await service.uploadPart(part, decoded(body, plan));
           return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
         } finally {
@@ -212,9 +213,10 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
           timer?.();
         }
       },
-      release: ({ part }) => {
+      release: ({ part, copy }) => {
         part.dataKey.dispose();
         part.slot.release();
+        copy?.source.head.dataKey.dispose();
       },
     }),
 
@@ -227,7 +229,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       run: async ({ plan, inner }, body, call) => cdcs.CompleteMultipartUpload.run(inner, decoded(body, plan), call as never),
     }),
 
-    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: { context: CofferContext; key: string; head: ObjectHead } }>({
+    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: CopySource }>({
       action: S3_OPERATION_ACTIONS.PutObject,
       scope: 'coffer',
       body: OBJECT_BODY,
@@ -237,25 +239,12 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         if (rawSource !== undefined) {
           // CopyObject: the source is decrypted and re-encrypted under a new data key bound to the
           // target's coffer and key (the encryption context names both), streaming; reading the source
-          // needs `read` on its coffer, exactly as a GET would.
-          if ([...request.headers.keys()].some((name) => name.startsWith('x-amz-copy-source-'))) {
-            throw new GatewayError('NotImplemented', 'Conditional and ranged copies (x-amz-copy-source-*) are not implemented by this gateway.', { reason: 'copy-conditions' });
+          // needs `read` on its coffer and no deny in its policy, exactly as a GET would (copy-source.ts).
+          if (headerValue(request.headers, 'x-amz-copy-source-range') !== undefined) {
+            throw new GatewayError('InvalidArgument', 'x-amz-copy-source-range applies to UploadPartCopy only; CopyObject copies the whole object.', { reason: 'copy-range' });
           }
-          const from = copySource(rawSource);
-          authorize(principal, from.coffer, 'read');
-          const sourceContext = await deps.contexts.contextFor(from.coffer, principal);
-          await sourceContext.assumeRole?.();
-          if (deps.policyAuthority !== undefined) {
-            // A deny in the source coffer's policy stops the copy as it stops a GET (grants alone allow reading the source).
-            const decision = await deps.policyAuthority.decide(sourceContext, {
-              principals: deps.policyAuthority.principalsOf(principal),
-              action: 'GetObject',
-              key: from.key,
-              ...(request.remoteAddress === undefined ? {} : { sourceIp: request.remoteAddress }),
-            });
-            if (decision === 'deny') throw new GatewayError('AccessDenied', "The source coffer's policy denies reading this object.", { reason: 'policy-deny' });
-          }
-          const head = await objects.head(sourceContext, from.key);
+          const source = await openCopySource(deps, request, principal, rawSource);
+          const head = source.head;
           try {
             const replace = headerValue(request.headers, 'x-amz-metadata-directive')?.toUpperCase() === 'REPLACE';
             const attributes = head.manifest.attributes;
@@ -266,7 +255,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
               ...(contentType === undefined ? {} : { contentType }),
               metadata: replace ? userMetadata(request.headers, 'x-amz-meta-') : { ...attributes.metadata },
             });
-            return { plan, put, source: { context: sourceContext, key: from.key, head } };
+            return { plan, put, source };
           } catch (error) {
             head.dataKey.dispose();
             throw error;

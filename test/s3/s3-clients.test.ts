@@ -6,11 +6,26 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, readSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
-import { CopyObjectCommand, DeleteObjectCommand, DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CopyObjectCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  ListPartsCommand,
+  UploadPartCopyCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  S3ServiceException,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { RunningGateway } from '../../src/app/serve';
 import { DEMO_BUCKET, S3_ACCESS_KEY, S3_SECRET_KEY, SCRATCH_BUCKET, startS3Gateway, type S3Gateway } from '../support/s3-gateway';
@@ -132,6 +147,97 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     expect(await code(s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key: 'copy/denied' })))).not.toBe('OK');
   });
 
+  test('CopyObject obeys x-amz-copy-source-if-* (412 PreconditionFailed, nothing written) and refuses a range', async () => {
+    const body = randomBytes(10_000);
+    const put = await s3.send(new PutObjectCommand({ Bucket: SCRATCH, Key: 'cond/source', Body: body }));
+    const past = new Date(Date.now() - 3600_000);
+    const future = new Date(Date.now() + 3600_000);
+    const copy = (Key: string, conditions: Partial<ConstructorParameters<typeof CopyObjectCommand>[0]>) => code(s3.send(new CopyObjectCommand({ Bucket: SCRATCH, Key, CopySource: `${SCRATCH}/cond/source`, ...conditions })));
+    expect(await copy('cond/a', { CopySourceIfMatch: put.ETag })).toBe('OK');
+    expect(await copy('cond/b', { CopySourceIfMatch: '"0123456789abcdef0123456789abcdef"' })).toBe('PreconditionFailed');
+    expect(await copy('cond/c', { CopySourceIfNoneMatch: put.ETag })).toBe('PreconditionFailed');
+    expect(await copy('cond/d', { CopySourceIfModifiedSince: future })).toBe('PreconditionFailed');
+    expect(await copy('cond/e', { CopySourceIfUnmodifiedSince: past })).toBe('PreconditionFailed');
+    // S3's documented combinations: if-match holding wins over if-unmodified-since failing; if-none-match holding over if-modified-since failing.
+    expect(await copy('cond/f', { CopySourceIfMatch: put.ETag, CopySourceIfUnmodifiedSince: past })).toBe('OK');
+    expect(await copy('cond/g', { CopySourceIfNoneMatch: '"0123456789abcdef0123456789abcdef"', CopySourceIfModifiedSince: future })).toBe('OK');
+    expect(await copy('cond/h', { CopySourceIfModifiedSince: past, CopySourceIfUnmodifiedSince: future })).toBe('OK');
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: SCRATCH, Prefix: 'cond/' }));
+    expect(listed.Contents?.map((o) => o.Key)).toEqual(['cond/a', 'cond/f', 'cond/g', 'cond/h', 'cond/source']);
+    const failure = await s3.send(new CopyObjectCommand({ Bucket: SCRATCH, Key: 'cond/x', CopySource: `${SCRATCH}/cond/source`, CopySourceIfMatch: '"00"' })).catch((error: unknown) => error as S3ServiceException);
+    expect(failure.$metadata.httpStatusCode).toBe(412);
+  });
+
+  test('UploadPartCopy: ranged and whole parts copied from an object (decrypted, re-encrypted), part ETag = MD5 of the copied bytes, conditions and bounds checked before anything is stored', async () => {
+    const source = randomBytes(3 * MiB + 777);
+    const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'upc/source', Body: source }));
+    const small = randomBytes(1000);
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'upc/small', Body: small }));
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: SCRATCH, Key: 'upc/target' }));
+    const partCopy = (PartNumber: number, extra: Partial<ConstructorParameters<typeof UploadPartCopyCommand>[0]>) =>
+      s3.send(new UploadPartCopyCommand({ Bucket: SCRATCH, Key: 'upc/target', UploadId, PartNumber, CopySource: `${BUCKET}/upc/source`, ...extra }));
+    const first = await partCopy(1, { CopySourceRange: `bytes=0-${2 * MiB - 1}`, CopySourceIfMatch: put.ETag });
+    expect(first.CopyPartResult?.ETag).toBe(`"${md5(source.subarray(0, 2 * MiB))}"`);
+    expect(first.CopyPartResult?.LastModified).toBeInstanceOf(Date);
+    const second = await partCopy(2, { CopySourceRange: `bytes=${2 * MiB}-${source.length - 1}` });
+    expect(second.CopyPartResult?.ETag).toBe(`"${md5(source.subarray(2 * MiB))}"`);
+    const third = await partCopy(3, { CopySource: `${BUCKET}/upc/small` });
+    expect(third.CopyPartResult?.ETag).toBe(`"${md5(small)}"`);
+
+    // Refused before a byte is written: each leaves part 4 absent.
+    expect(await code(partCopy(4, { CopySourceIfMatch: '"0123456789abcdef0123456789abcdef"' }))).toBe('PreconditionFailed');
+    expect(await code(partCopy(4, { CopySourceIfNoneMatch: put.ETag }))).toBe('PreconditionFailed');
+    expect(await code(partCopy(4, { CopySourceRange: `bytes=0-${source.length}` }))).toBe('InvalidArgument');
+    expect(await code(partCopy(4, { CopySourceRange: 'bytes=100-' }))).toBe('InvalidArgument');
+    expect(await code(partCopy(4, { CopySourceRange: 'bytes=9-3' }))).toBe('InvalidArgument');
+    expect(await code(partCopy(4, { CopySource: `${BUCKET}/upc/missing` }))).toBe('NoSuchKey');
+    expect(await code(partCopy(4, { CopySource: 'nope-1250000000/upc/source' }))).toBe('AccessDenied');
+    expect(await code(s3.send(new UploadPartCopyCommand({ Bucket: SCRATCH, Key: 'upc/target', UploadId: 'f'.repeat(32), PartNumber: 4, CopySource: `${BUCKET}/upc/source` })))).toBe('NoSuchUpload');
+    const parts = await s3.send(new ListPartsCommand({ Bucket: SCRATCH, Key: 'upc/target', UploadId }));
+    expect(parts.Parts?.map((p) => [p.PartNumber, p.Size])).toEqual([
+      [1, 2 * MiB],
+      [2, source.length - 2 * MiB],
+      [3, small.length],
+    ]);
+
+    await s3.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: SCRATCH,
+        Key: 'upc/target',
+        UploadId,
+        MultipartUpload: { Parts: [first, second, third].map((p, i) => ({ PartNumber: i + 1, ETag: p.CopyPartResult?.ETag })) },
+      }),
+    );
+    const got = await s3.send(new GetObjectCommand({ Bucket: SCRATCH, Key: 'upc/target' }));
+    expect(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()).equals(Buffer.concat([source, small]))).toBe(true);
+  });
+
+  test('UploadPartCopy of a source whose stored bytes fail authentication mid-stream stores nothing for that part', async () => {
+    const source = randomBytes(2 * MiB + 4321);
+    await s3.send(new PutObjectCommand({ Bucket: SCRATCH, Key: 'upc/damaged', Body: source }));
+    // The embedded upstream keeps each object in one file: the data object is the one file a little longer than the plaintext.
+    const upstream = join(directory, 'upstream');
+    const files = readdirSync(upstream, { recursive: true, encoding: 'utf8' })
+      .map((name) => join(upstream, name))
+      .filter((file) => file.endsWith('.obj'));
+    const data = files.filter((file) => statSync(file).size > source.length && statSync(file).size < source.length + 64 * 1024);
+    expect(data).toHaveLength(1);
+    const fd = openSync(data[0] as string, 'r+');
+    try {
+      const at = Math.floor(source.length * 0.75);
+      const byte = Buffer.alloc(1);
+      readSync(fd, byte, 0, 1, at);
+      writeSync(fd, Buffer.from([(byte[0] as number) ^ 0xff]), 0, 1, at);
+    } finally {
+      closeSync(fd);
+    }
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: SCRATCH, Key: 'upc/from-damaged' }));
+    expect(await code(s3.send(new UploadPartCopyCommand({ Bucket: SCRATCH, Key: 'upc/from-damaged', UploadId, PartNumber: 1, CopySource: `${SCRATCH}/upc/damaged` })))).toBe('IntegrityCheckFailed');
+    const parts = await s3.send(new ListPartsCommand({ Bucket: SCRATCH, Key: 'upc/from-damaged', UploadId }));
+    expect(parts.Parts ?? []).toEqual([]);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket: SCRATCH, Key: 'upc/from-damaged', UploadId }));
+  });
+
   test('a bucket name that cannot be a coffer (no -APPID) is NoSuchBucket to S3 clients, as S3 names it, with x-amz-request-id', async () => {
     const failure = (await s3.send(new ListObjectsV2Command({ Bucket: 'backups' })).then(
       () => undefined,
@@ -179,6 +285,33 @@ const aws = (...args: string[]) => run(AWS, ['--endpoint-url', endpoint, ...args
     const response = await fetch(url, { headers: { range: 'bytes=0-99' } });
     expect(response.status).toBe(206);
     expect(Buffer.from(await response.arrayBuffer()).equals(body.subarray(0, 100))).toBe(true);
+  });
+
+  test('s3 cp between buckets above the multipart threshold (UploadPartCopy), and s3api upload-part-copy with a range', async () => {
+    const body = randomBytes(9 * MiB + 123);
+    const file = join(directory, 'cli-copy-source.bin');
+    writeFileSync(file, body);
+    await aws('s3', 'cp', file, `s3://${SCRATCH}/cli/big`);
+    // Above aws-cli's 8 MiB multipart threshold the copy is CreateMultipartUpload + UploadPartCopy per 8 MiB range + Complete.
+    // `--copy-props metadata-directive`: aws-cli's default also copies tags (GetObjectTagging), which this gateway does not store.
+    await aws('s3', 'cp', '--copy-props', 'metadata-directive', `s3://${SCRATCH}/cli/big`, `s3://${SCRATCH}/cli/big2`);
+    const head = JSON.parse((await aws('s3api', 'head-object', '--bucket', SCRATCH, '--key', 'cli/big2')).stdout) as { ETag: string; ContentLength: number };
+    expect(head.ETag).toMatch(/-2"$/);
+    expect(head.ContentLength).toBe(body.length);
+    const back = join(directory, 'cli-copy-back.bin');
+    await aws('s3', 'cp', `s3://${SCRATCH}/cli/big2`, back);
+    expect(readFileSync(back).equals(body)).toBe(true);
+
+    const created = JSON.parse((await aws('s3api', 'create-multipart-upload', '--bucket', SCRATCH, '--key', 'cli/ranged')).stdout) as { UploadId: string };
+    const copied = JSON.parse(
+      (await aws('s3api', 'upload-part-copy', '--bucket', SCRATCH, '--key', 'cli/ranged', '--upload-id', created.UploadId, '--part-number', '1', '--copy-source', `${SCRATCH}/cli/big`, '--copy-source-range', 'bytes=1000-2999')).stdout,
+    ) as { CopyPartResult: { ETag: string } };
+    expect(copied.CopyPartResult.ETag).toBe(`"${md5(body.subarray(1000, 3000))}"`);
+    const parts = JSON.stringify({ Parts: [{ PartNumber: 1, ETag: copied.CopyPartResult.ETag }] });
+    await aws('s3api', 'complete-multipart-upload', '--bucket', SCRATCH, '--key', 'cli/ranged', '--upload-id', created.UploadId, '--multipart-upload', parts);
+    const out = join(directory, 'cli-ranged.bin');
+    await aws('s3api', 'get-object', '--bucket', SCRATCH, '--key', 'cli/ranged', out);
+    expect(readFileSync(out).equals(body.subarray(1000, 3000))).toBe(true);
   });
 
   test('s3 sync --delete to the scratch bucket: new, changed and removed files', async () => {

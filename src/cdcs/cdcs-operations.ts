@@ -331,7 +331,8 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         const finish = (result: Awaited<ReturnType<MultipartService['complete']>>, keptAlive: boolean) => {
           metrics?.completeCopiedBytes.inc(result.copiedBytes);
           request.log.info({ copiedBytes: result.copiedBytes, fillerBytes: result.fillerBytes, parts: parts.length, keptAlive }, 'upload completed');
-          return { kind: 'CompleteMultipartUpload', location: `${coffer}/${key}`, coffer, key, etag: result.etag } as const;
+          const checksum = result.manifest.attributes.checksum;
+          return { kind: 'CompleteMultipartUpload', location: `${coffer}/${key}`, coffer, key, etag: result.etag, ...(checksum === undefined ? {} : { checksum }) } as const;
         };
         if (completion.kind === 'completed') return { kind: 'document', status: 200, result: finish(completion.result, false) };
         // The slow phase (copies, upstream Complete, manifest): the HTTP layer keeps the connection alive meanwhile.

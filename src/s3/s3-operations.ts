@@ -12,13 +12,14 @@ import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
-import { checksumHeader } from '../http/object-checksum';
+import { CHECKSUM_ALGORITHMS, checksumHeader, defaultChecksumType, isAllowedChecksumType, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
 import { planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
 import { operation, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
 import { contentMd5, numberParam, queryValue, userMetadata } from '../http/request-fields';
-import type { PreparedPart } from '../store/multipart-service';
+import type { PartSummary, PreparedPart } from '../store/multipart-service';
+import type { UploadRecord } from '../store/upload-record';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
 import { isMutable, type CofferContext } from '../store/coffer-context';
@@ -76,7 +77,6 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
   return {
     ListBuckets: cdcs.GetService as unknown as OperationTable<S3Operation>['ListBuckets'],
     ListMultipartUploads: cdcs.ListMultipartUploads as unknown as OperationTable<S3Operation>['ListMultipartUploads'],
-    ListParts: cdcs.ListParts as unknown as OperationTable<S3Operation>['ListParts'],
     AbortMultipartUpload: cdcs.AbortMultipartUpload as unknown as OperationTable<S3Operation>['AbortMultipartUpload'],
 
     HeadBucket: operation<Of<'HeadBucket'>, undefined>({
@@ -155,18 +155,32 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       },
     }),
 
-    CreateMultipartUpload: operation<Of<'CreateMultipartUpload'>, { contentType: string | undefined; metadata: Record<string, string> }>({
+    CreateMultipartUpload: operation<Of<'CreateMultipartUpload'>, { contentType: string | undefined; metadata: Record<string, string>; checksum?: { algorithm: ChecksumAlgorithm; type: ChecksumType } }>({
       action: S3_OPERATION_ACTIONS.CreateMultipartUpload,
       scope: 'coffer',
       prepare: async ({ request }) => {
         const contentType = headerValue(request.headers, 'content-type');
         const metadata = userMetadata(request.headers, 'x-amz-meta-');
         checkUserMetadata(contentType, metadata);
-        return { contentType, metadata };
+        const checksum = uploadChecksum(request.headers);
+        return { contentType, metadata, ...(checksum === undefined ? {} : { checksum }) };
       },
       run: async (attributes, _body, { context, coffer, key }) => {
         const record = await service.initiate(context, key, attributes);
-        return { kind: 'document', status: 200, result: { kind: 'InitiateMultipartUpload', coffer, key, uploadId: record.uploadId } };
+        const headers: Record<string, string> = record.checksum === undefined ? {} : { 'x-amz-checksum-algorithm': record.checksum.algorithm, 'x-amz-checksum-type': record.checksum.type };
+        return { kind: 'document', status: 200, result: { kind: 'InitiateMultipartUpload', coffer, key, uploadId: record.uploadId }, headers };
+      },
+    }),
+
+    ListParts: operation<Of<'ListParts'>, undefined>({
+      action: S3_OPERATION_ACTIONS.ListParts,
+      scope: 'coffer',
+      prepare: async () => undefined,
+      run: async (_prepared, _body, { request, context, coffer, key, principal, operation: { uploadId } }) => {
+        const maxParts = Math.min(numberParam(request.target, 'max-parts', 1000), 1000);
+        const marker = numberParam(request.target, 'part-number-marker', 0);
+        const listed = await service.listParts(context, key, uploadId, { maxParts, partNumberMarker: marker });
+        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'ListPartsResult', body: listPartsBody({ coffer, key, uploadId, maxParts, marker, initiator: principal.id, ...listed }) } };
       },
     }),
 
@@ -177,7 +191,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       prepare: async ({ request, context, key, principal, operation: { uploadId, partNumber } }) => {
         const plan = planBody(deps, request);
         const rawSource = headerValue(request.headers, 'x-amz-copy-source');
-        if (rawSource === undefined) return { plan, part: await service.prepareUploadPart(context, key, uploadId, partNumber, plan.size, contentMd5(request.headers)) };
+        if (rawSource === undefined) return { plan, part: await service.prepareUploadPart(context, key, uploadId, partNumber, plan.size, contentMd5(request.headers), plan.algorithm) };
         // UploadPartCopy: the source (grant, policy, conditions), the range and the upload are all
         // settled here, before a byte of the part is written; the part is then the source's
         // plaintext, streamed through the same part path as an UploadPart body (copy-source.ts).
@@ -203,11 +217,12 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
             if (body !== undefined) await readBodyCapped(decoded(body, plan), 0);
             const { source, start, end } = copy;
             const plaintext = end > start ? Readable.from(objects.read(source.context, source.key, source.head, start, end - 1)) : Readable.from([]);
-            const etag = await service.uploadPart(part, plaintext);
-            return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyPartResult', body: { LastModified: new Date().toISOString(), ETag: etag } } };
+            // The part's checksum, when the upload declared an algorithm, is computed over the copied plaintext.
+            const { etag, checksum } = await service.storePart(part, plaintext);
+            return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyPartResult', body: { LastModified: new Date().toISOString(), ETag: etag, ...checksumElements(checksum) } } };
           }
-          const etag = await service.uploadPart(part, decoded(body, plan));
-          return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
+          const { etag, checksum } = await service.storePart(part, decoded(body, plan), undefined, () => plan.checksum());
+          return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...(checksum === undefined ? {} : { [checksumHeader(checksum.algorithm)]: checksum.value }) } };
         } finally {
           deps.metrics?.inFlightParts.dec();
           timer?.();
@@ -344,11 +359,66 @@ function refuseWriteOnce(context: CofferContext): undefined {
 function storedChecksumHeaders(headers: RequestHeaders, head: ObjectHead): Record<string, string> {
   const checksum = head.manifest.attributes.checksum;
   if (checksum === undefined || headerValue(headers, 'x-amz-checksum-mode')?.toUpperCase() !== 'ENABLED' || headerValue(headers, 'range') !== undefined) return {};
-  return { [checksumHeader(checksum.algorithm)]: checksum.value };
+  return { [checksumHeader(checksum.algorithm)]: checksum.value, 'x-amz-checksum-type': checksum.type ?? 'FULL_OBJECT' };
 }
 
 /** The verified checksum echoed as S3 does on a write. */
 function checksumHeaders(plan: S3RequestBody): Record<string, string> {
   const checksum = plan.checksum();
   return checksum === undefined ? {} : { [checksumHeader(checksum.algorithm)]: checksum.value };
+}
+
+/**
+ * CreateMultipartUpload's `x-amz-checksum-algorithm` and `x-amz-checksum-type`, checked as S3 checks
+ * them: a type needs an algorithm, and the pair must be one S3 allows (object-checksum.ts); no type
+ * means S3's default for the algorithm.
+ */
+function uploadChecksum(headers: RequestHeaders): { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined {
+  const rawAlgorithm = headerValue(headers, 'x-amz-checksum-algorithm');
+  const rawType = headerValue(headers, 'x-amz-checksum-type');
+  if (rawAlgorithm === undefined) {
+    if (rawType !== undefined) throw new GatewayError('InvalidRequest', 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.', { reason: 'checksum-type' });
+    return undefined;
+  }
+  const algorithm = CHECKSUM_ALGORITHMS.find((candidate) => candidate === rawAlgorithm.toUpperCase());
+  if (algorithm === undefined) throw new GatewayError('InvalidRequest', `Checksum algorithm "${rawAlgorithm}" is not supported.`, { reason: 'checksum-algorithm' });
+  const type = rawType === undefined ? defaultChecksumType(algorithm) : rawType.toUpperCase();
+  if (type !== 'COMPOSITE' && type !== 'FULL_OBJECT') throw new GatewayError('InvalidRequest', `Checksum type "${rawType}" is not supported.`, { reason: 'checksum-type' });
+  if (!isAllowedChecksumType(algorithm, type)) throw new GatewayError('InvalidRequest', `The ${type} checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`, { reason: 'checksum-type' });
+  return { algorithm, type };
+}
+
+/** `<ChecksumCRC32>…</ChecksumCRC32>` and the like, as S3 renders a checksum in a result document. */
+function checksumElements(checksum: { readonly algorithm: ChecksumAlgorithm; readonly value: string } | undefined): Record<string, string> {
+  return checksum === undefined ? {} : { [`Checksum${checksum.algorithm}`]: checksum.value };
+}
+
+/** ListPartsResult with S3's checksum fields (the upload's algorithm and type, each part's checksum). */
+function listPartsBody(input: {
+  coffer: string;
+  key: string;
+  uploadId: string;
+  maxParts: number;
+  marker: number;
+  initiator: string;
+  record: UploadRecord;
+  parts: readonly PartSummary[];
+  isTruncated: boolean;
+  nextPartNumberMarker?: number;
+}): Record<string, unknown> {
+  const owner = { ID: input.initiator, DisplayName: input.initiator };
+  return {
+    Bucket: input.coffer,
+    Key: input.key,
+    UploadId: input.uploadId,
+    Initiator: owner,
+    Owner: owner,
+    StorageClass: 'STANDARD',
+    PartNumberMarker: input.marker,
+    NextPartNumberMarker: input.nextPartNumberMarker ?? input.marker,
+    MaxParts: input.maxParts,
+    IsTruncated: input.isTruncated ? 'true' : 'false',
+    ...(input.record.checksum === undefined ? {} : { ChecksumAlgorithm: input.record.checksum.algorithm, ChecksumType: input.record.checksum.type }),
+    Part: input.parts.map((part) => ({ PartNumber: part.partNumber, LastModified: part.lastModified.toISOString(), ETag: part.etag, Size: part.size, ...checksumElements(part.checksum) })),
+  };
 }

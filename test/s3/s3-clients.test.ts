@@ -10,6 +10,9 @@ import { existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, sta
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
+import { crc32 as zlibCrc32 } from 'node:zlib';
+import { Crc64Nvme } from '@aws-sdk/crc64-nvme';
+import { crc32c } from '@node-rs/crc32';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -17,6 +20,7 @@ import {
   CreateMultipartUploadCommand,
   DeleteObjectCommand,
   ListPartsCommand,
+  UploadPartCommand,
   UploadPartCopyCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -40,6 +44,14 @@ const SECRET_KEY = S3_SECRET_KEY;
 const BUCKET = DEMO_BUCKET;
 const SCRATCH = SCRATCH_BUCKET;
 const md5 = (b: Buffer): string => createHash('md5').update(b).digest('hex');
+const uint32 = (value: number): string => {
+  const out = Buffer.alloc(4);
+  out.writeUInt32BE(value >>> 0);
+  return out.toString('base64');
+};
+const crc32Of = (b: Buffer): string => uint32(zlibCrc32(b));
+const crc32cOf = (b: Buffer): string => uint32(crc32c(b));
+const bytesOf = async (body: unknown): Promise<Buffer> => Buffer.from(await (body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
 
 let fixture: S3Gateway;
 let directory: string;
@@ -104,6 +116,111 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     await upload.done();
     const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'sdk/multipart.bin' }));
     expect(md5(Buffer.from(await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()))).toBe(md5(body));
+  });
+
+  test('lib-storage on its defaults declares CRC32 at CreateMultipartUpload and sends each part with its CRC32: the object gets the COMPOSITE checksum, returned with ChecksumMode ENABLED', async () => {
+    // What the current SDK sends, recorded on the wire (after signing).
+    const wire: Array<{ query: Record<string, unknown>; headers: Record<string, string>; body: string }> = [];
+    const client = new S3Client({ endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: ACCESS_KEY, secretAccessKey: SECRET_KEY } });
+    client.middlewareStack.add(
+      (next) => async (args) => {
+        const request = args.request as { query: Record<string, unknown>; headers: Record<string, string>; body: unknown };
+        wire.push({ query: { ...request.query }, headers: { ...request.headers }, body: typeof request.body === 'string' ? request.body : '' });
+        return next(args);
+      },
+      { step: 'finalizeRequest', priority: 'low' },
+    );
+    try {
+      const body = randomBytes(12 * MiB + 12345);
+      const parts = [body.subarray(0, 5 * MiB), body.subarray(5 * MiB, 10 * MiB), body.subarray(10 * MiB)];
+      await new Upload({ client, params: { Bucket: BUCKET, Key: 'sdk/checksummed-multipart.bin', Body: Readable.from([body]) }, partSize: 5 * MiB }).done();
+      const create = wire.find((r) => 'uploads' in r.query);
+      expect(create?.headers['x-amz-checksum-algorithm']).toBe('CRC32');
+      expect(create?.headers['x-amz-checksum-type']).toBeUndefined();
+      const uploads = wire.filter((r) => 'partNumber' in r.query);
+      expect(uploads).toHaveLength(3);
+      // lib-storage hands UploadPart each part as a buffer: a signed SHA-256 payload with the part's CRC32 in a header.
+      expect(uploads.map((upload) => [upload.headers['x-amz-checksum-crc32'], upload.headers['x-amz-content-sha256']])).toEqual(parts.map((part) => [crc32Of(part), createHash('sha256').update(part).digest('hex')]));
+      const complete = wire.find((r) => 'uploadId' in r.query && !('partNumber' in r.query));
+      expect(complete?.body).toContain(`<ChecksumCRC32>${crc32Of(parts[0] as Buffer)}</ChecksumCRC32>`);
+
+      const expected = `${crc32Of(Buffer.concat(parts.map((part) => Buffer.from(crc32Of(part), 'base64'))))}-3`;
+      const got = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'sdk/checksummed-multipart.bin', ChecksumMode: 'ENABLED' }));
+      expect([got.ChecksumCRC32, got.ChecksumType]).toEqual([expected, 'COMPOSITE']);
+      expect((await bytesOf(got.Body)).equals(body)).toBe(true);
+      const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'sdk/checksummed-multipart.bin', ChecksumMode: 'ENABLED' }));
+      expect([head.ChecksumCRC32, head.ChecksumType]).toEqual([expected, 'COMPOSITE']);
+      // The same object through the CDCS dialect's reader is unchanged (no checksum headers unless asked).
+      const plain = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'sdk/checksummed-multipart.bin' }));
+      expect(plain.ChecksumCRC32).toBeUndefined();
+    } finally {
+      client.destroy();
+    }
+  });
+
+  test('FULL_OBJECT checksums: CRC64NVME (its default) and CRC32 are the CRC of the whole object, combined from the parts; the SDK verifies the body against it', async () => {
+    const body = randomBytes(3 * MiB + 4567);
+    const crc64 = new Crc64Nvme();
+    crc64.update(body);
+    const crc64Value = Buffer.from(await crc64.digest()).toString('base64');
+    // 1 MiB+ parts (the gateway's minimum; lib-storage needs 5 MiB) sent with UploadPart, each with its CRC.
+    for (const [Key, algorithm, type, expected] of [
+      ['sdk/full-crc64', 'CRC64NVME', undefined, crc64Value],
+      ['sdk/full-crc32', 'CRC32', 'FULL_OBJECT', crc32Of(body)],
+    ] as const) {
+      const { UploadId, ChecksumType } = await s3.send(new CreateMultipartUploadCommand({ Bucket: SCRATCH, Key, ChecksumAlgorithm: algorithm, ...(type === undefined ? {} : { ChecksumType: type }) }));
+      expect(ChecksumType).toBe('FULL_OBJECT');
+      const cuts = [0, MiB + 1, 2 * MiB + 3, body.length];
+      const parts = [];
+      for (let i = 0; i + 1 < cuts.length; i += 1) {
+        const uploaded = await s3.send(new UploadPartCommand({ Bucket: SCRATCH, Key, UploadId, PartNumber: i + 1, Body: body.subarray(cuts[i], cuts[i + 1]), ChecksumAlgorithm: algorithm }));
+        parts.push({ PartNumber: i + 1, ETag: uploaded.ETag, ChecksumCRC64NVME: uploaded.ChecksumCRC64NVME, ChecksumCRC32: uploaded.ChecksumCRC32 });
+      }
+      const completed = await s3.send(new CompleteMultipartUploadCommand({ Bucket: SCRATCH, Key, UploadId, MultipartUpload: { Parts: parts } }));
+      expect([completed.ChecksumCRC64NVME ?? completed.ChecksumCRC32, completed.ChecksumType]).toEqual([expected, 'FULL_OBJECT']);
+      const got = await s3.send(new GetObjectCommand({ Bucket: SCRATCH, Key, ChecksumMode: 'ENABLED' }));
+      expect([got.ChecksumCRC64NVME ?? got.ChecksumCRC32, got.ChecksumType]).toEqual([expected, 'FULL_OBJECT']);
+      expect((await bytesOf(got.Body)).equals(body)).toBe(true);
+    }
+  });
+
+  test('multipart checksums are checked: algorithm/type pairs at Create, the declared algorithm at UploadPart, every listed part checksum at Complete (mismatch InvalidPart, missing InvalidRequest); UploadPartCopy and ListParts carry them', async () => {
+    expect(await code(s3.send(new CreateMultipartUploadCommand({ Bucket: SCRATCH, Key: 'ck/x', ChecksumAlgorithm: 'CRC64NVME', ChecksumType: 'COMPOSITE' })))).toBe('InvalidRequest');
+    expect(await code(s3.send(new CreateMultipartUploadCommand({ Bucket: SCRATCH, Key: 'ck/x', ChecksumAlgorithm: 'SHA256', ChecksumType: 'FULL_OBJECT' })))).toBe('InvalidRequest');
+    const source = randomBytes(1500);
+    await s3.send(new PutObjectCommand({ Bucket: SCRATCH, Key: 'ck/source', Body: source }));
+    const Key = 'ck/target';
+    const created = await s3.send(new CreateMultipartUploadCommand({ Bucket: SCRATCH, Key, ChecksumAlgorithm: 'CRC32C' }));
+    expect([created.ChecksumAlgorithm, created.ChecksumType]).toEqual(['CRC32C', 'COMPOSITE']);
+    const { UploadId } = created;
+    const first = randomBytes(MiB + 10);
+    const one = await s3.send(new UploadPartCommand({ Bucket: SCRATCH, Key, UploadId, PartNumber: 1, Body: first, ChecksumAlgorithm: 'CRC32C' }));
+    expect(one.ChecksumCRC32C).toBe(crc32cOf(first));
+    // Another algorithm than the upload's: refused before the body is stored.
+    expect(await code(s3.send(new UploadPartCommand({ Bucket: SCRATCH, Key, UploadId, PartNumber: 2, Body: randomBytes(100), ChecksumAlgorithm: 'CRC32' })))).toBe('InvalidRequest');
+    // A copied part gets the upload's checksum, computed over the copied bytes.
+    const two = await s3.send(new UploadPartCopyCommand({ Bucket: SCRATCH, Key, UploadId, PartNumber: 2, CopySource: `${SCRATCH}/ck/source`, CopySourceRange: 'bytes=100-1099' }));
+    expect(two.CopyPartResult?.ChecksumCRC32C).toBe(crc32cOf(source.subarray(100, 1100)));
+    const listed = await s3.send(new ListPartsCommand({ Bucket: SCRATCH, Key, UploadId }));
+    expect([listed.ChecksumAlgorithm, listed.ChecksumType]).toEqual(['CRC32C', 'COMPOSITE']);
+    expect(listed.Parts?.map((p) => [p.PartNumber, p.ChecksumCRC32C])).toEqual([
+      [1, crc32cOf(first)],
+      [2, crc32cOf(source.subarray(100, 1100))],
+    ]);
+
+    const complete = (parts: Array<{ PartNumber: number; ETag?: string; ChecksumCRC32C?: string }>) => s3.send(new CompleteMultipartUploadCommand({ Bucket: SCRATCH, Key, UploadId, MultipartUpload: { Parts: parts } }));
+    const good = [
+      { PartNumber: 1, ETag: one.ETag, ChecksumCRC32C: one.ChecksumCRC32C },
+      { PartNumber: 2, ETag: two.CopyPartResult?.ETag, ChecksumCRC32C: two.CopyPartResult?.ChecksumCRC32C },
+    ];
+    expect(await code(complete([good[0] as (typeof good)[0], { ...(good[1] as (typeof good)[0]), ChecksumCRC32C: crc32cOf(Buffer.from('other')) }]))).toBe('InvalidPart');
+    expect(await code(complete([good[0] as (typeof good)[0], { PartNumber: 2, ETag: two.CopyPartResult?.ETag }]))).toBe('InvalidRequest');
+    expect(await code(s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key })))).toBe('NotFound');
+    const done = await complete(good);
+    const expected = `${crc32cOf(Buffer.concat([Buffer.from(crc32cOf(first), 'base64'), Buffer.from(crc32cOf(source.subarray(100, 1100)), 'base64')]))}-2`;
+    expect([done.ChecksumCRC32C, done.ChecksumType]).toEqual([expected, 'COMPOSITE']);
+    const head = await s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key, ChecksumMode: 'ENABLED' }));
+    expect([head.ChecksumCRC32C, head.ChecksumType]).toEqual([expected, 'COMPOSITE']);
   });
 
   test('a write-once bucket refuses overwrite and delete with AccessDenied; the object stays', async () => {

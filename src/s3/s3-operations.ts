@@ -306,6 +306,16 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
     GetObject: readObject,
     HeadObject: readObject,
 
+    // The object's tags: this gateway stores none, so an existing object has an empty tag set (aws-cli's
+    // s3→s3 multipart copy reads the source's tags to copy them; with none it copies none).
+    GetObjectTagging: operation<Of<'GetObjectTagging'>, ObjectHead>({
+      action: S3_OPERATION_ACTIONS.GetObjectTagging,
+      scope: 'coffer',
+      prepare: ({ context, key }) => objects.head(context, key),
+      run: async () => ({ kind: 'document', status: 200, result: { kind: 'S3', root: 'Tagging', body: { TagSet: '' } } }),
+      release: (head) => head.dataKey.dispose(),
+    }),
+
     DeleteObject: operation<Of<'DeleteObject'>, undefined>({
       action: S3_OPERATION_ACTIONS.DeleteObject,
       scope: 'coffer',

@@ -12,13 +12,13 @@ import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
-import { CHECKSUM_ALGORITHMS, checksumHeader, defaultChecksumType, isAllowedChecksumType, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
+import { CHECKSUM_ALGORITHMS, checksumHeader, defaultChecksumType, isAllowedChecksumType, isChecksumValue, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
 import { planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
 import { operation, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
 import { contentMd5, numberParam, queryValue, userMetadata } from '../http/request-fields';
-import type { PartSummary, PreparedPart } from '../store/multipart-service';
+import type { CompletionOptions, PartSummary, PreparedPart } from '../store/multipart-service';
 import type { UploadRecord } from '../store/upload-record';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
@@ -235,13 +235,21 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       },
     }),
 
-    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, { plan: S3RequestBody; inner: unknown }>({
+    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, { plan: S3RequestBody; options: CompletionOptions }>({
       action: S3_OPERATION_ACTIONS.CompleteMultipartUpload,
       scope: 'coffer',
       body: { objectData: false },
-      prepare: async (call) => ({ plan: planBody(deps, call.request), inner: await cdcs.CompleteMultipartUpload.prepare(call as never) }),
+      prepare: async (call) => {
+        // An `x-amz-checksum-<algorithm>` header on Complete is the whole object's checksum, not the XML body's:
+        // it is checked against the parts (multipart-service.ts), and the body plan never sees it.
+        const headers = call.request.headers;
+        const objectChecksum = CHECKSUM_ALGORITHMS.some((algorithm) => headerValue(headers, checksumHeader(algorithm)) !== undefined) ? assertedObjectChecksum(headers) : undefined;
+        const plan = planS3RequestBody({ headers: withoutChecksumHeaders(headers) }, deps.payloadOf(call.request), call.request.framing.kind === 'length' ? call.request.framing.length : undefined);
+        await cdcs.CompleteMultipartUpload.prepare(call as never);
+        return { plan, options: objectChecksum === undefined ? {} : { objectChecksum } };
+      },
       // The XML body is verified against the signed SHA-256 as it is read, then Complete runs as in CDCS.
-      run: async ({ plan, inner }, body, call) => cdcs.CompleteMultipartUpload.run(inner, decoded(body, plan), call as never),
+      run: async ({ plan, options }, body, call) => cdcs.CompleteMultipartUpload.run(options, decoded(body, plan), call as never),
     }),
 
     PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: CopySource }>({
@@ -431,4 +439,21 @@ function listPartsBody(input: {
     ...(input.record.checksum === undefined ? {} : { ChecksumAlgorithm: input.record.checksum.algorithm, ChecksumType: input.record.checksum.type }),
     Part: input.parts.map((part) => ({ PartNumber: part.partNumber, LastModified: part.lastModified.toISOString(), ETag: part.etag, Size: part.size, ...checksumElements(part.checksum) })),
   };
+}
+
+/** The request's headers without any `x-amz-checksum-<algorithm>`. */
+function withoutChecksumHeaders(headers: RequestHeaders): RequestHeaders {
+  const algorithms = new Set(CHECKSUM_ALGORITHMS.map((algorithm) => checksumHeader(algorithm)));
+  return new Map([...headers].filter(([name]) => !algorithms.has(name)));
+}
+
+/** The one `x-amz-checksum-<algorithm>` header of a Complete: base64 of the digest, optionally `-<parts>` (COMPOSITE). */
+function assertedObjectChecksum(headers: RequestHeaders): { algorithm: ChecksumAlgorithm; value: string } {
+  const present = CHECKSUM_ALGORITHMS.filter((algorithm) => headerValue(headers, checksumHeader(algorithm)) !== undefined);
+  const algorithm = present[0];
+  const value = algorithm === undefined ? undefined : headerValue(headers, checksumHeader(algorithm));
+  if (present.length !== 1 || algorithm === undefined || value === undefined || !isChecksumValue(algorithm, value.replace(/-\d+$/, ''))) {
+    throw new GatewayError('InvalidRequest', 'Expecting a single, valid x-amz-checksum- header.', { reason: 'checksum-format' });
+  }
+  return { algorithm, value };
 }

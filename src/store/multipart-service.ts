@@ -57,6 +57,11 @@ export interface PartChecksum {
   readonly value: string;
 }
 
+/** What Complete is told besides the parts: the object checksum an S3 client asserts (`x-amz-checksum-<algorithm>` on Complete). */
+export interface CompletionOptions {
+  readonly objectChecksum?: PartChecksum;
+}
+
 /** A part Complete is asked to assemble: its number, its ETag and, from S3 clients, its checksum. */
 export interface RequestedPart {
   readonly partNumber: number;
@@ -327,7 +332,7 @@ export class MultipartService {
    * the returned `assemble`, which the caller runs at once (it holds the upload's data key until it
    * ends).
    */
-  async beginCompletion(context: CofferContext, key: string, uploadId: string, requested: readonly RequestedPart[]): Promise<Completion> {
+  async beginCompletion(context: CofferContext, key: string, uploadId: string, requested: readonly RequestedPart[], options: CompletionOptions = {}): Promise<Completion> {
     const record = await this.loadRecord(context, key, uploadId);
     if (requested.length === 0) throw new GatewayError('MalformedXML', 'CompleteMultipartUpload needs at least one part.');
     for (let i = 1; i < requested.length; i += 1) {
@@ -336,7 +341,7 @@ export class MultipartService {
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
     let handedToAssembly = false;
     try {
-      const checked = await this.checkCompletion(context, key, record, requested, dataKey);
+      const checked = await this.checkCompletion(context, key, record, requested, dataKey, options);
       if (checked.kind === 'completed') return checked;
       handedToAssembly = true;
       return {
@@ -366,6 +371,7 @@ export class MultipartService {
     record: UploadRecord,
     requested: readonly RequestedPart[],
     dataKey: DataKeyMaterial,
+    options: CompletionOptions = {},
   ): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
     const uploadId = record.uploadId;
     const scope = partRecordScope(record, dataKey.bytes);
@@ -386,6 +392,7 @@ export class MultipartService {
       }
       return part;
     });
+    await checkObjectChecksum(record, chosen, options.objectChecksum);
     if (await context.store.headObject(context.layout.manifest(key))) {
       // Verified, never judged by the object id in the clear: a planted manifest is an IntegrityError and the upload is kept.
       const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey.bytes);
@@ -515,6 +522,23 @@ function checkPartChecksum(record: UploadRecord, request: RequestedPart, part: P
   }
   if (request.checksum !== undefined && (part.checksum?.algorithm !== request.checksum.algorithm || part.checksum.value !== request.checksum.value)) {
     throw new GatewayError('InvalidPart', `The ${request.checksum.algorithm} checksum listed for part ${request.partNumber} does not match the part's.`, { reason: 'part-checksum-mismatch' });
+  }
+}
+
+/**
+ * The object checksum a client asserts at Complete, against the one the parts give, before anything is
+ * assembled: BadDigest on a mismatch (the upload stays, as after any refused Complete). Only an upload
+ * created with that algorithm has one to compare with. A COMPOSITE value may be sent with or without
+ * its `-<parts>` suffix.
+ */
+async function checkObjectChecksum(record: UploadRecord, chosen: readonly PartRecord[], asserted: PartChecksum | undefined): Promise<void> {
+  if (asserted === undefined) return;
+  if (record.checksum?.algorithm !== asserted.algorithm) {
+    throw new GatewayError('InvalidRequest', `The upload was not created with a ${asserted.algorithm.toLowerCase()} checksum, so its object checksum cannot be checked.`, { reason: 'object-checksum-algorithm' });
+  }
+  const computed = (await objectChecksum(record, chosen)).checksum?.value ?? '';
+  if (asserted.value !== computed && asserted.value !== computed.replace(/-\d+$/, '')) {
+    throw new GatewayError('BadDigest', `The ${asserted.algorithm} checksum of the object you specified did not match the checksum of its parts.`, { reason: 'object-checksum-mismatch' });
   }
 }
 

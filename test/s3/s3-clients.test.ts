@@ -177,7 +177,12 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
         const uploaded = await s3.send(new UploadPartCommand({ Bucket: SCRATCH, Key, UploadId, PartNumber: i + 1, Body: body.subarray(cuts[i], cuts[i + 1]), ChecksumAlgorithm: algorithm }));
         parts.push({ PartNumber: i + 1, ETag: uploaded.ETag, ChecksumCRC64NVME: uploaded.ChecksumCRC64NVME, ChecksumCRC32: uploaded.ChecksumCRC32 });
       }
-      const completed = await s3.send(new CompleteMultipartUploadCommand({ Bucket: SCRATCH, Key, UploadId, MultipartUpload: { Parts: parts } }));
+      // The whole object's checksum asserted on Complete (as a header) is checked against the parts' before anything is assembled.
+      const asserted = (value: string) => (algorithm === 'CRC32' ? { ChecksumCRC32: value } : { ChecksumCRC64NVME: value });
+      const wrong = algorithm === 'CRC32' ? crc32Of(Buffer.from('other')) : Buffer.alloc(8).toString('base64');
+      expect(await code(s3.send(new CompleteMultipartUploadCommand({ Bucket: SCRATCH, Key, UploadId, MultipartUpload: { Parts: parts }, ChecksumType: 'FULL_OBJECT', ...asserted(wrong) })))).toBe('BadDigest');
+      expect(await code(s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key })))).toBe('NotFound');
+      const completed = await s3.send(new CompleteMultipartUploadCommand({ Bucket: SCRATCH, Key, UploadId, MultipartUpload: { Parts: parts }, ChecksumType: 'FULL_OBJECT', ...asserted(expected) }));
       expect([completed.ChecksumCRC64NVME ?? completed.ChecksumCRC32, completed.ChecksumType]).toEqual([expected, 'FULL_OBJECT']);
       const got = await s3.send(new GetObjectCommand({ Bucket: SCRATCH, Key, ChecksumMode: 'ENABLED' }));
       expect([got.ChecksumCRC64NVME ?? got.ChecksumCRC32, got.ChecksumType]).toEqual([expected, 'FULL_OBJECT']);

@@ -40,6 +40,7 @@ const UNIT = [
   'observability/{logger,run-log-scan}',
   'server/admin/dependency-checks',
   'server/{body-guard,request-headers}',
+  's3/copy-source',
   'smoke/*',
   'store/{assembly-plan,bounded-cache,coffer-key,coffer-lifecycle,coffer-policies,multipart-service,object-service,part-record,upload-record}',
   'util/*',

@@ -121,8 +121,9 @@ export async function compositeChecksum(algorithm: ChecksumAlgorithm, partChecks
  * CRC combination (zlib's crc32_combine, by Mark Adler, generalised to any reflected CRC whose initial
  * value equals its final XOR, as CRC32, CRC32C and CRC64NVME are): crc(A‖B) from crc(A), crc(B) and
  * len(B), by applying to crc(A) the GF(2) operator "append len(B) zero bytes" and XORing crc(B). The
- * operators for 2^k zero bytes are squared once per algorithm and cached, so a combine costs one
- * matrix-vector product per set bit of len(B). Hand-written because no maintained JavaScript library
+ * operators for 2^k zero bytes are squared once per algorithm and cached; the operator for a part
+ * length is composed once per Complete, so the usual equal-sized parts cost one matrix-vector
+ * product each (10000 parts: tens of milliseconds, see docs/reference/s3.md). Hand-written because no maintained JavaScript library
  * combines all three (the AWS SDK for JavaScript has none; @balena/node-crc-utils is CRC32 only, native).
  */
 const REFLECTED_POLYNOMIAL: Readonly<Record<'CRC32' | 'CRC32C' | 'CRC64NVME', { width: number; polynomial: bigint }>> = {
@@ -160,6 +161,17 @@ function zeroOperator(algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME', power: number
   return operators[power] as Gf2Matrix;
 }
 
+/** The operator that appends `length` zero bytes: the power-of-two operators of its set bits, composed (a column of A∘B is A applied to B's column). */
+function appendZerosOperator(algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME', length: number): Gf2Matrix | undefined {
+  let composed: Gf2Matrix | undefined;
+  for (let left = length, power = 0; left > 0; left = Math.floor(left / 2), power += 1) {
+    if (left % 2 === 0) continue;
+    const operator = zeroOperator(algorithm, power);
+    composed = composed === undefined ? operator : composed.map((column) => gf2Times(operator, column));
+  }
+  return composed;
+}
+
 function crcValue(value: string): bigint {
   return BigInt(`0x${Buffer.from(value, 'base64').toString('hex')}`);
 }
@@ -167,6 +179,12 @@ function crcValue(value: string): bigint {
 /** A FULL_OBJECT CRC from the parts' CRCs (base64) and plaintext lengths, in part order. */
 export function combineCrcs(algorithm: ChecksumAlgorithm, parts: ReadonlyArray<{ readonly checksum: string; readonly length: number }>): string {
   if (algorithm !== 'CRC32' && algorithm !== 'CRC32C' && algorithm !== 'CRC64NVME') throw new RangeError(`${algorithm} cannot be combined into a full-object checksum`);
+  // Parts mostly share one length. Applying a length power by power costs one product per set bit;
+  // composing its operator costs that times the CRC width, after which a use is one product: so a
+  // length is composed once it has been used width times.
+  const { width } = REFLECTED_POLYNOMIAL[algorithm];
+  const uses = new Map<number, number>();
+  const composed = new Map<number, Gf2Matrix | undefined>();
   let crc = 0n;
   for (const [index, part] of parts.entries()) {
     const next = crcValue(part.checksum);
@@ -174,8 +192,14 @@ export function combineCrcs(algorithm: ChecksumAlgorithm, parts: ReadonlyArray<{
       crc = next;
       continue;
     }
-    for (let length = part.length, power = 0; length > 0; length = Math.floor(length / 2), power += 1) {
-      if (length % 2 === 1) crc = gf2Times(zeroOperator(algorithm, power), crc);
+    const used = (uses.get(part.length) ?? 0) + 1;
+    uses.set(part.length, used);
+    if (used === width) composed.set(part.length, appendZerosOperator(algorithm, part.length));
+    if (composed.has(part.length)) {
+      const operator = composed.get(part.length);
+      if (operator !== undefined) crc = gf2Times(operator, crc);
+    } else {
+      for (let left = part.length, power = 0; left > 0; left = Math.floor(left / 2), power += 1) if (left % 2 === 1) crc = gf2Times(zeroOperator(algorithm, power), crc);
     }
     crc ^= next;
   }

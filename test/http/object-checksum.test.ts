@@ -28,6 +28,17 @@ describe('combineCrcs (FULL_OBJECT)', () => {
     expect(combineCrcs(algorithm, parts.slice(0, 1))).toBe(parts[0]?.checksum);
   });
 
+  test.each(['CRC32', 'CRC32C', 'CRC64NVME'] as const)('%s: many equal parts (the length operator composed once) combine to the CRC of the whole', async (algorithm) => {
+    const whole = randomBytes(70 * 1001 + 17);
+    const parts = [];
+    for (let at = 0; at < whole.length; at += 1001) {
+      const part = whole.subarray(at, at + 1001);
+      parts.push({ checksum: await checksumOf(algorithm, part), length: part.length });
+    }
+    expect(parts).toHaveLength(71);
+    expect(combineCrcs(algorithm, parts)).toBe(await checksumOf(algorithm, whole));
+  });
+
   test('CRC32 agrees with an independent implementation (zlib)', () => {
     const a = data.subarray(0, 300_000);
     const b = data.subarray(300_000);

@@ -360,8 +360,8 @@ export class MultipartService {
   }
 
   /** Both steps of Complete at once (the command line and tests; the gateway keeps the connection alive between them). */
-  async complete(context: CofferContext, key: string, uploadId: string, requested: readonly RequestedPart[]): Promise<CompletedUpload> {
-    const completion = await this.beginCompletion(context, key, uploadId, requested);
+  async complete(context: CofferContext, key: string, uploadId: string, requested: readonly RequestedPart[], options: CompletionOptions = {}): Promise<CompletedUpload> {
+    const completion = await this.beginCompletion(context, key, uploadId, requested, options);
     return completion.kind === 'completed' ? completion.result : completion.assemble();
   }
 

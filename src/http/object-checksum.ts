@@ -207,9 +207,11 @@ export function combineCrcs(algorithm: ChecksumAlgorithm, parts: ReadonlyArray<{
   return Buffer.from(crc.toString(16).padStart(bytes * 2, '0'), 'hex').toString('base64');
 }
 
-/** Passes bytes through while computing a checksum of them; `digest()` once the stream has ended. */
+/** Passes bytes through while computing a checksum of them: `value` once the stream has ended (its flush computes it). */
 export class ChecksumTap extends Transform {
   readonly #running: RunningChecksum;
+  /** base64 of the digest; defined once the stream has ended. */
+  value: string | undefined;
 
   constructor(readonly algorithm: ChecksumAlgorithm) {
     super();
@@ -221,7 +223,16 @@ export class ChecksumTap extends Transform {
     callback(null, chunk);
   }
 
-  digest(): Promise<string> {
-    return this.#running.digest();
+  override _flush(callback: TransformCallback): void {
+    this.#running.digest().then((value) => {
+      this.value = value;
+      callback();
+    }, callback);
+  }
+
+  /** The digest, once the stream has ended. */
+  async digest(): Promise<string> {
+    if (this.value === undefined) throw new Error('the checksum is read before the stream ended');
+    return this.value;
   }
 }

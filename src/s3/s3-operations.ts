@@ -12,7 +12,7 @@ import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { createCdcsOperations, objectAnswer, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
-import { CHECKSUM_ALGORITHMS, checksumHeader, defaultChecksumType, isAllowedChecksumType, isChecksumValue, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
+import { CHECKSUM_ALGORITHMS, ChecksumTap, checksumHeader, defaultChecksumType, isAllowedChecksumType, isChecksumValue, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
 import { planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
 import { operation, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
@@ -252,7 +252,7 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       run: async ({ plan, options }, body, call) => cdcs.CompleteMultipartUpload.run(options, decoded(body, plan), call as never),
     }),
 
-    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: CopySource }>({
+    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: CopySource; tap?: ChecksumTap }>({
       action: S3_OPERATION_ACTIONS.PutObject,
       scope: 'coffer',
       body: OBJECT_BODY,
@@ -272,13 +272,18 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
             const replace = headerValue(request.headers, 'x-amz-metadata-directive')?.toUpperCase() === 'REPLACE';
             const attributes = head.manifest.attributes;
             const contentType = replace ? headerValue(request.headers, 'content-type') : attributes.contentType;
+            // The copy keeps a checksum as S3 does: of the algorithm asked for (x-amz-checksum-algorithm), else
+            // the source's, computed over the copied plaintext (a whole-object checksum: the copy is one part).
+            const algorithm = requestedChecksumAlgorithm(request.headers) ?? attributes.checksum?.algorithm;
+            const tap = algorithm === undefined ? undefined : new ChecksumTap(algorithm);
             // Planned before preparePut: nothing may throw between taking the data key and slot and handing them to release.
             const plan = planBody(deps, request);
             const put = await objects.preparePut(context, key, head.manifest.plaintextSize, {
               ...(contentType === undefined ? {} : { contentType }),
               metadata: replace ? userMetadata(request.headers, 'x-amz-meta-') : { ...attributes.metadata },
+              ...(tap === undefined ? {} : { checksum: () => (tap.value === undefined ? undefined : { algorithm: tap.algorithm, value: tap.value }) }),
             });
-            return { plan, put, source };
+            return { plan, put, source, ...(tap === undefined ? {} : { tap }) };
           } catch (error) {
             head.dataKey.dispose();
             throw error;
@@ -294,12 +299,14 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         });
         return { plan, put };
       },
-      run: async ({ plan, put, source }, body) => {
+      run: async ({ plan, put, source, tap }, body) => {
         if (source !== undefined) {
           // A copy has no request body to store (any sent is verified and discarded).
           if (body !== undefined) await readBodyCapped(decoded(body, plan), 0);
-          const { etag } = await objects.put(put, Readable.from(objects.read(source.context, source.key, source.head)));
-          return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyObjectResult', body: { LastModified: new Date().toISOString(), ETag: etag } } };
+          const plaintext = Readable.from(objects.read(source.context, source.key, source.head));
+          const { etag } = await objects.put(put, tap === undefined ? plaintext : pipeline(plaintext, tap, () => undefined));
+          const checksum = tap?.value === undefined ? {} : { ...checksumElements({ algorithm: tap.algorithm, value: tap.value }), ChecksumType: 'FULL_OBJECT' };
+          return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyObjectResult', body: { LastModified: new Date().toISOString(), ETag: etag, ...checksum } } };
         }
         const { etag } = await objects.put(put, decoded(body, plan));
         return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
@@ -392,14 +399,12 @@ function checksumHeaders(plan: S3RequestBody): Record<string, string> {
  * means S3's default for the algorithm.
  */
 function uploadChecksum(headers: RequestHeaders): { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined {
-  const rawAlgorithm = headerValue(headers, 'x-amz-checksum-algorithm');
+  const algorithm = requestedChecksumAlgorithm(headers);
   const rawType = headerValue(headers, 'x-amz-checksum-type');
-  if (rawAlgorithm === undefined) {
+  if (algorithm === undefined) {
     if (rawType !== undefined) throw new GatewayError('InvalidRequest', 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.', { reason: 'checksum-type' });
     return undefined;
   }
-  const algorithm = CHECKSUM_ALGORITHMS.find((candidate) => candidate === rawAlgorithm.toUpperCase());
-  if (algorithm === undefined) throw new GatewayError('InvalidRequest', `Checksum algorithm "${rawAlgorithm}" is not supported.`, { reason: 'checksum-algorithm' });
   const type = rawType === undefined ? defaultChecksumType(algorithm) : rawType.toUpperCase();
   if (type !== 'COMPOSITE' && type !== 'FULL_OBJECT') throw new GatewayError('InvalidRequest', `Checksum type "${rawType}" is not supported.`, { reason: 'checksum-type' });
   if (!isAllowedChecksumType(algorithm, type)) throw new GatewayError('InvalidRequest', `The ${type} checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`, { reason: 'checksum-type' });
@@ -456,4 +461,13 @@ function assertedObjectChecksum(headers: RequestHeaders): { algorithm: ChecksumA
     throw new GatewayError('InvalidRequest', 'Expecting a single, valid x-amz-checksum- header.', { reason: 'checksum-format' });
   }
   return { algorithm, value };
+}
+
+/** `x-amz-checksum-algorithm` (CreateMultipartUpload, CopyObject): the algorithm asked for (validated), or undefined. */
+function requestedChecksumAlgorithm(headers: RequestHeaders): ChecksumAlgorithm | undefined {
+  const raw = headerValue(headers, 'x-amz-checksum-algorithm');
+  if (raw === undefined) return undefined;
+  const algorithm = CHECKSUM_ALGORITHMS.find((candidate) => candidate === raw.toUpperCase());
+  if (algorithm === undefined) throw new GatewayError('InvalidRequest', `Checksum algorithm "${raw}" is not supported.`, { reason: 'checksum-algorithm' });
+  return algorithm;
 }

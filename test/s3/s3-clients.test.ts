@@ -294,6 +294,19 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     expect(await code(s3.send(new GetObjectTaggingCommand({ Bucket: SCRATCH, Key: 'cond/none' })))).toBe('NoSuchKey');
   });
 
+  test("CopyObject keeps the source's checksum algorithm (recomputed over the copied bytes, FULL_OBJECT) or takes the one asked for", async () => {
+    const body = randomBytes(50_000);
+    await s3.send(new PutObjectCommand({ Bucket: SCRATCH, Key: 'ckcopy/source', Body: body, ChecksumAlgorithm: 'CRC32C' }));
+    const kept = await s3.send(new CopyObjectCommand({ Bucket: SCRATCH, Key: 'ckcopy/kept', CopySource: `${SCRATCH}/ckcopy/source` }));
+    expect(kept.CopyObjectResult?.ChecksumCRC32C).toBe(crc32cOf(body));
+    const head = await s3.send(new HeadObjectCommand({ Bucket: SCRATCH, Key: 'ckcopy/kept', ChecksumMode: 'ENABLED' }));
+    expect([head.ChecksumCRC32C, head.ChecksumType]).toEqual([crc32cOf(body), 'FULL_OBJECT']);
+    await s3.send(new CopyObjectCommand({ Bucket: SCRATCH, Key: 'ckcopy/sha', CopySource: `${SCRATCH}/ckcopy/source`, ChecksumAlgorithm: 'SHA256' }));
+    const sha = await s3.send(new GetObjectCommand({ Bucket: SCRATCH, Key: 'ckcopy/sha', ChecksumMode: 'ENABLED' }));
+    expect(sha.ChecksumSHA256).toBe(createHash('sha256').update(body).digest('base64'));
+    expect((await bytesOf(sha.Body)).equals(body)).toBe(true);
+  });
+
   test('UploadPartCopy: ranged and whole parts copied from an object (decrypted, re-encrypted), part ETag = MD5 of the copied bytes, conditions and bounds checked before anything is stored', async () => {
     const source = randomBytes(3 * MiB + 777);
     const put = await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'upc/source', Body: source }));

@@ -111,7 +111,7 @@ describe('@aws-sdk/client-s3 on its defaults', () => {
     expect(plain.ChecksumCRC64NVME).toBeUndefined();
   });
 
-  test('lib-storage Upload of a body of unknown length (multipart, parts streamed with trailing checksums)', async () => {
+  test('lib-storage Upload of a body of unknown length (multipart; lib-storage buffers each part and sends it with its CRC32)', async () => {
     const body = randomBytes(12 * MiB + 12345);
     const upload = new Upload({ client: s3, params: { Bucket: BUCKET, Key: 'sdk/multipart.bin', Body: Readable.from([body.subarray(0, 5 * MiB), body.subarray(5 * MiB)]) }, partSize: 5 * MiB });
     await upload.done();

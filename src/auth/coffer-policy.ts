@@ -267,6 +267,7 @@ const POLICY_ALIASES: Readonly<Record<string, PolicyApiName>> = {
   CreateMultipartUpload: 'InitiateMultipartUpload',
   DeleteObject: 'PutObject',
   DeleteObjects: 'PutObject',
+  GetObjectTagging: 'GetObject',
 };
 
 /** The CDCS API name a policy uses for a gateway operation of either dialect (HEAD Object is CheckObject); undefined: policies do not govern it. */

@@ -16,7 +16,7 @@ import type { GatewayRequest } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
 import { contentMd5, numberParam, queryValue, userMetadata } from '../http/request-fields';
 import type { CofferContext } from '../store/coffer-context';
-import type { MultipartService } from '../store/multipart-service';
+import type { CompletionOptions, MultipartService } from '../store/multipart-service';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { RESPONSE_OVERRIDES } from './query-parameters';
 import type { RequestTarget } from './request-target';
@@ -339,7 +339,8 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
       },
     }),
 
-    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, undefined>({
+    // The prepared value is the object checksum an S3 client asserts (src/s3/s3-operations.ts); CDCS clients assert none.
+    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, CompletionOptions | undefined>({
       action: OPERATION_ACTIONS.CompleteMultipartUpload,
       scope: 'coffer',
       body: { objectData: false },
@@ -348,13 +349,14 @@ export function createCdcsOperations(deps: CdcsOperationsDependencies): Operatio
         await service.loadRecord(context, key, uploadId);
         return undefined;
       },
-      run: async (_prepared, body, { request, context, coffer, key, operation: { uploadId } }) => {
+      run: async (options, body, { request, context, coffer, key, operation: { uploadId } }) => {
         const parts = parseCompleteMultipartUpload(await readBodyCapped(body as NonNullable<typeof body>));
-        const completion = await service.beginCompletion(context, key, uploadId, parts);
+        const completion = await service.beginCompletion(context, key, uploadId, parts, options);
         const finish = (result: Awaited<ReturnType<MultipartService['complete']>>, keptAlive: boolean) => {
           metrics?.completeCopiedBytes.inc(result.copiedBytes);
           request.log.info({ copiedBytes: result.copiedBytes, fillerBytes: result.fillerBytes, parts: parts.length, keptAlive }, 'upload completed');
-          return { kind: 'CompleteMultipartUpload', location: `${coffer}/${key}`, coffer, key, etag: result.etag } as const;
+          const checksum = result.manifest.attributes.checksum;
+          return { kind: 'CompleteMultipartUpload', location: `${coffer}/${key}`, coffer, key, etag: result.etag, ...(checksum === undefined ? {} : { checksum }) } as const;
         };
         if (completion.kind === 'completed') return { kind: 'document', status: 200, result: finish(completion.result, false) };
         // The slow phase (copies, upstream Complete, manifest): the HTTP layer keeps the connection alive meanwhile.

@@ -46,7 +46,14 @@ export function listPartsResult(input: {
   };
 }
 
-export function completeResult(input: { location: string; coffer: string; key: string; etag: string }): Record<string, unknown> {
+export function completeResult(input: {
+  location: string;
+  coffer: string;
+  key: string;
+  etag: string;
+  /** The object's checksum, when its upload declared an algorithm (S3 clients only; CDCS has none, and renders none). */
+  checksum?: { readonly algorithm: string; readonly value: string; readonly type?: string };
+}): Record<string, unknown> {
   return { CompleteMultipartUploadResult: { Location: input.location, Bucket: input.coffer, Coffer: input.coffer, Key: input.key, ETag: input.etag } };
 }
 

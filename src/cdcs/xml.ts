@@ -13,6 +13,7 @@ import { XMLBuilder, XMLParser } from 'fast-xml-parser';
 import type { Readable } from 'node:stream';
 import { GatewayError, isGatewayError } from '../errors/gateway-error';
 import { MAX_PART_NUMBER } from './route';
+import { CHECKSUM_ALGORITHMS, isChecksumValue, type ChecksumAlgorithm } from '../http/object-checksum';
 
 export const XML_PROLOGUE = '<?xml version="1.0" encoding="UTF-8"?>';
 
@@ -75,6 +76,8 @@ export interface CompletePart {
   readonly partNumber: number;
   /** The ETag as sent, entities decoded (normally with its quotes: `"<hex>"`). */
   readonly etag: string;
+  /** An S3 client's `<ChecksumCRC32>` (…) for the part: checked against the part's stored checksum (CDCS clients send none). */
+  readonly checksum?: { readonly algorithm: ChecksumAlgorithm; readonly value: string };
 }
 
 const malformed = (message: string): GatewayError => new GatewayError('MalformedXML', message);
@@ -107,7 +110,13 @@ export function parseCompleteMultipartUpload(body: Buffer): CompletePart[] {
       throw malformed(`Part ${index + 1}: PartNumber must be an integer from 1 to ${MAX_PART_NUMBER}.`);
     }
     if (typeof etag !== 'string' || etag === '') throw malformed(`Part ${index + 1}: ETag is missing.`);
-    return { partNumber: Number(number), etag };
+    const checksums = CHECKSUM_ALGORITHMS.filter((algorithm) => part?.[`Checksum${algorithm}`] !== undefined);
+    if (checksums.length > 1) throw malformed(`Part ${index + 1}: more than one checksum.`);
+    const algorithm = checksums[0];
+    if (algorithm === undefined) return { partNumber: Number(number), etag };
+    const checksum = part?.[`Checksum${algorithm}`];
+    if (typeof checksum !== 'string' || !isChecksumValue(algorithm, checksum)) throw new GatewayError('InvalidPart', `Part ${index + 1}: the Checksum${algorithm} value is not a ${algorithm} checksum.`, { reason: 'part-checksum-format' });
+    return { partNumber: Number(number), etag, checksum: { algorithm, value: checksum } };
   });
 }
 

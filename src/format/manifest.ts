@@ -55,11 +55,14 @@ export interface ObjectAttributes {
   /** ISO-8601 time the object was completed. */
   readonly created: string;
   /**
-   * The S3 additional checksum the client sent and the gateway verified over the plaintext
-   * (`x-amz-checksum-<algorithm>`, header or aws-chunked trailer), base64 as S3 answers it. Absent
-   * for objects written without one (and for every multipart object).
+   * The S3 additional checksum of the object, base64 as S3 answers it. A single PUT: the one the
+   * client sent and the gateway verified over the plaintext (`x-amz-checksum-<algorithm>`, header or
+   * aws-chunked trailer). A multipart object whose upload declared an algorithm: computed at Complete
+   * from the verified part checksums — `type` COMPOSITE (the checksum of the concatenated part
+   * checksums, value suffixed `-<parts>`) or FULL_OBJECT (the CRC of the whole plaintext, combined).
+   * `type` absent means FULL_OBJECT. Absent for objects written without one.
    */
-  readonly checksum?: { readonly algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256'; readonly value: string };
+  readonly checksum?: { readonly algorithm: 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256'; readonly value: string; readonly type?: 'COMPOSITE' | 'FULL_OBJECT' };
 }
 
 export interface ObjectManifest {

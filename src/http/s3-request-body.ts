@@ -28,6 +28,8 @@ export interface S3RequestBody {
   readonly decoder: Transform;
   /** The client's checksum, verified; defined once `decoder` has ended (undefined when none was sent). */
   checksum(): VerifiedChecksum | undefined;
+  /** The algorithm of the checksum the client declared (header or trailer), known before the body. */
+  readonly algorithm?: ChecksumAlgorithm;
 }
 
 type Headers = Pick<AuthRequest, 'headers'>;
@@ -77,7 +79,8 @@ export function planS3RequestBody(request: Headers, payload: SignedPayload, cont
       ...(trailerChecksum === undefined ? {} : { trailerChecksum }),
       ...(inHeader === undefined ? {} : { headerChecksum: inHeader }),
     });
-    return { size, decoder, checksum: () => decoder.verifiedChecksum };
+    const algorithm = trailerChecksum ?? inHeader?.algorithm;
+    return { size, decoder, checksum: () => decoder.verifiedChecksum, ...(algorithm === undefined ? {} : { algorithm }) };
   }
   if (contentLength === undefined) throw new GatewayError('MissingContentLength', undefined, { reason: 'no-length' });
   const expected = headerChecksum(request);
@@ -87,7 +90,7 @@ export function planS3RequestBody(request: Headers, payload: SignedPayload, cont
     return { size: contentLength, decoder, checksum: () => undefined };
   }
   const verifier = new DigestVerifier(sha256, expected);
-  return { size: contentLength, decoder: verifier, checksum: () => verifier.verified };
+  return { size: contentLength, decoder: verifier, checksum: () => verifier.verified, ...(expected === undefined ? {} : { algorithm: expected.algorithm }) };
 }
 
 /**

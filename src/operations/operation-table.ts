@@ -28,7 +28,7 @@ export type Answer =
   /** Status and headers only (a part's ETag, a 204, a 304, a HEAD). */
   | { readonly kind: 'empty'; readonly status: number; readonly headers?: AnswerHeaders }
   /** A result document, rendered by the dialect (XML). */
-  | { readonly kind: 'document'; readonly status: number; readonly result: OperationResult }
+  | { readonly kind: 'document'; readonly status: number; readonly result: OperationResult; readonly headers?: AnswerHeaders }
   /** Object data streamed after the status line; `headers` carry its Content-Length. */
   | { readonly kind: 'object'; readonly status: number; readonly headers: AnswerHeaders; readonly chunks: AsyncIterable<Buffer> }
   /**

@@ -115,7 +115,7 @@ async function writeAnswer<Operation extends NamedOperation>(dialect: Dialect<Op
       response.send(answer.status, answer.headers ?? {});
       return;
     case 'document':
-      response.send(answer.status, { 'content-type': 'application/xml' }, dialect.renderResult(answer.result));
+      response.send(answer.status, { ...answer.headers, 'content-type': 'application/xml' }, dialect.renderResult(answer.result));
       return;
     case 'object':
       await response.stream(answer.status, answer.headers, answer.chunks);

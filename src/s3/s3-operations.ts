@@ -7,27 +7,26 @@
  * ends, so nothing is stored.
  */
 import { pipeline, Readable } from 'node:stream';
-import { authorize } from '../auth/authorize';
-import { COFFER_NAME } from '../config/schema';
-import { percentDecode, validateObjectKey } from '../cdcs/request-target';
 import type { CofferResolver, PolicyAuthority } from '../operations/run-operation';
 import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { createCdcsOperations, objectAnswer, reportDamaged, type CdcsOperationsDependencies } from '../cdcs/cdcs-operations';
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
-import { checksumHeader } from '../http/object-checksum';
+import { CHECKSUM_ALGORITHMS, ChecksumTap, checksumHeader, defaultChecksumType, isAllowedChecksumType, isChecksumValue, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
 import { planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
 import { operation, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
 import { contentMd5, numberParam, queryValue, userMetadata } from '../http/request-fields';
-import type { MultipartService } from '../store/multipart-service';
+import type { CompletionOptions, PartSummary, PreparedPart } from '../store/multipart-service';
+import type { UploadRecord } from '../store/upload-record';
 import { checkUserMetadata, type ObjectHead, type ObjectService } from '../store/object-service';
 import { MAX_XML_BODY_BYTES, readBodyCapped } from '../cdcs/xml';
 import { isMutable, type CofferContext } from '../store/coffer-context';
 import { checkCreateBucketConfiguration, createBucket, MAX_CREATE_BUCKET_BODY_BYTES, prepareCreateBucket, type PreparedCreateBucket } from './bucket-lifecycle';
 import { parseDeleteObjects } from './delete-objects-request';
 import { S3_OPERATION_ACTIONS, type S3Operation, type S3OperationName } from './s3-route';
+import { copySourceRange, openCopySource, type CopySource } from './copy-source';
 
 export interface S3OperationsDependencies extends CdcsOperationsDependencies {
   /** Contexts of other coffers (CopyObject's source), authorized here like the pipeline authorizes the target. */
@@ -61,25 +60,6 @@ function decoded(body: Readable | undefined, plan: S3RequestBody): Readable {
   return pipeline(body, plan.decoder, () => undefined);
 }
 
-function refuseCopy(headers: RequestHeaders): void {
-  if (headerValue(headers, 'x-amz-copy-source') !== undefined) {
-    throw new GatewayError('NotImplemented', 'UploadPartCopy (x-amz-copy-source on a part) is not implemented by this gateway yet.', { reason: 'copy' });
-  }
-}
-
-/** `x-amz-copy-source: [/]<bucket>/<key>` (URL-encoded, no versionId): the source coffer and key, validated like a request target's. */
-function copySource(raw: string): { coffer: string; key: string } {
-  const path = raw.startsWith('/') ? raw.slice(1) : raw;
-  if (path.includes('?')) throw new GatewayError('NotImplemented', 'Copying a version (versionId) is not implemented by this gateway.', { reason: 'copy-version' });
-  const slash = path.indexOf('/');
-  if (slash <= 0 || slash === path.length - 1) throw new GatewayError('InvalidArgument', 'x-amz-copy-source must be <bucket>/<key>.', { reason: 'copy-source' });
-  const coffer = percentDecode(path.slice(0, slash), 'copy source bucket');
-  const key = percentDecode(path.slice(slash + 1), 'copy source key');
-  if (!COFFER_NAME.test(coffer)) throw new GatewayError('NoSuchBucket', 'The copy source bucket does not exist.', { reason: 'copy-source' });
-  validateObjectKey(key);
-  return { coffer, key };
-}
-
 /** Bodies may be aws-chunked (framing overhead over the object bytes): the decoder bounds them, the store bounds the object size. */
 const OBJECT_BODY = { objectData: true } as const;
 
@@ -100,7 +80,6 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
   return {
     ListBuckets: cdcs.GetService as unknown as OperationTable<S3Operation>['ListBuckets'],
     ListMultipartUploads: cdcs.ListMultipartUploads as unknown as OperationTable<S3Operation>['ListMultipartUploads'],
-    ListParts: cdcs.ListParts as unknown as OperationTable<S3Operation>['ListParts'],
     AbortMultipartUpload: cdcs.AbortMultipartUpload as unknown as OperationTable<S3Operation>['AbortMultipartUpload'],
 
     // The bucket exists once the pipeline resolved its context (one lookup: the configured coffers'
@@ -196,58 +175,104 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
       },
     }),
 
-    CreateMultipartUpload: operation<Of<'CreateMultipartUpload'>, { contentType: string | undefined; metadata: Record<string, string> }>({
+    CreateMultipartUpload: operation<Of<'CreateMultipartUpload'>, { contentType: string | undefined; metadata: Record<string, string>; checksum?: { algorithm: ChecksumAlgorithm; type: ChecksumType } }>({
       action: S3_OPERATION_ACTIONS.CreateMultipartUpload,
       scope: 'coffer',
       prepare: async ({ request }) => {
         const contentType = headerValue(request.headers, 'content-type');
         const metadata = userMetadata(request.headers, 'x-amz-meta-');
         checkUserMetadata(contentType, metadata);
-        return { contentType, metadata };
+        const checksum = uploadChecksum(request.headers);
+        return { contentType, metadata, ...(checksum === undefined ? {} : { checksum }) };
       },
       run: async (attributes, _body, { context, coffer, key }) => {
         const record = await service.initiate(context, key, attributes);
-        return { kind: 'document', status: 200, result: { kind: 'InitiateMultipartUpload', coffer, key, uploadId: record.uploadId } };
+        const headers: Record<string, string> = record.checksum === undefined ? {} : { 'x-amz-checksum-algorithm': record.checksum.algorithm, 'x-amz-checksum-type': record.checksum.type };
+        return { kind: 'document', status: 200, result: { kind: 'InitiateMultipartUpload', coffer, key, uploadId: record.uploadId }, headers };
       },
     }),
 
-    UploadPart: operation<Of<'UploadPart'>, { plan: S3RequestBody; part: Awaited<ReturnType<MultipartService['prepareUploadPart']>> }>({
+    ListParts: operation<Of<'ListParts'>, undefined>({
+      action: S3_OPERATION_ACTIONS.ListParts,
+      scope: 'coffer',
+      prepare: async () => undefined,
+      run: async (_prepared, _body, { request, context, coffer, key, principal, operation: { uploadId } }) => {
+        const maxParts = Math.min(numberParam(request.target, 'max-parts', 1000), 1000);
+        const marker = numberParam(request.target, 'part-number-marker', 0);
+        const listed = await service.listParts(context, key, uploadId, { maxParts, partNumberMarker: marker });
+        return { kind: 'document', status: 200, result: { kind: 'S3', root: 'ListPartsResult', body: listPartsBody({ coffer, key, uploadId, maxParts, marker, initiator: principal.id, ...listed }) } };
+      },
+    }),
+
+    UploadPart: operation<Of<'UploadPart'>, { plan: S3RequestBody; part: PreparedPart; copy?: { source: CopySource; start: number; end: number } }>({
       action: S3_OPERATION_ACTIONS.UploadPart,
       scope: 'coffer',
       body: OBJECT_BODY,
-      prepare: async ({ request, context, key, operation: { uploadId, partNumber } }) => {
-        refuseCopy(request.headers);
+      prepare: async ({ request, context, key, principal, operation: { uploadId, partNumber } }) => {
         const plan = planBody(deps, request);
-        const part = await service.prepareUploadPart(context, key, uploadId, partNumber, plan.size, contentMd5(request.headers));
-        return { plan, part };
+        const rawSource = headerValue(request.headers, 'x-amz-copy-source');
+        if (rawSource === undefined) return { plan, part: await service.prepareUploadPart(context, key, uploadId, partNumber, plan.size, contentMd5(request.headers), plan.algorithm) };
+        // UploadPartCopy: the source (grant, policy, conditions), the range and the upload are all
+        // settled here, before a byte of the part is written; the part is then the source's
+        // plaintext, streamed through the same part path as an UploadPart body (copy-source.ts).
+        const source = await openCopySource(deps, request, principal, rawSource);
+        try {
+          const { start, end } = copySourceRange(headerValue(request.headers, 'x-amz-copy-source-range'), source.head.manifest.plaintextSize);
+          if (end - start > MAX_PART_PLAINTEXT) {
+            throw new GatewayError('InvalidRequest', `The specified copy source is larger than the maximum allowable size for a copy source: ${MAX_PART_PLAINTEXT}`, { reason: 'copy-too-large' });
+          }
+          const part = await service.prepareUploadPart(context, key, uploadId, partNumber, end - start);
+          return { plan, part, copy: { source, start, end } };
+        } catch (error) {
+          source.head.dataKey.dispose();
+          throw error;
+        }
       },
-      run: async ({ plan, part }, body) => {
+      run: async ({ plan, part, copy }, body) => {
         deps.metrics?.inFlightParts.inc();
         const timer = deps.metrics?.partSeconds.startTimer({ storage: part.storage });
         try {
-          const etag = await service.uploadPart(part, decoded(body, plan));
-          return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
+          if (copy !== undefined) {
+            // A copy has no request body to store (any sent is verified and discarded).
+            if (body !== undefined) await readBodyCapped(decoded(body, plan), 0);
+            const { source, start, end } = copy;
+            const plaintext = end > start ? Readable.from(objects.read(source.context, source.key, source.head, start, end - 1)) : Readable.from([]);
+            // The part's checksum, when the upload declared an algorithm, is computed over the copied plaintext.
+            const { etag, checksum } = await service.storePart(part, plaintext);
+            return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyPartResult', body: { LastModified: new Date().toISOString(), ETag: etag, ...checksumElements(checksum) } } };
+          }
+          const { etag, checksum } = await service.storePart(part, decoded(body, plan), undefined, () => plan.checksum());
+          return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...(checksum === undefined ? {} : { [checksumHeader(checksum.algorithm)]: checksum.value }) } };
         } finally {
           deps.metrics?.inFlightParts.dec();
           timer?.();
         }
       },
-      release: ({ part }) => {
+      release: ({ part, copy }) => {
         part.dataKey.dispose();
         part.slot.release();
+        copy?.source.head.dataKey.dispose();
       },
     }),
 
-    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, { plan: S3RequestBody; inner: unknown }>({
+    CompleteMultipartUpload: operation<Of<'CompleteMultipartUpload'>, { plan: S3RequestBody; options: CompletionOptions }>({
       action: S3_OPERATION_ACTIONS.CompleteMultipartUpload,
       scope: 'coffer',
       body: { objectData: false },
-      prepare: async (call) => ({ plan: planBody(deps, call.request), inner: await cdcs.CompleteMultipartUpload.prepare(call as never) }),
+      prepare: async (call) => {
+        // An `x-amz-checksum-<algorithm>` header on Complete is the whole object's checksum, not the XML body's:
+        // it is checked against the parts (multipart-service.ts), and the body plan never sees it.
+        const headers = call.request.headers;
+        const objectChecksum = CHECKSUM_ALGORITHMS.some((algorithm) => headerValue(headers, checksumHeader(algorithm)) !== undefined) ? assertedObjectChecksum(headers) : undefined;
+        const plan = planS3RequestBody({ headers: withoutChecksumHeaders(headers) }, deps.payloadOf(call.request), call.request.framing.kind === 'length' ? call.request.framing.length : undefined);
+        await cdcs.CompleteMultipartUpload.prepare(call as never);
+        return { plan, options: objectChecksum === undefined ? {} : { objectChecksum } };
+      },
       // The XML body is verified against the signed SHA-256 as it is read, then Complete runs as in CDCS.
-      run: async ({ plan, inner }, body, call) => cdcs.CompleteMultipartUpload.run(inner, decoded(body, plan), call as never),
+      run: async ({ plan, options }, body, call) => cdcs.CompleteMultipartUpload.run(options, decoded(body, plan), call as never),
     }),
 
-    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: { context: CofferContext; key: string; head: ObjectHead } }>({
+    PutObject: operation<Of<'PutObject'>, { plan: S3RequestBody; put: Awaited<ReturnType<ObjectService['preparePut']>>; source?: CopySource; tap?: ChecksumTap }>({
       action: S3_OPERATION_ACTIONS.PutObject,
       scope: 'coffer',
       body: OBJECT_BODY,
@@ -257,36 +282,28 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         if (rawSource !== undefined) {
           // CopyObject: the source is decrypted and re-encrypted under a new data key bound to the
           // target's coffer and key (the encryption context names both), streaming; reading the source
-          // needs `read` on its coffer, exactly as a GET would.
-          if ([...request.headers.keys()].some((name) => name.startsWith('x-amz-copy-source-'))) {
-            throw new GatewayError('NotImplemented', 'Conditional and ranged copies (x-amz-copy-source-*) are not implemented by this gateway.', { reason: 'copy-conditions' });
+          // needs `read` on its coffer and no deny in its policy, exactly as a GET would (copy-source.ts).
+          if (headerValue(request.headers, 'x-amz-copy-source-range') !== undefined) {
+            throw new GatewayError('InvalidArgument', 'x-amz-copy-source-range applies to UploadPartCopy only; CopyObject copies the whole object.', { reason: 'copy-range' });
           }
-          const from = copySource(rawSource);
-          authorize(principal, from.coffer, 'read');
-          const sourceContext = await deps.contexts.contextFor(from.coffer, principal);
-          await sourceContext.assumeRole?.();
-          if (deps.policyAuthority !== undefined) {
-            // A deny in the source coffer's policy stops the copy as it stops a GET (grants alone allow reading the source).
-            const decision = await deps.policyAuthority.decide(sourceContext, {
-              principals: deps.policyAuthority.principalsOf(principal),
-              action: 'GetObject',
-              key: from.key,
-              ...(request.remoteAddress === undefined ? {} : { sourceIp: request.remoteAddress }),
-            });
-            if (decision === 'deny') throw new GatewayError('AccessDenied', "The source coffer's policy denies reading this object.", { reason: 'policy-deny' });
-          }
-          const head = await objects.head(sourceContext, from.key);
+          const source = await openCopySource(deps, request, principal, rawSource);
+          const head = source.head;
           try {
             const replace = headerValue(request.headers, 'x-amz-metadata-directive')?.toUpperCase() === 'REPLACE';
             const attributes = head.manifest.attributes;
             const contentType = replace ? headerValue(request.headers, 'content-type') : attributes.contentType;
+            // The copy keeps a checksum as S3 does: of the algorithm asked for (x-amz-checksum-algorithm), else
+            // the source's, computed over the copied plaintext (a whole-object checksum: the copy is one part).
+            const algorithm = requestedChecksumAlgorithm(request.headers) ?? attributes.checksum?.algorithm;
+            const tap = algorithm === undefined ? undefined : new ChecksumTap(algorithm);
             // Planned before preparePut: nothing may throw between taking the data key and slot and handing them to release.
             const plan = planBody(deps, request);
             const put = await objects.preparePut(context, key, head.manifest.plaintextSize, {
               ...(contentType === undefined ? {} : { contentType }),
               metadata: replace ? userMetadata(request.headers, 'x-amz-meta-') : { ...attributes.metadata },
+              ...(tap === undefined ? {} : { checksum: () => (tap.value === undefined ? undefined : { algorithm: tap.algorithm, value: tap.value }) }),
             });
-            return { plan, put, source: { context: sourceContext, key: from.key, head } };
+            return { plan, put, source, ...(tap === undefined ? {} : { tap }) };
           } catch (error) {
             head.dataKey.dispose();
             throw error;
@@ -302,12 +319,14 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
         });
         return { plan, put };
       },
-      run: async ({ plan, put, source }, body) => {
+      run: async ({ plan, put, source, tap }, body) => {
         if (source !== undefined) {
           // A copy has no request body to store (any sent is verified and discarded).
           if (body !== undefined) await readBodyCapped(decoded(body, plan), 0);
-          const { etag } = await objects.put(put, Readable.from(objects.read(source.context, source.key, source.head)));
-          return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyObjectResult', body: { LastModified: new Date().toISOString(), ETag: etag } } };
+          const plaintext = Readable.from(objects.read(source.context, source.key, source.head));
+          const { etag } = await objects.put(put, tap === undefined ? plaintext : pipeline(plaintext, tap, () => undefined));
+          const checksum = tap?.value === undefined ? {} : { ...checksumElements({ algorithm: tap.algorithm, value: tap.value }), ChecksumType: 'FULL_OBJECT' };
+          return { kind: 'document', status: 200, result: { kind: 'S3', root: 'CopyObjectResult', body: { LastModified: new Date().toISOString(), ETag: etag, ...checksum } } };
         }
         const { etag } = await objects.put(put, decoded(body, plan));
         return { kind: 'empty', status: 200, headers: { etag, 'content-length': 0, ...checksumHeaders(plan) } };
@@ -321,6 +340,16 @@ export function createS3Operations(deps: S3OperationsDependencies): OperationTab
 
     GetObject: readObject,
     HeadObject: readObject,
+
+    // The object's tags: this gateway stores none, so an existing object has an empty tag set (aws-cli's
+    // s3→s3 multipart copy reads the source's tags to copy them; with none it copies none).
+    GetObjectTagging: operation<Of<'GetObjectTagging'>, ObjectHead>({
+      action: S3_OPERATION_ACTIONS.GetObjectTagging,
+      scope: 'coffer',
+      prepare: ({ context, key }) => objects.head(context, key),
+      run: async () => ({ kind: 'document', status: 200, result: { kind: 'S3', root: 'Tagging', body: { TagSet: '' } } }),
+      release: (head) => head.dataKey.dispose(),
+    }),
 
     DeleteObject: operation<Of<'DeleteObject'>, undefined>({
       action: S3_OPERATION_ACTIONS.DeleteObject,
@@ -375,11 +404,90 @@ function refuseWriteOnce(context: CofferContext): undefined {
 function storedChecksumHeaders(headers: RequestHeaders, head: ObjectHead): Record<string, string> {
   const checksum = head.manifest.attributes.checksum;
   if (checksum === undefined || headerValue(headers, 'x-amz-checksum-mode')?.toUpperCase() !== 'ENABLED' || headerValue(headers, 'range') !== undefined) return {};
-  return { [checksumHeader(checksum.algorithm)]: checksum.value };
+  return { [checksumHeader(checksum.algorithm)]: checksum.value, 'x-amz-checksum-type': checksum.type ?? 'FULL_OBJECT' };
 }
 
 /** The verified checksum echoed as S3 does on a write. */
 function checksumHeaders(plan: S3RequestBody): Record<string, string> {
   const checksum = plan.checksum();
   return checksum === undefined ? {} : { [checksumHeader(checksum.algorithm)]: checksum.value };
+}
+
+/**
+ * CreateMultipartUpload's `x-amz-checksum-algorithm` and `x-amz-checksum-type`, checked as S3 checks
+ * them: a type needs an algorithm, and the pair must be one S3 allows (object-checksum.ts); no type
+ * means S3's default for the algorithm.
+ */
+function uploadChecksum(headers: RequestHeaders): { algorithm: ChecksumAlgorithm; type: ChecksumType } | undefined {
+  const algorithm = requestedChecksumAlgorithm(headers);
+  const rawType = headerValue(headers, 'x-amz-checksum-type');
+  if (algorithm === undefined) {
+    if (rawType !== undefined) throw new GatewayError('InvalidRequest', 'The x-amz-checksum-type header can only be used with the x-amz-checksum-algorithm header.', { reason: 'checksum-type' });
+    return undefined;
+  }
+  const type = rawType === undefined ? defaultChecksumType(algorithm) : rawType.toUpperCase();
+  if (type !== 'COMPOSITE' && type !== 'FULL_OBJECT') throw new GatewayError('InvalidRequest', `Checksum type "${rawType}" is not supported.`, { reason: 'checksum-type' });
+  if (!isAllowedChecksumType(algorithm, type)) throw new GatewayError('InvalidRequest', `The ${type} checksum type cannot be used with the ${algorithm.toLowerCase()} checksum algorithm.`, { reason: 'checksum-type' });
+  return { algorithm, type };
+}
+
+/** `<ChecksumCRC32>…</ChecksumCRC32>` and the like, as S3 renders a checksum in a result document. */
+function checksumElements(checksum: { readonly algorithm: ChecksumAlgorithm; readonly value: string } | undefined): Record<string, string> {
+  return checksum === undefined ? {} : { [`Checksum${checksum.algorithm}`]: checksum.value };
+}
+
+/** ListPartsResult with S3's checksum fields (the upload's algorithm and type, each part's checksum). */
+function listPartsBody(input: {
+  coffer: string;
+  key: string;
+  uploadId: string;
+  maxParts: number;
+  marker: number;
+  initiator: string;
+  record: UploadRecord;
+  parts: readonly PartSummary[];
+  isTruncated: boolean;
+  nextPartNumberMarker?: number;
+}): Record<string, unknown> {
+  const owner = { ID: input.initiator, DisplayName: input.initiator };
+  return {
+    Bucket: input.coffer,
+    Key: input.key,
+    UploadId: input.uploadId,
+    Initiator: owner,
+    Owner: owner,
+    StorageClass: 'STANDARD',
+    PartNumberMarker: input.marker,
+    NextPartNumberMarker: input.nextPartNumberMarker ?? input.marker,
+    MaxParts: input.maxParts,
+    IsTruncated: input.isTruncated ? 'true' : 'false',
+    ...(input.record.checksum === undefined ? {} : { ChecksumAlgorithm: input.record.checksum.algorithm, ChecksumType: input.record.checksum.type }),
+    Part: input.parts.map((part) => ({ PartNumber: part.partNumber, LastModified: part.lastModified.toISOString(), ETag: part.etag, Size: part.size, ...checksumElements(part.checksum) })),
+  };
+}
+
+/** The request's headers without any `x-amz-checksum-<algorithm>`. */
+function withoutChecksumHeaders(headers: RequestHeaders): RequestHeaders {
+  const algorithms = new Set(CHECKSUM_ALGORITHMS.map((algorithm) => checksumHeader(algorithm)));
+  return new Map([...headers].filter(([name]) => !algorithms.has(name)));
+}
+
+/** The one `x-amz-checksum-<algorithm>` header of a Complete: base64 of the digest, optionally `-<parts>` (COMPOSITE). */
+function assertedObjectChecksum(headers: RequestHeaders): { algorithm: ChecksumAlgorithm; value: string } {
+  const present = CHECKSUM_ALGORITHMS.filter((algorithm) => headerValue(headers, checksumHeader(algorithm)) !== undefined);
+  const algorithm = present[0];
+  const value = algorithm === undefined ? undefined : headerValue(headers, checksumHeader(algorithm));
+  if (present.length !== 1 || algorithm === undefined || value === undefined || !isChecksumValue(algorithm, value.replace(/-\d+$/, ''))) {
+    throw new GatewayError('InvalidRequest', 'Expecting a single, valid x-amz-checksum- header.', { reason: 'checksum-format' });
+  }
+  return { algorithm, value };
+}
+
+/** `x-amz-checksum-algorithm` (CreateMultipartUpload, CopyObject): the algorithm asked for (validated), or undefined. */
+function requestedChecksumAlgorithm(headers: RequestHeaders): ChecksumAlgorithm | undefined {
+  const raw = headerValue(headers, 'x-amz-checksum-algorithm');
+  if (raw === undefined) return undefined;
+  const algorithm = CHECKSUM_ALGORITHMS.find((candidate) => candidate === raw.toUpperCase());
+  if (algorithm === undefined) throw new GatewayError('InvalidRequest', `Checksum algorithm "${raw}" is not supported.`, { reason: 'checksum-algorithm' });
+  return algorithm;
 }

@@ -39,7 +39,13 @@ export function renderS3Result(result: OperationResult): string {
     case 'InitiateMultipartUpload':
       return s3Xml('InitiateMultipartUploadResult', { Bucket: result.coffer, Key: result.key, UploadId: result.uploadId });
     case 'CompleteMultipartUpload':
-      return s3Xml('CompleteMultipartUploadResult', { Location: result.location, Bucket: result.coffer, Key: result.key, ETag: result.etag });
+      return s3Xml('CompleteMultipartUploadResult', {
+        Location: result.location,
+        Bucket: result.coffer,
+        Key: result.key,
+        ETag: result.etag,
+        ...(result.checksum === undefined ? {} : { [`Checksum${result.checksum.algorithm}`]: result.checksum.value, ChecksumType: result.checksum.type ?? 'FULL_OBJECT' }),
+      });
     case 'ListParts':
       return s3Xml('ListPartsResult', {
         Bucket: result.coffer,

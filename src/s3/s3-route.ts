@@ -31,6 +31,7 @@ export type S3Operation =
   | { readonly name: 'PutObject' }
   | { readonly name: 'GetObject' }
   | { readonly name: 'HeadObject' }
+  | { readonly name: 'GetObjectTagging' }
   | { readonly name: 'DeleteObject' }
   | { readonly name: 'CreateMultipartUpload' }
   | { readonly name: 'UploadPart'; readonly partNumber: number; readonly uploadId: string }
@@ -61,6 +62,7 @@ export const S3_OPERATION_ACTIONS: Readonly<Record<S3OperationName, Action>> = {
   AbortMultipartUpload: 'write',
   GetObject: 'read',
   HeadObject: 'read',
+  GetObjectTagging: 'read',
 };
 
 const LISTING = ['prefix', 'delimiter', 'max-keys', 'encoding-type'];
@@ -79,6 +81,7 @@ export const S3_OPERATION_PARAMETERS: Readonly<Record<S3OperationName, readonly 
   PutObject: [],
   GetObject: [...Object.keys(RESPONSE_OVERRIDES)],
   HeadObject: [...Object.keys(RESPONSE_OVERRIDES)],
+  GetObjectTagging: ['tagging'],
   DeleteObject: [],
   CreateMultipartUpload: ['uploads'],
   UploadPart: ['partNumber', 'uploadId'],
@@ -158,7 +161,9 @@ export function routeS3(method: string, target: RequestTarget): S3Operation {
 function chooseOperation(method: string, target: RequestTarget, has: (name: string) => boolean): S3Operation {
   const { query } = target;
   const subResource = query.find(([name]) => NOT_IMPLEMENTED.has(name))?.[0];
-  if (subResource !== undefined && !(subResource === 'partNumber' && has('uploadId'))) throw notImplemented(`The sub-resource "${subResource}"`);
+  // GET ?tagging on an object is answered (this gateway stores no tags: aws-cli's s3→s3 multipart copy reads them); setting tags is not.
+  const taggingRead = subResource === 'tagging' && method === 'GET' && target.key !== undefined && !has('uploadId');
+  if (subResource !== undefined && !(subResource === 'partNumber' && has('uploadId')) && !taggingRead) throw notImplemented(`The sub-resource "${subResource}"`);
 
   if (target.coffer === undefined) {
     if (method === 'GET') return { name: 'ListBuckets' };
@@ -194,7 +199,8 @@ function chooseOperation(method: string, target: RequestTarget, has: (name: stri
       if (!hasUploadId && !has('partNumber')) return { name: 'PutObject' };
       return { name: 'UploadPart', partNumber: parsePartNumber(single(query, 'partNumber')), uploadId: uploadIdOf(query) };
     case 'GET':
-      return hasUploadId ? { name: 'ListParts', uploadId: uploadIdOf(query) } : { name: 'GetObject' };
+      if (hasUploadId) return { name: 'ListParts', uploadId: uploadIdOf(query) };
+      return has('tagging') ? { name: 'GetObjectTagging' } : { name: 'GetObject' };
     case 'HEAD':
       return { name: 'HeadObject' };
     case 'POST':

@@ -8,6 +8,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OffloadedPartEncryptor } from '../crypto/offloaded-part-encryptor';
 import { GatewayError } from '../errors/gateway-error';
+import { IntegrityError } from '../format/integrity-error';
 import type { StreamedBody } from './ports';
 
 export interface EncryptAndStoreInput {
@@ -54,8 +55,9 @@ export async function encryptAndStore(input: EncryptAndStoreInput): Promise<{ md
       throw error;
     }),
   ]);
-  // The client-side cause is reported first: it is why the upstream write failed.
-  if (encrypted.status === 'rejected' && (encrypted.reason instanceof GatewayError || stored.status === 'fulfilled')) throw encrypted.reason;
+  // The plaintext-side cause is reported first: it is why the upstream write failed (a client's bad
+  // body, or — for a server-side copy — a source whose stored bytes failed authentication).
+  if (encrypted.status === 'rejected' && (encrypted.reason instanceof GatewayError || encrypted.reason instanceof IntegrityError || stored.status === 'fulfilled')) throw encrypted.reason;
   if (stored.status === 'rejected') throw stored.reason;
   if (encrypted.status === 'rejected') throw encrypted.reason;
   return { md5: encryptor.digest as Buffer, upstreamEtag: stored.value.etag };

@@ -8,7 +8,7 @@
  * error before the client sends gigabytes.
  */
 import { randomBytes as cryptoRandomBytes } from 'node:crypto';
-import { Readable } from 'node:stream';
+import { pipeline, Readable } from 'node:stream';
 import { GatewayError } from '../errors/gateway-error';
 import { objectEtag, type ManifestPart, type ObjectManifest } from '../format/manifest';
 import { IntegrityError } from '../format/integrity-error';
@@ -25,6 +25,8 @@ import { decodeUploadRecord, encodeUploadRecord, uploadRecordEnvelope, type Uplo
 import { unwrapEnvelope } from './unwrap-envelope';
 import { DataKeyMaterial } from '../keys/data-key-material';
 import { boundedMap } from '../util/bounded-map';
+import { ChecksumTap, combineCrcs, compositeChecksum, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
+import type { ObjectAttributes } from '../format/manifest';
 import { assertWritable, classifyStoredManifest, commitManifest } from './write-once';
 import { isExpiredIn } from './coffer-lifecycle';
 
@@ -46,6 +48,25 @@ export interface PartSummary {
   readonly etag: string;
   readonly size: number;
   readonly lastModified: Date;
+  readonly checksum?: PartChecksum;
+}
+
+/** An S3 additional checksum of one part's plaintext (base64). */
+export interface PartChecksum {
+  readonly algorithm: ChecksumAlgorithm;
+  readonly value: string;
+}
+
+/** What Complete is told besides the parts: the object checksum an S3 client asserts (`x-amz-checksum-<algorithm>` on Complete). */
+export interface CompletionOptions {
+  readonly objectChecksum?: PartChecksum;
+}
+
+/** A part Complete is asked to assemble: its number, its ETag and, from S3 clients, its checksum. */
+export interface RequestedPart {
+  readonly partNumber: number;
+  readonly etag: string;
+  readonly checksum?: PartChecksum;
 }
 
 export interface PreparedPart {
@@ -59,6 +80,8 @@ export interface PreparedPart {
   readonly dataKey: DataKeyMaterial;
   /** This part's place among the parts in flight: released when the upload ends (or by the caller, if it never starts). */
   readonly slot: PartSlot;
+  /** The upload declared a checksum algorithm the client does not send for this part: the gateway computes it over the plaintext. */
+  readonly computeChecksum?: ChecksumAlgorithm;
 }
 
 export interface CompletedUpload {
@@ -79,7 +102,7 @@ export class MultipartService {
   constructor(private readonly deps: ServiceDependencies = { now: Date.now, randomBytes: cryptoRandomBytes }) {}
 
   // ── Initiate ────────────────────────────────────────────────────────────────────────────────
-  async initiate(context: CofferContext, key: string, options: { contentType?: string; metadata?: Record<string, string> } = {}): Promise<UploadRecord> {
+  async initiate(context: CofferContext, key: string, options: { contentType?: string; metadata?: Record<string, string>; checksum?: { algorithm: ChecksumAlgorithm; type: ChecksumType } } = {}): Promise<UploadRecord> {
     await assertWritable(context, key);
     const generated = await context.keys.generateDataKey(encryptionContext(context.coffer, key));
     const dataKey = new DataKeyMaterial(generated.plaintext);
@@ -95,6 +118,7 @@ export class MultipartService {
         contentType: options.contentType,
         metadata: options.metadata ?? {},
         initiated: new Date(this.deps.now()).toISOString(),
+        ...(options.checksum === undefined ? {} : { checksum: options.checksum }),
       };
       await context.store.putObject(context.layout.uploadRecord(key, uploadId), { body: encodeUploadRecord(record, dataKey.bytes) });
       this.records.set(uploadId, record);
@@ -127,8 +151,12 @@ export class MultipartService {
   }
 
   // ── UploadPart ──────────────────────────────────────────────────────────────────────────────
-  /** Everything UploadPart decides before reading the body. */
-  async prepareUploadPart(context: CofferContext, key: string, uploadId: string, partNumber: number, plaintextLength: number, contentMd5?: Buffer): Promise<PreparedPart> {
+  /**
+   * Everything UploadPart decides before reading the body. `clientChecksum`: the algorithm of the
+   * checksum the client declared for this part (header or trailer), if any; an upload created with
+   * an algorithm refuses another one (InvalidRequest, as S3) and computes its own when none is sent.
+   */
+  async prepareUploadPart(context: CofferContext, key: string, uploadId: string, partNumber: number, plaintextLength: number, contentMd5?: Buffer, clientChecksum?: ChecksumAlgorithm): Promise<PreparedPart> {
     if (plaintextLength > MAX_PART_PLAINTEXT) throw new GatewayError('EntityTooLarge', `A part may hold at most ${MAX_PART_PLAINTEXT} bytes.`);
     const stored = partCiphertextLength(plaintextLength);
     if (stored > context.maxPartSize) {
@@ -138,10 +166,14 @@ export class MultipartService {
     const slot = this.deps.partsInFlight?.admit() ?? NO_SLOT;
     try {
       const record = await this.loadRecord(context, key, uploadId);
+      const declared = record.checksum?.algorithm;
+      if (declared !== undefined && clientChecksum !== undefined && clientChecksum !== declared) {
+        throw new GatewayError('InvalidRequest', `Checksum Type mismatch occurred, expected checksum Type: ${declared.toLowerCase()}, actual checksum Type: ${clientChecksum.toLowerCase()}`, { reason: 'checksum-algorithm' });
+      }
       const dataKey = await unwrapEnvelope(context, key, record.envelope);
       // Below the CDCS minimum a part can only be the last one, which S3 accepts small: stream it directly.
       const storage = plaintextLength < CDCS_MIN_PART_SIZE || stored >= context.minPartSize ? 'direct' : 'staged';
-      return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey, slot };
+      return { context, record, partNumber, plaintextLength, storage, contentMd5, dataKey, slot, ...(declared !== undefined && clientChecksum === undefined ? { computeChecksum: declared } : {}) };
     } catch (error) {
       slot.release();
       throw error;
@@ -150,12 +182,21 @@ export class MultipartService {
 
   /** Encrypts and stores the body; resolves to the part's ETag (quoted plaintext MD5) once its record is durable. */
   async uploadPart(prepared: PreparedPart, body: Readable, signal?: AbortSignal): Promise<string> {
+    return (await this.storePart(prepared, body, signal)).etag;
+  }
+
+  /**
+   * uploadPart, also resolving to the part's checksum (S3). `clientChecksum`: the client's verified
+   * checksum, read once the body has ended (the body fails before its end when it does not verify).
+   */
+  async storePart(prepared: PreparedPart, body: Readable, signal?: AbortSignal, clientChecksum?: () => PartChecksum | undefined): Promise<{ etag: string; checksum?: PartChecksum }> {
     const { context, record, partNumber, plaintextLength } = prepared;
     const salt = this.deps.randomBytes(32);
     let scope: PartRecordScope | undefined;
+    const tap = prepared.computeChecksum === undefined ? undefined : new ChecksumTap(prepared.computeChecksum);
     try {
       const { md5, upstreamEtag } = await encryptAndStore({
-        body,
+        body: tap === undefined ? body : pipeline(body, tap, () => undefined),
         dataKey: prepared.dataKey.bytes,
         objectId: Buffer.from(record.uploadId, 'hex'),
         partNumber,
@@ -168,6 +209,7 @@ export class MultipartService {
             ? context.store.uploadPart(context.layout.data(record.key, record.uploadId), record.upstreamUploadId, partNumber, upload)
             : context.store.putObject(context.layout.stagedPart(record.uploadId, partNumber, salt.toString('base64url')), upload),
       });
+      const checksum = tap === undefined ? clientChecksum?.() : { algorithm: tap.algorithm, value: await tap.digest() };
       scope = partRecordScope(record, prepared.dataKey.bytes);
       const partRecord: PartRecord = {
         partNumber,
@@ -177,11 +219,12 @@ export class MultipartService {
         md5,
         upstreamEtag: prepared.storage === 'direct' ? normaliseEtag(upstreamEtag) : undefined,
         completedAt: this.deps.now(),
+        ...(checksum === undefined ? {} : { checksum: { algorithm: checksum.algorithm, value: checksum.value } }),
       };
       await context.store.putObject(`${context.layout.partRecordPrefix(record.uploadId)}${encodePartRecordName(partRecord, scope)}`, { body: Buffer.alloc(0) });
       // Only staged uploads pay for the listing: the direct path stays one streamed PUT plus the record.
       if (prepared.storage === 'staged') await this.removeSupersededStagedParts(context, record, partNumber, scope);
-      return `"${md5.toString('hex')}"`;
+      return { etag: `"${md5.toString('hex')}"`, ...(checksum === undefined ? {} : { checksum }) };
     } finally {
       prepared.dataKey.dispose();
       scope?.recordKey.fill(0);
@@ -247,7 +290,7 @@ export class MultipartService {
     const maxParts = Math.min(Math.max(options.maxParts ?? 1000, 0), 1000);
     const all = [...current.values()].filter((p) => p.partNumber > (options.partNumberMarker ?? 0)).sort((a, b) => a.partNumber - b.partNumber);
     const page = all.slice(0, maxParts);
-    const summaries = page.map((p) => ({ partNumber: p.partNumber, etag: `"${p.md5.toString('hex')}"`, size: p.plaintextLength, lastModified: new Date(p.completedAt) }));
+    const summaries = page.map((p) => ({ partNumber: p.partNumber, etag: `"${p.md5.toString('hex')}"`, size: p.plaintextLength, lastModified: new Date(p.completedAt), ...(p.checksum === undefined ? {} : { checksum: p.checksum }) }));
     const isTruncated = all.length > page.length;
     return { record, parts: summaries, isTruncated, nextPartNumberMarker: page.length > 0 ? (page[page.length - 1] as PartRecord).partNumber : undefined };
   }
@@ -289,7 +332,7 @@ export class MultipartService {
    * the returned `assemble`, which the caller runs at once (it holds the upload's data key until it
    * ends).
    */
-  async beginCompletion(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<Completion> {
+  async beginCompletion(context: CofferContext, key: string, uploadId: string, requested: readonly RequestedPart[], options: CompletionOptions = {}): Promise<Completion> {
     const record = await this.loadRecord(context, key, uploadId);
     if (requested.length === 0) throw new GatewayError('MalformedXML', 'CompleteMultipartUpload needs at least one part.');
     for (let i = 1; i < requested.length; i += 1) {
@@ -298,7 +341,7 @@ export class MultipartService {
     const dataKey = await unwrapEnvelope(context, key, record.envelope);
     let handedToAssembly = false;
     try {
-      const checked = await this.checkCompletion(context, key, record, requested, dataKey);
+      const checked = await this.checkCompletion(context, key, record, requested, dataKey, options);
       if (checked.kind === 'completed') return checked;
       handedToAssembly = true;
       return {
@@ -317,8 +360,8 @@ export class MultipartService {
   }
 
   /** Both steps of Complete at once (the command line and tests; the gateway keeps the connection alive between them). */
-  async complete(context: CofferContext, key: string, uploadId: string, requested: ReadonlyArray<{ partNumber: number; etag: string }>): Promise<CompletedUpload> {
-    const completion = await this.beginCompletion(context, key, uploadId, requested);
+  async complete(context: CofferContext, key: string, uploadId: string, requested: readonly RequestedPart[], options: CompletionOptions = {}): Promise<CompletedUpload> {
+    const completion = await this.beginCompletion(context, key, uploadId, requested, options);
     return completion.kind === 'completed' ? completion.result : completion.assemble();
   }
 
@@ -326,8 +369,9 @@ export class MultipartService {
     context: CofferContext,
     key: string,
     record: UploadRecord,
-    requested: ReadonlyArray<{ partNumber: number; etag: string }>,
+    requested: readonly RequestedPart[],
     dataKey: DataKeyMaterial,
+    options: CompletionOptions = {},
   ): Promise<{ kind: 'completed'; result: CompletedUpload } | { kind: 'assembly'; chosen: PartRecord[] }> {
     const uploadId = record.uploadId;
     const scope = partRecordScope(record, dataKey.bytes);
@@ -342,11 +386,13 @@ export class MultipartService {
       if (part === undefined || normaliseEtag(request.etag).toLowerCase() !== part.md5.toString('hex')) {
         throw new GatewayError('InvalidPart', `Part ${request.partNumber} was not uploaded or its ETag does not match.`);
       }
+      checkPartChecksum(record, request, part);
       if (index < requested.length - 1 && part.plaintextLength < CDCS_MIN_PART_SIZE) {
         throw new GatewayError('EntityTooSmall', `Part ${request.partNumber} is smaller than ${CDCS_MIN_PART_SIZE} bytes and is not the last part.`);
       }
       return part;
     });
+    await checkObjectChecksum(record, chosen, options.objectChecksum);
     if (await context.store.headObject(context.layout.manifest(key))) {
       // Verified, never judged by the object id in the clear: a planted manifest is an IntegrityError and the upload is kept.
       const stored = await classifyStoredManifest(context, key, Buffer.from(uploadId, 'hex'), dataKey.bytes);
@@ -396,7 +442,7 @@ export class MultipartService {
       kind: 'multipart',
       plaintextSize: chosen.reduce((sum, p) => sum + p.plaintextLength, 0),
       ciphertextSize: plan.ciphertextSize,
-      attributes: { contentType: record.contentType, metadata: record.metadata, created: new Date(this.deps.now()).toISOString() },
+      attributes: { contentType: record.contentType, metadata: record.metadata, created: new Date(this.deps.now()).toISOString(), ...(await objectChecksum(record, chosen)) },
       parts: chosen.map((p): ManifestPart => ({ partNumber: p.partNumber, plaintextLength: p.plaintextLength, offset: plan.offsets.get(p.partNumber) as number, salt: p.salt, md5: p.md5 })),
     };
     try {
@@ -459,6 +505,60 @@ export class MultipartService {
     const last = uploads[uploads.length - 1];
     return { uploads, isTruncated, nextKeyMarker: isTruncated ? last?.key : undefined, nextUploadIdMarker: isTruncated ? last?.uploadId : undefined };
   }
+}
+
+/**
+ * The checksum a Complete lists for a part, against the part's stored one (S3's rules): an upload
+ * created with an algorithm needs that checksum for every part (InvalidRequest when missing); a
+ * listed checksum must equal the stored one of its algorithm (InvalidPart otherwise, also when the
+ * part has none to compare with).
+ */
+function checkPartChecksum(record: UploadRecord, request: RequestedPart, part: PartRecord): void {
+  const declared = record.checksum?.algorithm;
+  if (declared !== undefined && request.checksum?.algorithm !== declared) {
+    throw new GatewayError('InvalidRequest', `The upload was created using a ${declared.toLowerCase()} checksum. The complete request must include the checksum for each part. It was missing for part ${request.partNumber} in the request.`, {
+      reason: 'part-checksum-missing',
+    });
+  }
+  if (request.checksum !== undefined && (part.checksum?.algorithm !== request.checksum.algorithm || part.checksum.value !== request.checksum.value)) {
+    throw new GatewayError('InvalidPart', `The ${request.checksum.algorithm} checksum listed for part ${request.partNumber} does not match the part's.`, { reason: 'part-checksum-mismatch' });
+  }
+}
+
+/**
+ * The object checksum a client asserts at Complete, against the one the parts give, before anything is
+ * assembled: BadDigest on a mismatch (the upload stays, as after any refused Complete). Only an upload
+ * created with that algorithm has one to compare with. A COMPOSITE value may be sent with or without
+ * its `-<parts>` suffix.
+ */
+async function checkObjectChecksum(record: UploadRecord, chosen: readonly PartRecord[], asserted: PartChecksum | undefined): Promise<void> {
+  if (asserted === undefined) return;
+  if (record.checksum?.algorithm !== asserted.algorithm) {
+    throw new GatewayError('InvalidRequest', `The upload was not created with a ${asserted.algorithm.toLowerCase()} checksum, so its object checksum cannot be checked.`, { reason: 'object-checksum-algorithm' });
+  }
+  const computed = (await objectChecksum(record, chosen)).checksum?.value ?? '';
+  if (asserted.value !== computed && asserted.value !== computed.replace(/-\d+$/, '')) {
+    throw new GatewayError('BadDigest', `The ${asserted.algorithm} checksum of the object you specified did not match the checksum of its parts.`, { reason: 'object-checksum-mismatch' });
+  }
+}
+
+/** The object checksum of an upload created with an algorithm, from its parts' verified checksums (none otherwise). */
+async function objectChecksum(record: UploadRecord, chosen: readonly PartRecord[]): Promise<Pick<ObjectAttributes, 'checksum'>> {
+  if (record.checksum === undefined) return {};
+  const { algorithm, type } = record.checksum;
+  const parts = chosen.map((part) => {
+    // Every part of such an upload was stored with one (verified or computed) and checked at beginCompletion.
+    if (part.checksum?.algorithm !== algorithm) throw new GatewayError('InvalidPart', `Part ${part.partNumber} has no ${algorithm} checksum.`, { reason: 'part-checksum-missing' });
+    return { checksum: part.checksum.value, length: part.plaintextLength };
+  });
+  const value =
+    type === 'COMPOSITE'
+      ? await compositeChecksum(
+          algorithm,
+          parts.map((p) => p.checksum),
+        )
+      : combineCrcs(algorithm, parts);
+  return { checksum: { algorithm, value, type } };
 }
 
 function partRecordScope(record: UploadRecord, dataKey: Buffer): PartRecordScope {

@@ -10,6 +10,7 @@
  * which upload of a part an object is completed with.
  */
 import { IntegrityError } from '../format/integrity-error';
+import { DIGEST_BYTES, type ChecksumAlgorithm } from '../http/object-checksum';
 import { bindingOf, deriveRecordKey, openRecord, sealRecord } from '../format/sealed-record';
 import { partNumberSegment } from './upstream-layout';
 
@@ -27,6 +28,12 @@ export interface PartRecord {
   readonly upstreamEtag?: string;
   /** When the gateway finished storing the part (ms since epoch). */
   readonly completedAt: number;
+  /**
+   * The part's S3 additional checksum over its plaintext (base64): the one the client sent and the
+   * gateway verified, or the one the gateway computed because the upload declared an algorithm.
+   * Absent for parts uploaded without one (every CDCS part).
+   */
+  readonly checksum?: { readonly algorithm: ChecksumAlgorithm; readonly value: string };
 }
 
 /** Where a part record belongs, and the key that seals it (derived from the upload's data key). */
@@ -38,8 +45,8 @@ export interface PartRecordScope {
 }
 
 export const PART_RECORD_LABEL = 'coffer-gateway/v2 part record';
-// Sealed records are 66..321 bytes plus 28 (≤ 466 base64url characters).
-const NAME_PATTERN = /^(\d{5})\/([A-Za-z0-9_-]{40,466})$/;
+// Sealed records are 66..354 bytes plus 28 (≤ 510 base64url characters).
+const NAME_PATTERN = /^(\d{5})\/([A-Za-z0-9_-]{40,510})$/;
 const FIXED_SIZE = 32 + 1 + 8 + 16 + 8 + 1; // salt, kind, length, md5, time, etag length
 const MAX_ETAG_BYTES = 255;
 
@@ -68,7 +75,8 @@ export function encodePartRecordName(record: PartRecord, scope: PartRecordScope,
   if (record.storage === 'direct' && etag.length === 0) throw new RangeError('a direct part record needs the upstream ETag');
   if (etag.length > MAX_ETAG_BYTES) throw new RangeError('upstream ETag too long for a part record');
   if (record.salt.length !== 32 || record.md5.length !== 16) throw new RangeError('bad salt or md5');
-  const plaintext = Buffer.alloc(FIXED_SIZE + etag.length);
+  const checksum = checksumBytes(record.checksum);
+  const plaintext = Buffer.alloc(FIXED_SIZE + etag.length + checksum.length);
   record.salt.copy(plaintext, 0);
   plaintext[32] = record.storage === 'direct' ? 1 : 2;
   plaintext.writeBigUInt64BE(BigInt(record.plaintextLength), 33);
@@ -76,6 +84,7 @@ export function encodePartRecordName(record: PartRecord, scope: PartRecordScope,
   plaintext.writeBigUInt64BE(BigInt(record.completedAt), 57);
   plaintext[65] = etag.length;
   etag.copy(plaintext, FIXED_SIZE);
+  checksum.copy(plaintext, FIXED_SIZE + etag.length);
   const sealed = sealRecord(scope.recordKey, binding(scope, record.partNumber), plaintext, nonce);
   return `${partNumberSegment(record.partNumber)}/${sealed.toString('base64url')}`;
 }
@@ -91,18 +100,39 @@ export function decodePartRecordName(name: string, scope: PartRecordScope): Part
   const plaintext = openRecord(scope.recordKey, binding(scope, partNumber), Buffer.from(match[2] as string, 'base64url'), 'part-record-rejected', `part record ${partNumber}`);
   const kind = plaintext[32];
   const etagLength = plaintext[65] ?? 0;
-  if (plaintext.length !== FIXED_SIZE + etagLength || (kind !== 1 && kind !== 2) || (kind === 1) !== etagLength > 0) {
+  if (plaintext.length < FIXED_SIZE + etagLength || (kind !== 1 && kind !== 2) || (kind === 1) !== etagLength > 0) {
     throw new IntegrityError('part-record-rejected', `part record ${partNumber} is malformed`);
   }
+  const checksum = decodeChecksum(plaintext.subarray(FIXED_SIZE + etagLength), partNumber);
   return {
     partNumber,
     salt: Buffer.from(plaintext.subarray(0, 32)),
     storage: kind === 1 ? 'direct' : 'staged',
     plaintextLength: Number(plaintext.readBigUInt64BE(33)),
     md5: Buffer.from(plaintext.subarray(41, 57)),
-    upstreamEtag: kind === 1 ? plaintext.subarray(FIXED_SIZE).toString('utf8') : undefined,
+    upstreamEtag: kind === 1 ? plaintext.subarray(FIXED_SIZE, FIXED_SIZE + etagLength).toString('utf8') : undefined,
     completedAt: Number(plaintext.readBigUInt64BE(57)),
+    ...(checksum === undefined ? {} : { checksum }),
   };
+}
+
+/** The byte naming a checksum algorithm in a record (part of the format: docs/FORMAT.md §8.2). */
+const CHECKSUM_IDS: Readonly<Record<ChecksumAlgorithm, number>> = { CRC32: 1, CRC32C: 2, CRC64NVME: 3, SHA1: 4, SHA256: 5 };
+const ALGORITHM_OF_ID = new Map(Object.entries(CHECKSUM_IDS).map(([algorithm, id]) => [id, algorithm as ChecksumAlgorithm]));
+
+/** The optional checksum tail of a record: one byte naming the algorithm, then the binary digest. */
+function checksumBytes(checksum: PartRecord['checksum']): Buffer {
+  if (checksum === undefined) return Buffer.alloc(0);
+  const digest = Buffer.from(checksum.value, 'base64');
+  if (digest.length !== DIGEST_BYTES[checksum.algorithm]) throw new RangeError('checksum of the wrong length for its algorithm');
+  return Buffer.concat([Buffer.from([CHECKSUM_IDS[checksum.algorithm]]), digest]);
+}
+
+function decodeChecksum(tail: Buffer, partNumber: number): PartRecord['checksum'] {
+  if (tail.length === 0) return undefined;
+  const algorithm = ALGORITHM_OF_ID.get(tail[0] as number);
+  if (algorithm === undefined || tail.length !== 1 + DIGEST_BYTES[algorithm]) throw new IntegrityError('part-record-rejected', `part record ${partNumber} has a malformed checksum`);
+  return { algorithm, value: tail.subarray(1).toString('base64') };
 }
 
 /** Newest first: by completion time, then salt (a total order every replica agrees on). */

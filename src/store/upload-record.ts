@@ -12,6 +12,7 @@
 import { IntegrityError } from '../format/integrity-error';
 import { MAX_ENVELOPE_SIZE, decodeEnvelopeJson, envelopeJson, type KeyEnvelope } from '../format/manifest';
 import { bindingOf, deriveRecordKey, openRecord, sealRecord } from '../format/sealed-record';
+import { CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
 
 export const UPLOAD_RECORD_LABEL = 'coffer-gateway/v2 upload record';
 
@@ -24,6 +25,8 @@ export interface UploadRecord {
   readonly contentType?: string;
   readonly metadata: Readonly<Record<string, string>>;
   readonly initiated: string;
+  /** The object checksum the upload was created with (`x-amz-checksum-algorithm` / `-type`): every part then has one, and Complete computes the object's. */
+  readonly checksum?: { readonly algorithm: ChecksumAlgorithm; readonly type: ChecksumType };
 }
 
 function keyAndBinding(dataKey: Buffer, coffer: string, key: string, uploadId: string): { recordKey: Buffer; aad: Buffer } {
@@ -33,7 +36,16 @@ function keyAndBinding(dataKey: Buffer, coffer: string, key: string, uploadId: s
 
 export function encodeUploadRecord(record: UploadRecord, dataKey: Buffer, nonce?: Buffer): Buffer {
   const { recordKey, aad } = keyAndBinding(dataKey, record.coffer, record.key, record.uploadId);
-  const secret = Buffer.from(JSON.stringify({ upstreamUploadId: record.upstreamUploadId, ...(record.contentType === undefined ? {} : { contentType: record.contentType }), metadata: record.metadata, initiated: record.initiated }), 'utf8');
+  const secret = Buffer.from(
+    JSON.stringify({
+      upstreamUploadId: record.upstreamUploadId,
+      ...(record.contentType === undefined ? {} : { contentType: record.contentType }),
+      metadata: record.metadata,
+      initiated: record.initiated,
+      ...(record.checksum === undefined ? {} : { checksum: record.checksum }),
+    }),
+    'utf8',
+  );
   const sealed = sealRecord(recordKey, aad, secret, nonce);
   recordKey.fill(0);
   return Buffer.from(`{"v":2,"envelope":${envelopeJson(record.envelope)},"sealed":"${sealed.toString('base64')}"}`, 'utf8');
@@ -74,6 +86,10 @@ export function decodeUploadRecord(bytes: Buffer, place: { coffer: string; key: 
   if (typeof secret['upstreamUploadId'] !== 'string' || typeof secret['initiated'] !== 'string' || typeof metadata !== 'object' || metadata === null) {
     throw new IntegrityError('upload-record-rejected', 'the upload record is malformed');
   }
+  const checksum = secret['checksum'] as { algorithm?: unknown; type?: unknown } | undefined;
+  if (checksum !== undefined && (!CHECKSUM_ALGORITHMS.includes(checksum.algorithm as ChecksumAlgorithm) || (checksum.type !== 'COMPOSITE' && checksum.type !== 'FULL_OBJECT'))) {
+    throw new IntegrityError('upload-record-rejected', 'the upload record names an unknown checksum');
+  }
   return {
     uploadId: place.uploadId,
     coffer: place.coffer,
@@ -83,5 +99,6 @@ export function decodeUploadRecord(bytes: Buffer, place: { coffer: string; key: 
     ...(typeof secret['contentType'] === 'string' ? { contentType: secret['contentType'] } : {}),
     metadata: metadata as Record<string, string>,
     initiated: secret['initiated'],
+    ...(checksum === undefined ? {} : { checksum: { algorithm: checksum.algorithm as ChecksumAlgorithm, type: checksum.type as ChecksumType } }),
   };
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
-import { CopyObjectCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { AbortMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, GetObjectCommand, HeadObjectCommand, ListPartsCommand, S3Client, UploadPartCopyCommand } from '@aws-sdk/client-s3';
 import { send, signed } from '../support/cos-signed-request';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -110,7 +110,7 @@ test('putBucketPolicy: allow with a prefix, deny beats a configured grant, only 
   expect(got.Policy).toEqual(POLICY);
 });
 
-test('the policy governs the S3 dialect too: a denied prefix stays denied to S3 GET, HEAD and CopyObject (the copy source obeys its policy like a GET)', async () => {
+test('the policy governs the S3 dialect too: a denied prefix stays denied to S3 GET, HEAD, CopyObject and UploadPartCopy (the copy source obeys its policy like a GET)', async () => {
   await owner.putObject({ Bucket, Region, Key: 'locked/secret.txt', Body: 'secret' });
   // S3 clients sign for the gateway's S3 region (config s3.region, default us-east-1), not the COS region.
   const s3 = new S3Client({ endpoint: `http://127.0.0.1:${gateway.port}`, region: 'us-east-1', forcePathStyle: true, credentials: { accessKeyId: BOB.secretId, secretAccessKey: BOB.secretKey } });
@@ -125,6 +125,14 @@ test('the policy governs the S3 dialect too: a denied prefix stays denied to S3 
     // Copying the denied object to a key Bob may read would hand him its bytes: refused, nothing written.
     expect(await s3Status(s3.send(new CopyObjectCommand({ Bucket, Key: 'free/stolen.txt', CopySource: `${Bucket}/locked/secret.txt` })))).toBe(403);
     expect(await statusOf(owner.headObject({ Bucket, Region, Key: 'free/stolen.txt' }))).toBe(404);
+    // The same through UploadPartCopy into an upload Bob may write: refused, no part stored.
+    const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket, Key: 'free/stolen-parts.txt' }));
+    expect(await s3Status(s3.send(new UploadPartCopyCommand({ Bucket, Key: 'free/stolen-parts.txt', UploadId, PartNumber: 1, CopySource: `${Bucket}/locked/secret.txt` })))).toBe(403);
+    expect(await s3Status(s3.send(new UploadPartCopyCommand({ Bucket, Key: 'free/stolen-parts.txt', UploadId, PartNumber: 1, CopySource: `${Bucket}/locked/secret.txt`, CopySourceRange: 'bytes=0-2' })))).toBe(403);
+    expect((await s3.send(new ListPartsCommand({ Bucket, Key: 'free/stolen-parts.txt', UploadId }))).Parts ?? []).toEqual([]);
+    // Control: a source the policy does not deny is copied into the same upload.
+    expect(await s3Status(s3.send(new UploadPartCopyCommand({ Bucket, Key: 'free/stolen-parts.txt', UploadId, PartNumber: 1, CopySource: `${Bucket}/free/a.txt` })))).toBe(200);
+    await s3.send(new AbortMultipartUploadCommand({ Bucket, Key: 'free/stolen-parts.txt', UploadId }));
     // Controls: what the policy does not deny works through S3.
     expect(await s3Status(s3.send(new CopyObjectCommand({ Bucket, Key: 'free/copied.txt', CopySource: `${Bucket}/free/a.txt` })))).toBe(200);
     expect(await s3Status(s3.send(new GetObjectCommand({ Bucket, Key: 'free/copied.txt' })))).toBe(200);

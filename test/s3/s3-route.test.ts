@@ -36,6 +36,7 @@ describe('S3 routing', () => {
     ['DELETE', '/demo-1250000000/k', 'DeleteObject'],
     ['GET', '/demo-1250000000/k?response-content-type=text%2Fplain&x-id=GetObject', 'GetObject'],
     ['HEAD', '/demo-1250000000/k', 'HeadObject'],
+    ['GET', '/demo-1250000000/k?tagging', 'GetObjectTagging'],
   ])('%s %s → %s', (method, target, name) => {
     expect(code(method, target)).toBe(name);
   });
@@ -43,6 +44,10 @@ describe('S3 routing', () => {
   test.each([
     ['GET', '/demo-1250000000/k?acl', 'NotImplemented'],
     ['PUT', '/demo-1250000000/k?tagging', 'NotImplemented'],
+    ['DELETE', '/demo-1250000000/k?tagging', 'NotImplemented'],
+    ['GET', '/demo-1250000000?tagging', 'NotImplemented'],
+    ['GET', '/demo-1250000000/k?tagging&acl', 'NotImplemented'],
+    ['GET', `/demo-1250000000/k?tagging&uploadId=${ID}`, 'NotImplemented'],
     ['GET', '/demo-1250000000?versioning', 'NotImplemented'],
     ['DELETE', '/demo-1250000000?policy', 'NotImplemented'],
     ['PATCH', '/demo-1250000000', 'MethodNotAllowed'],

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { GatewayError } from '../../src/errors/gateway-error';
 import { cachingKeyProvider } from '../../src/keys/data-key-cache';
 import type { KeyProvider } from '../../src/keys/key-provider';
@@ -465,5 +466,50 @@ describe('upload records against an attacker with write access to the upstream',
     const head = await new ObjectService().head(u.context, u.key);
     head.dataKey.dispose();
     expect(head.manifest.attributes).toMatchObject({ contentType: 'application/octet-stream', metadata: { origin: 'client' } });
+  });
+});
+
+describe('S3 checksums of multipart objects (FORMAT §8.1, §8.2, §6.4)', () => {
+  const crc32Base64 = (data: Buffer): string => {
+    const out = Buffer.alloc(4);
+    out.writeUInt32BE(zlibCrc32(data) >>> 0);
+    return out.toString('base64');
+  };
+
+  test('an upload without a declared checksum (every CDCS upload) stores none: parts, listing and manifest carry none', async () => {
+    const { context, service } = setup();
+    const part = randomBytes(1000);
+    const { uploadId, checksum } = await service.initiate(context, 'plain');
+    expect(checksum).toBeUndefined();
+    const prepared = await service.prepareUploadPart(context, 'plain', uploadId, 1, part.length);
+    expect(prepared.computeChecksum).toBeUndefined();
+    const stored = await service.storePart(prepared, Readable.from([part]));
+    expect(stored.checksum).toBeUndefined();
+    expect((await service.listParts(context, 'plain', uploadId)).parts[0]?.checksum).toBeUndefined();
+    const result = await service.complete(context, 'plain', uploadId, [{ partNumber: 1, etag: stored.etag }]);
+    expect(result.manifest.attributes.checksum).toBeUndefined();
+  });
+
+  test('a declared CRC32 (FULL_OBJECT) is computed for parts sent without one, stored with the part, and combined into the object checksum at Complete', async () => {
+    const { context, service } = setup();
+    const parts = [randomBytes(MiB + 5), randomBytes(777)];
+    const { uploadId } = await service.initiate(context, 'full', { checksum: { algorithm: 'CRC32', type: 'FULL_OBJECT' } });
+    const etags: string[] = [];
+    for (const [index, part] of parts.entries()) {
+      const prepared = await service.prepareUploadPart(context, 'full', uploadId, index + 1, part.length);
+      expect(prepared.computeChecksum).toBe('CRC32');
+      const stored = await service.storePart(prepared, Readable.from([part]));
+      expect(stored.checksum).toEqual({ algorithm: 'CRC32', value: crc32Base64(part) });
+      etags.push(stored.etag);
+    }
+    expect((await service.listParts(context, 'full', uploadId)).parts.map((p) => p.checksum?.value)).toEqual(parts.map(crc32Base64));
+    // Another algorithm for a part is refused before its body.
+    await expectCode(service.prepareUploadPart(context, 'full', uploadId, 3, 10, undefined, 'SHA256'), 'InvalidRequest');
+    const requested = parts.map((part, i) => ({ partNumber: i + 1, etag: etags[i] as string, checksum: { algorithm: 'CRC32' as const, value: crc32Base64(part) } }));
+    await expectCode(service.complete(context, 'full', uploadId, [requested[0] as (typeof requested)[0], { ...(requested[1] as (typeof requested)[0]), checksum: undefined }]), 'InvalidRequest');
+    await expectCode(service.complete(context, 'full', uploadId, [requested[0] as (typeof requested)[0], { ...(requested[1] as (typeof requested)[0]), checksum: { algorithm: 'CRC32', value: 'AAAAAA==' } }]), 'InvalidPart');
+    await expectCode(service.complete(context, 'full', uploadId, requested, { objectChecksum: { algorithm: 'CRC32', value: 'AAAAAA==' } }), 'BadDigest');
+    const result = await service.complete(context, 'full', uploadId, requested, { objectChecksum: { algorithm: 'CRC32', value: crc32Base64(Buffer.concat(parts)) } });
+    expect(result.manifest.attributes.checksum).toEqual({ algorithm: 'CRC32', value: crc32Base64(Buffer.concat(parts)), type: 'FULL_OBJECT' });
   });
 });

@@ -41,6 +41,25 @@ describe('part record names', () => {
     expect(() => encodePartRecordName(record({ upstreamEtag: 'e'.repeat(256) }), scope)).toThrow(RangeError);
   });
 
+  test('a part checksum (any algorithm) is sealed in the record and round-trips; a record without one has none; the longest name still fits', () => {
+    const checksums = { CRC32: 4, CRC32C: 4, CRC64NVME: 8, SHA1: 20, SHA256: 32 } as const;
+    for (const [algorithm, bytes] of Object.entries(checksums)) {
+      const checksum = { algorithm: algorithm as keyof typeof checksums, value: randomBytes(bytes).toString('base64') };
+      for (const r of [record({ checksum }), record({ storage: 'staged', upstreamEtag: undefined, checksum })]) {
+        const name = encodePartRecordName(r, scope);
+        expect(name).not.toContain(Buffer.from(checksum.value, 'base64').toString('base64url'));
+        const decoded = decodePartRecordName(name, scope);
+        expect(decoded.checksum).toEqual(checksum);
+        expect(decoded.upstreamEtag).toBe(r.storage === 'direct' ? '0123456789abcdef0123456789abcdef' : undefined);
+      }
+    }
+    expect(decodePartRecordName(encodePartRecordName(record(), scope), scope).checksum).toBeUndefined();
+    const longest = encodePartRecordName(record({ upstreamEtag: 'e'.repeat(255), checksum: { algorithm: 'SHA256', value: randomBytes(32).toString('base64') } }), scope);
+    expect(decodePartRecordName(longest, scope).checksum?.algorithm).toBe('SHA256');
+    expect(upstreamLayout('a'.repeat(200) + '/').partRecordPrefix('0'.repeat(32)).length + longest.length).toBeLessThan(1024);
+    expect(() => encodePartRecordName(record({ checksum: { algorithm: 'CRC32', value: randomBytes(8).toString('base64') } }), scope)).toThrow(RangeError);
+  });
+
   test('a name carries no digest: neither the MD5 nor the upstream ETag appears, in any encoding', () => {
     const r = record();
     const name = encodePartRecordName(r, scope);

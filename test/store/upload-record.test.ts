@@ -25,6 +25,16 @@ describe('upload records, format 2 (FORMAT.md §8.1)', () => {
     for (const secret of ['image/png', 'alice', 'owner', 'upstream-1', '2026-12-04']) expect(text).not.toContain(secret);
   });
 
+  test('an S3 upload declaring a checksum keeps its algorithm and type sealed; one without has none', () => {
+    const declared: UploadRecord = { ...record, checksum: { algorithm: 'CRC32C', type: 'COMPOSITE' } };
+    const bytes = encodeUploadRecord(declared, dataKey);
+    expect(decodeUploadRecord(bytes, place, dataKey)).toEqual(declared);
+    expect(bytes.toString('utf8')).not.toContain('CRC32C');
+    expect(decodeUploadRecord(encodeUploadRecord(record, dataKey), place, dataKey).checksum).toBeUndefined();
+    const unknown = encodeUploadRecord({ ...record, checksum: { algorithm: 'MD5', type: 'COMPOSITE' } } as unknown as UploadRecord, dataKey);
+    expect(() => decodeUploadRecord(unknown, place, dataKey)).toThrow(expect.objectContaining({ reason: 'upload-record-rejected' }));
+  });
+
   test('bound to its coffer, key and upload id, and to the data key', () => {
     const bytes = encodeUploadRecord(record, dataKey);
     for (const other of [

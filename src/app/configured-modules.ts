@@ -8,7 +8,8 @@
  * - STS roles (`role.type: sts`): @aws-sdk/client-sts.
  * (The AWS default credential chain is not among them: the S3 client, which every gateway uses, loads it.)
  *
- * The only requires of the gateway that are not at the top of a file are here. Each loader is a
+ * These are the gateway's only requires not at the top of a file, but for the S3 checksums' CRC packages
+ * (loaded at the first checksum that needs one: src/http/object-checksum.ts). Each loader is a
  * synchronous require (Node caches the module after the first); `loadConfiguredModules` calls the
  * ones a configuration needs while the gateway is built, so no request waits for a module to load,
  * and a broken installation fails the start rather than a request.

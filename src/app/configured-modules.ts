@@ -1,7 +1,7 @@
 /**
  * Load when configured: the modules only some configurations use, loaded by the gateways whose
  * configuration uses them and by no other. Each is a package stack an idle gateway paid for in RSS
- * whether it used it or not (~10 MB together, docs/development/benchmarks.md "Memory"):
+ * whether it used it or not (~8 MB together, docs/development/benchmarks.md "Memory"):
  * - the egress CA (CONNECT interception, `egress.enabled`): @peculiar/x509 and its ASN.1 packages;
  * - JWT authentication (`auth.jwt`): jose;
  * - AWS KMS (`kms.type: aws-kms` in a coffer or a coffer class): @aws-sdk/client-kms;

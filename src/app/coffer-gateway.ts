@@ -114,8 +114,8 @@ export async function buildCofferGateway(config: GatewayConfig, options: { log?:
 
 async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, closers: Closers): Promise<CofferGateway> {
   const log = options.log ?? createLogger(config.logging.level);
-  // The optional modules this configuration uses (egress CA, JWT, AWS KMS, STS, the default credential
-  // chain), loaded now so no request waits for one; those it does not use are never loaded.
+  // The optional modules this configuration uses (egress CA, JWT, AWS KMS, STS), loaded now so no
+  // request waits for one; those it does not use are never loaded.
   loadConfiguredModules(config);
   const metrics = createMetrics();
   const now = Date.now;

@@ -35,7 +35,7 @@ const UNIT = [
   'egress/{connect-target,leaf-certificate-cache}',
   'errors/*',
   'format/*',
-  'http/{conditional-request,object-checksum,origin-pattern,range-header,s3-request-body}',
+  'http/{conditional-request,object-checksum,object-checksum-loading,origin-pattern,range-header,s3-request-body}',
   'keys/{aws-errors,data-key-material,local-keyring}',
   'observability/{logger,run-log-scan}',
   'server/admin/dependency-checks',

@@ -29,7 +29,8 @@ async function main(): Promise<void> {
   } else if (kind === 'gateway') {
     // BENCH_CRYPTO_WORKERS: the crypto worker pool's size (default: one per available CPU), to compare 1 and 2.
     if (process.env['BENCH_CRYPTO_WORKERS'] !== undefined) setCryptoWorkerCount(Number(process.env['BENCH_CRYPTO_WORKERS']));
-    const gateway = await startGateway(loadConfig({ file: argument, env: {} }), { log: createLogger('silent') });
+    // As `coffer-gateway serve` starts it (src/cli/serve-command.ts), logging aside.
+    const gateway = await startGateway(loadConfig({ file: argument, env: {} }), { log: createLogger('silent'), releaseStartUpGarbage: true });
     port = gateway.port;
     process.on('message', async (message) => {
       if (message === 'metrics') process.send?.({ metrics: await gateway.metrics.registry.metrics() });

@@ -10,11 +10,11 @@ import { classDependencyCheck, cofferDependencyCheck, watchDependencies } from '
 import { createAuthenticate } from '../auth/authenticate';
 import { createCosAuthenticator } from '../auth/cos-authenticator';
 import { InMemoryCredentialStore, type CredentialConfig } from '../auth/credential-store';
-import { createConfiguredJwtAuthenticator } from './jwt-authentication';
 import type { CofferConfig, GatewayConfig } from '../config';
 import { parseCofferConfig } from '../config/schema';
 import { EmbeddedUpstream } from '../embedded-upstream';
-import { createEgress } from '../egress';
+import { createRefusingEgress } from '../egress/connect-handling';
+import { configuredModules, loadConfiguredModules } from './configured-modules';
 import { createCdcsDialect } from '../cdcs/cdcs-dialect';
 import { createOperationHandler, type PipelineOptions } from '../operations/run-operation';
 import { createSigV4Authenticator } from '../auth/sigv4-authenticator';
@@ -114,6 +114,9 @@ export async function buildCofferGateway(config: GatewayConfig, options: { log?:
 
 async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, closers: Closers): Promise<CofferGateway> {
   const log = options.log ?? createLogger(config.logging.level);
+  // The optional modules this configuration uses (egress CA, JWT, AWS KMS, STS), loaded now so no
+  // request waits for one; those it does not use are never loaded.
+  loadConfiguredModules(config);
   const metrics = createMetrics();
   const now = Date.now;
 
@@ -205,7 +208,7 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       acceptKeyOnlyPath: config.auth.cos.acceptKeyOnlyPath,
       isCoffer: mayBeCoffer,
     }),
-    jwt: jwt === undefined ? undefined : await createConfiguredJwtAuthenticator(jwt, { now, metrics, log }),
+    jwt: jwt === undefined ? undefined : await configuredModules.jwtAuthentication().createConfiguredJwtAuthenticator(jwt, { now, metrics, log }),
   });
 
   // Either setting at 0 disables the cache (documented in the schema): every unwrap then goes to KMS.
@@ -312,7 +315,8 @@ async function buildOrThrow(config: GatewayConfig, options: { log?: Logger }, cl
       out: new Set([dialect.operations, s3Dialect.operations].flatMap((table) => Object.entries(table).flatMap(([name, entry]) => (entry.objectDataOut === true ? [name] : [])))),
     },
   });
-  const egress = await createEgress(config, { isServedCoffer: mayBeCoffer, metrics, log });
+  const egressDeps = { isServedCoffer: mayBeCoffer, metrics, log };
+  const egress = config.egress.enabled ? await configuredModules.egress().createEgress(config, egressDeps) : createRefusingEgress(config, egressDeps);
   closers.add(() => egress.stop());
   const cors = createBrowserCors(allowedOriginsByCoffer(config));
   const frontEnd = createGatewayFrontEnd({

@@ -7,13 +7,13 @@
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import type { CofferConfig, GatewayConfig } from '../config';
 import { GatewayError, isGatewayError } from '../errors/gateway-error';
-import { createAwsKmsKeyProvider } from '../keys/aws-kms-key-provider';
 import type { KeyProvider, KeyRewrapper } from '../keys/key-provider';
 import { awsCredentialProvider, type AwsCredentialIdentityProvider } from '../roles/aws-credential-provider';
 import type { RoleProvider } from '../roles/role-provider';
-import { createStsRoleProvider, type StsRoleProviderOptions } from '../roles/sts-role-provider';
+import type { StsRoleProviderOptions } from '../roles/sts-role-provider';
 import { S3UpstreamStore } from '../upstream/s3-upstream-store';
 import type { CofferDefinition } from './coffer-registry';
+import { configuredModules } from './configured-modules';
 
 /** A key provider that can also rewrap (AWS KMS and the local keyring both can) and close its client. */
 export type CofferKeys = KeyProvider & KeyRewrapper & { destroy?(): void };
@@ -43,7 +43,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
   const role = coffer.role;
   const sts =
     role.type === 'sts'
-      ? createStsRoleProvider({
+      ? configuredModules.stsRoles().createStsRoleProvider({
           roles: { [name]: { roleArn: role.roleArn, ...(role.externalId === undefined ? {} : { externalId: role.externalId }), durationSeconds: role.durationSeconds } },
           sts: { region: role.region ?? coffer.upstream.region, ...(role.endpoint === undefined ? {} : { endpoint: role.endpoint }), credentials: base, requestTimeoutMs: config.sts.requestTimeoutMs },
           retry: { maxAttempts: config.sts.maxAttempts, deadlineMs: config.sts.deadlineMs },
@@ -54,6 +54,8 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
   const roles: RoleProvider = sts ?? { credentialsFor: async () => base() };
   const credentialsFor = (sessionName: string): AwsCredentialIdentityProvider => awsCredentialProvider(roles, { coffer: name, sessionName: role.type === 'sts' ? sessionName : role.type });
   const kms = coffer.kms;
+  // Loaded with the coffer (at start for configured ones), so no request waits for the KMS client to load.
+  if (kms.type === 'aws-kms') configuredModules.awsKms();
   return {
     name,
     location: options.location ?? coffer.upstream.region,
@@ -87,7 +89,7 @@ export function createUpstreamCoffer(name: string, coffer: CofferConfig, config:
     keysFor: (sessionName) =>
       kms.type === 'local'
         ? deps.localKeys(kms.keyId)
-        : createAwsKmsKeyProvider({
+        : configuredModules.awsKms().createAwsKmsKeyProvider({
             keyId: kms.keyId,
             previousKeyIds: kms.previousKeyIds,
             kms: { region: kms.region ?? coffer.upstream.region, ...(kms.endpoint === undefined ? {} : { endpoint: kms.endpoint }), credentials: credentialsFor(sessionName), requestTimeoutMs: config.kms.requestTimeoutMs },

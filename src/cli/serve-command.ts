@@ -47,7 +47,7 @@ export async function serveCommand(args: readonly string[], io: CliIo): Promise<
     if (config.demo.enabled) throw new UsageError('serve: --workers needs configured coffers; the demo (embedded upstream, generated keys) runs as one process.');
     return superviseWorkers(workers, io);
   }
-  const gateway = await startGateway(config);
+  const gateway = await startGateway(config, { releaseStartUpGarbage: true });
   if (gateway.demoCredentials !== undefined) io.stderr.write(demoBanner(gateway.demoCredentials, `http://${config.server.host}:${gateway.port}`, gateway.egressCaFile));
   let stopping = false;
   const stop = (signal: string): void => {

@@ -2,38 +2,26 @@
  * Wires CONNECT interception from the configuration: the CA (configured files, reloaded when they
  * change, or the local one created on first start), the bounded leaf-certificate cache, and the
  * CONNECT handler with its metrics and logs. With `egress.enabled` false the handler still answers
- * every CONNECT (403, logged and counted).
+ * every CONNECT (403, logged and counted): ./connect-handling.ts, which a gateway without egress loads
+ * instead of this file and its X.509 stack (src/app/configured-modules.ts).
  */
 import { X509Certificate } from 'node:crypto';
 import { dirname, join, resolve } from 'node:path';
 import type { GatewayConfig } from '../config/schema';
 import { startTlsReloader } from '../server/tls-reloader';
-import type { Logger } from '../observability/logger';
-import type { GatewayMetrics } from '../observability/metrics';
 import { caProblem } from './ca-checks';
 import { createCertificateAuthority, ensureLocalCertificateAuthority, type CertificateAuthority } from './certificate-authority';
-import { createConnectInterceptor, type ConnectHandler } from './connect-interceptor';
+import { connectHandlerOptions, createRefusingEgress, type Egress, type EgressDeps } from './connect-handling';
+import { createConnectInterceptor } from './connect-interceptor';
 import { LeafCertificateCache } from './leaf-certificate-cache';
 
-export interface Egress {
-  readonly onConnect: ConnectHandler;
-  /** Absolute path of the CA certificate clients must trust (configured or created), when enabled. */
-  readonly caCertFile?: string;
-  /** Stops watching the CA files. */
-  stop(): void;
-}
+export type { Egress } from './connect-handling';
 
-export async function createEgress(config: GatewayConfig, deps: { readonly isServedCoffer: (coffer: string) => boolean; readonly metrics: GatewayMetrics; readonly log: Logger }): Promise<Egress> {
+/** CONNECT interception as configured; with `egress.enabled` false, the refusing handler alone. */
+export async function createEgress(config: GatewayConfig, deps: EgressDeps): Promise<Egress> {
   const egress = config.egress;
-  const rules = { virtualHostSuffixes: config.server.virtualHostSuffixes, isServedCoffer: deps.isServedCoffer };
-  const handlerOptions = {
-    rules,
-    handshakeTimeoutMs: egress.handshakeTimeoutMs,
-    log: deps.log,
-    onConnect: (result: string) => deps.metrics.connects.inc({ result }),
-    onHandshake: (result: string) => deps.metrics.egressHandshakes.inc({ result }),
-  };
-  if (!egress.enabled) return { onConnect: createConnectInterceptor(handlerOptions), stop: () => undefined };
+  const handlerOptions = connectHandlerOptions(config, deps);
+  if (!egress.enabled) return createRefusingEgress(config, deps);
 
   let authority: CertificateAuthority;
   let caCertFile: string;

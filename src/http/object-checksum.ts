@@ -9,8 +9,19 @@
  */
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
-import { Crc64Nvme } from '@aws-sdk/crc64-nvme';
-import { crc32, crc32c } from '@node-rs/crc32';
+
+/**
+ * The two CRC packages are loaded at the first checksum that needs one, not with this module: every
+ * gateway loads the S3 dialect, only S3 clients that send CRCs use them, and together (one a native
+ * addon) they held ~2 MB of an idle gateway's RSS (docs/development/benchmarks.md "Memory"). A load is
+ * a one-time synchronous require of a few milliseconds; Node caches the module after it.
+ */
+const crcPackages = {
+  /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use (above) */
+  crc32: (): typeof import('@node-rs/crc32') => require('@node-rs/crc32'),
+  crc64Nvme: (): typeof import('@aws-sdk/crc64-nvme') => require('@aws-sdk/crc64-nvme'),
+  /* eslint-enable @typescript-eslint/no-require-imports */
+};
 
 export type ChecksumAlgorithm = 'CRC32' | 'CRC32C' | 'CRC64NVME' | 'SHA1' | 'SHA256';
 
@@ -53,6 +64,7 @@ export function runningChecksum(algorithm: ChecksumAlgorithm): RunningChecksum {
   switch (algorithm) {
     case 'CRC32':
     case 'CRC32C': {
+      const { crc32, crc32c } = crcPackages.crc32();
       const fn = algorithm === 'CRC32' ? crc32 : crc32c;
       let state = 0;
       return {
@@ -64,7 +76,7 @@ export function runningChecksum(algorithm: ChecksumAlgorithm): RunningChecksum {
       };
     }
     case 'CRC64NVME': {
-      const crc = new Crc64Nvme();
+      const crc = new (crcPackages.crc64Nvme().Crc64Nvme)();
       return {
         algorithm,
         update: (chunk) => crc.update(chunk),

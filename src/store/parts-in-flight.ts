@@ -18,11 +18,11 @@ import { GatewayError } from '../errors/gateway-error';
 const MiB = 1024 * 1024;
 /** Share of the memory limit the gateway plans to use (the rest: GC slack, the read path, TLS, the allocator). */
 export const MEMORY_HEADROOM = 0.8;
-/** RSS of a gateway at rest, rounded up (the bench measures 96–100 MB). */
+/** RSS of a gateway at rest, rounded up (the bench measures 84–86 MB, ~100 MB with two crypto workers running). */
 export const IDLE_RSS_BYTES = 128 * MiB;
 /**
  * Memory per part being received, rounded up with margin: the bench's 32 concurrent 64 MiB parts peak
- * at ~216–230 MB, ~4 MB each above idle (shared crypto blocks, ciphertext waiting for the upstream
+ * at ~204–230 MB, ~4 MB each above idle (shared crypto blocks, ciphertext waiting for the upstream
  * socket, socket buffers, dead reads awaiting collection); earlier versions reached ~9 MB.
  */
 export const BYTES_PER_PART_IN_FLIGHT = 10 * MiB;

@@ -11,6 +11,7 @@ import { loadConfig } from '../../src/config';
 import { createLogger } from '../../src/observability/logger';
 import { startGateway } from '../../src/app/serve';
 import { EmbeddedUpstream } from '../../src/embedded-upstream';
+import * as garbageCollection from '../../src/util/garbage-collection';
 
 /** Listening sockets of this process. A closed server's handle is released in a later loop phase (close callbacks), so let a timer turn pass first. */
 async function listeners(): Promise<number> {
@@ -40,6 +41,27 @@ test('a start that fails part-way leaves no listener behind; the next start succ
     expect(await listeners()).toBe(before);
   } finally {
     await new Promise((resolve) => blocker.close(resolve));
+    rmSync(directory, { recursive: true, force: true });
+  }
+});
+
+test("with releaseStartUpGarbage (the CLI's serve), start-up's garbage is released once, before the data and admin listeners accept; a library caller's heap is left alone", async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'coffer-serve-'));
+  const env = { PORT: '0', COFFER__SERVER__ADMIN_PORT: '0', COFFER__KEYRING__DIRECTORY: join(directory, 'keyring'), COFFER__EMBEDDED_UPSTREAM__DIRECTORY: join(directory, 'upstream') };
+  const before = await listeners();
+  const listeningAtRelease: number[] = [];
+  const release = jest.spyOn(garbageCollection, 'releaseStartUpGarbage').mockImplementation(() => {
+    listeningAtRelease.push(process.getActiveResourcesInfo().filter((kind) => kind === 'TCPServerWrap').length);
+  });
+  try {
+    const gateway = await startGateway(loadConfig({ env }), { log: createLogger('silent'), releaseStartUpGarbage: true });
+    await gateway.stop();
+    expect(listeningAtRelease).toEqual([before + 1]); // the embedded upstream only
+    const library = await startGateway(loadConfig({ env }), { log: createLogger('silent') });
+    await library.stop();
+    expect(listeningAtRelease).toHaveLength(1);
+  } finally {
+    release.mockRestore();
     rmSync(directory, { recursive: true, force: true });
   }
 });

@@ -12,7 +12,8 @@ import { stringify } from 'yaml';
 import { loadConfig } from '../../src/config';
 import { EmbeddedUpstream } from '../../src/embedded-upstream';
 import { createLogger } from '../../src/observability/logger';
-import { createMetrics } from '../../src/observability/metrics';
+import { collectDefaultMetrics } from 'prom-client';
+import { createMetrics, NODE_PROCESS_COLLECTORS } from '../../src/observability/metrics';
 import { startGateway, type RunningGateway } from '../../src/app/serve';
 import { AUDIENCE, ISSUER, SA_SUBJECT, makeKey, mint } from '../auth/jwt-test-tokens';
 import { cos, initiate, type CosTarget } from '../support/cos-http-client';
@@ -242,6 +243,29 @@ test("Node's process metrics keep their usual names (stock dashboards work) and 
   expect(text).not.toMatch(/^coffer_gateway_process_/m);
   const { version } = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string };
   expect(text).toContain(`coffer_gateway_build_info{version="${version}",nodejs="${process.versions.node}"} 1`);
+});
+
+test("Node's process metrics are prom-client's default ones but the GC histogram, whose per-collection entries piled up as old-generation garbage", async () => {
+  // A collector prom-client adds or renames in an upgrade shows up here.
+  expect([...NODE_PROCESS_COLLECTORS].sort()).toEqual(collectDefaultMetrics.metricsList.filter((name) => name !== 'gc').sort());
+  const text = await createMetrics().registry.metrics();
+  for (const name of [
+    'process_cpu_seconds_total',
+    'process_start_time_seconds',
+    'process_resident_memory_bytes',
+    'process_open_fds',
+    'process_max_fds',
+    'nodejs_eventloop_lag_p99_seconds',
+    'nodejs_active_resources_total',
+    'nodejs_active_handles_total',
+    'nodejs_active_requests_total',
+    'nodejs_heap_size_used_bytes',
+    'nodejs_heap_space_size_used_bytes',
+    'nodejs_version_info',
+  ]) {
+    expect(text).toContain(`# TYPE ${name} `);
+  }
+  expect(text).not.toContain('nodejs_gc_duration_seconds');
 });
 
 test('docs/reference/metrics.md lists every metric the gateway exports (beyond Node process metrics)', async () => {

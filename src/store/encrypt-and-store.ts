@@ -8,9 +8,11 @@ import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OffloadedPartEncryptor } from '../crypto/offloaded-part-encryptor';
 import { GatewayError } from '../errors/gateway-error';
+import { chunksAreMovable } from '../util/movable-chunks';
 import type { StreamedBody } from './ports';
 
 export interface EncryptAndStoreInput {
+  /** The plaintext. Marked with markChunksMovable (a request body), its chunks are moved to a crypto worker without a copy. */
   readonly body: Readable;
   readonly dataKey: Buffer;
   readonly objectId: Buffer;
@@ -34,6 +36,7 @@ export async function encryptAndStore(input: EncryptAndStoreInput): Promise<{ md
     partNumber: input.partNumber,
     plaintextLength: input.plaintextLength,
     salt: input.salt,
+    takeChunks: chunksAreMovable(input.body),
     verifyDigest: (digest) => (expected !== undefined && !expected.equals(digest) ? new GatewayError('BadDigest') : undefined),
   });
   const ciphertext = new PassThrough();

@@ -182,9 +182,10 @@ function trimIdleBlocks(): void {
 }
 
 /**
- * A young-generation collection of this isolate, every COLLECT_EVERY bytes of plaintext handed to the
- * workers. Why: the request bodies arrive as a fresh Buffer per socket read (Node's HTTP parser copies
- * each one), dead as soon as it is copied into a block — but collected only when the young generation
+ * A young-generation collection of this isolate, every COLLECT_EVERY bytes of plaintext copied into
+ * shared blocks (moved chunks take their memory to the worker and are not counted: a detached buffer
+ * holds none). Why: a body that is not moved arrives as a fresh Buffer per socket read (Node's HTTP
+ * parser copies each one), dead as soon as it is copied into a block — but collected only when the young generation
  * fills with JS objects, which this path allocates few of: ~15 MB of dead reads piled up between
  * collections. V8 counts external memory allocated since the last full GC against the old
  * generation's limit, so under CPU contention (when V8 keeps that limit close to the ~25 MB live heap)
@@ -479,7 +480,8 @@ export class OffloadedPartEncryptor extends Transform {
     this.inFlight.push({ block: batch.block, output });
     // The moved chunks are detached here (they now belong to the worker); views of shared blocks are shared, not moved.
     this.worker.post({ type: 'update', id: this.id, pieces: batch.pieces, output: output.buffer }, batch.moved);
-    countTowardsCollection(batch.bytes);
+    // Only copied chunks die here: moved ones left their memory to the worker, whose collections free it.
+    countTowardsCollection(batch.pieces.reduce((copied, piece) => copied + piece.length, 0));
   }
 
   private onData(length: number): void {

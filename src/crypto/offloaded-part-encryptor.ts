@@ -52,13 +52,21 @@ import { derivePartKeys } from '../format/part-keys';
 import { SALT_SIZE, SEGMENT_SIZE, encodePartHeader, partCiphertextLength, segmentCount } from '../format/part-format';
 import { PartLengthError, type PartEncryptorOptions } from './part-encryptor';
 
-export const CRYPTO_BLOCK_SIZE = 256 * 1024;
+/**
+ * The most plaintext one message to a worker carries. Why 512 KiB: the request thread's cost per batch
+ * (a message each way, pushing the ciphertext on, a pause and resume of the body) was about as large as
+ * its cost per byte beyond a plain proxy; 512 KiB instead of 256 KiB measured ~0.1 ms/MiB less there,
+ * for ~1 MiB more in flight per stream (docs/development/benchmarks.md, "The request thread, profiled").
+ */
+export const CRYPTO_BLOCK_SIZE = 512 * 1024;
 const BLOCKS_PER_STREAM = 2;
 const TAG_SIZE = 16;
 /** A batch's ciphertext: its plaintext and at most one tag per segment it closes (a batch of n bytes closes at most ceil(n / SEGMENT_SIZE), wherever it starts). */
 const outputSize = (inputSize: number): number => inputSize + TAG_SIZE * Math.ceil(inputSize / SEGMENT_SIZE);
-/** Bytes of ciphertext a crypto worker produces between its young-generation collections (see the worker source). */
+/** Bytes of plaintext the request thread copies into shared blocks between its young-generation collections (per open stream; see countTowardsCollection). */
 const COLLECT_EVERY = 4 * 1024 * 1024;
+/** Bytes of ciphertext a crypto worker produces between its young-generation collections (see the worker source): half the request thread's, as the moved plaintext dies there too. */
+const WORKER_COLLECT_EVERY = 2 * 1024 * 1024;
 /** Idle blocks kept for reuse per kind once the pool has been quiet for IDLE_TRIM_MS (a burst's extra blocks are let go then). */
 const MAX_IDLE_BLOCKS = 8;
 const IDLE_TRIM_MS = 10_000;
@@ -78,7 +86,7 @@ const streams = new Map();
 // when their external memory reached its 64 MB trigger — tens of MB of dead buffers per worker in RSS. A young-generation collection (microseconds: nearly nothing is live) after every
 // COLLECT_EVERY bytes bounds them instead (here nothing waits across streams: each run dies at once). node:v8 documents setting flags at run time; --expose-gc
 // only makes gc() available to contexts created afterwards (this one, through node:vm).
-const COLLECT_EVERY = ${COLLECT_EVERY};
+const COLLECT_EVERY = ${WORKER_COLLECT_EVERY};
 require('node:v8').setFlagsFromString('--expose-gc');
 const collectGarbage = require('node:vm').runInNewContext('gc');
 let sinceCollection = 0;

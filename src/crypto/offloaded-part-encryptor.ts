@@ -8,25 +8,34 @@
  *
  * How, with bounded memory and without per-block allocation: a pool of workers (one per CPU the
  * process may use, started on first use); each stream is pinned to the least busy worker, which keeps
- * the stream's MD5 and GCM state and handles its messages in order. Plaintext and ciphertext travel in
- * SharedArrayBuffer blocks from a process-wide pool, never in transferred or fresh buffers: incoming
- * chunks are copied into the stream's current input block (socket chunks are slices of shared pools
- * and cannot be handed over); a full block goes to the worker with an output block, and the worker
- * hashes it, encrypts it into the output block and answers with the length. The ciphertext is pushed
+ * the stream's MD5 and GCM state and handles its messages in order. The plaintext goes to the worker in
+ * batches of up to CRYPTO_BLOCK_SIZE bytes, without a copy where it can: with `takeChunks` (the upload
+ * path), a chunk that owns its whole ArrayBuffer — every body chunk Node's HTTP parser delivers is a
+ * fresh one — is moved to the worker (transferred, detached here); any other chunk is copied into a
+ * SharedArrayBuffer input block from a process-wide pool. A batch goes to the worker with an output
+ * block from the same pool; the worker hashes it, encrypts it into the output block and answers with
+ * the length. The ciphertext is pushed
  * as a view of the output block; the consumer hands it back with `release(chunk)` once it is done
  * with it (streamedPut does, when the socket has taken it), and the block is reused. A consumer that
  * never releases (a test collecting chunks) gets a fresh output block each time instead — never a
- * block that is overwritten under it. An input block is reused only when the stream's reader has room
- * for more (its ciphertext was pushed without exceeding the high-water mark, or the reader has asked
- * for more since), so a stream holds at most its input blocks, their ciphertext and the readable
- * side's high-water mark, whatever the part size.
+ * block that is overwritten under it. A stream has at most BLOCKS_PER_STREAM batches open (being
+ * filled, with the worker, or answered while its reader has no room), and a batch is closed only when
+ * the reader has room for more (its ciphertext was pushed without exceeding the high-water mark, or
+ * the reader has asked for more since), so a stream holds at most those batches' plaintext, their
+ * ciphertext and the readable side's high-water mark, whatever the part size.
+ *
+ * Why move the chunks: copying each byte into a shared block was the request thread's largest cost
+ * beyond what a plain proxy does (~0.25 ms/MiB of memmove into blocks last touched by another core,
+ * measured with `perf`; docs/development/benchmarks.md). The moved chunks' memory is freed by the
+ * worker's collections instead of the request thread's.
  *
  * Why no fresh buffers: V8 counts external (ArrayBuffer) memory allocated since the last full GC
  * against the old generation's limit. Transferring ~9 ciphertext pieces per block and joining them
  * allocated ~2 MiB of external memory per MiB moved on the request thread (plus the socket's own reads),
  * and under CPU contention V8 settled, in about half the processes, into a mark-compact every ~100 ms
  * with four helper threads — ~3.5 ms/MiB of GC, the unexplained half of the gateway's CPU per MiB
- * (docs/development/benchmarks.md). With shared blocks the request thread allocates only the socket's reads.
+ * (docs/development/benchmarks.md). With shared blocks the request thread allocates only the socket's reads
+ * (and, with `takeChunks`, hands most of those to the worker).
  *
  * The bytes are exactly PartEncryptor's (docs/FORMAT.md; the format vectors are checked against
  * both): the header is built here, on the main thread, with the same code; the worker runs the same
@@ -37,18 +46,27 @@ import { availableParallelism } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Transform, type TransformCallback } from 'node:stream';
-import { Worker } from 'node:worker_threads';
+import { isArrayBuffer } from 'node:util/types';
+import { isMarkedAsUntransferable, Worker } from 'node:worker_threads';
 import { derivePartKeys } from '../format/part-keys';
 import { SALT_SIZE, SEGMENT_SIZE, encodePartHeader, partCiphertextLength, segmentCount } from '../format/part-format';
 import { PartLengthError, type PartEncryptorOptions } from './part-encryptor';
 
-export const CRYPTO_BLOCK_SIZE = 256 * 1024;
+/**
+ * The most plaintext one message to a worker carries. Why 512 KiB: the request thread's cost per batch
+ * (a message each way, pushing the ciphertext on, a pause and resume of the body) was about as large as
+ * its cost per byte beyond a plain proxy; 512 KiB instead of 256 KiB measured ~0.1 ms/MiB less there,
+ * for ~1 MiB more in flight per stream (docs/development/benchmarks.md, "The request thread, profiled").
+ */
+export const CRYPTO_BLOCK_SIZE = 512 * 1024;
 const BLOCKS_PER_STREAM = 2;
 const TAG_SIZE = 16;
-/** A block's ciphertext: its plaintext and at most one tag per segment it closes (blocks start on segment boundaries). */
+/** A batch's ciphertext: its plaintext and at most one tag per segment it closes (a batch of n bytes closes at most ceil(n / SEGMENT_SIZE), wherever it starts). */
 const outputSize = (inputSize: number): number => inputSize + TAG_SIZE * Math.ceil(inputSize / SEGMENT_SIZE);
-/** Bytes of ciphertext a crypto worker produces between its young-generation collections (see the worker source). */
+/** Bytes of plaintext the request thread copies into shared blocks between its young-generation collections (per open stream; see countTowardsCollection). */
 const COLLECT_EVERY = 4 * 1024 * 1024;
+/** Bytes of ciphertext a crypto worker produces between its young-generation collections (see the worker source): half the request thread's, as the moved plaintext dies there too. */
+const WORKER_COLLECT_EVERY = 2 * 1024 * 1024;
 /** Idle blocks kept for reuse per kind once the pool has been quiet for IDLE_TRIM_MS (a burst's extra blocks are let go then). */
 const MAX_IDLE_BLOCKS = 8;
 const IDLE_TRIM_MS = 10_000;
@@ -63,12 +81,12 @@ const { createCipheriv, createHash, createSecretKey } = require('node:crypto');
 const SEGMENT_SIZE = ${SEGMENT_SIZE};
 const streams = new Map();
 // cipher.update allocates each ciphertext run in this isolate, where it dies as soon as it is copied
-// into the shared output block. This isolate allocates almost no JS objects, so V8 would collect those
-// buffers only when their external memory reached its 64 MB trigger — tens of MB of dead ciphertext per
-// worker in RSS. A young-generation collection (microseconds: nearly nothing is live) after every
+// into the shared output block, and plaintext chunks moved here from the request thread die once they
+// are encrypted. This isolate allocates almost no JS objects, so V8 would collect those buffers only
+// when their external memory reached its 64 MB trigger — tens of MB of dead buffers per worker in RSS. A young-generation collection (microseconds: nearly nothing is live) after every
 // COLLECT_EVERY bytes bounds them instead (here nothing waits across streams: each run dies at once). node:v8 documents setting flags at run time; --expose-gc
 // only makes gc() available to contexts created afterwards (this one, through node:vm).
-const COLLECT_EVERY = ${COLLECT_EVERY};
+const COLLECT_EVERY = ${WORKER_COLLECT_EVERY};
 require('node:v8').setFlagsFromString('--expose-gc');
 const collectGarbage = require('node:vm').runInNewContext('gc');
 let sinceCollection = 0;
@@ -101,23 +119,25 @@ parentPort.on('message', (message) => {
   const stream = streams.get(message.id);
   if (stream === undefined) return;
   if (message.type === 'update') {
-    // Both blocks are shared memory: nothing is allocated for the plaintext, and the ciphertext is
-    // copied into the output block (cipher.update has no "into" form; the copy costs ~0.03 ms/MiB).
-    const plaintext = new Uint8Array(message.input, 0, message.length);
+    // The plaintext pieces are chunks moved here or views of a shared input block, in order; the
+    // ciphertext is copied into the shared output block (cipher.update has no "into" form; the copy
+    // costs ~0.03 ms/MiB).
     const output = Buffer.from(message.output);
-    stream.md5.update(plaintext);
-    let offset = 0;
     let written = 0;
-    while (offset < plaintext.length) {
-      const cipher = stream.cipher ?? openSegment(stream);
-      const take = Math.min(SEGMENT_SIZE - stream.fill, plaintext.length - offset);
-      written += cipher.update(plaintext.subarray(offset, offset + take)).copy(output, written);
-      offset += take;
-      stream.fill += take;
-      if (stream.fill === SEGMENT_SIZE && stream.index < stream.segments - 1) {
-        const pieces = [];
-        closeSegment(stream, pieces);
-        for (const piece of pieces) written += piece.copy(output, written);
+    for (const plaintext of message.pieces) {
+      stream.md5.update(plaintext);
+      let offset = 0;
+      while (offset < plaintext.length) {
+        const cipher = stream.cipher ?? openSegment(stream);
+        const take = Math.min(SEGMENT_SIZE - stream.fill, plaintext.length - offset);
+        written += cipher.update(plaintext.subarray(offset, offset + take)).copy(output, written);
+        offset += take;
+        stream.fill += take;
+        if (stream.fill === SEGMENT_SIZE && stream.index < stream.segments - 1) {
+          const pieces = [];
+          closeSegment(stream, pieces);
+          for (const piece of pieces) written += piece.copy(output, written);
+        }
       }
     }
     parentPort.postMessage({ type: 'data', id: message.id, length: written });
@@ -170,9 +190,10 @@ function trimIdleBlocks(): void {
 }
 
 /**
- * A young-generation collection of this isolate, every COLLECT_EVERY bytes of plaintext handed to the
- * workers. Why: the request bodies arrive as a fresh Buffer per socket read (Node's HTTP parser copies
- * each one), dead as soon as it is copied into a block — but collected only when the young generation
+ * A young-generation collection of this isolate, every COLLECT_EVERY bytes of plaintext copied into
+ * shared blocks (moved chunks take their memory to the worker and are not counted: a detached buffer
+ * holds none). Why: a body that is not moved arrives as a fresh Buffer per socket read (Node's HTTP
+ * parser copies each one), dead as soon as it is copied into a block — but collected only when the young generation
  * fills with JS objects, which this path allocates few of: ~15 MB of dead reads piled up between
  * collections. V8 counts external memory allocated since the last full GC against the old
  * generation's limit, so under CPU contention (when V8 keeps that limit close to the ~25 MB live heap)
@@ -288,7 +309,27 @@ export interface OffloadedPartEncryptorOptions extends PartEncryptorOptions {
    * returned here fails the stream, so a body whose digest does not match never completes upstream.
    */
   readonly verifyDigest?: (digest: Buffer) => Error | undefined;
+  /**
+   * The written chunks become the encryptor's: one that owns its whole ArrayBuffer (every body chunk
+   * Node's HTTP parser delivers does) is moved to the crypto worker instead of copied, and is empty
+   * (detached) afterwards. Only for a writer that never looks at or reuses a chunk once written (a
+   * request body); a reused one then arrives empty and the part fails as too short, never wrong.
+   */
+  readonly takeChunks?: boolean;
 }
+
+/** Plaintext on its way to the worker: chunks moved as they are, and bytes copied into a shared input block. */
+interface Batch {
+  readonly pieces: Uint8Array[];
+  readonly moved: ArrayBuffer[];
+  bytes: number;
+  /** The shared input block the copied pieces are in (taken on the first copy). */
+  block: Buffer | undefined;
+  blockFill: number;
+}
+
+/** Whether `chunk` is the whole of an ordinary ArrayBuffer that may be transferred (not a slice of a pool, not shared memory). */
+const ownsItsMemory = (chunk: Buffer): boolean => chunk.byteOffset === 0 && isArrayBuffer(chunk.buffer) && chunk.byteLength === chunk.buffer.byteLength && !isMarkedAsUntransferable(chunk.buffer);
 
 /** A drop-in for PartEncryptor (same bytes, same length errors) that also yields the plaintext MD5 (`digest`). */
 export class OffloadedPartEncryptor extends Transform {
@@ -300,21 +341,20 @@ export class OffloadedPartEncryptor extends Transform {
   private readonly worker: CryptoWorker;
   private readonly plaintextLength: number;
   private readonly verifyDigest: ((digest: Buffer) => Error | undefined) | undefined;
-  /** A block is sent when it holds this many bytes (fewer than it can for a part smaller than a block). */
+  private readonly takeChunks: boolean;
+  /** A batch is sent when it holds this many bytes (fewer than it can for a part smaller than a block). */
   private readonly blockSize: number;
   private header: Buffer | undefined;
   private received = 0;
-  /** Input blocks this stream may fill (it takes at most BLOCKS_PER_STREAM from the shared pool). */
-  private readonly free: Buffer[] = [];
-  private blocksTaken = 0;
-  /** Input blocks back from the worker whose ciphertext the reader has not asked past yet. */
-  private readonly held: Buffer[] = [];
-  /** Blocks with the worker, in order: the worker answers each stream's messages in order. */
-  private readonly inFlight: Array<{ input: Buffer; output: Buffer }> = [];
+  /** Batches open: being filled, with the worker, or answered and held (at most BLOCKS_PER_STREAM). */
+  private open = 0;
+  /** Batches answered whose ciphertext the reader has not asked past yet (they still count as open). */
+  private held = 0;
+  /** Batches with the worker, in order (their shared input block, if any, and output block): the worker answers each stream's messages in order. */
+  private readonly inFlight: Array<{ block: Buffer | undefined; output: Buffer }> = [];
   /** Output blocks pushed to the reader and not yet released, by their shared memory. */
   private readonly lent = new Map<ArrayBufferLike, Buffer>();
-  private current: Buffer | undefined;
-  private fill = 0;
+  private batch: Batch | undefined;
   private waiting: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private finishing: { callback: TransformCallback } | undefined;
   private failure: Error | undefined;
@@ -326,6 +366,7 @@ export class OffloadedPartEncryptor extends Transform {
     this.plaintextLength = options.plaintextLength;
     this.ciphertextLength = partCiphertextLength(options.plaintextLength);
     this.verifyDigest = options.verifyDigest;
+    this.takeChunks = options.takeChunks === true;
     this.blockSize = Math.max(1, Math.min(CRYPTO_BLOCK_SIZE, options.plaintextLength));
     const keys = derivePartKeys(options.dataKey, options, this.salt);
     this.header = encodePartHeader({ ...options, salt: this.salt, commitment: keys.commitment });
@@ -359,22 +400,23 @@ export class OffloadedPartEncryptor extends Transform {
     if (this.received + chunk.length > this.plaintextLength) return callback(new PartLengthError(this.received + chunk.length, this.plaintextLength));
     this.received += chunk.length;
     this.sendHeader();
-    this.copyIn(chunk, 0, callback);
+    this.addToBatches(chunk, 0, callback);
   }
 
   override _flush(callback: TransformCallback): void {
     if (this.failure !== undefined) return callback(this.failure);
     if (this.received !== this.plaintextLength) return callback(new PartLengthError(this.received, this.plaintextLength));
     this.sendHeader();
-    if (this.fill > 0) this.sendBlock();
+    if (this.batch !== undefined) this.sendBatch();
     this.finishing = { callback };
     this.worker.post({ type: 'finish', id: this.id });
   }
 
-  /** The reader wants more: blocks held back for it become free again. */
+  /** The reader wants more: batches held back for it are closed. */
   override _read(size: number): void {
-    if (this.held.length > 0) {
-      this.free.push(...this.held.splice(0));
+    if (this.held > 0) {
+      this.open -= this.held;
+      this.held = 0;
       this.wake();
     }
     super._read(size);
@@ -383,34 +425,54 @@ export class OffloadedPartEncryptor extends Transform {
   override _destroy(error: Error | null, callback: (error: Error | null) => void): void {
     const detached = !this.released;
     this.close(true);
-    if (detached) this.returnInputBlocks();
+    if (detached) this.returnBatchBlock();
     callback(error);
   }
 
-  /** Copies `chunk` from `offset` into blocks, sending each full one; waits for a free block when none is on hand. */
-  private copyIn(chunk: Buffer, offset: number, callback: TransformCallback): void {
+  /**
+   * Adds `chunk` from `offset` to batches — moved whole when it may be, else copied — sending each
+   * full one; waits for a batch to close when BLOCKS_PER_STREAM are open.
+   */
+  private addToBatches(chunk: Buffer, offset: number, callback: TransformCallback): void {
+    let movable = this.takeChunks && offset === 0 && chunk.length <= this.blockSize && ownsItsMemory(chunk);
     while (offset < chunk.length) {
-      if (this.current === undefined) {
-        const block = this.free.pop() ?? (this.blocksTaken < BLOCKS_PER_STREAM ? this.takeInputBlock() : undefined);
-        if (block === undefined) {
+      if (this.batch === undefined) {
+        if (this.open >= BLOCKS_PER_STREAM) {
           const from = offset;
-          new Promise<void>((resolve, reject) => (this.waiting = { resolve, reject })).then(() => this.copyIn(chunk, from, callback), callback);
+          new Promise<void>((resolve, reject) => (this.waiting = { resolve, reject })).then(() => this.addToBatches(chunk, from, callback), callback);
           return;
         }
-        this.current = block;
-        this.fill = 0;
+        this.open += 1;
+        this.batch = { pieces: [], moved: [], bytes: 0, block: undefined, blockFill: 0 };
       }
-      const copied = chunk.copy(this.current, this.fill, offset);
-      this.fill += copied;
-      offset += copied;
-      if (this.fill === this.blockSize) this.sendBlock();
+      const batch = this.batch;
+      const room = this.blockSize - batch.bytes;
+      // The same chunk written twice into one batch is copied the second time (a buffer is moved once).
+      if (movable && batch.moved.includes(chunk.buffer as ArrayBuffer)) movable = false;
+      if (movable && chunk.length > room) {
+        // A moved chunk is never split: it starts the next batch.
+        this.sendBatch();
+        continue;
+      }
+      if (movable) {
+        batch.pieces.push(chunk);
+        batch.moved.push(chunk.buffer as ArrayBuffer);
+        batch.bytes += chunk.length;
+        offset = chunk.length;
+      } else {
+        const block = (batch.block ??= takeBlock(CRYPTO_BLOCK_SIZE));
+        const copied = chunk.copy(block, batch.blockFill, offset, offset + room);
+        // Consecutive copies extend one view of the block.
+        const last = batch.pieces[batch.pieces.length - 1];
+        if (last !== undefined && last.buffer === block.buffer && last.byteOffset + last.length === batch.blockFill) batch.pieces[batch.pieces.length - 1] = block.subarray(last.byteOffset, batch.blockFill + copied);
+        else batch.pieces.push(block.subarray(batch.blockFill, batch.blockFill + copied));
+        batch.blockFill += copied;
+        batch.bytes += copied;
+        offset += copied;
+      }
+      if (batch.bytes === this.blockSize) this.sendBatch();
     }
     callback();
-  }
-
-  private takeInputBlock(): Buffer {
-    this.blocksTaken += 1;
-    return takeBlock(CRYPTO_BLOCK_SIZE);
   }
 
   private sendHeader(): void {
@@ -419,35 +481,37 @@ export class OffloadedPartEncryptor extends Transform {
     this.header = undefined;
   }
 
-  private sendBlock(): void {
-    const input = this.current as Buffer;
+  private sendBatch(): void {
+    const batch = this.batch as Batch;
+    this.batch = undefined;
     const output = takeBlock(OUTPUT_BLOCK_SIZE);
-    this.inFlight.push({ input, output });
-    this.worker.post({ type: 'update', id: this.id, input: input.buffer, output: output.buffer, length: this.fill });
-    countTowardsCollection(this.fill);
-    this.current = undefined;
-    this.fill = 0;
+    this.inFlight.push({ block: batch.block, output });
+    // The moved chunks are detached here (they now belong to the worker); views of shared blocks are shared, not moved.
+    this.worker.post({ type: 'update', id: this.id, pieces: batch.pieces, output: output.buffer }, batch.moved);
+    // Only copied chunks die here: moved ones left their memory to the worker, whose collections free it.
+    countTowardsCollection(batch.pieces.reduce((copied, piece) => copied + piece.length, 0));
   }
 
   private onData(length: number): void {
-    const { input, output } = this.inFlight.shift() as { input: Buffer; output: Buffer };
+    const { block, output } = this.inFlight.shift() as { block: Buffer | undefined; output: Buffer };
     if (this.released) return;
+    if (block !== undefined) returnBlock(block);
     this.lent.set(output.buffer, output);
-    if (this.push(output.subarray(0, length))) this.free.push(input);
-    else this.held.push(input);
+    if (this.push(output.subarray(0, length))) this.open -= 1;
+    else this.held += 1;
     this.wake();
   }
 
   private wake(): void {
     const waiting = this.waiting;
-    if (waiting === undefined || this.free.length === 0) return;
+    if (waiting === undefined || this.open >= BLOCKS_PER_STREAM) return;
     this.waiting = undefined;
     waiting.resolve();
   }
 
   private onFinal(digest: Buffer, tail: Buffer): void {
     this.close(false);
-    this.returnInputBlocks();
+    this.returnBatchBlock();
     const finishing = this.finishing;
     if (finishing === undefined) return;
     this.digest = digest;
@@ -458,11 +522,11 @@ export class OffloadedPartEncryptor extends Transform {
     finishing.callback();
   }
 
-  /** The input blocks not with the worker (every one, once it has answered "final") go back to the shared pool. */
-  private returnInputBlocks(): void {
-    for (const block of [...this.free.splice(0), ...this.held.splice(0)]) returnBlock(block);
-    if (this.current !== undefined) returnBlock(this.current);
-    this.current = undefined;
+  /** The shared input block of a batch not sent yet goes back to the pool (blocks with the worker are its until it answers). */
+  private returnBatchBlock(): void {
+    const block = this.batch?.block;
+    this.batch = undefined;
+    if (block !== undefined) returnBlock(block);
   }
 
   private onWorkerFailure(error: Error): void {

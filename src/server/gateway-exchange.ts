@@ -19,6 +19,7 @@ import { GatewayError } from '../errors/gateway-error';
 import type { Logger } from '../observability/logger';
 import type { RequestTarget } from '../cdcs/request-target';
 import { keepAliveAnswer, type KeepAliveAnswer } from '../http/keep-alive-answer';
+import { markChunksMovable } from '../util/movable-chunks';
 import { guardBody, type BodyFraming } from './body-guard';
 import type { RequestHeaders } from './request-headers';
 
@@ -88,7 +89,8 @@ export function createGatewayRequest<Operation extends NamedOperation>(
       const guarded = guardBody(req, { idleTimeoutMs: guard.idleTimeoutMs, framing: fields.framing, minRate: guard.minRate, ...(limits.maxBytes === undefined ? {} : { maxBytes: limits.maxBytes }) });
       body = guarded; // counts the bytes (a 'data' listener here would start the flow before the consumer attaches)
       writeContinue();
-      return guarded;
+      // The parser gives each body piece a fresh buffer that only this stream hands on: the encryptor may move them (src/util/movable-chunks.ts).
+      return markChunksMovable(guarded);
     },
   };
 }

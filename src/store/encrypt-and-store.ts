@@ -4,14 +4,16 @@
  * rules of reliability-checklist.md: a plaintext-side failure (bad digest, short body, client gone) destroys the upstream request so the
  * previous version stays intact, and an upstream failure stops reading the body.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { OffloadedPartEncryptor } from '../crypto/offloaded-part-encryptor';
 import { GatewayError } from '../errors/gateway-error';
 import { IntegrityError } from '../format/integrity-error';
+import { chunksAreMovable } from '../util/movable-chunks';
 import type { StreamedBody } from './ports';
 
 export interface EncryptAndStoreInput {
+  /** The plaintext. Marked with markChunksMovable (a request body), its chunks are moved to a crypto worker without a copy. */
   readonly body: Readable;
   readonly dataKey: Buffer;
   readonly objectId: Buffer;
@@ -35,23 +37,25 @@ export async function encryptAndStore(input: EncryptAndStoreInput): Promise<{ md
     partNumber: input.partNumber,
     plaintextLength: input.plaintextLength,
     salt: input.salt,
+    takeChunks: chunksAreMovable(input.body),
     verifyDigest: (digest) => (expected !== undefined && !expected.equals(digest) ? new GatewayError('BadDigest') : undefined),
   });
-  const ciphertext = new PassThrough();
-  // Errors travel through the promises below; this keeps an error that fires before the store attaches its own listener from going unhandled.
-  ciphertext.on('error', () => undefined);
-  const encrypting = pipeline(input.body, encryptor, ciphertext);
+  // The store reads the encryptor itself (no PassThrough between them: one stream hop less per block).
+  // Errors travel through the promises below; this keeps an error that fires after the pipeline has settled from going unhandled.
+  encryptor.on('error', () => undefined);
+  // The encryptor is the pipeline's last stream: it settles once the encryptor has flushed (digest known, final tail pushed).
+  const encrypting = pipeline(input.body, encryptor);
   // The store hands each ciphertext chunk back once the upstream socket has taken it, so the
   // encryptor reuses its shared output blocks instead of allocating (see offloaded-part-encryptor.ts).
   const release = (chunk: Buffer): void => encryptor.release(chunk);
-  const storing = input.store({ body: ciphertext, contentLength: encryptor.ciphertextLength, release, ...(input.signal === undefined ? {} : { signal: input.signal }) });
+  const storing = input.store({ body: encryptor, contentLength: encryptor.ciphertextLength, release, ...(input.signal === undefined ? {} : { signal: input.signal }) });
   const [stored, encrypted] = await Promise.allSettled([
     storing.catch((error: unknown) => {
-      ciphertext.destroy(error as Error);
+      encryptor.destroy(error as Error);
       throw error;
     }),
     encrypting.catch((error: unknown) => {
-      ciphertext.destroy(error as Error);
+      encryptor.destroy(error as Error);
       throw error;
     }),
   ]);

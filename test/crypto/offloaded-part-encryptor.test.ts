@@ -115,6 +115,89 @@ describe('failures never complete the part', () => {
   });
 });
 
+/** A copy of `bytes` that owns its whole ArrayBuffer, as every body chunk from Node's HTTP parser does. */
+function owning(bytes: Buffer): Buffer {
+  const own = Buffer.from(new ArrayBuffer(bytes.length));
+  bytes.copy(own);
+  return own;
+}
+
+describe('takeChunks: chunks that own their memory move to the worker', () => {
+  test('the same bytes and MD5, every chunk that owns its memory and fits a block moved (detached), the others copied and left intact', async () => {
+    const plaintext = randomBytes(9 * CRYPTO_BLOCK_SIZE + 4321);
+    const options = identity({ plaintextLength: plaintext.length });
+    // Socket-like chunks around 64 KiB that do not divide a block, slices of a larger buffer (copied),
+    // and chunks larger than a block (copied, split across batches), in a fixed mix.
+    const sizes = [65_536, 65_446, 1, 30_000, 65_536, 65_536, 2 * CRYPTO_BLOCK_SIZE + 5, 4093, 65_536, CRYPTO_BLOCK_SIZE];
+    const chunks = chunked(plaintext, sizes).map((chunk, i) => (i % 5 === 3 ? chunk : owning(chunk)));
+    const movable = chunks.map((chunk) => chunk.buffer.byteLength === chunk.length && chunk.length <= CRYPTO_BLOCK_SIZE);
+    const encryptor = new OffloadedPartEncryptor({ ...options, takeChunks: true });
+    const out: Buffer[] = [];
+    await pipeline(Readable.from(chunks), encryptor, async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) out.push(Buffer.from(chunk));
+    });
+    expectSameBytes(Buffer.concat(out), await encryptPart(options, plaintext));
+    expect((encryptor.digest as Buffer).equals(md5(plaintext))).toBe(true);
+    expect(movable.filter(Boolean).length).toBeGreaterThan(5);
+    expect(movable.includes(false)).toBe(true);
+    chunks.forEach((chunk, i) => expect([i, chunk.length === 0]).toEqual([i, movable[i]]));
+  });
+
+  test.each([[4093], [65_536]])('format vectors, byte-exact, in moved chunks of %i bytes', async (size) => {
+    const vectors = JSON.parse(readFileSync(join(__dirname, '..', 'format', 'vectors', 'format-v1.json'), 'utf8')) as {
+      dataKey: string;
+      objectId: string;
+      parts: Array<{ partNumber: number; plaintextLength: number; seed: number; salt: string; ciphertext: string }>;
+    };
+    for (const vector of vectors.parts) {
+      const plaintext = patternBytes(vector.plaintextLength, vector.seed);
+      const options = {
+        dataKey: Buffer.from(vectors.dataKey, 'hex'),
+        objectId: Buffer.from(vectors.objectId, 'hex'),
+        partNumber: vector.partNumber,
+        plaintextLength: vector.plaintextLength,
+        salt: Buffer.from(vector.salt, 'hex'),
+        takeChunks: true,
+      };
+      const encryptor = new OffloadedPartEncryptor(options);
+      const out: Buffer[] = [];
+      await pipeline(Readable.from(chunked(plaintext, [size]).map(owning)), encryptor, async (source: AsyncIterable<Buffer>) => {
+        for await (const chunk of source) out.push(Buffer.from(chunk));
+      });
+      expectSameBytes(Buffer.concat(out), Buffer.from(vector.ciphertext, 'hex'));
+      expect((encryptor.digest as Buffer).equals(md5(plaintext))).toBe(true);
+    }
+  });
+
+  test('without takeChunks nothing is moved: a writer may reuse its chunks', async () => {
+    const piece = owning(randomBytes(65_536));
+    const plaintext = Buffer.concat([piece, piece, piece]);
+    const options = identity({ plaintextLength: plaintext.length });
+    const { ciphertext } = await offloaded(options, plaintext);
+    const encryptor = new OffloadedPartEncryptor(options);
+    const out: Buffer[] = [];
+    await pipeline(Readable.from([piece, piece, piece]), encryptor, async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) out.push(Buffer.from(chunk));
+    });
+    expect(piece.length).toBe(65_536);
+    expectSameBytes(Buffer.concat(out), ciphertext);
+  });
+
+  test('with takeChunks, a writer that reuses a chunk gets a failed part (too short), never wrong bytes', async () => {
+    // Written over three batches' worth: within one batch a repeat is copied (a buffer is moved once), so the bytes
+    // stay right; once the batch has gone to the worker the reused chunk is empty and the part comes up short.
+    const piece = owning(randomBytes(65_536));
+    const count = (3 * CRYPTO_BLOCK_SIZE) / piece.length;
+    const encryptor = new OffloadedPartEncryptor({ ...identity({ plaintextLength: count * piece.length }), takeChunks: true });
+    const out: Buffer[] = [];
+    const failure = pipeline(Readable.from(Array.from({ length: count }, () => piece)), encryptor, async (source: AsyncIterable<Buffer>) => {
+      for await (const chunk of source) out.push(Buffer.from(chunk));
+    });
+    await expect(failure).rejects.toBeInstanceOf(PartLengthError);
+    expect(Buffer.concat(out).length).toBeLessThan(encryptor.ciphertextLength);
+  });
+});
+
 test('bounded memory: with a reader that does not read, the encryptor stops accepting plaintext after its blocks and high-water marks', async () => {
   const size = 64 * CRYPTO_BLOCK_SIZE;
   const encryptor = new OffloadedPartEncryptor(identity({ plaintextLength: size }));

@@ -19,7 +19,7 @@ export const BENCH_SECRET_KEY = 'bench-secret-key-0123456789abcdef';
  * ENTRYPOINT; test/deploy/image.test.ts keeps the three equal): the benchmark measures what users run.
  * Why this flag: README "Memory and the young generation".
  */
-export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=1'];
+export const GATEWAY_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=4'];
 
 /** Node flags per server kind: the gateway's are the production ones; BENCH_<KIND>_FLAGS overrides (experiments). */
 function nodeFlags(kind: string): string[] {

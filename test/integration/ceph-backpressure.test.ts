@@ -111,7 +111,7 @@ describeWithCeph('backpressure: a fast client, an upstream at 1 MiB/s, the gatew
         },
       }),
     );
-    child = spawn(process.execPath, ['--max-semi-space-size=1', join(build, 'src', 'cli.js'), 'serve', '-c', config], { cwd: directory, env: { PATH: process.env.PATH ?? '', HOME: directory }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, ['--max-semi-space-size=4', join(build, 'src', 'cli.js'), 'serve', '-c', config], { cwd: directory, env: { PATH: process.env.PATH ?? '', HOME: directory }, stdio: ['ignore', 'pipe', 'pipe'] });
     gatewayPort = await new Promise<number>((resolve, reject) => {
       let stdout = '';
       child.stdout?.on('data', (chunk: Buffer) => {

@@ -27,29 +27,21 @@ export interface ErrorContext {
  * internals never leak to clients.
  */
 export function renderError(error: unknown, context: ErrorContext, now: Date = new Date()): RenderedError {
+  return renderXmlError(error, context.resource, { RequestId: context.requestId, TraceId: context.traceId }, { 'x-cdcs-request-id': context.requestId, 'x-cos-request-id': context.requestId, 'x-cdcs-trace-id': context.traceId }, now);
+}
+
+/**
+ * What every dialect's XML error shares: anything that is not a GatewayError is InternalError without
+ * its message (internals never leak); `<Error>` with Code, Message (with the reason), Resource and the
+ * dialect's id elements; the error's own headers under the rendered ones; the dialect's id headers.
+ */
+export function renderXmlError(error: unknown, resource: string, idElements: Readonly<Record<string, string>>, idHeaders: Readonly<Record<string, string>>, now: Date): RenderedError {
   const known = error instanceof GatewayError ? error : new GatewayError('InternalError');
   const message = known.reason === undefined ? known.message : `${known.message} (reason: ${known.reason})`;
-  const xml = builder.build({
-    Error: {
-      Code: known.code,
-      Message: message,
-      Resource: context.resource,
-      RequestId: context.requestId,
-      TraceId: context.traceId,
-    },
-  }) as string;
-  const body = `<?xml version="1.0" encoding="UTF-8"?>${xml}`;
+  const body = `<?xml version="1.0" encoding="UTF-8"?>${builder.build({ Error: { Code: known.code, Message: message, Resource: resource, ...idElements } }) as string}`;
   return {
     status: known.status,
-    headers: {
-      ...known.headers,
-      'content-type': 'application/xml',
-      'content-length': String(Buffer.byteLength(body)),
-      'x-cdcs-request-id': context.requestId,
-      'x-cos-request-id': context.requestId,
-      'x-cdcs-trace-id': context.traceId,
-      date: now.toUTCString(),
-    },
+    headers: { ...known.headers, 'content-type': 'application/xml', 'content-length': String(Buffer.byteLength(body)), ...idHeaders, date: now.toUTCString() },
     body,
   };
 }

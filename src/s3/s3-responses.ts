@@ -13,15 +13,13 @@
  */
 import { XMLBuilder } from 'fast-xml-parser';
 import { GatewayError } from '../errors/gateway-error';
-import type { ErrorContext, RenderedError } from '../errors/render-error';
+import { renderXmlError, type ErrorContext, type RenderedError } from '../errors/render-error';
 import type { OperationResult } from '../operations/operation-results';
 import { encodeQueryComponent } from '../upstream/s3-encoding';
 
 export const S3_XMLNS = 'http://s3.amazonaws.com/doc/2006-03-01/';
 
 const builder = new XMLBuilder({ format: false, suppressEmptyNode: false, processEntities: true, ignoreAttributes: false, attributeNamePrefix: '@_' });
-/** S3's `<Error>` has no namespace and no attributes. */
-const errorBuilder = new XMLBuilder({ format: false, suppressEmptyNode: false, processEntities: true });
 
 /** One root element with S3's namespace, declaration included. */
 export function s3Xml(root: string, body: Readonly<Record<string, unknown>>): string {
@@ -128,21 +126,5 @@ export function toS3Error(error: unknown): unknown {
  * InternalError without its message, so internals never leak.
  */
 export function renderS3Error(error: unknown, context: ErrorContext, now: Date = new Date()): RenderedError {
-  const mapped = toS3Error(error);
-  const known = mapped instanceof GatewayError ? mapped : new GatewayError('InternalError');
-  const message = known.reason === undefined ? known.message : `${known.message} (reason: ${known.reason})`;
-  const body = `<?xml version="1.0" encoding="UTF-8"?>${errorBuilder.build({ Error: { Code: known.code, Message: message, Resource: context.resource, RequestId: context.requestId, HostId: context.traceId } }) as string}`;
-  return {
-    status: known.status,
-    headers: {
-      ...known.headers,
-      'content-type': 'application/xml',
-      'content-length': String(Buffer.byteLength(body)),
-      'x-amz-request-id': context.requestId,
-      'x-amz-id-2': context.traceId,
-      'x-cdcs-request-id': context.requestId,
-      date: now.toUTCString(),
-    },
-    body,
-  };
+  return renderXmlError(toS3Error(error), context.resource, { RequestId: context.requestId, HostId: context.traceId }, { 'x-amz-request-id': context.requestId, 'x-amz-id-2': context.traceId, 'x-cdcs-request-id': context.requestId }, now);
 }

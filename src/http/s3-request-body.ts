@@ -14,10 +14,11 @@
  * answer it with `x-amz-checksum-mode: ENABLED`.
  */
 import { createHash } from 'node:crypto';
-import { PassThrough, Transform, type TransformCallback } from 'node:stream';
+import { PassThrough, pipeline, Transform, type Readable, type TransformCallback } from 'node:stream';
 import { type AuthRequest, headerValues } from '../auth/auth-request';
 import type { SignedPayload } from '../auth/sigv4-authenticator';
 import { GatewayError } from '../errors/gateway-error';
+import { chunksAreMovable, markChunksMovable } from '../util/movable-chunks';
 import { AwsChunkedDecoder, type VerifiedChecksum } from './aws-chunked-decoder';
 import { algorithmOfHeader, CHECKSUM_ALGORITHMS, type ChecksumAlgorithm, checksumHeader, isChecksumValue, runningChecksum, type RunningChecksum } from './object-checksum';
 
@@ -30,6 +31,11 @@ export interface S3RequestBody {
   checksum(): VerifiedChecksum | undefined;
   /** The algorithm of the checksum the client declared (header or trailer), known before the body. */
   readonly algorithm?: ChecksumAlgorithm;
+  /**
+   * The decoder emits exactly the chunks it is given and keeps none (it only hashes them, synchronously):
+   * no aws-chunked framing to strip. A movable request body then stays movable (objectBytes).
+   */
+  readonly handsOnChunks: boolean;
 }
 
 type Headers = Pick<AuthRequest, 'headers'>;
@@ -80,17 +86,28 @@ export function planS3RequestBody(request: Headers, payload: SignedPayload, cont
       ...(inHeader === undefined ? {} : { headerChecksum: inHeader }),
     });
     const algorithm = trailerChecksum ?? inHeader?.algorithm;
-    return { size, decoder, checksum: () => decoder.verifiedChecksum, ...(algorithm === undefined ? {} : { algorithm }) };
+    return { size, decoder, checksum: () => decoder.verifiedChecksum, handsOnChunks: false, ...(algorithm === undefined ? {} : { algorithm }) };
   }
   if (contentLength === undefined) throw new GatewayError('MissingContentLength', undefined, { reason: 'no-length' });
   const expected = headerChecksum(request);
   const sha256 = payload.kind === 'sha256' ? payload.sha256Hex : undefined;
   if (sha256 === undefined && expected === undefined) {
     const decoder = new PassThrough();
-    return { size: contentLength, decoder, checksum: () => undefined };
+    return { size: contentLength, decoder, checksum: () => undefined, handsOnChunks: true };
   }
   const verifier = new DigestVerifier(sha256, expected);
-  return { size: contentLength, decoder: verifier, checksum: () => verifier.verified, ...(expected === undefined ? {} : { algorithm: expected.algorithm }) };
+  return { size: contentLength, decoder: verifier, checksum: () => verifier.verified, handsOnChunks: true, ...(expected === undefined ? {} : { algorithm: expected.algorithm }) };
+}
+
+/**
+ * The object bytes of an accepted body: the raw body through the plan's decoder; any failure destroys
+ * the result (never ends it). A request body whose chunks the encryptor may move (src/util/movable-
+ * chunks.ts) keeps that mark when the decoder hands the same chunks on; aws-chunked decoding emits
+ * slices of them, which are copied.
+ */
+export function objectBytes(body: Readable, plan: S3RequestBody): Readable {
+  const bytes = pipeline(body, plan.decoder, () => undefined);
+  return plan.handsOnChunks && chunksAreMovable(body) ? markChunksMovable(bytes) : bytes;
 }
 
 /**

@@ -13,7 +13,7 @@ import { createCdcsOperations, objectAnswer, reportDamaged, type CdcsOperationsD
 import { GatewayError } from '../errors/gateway-error';
 import { MAX_PART_PLAINTEXT } from '../format/part-format';
 import { CHECKSUM_ALGORITHMS, ChecksumTap, checksumHeader, defaultChecksumType, isAllowedChecksumType, isChecksumValue, type ChecksumAlgorithm, type ChecksumType } from '../http/object-checksum';
-import { planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
+import { objectBytes, planS3RequestBody, type S3RequestBody } from '../http/s3-request-body';
 import { operation, type OperationTable } from '../operations/operation-table';
 import type { GatewayRequest, NamedOperation } from '../server/gateway-exchange';
 import { headerValue, type RequestHeaders } from '../server/request-headers';
@@ -54,10 +54,10 @@ function planBody(deps: S3OperationsDependencies, request: GatewayRequest<NamedO
   return planS3RequestBody(request, deps.payloadOf(request), request.framing.kind === 'length' ? request.framing.length : undefined);
 }
 
-/** The object bytes of an accepted body: the raw body through the plan's decoder; any failure destroys the result (never ends it). */
+/** The object bytes of an accepted body (src/http/s3-request-body.ts objectBytes). */
 function decoded(body: Readable | undefined, plan: S3RequestBody): Readable {
   if (body === undefined) throw new GatewayError('InternalError', 'The body was not accepted.');
-  return pipeline(body, plan.decoder, () => undefined);
+  return objectBytes(body, plan);
 }
 
 /** Bodies may be aws-chunked (framing overhead over the object bytes): the decoder bounds them, the store bounds the object size. */

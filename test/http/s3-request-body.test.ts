@@ -10,7 +10,8 @@ import { crc32 } from 'node:zlib';
 import { headersFromRaw } from '../../src/auth/auth-request';
 import type { SignedPayload } from '../../src/auth/sigv4-authenticator';
 import { GatewayError } from '../../src/errors/gateway-error';
-import { planS3RequestBody } from '../../src/http/s3-request-body';
+import { objectBytes, planS3RequestBody } from '../../src/http/s3-request-body';
+import { chunksAreMovable, markChunksMovable } from '../../src/util/movable-chunks';
 
 const body = Buffer.from('the object bytes, streamed in pieces');
 const sha256 = createHash('sha256').update(body).digest('hex');
@@ -179,5 +180,40 @@ describe('S3 request body', () => {
       undefined,
     );
     expect(await failure(wrong, framed)).toBe('BadDigest');
+  });
+});
+
+describe('objectBytes: whether the encryptor may move the body chunks', () => {
+  /** The chunks that come out of objectBytes for `chunks` in, and whether the result carries the movable mark. */
+  async function through(plan: ReturnType<typeof planS3RequestBody>, chunks: Buffer[], movable: boolean): Promise<{ out: Buffer[]; marked: boolean }> {
+    const source = Readable.from(chunks, { objectMode: false });
+    if (movable) markChunksMovable(source);
+    const bytes = objectBytes(source, plan);
+    // Flowing mode, as the encryptor reads it (pipe): each chunk as pushed (a paused read() would join them).
+    const out: Buffer[] = [];
+    bytes.on('data', (chunk: Buffer) => out.push(chunk));
+    await new Promise((resolve, reject) => bytes.on('end', resolve).on('error', reject));
+    return { out, marked: chunksAreMovable(bytes) };
+  }
+
+  test.each([
+    ['UNSIGNED-PAYLOAD', (): ReturnType<typeof planS3RequestBody> => planS3RequestBody(headers([]), { kind: 'unsigned' }, body.length)],
+    ['a signed SHA-256', (): ReturnType<typeof planS3RequestBody> => planS3RequestBody(headers([]), signedDigest, body.length)],
+    ['a checksum header', (): ReturnType<typeof planS3RequestBody> => planS3RequestBody(headers([['x-amz-checksum-crc32', crc32Base64(body)]]), { kind: 'unsigned' }, body.length)],
+  ])('%s: the decoder hands on the very chunks it was given, so a movable body stays movable', async (_name, plan) => {
+    const chunks = [Buffer.from(body.subarray(0, 10)), Buffer.from(body.subarray(10))];
+    const moved = await through(plan(), chunks, true);
+    expect(moved.marked).toBe(true);
+    expect(moved.out).toHaveLength(2);
+    moved.out.forEach((chunk, i) => expect(chunk).toBe(chunks[i]));
+    expect((await through(plan(), [Buffer.from(body)], false)).marked).toBe(false);
+  });
+
+  test('aws-chunked: the decoder emits slices of the framed body, which are never marked movable', async () => {
+    const framed = Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+    const plan = planS3RequestBody(headers([['x-amz-decoded-content-length', String(body.length)]]), { kind: 'aws-chunked', trailer: false }, framed.length);
+    const result = await through(plan, [framed], true);
+    expect(Buffer.concat(result.out)).toEqual(body);
+    expect(result.marked).toBe(false);
   });
 });

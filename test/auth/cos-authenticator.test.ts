@@ -2,9 +2,9 @@ import type { AuthRequest } from '../../src/auth/auth-request';
 import { createCosAuthenticator, type CosAuthenticatorOptions } from '../../src/auth/cos-authenticator';
 import type { CosCredential, CredentialStore } from '../../src/auth/credential-store';
 import type { Grant } from '../../src/auth/principal';
-import { GatewayError } from '../../src/errors/gateway-error';
 import { renderError } from '../../src/errors/render-error';
 import { editAuthorization, HOST, KEY_TIME, NOW_MS, NOW_S, SECRET_ID, SECRET_KEY, sign, type Signed, withAuthorization, withHeader } from './cos-test-request';
+import { rejection } from '../support/gateway-rejection';
 
 const GRANTS: Grant[] = [{ coffer: 'coffer-1250000000', actions: ['read', 'write'] }];
 
@@ -23,16 +23,6 @@ function fakeStore(grants: Grant[] = GRANTS): CredentialStore & { lookups: strin
 function authenticator(options: Partial<CosAuthenticatorOptions> & { grants?: Grant[] } = {}, nowMs = NOW_MS) {
   const { grants, ...rest } = options;
   return createCosAuthenticator({ credentials: fakeStore(grants), now: () => nowMs, ...rest });
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 /** UploadPart as the SDK sends it: all query params signed, host/content-length/content-md5 signed. */

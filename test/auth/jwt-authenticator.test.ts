@@ -5,9 +5,9 @@ import { createJwtAuthenticator, type JwtAuthenticatorOptions, sessionNameForSub
 import { createJwtKeyResolver } from '../../src/auth/jwt-key-source';
 import type { JwtGrantRule } from '../../src/auth/jwt-grant-rules';
 import type { JwtKeyResolver } from '../../src/auth/jwks-cache';
-import { GatewayError } from '../../src/errors/gateway-error';
 import { type JwksTestServer, startJwksTestServer } from '../support/jwks-test-server';
 import { AUDIENCE, b64url, ISSUER, makeKey, mint, SA_SUBJECT, START_MS, type TestKey } from './jwt-test-tokens';
+import { rejection } from '../support/gateway-rejection';
 
 const RULES: JwtGrantRule[] = [
   { subject: SA_SUBJECT, grants: [{ coffer: 'uploads-1250000000', actions: ['write'] }] },
@@ -16,16 +16,6 @@ const RULES: JwtGrantRule[] = [
 
 function bearer(token: string, query: [string, string | null][] = []): AuthRequest {
   return { method: 'GET', coffer: 'c', key: 'k', query, headers: new Map([['authorization', [`Bearer ${token}`]]]) };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 let signing: TestKey;

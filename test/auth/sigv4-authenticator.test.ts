@@ -6,8 +6,8 @@
 import type { CosCredential, CredentialStore } from '../../src/auth/credential-store';
 import type { Grant } from '../../src/auth/principal';
 import { createSigV4Authenticator, hasSigV4, type SigV4AuthenticatorOptions } from '../../src/auth/sigv4-authenticator';
-import { GatewayError } from '../../src/errors/gateway-error';
 import { ACCESS_KEY, HOST, identityOf, NOW_MS, presign, SECRET_KEY, signHeader, withHeader, withTarget, type WireRequest } from './sigv4-test-request';
+import { rejection } from '../support/gateway-rejection';
 
 const GRANTS: Grant[] = [{ coffer: 'coffer-1250000000', actions: ['read', 'write'] }];
 
@@ -25,16 +25,6 @@ function authenticator(options: Partial<SigV4AuthenticatorOptions> = {}, nowMs =
 
 async function verify(wire: WireRequest, nowMs = NOW_MS, options: Partial<SigV4AuthenticatorOptions> = {}) {
   return authenticator(options, nowMs).authenticate(identityOf(wire, ['s3.example.test']));
-}
-
-async function rejection(promise: Promise<unknown>): Promise<GatewayError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GatewayError) return error;
-    throw error;
-  }
-  throw new Error('expected a rejection');
 }
 
 const codeOf = async (wire: WireRequest, nowMs = NOW_MS): Promise<string> => (await rejection(verify(wire, nowMs))).code;
